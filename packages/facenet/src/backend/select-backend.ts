@@ -1,0 +1,108 @@
+import { tf } from './tf';
+import { registerFastConvGradients } from './conv-gradients';
+import { BackendError } from '../errors';
+
+/** Backend names as users write them (FACENET_BACKEND, --backend). */
+export type BackendName = 'node-gpu' | 'node' | 'wasm' | 'cpu';
+export const BACKEND_ORDER: readonly BackendName[] = ['node-gpu', 'node', 'wasm', 'cpu'];
+
+export interface BackendChoice {
+  /** What was asked for: a name, or 'auto'. */
+  requested: BackendName | 'auto';
+  /** The backend now running. */
+  name: BackendName;
+  /** tfjs's own name for it ('tensorflow', 'wasm', 'cpu'). */
+  tfName: string;
+  /** Why each better backend was passed over (empty when the first choice worked). */
+  skipped: { name: BackendName; reason: string }[];
+}
+
+let current: BackendChoice | undefined;
+
+/** Loading a native addon throws when its install step could not fetch the library. */
+function tryRequire(moduleName: string): string | undefined {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    require(moduleName);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message.split('\n')[0];
+  }
+}
+
+async function activate(name: BackendName): Promise<string | undefined> {
+  switch (name) {
+    case 'node-gpu': {
+      const why = tryRequire('@tensorflow/tfjs-node-gpu');
+      if (why) return why;
+      break;
+    }
+    case 'node': {
+      const why = tryRequire('@tensorflow/tfjs-node');
+      if (why) return why;
+      break;
+    }
+    case 'wasm': {
+      const why = tryRequire('@tensorflow/tfjs-backend-wasm');
+      if (why) return why;
+      break;
+    }
+    case 'cpu':
+      break;
+  }
+  const tfName = name === 'node' || name === 'node-gpu' ? 'tensorflow' : name;
+  try {
+    const ok = await tf.setBackend(tfName);
+    if (!ok) return `tf.setBackend('${tfName}') returned false`;
+    await tf.ready();
+  } catch (err) {
+    return (err as Error).message;
+  }
+  return undefined;
+}
+
+export function parseBackendName(value: string | undefined): BackendName | 'auto' {
+  if (value === undefined || value === '' || value === 'auto') return 'auto';
+  if ((BACKEND_ORDER as readonly string[]).includes(value)) return value as BackendName;
+  throw new BackendError(`unknown backend '${value}': expected one of auto, ${BACKEND_ORDER.join(', ')}`);
+}
+
+export interface SelectBackendOptions {
+  /** A backend name or 'auto'. @default process.env.FACENET_BACKEND ?? 'auto' */
+  backend?: string;
+  /** Where to say which backend was chosen. @default console.error; pass null for silence */
+  log?: ((line: string) => void) | null;
+}
+
+/**
+ * Picks the best backend present: tfjs-node-gpu, tfjs-node, wasm, cpu. An explicit request
+ * (FACENET_BACKEND or the option) that cannot load is an error, not a silent fallback.
+ * Idempotent: later calls return the first choice.
+ */
+export async function selectBackend(options: SelectBackendOptions = {}): Promise<BackendChoice> {
+  if (current) return current;
+  const requested = parseBackendName(options.backend ?? process.env.FACENET_BACKEND);
+  const log = options.log === undefined ? (line: string) => console.error(line) : options.log;
+  // Silence tfjs's "install tfjs-node" banner: we log our own choice.
+  tf.env().set('IS_TEST', true);
+  const candidates = requested === 'auto' ? BACKEND_ORDER : [requested];
+  const skipped: BackendChoice['skipped'] = [];
+  for (const name of candidates) {
+    const reason = await activate(name);
+    if (reason === undefined) {
+      registerFastConvGradients();
+      current = { requested, name, tfName: tf.getBackend(), skipped };
+      log?.(`[facenet] backend: ${name}${skipped.length ? ` (skipped ${skipped.map((s) => s.name).join(', ')})` : ''}`);
+      return current;
+    }
+    skipped.push({ name, reason });
+  }
+  throw new BackendError(
+    `no usable backend (${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')})`,
+  );
+}
+
+/** The backend chosen by selectBackend, or undefined before it ran. */
+export function currentBackend(): BackendChoice | undefined {
+  return current;
+}

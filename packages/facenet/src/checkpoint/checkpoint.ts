@@ -1,0 +1,182 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { tf } from '../backend/tf';
+import { CheckpointError } from '../errors';
+import { EmbeddingModel, ModelConfig } from '../model/embedding-model';
+import { Optimizer, OptimizerConfig } from '../optim/optimizer';
+
+export const CHECKPOINT_FORMAT = 'facenet-checkpoint/1';
+const MANIFEST = 'manifest.json';
+const WEIGHTS = 'weights.bin';
+
+export type TensorGroup = 'param' | 'state' | 'slot';
+
+export interface TensorEntry {
+  name: string;
+  group: TensorGroup;
+  shape: number[];
+  /** Offset in float32 elements into weights.bin. */
+  offset: number;
+}
+
+export interface CheckpointManifest {
+  format: typeof CHECKPOINT_FORMAT;
+  createdAt: string;
+  model: ModelConfig;
+  /** Steps completed: a resumed run continues with step `step`. */
+  step: number;
+  optimizer: { config: OptimizerConfig; iterations: number };
+  /** All randomness derives from (seed, step), so this is the whole RNG state. */
+  rng: { seed: number };
+  /** The training configuration, to resume with the same settings. */
+  training?: unknown;
+  /** Latest evaluation, including the verification threshold that `verify` uses. */
+  evaluation?: { threshold: number; accuracy: number; val: number; far: number; step: number };
+  tensors: TensorEntry[];
+  weights: { file: string; bytes: number; sha256: string };
+}
+
+export interface CheckpointContents {
+  manifest: CheckpointManifest;
+  tensors: Map<string, Float32Array>;
+}
+
+function groups(model: EmbeddingModel, optimizer?: Optimizer): [TensorGroup, Map<string, tf.Variable>][] {
+  const g: [TensorGroup, Map<string, tf.Variable>][] = [['param', model.store.trainable], ['state', model.store.state]];
+  if (optimizer) g.push(['slot', optimizer.slots]);
+  return g;
+}
+
+export interface WriteCheckpointOptions {
+  step: number;
+  seed: number;
+  training?: unknown;
+  evaluation?: CheckpointManifest['evaluation'];
+  /** Replace an existing checkpoint at `dir`. @default false */
+  overwrite?: boolean;
+}
+
+/**
+ * Writes model weights, batch-norm state and optimizer slots to `dir` atomically: everything
+ * goes to a temporary sibling folder that is renamed into place, so a reader sees either no
+ * checkpoint or a complete one, never half of one.
+ */
+export async function writeCheckpoint(dir: string, model: EmbeddingModel, optimizer: Optimizer | undefined, o: WriteCheckpointOptions): Promise<CheckpointManifest> {
+  const target = resolve(dir);
+  if (existsSync(target) && !o.overwrite) throw new CheckpointError(target, 'already exists');
+  const entries: TensorEntry[] = [];
+  const chunks: Float32Array[] = [];
+  let offset = 0;
+  for (const [group, vars] of groups(model, optimizer)) {
+    for (const name of [...vars.keys()].sort()) {
+      const v = vars.get(name) as tf.Variable;
+      const data = (await v.data()) as Float32Array;
+      entries.push({ name, group, shape: v.shape, offset });
+      chunks.push(data);
+      offset += data.length;
+    }
+  }
+  const weights = Buffer.alloc(offset * 4);
+  let pos = 0;
+  for (const c of chunks) {
+    Buffer.from(c.buffer, c.byteOffset, c.byteLength).copy(weights, pos);
+    pos += c.byteLength;
+  }
+  const manifest: CheckpointManifest = {
+    format: CHECKPOINT_FORMAT,
+    createdAt: new Date().toISOString(),
+    model: model.config,
+    step: o.step,
+    optimizer: optimizer ? { config: optimizer.config, iterations: optimizer.iterations } : { config: new Optimizer().config, iterations: 0 },
+    rng: { seed: o.seed },
+    training: o.training,
+    evaluation: o.evaluation,
+    tensors: entries,
+    weights: { file: WEIGHTS, bytes: weights.length, sha256: createHash('sha256').update(weights).digest('hex') },
+  };
+  await mkdir(dirname(target), { recursive: true });
+  const tmp = join(dirname(target), `.${basename(target)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  try {
+    await mkdir(tmp);
+    await writeFile(join(tmp, WEIGHTS), weights);
+    await writeFile(join(tmp, MANIFEST), JSON.stringify(manifest, null, 2));
+    if (o.overwrite && existsSync(target)) await rm(target, { recursive: true });
+    await rename(tmp, target);
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true });
+    throw new CheckpointError(target, `write failed: ${(err as Error).message}`);
+  }
+  return manifest;
+}
+
+/** Reads and verifies a checkpoint (format, sha256, sizes). Errors say what is wrong. */
+export async function readCheckpoint(dir: string): Promise<CheckpointContents> {
+  const target = resolve(dir);
+  let manifest: CheckpointManifest;
+  try {
+    manifest = JSON.parse(await readFile(join(target, MANIFEST), 'utf8')) as CheckpointManifest;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new CheckpointError(target, code === 'ENOENT' ? `no ${MANIFEST} (not a checkpoint folder)` : `unreadable manifest: ${(err as Error).message}`);
+  }
+  if (manifest.format !== CHECKPOINT_FORMAT) throw new CheckpointError(target, `format '${String(manifest.format)}', expected '${CHECKPOINT_FORMAT}'`);
+  let weights: Buffer;
+  try {
+    weights = await readFile(join(target, manifest.weights.file));
+  } catch (err) {
+    throw new CheckpointError(target, `cannot read ${manifest.weights.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  if (weights.length !== manifest.weights.bytes) throw new CheckpointError(target, `${manifest.weights.file} has ${weights.length} bytes, manifest says ${manifest.weights.bytes}`);
+  const sha = createHash('sha256').update(weights).digest('hex');
+  if (sha !== manifest.weights.sha256) throw new CheckpointError(target, `${manifest.weights.file} is corrupt (sha256 ${sha.slice(0, 12)}..., manifest ${manifest.weights.sha256.slice(0, 12)}...)`);
+  const floats = new Float32Array(weights.buffer, weights.byteOffset, weights.length / 4);
+  const tensors = new Map<string, Float32Array>();
+  for (const e of manifest.tensors) {
+    const n = e.shape.reduce((a, b) => a * b, 1);
+    if (e.offset + n > floats.length) throw new CheckpointError(target, `tensor ${e.name} runs past the end of ${manifest.weights.file}`);
+    tensors.set(`${e.group}:${e.name}`, floats.slice(e.offset, e.offset + n));
+  }
+  return { manifest, tensors };
+}
+
+/**
+ * Loads checkpoint values into an existing model (and optimizer). Every variable of the model
+ * must be present with the same shape: a mismatch names the variable and changes nothing.
+ */
+export function restoreCheckpoint(ckpt: CheckpointContents, model: EmbeddingModel, optimizer?: Optimizer, dir = '(checkpoint)'): void {
+  const byKey = new Map(ckpt.manifest.tensors.map((e) => [`${e.group}:${e.name}`, e]));
+  const plan: [tf.Variable, Float32Array][] = [];
+  for (const [group, vars] of groups(model, optimizer)) {
+    if (group === 'slot') continue;
+    for (const [name, v] of vars) {
+      const e = byKey.get(`${group}:${name}`);
+      if (!e) throw new CheckpointError(dir, `has no ${group} '${name}' (architecture ${ckpt.manifest.model.architecture} vs model ${model.config.architecture}?)`);
+      if (e.shape.join(',') !== v.shape.join(',')) throw new CheckpointError(dir, `${group} '${name}' has shape [${e.shape}], model expects [${v.shape}]`);
+      plan.push([v, ckpt.tensors.get(`${group}:${name}`) as Float32Array]);
+    }
+  }
+  for (const [v, data] of plan) tf.tidy(() => v.assign(tf.tensor(data, v.shape)));
+  if (optimizer) {
+    optimizer.dispose();
+    for (const e of ckpt.manifest.tensors) {
+      if (e.group !== 'slot') continue;
+      optimizer.slots.set(e.name, tf.variable(tf.tensor(ckpt.tensors.get(`slot:${e.name}`) as Float32Array, e.shape), false));
+    }
+    optimizer.iterations = ckpt.manifest.optimizer.iterations;
+  }
+}
+
+/** A ready-to-use model from a checkpoint folder. */
+export async function loadModel(dir: string): Promise<{ model: EmbeddingModel; manifest: CheckpointManifest }> {
+  const ckpt = await readCheckpoint(dir);
+  const model = new EmbeddingModel(ckpt.manifest.model);
+  try {
+    restoreCheckpoint(ckpt, model, undefined, resolve(dir));
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
+  return { model, manifest: ckpt.manifest };
+}

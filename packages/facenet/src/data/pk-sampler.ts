@@ -1,0 +1,78 @@
+import { ConfigError } from '../errors';
+import { IdentityIndex } from './face-source';
+import { rngFor, shuffled } from '../util/random';
+
+export interface PKOptions {
+  /** Identities per batch. @default 45 (the paper's ~1,800 faces with K = 40) */
+  P?: number;
+  /** Images per identity, at most. @default 40 */
+  K?: number;
+  /** Extra faces from one-image identities, serving only as negatives. @default 0 */
+  singletonNegatives?: number;
+}
+
+export type PKConfig = Required<PKOptions>;
+
+export function compilePKOptions(o: PKOptions = {}): PKConfig {
+  const c: PKConfig = { P: o.P ?? 45, K: o.K ?? 40, singletonNegatives: o.singletonNegatives ?? 0 };
+  if (!Number.isInteger(c.P) || c.P < 2) throw new ConfigError('batch.P', `must be an integer >= 2 (negatives need a second identity), got ${c.P}`);
+  if (!Number.isInteger(c.K) || c.K < 2) throw new ConfigError('batch.K', `must be an integer >= 2 (a positive needs a second image), got ${c.K}`);
+  if (!Number.isInteger(c.singletonNegatives) || c.singletonNegatives < 0) {
+    throw new ConfigError('batch.singletonNegatives', `must be an integer >= 0, got ${c.singletonNegatives}`);
+  }
+  return c;
+}
+
+export interface BatchItem {
+  /** Label: the identity's index in the source. */
+  identity: number;
+  key: string;
+}
+
+export interface PKBatch {
+  step: number;
+  /** The P anchor-capable identities, in batch order. */
+  identities: number[];
+  items: BatchItem[];
+}
+
+/**
+ * The identity-balanced batch of step `step`: P identities with two or more images, up to K
+ * images each, plus optional one-image identities as negatives. A pure function of
+ * (index, options, seed, step), so every process that plans step s draws the same batch.
+ */
+export function samplePK(index: IdentityIndex, options: PKConfig, seed: number, step: number): PKBatch {
+  const rng = rngFor(seed, 'pk', step);
+  const eligible: number[] = [];
+  const singletons: number[] = [];
+  index.images.forEach((imgs, i) => (imgs.length >= 2 ? eligible : imgs.length === 1 ? singletons : []).push(i));
+  if (eligible.length < 2) {
+    throw new ConfigError('dataset', `needs at least 2 identities with 2+ images, found ${eligible.length}`);
+  }
+  const identities = shuffled(eligible, rng).slice(0, options.P);
+  const items: BatchItem[] = [];
+  for (const id of identities) {
+    for (const key of shuffled(index.images[id] as string[], rng).slice(0, options.K)) items.push({ identity: id, key });
+  }
+  for (const id of shuffled(singletons, rng).slice(0, options.singletonNegatives)) {
+    items.push({ identity: id, key: (index.images[id] as string[])[0] as string });
+  }
+  return { step, identities, items };
+}
+
+/**
+ * Splits a batch by whole identities into `shards` groups of near-equal size (identity-balanced
+ * virtual shards): every anchor's positives stay in its shard. Singleton negatives are dealt
+ * round-robin.
+ */
+export function splitByIdentity(batch: PKBatch, shards: number): BatchItem[][] {
+  const out: BatchItem[][] = Array.from({ length: shards }, () => []);
+  const shardOf = new Map<number, number>();
+  batch.identities.forEach((id, i) => shardOf.set(id, i % shards));
+  let rr = 0;
+  for (const item of batch.items) {
+    const s = shardOf.get(item.identity) ?? rr++ % shards;
+    (out[s] as BatchItem[]).push(item);
+  }
+  return out;
+}

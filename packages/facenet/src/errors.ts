@@ -1,0 +1,47 @@
+/** Errors of the core library. `retryable: false` marks errors a queue must not retry. */
+export class FacenetError extends Error {
+  readonly retryable: boolean = false;
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+export class BackendError extends FacenetError {}
+
+/** An image that cannot be read or decoded. Carries the path so reports can name it. */
+export class ImageDecodeError extends FacenetError {
+  constructor(readonly path: string, reason: string) {
+    super(`cannot decode ${path}: ${reason}`);
+  }
+}
+
+export class DatasetError extends FacenetError {}
+
+/** A malformed pairs file; `line` is 1-based. */
+export class PairsFormatError extends FacenetError {
+  constructor(readonly file: string, readonly line: number, reason: string) {
+    super(`${file}:${line}: ${reason}`);
+  }
+}
+
+export class CheckpointError extends FacenetError {
+  constructor(readonly dir: string, reason: string) {
+    super(`checkpoint ${dir}: ${reason}`);
+  }
+}
+
+/** A bad option value; `field` names it (e.g. 'train.batch.P'). */
+export class ConfigError extends FacenetError {
+  constructor(readonly field: string, reason: string) {
+    super(`${field}: ${reason}`);
+  }
+}
+
+export class DownloadError extends FacenetError {
+  override readonly retryable: boolean;
+  constructor(readonly url: string, reason: string, retryable = true) {
+    super(`download ${url}: ${reason}`);
+    this.retryable = retryable;
+  }
+}

@@ -1,0 +1,67 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PairsFormatError } from '../errors';
+
+export interface FacePair {
+  /** Image references as (person, 1-based image number). */
+  a: { name: string; index: number };
+  b: { name: string; index: number };
+  same: boolean;
+  /** 0-based fold. */
+  fold: number;
+}
+
+export interface PairsFile {
+  folds: number;
+  pairsPerFold: number;
+  pairs: FacePair[];
+}
+
+function imageNumber(file: string, line: number, s: string | undefined): number {
+  const n = Number(s);
+  if (!s || !Number.isInteger(n) || n < 1) throw new PairsFormatError(file, line, `bad image number '${s ?? ''}'`);
+  return n;
+}
+
+/**
+ * Parses LFW's pairs.txt: a header "folds<TAB>n", then per fold n matched lines
+ * "name i j" followed by n mismatched lines "name1 i name2 j". Errors name the line.
+ */
+export function parsePairs(text: string, file = 'pairs.txt'): PairsFile {
+  const lines = text.split(/\r?\n/);
+  while (lines.length > 0 && lines[lines.length - 1]?.trim() === '') lines.pop();
+  const header = (lines[0] ?? '').trim().split(/\s+/);
+  const folds = Number(header[0]);
+  const pairsPerFold = Number(header[1]);
+  if (header.length !== 2 || !Number.isInteger(folds) || folds < 1 || !Number.isInteger(pairsPerFold) || pairsPerFold < 1) {
+    throw new PairsFormatError(file, 1, `expected header "<folds> <pairs per fold>", got '${lines[0] ?? ''}'`);
+  }
+  const expected = 1 + folds * 2 * pairsPerFold;
+  if (lines.length !== expected) {
+    throw new PairsFormatError(file, Math.min(lines.length, expected), `expected ${expected - 1} pair lines for ${folds} folds of 2x${pairsPerFold}, found ${lines.length - 1}`);
+  }
+  const pairs: FacePair[] = [];
+  for (let i = 1; i < lines.length; i++) {
+    const k = i - 1;
+    const fold = Math.floor(k / (2 * pairsPerFold));
+    const same = k % (2 * pairsPerFold) < pairsPerFold;
+    const f = (lines[i] as string).trim().split(/\s+/);
+    if (same) {
+      if (f.length !== 3) throw new PairsFormatError(file, i + 1, `matched pair needs 'name i j', got ${f.length} fields`);
+      pairs.push({ a: { name: f[0] as string, index: imageNumber(file, i + 1, f[1]) }, b: { name: f[0] as string, index: imageNumber(file, i + 1, f[2]) }, same, fold });
+    } else {
+      if (f.length !== 4) throw new PairsFormatError(file, i + 1, `mismatched pair needs 'name1 i name2 j', got ${f.length} fields`);
+      pairs.push({ a: { name: f[0] as string, index: imageNumber(file, i + 1, f[1]) }, b: { name: f[2] as string, index: imageNumber(file, i + 1, f[3]) }, same, fold });
+    }
+  }
+  return { folds, pairsPerFold, pairs };
+}
+
+export function readPairsFile(path: string): PairsFile {
+  return parsePairs(readFileSync(path, 'utf8'), path);
+}
+
+/** LFW's file naming: images/<name>/<name>_0001.jpg. */
+export function lfwImagePath(imagesDir: string, ref: { name: string; index: number }, ext = '.jpg'): string {
+  return join(imagesDir, ref.name, `${ref.name}_${String(ref.index).padStart(4, '0')}${ext}`);
+}

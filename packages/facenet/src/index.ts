@@ -1,0 +1,63 @@
+// Public API of the FaceNet core library: model zoo, loss and mining, data, evaluation,
+// checkpoints and backend selection. No network code lives here.
+export { tf } from './backend/tf';
+export { selectBackend, currentBackend, parseBackendName, BACKEND_ORDER } from './backend/select-backend';
+export type { BackendName, BackendChoice, SelectBackendOptions } from './backend/select-backend';
+export { registerFastConvGradients, conv2dFilterGradient, conv2dInputGradient } from './backend/conv-gradients';
+export * from './errors';
+
+export { EmbeddingModel, compileModelOptions } from './model/embedding-model';
+export type { ModelOptions, ModelConfig } from './model/embedding-model';
+export { ZOO, ARCHITECTURES } from './model/zoo';
+export type { ArchitectureName } from './model/zoo';
+
+export { selectTriplets, semiHardTriplets, batchHardTriplets, MINING_STRATEGIES } from './loss/triplet-selection';
+export type { MiningStrategy, Triplet, TripletSelection } from './loss/triplet-selection';
+export { tripletLoss, pairwiseSquaredDistances } from './loss/triplet-loss';
+
+export { Optimizer, compileOptimizerOptions, OPTIMIZERS } from './optim/optimizer';
+export type { OptimizerOptions, OptimizerConfig, OptimizerName } from './optim/optimizer';
+export { learningRateAt, compileScheduleOptions } from './optim/schedule';
+export type { ScheduleOptions, ScheduleConfig } from './optim/schedule';
+
+export type { FaceSource, IdentityIndex, SquareImage } from './data/face-source';
+export { imageCount, subIndex } from './data/face-source';
+export { FolderSource, scanPeopleFolder } from './data/folder-source';
+export type { FolderSourceOptions } from './data/folder-source';
+export { SyntheticSource } from './data/synthetic-source';
+export type { SyntheticOptions } from './data/synthetic-source';
+export { decodeSquare, isImagePath } from './data/decode-image';
+export { decodeNetpbm } from './data/netpbm';
+export { samplePK, splitByIdentity, compilePKOptions } from './data/pk-sampler';
+export type { PKOptions, PKConfig, PKBatch, BatchItem } from './data/pk-sampler';
+export { loadImages } from './data/load-images';
+export type { LoadedImages, SkippedImage } from './data/load-images';
+
+export { parsePairs, readPairsFile, lfwImagePath } from './eval/pairs';
+export type { FacePair, PairsFile } from './eval/pairs';
+export { valFarAt, accuracyAt, bestAccuracyThreshold, thresholdForFar, evaluateFolds, roc } from './eval/verification';
+export type { ValFar, FoldReport, Roc } from './eval/verification';
+export { rocPng } from './eval/roc-plot';
+export { quantizeEmbeddings, dequantizeEmbeddings, fitQuantScale } from './eval/quantize';
+export type { QuantizedEmbeddings } from './eval/quantize';
+export { squaredDistance, pairDistances } from './eval/distances';
+export { agglomerativeCluster, nearestNeighbours } from './eval/cluster';
+export { embedImages } from './eval/embed-images';
+export type { EmbeddedImages } from './eval/embed-images';
+export { holdoutPairs } from './eval/holdout-pairs';
+export type { PairSet } from './eval/holdout-pairs';
+export { evaluatePairs } from './eval/evaluate-pairs';
+export type { EvaluationResult } from './eval/evaluate-pairs';
+
+export { writeCheckpoint, readCheckpoint, restoreCheckpoint, loadModel, CHECKPOINT_FORMAT } from './checkpoint/checkpoint';
+export type { CheckpointManifest, CheckpointContents } from './checkpoint/checkpoint';
+
+export { computeShardGradients, accumulate, applyUpdate, meanStats, disposeGradients } from './train/train-step';
+export type { ShardGradients, ShardInput, TripletStats } from './train/train-step';
+export { compileTrainOptions } from './train/train-options';
+export type { TrainOptions, TrainConfig } from './train/train-options';
+export { Trainer, checkpointName } from './train/trainer';
+export type { StepReport, TrainerEvents } from './train/trainer';
+
+export { rngFor, hashString, shuffled } from './util/random';
+export type { Rng } from './util/random';

@@ -1,0 +1,36 @@
+import { tf } from '../backend/tf';
+import { MiningStrategy, selectTriplets, TripletSelection } from './triplet-selection';
+
+/** Squared L2 distances between all rows of `e` ([n, d] -> [n, n]), clamped at zero. */
+export function pairwiseSquaredDistances(e: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => {
+    const sq = tf.sum(tf.square(e), 1);
+    const dot = tf.matMul(e, e, false, true);
+    return tf.relu(tf.add(tf.sub(tf.expandDims(sq, 1), tf.mul(2, dot)), tf.expandDims(sq, 0))) as tf.Tensor2D;
+  });
+}
+
+export interface TripletLossResult {
+  /** Scalar tensor equal to the loss value, differentiable w.r.t. the embeddings. */
+  loss: tf.Scalar;
+  selection: TripletSelection;
+}
+
+/**
+ * Triplet loss with online selection. The selection is read back to JS (it is a discrete
+ * choice, not differentiated), then the loss is rebuilt as sum(D * W) + c: the same value as
+ * the triplet loss, with the exact gradient dL/dD = W.
+ */
+export function tripletLoss(
+  embeddings: tf.Tensor2D, labels: ArrayLike<number>, strategy: MiningStrategy, margin = 0.2,
+): TripletLossResult {
+  const dist = pairwiseSquaredDistances(embeddings);
+  const d = dist.dataSync() as Float32Array;
+  const selection = selectTriplets(d, labels, strategy, margin);
+  let linear = 0;
+  for (let i = 0; i < d.length; i++) linear += (d[i] as number) * (selection.weights[i] as number);
+  const n = labels.length;
+  const w = tf.tensor2d(selection.weights, [n, n]);
+  const loss = tf.add(tf.sum(tf.mul(dist, w)), selection.loss - linear) as tf.Scalar;
+  return { loss, selection };
+}

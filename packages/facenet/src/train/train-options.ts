@@ -1,0 +1,86 @@
+import { ConfigError } from '../errors';
+import { AugmentOptions } from '../data/augment';
+import { compilePKOptions, PKOptions, PKConfig } from '../data/pk-sampler';
+import { MINING_STRATEGIES, MiningStrategy } from '../loss/triplet-selection';
+import { compileModelOptions, ModelConfig, ModelOptions } from '../model/embedding-model';
+import { compileOptimizerOptions, OptimizerConfig, OptimizerOptions } from '../optim/optimizer';
+import { compileScheduleOptions, ScheduleConfig, ScheduleOptions } from '../optim/schedule';
+
+export interface TrainOptions {
+  model?: ModelOptions;
+  optimizer?: OptimizerOptions;
+  schedule?: ScheduleOptions;
+  batch?: PKOptions;
+  /** Identity-balanced virtual shards per batch; gradients are their mean. @default 1 */
+  virtualShards?: number;
+  /** Online triplet selection. @default 'semi-hard' (the paper's) */
+  mining?: MiningStrategy;
+  /** Triplet margin alpha. @default 0.2 (the paper's) */
+  margin?: number;
+  /** Total steps. @default 1000 */
+  steps?: number;
+  /** Seeds batches and augmentation. @default 1 */
+  seed?: number;
+  /** Training augmentation, or false for none. @default { cropMargin: 0.125, flip: true } */
+  augment?: AugmentOptions | false;
+  /** Batch-norm moving-average momentum. @default 0.9 */
+  bnMomentum?: number;
+  /** Folder for checkpoints (step-NNNNNN subfolders); none when unset. */
+  checkpointDir?: string;
+  /** Checkpoint every N steps (and at the end); 0 = at the end only. @default 0 */
+  checkpointEvery?: number;
+  /** Evaluate on the held-out pairs every N steps (and at the end); 0 = at the end only. @default 0 */
+  evaluateEvery?: number;
+}
+
+export interface TrainConfig {
+  model: ModelConfig;
+  optimizer: OptimizerConfig;
+  schedule: ScheduleConfig;
+  batch: PKConfig;
+  virtualShards: number;
+  mining: MiningStrategy;
+  margin: number;
+  steps: number;
+  seed: number;
+  augment: Required<AugmentOptions> | false;
+  bnMomentum: number;
+  checkpointDir: string | undefined;
+  checkpointEvery: number;
+  evaluateEvery: number;
+}
+
+const nonNegInt = (field: string, v: number) => {
+  if (!Number.isInteger(v) || v < 0) throw new ConfigError(field, `must be an integer >= 0, got ${v}`);
+  return v;
+};
+
+/** Fills defaults and rejects bad values up front, naming the field. */
+export function compileTrainOptions(o: TrainOptions = {}): TrainConfig {
+  const steps = o.steps ?? 1000;
+  if (!Number.isInteger(steps) || steps < 1) throw new ConfigError('steps', `must be an integer >= 1, got ${steps}`);
+  const mining = o.mining ?? 'semi-hard';
+  if (!MINING_STRATEGIES.includes(mining)) throw new ConfigError('mining', `unknown '${mining}', expected ${MINING_STRATEGIES.join(', ')}`);
+  const margin = o.margin ?? 0.2;
+  if (!(margin > 0 && margin < 4)) throw new ConfigError('margin', `must be in (0, 4), got ${margin}`);
+  const batch = compilePKOptions(o.batch);
+  const virtualShards = o.virtualShards ?? 1;
+  if (!Number.isInteger(virtualShards) || virtualShards < 1 || virtualShards > batch.P) {
+    throw new ConfigError('virtualShards', `must be an integer in [1, P=${batch.P}], got ${virtualShards}`);
+  }
+  const bnMomentum = o.bnMomentum ?? 0.9;
+  if (!(bnMomentum >= 0 && bnMomentum < 1)) throw new ConfigError('bnMomentum', `must be in [0, 1), got ${bnMomentum}`);
+  const augment = o.augment === false ? false : { cropMargin: o.augment?.cropMargin ?? 0.125, flip: o.augment?.flip ?? true };
+  if (augment && !(augment.cropMargin >= 0 && augment.cropMargin <= 1)) throw new ConfigError('augment.cropMargin', `must be in [0, 1], got ${augment.cropMargin}`);
+  return {
+    model: compileModelOptions(o.model),
+    optimizer: compileOptimizerOptions(o.optimizer),
+    schedule: compileScheduleOptions(o.schedule, steps),
+    batch, virtualShards, mining, margin, steps,
+    seed: o.seed ?? 1,
+    augment, bnMomentum,
+    checkpointDir: o.checkpointDir,
+    checkpointEvery: nonNegInt('checkpointEvery', o.checkpointEvery ?? 0),
+    evaluateEvery: nonNegInt('evaluateEvery', o.evaluateEvery ?? 0),
+  };
+}
