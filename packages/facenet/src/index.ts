@@ -25,6 +25,8 @@ export { imageCount, subIndex } from './data/face-source';
 export { FolderSource, scanPeopleFolder } from './data/folder-source';
 export type { FolderSourceOptions } from './data/folder-source';
 export { SyntheticSource } from './data/synthetic-source';
+export { FilesSource, listImages } from './data/files-source';
+export { SubsetSource, splitHoldout } from './data/subset-source';
 export type { SyntheticOptions } from './data/synthetic-source';
 export { decodeSquare, isImagePath } from './data/decode-image';
 export { decodeNetpbm } from './data/netpbm';
@@ -46,15 +48,16 @@ export { embedImages } from './eval/embed-images';
 export type { EmbeddedImages } from './eval/embed-images';
 export { holdoutPairs } from './eval/holdout-pairs';
 export type { PairSet } from './eval/holdout-pairs';
-export { evaluatePairs } from './eval/evaluate-pairs';
-export type { EvaluationResult } from './eval/evaluate-pairs';
+export { evaluatePairs, scorePairs } from './eval/evaluate-pairs';
+export type { EvaluationResult, EvaluatePairsOptions } from './eval/evaluate-pairs';
 
-export { writeCheckpoint, readCheckpoint, restoreCheckpoint, loadModel, CHECKPOINT_FORMAT } from './checkpoint/checkpoint';
+export { writeCheckpoint, readCheckpoint, restoreCheckpoint, loadModel, resolveCheckpointDir, CHECKPOINT_FORMAT } from './checkpoint/checkpoint';
 export type { CheckpointManifest, CheckpointContents } from './checkpoint/checkpoint';
 
 export { computeShardGradients, accumulate, applyUpdate, meanStats, disposeGradients } from './train/train-step';
 export type { ShardGradients, ShardInput, TripletStats } from './train/train-step';
 export { compileTrainOptions } from './train/train-options';
+export { parseTrainSpec, trainOptionsSchema } from './train/train-spec';
 export type { TrainOptions, TrainConfig } from './train/train-options';
 export { Trainer, checkpointName } from './train/trainer';
 export type { StepReport, TrainerEvents } from './train/trainer';

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { tf } from '../backend/tf';
@@ -179,4 +179,22 @@ export async function loadModel(dir: string): Promise<{ model: EmbeddingModel; m
     throw err;
   }
   return { model, manifest: ckpt.manifest };
+}
+
+/**
+ * A checkpoint folder, or a run folder holding step-NNNNNN checkpoints (the newest is taken).
+ * Half-written temporaries (.step-*.tmp-*) are never chosen.
+ */
+export function resolveCheckpointDir(path: string): string {
+  const target = resolve(path);
+  if (existsSync(join(target, MANIFEST))) return target;
+  let names: string[] = [];
+  try {
+    names = readdirSync(target).filter((n) => /^step-\d+$/.test(n) && existsSync(join(target, n, MANIFEST))).sort();
+  } catch (err) {
+    throw new CheckpointError(target, (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such folder' : (err as Error).message);
+  }
+  const newest = names[names.length - 1];
+  if (!newest) throw new CheckpointError(target, `neither a checkpoint (no ${MANIFEST}) nor a run folder with step-* checkpoints`);
+  return join(target, newest);
 }

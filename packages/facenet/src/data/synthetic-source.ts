@@ -95,6 +95,8 @@ export class SyntheticSource implements FaceSource {
   readonly description: string;
   private readonly seed: number;
   private readonly people: Identity[];
+  /** Rendered images by side and key: rendering costs more than a cache hit. */
+  private readonly cache = new Map<string, SquareImage>();
 
   constructor(options: SyntheticOptions = {}) {
     const n = options.identities ?? 60;
@@ -109,6 +111,8 @@ export class SyntheticSource implements FaceSource {
   }
 
   read(key: string, side: number): Promise<SquareImage> {
+    const cached = this.cache.get(`${side}:${key}`);
+    if (cached) return Promise.resolve(cached);
     const [, i, j] = key.split(':').map(Number);
     const id = this.people[i as number];
     if (!id || j === undefined || !Number.isInteger(j)) return Promise.reject(new Error(`unknown synthetic image ${key}`));
@@ -131,6 +135,8 @@ export class SyntheticSource implements FaceSource {
         }
       }
     }
-    return Promise.resolve({ side, pixels });
+    const img = { side, pixels };
+    this.cache.set(`${side}:${key}`, img);
+    return Promise.resolve(img);
   }
 }

@@ -1,0 +1,78 @@
+import { Command } from 'commander';
+import { writeFileSync } from 'node:fs';
+import { evaluatePairs, FilesSource, lfwImagePath, PairSet, readPairsFile, roc, rocPng } from '@facenet/core';
+import { loadModelForCommand } from '../model-loader';
+import { float } from '../parse';
+import { Output, pct } from '../output';
+import { UsageError } from '../errors';
+
+interface EvaluateFlags {
+  pairs: string; images: string; checkpoint: string; folds?: string; ext: string; roc?: string; int8: boolean;
+  farTarget: number; cropFraction: number; backend?: string; json: boolean;
+}
+
+/** "8,9" or "8-9" (1-based, as LFW numbers its folds) -> 0-based fold set. */
+function parseFolds(spec: string, total: number): Set<number> {
+  const out = new Set<number>();
+  for (const part of spec.split(',')) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+    if (!m) throw new UsageError(`--folds: '${part}' is not a fold number or range`);
+    const lo = Number(m[1]), hi = Number(m[2] ?? m[1]);
+    if (lo < 1 || hi > total || lo > hi) throw new UsageError(`--folds: ${part} is outside 1-${total}`);
+    for (let f = lo; f <= hi; f++) out.add(f - 1);
+  }
+  return out;
+}
+
+async function runEvaluate(flags: EvaluateFlags): Promise<void> {
+  const out = new Output(flags.json);
+  const file = readPairsFile(flags.pairs);
+  const folds = flags.folds ? parseFolds(flags.folds, file.folds) : undefined;
+  const chosen = file.pairs.filter((p) => !folds || folds.has(p.fold));
+  const keys: string[] = [];
+  const keyIndex = new Map<string, number>();
+  const indexOf = (ref: { name: string; index: number }) => {
+    const k = lfwImagePath(flags.images, ref, flags.ext);
+    if (!keyIndex.has(k)) { keyIndex.set(k, keys.length); keys.push(k); }
+    return keyIndex.get(k) as number;
+  };
+  const set: PairSet = { keys, pairs: [], same: [], fold: [] };
+  for (const p of chosen) {
+    set.pairs.push([indexOf(p.a), indexOf(p.b)]);
+    set.same.push(p.same);
+    set.fold.push(p.fold);
+  }
+  const { model } = await loadModelForCommand(flags.checkpoint, flags.backend, out);
+  const bar = out.progress('embed', keys.length);
+  const r = await evaluatePairs(model, new FilesSource(keys, flags.cropFraction), set, { farTarget: flags.farTarget, int8: flags.int8, onProgress: (d) => bar.update(d) });
+  bar.stop();
+  model.dispose();
+  if (r.skipped.length) out.info(`[facenet] ${r.skipped.length} images could not be read (first: ${r.skipped[0]?.reason}); ${r.droppedPairs} pairs dropped`);
+  const e = r.report;
+  if (flags.roc) {
+    writeFileSync(flags.roc, rocPng(roc(r.distances, r.same)));
+    out.info(`[facenet] ROC curve written to ${flags.roc}`);
+  }
+  out.data({ pairsFile: flags.pairs, foldsUsed: folds ? [...folds].map((f) => f + 1) : 'all', int8: flags.int8, droppedPairs: r.droppedPairs, skippedImages: r.skipped.length, ...e });
+  out.line(`pairs: ${e.pairs} in ${e.folds} folds${r.droppedPairs ? ` (${r.droppedPairs} dropped: unreadable images)` : ''}${flags.int8 ? ', int8 embeddings' : ''}`);
+  out.line(`accuracy: ${pct(e.accuracy)} ± ${pct(e.accuracyStd)} (threshold chosen on the other folds)`);
+  out.line(`VAL@FAR=${e.farTarget}: ${pct(e.val)} ± ${pct(e.valStd)} (measured FAR ${e.far.toFixed(5)})`);
+  out.line(`AUC: ${e.auc.toFixed(4)}; best threshold on all pairs: ${e.threshold.toFixed(4)}`);
+}
+
+export function evaluateCommand(): Command {
+  return new Command('evaluate')
+    .description('LFW-protocol evaluation: N-fold accuracy, VAL@FAR, ROC')
+    .requiredOption('--pairs <file>', 'pairs.txt (LFW format)')
+    .requiredOption('--images <dir>', 'images folder: <dir>/<name>/<name>_NNNN.jpg')
+    .requiredOption('--checkpoint <dir>', 'checkpoint or run folder')
+    .option('--folds <list>', 'only these folds, 1-based (e.g. 8,9 or 1-5)')
+    .option('--ext <ext>', 'image file extension', '.jpg')
+    .option('--roc <file.png>', 'write the ROC curve as a PNG')
+    .option('--int8', 'score 128-byte int8 embeddings', false)
+    .option('--far-target <far>', 'FAR at which VAL is reported', float, 1e-3)
+    .option('--crop-fraction <f>', 'centre crop before resizing', float, 1)
+    .option('--backend <name>', 'compute backend')
+    .option('--json', 'JSON output', false)
+    .action((flags: EvaluateFlags) => runEvaluate(flags));
+}

@@ -1,0 +1,31 @@
+import { rngFor, shuffled } from '../util/random';
+import { FaceSource, IdentityIndex, SquareImage, subIndex } from './face-source';
+
+/** A view of some identities of another source (e.g. the training side of a held-out split). */
+export class SubsetSource implements FaceSource {
+  readonly index: IdentityIndex;
+  readonly description: string;
+
+  constructor(private readonly parent: FaceSource, readonly identities: number[], label = 'subset') {
+    this.index = subIndex(parent.index, identities);
+    const n = this.index.images.reduce((s, i) => s + i.length, 0);
+    this.description = `${label} of ${parent.description}: ${identities.length} identities, ${n} images`;
+  }
+
+  read(key: string, side: number): Promise<SquareImage> {
+    return this.parent.read(key, side);
+  }
+}
+
+/**
+ * Holds out `count` identities with 2+ images (chosen by seed) for evaluation; the rest,
+ * one-image identities included, train. Identity-disjoint, as verification protocols require.
+ */
+export function splitHoldout(index: IdentityIndex, count: number, seed: number): { train: number[]; holdout: number[] } {
+  const eligible = index.images.flatMap((imgs, i) => (imgs.length >= 2 ? [i] : []));
+  const holdout = new Set(shuffled(eligible, rngFor(seed, 'holdout')).slice(0, count));
+  return {
+    train: index.names.map((_, i) => i).filter((i) => !holdout.has(i)),
+    holdout: [...holdout].sort((a, b) => a - b),
+  };
+}
