@@ -25,7 +25,12 @@ export function buildProgram(): Command {
 /** Known errors print one line, never a stack trace (FACENET_DEBUG=1 shows it). */
 async function main(): Promise<void> {
   const program = buildProgram();
-  program.exitOverride();
+  // Commander exits the process itself unless told otherwise, on every (sub)command.
+  const overrideExit = (c: Command): void => {
+    c.exitOverride();
+    c.commands.forEach(overrideExit);
+  };
+  overrideExit(program);
   try {
     await program.parseAsync(process.argv);
   } catch (err) {
