@@ -90,7 +90,8 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
   for (const name of candidates) {
     const reason = await activate(name);
     if (reason === undefined) {
-      registerFastConvGradients();
+      // FACENET_STOCK_CONV_GRADIENTS=1 keeps tfjs's own conv gradients (benchmarks compare the two).
+      if (!process.env.FACENET_STOCK_CONV_GRADIENTS) registerFastConvGradients();
       current = { requested, name, tfName: tf.getBackend(), skipped };
       log?.(`[facenet] backend: ${name}${skipped.length ? ` (skipped ${skipped.map((s) => s.name).join(', ')})` : ''}`);
       return current;

@@ -131,7 +131,10 @@ export interface Roc {
 export function roc(dist: ArrayLike<number>, same: ArrayLike<boolean>): Roc {
   const order = Array.from({ length: dist.length }, (_, i) => i).sort((a, b) => (dist[a] as number) - (dist[b] as number));
   let ns = 0, nd = 0;
-  for (let i = 0; i < dist.length; i++) (same[i] ? ns++ : nd++);
+  for (let i = 0; i < dist.length; i++) {
+    if (same[i]) ns++;
+    else nd++;
+  }
   const fpr = [0], tpr = [0], thresholds = [-Infinity];
   let tp = 0, fp = 0;
   for (let k = 0; k < order.length; k++) {
