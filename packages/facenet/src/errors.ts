@@ -45,3 +45,10 @@ export class DownloadError extends FacenetError {
     this.retryable = retryable;
   }
 }
+
+/** A job spec that fails validation; one entry per bad field, each with its path. */
+export class SpecError extends FacenetError {
+  constructor(readonly issues: { path: string; message: string }[]) {
+    super(`invalid spec: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`);
+  }
+}

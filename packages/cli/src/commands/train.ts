@@ -47,11 +47,13 @@ function describeEval(r: EvaluationResult): string {
 
 async function runTrain(flags: TrainFlags): Promise<void> {
   const out = new Output(flags.json);
-  const backend = await selectBackend({ backend: flags.backend, log: (l) => out.info(l) });
+  // Validate the whole spec before touching data or the backend: a bad value fails at start.
+  const options = stripUndefined(mergeOptions(flags));
+  compileTrainOptions(options);
   const source: FaceSource = flags.data
     ? new FolderSource(flags.data, { cropFraction: flags.cropFraction })
     : new SyntheticSource({ identities: flags.syntheticIdentities, imagesPerIdentity: flags.syntheticImages });
-  const options = stripUndefined(mergeOptions(flags));
+  const backend = await selectBackend({ backend: flags.backend, log: (l) => out.info(l) });
   const seed = options.seed ?? 1;
   const eligible = source.index.images.filter((i) => i.length >= 2).length;
   const holdoutCount = flags.holdout ?? Math.max(2, Math.round(eligible * 0.2));

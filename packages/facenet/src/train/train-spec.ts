@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ConfigError } from '../errors';
+import { SpecError } from '../errors';
 import { ARCHITECTURES } from '../model/zoo';
 import { MINING_STRATEGIES } from '../loss/triplet-selection';
 import { OPTIMIZERS } from '../optim/optimizer';
@@ -48,12 +48,11 @@ export const trainOptionsSchema = z.object({
   evaluateEvery: z.number().int(),
 }).partial().strict();
 
-/** Validates an untrusted spec; a ConfigError names every bad field by its path. */
+/** Validates an untrusted spec; a SpecError names every bad field by its path. */
 export function parseTrainSpec(value: unknown): TrainOptions {
   const r = trainOptionsSchema.safeParse(value);
   if (!r.success) {
-    const issues = r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
-    throw new ConfigError(r.error.issues[0]?.path.join('.') || '(root)', issues.join('; '));
+    throw new SpecError(r.error.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message })));
   }
   return r.data as TrainOptions;
 }
