@@ -1,2 +1,5 @@
-// Placeholder: see README.md. The package builds so the workspace layout is real from day one.
-export {};
+// Public API of the training worker.
+export { AllreducePeer } from './allreduce/ring-allreduce';
+export type { AllreducePeerOptions, AllreduceStats } from './allreduce/ring-allreduce';
+export { segmentBounds, ringSchedule } from './allreduce/segments';
+export * from './errors';
