@@ -1,2 +1,9 @@
-// Placeholder: see README.md. The package builds so the workspace layout is real from day one.
-export {};
+// Public API of the coordinator.
+export { Coordinator, checkEvictionPolicy } from './coordinator';
+export type { CoordinatorState } from './coordinator';
+export { compileCoordinatorOptions } from './coordinator-options';
+export type { CoordinatorOptions, CompiledCoordinatorOptions } from './coordinator-options';
+export { planStep } from './planner';
+export { JobStore } from './job-store';
+export type { JobRecord, JobState } from './job-record';
+export * from './errors';

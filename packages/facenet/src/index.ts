@@ -64,3 +64,13 @@ export type { StepReport, TrainerEvents } from './train/trainer';
 
 export { rngFor, hashString, shuffled } from './util/random';
 export type { Rng } from './util/random';
+
+export { flatLayout, flattenGradients, unflattenGradients, flatStats } from './train/flat-gradients';
+export type { FlatLayout } from './train/flat-gradients';
+export { parseJobSpec, jobSpecSchema, datasetSchema } from './cluster/job-spec';
+export type { JobSpec, DatasetSpec } from './cluster/job-spec';
+export { shardJobId, workerQueueName } from './cluster/shard-job';
+export type { ShardJobData, ShardJobResult, StepTimings } from './cluster/shard-job';
+export { sourceFromSpec, trainingSource } from './cluster/dataset-source';
+export { redisKeys } from './cluster/redis-keys';
+export type { WorkerInfo } from './cluster/redis-keys';

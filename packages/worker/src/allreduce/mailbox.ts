@@ -83,6 +83,11 @@ export class Mailbox {
     c.onFailure?.(err);
   }
 
+  /** Fails every open collective whose id matches (e.g. all steps of one job generation). */
+  failMatching(match: (id: string) => boolean, err: Error): void {
+    for (const id of this.collectives.keys()) if (match(id)) this.fail(id, err);
+  }
+
   finish(id: string): void {
     this.collectives.delete(id);
   }

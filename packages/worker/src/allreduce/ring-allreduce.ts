@@ -38,6 +38,8 @@ export class AllreducePeer {
   private readonly mailbox = new Mailbox();
   private readonly clients = new Map<string, AllreduceServiceClient>();
   private readonly chunkElements: number;
+  /** "<job>/<generation>" pairs the coordinator abandoned: their collectives fail at once. */
+  private readonly abandoned = new Set<string>();
   private readonly timeoutMs: number;
   address = '';
 
@@ -95,6 +97,8 @@ export class AllreducePeer {
     const W = world.length;
     const t0 = performance.now();
     if (W <= 1) return { bytes: 0, ms: 0 };
+    const [job, , generation] = id.split('/');
+    if (this.abandoned.has(`${job}/${generation}`)) throw new AllreduceError(id, rank, 'generation abandoned by the coordinator');
     const next = world[(rank + 1) % W] as string;
     const segments = segmentBounds(data.length, W);
     let sendError: Error | undefined;
@@ -133,9 +137,15 @@ export class AllreducePeer {
     }
   }
 
-  /** Aborts a collective in progress (e.g. the coordinator moved to a new world generation). */
+  /** Aborts a collective in progress. */
   abort(id: string, reason: string): void {
     this.mailbox.fail(id, new Error(reason));
+  }
+
+  /** Fails every collective, present and future, of one job generation (the coordinator moved on). */
+  abandonGeneration(jobId: string, generation: number): void {
+    this.abandoned.add(`${jobId}/${generation}`);
+    this.mailbox.failMatching((id) => id.startsWith(`${jobId}/`) && id.endsWith(`/${generation}`), new Error('generation abandoned by the coordinator'));
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,49 @@
+import { z } from 'zod';
+import { jobSpecSchema } from '@facenet/core';
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
+const json = (schema: object) => ({ content: { 'application/json': { schema } } });
+const jobResponse = { 200: { description: 'The job', ...json(ref('Job')) }, 404: { description: 'No such job', ...json(ref('Error')) } };
+
+/** The OpenAPI 3.1 document of the REST API; the job spec schema comes from the same zod schema that validates requests. */
+export function openApiDocument() {
+  return {
+    openapi: '3.1.0',
+    info: { title: 'facenet coordinator', version: '1.0.0', description: 'Launch, watch and steer distributed FaceNet training jobs.' },
+    paths: {
+      '/v1/jobs': {
+        post: { summary: 'Create a job', requestBody: { required: true, ...json(ref('JobSpec')) }, responses: { 201: { description: 'Created', ...json(ref('Job')) }, 400: { description: 'Invalid spec: one issue per bad field', ...json(ref('ValidationError')) } } },
+        get: { summary: 'List jobs', responses: { 200: { description: 'Jobs', ...json({ type: 'array', items: ref('Job') }) } } },
+      },
+      '/v1/jobs/{id}': { get: { summary: 'A job: state, step, loss, images/s, world, last checkpoint', parameters: [idParam], responses: jobResponse } },
+      '/v1/jobs/{id}/pause': { post: { summary: 'Pause at the next step boundary', parameters: [idParam], responses: { ...jobResponse, 409: { description: 'Not running', ...json(ref('Error')) } } } },
+      '/v1/jobs/{id}/resume': {
+        post: {
+          summary: 'Resume a paused job, optionally from a chosen checkpoint step', parameters: [idParam],
+          requestBody: { required: false, ...json({ type: 'object', properties: { fromStep: { type: 'integer' } }, additionalProperties: false }) },
+          responses: { ...jobResponse, 409: { description: 'Cannot resume in this state', ...json(ref('Error')) } },
+        },
+      },
+      '/v1/jobs/{id}/cancel': { post: { summary: 'Cancel (at the next step boundary if running)', parameters: [idParam], responses: jobResponse } },
+      '/v1/jobs/{id}/checkpoints': { get: { summary: 'Checkpoints of a job', parameters: [idParam], responses: { 200: { description: 'Checkpoints', ...json({ type: 'array', items: ref('Checkpoint') }) } } } },
+      '/v1/jobs/{id}/fork': {
+        post: {
+          summary: 'A new job starting from one of this job\'s checkpoints', parameters: [idParam],
+          requestBody: { required: false, ...json({ type: 'object', properties: { fromStep: { type: 'integer' }, steps: { type: 'integer' }, name: { type: 'string' } }, additionalProperties: false }) },
+          responses: { 201: { description: 'The new job', ...json(ref('Job')) } },
+        },
+      },
+      '/v1/workers': { get: { summary: 'Live workers and their jobs', responses: { 200: { description: 'Workers', ...json({ type: 'array', items: { type: 'object' } }) } } } },
+    },
+    components: {
+      schemas: {
+        JobSpec: z.toJSONSchema(jobSpecSchema, { io: 'input', unrepresentable: 'any' }),
+        Job: { type: 'object', properties: { id: { type: 'string' }, state: { enum: ['pending', 'running', 'paused', 'completed', 'failed', 'cancelled'] }, step: { type: 'integer' }, steps: { type: 'integer' }, loss: { type: 'number' }, imagesPerSecond: { type: 'number' }, world: { type: 'object' }, lastCheckpoint: {} } },
+        Checkpoint: { type: 'object', properties: { step: { type: 'integer' }, dir: { type: 'string' }, createdAt: { type: 'string' } } },
+        Error: { type: 'object', properties: { error: { type: 'string' } } },
+        ValidationError: { type: 'object', properties: { error: { type: 'string' }, issues: { type: 'array', items: { type: 'object', properties: { path: { type: 'string' }, message: { type: 'string' } } } } } },
+      },
+    },
+  };
+}

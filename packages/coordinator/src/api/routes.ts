@@ -1,0 +1,147 @@
+import { FastifyInstance, FastifyReply } from 'fastify';
+import { randomBytes } from 'node:crypto';
+import { compileTrainOptions, ConfigError, DatasetError, FacenetError, JobSpec, parseJobSpec, sourceFromSpec, SpecError, TrainConfig, TrainOptions, trainingSource } from '@facenet/core';
+import { CoordinatorError, JobStateError } from '../errors';
+import { FINAL_STATES, JobRecord, jobView } from '../job-record';
+import { JobStore } from '../job-store';
+import { Membership } from '../membership';
+import { openApiDocument } from './openapi';
+
+interface Deps {
+  store: JobStore;
+  membership: Membership;
+  metrics: () => Promise<string>;
+  metricsContentType: string;
+  redisPing: () => Promise<unknown>;
+}
+
+type Issue = { path: string; message: string };
+
+/** Full validation of a spec: structure (zod), ranges (compile), and that the data is there. */
+function validate(body: unknown): { spec: JobSpec; train: TrainConfig } {
+  const spec = parseJobSpec(body);
+  const issues: Issue[] = [];
+  let train: TrainConfig | undefined;
+  try {
+    train = compileTrainOptions({ ...(spec.train as TrainOptions), checkpointDir: undefined });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    issues.push({ path: `train.${err.field}`, message: err.message.slice(err.field.length + 2) });
+  }
+  try {
+    const source = sourceFromSpec(spec.dataset);
+    const eligible = source.index.images.filter((i) => i.length >= 2).length;
+    if (spec.holdout > 0 && eligible - spec.holdout < 2) issues.push({ path: 'holdout', message: `leaves ${eligible - spec.holdout} identities with 2+ images to train on; need at least 2` });
+    else if (train) trainingSource(source, spec.holdout, train.seed);
+  } catch (err) {
+    if (!(err instanceof DatasetError)) throw err;
+    issues.push({ path: spec.dataset.kind === 'folder' ? 'dataset.path' : 'dataset', message: err.message });
+  }
+  if (train && spec.worldSize > train.virtualShards) {
+    issues.push({ path: 'worldSize', message: `${spec.worldSize} ranks but only ${train.virtualShards} virtual shards (train.virtualShards); every rank needs one` });
+  }
+  if (issues.length || !train) throw new SpecError(issues);
+  return { spec, train };
+}
+
+export function newJobRecord(spec: JobSpec, train: TrainConfig, from?: { jobId: string; step: number; dir: string }): JobRecord {
+  const now = new Date();
+  const id = `job-${now.toISOString().replace(/[-:T]/g, '').slice(0, 14)}-${randomBytes(3).toString('hex')}`;
+  return {
+    id, name: spec.name, spec, train, state: 'pending', step: from?.step ?? 0, generation: 0, world: [],
+    restoreFrom: from?.dir ?? null, checkpoints: from ? [{ step: from.step, dir: from.dir, createdAt: now.toISOString() }] : [],
+    requested: null, history: [], faults: [], forkedFrom: from && { jobId: from.jobId, step: from.step },
+    createdAt: now.toISOString(), updatedAt: now.toISOString(),
+  };
+}
+
+function sendError(reply: FastifyReply, err: unknown): FastifyReply {
+  if (err instanceof SpecError) return reply.code(400).send({ error: 'invalid job spec', issues: err.issues });
+  if (err instanceof CoordinatorError) return reply.code(err.status).send({ error: err.message });
+  if (err instanceof FacenetError) return reply.code(400).send({ error: err.message });
+  return reply.code(500).send({ error: (err as Error).message });
+}
+
+function checkpointAt(job: JobRecord, step: number | undefined) {
+  const c = step === undefined ? job.checkpoints[job.checkpoints.length - 1] : job.checkpoints.find((x) => x.step === step);
+  if (!c) throw new JobStateError(job.id, step === undefined ? 'has no checkpoint yet' : `has no checkpoint at step ${step} (have: ${job.checkpoints.map((x) => x.step).join(', ') || 'none'})`);
+  return c;
+}
+
+/** The REST API, versioned under /v1. */
+export function registerRoutes(app: FastifyInstance, d: Deps): void {
+  app.setErrorHandler((err, _req, reply) => sendError(reply, err));
+  app.get('/healthz', async () => ({ ok: true, redis: await d.redisPing() }));
+  app.get('/metrics', async (_req, reply) => reply.type(d.metricsContentType).send(await d.metrics()));
+  app.get('/v1/openapi.json', async () => openApiDocument());
+
+  app.post('/v1/jobs', async (req, reply) => {
+    const { spec, train } = validate(req.body ?? {});
+    const job = newJobRecord(spec, train);
+    await d.store.create(job);
+    return reply.code(201).send(jobView(job));
+  });
+  app.get('/v1/jobs', async () => (await d.store.list()).map(jobView));
+  app.get<{ Params: { id: string } }>('/v1/jobs/:id', async (req) => jobView(await d.store.get(req.params.id)));
+  app.get<{ Params: { id: string } }>('/v1/jobs/:id/checkpoints', async (req) => (await d.store.get(req.params.id)).checkpoints);
+
+  app.post<{ Params: { id: string } }>('/v1/jobs/:id/pause', async (req) => {
+    const job = await d.store.get(req.params.id);
+    if (job.state === 'pending') return jobView(await d.store.update(job.id, (j) => (j.state = 'paused')));
+    if (job.state !== 'running') throw new JobStateError(job.id, `cannot pause a ${job.state} job`);
+    await d.store.request(job.id, 'pause');
+    return { ...jobView(job), requested: 'pause' };
+  });
+
+  app.post<{ Params: { id: string }; Body: { fromStep?: number } | undefined }>('/v1/jobs/:id/resume', async (req) => {
+    const job = await d.store.get(req.params.id);
+    const fromStep = req.body?.fromStep;
+    if (fromStep !== undefined && !Number.isInteger(fromStep)) throw new SpecError([{ path: 'fromStep', message: 'must be an integer' }]);
+    if (job.state === 'running' || job.state === 'pending') {
+      if (fromStep === undefined && (await d.store.peekRequest(job.id)) === 'pause') await d.store.takeRequest(job.id);
+      else if (fromStep !== undefined) throw new JobStateError(job.id, `pause it before resuming from step ${fromStep}`);
+      return jobView(job);
+    }
+    if (job.state === 'cancelled' && fromStep === undefined) throw new JobStateError(job.id, 'is cancelled; resume it from a checkpoint (fromStep) or fork it');
+    const ckpt = fromStep === undefined ? undefined : checkpointAt(job, fromStep);
+    if (job.state === 'completed' && !ckpt) throw new JobStateError(job.id, 'is completed; give fromStep to rerun from a checkpoint');
+    const updated = await d.store.update(job.id, (j) => {
+      if (ckpt) {
+        j.step = ckpt.step;
+        j.restoreFrom = ckpt.dir;
+        j.checkpoints = j.checkpoints.filter((c) => c.step <= ckpt.step);
+        j.generation++; // ranks holding later weights must reload
+      }
+      j.state = 'pending';
+      j.error = undefined;
+    });
+    return jobView(updated);
+  });
+
+  app.post<{ Params: { id: string } }>('/v1/jobs/:id/cancel', async (req) => {
+    const job = await d.store.get(req.params.id);
+    if (FINAL_STATES.includes(job.state)) throw new JobStateError(job.id, `is already ${job.state}`);
+    if (job.state === 'running') {
+      await d.store.request(job.id, 'cancel');
+      return { ...jobView(job), requested: 'cancel' };
+    }
+    return jobView(await d.store.update(job.id, (j) => (j.state = 'cancelled')));
+  });
+
+  app.post<{ Params: { id: string }; Body: { fromStep?: number; steps?: number; name?: string } | undefined }>('/v1/jobs/:id/fork', async (req, reply) => {
+    const job = await d.store.get(req.params.id);
+    const ckpt = checkpointAt(job, req.body?.fromStep);
+    const spec = { ...job.spec, name: req.body?.name ?? `${job.spec.name ?? job.id} (fork at ${ckpt.step})`, train: { ...job.spec.train, steps: req.body?.steps ?? job.train.steps } };
+    const v = validate(spec);
+    if (v.train.steps <= ckpt.step) throw new SpecError([{ path: 'steps', message: `must exceed the checkpoint's step ${ckpt.step}` }]);
+    const fork = newJobRecord(v.spec, v.train, { jobId: job.id, step: ckpt.step, dir: ckpt.dir });
+    await d.store.create(fork);
+    return reply.code(201).send(jobView(fork));
+  });
+
+  app.get('/v1/workers', async () => {
+    const [alive, jobs] = await Promise.all([d.membership.alive(), d.store.list()]);
+    const jobOf = new Map(jobs.filter((j) => j.state === 'running').flatMap((j) => j.world.map((w, rank) => [w.workerId, { job: j.id, rank }] as const)));
+    return alive.map((w) => ({ ...w, assignment: jobOf.get(w.id) ?? null }));
+  });
+}

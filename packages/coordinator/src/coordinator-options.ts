@@ -1,0 +1,41 @@
+import { resolve } from 'node:path';
+
+export interface CoordinatorOptions {
+  /** @default process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' */
+  redisUrl?: string;
+  /** @default 'facenet' */
+  prefix?: string;
+  /** REST API interface. @default '127.0.0.1' */
+  host?: string;
+  /** REST API port (0 = any free port). @default 8080 */
+  port?: number;
+  /** Where ranks write checkpoints (shared by all workers). @default 'runs/jobs' (absolute after compile) */
+  checkpointRoot?: string;
+  /** A step not finished in this time is abandoned. @default 600000 */
+  stepTimeoutMs?: number;
+  /** Scheduler period. @default 500 */
+  tickMs?: number;
+  /** Faults tolerated at one step before a job fails. @default 3 */
+  maxFaultsPerStep?: number;
+  /** Refuse to start unless Redis evicts nothing (BullMQ loses jobs otherwise). @default true */
+  requireNoeviction?: boolean;
+}
+
+export type CompiledCoordinatorOptions = Required<CoordinatorOptions>;
+
+export function compileCoordinatorOptions(o: CoordinatorOptions = {}): CompiledCoordinatorOptions {
+  const c: CompiledCoordinatorOptions = {
+    redisUrl: o.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    prefix: o.prefix ?? 'facenet',
+    host: o.host ?? '127.0.0.1',
+    port: o.port ?? 8080,
+    checkpointRoot: resolve(o.checkpointRoot ?? 'runs/jobs'),
+    stepTimeoutMs: o.stepTimeoutMs ?? 600_000,
+    tickMs: o.tickMs ?? 500,
+    maxFaultsPerStep: o.maxFaultsPerStep ?? 3,
+    requireNoeviction: o.requireNoeviction ?? true,
+  };
+  if (!Number.isInteger(c.port) || c.port < 0 || c.port > 65535) throw new TypeError(`coordinator option port must be 0-65535, got ${c.port}`);
+  for (const k of ['stepTimeoutMs', 'tickMs'] as const) if (!(c[k] > 0)) throw new TypeError(`coordinator option ${k} must be > 0, got ${c[k]}`);
+  return c;
+}

@@ -1,0 +1,63 @@
+import type { JobSpec, StepTimings, TrainConfig, TripletStats } from '@facenet/core';
+
+export type JobState = 'pending' | 'running' | 'paused' | 'completed' | 'failed' | 'cancelled';
+export const FINAL_STATES: readonly JobState[] = ['completed', 'failed', 'cancelled'];
+
+export interface WorldMember {
+  workerId: string;
+  address: string;
+}
+
+export interface CheckpointEntry {
+  step: number;
+  dir: string;
+  createdAt: string;
+}
+
+export interface StepRecord extends TripletStats {
+  step: number;
+  imagesPerSecond: number;
+  stepMs: number;
+  /** Per-rank timings of the step. */
+  timings: StepTimings[];
+}
+
+/** Everything the coordinator knows about a job; stored as JSON in Redis. */
+export interface JobRecord {
+  id: string;
+  name?: string;
+  spec: JobSpec;
+  /** The compiled training configuration (defaults filled). */
+  train: TrainConfig;
+  state: JobState;
+  /** Steps committed (the next step to run). */
+  step: number;
+  /** Bumped whenever the set of ranks changes or a step is abandoned. */
+  generation: number;
+  world: WorldMember[];
+  /** Checkpoint the ranks load when their weights are not at `step`. */
+  restoreFrom: string | null;
+  checkpoints: CheckpointEntry[];
+  /** Pause or cancel asked for, taking effect at the next step boundary. */
+  requested: 'pause' | 'cancel' | null;
+  last?: StepRecord;
+  /** The most recent steps, newest last (bounded). */
+  history: StepRecord[];
+  faults: { at: string; step: number; generation: number; reason: string }[];
+  forkedFrom?: { jobId: string; step: number };
+  error?: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** What GET /v1/jobs/:id shows. */
+export function jobView(j: JobRecord) {
+  return {
+    id: j.id, name: j.name, state: j.state, requested: j.requested, step: j.step, steps: j.train.steps,
+    loss: j.last?.loss, activeFraction: j.last?.activeFraction, imagesPerSecond: j.last?.imagesPerSecond,
+    world: { size: j.world.length, generation: j.generation, workers: j.world.map((w) => w.workerId) },
+    lastCheckpoint: j.checkpoints[j.checkpoints.length - 1] ?? null,
+    recent: j.history.slice(-10).map((h) => ({ step: h.step, loss: h.loss, activeFraction: h.activeFraction, imagesPerSecond: h.imagesPerSecond })),
+    faults: j.faults, forkedFrom: j.forkedFrom, error: j.error, spec: j.spec, createdAt: j.createdAt, updatedAt: j.updatedAt,
+  };
+}

@@ -1,0 +1,24 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Prometheus metrics of the coordinator (served at /metrics). */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'facenet_coordinator_' });
+  const labels = ['job'] as const;
+  return {
+    registry,
+    step: new Gauge({ name: 'facenet_job_step', help: 'Steps committed', labelNames: labels, registers: [registry] }),
+    loss: new Gauge({ name: 'facenet_job_loss', help: 'Triplet loss of the last step', labelNames: labels, registers: [registry] }),
+    active: new Gauge({ name: 'facenet_job_active_triplet_fraction', help: 'Fraction of triplets with non-zero loss', labelNames: labels, registers: [registry] }),
+    imagesPerSecond: new Gauge({ name: 'facenet_job_images_per_second', help: 'Images per second of the last step', labelNames: labels, registers: [registry] }),
+    worldSize: new Gauge({ name: 'facenet_job_world_size', help: 'Ranks in the job', labelNames: labels, registers: [registry] }),
+    phase: new Histogram({
+      name: 'facenet_step_phase_seconds', help: 'Per-rank step time by phase', labelNames: ['job', 'phase'], registers: [registry],
+      buckets: [0.001, 0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    }),
+    allreduceBytes: new Counter({ name: 'facenet_allreduce_bytes_total', help: 'Bytes sent by ranks in allreduce', labelNames: labels, registers: [registry] }),
+    faults: new Counter({ name: 'facenet_job_faults_total', help: 'Steps abandoned (worker lost, step failed)', labelNames: labels, registers: [registry] }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

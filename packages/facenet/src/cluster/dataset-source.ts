@@ -1,0 +1,19 @@
+import { FaceSource } from '../data/face-source';
+import { FolderSource } from '../data/folder-source';
+import { SubsetSource, splitHoldout } from '../data/subset-source';
+import { SyntheticSource } from '../data/synthetic-source';
+import { DatasetSpec } from './job-spec';
+
+/** The image source a dataset spec names. */
+export function sourceFromSpec(spec: DatasetSpec): FaceSource {
+  return spec.kind === 'synthetic'
+    ? new SyntheticSource({ identities: spec.identities, imagesPerIdentity: spec.imagesPerIdentity, seed: spec.seed })
+    : new FolderSource(spec.path, { cropFraction: spec.cropFraction });
+}
+
+/** The training view of a job's data: everything but `holdout` identities (seeded choice). */
+export function trainingSource(source: FaceSource, holdout: number, seed: number): { train: FaceSource; holdout: number[] } {
+  if (holdout <= 0) return { train: source, holdout: [] };
+  const split = splitHoldout(source.index, holdout, seed);
+  return { train: new SubsetSource(source, split.train, 'training split'), holdout: split.holdout };
+}

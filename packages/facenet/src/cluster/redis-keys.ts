@@ -1,0 +1,31 @@
+/** Redis key names shared by coordinator and workers, all under one prefix (default 'facenet'). */
+export function redisKeys(prefix: string) {
+  return {
+    /** Set of registered worker ids. */
+    workers: `${prefix}:workers`,
+    /** A worker's registration (JSON WorkerInfo), expiring unless heartbeats refresh it. */
+    worker: (id: string) => `${prefix}:worker:${id}`,
+    /** Sorted set of job ids by creation time. */
+    jobs: `${prefix}:jobs`,
+    /** A job's record (JSON). */
+    job: (id: string) => `${prefix}:job:${id}`,
+    /** Held by the running coordinator, so two never drive the same jobs. */
+    coordinatorLock: `${prefix}:coordinator:lock`,
+    /** BullMQ's own key prefix. */
+    bull: `${prefix}-bull`,
+    /** Pub/sub channel: {jobId, generation} that workers must abandon. */
+    abortChannel: `${prefix}:abort`,
+    /** Queue of checkpoint events (for the miner and evaluation). */
+    checkpointQueue: 'checkpoints',
+  };
+}
+
+export interface WorkerInfo {
+  id: string;
+  /** Allreduce address other ranks dial. */
+  address: string;
+  host: string;
+  pid: number;
+  backend: string;
+  startedAt: string;
+}

@@ -1,0 +1,136 @@
+/**
+ * The compute thread: owns the model and optimizer and runs forward/backward and the update.
+ * A step computes for seconds to minutes and blocks its thread under wasm and cpu; running it
+ * here keeps the main thread's event loop free for BullMQ lock renewal, heartbeats and gRPC.
+ */
+import { createHash } from 'node:crypto';
+import { parentPort } from 'node:worker_threads';
+import {
+  accumulate, applyUpdate, computeShardGradients, disposeGradients, EmbeddingModel, flatLayout, FlatLayout, flattenGradients,
+  learningRateAt, Optimizer, readCheckpoint, unflattenGradients, restoreCheckpoint, selectBackend, ShardGradients, TrainConfig, TripletStats, writeCheckpoint,
+} from '@facenet/core';
+import type { ComputeReply, ComputeRequest, InitResult } from './protocol';
+
+interface JobState {
+  jobId: string;
+  train: TrainConfig;
+  model: EmbeddingModel;
+  optimizer: Optimizer;
+  layout: FlatLayout;
+  /** Steps applied so far. */
+  step: number;
+}
+
+let state: JobState | undefined;
+
+async function init(req: Extract<ComputeRequest, { type: 'init' }>): Promise<InitResult> {
+  const backend = await selectBackend({ log: null });
+  if (state) {
+    state.model.dispose();
+    state.optimizer.dispose();
+    state = undefined;
+  }
+  const model = new EmbeddingModel(req.train.model);
+  const optimizer = new Optimizer(req.train.optimizer);
+  let step = 0;
+  if (req.restoreFrom) {
+    const ckpt = await readCheckpoint(req.restoreFrom);
+    restoreCheckpoint(ckpt, model, optimizer, req.restoreFrom);
+    step = ckpt.manifest.step;
+  }
+  if (step !== req.step) {
+    model.dispose();
+    optimizer.dispose();
+    throw Object.assign(new Error(`cannot start job ${req.jobId} at step ${req.step}: ${req.restoreFrom ? `checkpoint ${req.restoreFrom} is at step ${step}` : 'no checkpoint to restore and not at step 0'}`), { name: 'StateError' });
+  }
+  state = { jobId: req.jobId, train: req.train, model, optimizer, layout: flatLayout(model), step };
+  return { step, parameters: model.parameterCount, layoutLength: state.layout.length, backend: backend.name };
+}
+
+function current(): JobState {
+  if (!state) throw Object.assign(new Error('compute thread has no job (init first)'), { name: 'StateError' });
+  return state;
+}
+
+async function gradients(req: Extract<ComputeRequest, { type: 'gradients' }>): Promise<Float32Array> {
+  const s = current();
+  let summed: ShardGradients | undefined;
+  const stats: TripletStats[] = [];
+  for (const shard of req.shards) {
+    if (shard.count === 0) continue;
+    const g = computeShardGradients(s.model, shard, s.train.mining, s.train.margin);
+    stats.push(g.stats);
+    summed = accumulate(summed, g);
+  }
+  if (!summed) return flattenEmpty(s.layout);
+  try {
+    return await flattenGradients(s.layout, summed, stats.length, stats);
+  } finally {
+    disposeGradients(summed);
+  }
+}
+
+/** A rank whose shards all failed to decode still takes part in the allreduce, with zeros. */
+function flattenEmpty(layout: FlatLayout): Float32Array {
+  return new Float32Array(layout.length);
+}
+
+async function checksum(s: JobState): Promise<string> {
+  const h = createHash('sha256');
+  for (const vars of [s.model.store.trainable, s.model.store.state]) {
+    for (const name of [...vars.keys()].sort()) {
+      const data = (await vars.get(name)?.data()) as Float32Array;
+      h.update(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+    }
+  }
+  return h.digest('hex');
+}
+
+async function apply(req: Extract<ComputeRequest, { type: 'apply' }>): Promise<{ step: number; checksum?: string }> {
+  const s = current();
+  if (req.step !== s.step) throw Object.assign(new Error(`update for step ${req.step} but weights are at step ${s.step}`), { name: 'StateError' });
+  const { summed, shards } = unflattenGradients(s.layout, req.flat);
+  try {
+    if (shards > 0) {
+      const lr = learningRateAt(s.train.optimizer.learningRate, s.train.schedule, req.step);
+      applyUpdate(s.model, s.optimizer, summed, shards, lr, s.train.bnMomentum);
+    }
+  } finally {
+    disposeGradients(summed);
+  }
+  s.step = req.step + 1;
+  return { step: s.step, checksum: req.checksum ? await checksum(s) : undefined };
+}
+
+async function checkpoint(req: Extract<ComputeRequest, { type: 'checkpoint' }>): Promise<string> {
+  const s = current();
+  await writeCheckpoint(req.dir, s.model, s.optimizer, { step: s.step, seed: s.train.seed, training: s.train, overwrite: true });
+  return req.dir;
+}
+
+async function handle(req: ComputeRequest): Promise<unknown> {
+  switch (req.type) {
+    case 'init': return init(req);
+    case 'gradients': return gradients(req);
+    case 'apply': return apply(req);
+    case 'checkpoint': return checkpoint(req);
+  }
+}
+
+const port = parentPort;
+if (!port) throw new Error('compute-thread.js must run as a worker thread');
+// One request at a time, in order: tfjs work is synchronous anyway.
+let queue = Promise.resolve();
+port.on('message', (req: ComputeRequest) => {
+  queue = queue.then(async () => {
+    let reply: ComputeReply;
+    try {
+      reply = { id: req.id, ok: true, value: await handle(req) };
+    } catch (err) {
+      const e = err as Error;
+      reply = { id: req.id, ok: false, error: e.message, name: e.name };
+    }
+    const transfer = reply.ok && reply.value instanceof Float32Array ? [reply.value.buffer as ArrayBuffer] : [];
+    port.postMessage(reply, transfer);
+  });
+});
