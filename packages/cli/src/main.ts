@@ -9,6 +9,8 @@ import { clusterCommand } from './commands/cluster';
 import { evaluateCommand } from './commands/evaluate';
 import { dataCommand } from './commands/data';
 import { modelsCommand } from './commands/models';
+import { upCommand } from './commands/up';
+import { jobsCommand } from './commands/jobs';
 import { UsageError } from './errors';
 
 export function buildProgram(): Command {
@@ -16,7 +18,7 @@ export function buildProgram(): Command {
     .description('Train and use FaceNet-style face embeddings (triplet loss, semi-hard mining)')
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)');
-  for (const c of [trainCommand(), embedCommand(), verifyCommand(), identifyCommand(), clusterCommand(), evaluateCommand(), dataCommand(), modelsCommand()]) {
+  for (const c of [trainCommand(), embedCommand(), verifyCommand(), identifyCommand(), clusterCommand(), evaluateCommand(), dataCommand(), modelsCommand(), upCommand(), jobsCommand()]) {
     program.addCommand(c);
   }
   return program;

@@ -15,6 +15,9 @@ export interface CoordinatorOptions {
   stepTimeoutMs?: number;
   /** Scheduler period. @default 500 */
   tickMs?: number;
+  /** After a fault, wait this long before choosing the new world, so dead workers' registrations
+   * (3 missed heartbeats) have expired. @default 7000 */
+  faultSettleMs?: number;
   /** Faults tolerated at one step before a job fails. @default 3 */
   maxFaultsPerStep?: number;
   /** Refuse to start unless Redis evicts nothing (BullMQ loses jobs otherwise). @default true */
@@ -33,6 +36,7 @@ export function compileCoordinatorOptions(o: CoordinatorOptions = {}): CompiledC
     stepTimeoutMs: o.stepTimeoutMs ?? 600_000,
     tickMs: o.tickMs ?? 500,
     maxFaultsPerStep: o.maxFaultsPerStep ?? 3,
+    faultSettleMs: o.faultSettleMs ?? 7000,
     requireNoeviction: o.requireNoeviction ?? true,
   };
   if (!Number.isInteger(c.port) || c.port < 0 || c.port > 65535) throw new TypeError(`coordinator option port must be 0-65535, got ${c.port}`);

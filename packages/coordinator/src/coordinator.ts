@@ -44,7 +44,7 @@ export class Coordinator {
     this.membership = new Membership(this.redis, this.options.prefix);
     this.driver = new JobDriver(this.redis, this.store, this.membership, this.metrics, {
       prefix: this.options.prefix, checkpointRoot: this.options.checkpointRoot, stepTimeoutMs: this.options.stepTimeoutMs,
-      maxFaultsPerStep: this.options.maxFaultsPerStep, log,
+      maxFaultsPerStep: this.options.maxFaultsPerStep, faultSettleMs: this.options.faultSettleMs, log,
     });
     this.app = Fastify({ logger: false, bodyLimit: 1 << 20 });
     registerRoutes(this.app, {

@@ -16,6 +16,7 @@ export interface DriverOptions {
   stepTimeoutMs: number;
   /** Faults tolerated at one step before the job fails. */
   maxFaultsPerStep: number;
+  faultSettleMs: number;
   log: (line: string) => void;
 }
 
@@ -227,6 +228,8 @@ export class JobDriver {
   private async fault(job: JobRecord, reason: string): Promise<void> {
     this.metrics.faults.inc({ job: job.id });
     await this.redis.publish(this.keys.abortChannel, JSON.stringify({ jobId: job.id, generation: job.generation }));
+    // A worker that just died still looks alive until its registration expires.
+    await new Promise((r) => setTimeout(r, this.o.faultSettleMs));
     const alive = await this.membership.alive();
     const aliveIds = new Set(alive.map((w) => w.id));
     for (const m of job.world) {

@@ -26,6 +26,7 @@ export function openApiDocument() {
         },
       },
       '/v1/jobs/{id}/cancel': { post: { summary: 'Cancel (at the next step boundary if running)', parameters: [idParam], responses: jobResponse } },
+      '/v1/jobs/{id}/history': { get: { summary: 'Per-step records (loss, active fraction, images/s, per-rank timings), the last 200', parameters: [idParam], responses: { 200: { description: 'Steps', ...json({ type: 'array', items: { type: 'object' } }) } } } },
       '/v1/jobs/{id}/checkpoints': { get: { summary: 'Checkpoints of a job', parameters: [idParam], responses: { 200: { description: 'Checkpoints', ...json({ type: 'array', items: ref('Checkpoint') }) } } } },
       '/v1/jobs/{id}/fork': {
         post: {

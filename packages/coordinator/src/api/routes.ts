@@ -83,6 +83,7 @@ export function registerRoutes(app: FastifyInstance, d: Deps): void {
   });
   app.get('/v1/jobs', async () => (await d.store.list()).map(jobView));
   app.get<{ Params: { id: string } }>('/v1/jobs/:id', async (req) => jobView(await d.store.get(req.params.id)));
+  app.get<{ Params: { id: string } }>('/v1/jobs/:id/history', async (req) => (await d.store.get(req.params.id)).history);
   app.get<{ Params: { id: string } }>('/v1/jobs/:id/checkpoints', async (req) => (await d.store.get(req.params.id)).checkpoints);
 
   app.post<{ Params: { id: string } }>('/v1/jobs/:id/pause', async (req) => {

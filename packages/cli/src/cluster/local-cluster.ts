@@ -1,0 +1,116 @@
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import IORedis from 'ioredis';
+
+export interface LocalClusterOptions {
+  workers: number;
+  redisUrl: string;
+  prefix: string;
+  apiPort: number;
+  checkpointRoot: string;
+  backend?: string;
+  log: (line: string) => void;
+}
+
+const mainOf = (pkg: string) => join(dirname(require.resolve(`${pkg}/package.json`)), 'dist', 'main.js');
+
+async function redisAnswers(url: string): Promise<boolean> {
+  const r = new IORedis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 2000 });
+  r.on('error', () => undefined);
+  try {
+    await r.connect();
+    await r.ping();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    r.disconnect();
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+/** Forwards a child's output lines to the log, each prefixed with the child's name. */
+function pipeLines(child: ChildProcess, name: string, log: (l: string) => void, onLine?: (l: string) => void): void {
+  for (const stream of [child.stdout, child.stderr]) {
+    if (!stream) continue;
+    createInterface({ input: stream }).on('line', (line) => {
+      onLine?.(line);
+      if (!line.startsWith('{"event"')) log(`${name.padEnd(12)} | ${line}`);
+    });
+  }
+}
+
+/**
+ * Redis (when none answers, a private redis-server on a free port), the coordinator and N
+ * workers as child processes of this one. `stop()` drains them in reverse order.
+ */
+export class LocalCluster {
+  private readonly children: { name: string; proc: ChildProcess }[] = [];
+  private redisProc: ChildProcess | undefined;
+  redisUrl: string;
+  apiUrl = '';
+
+  constructor(private readonly o: LocalClusterOptions) {
+    this.redisUrl = o.redisUrl;
+  }
+
+  private spawnNode(name: string, script: string, env: Record<string, string>, onLine?: (l: string) => void): ChildProcess {
+    const proc = spawn(process.execPath, [script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    pipeLines(proc, name, this.o.log, onLine);
+    proc.on('exit', (code, signal) => {
+      if (!this.stopping) this.o.log(`${name.padEnd(12)} | exited (${signal ?? code})`);
+    });
+    this.children.push({ name, proc });
+    return proc;
+  }
+
+  private stopping = false;
+
+  async start(): Promise<void> {
+    if (!(await redisAnswers(this.redisUrl))) {
+      const which = spawnSync('sh', ['-c', 'command -v redis-server']);
+      if (which.status !== 0) throw new Error(`no Redis answers at ${this.redisUrl} and redis-server is not on the PATH; start Redis or set REDIS_URL`);
+      const port = await freePort();
+      this.redisProc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction'], { stdio: 'ignore' });
+      this.redisUrl = `redis://127.0.0.1:${port}`;
+      for (let i = 0; i < 50 && !(await redisAnswers(this.redisUrl)); i++) await new Promise((r) => setTimeout(r, 100));
+      this.o.log(`no Redis at ${this.o.redisUrl}: started a private redis-server at ${this.redisUrl}`);
+    }
+    const common = { REDIS_URL: this.redisUrl, FACENET_PREFIX: this.o.prefix, ...(this.o.backend ? { FACENET_BACKEND: this.o.backend } : {}) };
+    this.apiUrl = await new Promise<string>((resolve, reject) => {
+      const proc = this.spawnNode('coordinator', mainOf('@facenet/coordinator'), { ...common, FACENET_API_PORT: String(this.o.apiPort), FACENET_CHECKPOINT_ROOT: this.o.checkpointRoot }, (line) => {
+        if (line.startsWith('{"event":"ready"')) resolve((JSON.parse(line) as { url: string }).url);
+      });
+      proc.on('exit', (code) => reject(new Error(`the coordinator exited during start (${code}); see its log above`)));
+    });
+    for (let i = 0; i < this.o.workers; i++) this.spawnNode(`worker-${i}`, mainOf('@facenet/worker'), { ...common });
+  }
+
+  /** SIGTERM to everything (workers first, so they drain), then the private Redis. */
+  async stop(graceMs = 30_000): Promise<void> {
+    this.stopping = true;
+    for (const { proc } of [...this.children].reverse()) {
+      if (proc.exitCode !== null || proc.signalCode !== null) continue;
+      proc.kill('SIGTERM');
+      const exited = new Promise((r) => proc.once('exit', r));
+      const timeout = new Promise((r) => setTimeout(r, graceMs).unref());
+      if ((await Promise.race([exited.then(() => 'exited'), timeout.then(() => 'timeout')])) === 'timeout') proc.kill('SIGKILL');
+    }
+    if (this.redisProc) {
+      this.redisProc.kill('SIGTERM');
+      await new Promise((r) => this.redisProc?.once('exit', r));
+    }
+  }
+}

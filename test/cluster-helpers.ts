@@ -1,0 +1,69 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { randomBytes } from 'node:crypto';
+import { CLI } from './helpers';
+
+export interface TestCluster {
+  url: string;
+  prefix: string;
+  proc: ChildProcess;
+  logs: string[];
+  stop(): Promise<void>;
+}
+
+/** `facenet up` as a real child process on a random Redis prefix and a free API port. */
+export async function startCluster(workers: number, checkpointRoot: string, env: Record<string, string> = {}): Promise<TestCluster> {
+  const prefix = `fntest-${randomBytes(4).toString('hex')}`;
+  const proc = spawn(process.execPath, [CLI, 'up', '--workers', String(workers), '--port', '0', '--prefix', prefix, '--checkpoint-root', checkpointRoot, '--json'], {
+    env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: string[] = [];
+  createInterface({ input: proc.stderr! }).on('line', (l) => logs.push(l));
+  const url = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: proc.stdout! }).on('line', (l) => {
+      if (l.startsWith('{"event":"ready"')) resolve((JSON.parse(l) as { url: string }).url);
+    });
+    proc.on('exit', (code) => reject(new Error(`facenet up exited (${code}):\n${logs.join('\n')}`)));
+  });
+  // Workers register a moment after the coordinator is ready.
+  await waitFor(async () => (await api<unknown[]>(url, 'GET', '/v1/workers')).length === workers, 30000, 'workers to register');
+  return {
+    url, prefix, proc, logs,
+    stop: async () => {
+      if (proc.exitCode !== null) return;
+      proc.kill('SIGTERM');
+      await new Promise((r) => proc.once('exit', r));
+    },
+  };
+}
+
+export async function api<T>(url: string, method: string, path: string, body?: unknown): Promise<T> {
+  const res = await fetch(`${url}${path}`, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const data = (await res.json()) as T;
+  if (!res.ok) throw Object.assign(new Error(`${method} ${path}: HTTP ${res.status} ${JSON.stringify(data)}`), { status: res.status, data });
+  return data;
+}
+
+export async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+export interface JobView {
+  id: string; state: string; step: number; steps: number; loss?: number; error?: string;
+  world: { size: number; generation: number; workers: string[] }; faults: { reason: string }[];
+  recent: { step: number; loss: number }[]; lastCheckpoint: { step: number; dir: string } | null;
+}
+
+export async function waitForState(url: string, id: string, states: string[], timeoutMs = 120000): Promise<JobView> {
+  let job: JobView | undefined;
+  await waitFor(async () => {
+    job = await api<JobView>(url, 'GET', `/v1/jobs/${id}`);
+    if (job.state === 'failed' && !states.includes('failed')) throw new Error(`job ${id} failed: ${job.error}`);
+    return states.includes(job.state);
+  }, timeoutMs, `job ${id} to reach ${states.join('/')}`);
+  return job!;
+}

@@ -1,0 +1,131 @@
+import { strict as assert } from 'node:assert';
+import { execFile } from 'node:child_process';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { FolderSource, readCheckpoint, splitHoldout, SubsetSource, Trainer, TrainOptions } from '@facenet/core';
+import { api, JobView, startCluster, TestCluster, waitFor, waitForState } from './cluster-helpers';
+import { CLI, ORL, tempDir, useBackend } from './helpers';
+
+const run = promisify(execFile);
+
+const TRAIN: TrainOptions = {
+  model: { architecture: 'tiny', imageSize: 32 },
+  batch: { P: 8, K: 5 },
+  virtualShards: 4,
+  optimizer: { name: 'adam', learningRate: 0.003 },
+  seed: 3,
+};
+const spec = (train: Partial<TrainOptions>, extra: object = {}) => ({
+  dataset: { kind: 'folder', path: ORL }, holdout: 10, worldSize: 2, train: { ...TRAIN, ...train }, ...extra,
+});
+
+async function weights(dir: string): Promise<Map<string, Float32Array>> {
+  return (await readCheckpoint(dir)).tensors;
+}
+
+describe('distributed training (facenet up --workers 2, real Redis, gRPC and processes)', function () {
+  this.timeout(300000);
+  let t: ReturnType<typeof tempDir>;
+  let cluster: TestCluster;
+
+  before(async () => {
+    await useBackend();
+    t = tempDir('facenet-dist-');
+    cluster = await startCluster(2, join(t.dir, 'checkpoints'));
+  });
+  after(async () => {
+    await cluster?.stop();
+    t.cleanup();
+  });
+  afterEach(function () {
+    if (this.currentTest?.state === 'failed') console.log(cluster.logs.slice(-40).join('\n'));
+  });
+
+  it('rejects a bad job spec with the path of each bad field', async () => {
+    const err = await api(cluster.url, 'POST', '/v1/jobs', { dataset: { kind: 'folder', path: join(t.dir, 'none') }, worldSize: 0, train: { batch: { P: 'x' } }, extra: 1 })
+      .catch((e: { status: number; data: { issues: { path: string }[] } }) => e);
+    const e = err as { status: number; data: { issues: { path: string }[] } };
+    assert.equal(e.status, 400);
+    const paths = e.data.issues.map((i) => i.path);
+    for (const p of ['worldSize', 'train.batch.P', '(root)']) assert.ok(paths.includes(p), `${p} in ${paths}`);
+    const missing = await api(cluster.url, 'POST', '/v1/jobs', spec({}, { dataset: { kind: 'folder', path: join(t.dir, 'none') } })).catch((x: { data: { issues: { path: string }[] } }) => x);
+    assert.deepEqual((missing as { data: { issues: { path: string }[] } }).data.issues.map((i) => i.path), ['dataset.path']);
+    const doc = await api<{ openapi: string; components: { schemas: { JobSpec: { properties: object } } } }>(cluster.url, 'GET', '/v1/openapi.json');
+    assert.equal(doc.openapi, '3.1.0');
+    assert.ok('dataset' in doc.components.schemas.JobSpec.properties);
+  });
+
+  it('one step on W=2 gives the weights of the one-process step on the same batch (1e-5)', async () => {
+    const job = await api<JobView>(cluster.url, 'POST', '/v1/jobs', spec({ steps: 1, checkpointEvery: 1 }));
+    const done = await waitForState(cluster.url, job.id, ['completed']);
+    assert.equal(done.world.size, 2);
+    const distributed = await weights(done.lastCheckpoint!.dir);
+
+    const source = new FolderSource(ORL);
+    const split = splitHoldout(source.index, 10, 3);
+    const local = new Trainer(new SubsetSource(source, split.train), { ...TRAIN, steps: 1, checkpointDir: join(t.dir, 'local') });
+    await local.run();
+    const single = await weights(join(t.dir, 'local', 'step-000001'));
+    local.dispose();
+    let worst = 0;
+    for (const [k, v] of single) {
+      if (k.startsWith('slot:')) continue;
+      const d = distributed.get(k)!;
+      for (let i = 0; i < v.length; i++) worst = Math.max(worst, Math.abs(v[i]! - d[i]!));
+    }
+    assert.ok(worst <= 1e-5, `max weight difference ${worst}`);
+    // And the weights moved: this is not comparing two untouched initialisations.
+    const init = new Trainer(new SubsetSource(source, split.train), { ...TRAIN, steps: 1 });
+    const w0 = await init.model.store.trainable.get('embedding/w')!.data();
+    init.dispose();
+    assert.ok(Math.abs(w0[0]! - distributed.get('param:embedding/w')![0]!) > 1e-6);
+  });
+
+  it('resuming from the step-N checkpoint reproduces the straight 2N-step run exactly', async () => {
+    const straight = await api<JobView>(cluster.url, 'POST', '/v1/jobs', spec({ steps: 4, checkpointEvery: 2 }));
+    const a = await waitForState(cluster.url, straight.id, ['completed']);
+    const fork = await api<JobView>(cluster.url, 'POST', `/v1/jobs/${a.id}/fork`, { fromStep: 2 });
+    assert.equal(fork.step, 2);
+    const b = await waitForState(cluster.url, fork.id, ['completed']);
+    assert.equal(b.step, 4);
+    const wa = await weights(a.lastCheckpoint!.dir);
+    const wb = await weights(b.lastCheckpoint!.dir);
+    assert.notEqual(a.lastCheckpoint!.dir, b.lastCheckpoint!.dir);
+    for (const [k, v] of wa) assert.deepEqual(wb.get(k), v, `${k} differs`);
+  });
+
+  it('end to end with the CLI: loss goes down, checkpoints are listed, pause/resume/cancel work', async () => {
+    const specFile = join(t.dir, 'job.json');
+    writeFileSync(specFile, JSON.stringify(spec({ steps: 40, checkpointEvery: 10 })));
+    const facenet = (...args: string[]) => run(process.execPath, [CLI, 'jobs', ...args, '--api', cluster.url]);
+    const id = /created (\S+)/.exec((await facenet('create', specFile)).stdout)![1]!;
+    await waitFor(async () => (await api<JobView>(cluster.url, 'GET', `/v1/jobs/${id}`)).step >= 5, 120000, 'step 5');
+    await facenet('pause', id);
+    const paused = await waitForState(cluster.url, id, ['paused']);
+    assert.ok(paused.step < 40, `paused at ${paused.step}`);
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal((await api<JobView>(cluster.url, 'GET', `/v1/jobs/${id}`)).step, paused.step, 'no step runs while paused');
+    await facenet('resume', id);
+    const done = await waitForState(cluster.url, id, ['completed'], 240000);
+    assert.equal(done.step, 40);
+    assert.equal((JSON.parse((await facenet('get', id, '--json')).stdout) as JobView).state, 'completed');
+
+    const list = (await facenet('checkpoints', id)).stdout;
+    for (const s of [10, 20, 30, 40]) assert.match(list, new RegExp(`step\\s+${s}\\s`));
+    assert.deepEqual(readdirSync(join(t.dir, 'checkpoints', id)).sort(), ['step-000010', 'step-000020', 'step-000030', 'step-000040']);
+
+    const losses = (await api<{ step: number; loss: number }[]>(cluster.url, 'GET', `/v1/jobs/${id}/history`)).map((h) => h.loss);
+    assert.equal(losses.length, 40);
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const first = mean(losses.slice(0, 5));
+    const last = mean(losses.slice(-5));
+    assert.ok(last < 0.8 * first, `loss of the first five steps ${first.toFixed(4)}, of the last five ${last.toFixed(4)}`);
+
+    const other = await api<JobView>(cluster.url, 'POST', '/v1/jobs', spec({ steps: 500 }));
+    await waitFor(async () => (await api<JobView>(cluster.url, 'GET', `/v1/jobs/${other.id}`)).step >= 1, 60000, 'first step');
+    await facenet('cancel', other.id);
+    const cancelled = await waitForState(cluster.url, other.id, ['cancelled']);
+    assert.ok(cancelled.step < 500);
+  });
+});

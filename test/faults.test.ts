@@ -1,0 +1,79 @@
+import { strict as assert } from 'node:assert';
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { Coordinator } from '@facenet/coordinator';
+import { api, JobView, startCluster, TestCluster, waitFor, waitForState } from './cluster-helpers';
+import { ORL, tempDir } from './helpers';
+
+const freePort = () => new Promise<number>((resolve) => {
+  const s = createServer().listen(0, '127.0.0.1', () => {
+    const { port } = s.address() as { port: number };
+    s.close(() => resolve(port));
+  });
+});
+
+describe('faults', function () {
+  this.timeout(300000);
+
+  describe('a worker killed mid-job', () => {
+    let t: ReturnType<typeof tempDir>;
+    let cluster: TestCluster;
+    before(async () => {
+      t = tempDir('facenet-fault-');
+      cluster = await startCluster(2, join(t.dir, 'ckpt'));
+    });
+    after(async () => {
+      await cluster?.stop();
+      t.cleanup();
+    });
+
+    it('aborts the step on every rank and finishes on the survivor from the last checkpoint', async () => {
+      const job = await api<JobView>(cluster.url, 'POST', '/v1/jobs', {
+        dataset: { kind: 'folder', path: ORL }, holdout: 10, worldSize: 2,
+        train: { model: { architecture: 'tiny', imageSize: 32 }, batch: { P: 8, K: 5 }, virtualShards: 4, steps: 40, checkpointEvery: 5, seed: 5 },
+      });
+      await waitFor(async () => (await api<JobView>(cluster.url, 'GET', `/v1/jobs/${job.id}`)).step >= 7, 120000, 'step 7');
+      const workers = await api<{ pid: number; assignment: { rank: number } | null }[]>(cluster.url, 'GET', '/v1/workers');
+      const victim = workers.find((w) => w.assignment?.rank === 1)!;
+      process.kill(victim.pid, 'SIGKILL');
+      const done = await waitForState(cluster.url, job.id, ['completed'], 240000);
+      assert.equal(done.step, 40);
+      assert.equal(done.world.size, 1, 'finished on the surviving worker');
+      assert.ok(done.faults.length >= 1, 'the fault is recorded');
+      assert.ok(done.world.generation >= 2);
+      const history = await api<{ step: number }[]>(cluster.url, 'GET', `/v1/jobs/${job.id}/history`);
+      // Steps after the last checkpoint before the fault were re-run: the record shows a step twice.
+      const steps = history.map((h) => h.step);
+      assert.ok(steps.length > new Set(steps).size, 'some steps re-ran from the checkpoint');
+      assert.deepEqual([...new Set(steps)].sort((a, b) => a - b), Array.from({ length: 40 }, (_, i) => i + 1));
+    });
+  });
+
+  describe('Redis that may evict', () => {
+    let redis: ReturnType<typeof spawn> | undefined;
+    let url = '';
+    before(async function () {
+      const port = await freePort();
+      redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'allkeys-lru'], { stdio: 'ignore' });
+      const ok = await new Promise<boolean>((resolve) => {
+        redis!.on('error', () => resolve(false));
+        setTimeout(() => resolve(true), 500);
+      });
+      if (!ok) this.skip();
+      url = `redis://127.0.0.1:${port}`;
+    });
+    after(() => redis?.kill());
+
+    it('stops the coordinator at start with an explanation', async () => {
+      const c = new Coordinator({ redisUrl: url, port: 0 }, () => undefined);
+      await assert.rejects(c.start(), /maxmemory-policy is 'allkeys-lru': BullMQ needs 'noeviction'/);
+      await c.close();
+      const lines: string[] = [];
+      const lenient = new Coordinator({ redisUrl: url, port: 0, requireNoeviction: false }, (l) => lines.push(l));
+      await lenient.start();
+      assert.ok(lines.some((l) => l.includes('WARNING') && l.includes('noeviction')));
+      await lenient.close();
+    });
+  });
+});
