@@ -1,0 +1,55 @@
+/** The coordinator REST API as the CLI uses it: calls, one-line job summaries, progress watching. */
+import { Output, pct } from '../output';
+import { UsageError } from '../errors';
+
+export interface JobView {
+  id: string; name?: string; state: string; requested: string | null; step: number; steps: number; loss?: number;
+  activeFraction?: number; imagesPerSecond?: number; world: { size: number; generation: number }; lastCheckpoint: { step: number; dir: string } | null; error?: string;
+}
+
+/** A REST call; API errors become one line (with each invalid field for a 400). */
+export async function api<T>(base: string, method: string, path: string, body?: unknown): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(`${base.replace(/\/$/, '')}${path}`, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch (err) {
+    throw new UsageError(`cannot reach the coordinator at ${base} (${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message}); is 'facenet up' running? (--api, $FACENET_API)`);
+  }
+  const data = (await res.json().catch(() => ({}))) as { error?: string; issues?: { path: string; message: string }[] };
+  if (!res.ok) {
+    const issues = data.issues?.map((i) => `\n  ${i.path}: ${i.message}`).join('') ?? '';
+    throw new UsageError(`${data.error ?? `HTTP ${res.status}`}${issues}`);
+  }
+  return data as T;
+}
+
+export const FINAL = ['completed', 'failed', 'cancelled'];
+
+export function line(j: JobView): string {
+  const parts = [`${j.id}  ${j.state}${j.requested ? ` (${j.requested} requested)` : ''}  step ${j.step}/${j.steps}`];
+  if (j.loss !== undefined) parts.push(`loss ${j.loss.toFixed(4)}`);
+  if (j.activeFraction !== undefined) parts.push(`active ${pct(j.activeFraction)}`);
+  if (j.imagesPerSecond !== undefined) parts.push(`${j.imagesPerSecond.toFixed(0)} img/s`);
+  parts.push(`world ${j.world.size} (gen ${j.world.generation})`);
+  if (j.lastCheckpoint) parts.push(`checkpoint @${j.lastCheckpoint.step}`);
+  if (j.error) parts.push(`error: ${j.error}`);
+  return parts.join('  ');
+}
+
+/** Polls a job and prints each new step until it stops running. */
+export async function watch(flags: { api: string }, id: string, out: Output): Promise<JobView> {
+  let lastStep = -1;
+  let lastState = '';
+  for (;;) {
+    const j = await api<JobView>(flags.api, 'GET', `/v1/jobs/${id}`);
+    if (j.step !== lastStep || j.state !== lastState) {
+      out.line(line(j));
+      out.data(j);
+      lastStep = j.step;
+      lastState = j.state;
+    }
+    if (FINAL.includes(j.state) || j.state === 'paused') return j;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
