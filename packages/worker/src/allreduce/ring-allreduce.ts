@@ -1,10 +1,11 @@
 import { once } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import type { AllreduceServiceClient } from '../generated/facenet/v1/AllreduceService';
-import type { ExchangeRequest__Output } from '../generated/facenet/v1/ExchangeRequest';
-import type { ExchangeResponse } from '../generated/facenet/v1/ExchangeResponse';
+import type { Chunk, Chunk__Output } from '../generated/facenet/v1/Chunk';
+import type { PullRequest__Output } from '../generated/facenet/v1/PullRequest';
 import { AllreduceError } from '../errors';
 import { Mailbox } from './mailbox';
+import { Outbox } from './outbox';
 import { facenetProto } from './proto';
 import { ringSchedule, segmentBounds } from './segments';
 
@@ -17,6 +18,8 @@ export interface AllreducePeerOptions {
   advertiseAddress?: string;
   /** Bytes per chunk on the wire (gRPC rejects messages over 4 MiB by default). @default 1 MiB */
   chunkBytes?: number;
+  /** HTTP/2 receive window of the pulling side; small windows cap throughput. @default 32 MiB */
+  windowBytes?: number;
   /** How long a rank waits for its predecessor's data before aborting the step. @default 60000 */
   timeoutMs?: number;
 }
@@ -29,42 +32,26 @@ export interface AllreduceStats {
 const MESSAGE_LIMIT = 8 << 20;
 
 /**
- * One rank's side of the gradient ring: a gRPC server receiving from the predecessor into a
- * mailbox, and clients streaming to successors. `allreduce` sums a vector across the ring in
- * place (reduce-scatter then all-gather, 2(W-1)/W of the vector sent per rank).
+ * One rank's side of the gradient ring. Each rank serves Pull (its successor pulls the rounds
+ * it writes) and pulls from its predecessor into a mailbox. `allreduce` sums a vector across
+ * the ring in place: reduce-scatter then all-gather, 2(W-1)/W of the vector sent per rank.
  */
 export class AllreducePeer {
-  private readonly server = new grpc.Server({ 'grpc.max_receive_message_length': MESSAGE_LIMIT });
+  private readonly server = new grpc.Server({ 'grpc.max_send_message_length': MESSAGE_LIMIT });
   private readonly mailbox = new Mailbox();
+  private readonly outbox = new Outbox();
   private readonly clients = new Map<string, AllreduceServiceClient>();
   private readonly chunkElements: number;
+  private readonly timeoutMs: number;
   /** "<job>/<generation>" pairs the coordinator abandoned: their collectives fail at once. */
   private readonly abandoned = new Set<string>();
-  private readonly timeoutMs: number;
   address = '';
 
   constructor(private readonly options: AllreducePeerOptions = {}) {
     this.chunkElements = Math.max(1, Math.floor((options.chunkBytes ?? 1 << 20) / 4));
     this.timeoutMs = options.timeoutMs ?? 60_000;
     this.server.addService(facenetProto().facenet.v1.AllreduceService.service, {
-      Exchange: (call: grpc.ServerReadableStream<ExchangeRequest__Output, ExchangeResponse>, callback: grpc.sendUnaryData<ExchangeResponse>) => {
-        let bytes = 0;
-        let failed = false;
-        call.on('data', (m: ExchangeRequest__Output) => {
-          if (failed) return;
-          try {
-            bytes += 4 * this.mailbox.deliver(m.collective_id, m.round, m.offset, m.data);
-          } catch (err) {
-            failed = true;
-            this.mailbox.fail(m.collective_id, err as Error);
-            callback({ code: grpc.status.INVALID_ARGUMENT, details: (err as Error).message });
-          }
-        });
-        call.on('end', () => {
-          if (!failed) callback(null, { bytes_received: bytes });
-        });
-        call.on('error', () => undefined); // a predecessor that dies shows up as the receiver's timeout
-      },
+      Pull: (call: grpc.ServerWritableStream<PullRequest__Output, Chunk>) => this.outbox.attach(call.request.collective_id, call),
     });
   }
 
@@ -82,10 +69,53 @@ export class AllreducePeer {
     let c = this.clients.get(address);
     if (!c) {
       const Ctor = facenetProto().facenet.v1.AllreduceService;
-      c = new Ctor(address, grpc.credentials.createInsecure(), { 'grpc.max_send_message_length': MESSAGE_LIMIT, 'grpc.max_receive_message_length': MESSAGE_LIMIT });
+      c = new Ctor(address, grpc.credentials.createInsecure(), {
+        'grpc.max_receive_message_length': MESSAGE_LIMIT,
+        'grpc-node.flow_control_window': this.options.windowBytes ?? 32 << 20,
+      });
       this.clients.set(address, c);
     }
     return c;
+  }
+
+  /** Starts receiving collective `id` from `address` into the mailbox. */
+  private pull(address: string, id: string, rank: number): grpc.ClientReadableStream<Chunk__Output> {
+    const stream = this.client(address).Pull({ collective_id: id, to_rank: rank });
+    stream.on('data', (c: Chunk__Output) => {
+      try {
+        this.mailbox.deliver(id, c.round, c.offset, c.data);
+      } catch (err) {
+        this.mailbox.fail(id, err as Error);
+        stream.cancel();
+      }
+    });
+    stream.on('error', (err: grpc.ServiceError) => {
+      if (err.code !== grpc.status.CANCELLED) this.mailbox.fail(id, new Error(`predecessor ${address}: ${err.details || err.message}`));
+    });
+    return stream;
+  }
+
+  /** Writes data[s0, s1) as one round into the successor's stream, in bounded chunks. */
+  private async write(out: grpc.ServerWritableStream<PullRequest__Output, Chunk>, round: number, data: Float32Array, s0: number, s1: number): Promise<number> {
+    let bytes = 0;
+    for (let off = s0; off < s1; off += this.chunkElements) {
+      const end = Math.min(s1, off + this.chunkElements);
+      const chunk = Buffer.from(data.buffer, data.byteOffset + off * 4, (end - off) * 4);
+      bytes += chunk.length;
+      if (out.destroyed) throw new Error('successor went away');
+      if (!out.write({ round, offset: off - s0, data: chunk })) await once(out, 'drain');
+    }
+    return bytes;
+  }
+
+  /** Waits until a round from the predecessor has been applied (the mailbox adds or copies on arrival). */
+  private receive(id: string, round: number, length: number): Promise<void> {
+    return this.mailbox.take(id, round, length, this.timeoutMs);
+  }
+
+  private checkAbandoned(id: string, rank: number): void {
+    const [job, , generation] = id.split('/');
+    if (this.abandoned.has(`${job}/${generation}`)) throw new AllreduceError(id, rank, 'generation abandoned by the coordinator');
   }
 
   /**
@@ -97,55 +127,80 @@ export class AllreducePeer {
     const W = world.length;
     const t0 = performance.now();
     if (W <= 1) return { bytes: 0, ms: 0 };
-    const [job, , generation] = id.split('/');
-    if (this.abandoned.has(`${job}/${generation}`)) throw new AllreduceError(id, rank, 'generation abandoned by the coordinator');
-    const next = world[(rank + 1) % W] as string;
+    this.checkAbandoned(id, rank);
     const segments = segmentBounds(data.length, W);
-    let sendError: Error | undefined;
-    const call = this.client(next).Exchange((err) => {
-      if (err) {
-        sendError = err;
-        this.mailbox.fail(id, new Error(`successor ${next}: ${err.message}`));
-      }
-    });
+    const schedule = ringSchedule(rank, W);
+    this.mailbox.expect(id, data, new Map(schedule.map((st) => {
+      const [r0, r1] = segments[st.receive] as [number, number];
+      return [st.round, { base: r0, length: r1 - r0, reduce: st.reduce }];
+    })));
+    const incoming = this.pull(world[(rank - 1 + W) % W] as string, id, rank);
     let sent = 0;
     try {
-      for (const step of ringSchedule(rank, W)) {
+      const out = await this.outbox.stream(id, this.timeoutMs);
+      for (const step of schedule) {
         const [s0, s1] = segments[step.send] as [number, number];
-        for (let off = s0; off < s1; off += this.chunkElements) {
-          const end = Math.min(s1, off + this.chunkElements);
-          const bytes = Buffer.from(data.buffer, data.byteOffset + off * 4, (end - off) * 4);
-          sent += bytes.length;
-          if (!call.write({ collective_id: id, from_rank: rank, round: step.round, offset: off - s0, data: bytes })) await once(call, 'drain');
-          if (sendError) throw sendError;
-        }
+        sent += await this.write(out, step.round, data, s0, s1);
         const [r0, r1] = segments[step.receive] as [number, number];
-        const chunks = await this.mailbox.take(id, step.round, r1 - r0, this.timeoutMs);
-        for (const { offset, values } of chunks) {
-          const base = r0 + offset;
-          if (step.reduce) for (let i = 0; i < values.length; i++) data[base + i] = (data[base + i] as number) + (values[i] as number);
-          else data.set(values, base);
-        }
+        await this.receive(id, step.round, r1 - r0);
       }
-      call.end();
+      this.outbox.finish(id);
       return { bytes: sent, ms: performance.now() - t0 };
     } catch (err) {
-      call.cancel();
+      this.outbox.fail(id, (err as Error).message);
+      incoming.cancel();
       throw new AllreduceError(id, rank, (err as Error).message);
     } finally {
       this.mailbox.finish(id);
     }
   }
 
+  /**
+   * The star baseline for benchmarks: every rank sends its whole vector to rank 0, which sums
+   * and sends the result back. Rank 0's link carries 2(W-1) vectors, against 2(W-1)/W for the ring.
+   */
+  async starAllreduce(id: string, data: Float32Array, rank: number, world: string[]): Promise<AllreduceStats> {
+    const W = world.length;
+    const t0 = performance.now();
+    if (W <= 1) return { bytes: 0, ms: 0 };
+    let sent = 0;
+    const offer = async (cid: string) => {
+      const out = await this.outbox.stream(cid, this.timeoutMs);
+      sent += await this.write(out, 0, data, 0, data.length);
+      this.outbox.finish(cid);
+    };
+    const collect = async (cid: string, from: string, reduce: boolean) => {
+      this.mailbox.expect(cid, data, new Map([[0, { base: 0, length: data.length, reduce }]]));
+      this.pull(from, cid, rank);
+      await this.receive(cid, 0, data.length);
+      this.mailbox.finish(cid);
+    };
+    try {
+      if (rank === 0) {
+        for (let r = 1; r < W; r++) await collect(`${id}/from${r}`, world[r] as string, true);
+        await Promise.all(world.slice(1).map((_, i) => offer(`${id}/to${i + 1}`)));
+      } else {
+        await offer(`${id}/from${rank}`);
+        await collect(`${id}/to${rank}`, world[0] as string, false);
+      }
+      return { bytes: sent, ms: performance.now() - t0 };
+    } catch (err) {
+      throw new AllreduceError(id, rank, (err as Error).message);
+    }
+  }
+
   /** Aborts a collective in progress. */
   abort(id: string, reason: string): void {
     this.mailbox.fail(id, new Error(reason));
+    this.outbox.fail(id, reason);
   }
 
   /** Fails every collective, present and future, of one job generation (the coordinator moved on). */
   abandonGeneration(jobId: string, generation: number): void {
     this.abandoned.add(`${jobId}/${generation}`);
-    this.mailbox.failMatching((id) => id.startsWith(`${jobId}/`) && id.endsWith(`/${generation}`), new Error('generation abandoned by the coordinator'));
+    const match = (id: string) => id.startsWith(`${jobId}/`) && id.endsWith(`/${generation}`);
+    this.mailbox.failMatching(match, new Error('generation abandoned by the coordinator'));
+    this.outbox.failMatching(match, 'generation abandoned by the coordinator');
   }
 
   async close(): Promise<void> {
