@@ -48,8 +48,9 @@ export class WorkerService {
   async start(): Promise<void> {
     if (this.state !== 'INITIALIZED') throw new Error(`worker is ${this.state}`);
     await this.redis.connect();
+    const backend = await this.compute.backend();
     const address = await this.peer.start();
-    this.info = { id: this.id, address, host: hostname(), pid: process.pid, backend: process.env.FACENET_BACKEND ?? 'auto', startedAt: new Date().toISOString() };
+    this.info = { id: this.id, address, host: hostname(), pid: process.pid, backend, startedAt: new Date().toISOString() };
     await this.register();
     this.heartbeat = setInterval(() => {
       this.register().catch((err: Error) => this.log(`[worker ${this.id}] heartbeat failed: ${err.message}`));
@@ -72,7 +73,7 @@ export class WorkerService {
       this.peer.abandonGeneration(m.jobId, m.generation);
     });
     this.state = 'RUNNING';
-    this.log(`[worker ${this.id}] ready: allreduce at ${address}, queue ${workerQueueName(this.id)}`);
+    this.log(`[worker ${this.id}] ready: backend ${backend}, allreduce at ${address}, queue ${workerQueueName(this.id)}`);
   }
 
   private async process(job: Job<ShardJobData, ShardJobResult>): Promise<ShardJobResult> {

@@ -40,6 +40,11 @@ export class ComputeClient {
     });
   }
 
+  /** Loads the compute backend now (not on the first step) and names it. */
+  backend(): Promise<string> {
+    return this.call('backend', {});
+  }
+
   init(body: { jobId: string; step: number; train: TrainConfig; restoreFrom: string | null }): Promise<InitResult> {
     return this.call('init', body);
   }

@@ -110,6 +110,7 @@ async function checkpoint(req: Extract<ComputeRequest, { type: 'checkpoint' }>):
 
 async function handle(req: ComputeRequest): Promise<unknown> {
   switch (req.type) {
+    case 'backend': return (await selectBackend({ log: null })).name;
     case 'init': return init(req);
     case 'gradients': return gradients(req);
     case 'apply': return apply(req);
