@@ -79,3 +79,26 @@ describe('ring allreduce over gRPC', function () {
     }
   });
 });
+
+describe('abandoning a generation', function () {
+  this.timeout(30000);
+
+  it('fails a rank waiting for a dead successor at once, not after the timeout', async () => {
+    const peers = await ring(3, 1 << 20, 20000);
+    try {
+      const world = peers.map((p) => p.address);
+      const data = vectors(3, 100, 2);
+      // Ranks 0 and 1 start; rank 2 (0's predecessor, 1's successor) never does.
+      const started = Date.now();
+      const pending = [peers[0]!.allreduce('jobA/7/3', data[0]!, 0, world), peers[1]!.allreduce('jobA/7/3', data[1]!, 1, world)];
+      await new Promise((r) => setTimeout(r, 300));
+      for (const p of peers) p.abandonGeneration('jobA', 3);
+      const results = await Promise.allSettled(pending);
+      assert.ok(results.every((r) => r.status === 'rejected'));
+      assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
+      await assert.rejects(peers[0]!.allreduce('jobA/8/3', data[0]!, 0, world), /generation abandoned/);
+    } finally {
+      await Promise.all(peers.map((p) => p.close()));
+    }
+  });
+});

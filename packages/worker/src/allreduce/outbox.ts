@@ -1,12 +1,12 @@
 import * as grpc from '@grpc/grpc-js';
-import type { Chunk } from '../generated/facenet/v1/Chunk';
+import type { PullResponse } from '../generated/facenet/v1/PullResponse';
 import type { PullRequest__Output } from '../generated/facenet/v1/PullRequest';
 
-type PullCall = grpc.ServerWritableStream<PullRequest__Output, Chunk>;
+type PullCall = grpc.ServerWritableStream<PullRequest__Output, PullResponse>;
 
 interface Slot {
   call?: PullCall;
-  waiter?: (call: PullCall) => void;
+  waiter?: { resolve: (call: PullCall) => void; reject: (err: Error) => void };
   createdAt: number;
 }
 
@@ -36,7 +36,7 @@ export class Outbox {
     }
     s.call = call;
     call.on('cancelled', () => this.slots.delete(id));
-    s.waiter?.(call);
+    s.waiter?.resolve(call);
   }
 
   /** The successor's stream for `id`, once it has asked for it. */
@@ -45,9 +45,15 @@ export class Outbox {
     if (s.call) return Promise.resolve(s.call);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`successor did not pull ${id} within ${timeoutMs} ms`)), timeoutMs);
-      s.waiter = (call) => {
-        clearTimeout(timer);
-        resolve(call);
+      s.waiter = {
+        resolve: (call) => {
+          clearTimeout(timer);
+          resolve(call);
+        },
+        reject: (err) => {
+          clearTimeout(timer);
+          reject(err);
+        },
       };
     });
   }
@@ -58,10 +64,12 @@ export class Outbox {
     this.slots.delete(id);
   }
 
-  /** Ends the stream with ABORTED so the successor aborts its step at once. */
+  /** Ends the stream with ABORTED so the successor aborts its step at once; a local wait for the
+   * successor's pull fails too. */
   fail(id: string, reason: string): void {
     const s = this.slots.get(id);
     if (s?.call) s.call.destroy(Object.assign(new Error(reason), { code: grpc.status.ABORTED }));
+    s?.waiter?.reject(new Error(reason));
     this.slots.delete(id);
   }
 

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import type { AllreduceServiceClient } from '../generated/facenet/v1/AllreduceService';
-import type { Chunk, Chunk__Output } from '../generated/facenet/v1/Chunk';
+import type { PullResponse, PullResponse__Output } from '../generated/facenet/v1/PullResponse';
 import type { PullRequest__Output } from '../generated/facenet/v1/PullRequest';
 import { AllreduceError } from '../errors';
 import { Mailbox } from './mailbox';
@@ -51,7 +51,7 @@ export class AllreducePeer {
     this.chunkElements = Math.max(1, Math.floor((options.chunkBytes ?? 1 << 20) / 4));
     this.timeoutMs = options.timeoutMs ?? 60_000;
     this.server.addService(facenetProto().facenet.v1.AllreduceService.service, {
-      Pull: (call: grpc.ServerWritableStream<PullRequest__Output, Chunk>) => this.outbox.attach(call.request.collective_id, call),
+      Pull: (call: grpc.ServerWritableStream<PullRequest__Output, PullResponse>) => this.outbox.attach(call.request.collective_id, call),
     });
   }
 
@@ -79,9 +79,9 @@ export class AllreducePeer {
   }
 
   /** Starts receiving collective `id` from `address` into the mailbox. */
-  private pull(address: string, id: string, rank: number): grpc.ClientReadableStream<Chunk__Output> {
+  private pull(address: string, id: string, rank: number): grpc.ClientReadableStream<PullResponse__Output> {
     const stream = this.client(address).Pull({ collective_id: id, to_rank: rank });
-    stream.on('data', (c: Chunk__Output) => {
+    stream.on('data', (c: PullResponse__Output) => {
       try {
         this.mailbox.deliver(id, c.round, c.offset, c.data);
       } catch (err) {
@@ -96,7 +96,7 @@ export class AllreducePeer {
   }
 
   /** Writes data[s0, s1) as one round into the successor's stream, in bounded chunks. */
-  private async write(out: grpc.ServerWritableStream<PullRequest__Output, Chunk>, round: number, data: Float32Array, s0: number, s1: number): Promise<number> {
+  private async write(out: grpc.ServerWritableStream<PullRequest__Output, PullResponse>, round: number, data: Float32Array, s0: number, s1: number): Promise<number> {
     let bytes = 0;
     for (let off = s0; off < s1; off += this.chunkElements) {
       const end = Math.min(s1, off + this.chunkElements);
