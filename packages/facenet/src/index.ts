@@ -74,3 +74,4 @@ export type { ShardJobData, ShardJobResult, StepTimings } from './cluster/shard-
 export { sourceFromSpec, trainingSource } from './cluster/dataset-source';
 export { redisKeys } from './cluster/redis-keys';
 export type { WorkerInfo } from './cluster/redis-keys';
+export { envNumber, runService } from './util/process';

@@ -1,0 +1,29 @@
+/**
+ * Process plumbing shared by the service entry points: numbers from the environment, and
+ * SIGINT/SIGTERM wired to one drain (a second signal forces the exit, as Kubernetes expects).
+ */
+export function envNumber(name: string): number | undefined {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isFinite(n)) throw new TypeError(`${name} must be a number, got '${raw}'`);
+  return n;
+}
+
+export function runService<T>(name: string, service: { start(): Promise<T>; close(): Promise<void> }, onReady?: (value: T) => void): void {
+  let signals = 0;
+  const shutdown = (signal: string) => {
+    if (++signals > 1) process.exit(130);
+    console.error(`[${name}] ${signal}: draining (send again to force)`);
+    service.close().then(() => process.exit(0), () => process.exit(1));
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  service.start().then(
+    (value) => onReady?.(value),
+    (err: Error) => {
+      console.error(`[${name}] cannot start: ${err.message}`);
+      process.exit(1);
+    },
+  );
+}
