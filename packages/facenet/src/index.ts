@@ -75,3 +75,7 @@ export { sourceFromSpec, trainingSource } from './cluster/dataset-source';
 export { redisKeys } from './cluster/redis-keys';
 export type { WorkerInfo } from './cluster/redis-keys';
 export { envNumber, runService } from './util/process';
+export { mineTriplets, mineTripletsBruteForce } from './mining/mine-triplets';
+export type { MiningOptions, MinedTriplet, MiningStats } from './mining/mine-triplets';
+export { confusableIdentities } from './mining/confusable';
+export { forEachDistanceTile } from './mining/distance-tiles';

@@ -1,0 +1,205 @@
+import { squaredDistance } from '../eval/distances';
+import { rngFor, shuffled } from '../util/random';
+import { BoundedHeap } from './bounded-heap';
+import { forEachDistanceTile } from './distance-tiles';
+
+export interface MiningOptions {
+  /** Triplet margin alpha. @default 0.2 */
+  margin?: number;
+  /**
+   * Where in the window a negative is wanted: the target distance is d(a,p) + margin x (1 - hardness).
+   * 0 = just inside the margin (the easiest semi-hard), 1 = at d(a,p) (the hardest). @default 0.5
+   */
+  hardness?: number;
+  /** Never take negatives closer than the positive (d(a,n) <= d(a,p)); the curriculum keeps this on while the model is young. @default true */
+  floor?: boolean;
+  /** Candidates kept per anchor while scanning. @default 16 */
+  candidatesPerAnchor?: number;
+  /** Tile size of the blocked distance computation. @default 1024 x 4096 */
+  rowBlock?: number;
+  colBlock?: number;
+  /** Anchors sampled for the easy / semi-hard / hard statistics. @default 256 */
+  statsAnchors?: number;
+  seed?: number;
+}
+
+export interface MinedTriplet {
+  anchor: number;
+  positive: number;
+  negative: number;
+  dap: number;
+  dan: number;
+}
+
+export interface MiningStats {
+  anchors: number;
+  /** Anchor-positive pairs, and the fraction of them that got a negative in their window. */
+  pairs: number;
+  minedFraction: number;
+  /** Over all negatives of the sampled anchors' pairs (estimated from 512-bin histograms on [0, 4]). */
+  easy: number;
+  semiHard: number;
+  hard: number;
+  /** Histograms of d(a,p) (all pairs) and d(a,n) (sampled anchors), 40 bins on [0, 4]. */
+  dapHistogram: number[];
+  danHistogram: number[];
+  /** Peak bytes the scan holds beyond its inputs (tiles, heaps, histograms). */
+  memoryBoundBytes: number;
+}
+
+const HIST_BINS = 512;
+const HIST_MAX = 4;
+
+interface AnchorPlan {
+  positives: { id: number; d: number; low: number; high: number; target: number }[];
+  low: number;
+  high: number;
+  target: number;
+}
+
+function compile(o: MiningOptions) {
+  return {
+    margin: o.margin ?? 0.2, hardness: Math.min(1, Math.max(0, o.hardness ?? 0.5)), floor: o.floor ?? true,
+    cap: o.candidatesPerAnchor ?? 16, rowBlock: o.rowBlock ?? 1024, colBlock: o.colBlock ?? 4096,
+    statsAnchors: o.statsAnchors ?? 256, seed: o.seed ?? 1,
+  };
+}
+
+/** Positives, their windows and targets, per anchor (null: no positive, cannot anchor). */
+function anchorPlans(emb: Float32Array, dim: number, labels: ArrayLike<number>, c: ReturnType<typeof compile>): (AnchorPlan | null)[] {
+  const byLabel = new Map<number, number[]>();
+  for (let i = 0; i < labels.length; i++) {
+    const l = labels[i] as number;
+    if (!byLabel.has(l)) byLabel.set(l, []);
+    byLabel.get(l)?.push(i);
+  }
+  return Array.from({ length: labels.length }, (_, a) => {
+    const same = (byLabel.get(labels[a] as number) ?? []).filter((p) => p !== a);
+    if (same.length === 0) return null;
+    const positives = same.map((id) => {
+      const d = squaredDistance(emb, a, emb, id, dim);
+      return { id, d, low: c.floor ? d : d - c.margin, high: d + c.margin, target: d + c.margin * (1 - c.hardness) };
+    });
+    return {
+      positives,
+      low: Math.min(...positives.map((p) => p.low)),
+      high: Math.max(...positives.map((p) => p.high)),
+      target: positives.reduce((s, p) => s + p.target, 0) / positives.length,
+    };
+  });
+}
+
+/** Per anchor-positive pair, the kept candidate inside the pair's window closest to its target. */
+function pick(plans: (AnchorPlan | null)[], kept: (a: number) => { id: number; value: number }[]): MinedTriplet[] {
+  const out: MinedTriplet[] = [];
+  plans.forEach((plan, a) => {
+    if (!plan) return;
+    const cands = kept(a);
+    for (const p of plan.positives) {
+      let best: { id: number; value: number } | undefined;
+      for (const c of cands) {
+        if (c.value <= p.low || c.value >= p.high) continue;
+        if (!best || Math.abs(c.value - p.target) < Math.abs(best.value - p.target) || (Math.abs(c.value - p.target) === Math.abs(best.value - p.target) && c.id < best.id)) best = c;
+      }
+      if (best) out.push({ anchor: a, positive: p.id, negative: best.id, dap: p.d, dan: best.value });
+    }
+  });
+  return out;
+}
+
+function binOf(d: number, bins: number): number {
+  return Math.min(bins - 1, Math.max(0, Math.floor((d / HIST_MAX) * bins)));
+}
+
+/**
+ * Mines one negative per anchor-positive pair from embeddings [n, dim] with labels: the
+ * negative in the pair's window (d(a,p), d(a,p) + margin), or from d(a,p) - margin when the floor
+ * is off, nearest to the curriculum's target distance. Distances are computed in tiles and each
+ * anchor keeps only its best `candidatesPerAnchor` candidates, so memory is bounded by
+ * 3 x rowBlock x colBlock x 4 bytes (tiles) + n x candidatesPerAnchor x 16 bytes (heaps)
+ * + statsAnchors x 512 x 4 bytes (histograms), never n x n.
+ */
+export function mineTriplets(emb: Float32Array, dim: number, labels: ArrayLike<number>, options: MiningOptions = {}): { triplets: MinedTriplet[]; stats: MiningStats } {
+  const c = compile(options);
+  const n = labels.length;
+  const plans = anchorPlans(emb, dim, labels, c);
+  const heaps = plans.map((p) => (p ? new BoundedHeap(c.cap) : null));
+  const anchorsWithPlan = plans.flatMap((p, i) => (p ? [i] : []));
+  const sampled = shuffled(anchorsWithPlan, rngFor(c.seed, 'mining-stats')).slice(0, c.statsAnchors);
+  const histRow = new Map(sampled.map((a, k) => [a, k]));
+  const hist = new Uint32Array(sampled.length * HIST_BINS);
+  const rowBlock = Math.min(c.rowBlock, Math.max(1, n));
+  const colBlock = Math.min(c.colBlock, Math.max(1, n));
+  forEachDistanceTile(emb, emb, dim, rowBlock, colBlock, (r0, c0, tile, rows, cols) => {
+    for (let r = 0; r < rows; r++) {
+      const a = r0 + r;
+      const plan = plans[a];
+      if (!plan) continue;
+      const heap = heaps[a] as BoundedHeap;
+      const la = labels[a];
+      const h = histRow.get(a);
+      const base = r * cols;
+      for (let k = 0; k < cols; k++) {
+        const j = c0 + k;
+        if (labels[j] === la) continue;
+        const d = tile[base + k] as number;
+        if (h !== undefined) hist[h * HIST_BINS + binOf(d, HIST_BINS)]! += 1;
+        if (d <= plan.low || d >= plan.high) continue;
+        const score = Math.abs(d - plan.target);
+        if (score < heap.bound) heap.offer(score, j, d);
+      }
+    }
+  });
+  const triplets = pick(plans, (a) => (heaps[a] as BoundedHeap).sorted());
+  // Easy / semi-hard / hard fractions from the sampled anchors' histograms.
+  let easy = 0, semi = 0, hard = 0;
+  const danHistogram = new Array<number>(40).fill(0);
+  sampled.forEach((a, k) => {
+    const row = hist.subarray(k * HIST_BINS, (k + 1) * HIST_BINS);
+    const cum = new Float64Array(HIST_BINS + 1);
+    for (let b = 0; b < HIST_BINS; b++) {
+      cum[b + 1] = (cum[b] as number) + (row[b] as number);
+      danHistogram[Math.floor((b * 40) / HIST_BINS)]! += row[b] as number;
+    }
+    const total = cum[HIST_BINS] as number;
+    for (const p of (plans[a] as AnchorPlan).positives) {
+      const hardCount = cum[binOf(p.d, HIST_BINS) + 1] as number;
+      const semiEnd = cum[binOf(p.d + c.margin, HIST_BINS)] as number;
+      hard += hardCount;
+      semi += Math.max(0, semiEnd - hardCount);
+      easy += total - Math.max(semiEnd, hardCount);
+    }
+  });
+  const all = easy + semi + hard || 1;
+  const dapHistogram = new Array<number>(40).fill(0);
+  let pairs = 0;
+  for (const plan of plans) for (const p of plan?.positives ?? []) { dapHistogram[binOf(p.d, 40)]! += 1; pairs++; }
+  return {
+    triplets,
+    stats: {
+      anchors: anchorsWithPlan.length, pairs, minedFraction: pairs ? triplets.length / pairs : 0,
+      easy: easy / all, semiHard: semi / all, hard: hard / all, dapHistogram, danHistogram,
+      memoryBoundBytes: 3 * rowBlock * colBlock * 4 + n * c.cap * 16 + sampled.length * HIST_BINS * 4,
+    },
+  };
+}
+
+/** The same selection from the full n x n matrix held at once: the reference the blocked scan must equal (tests only). */
+export function mineTripletsBruteForce(emb: Float32Array, dim: number, labels: ArrayLike<number>, options: MiningOptions = {}): MinedTriplet[] {
+  const c = compile(options);
+  const n = labels.length;
+  const plans = anchorPlans(emb, dim, labels, c);
+  let full = new Float32Array(0);
+  forEachDistanceTile(emb, emb, dim, n, n, (_r, _c, tile) => (full = tile.slice()));
+  return pick(plans, (a) => {
+    const plan = plans[a] as AnchorPlan;
+    const cands: { score: number; id: number; value: number }[] = [];
+    for (let j = 0; j < n; j++) {
+      if (labels[j] === labels[a]) continue;
+      const d = full[a * n + j] as number;
+      if (d <= plan.low || d >= plan.high) continue;
+      cands.push({ score: Math.abs(d - plan.target), id: j, value: d });
+    }
+    return cands.sort((x, y) => x.score - y.score || x.id - y.id).slice(0, c.cap);
+  });
+}
