@@ -1,7 +1,7 @@
 import Fastify, { FastifyInstance } from 'fastify';
 import IORedis from 'ioredis';
 import { randomBytes } from 'node:crypto';
-import { redisKeys } from '@facenet/core';
+import { MiningPlan, redisKeys, summarizePlan } from '@facenet/core';
 import { registerRoutes } from './api/routes';
 import { compileCoordinatorOptions, CompiledCoordinatorOptions, CoordinatorOptions } from './coordinator-options';
 import { CoordinatorError } from './errors';
@@ -51,6 +51,16 @@ export class Coordinator {
       store: this.store, membership: this.membership,
       metrics: () => this.metrics.registry.metrics(), metricsContentType: this.metrics.registry.contentType,
       redisPing: () => this.redis.ping(),
+      newestPlan: async (jobId) => {
+        const keys = redisKeys(this.options.prefix);
+        const [v] = await this.redis.zrevrange(keys.plans(jobId), '0', '0');
+        const raw = v === undefined ? null : await this.redis.get(keys.plan(jobId, Number(v)));
+        return raw ? summarizePlan(JSON.parse(raw) as MiningPlan) : null;
+      },
+      miner: async () => {
+        const raw = await this.redis.get(redisKeys(this.options.prefix).miner);
+        return raw ? (JSON.parse(raw) as unknown) : null;
+      },
     });
   }
 

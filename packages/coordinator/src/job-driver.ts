@@ -2,7 +2,7 @@ import { Job, Queue, QueueEvents } from 'bullmq';
 import IORedis from 'ioredis';
 import { join } from 'node:path';
 import {
-  FaceSource, redisKeys, ShardJobData, ShardJobResult, shardJobId, sourceFromSpec, trainingSource, workerQueueName, WorkerInfo,
+  FaceSource, MiningPlan, redisKeys, ShardJobData, ShardJobResult, shardJobId, sourceFromSpec, trainingSource, workerQueueName, WorkerInfo,
 } from '@facenet/core';
 import { JobRecord, StepRecord } from './job-record';
 import { JobStore } from './job-store';
@@ -34,6 +34,7 @@ export class JobDriver {
   private readonly events = new Map<string, QueueEvents>();
   private readonly sources = new Map<string, FaceSource>();
   private readonly loops = new Map<string, Promise<void>>();
+  private readonly plans = new Map<string, MiningPlan | null>();
   private checkpointQueue: Queue | undefined;
   private stopping = false;
 
@@ -70,6 +71,42 @@ export class JobDriver {
       this.sources.set(job.id, s);
     }
     return s;
+  }
+
+  private async loadPlan(jobId: string, version: number): Promise<MiningPlan | undefined> {
+    const key = `${jobId}:${version}`;
+    if (!this.plans.has(key)) {
+      const raw = await this.redis.get(this.keys.plan(jobId, version));
+      this.plans.set(key, raw ? (JSON.parse(raw) as MiningPlan) : null);
+    }
+    return this.plans.get(key) ?? undefined;
+  }
+
+  /**
+   * The mining plan for step s: on a replayed step (below the high-water mark) the plan that
+   * was in force then, so resumed runs reproduce; otherwise the newest plan whose checkpoint is
+   * not ahead of s. No plan (miner down, slow, or off): uniform batches; a step never waits.
+   */
+  private async planFor(job: JobRecord, s: number): Promise<{ plan?: MiningPlan; switchTo?: JobRecord['planSwitches'][number] }> {
+    if (!job.spec.curriculum.enabled) return {};
+    const recorded = [...job.planSwitches].reverse().find((p) => p.fromStep <= s);
+    const recordedPlan = recorded && (await this.loadPlan(recorded.jobId, recorded.version));
+    if (s < job.highWater) return { plan: recordedPlan };
+    let newest: MiningPlan | undefined;
+    try {
+      for (const v of await this.redis.zrevrange(this.keys.plans(job.id), '0', '9')) {
+        const p = await this.loadPlan(job.id, Number(v));
+        if (p && p.step <= s) {
+          newest = p;
+          break;
+        }
+      }
+    } catch (err) {
+      this.o.log(`[coordinator] job ${job.id}: cannot read mining plans (${(err as Error).message}); planning uniformly`);
+    }
+    if (!newest) return { plan: recordedPlan };
+    const switched = !recorded || recorded.jobId !== job.id || recorded.version !== newest.version;
+    return { plan: newest, switchTo: switched ? { fromStep: s, jobId: job.id, version: newest.version } : undefined };
   }
 
   checkpointDir(jobId: string): string {
@@ -160,8 +197,10 @@ export class JobDriver {
     const W = job.world.length;
     const t = job.train;
     const src = this.trainSource(job);
-    const plan = planStep(src, t, s, W);
-    const next = s + 1 < t.steps ? planStep(src, t, s + 1, W) : undefined;
+    const { plan: mining, switchTo } = await this.planFor(job, s);
+    const plan = planStep(src, t, s, W, job.spec.curriculum, mining);
+    // The next step's images are only prefetched: if its plan changes, the worker just decodes anew.
+    const next = s + 1 < t.steps ? planStep(src, t, s + 1, W, job.spec.curriculum, mining) : undefined;
     const done = s + 1;
     const checkpointDue = (t.checkpointEvery > 0 && done % t.checkpointEvery === 0) || done === t.steps;
     const checksum = job.spec.checksumEvery > 0 && (done % job.spec.checksumEvery === 0 || done === t.steps);
@@ -188,11 +227,16 @@ export class JobDriver {
         throw new Error('checksum mismatch');
       }
     }
-    const record: StepRecord = { ...r0.stats, step: done, stepMs, imagesPerSecond: r0.stats.images / (stepMs / 1000), timings: results.map((r) => r.timings) };
+    const record: StepRecord = {
+      ...r0.stats, step: done, stepMs, imagesPerSecond: r0.stats.images / (stepMs / 1000), timings: results.map((r) => r.timings),
+      planVersion: mining?.version, minerLag: mining ? s - mining.step : undefined,
+    };
     const skipped = results.flatMap((r) => r.skipped);
     for (const sk of skipped) this.o.log(`[coordinator] job ${job.id} step ${done}: skipped ${sk.key}: ${sk.reason}`);
     await this.store.update(job.id, (j) => {
       j.step = done;
+      j.highWater = Math.max(j.highWater ?? 0, done);
+      if (switchTo) j.planSwitches = [...j.planSwitches.filter((p) => p.fromStep < s), switchTo];
       j.last = record;
       j.history.push(record);
       if (j.history.length > 200) j.history.splice(0, j.history.length - 200);

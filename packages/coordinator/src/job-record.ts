@@ -16,6 +16,9 @@ export interface CheckpointEntry {
 
 export interface StepRecord extends TripletStats {
   step: number;
+  /** The mining plan the batch was planned with, and how many steps it lagged. */
+  planVersion?: number;
+  minerLag?: number;
   imagesPerSecond: number;
   stepMs: number;
   /** Per-rank timings of the step. */
@@ -44,6 +47,10 @@ export interface JobRecord {
   /** The most recent steps, newest last (bounded). */
   history: StepRecord[];
   faults: { at: string; step: number; generation: number; reason: string }[];
+  /** Which mining plan was in force from which step, so re-run steps use the same plans. */
+  planSwitches: { fromStep: number; jobId: string; version: number }[];
+  /** The furthest step ever committed (steps below it after a rewind are replays). */
+  highWater: number;
   forkedFrom?: { jobId: string; step: number };
   error?: string;
   createdAt: string;
@@ -56,6 +63,7 @@ export function jobView(j: JobRecord) {
     id: j.id, name: j.name, state: j.state, requested: j.requested, step: j.step, steps: j.train.steps,
     loss: j.last?.loss, activeFraction: j.last?.activeFraction, imagesPerSecond: j.last?.imagesPerSecond,
     world: { size: j.world.length, generation: j.generation, workers: j.world.map((w) => w.workerId) },
+    planVersion: j.last?.planVersion ?? null, minerLag: j.last?.minerLag ?? null,
     lastCheckpoint: j.checkpoints[j.checkpoints.length - 1] ?? null,
     recent: j.history.slice(-10).map((h) => ({ step: h.step, loss: h.loss, activeFraction: h.activeFraction, imagesPerSecond: h.imagesPerSecond })),
     faults: j.faults, forkedFrom: j.forkedFrom, error: j.error, spec: j.spec, createdAt: j.createdAt, updatedAt: j.updatedAt,

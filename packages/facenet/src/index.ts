@@ -79,3 +79,7 @@ export { mineTriplets, mineTripletsBruteForce } from './mining/mine-triplets';
 export type { MiningOptions, MinedTriplet, MiningStats } from './mining/mine-triplets';
 export { confusableIdentities } from './mining/confusable';
 export { forEachDistanceTile } from './mining/distance-tiles';
+export { curriculumSchema, curriculumAt } from './cluster/job-spec';
+export type { CurriculumSpec } from './cluster/job-spec';
+export { summarizePlan } from './cluster/mining-plan';
+export type { MiningPlan, PlanSummary } from './cluster/mining-plan';

@@ -1,2 +1,7 @@
-// Placeholder: see README.md. The package builds so the workspace layout is real from day one.
-export {};
+// Public API of the miner.
+export { MinerService } from './miner-service';
+export type { MinerState } from './miner-service';
+export { CheckpointMiner } from './mine-checkpoint';
+export type { MiningJob } from './mine-checkpoint';
+export { compileMinerOptions } from './miner-options';
+export type { MinerOptions, CompiledMinerOptions } from './miner-options';

@@ -6,6 +6,8 @@ import IORedis from 'ioredis';
 
 export interface LocalClusterOptions {
   workers: number;
+  /** Start the miner too. */
+  miner: boolean;
   redisUrl: string;
   prefix: string;
   apiPort: number;
@@ -53,8 +55,8 @@ function pipeLines(child: ChildProcess, name: string, log: (l: string) => void, 
 }
 
 /**
- * Redis (when none answers, a private redis-server on a free port), the coordinator and N
- * workers as child processes of this one. `stop()` drains them in reverse order.
+ * Redis (when none answers, a private redis-server on a free port), the coordinator, N workers
+ * and the miner as child processes of this one. `stop()` drains them in reverse order.
  */
 export class LocalCluster {
   private readonly children: { name: string; proc: ChildProcess }[] = [];
@@ -96,6 +98,7 @@ export class LocalCluster {
       proc.on('exit', (code) => reject(new Error(`the coordinator exited during start (${code}); see its log above`)));
     });
     for (let i = 0; i < this.o.workers; i++) this.spawnNode(`worker-${i}`, mainOf('@facenet/worker'), { ...common });
+    if (this.o.miner) this.spawnNode('miner', mainOf('@facenet/miner'), { ...common });
   }
 
   /** SIGTERM to everything (workers first, so they drain), then the private Redis. */

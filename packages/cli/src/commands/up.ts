@@ -6,12 +6,12 @@ import { LocalCluster } from '../cluster/local-cluster';
 import { int, readSpecFile } from '../parse';
 import { Output } from '../output';
 
-interface UpFlags { job?: string; workers: number; port: number; redis: string; prefix: string; checkpointRoot: string; backend?: string; json: boolean }
+interface UpFlags { job?: string; miner: boolean; workers: number; port: number; redis: string; prefix: string; checkpointRoot: string; backend?: string; json: boolean }
 
 async function runUp(flags: UpFlags): Promise<void> {
   const out = new Output(flags.json);
   const cluster = new LocalCluster({
-    workers: flags.workers, redisUrl: flags.redis, prefix: flags.prefix, apiPort: flags.port,
+    workers: flags.workers, miner: flags.miner, redisUrl: flags.redis, prefix: flags.prefix, apiPort: flags.port,
     checkpointRoot: resolve(flags.checkpointRoot), backend: flags.backend, log: (l) => out.info(l),
   });
   let stopping: Promise<void> | undefined;
@@ -22,7 +22,7 @@ async function runUp(flags: UpFlags): Promise<void> {
   process.on('SIGTERM', stop);
   await cluster.start();
   out.data({ event: 'ready', url: cluster.apiUrl, redis: cluster.redisUrl, workers: flags.workers, prefix: flags.prefix });
-  out.line(`cluster up: API ${cluster.apiUrl}/v1 (OpenAPI at /v1/openapi.json, metrics at /metrics), ${flags.workers} worker(s), Redis ${cluster.redisUrl}`);
+  out.line(`cluster up: API ${cluster.apiUrl}/v1 (OpenAPI at /v1/openapi.json, metrics at /metrics), ${flags.workers} worker(s)${flags.miner ? ' and the miner' : ''}, Redis ${cluster.redisUrl}`);
   out.line(`launch a job:  facenet jobs create job.yaml --api ${cluster.apiUrl} --watch`);
   if (flags.job) {
     let code = 1;
@@ -60,9 +60,10 @@ async function runJob(url: string, specFile: string, out: Output): Promise<numbe
 
 export function upCommand(): Command {
   return new Command('up')
-    .description('start a local cluster: Redis (if none answers), the coordinator and N workers')
+    .description('start a local cluster: Redis (if none answers), the coordinator, N workers and the miner')
     .option('--job <spec>', 'submit this job (YAML/JSON), follow it, evaluate it, then stop the cluster')
     .option('--workers <n>', 'worker processes', int, 2)
+    .option('--no-miner', 'do not start the miner (jobs then train on uniform batches)')
     .option('--port <port>', 'REST API port (0 = any)', int, 8080)
     .option('--redis <url>', 'Redis URL ($REDIS_URL)', process.env.REDIS_URL ?? 'redis://127.0.0.1:6379')
     .option('--prefix <name>', 'Redis key prefix (separates clusters sharing a Redis)', 'facenet')

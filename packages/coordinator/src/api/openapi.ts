@@ -35,6 +35,8 @@ export function openApiDocument() {
           responses: { 201: { description: 'The new job', ...json(ref('Job')) } },
         },
       },
+      '/v1/jobs/{id}/plan': { get: { summary: 'The newest mining plan of the job (summary: version, step, statistics)', parameters: [idParam], responses: { 200: { description: 'Plan or null', ...json({ type: ['object', 'null'] }) } } } },
+      '/v1/miner': { get: { summary: 'The live miner, or null', responses: { 200: { description: 'Miner', ...json({ type: ['object', 'null'] }) } } } },
       '/v1/workers': { get: { summary: 'Live workers and their jobs', responses: { 200: { description: 'Workers', ...json({ type: 'array', items: { type: 'object' } }) } } } },
     },
     components: {

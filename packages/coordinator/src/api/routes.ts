@@ -1,6 +1,6 @@
 import { FastifyInstance, FastifyReply } from 'fastify';
 import { randomBytes } from 'node:crypto';
-import { compileTrainOptions, ConfigError, DatasetError, FacenetError, JobSpec, parseJobSpec, sourceFromSpec, SpecError, TrainConfig, TrainOptions, trainingSource } from '@facenet/core';
+import { compileTrainOptions, ConfigError, DatasetError, FacenetError, JobSpec, parseJobSpec, PlanSummary, sourceFromSpec, SpecError, TrainConfig, TrainOptions, trainingSource } from '@facenet/core';
 import { CoordinatorError, JobStateError } from '../errors';
 import { FINAL_STATES, JobRecord, jobView } from '../job-record';
 import { JobStore } from '../job-store';
@@ -13,6 +13,10 @@ interface Deps {
   metrics: () => Promise<string>;
   metricsContentType: string;
   redisPing: () => Promise<unknown>;
+  /** The newest mining plan of a job, summarised (null: none yet). */
+  newestPlan: (jobId: string) => Promise<PlanSummary | null>;
+  /** The miner's registration (null: no miner alive). */
+  miner: () => Promise<unknown>;
 }
 
 type Issue = { path: string; message: string };
@@ -44,13 +48,14 @@ function validate(body: unknown): { spec: JobSpec; train: TrainConfig } {
   return { spec, train };
 }
 
-export function newJobRecord(spec: JobSpec, train: TrainConfig, from?: { jobId: string; step: number; dir: string }): JobRecord {
+export function newJobRecord(spec: JobSpec, train: TrainConfig, from?: { jobId: string; step: number; dir: string; planSwitches: JobRecord['planSwitches'] }): JobRecord {
   const now = new Date();
   const id = `job-${now.toISOString().replace(/[-:T]/g, '').slice(0, 14)}-${randomBytes(3).toString('hex')}`;
   return {
     id, name: spec.name, spec, train, state: 'pending', step: from?.step ?? 0, generation: 0, world: [],
     restoreFrom: from?.dir ?? null, checkpoints: from ? [{ step: from.step, dir: from.dir, createdAt: now.toISOString() }] : [],
     requested: null, history: [], faults: [], forkedFrom: from && { jobId: from.jobId, step: from.step },
+    planSwitches: from?.planSwitches.filter((p) => p.fromStep < from.step) ?? [], highWater: from?.step ?? 0,
     createdAt: now.toISOString(), updatedAt: now.toISOString(),
   };
 }
@@ -83,6 +88,11 @@ export function registerRoutes(app: FastifyInstance, d: Deps): void {
   });
   app.get('/v1/jobs', async () => (await d.store.list()).map(jobView));
   app.get<{ Params: { id: string } }>('/v1/jobs/:id', async (req) => jobView(await d.store.get(req.params.id)));
+  app.get<{ Params: { id: string } }>('/v1/jobs/:id/plan', async (req) => {
+    await d.store.get(req.params.id); // 404 for an unknown job
+    return d.newestPlan(req.params.id);
+  });
+  app.get('/v1/miner', async () => d.miner());
   app.get<{ Params: { id: string } }>('/v1/jobs/:id/history', async (req) => (await d.store.get(req.params.id)).history);
   app.get<{ Params: { id: string } }>('/v1/jobs/:id/checkpoints', async (req) => (await d.store.get(req.params.id)).checkpoints);
 
@@ -135,7 +145,7 @@ export function registerRoutes(app: FastifyInstance, d: Deps): void {
     const spec = { ...job.spec, name: req.body?.name ?? `${job.spec.name ?? job.id} (fork at ${ckpt.step})`, train: { ...job.spec.train, steps: req.body?.steps ?? job.train.steps } };
     const v = validate(spec);
     if (v.train.steps <= ckpt.step) throw new SpecError([{ path: 'steps', message: `must exceed the checkpoint's step ${ckpt.step}` }]);
-    const fork = newJobRecord(v.spec, v.train, { jobId: job.id, step: ckpt.step, dir: ckpt.dir });
+    const fork = newJobRecord(v.spec, v.train, { jobId: job.id, step: ckpt.step, dir: ckpt.dir, planSwitches: job.planSwitches });
     await d.store.create(fork);
     return reply.code(201).send(jobView(fork));
   });

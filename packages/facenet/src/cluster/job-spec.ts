@@ -10,6 +10,42 @@ export const datasetSchema = z.discriminatedUnion('kind', [
 
 export type DatasetSpec = z.infer<typeof datasetSchema>;
 
+/**
+ * The mining curriculum: how much of each batch comes from the miner's plan, and how hard the
+ * mined negatives are, as training advances. Defaults and reasoning in the README.
+ */
+export const curriculumSchema = z.object({
+  enabled: z.boolean().default(false),
+  /** Step from which mined identities enter batches. */
+  startStep: z.number().int().min(0).default(0),
+  /** Steps over which the mined fraction rises linearly from 0 to finalFraction. */
+  rampSteps: z.number().int().min(0).default(200),
+  /** Fraction of each batch's identities drawn from mined pairs and confusable groups. */
+  finalFraction: z.number().min(0).max(1).default(0.5),
+  /** Negative hardness (0: just inside the margin, 1: at d(a,p)) at the start and end of its ramp. */
+  hardnessStart: z.number().min(0).max(1).default(0.2),
+  hardnessEnd: z.number().min(0).max(1).default(0.8),
+  hardnessRampSteps: z.number().int().min(0).default(1000),
+  /** Until this step the miner never offers negatives closer than the positive. */
+  floorUntilStep: z.number().int().min(0).default(500),
+  /** Images per identity the miner embeds (a bounded, seeded sample). */
+  samplePerIdentity: z.number().int().min(2).default(20),
+  /** Confusable identities kept per identity. */
+  confusableK: z.number().int().min(1).default(5),
+}).strict();
+
+export type CurriculumSpec = z.infer<typeof curriculumSchema>;
+
+/** Mined fraction and hardness at a step. */
+export function curriculumAt(c: CurriculumSpec, step: number): { fraction: number; hardness: number; floor: boolean } {
+  const ramp = (from: number, steps: number) => (steps <= 0 ? (step >= from ? 1 : 0) : Math.min(1, Math.max(0, (step - from) / steps)));
+  return {
+    fraction: c.enabled ? c.finalFraction * ramp(c.startStep, c.rampSteps) : 0,
+    hardness: c.hardnessStart + (c.hardnessEnd - c.hardnessStart) * ramp(0, c.hardnessRampSteps),
+    floor: step < c.floorUntilStep,
+  };
+}
+
 /** A distributed training job as POST /v1/jobs accepts it. */
 export const jobSpecSchema = z.object({
   name: z.string().max(200).optional(),
@@ -21,6 +57,7 @@ export const jobSpecSchema = z.object({
   /** Compare weight checksums across ranks every N steps (0 = never). */
   checksumEvery: z.number().int().min(0).default(10),
   train: trainOptionsSchema.default({}),
+  curriculum: curriculumSchema.default(curriculumSchema.parse({})),
 }).strict();
 
 export type JobSpec = z.infer<typeof jobSpecSchema>;

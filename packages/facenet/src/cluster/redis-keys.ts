@@ -15,6 +15,12 @@ export function redisKeys(prefix: string) {
     bull: `${prefix}-bull`,
     /** Pub/sub channel: {jobId, generation} that workers must abandon. */
     abortChannel: `${prefix}:abort`,
+    /** A job's mining plans: sorted set of versions, and each plan (JSON). */
+    plans: (jobId: string) => `${prefix}:plans:${jobId}`,
+    plan: (jobId: string, version: number) => `${prefix}:plan:${jobId}:${version}`,
+    planVersion: (jobId: string) => `${prefix}:plan-version:${jobId}`,
+    /** The miner's registration (JSON, expiring). */
+    miner: `${prefix}:miner`,
     /** Queue of checkpoint events (for the miner and evaluation). */
     checkpointQueue: 'checkpoints',
   };

@@ -1,0 +1,6 @@
+#!/usr/bin/env node
+/** Miner process entry: `node packages/miner/dist/main.js` (configured by environment). */
+import { runService, selectBackend } from '@facenet/core';
+import { MinerService } from './miner-service';
+
+void selectBackend().then(() => runService('miner', new MinerService({ redisUrl: process.env.REDIS_URL, prefix: process.env.FACENET_PREFIX })));

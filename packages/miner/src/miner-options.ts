@@ -1,0 +1,39 @@
+import { hostname } from 'node:os';
+
+export interface MinerOptions {
+  /** @default process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' */
+  redisUrl?: string;
+  /** @default 'facenet' */
+  prefix?: string;
+  /** Tile of the blocked distance computation (memory: ~3 x rows x cols x 4 bytes). @default 1024 x 4096 */
+  rowBlock?: number;
+  colBlock?: number;
+  /** Candidates kept per anchor while scanning. @default 16 */
+  candidatesPerAnchor?: number;
+  /** Triplets kept in a plan's inspection sample. @default 200 */
+  sampleTriplets?: number;
+  /** Plans kept per job (older ones are deleted). @default 20 */
+  keepPlans?: number;
+  /** @default 2000 */
+  heartbeatMs?: number;
+}
+
+export type CompiledMinerOptions = Required<MinerOptions> & { id: string };
+
+export function compileMinerOptions(o: MinerOptions = {}): CompiledMinerOptions {
+  const c = {
+    redisUrl: o.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    prefix: o.prefix ?? 'facenet',
+    rowBlock: o.rowBlock ?? 1024,
+    colBlock: o.colBlock ?? 4096,
+    candidatesPerAnchor: o.candidatesPerAnchor ?? 16,
+    sampleTriplets: o.sampleTriplets ?? 200,
+    keepPlans: o.keepPlans ?? 20,
+    heartbeatMs: o.heartbeatMs ?? 2000,
+    id: `${hostname()}-${process.pid}`,
+  };
+  for (const k of ['rowBlock', 'colBlock', 'candidatesPerAnchor', 'keepPlans', 'heartbeatMs'] as const) {
+    if (!(Number.isInteger(c[k]) && c[k] > 0)) throw new TypeError(`miner option ${k} must be a positive integer, got ${c[k]}`);
+  }
+  return c;
+}

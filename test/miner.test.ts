@@ -1,0 +1,57 @@
+import { strict as assert } from 'node:assert';
+import { join } from 'node:path';
+import { api, JobView, startCluster, TestCluster, waitFor, waitForState } from './cluster-helpers';
+import { ORL, tempDir } from './helpers';
+
+const job = (steps: number) => ({
+  dataset: { kind: 'folder', path: ORL }, holdout: 10, worldSize: 2,
+  train: { model: { architecture: 'tiny', imageSize: 32 }, batch: { P: 8, K: 5 }, virtualShards: 4, steps, checkpointEvery: 3, seed: 2 },
+  curriculum: { enabled: true, startStep: 0, rampSteps: 1, finalFraction: 0.5, samplePerIdentity: 6 },
+});
+
+interface PlanView { version: number; step: number; pairCount: number; stats: { easy: number; semiHard: number; hard: number; pairs: number } }
+
+describe('miner service and curriculum (facenet up with the miner)', function () {
+  this.timeout(300000);
+  let t: ReturnType<typeof tempDir>;
+  let cluster: TestCluster;
+  before(async () => {
+    t = tempDir('facenet-miner-');
+    cluster = await startCluster(2, join(t.dir, 'ckpt'));
+    await waitFor(async () => (await api<unknown>(cluster.url, 'GET', '/v1/miner')) !== null, 30000, 'the miner to register');
+  });
+  after(async () => {
+    await cluster?.stop();
+    t.cleanup();
+  });
+  afterEach(function () {
+    if (this.currentTest?.state === 'failed') console.log(cluster.logs.slice(-40).join('\n'));
+  });
+
+  it('publishes versioned plans that later steps are planned with', async () => {
+    const j = await api<JobView>(cluster.url, 'POST', '/v1/jobs', job(18));
+    const done = await waitForState(cluster.url, j.id, ['completed'], 240000);
+    const plan = await api<PlanView | null>(cluster.url, 'GET', `/v1/jobs/${j.id}/plan`);
+    assert.ok(plan, 'a plan was published');
+    assert.ok(plan.version >= 1 && plan.step % 3 === 0 && plan.step <= 18);
+    assert.ok(Math.abs(plan.stats.easy + plan.stats.semiHard + plan.stats.hard - 1) < 1e-6);
+    assert.ok(plan.stats.pairs > 0);
+    const history = await api<{ step: number; planVersion?: number; minerLag?: number }[]>(cluster.url, 'GET', `/v1/jobs/${j.id}/history`);
+    const planned = history.filter((h) => h.planVersion !== undefined);
+    assert.ok(planned.length > 0, 'some steps used a plan');
+    assert.ok(planned.every((h) => (h.minerLag ?? -1) >= 0), 'a plan is never ahead of the step');
+    assert.ok(history.slice(0, 3).every((h) => h.planVersion === undefined), 'no plan before the first checkpoint');
+    const view = await api<{ planVersion: number | null; minerLag: number | null }>(cluster.url, 'GET', `/v1/jobs/${done.id}`);
+    assert.equal(typeof view.planVersion, 'number');
+  });
+
+  it('a job finishes when the miner is killed mid-job (uniform batches from then on)', async () => {
+    const j = await api<JobView>(cluster.url, 'POST', '/v1/jobs', job(30));
+    await waitFor(async () => (await api<JobView>(cluster.url, 'GET', `/v1/jobs/${j.id}`)).step >= 6, 120000, 'step 6');
+    const miner = await api<{ pid: number } | null>(cluster.url, 'GET', '/v1/miner');
+    process.kill(miner!.pid, 'SIGKILL');
+    const done = await waitForState(cluster.url, j.id, ['completed'], 240000);
+    assert.equal(done.step, 30);
+    assert.equal(done.faults.length, 0, 'the miner is not on the training path');
+  });
+});
