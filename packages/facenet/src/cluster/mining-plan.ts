@@ -28,6 +28,9 @@ export interface MiningPlan {
 export type PlanSummary = Omit<MiningPlan, 'pairs' | 'confusable' | 'sample'> & { pairCount: number };
 
 export function summarizePlan(p: MiningPlan): PlanSummary {
-  const { pairs, confusable: _c, sample: _s, ...rest } = p;
-  return { ...rest, pairCount: pairs.length };
+  const rest: Partial<MiningPlan> = { ...p };
+  delete rest.pairs;
+  delete rest.confusable;
+  delete rest.sample;
+  return { ...(rest as PlanSummary), pairCount: p.pairs.length };
 }
