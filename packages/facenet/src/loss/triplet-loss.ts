@@ -5,7 +5,8 @@ import { MiningStrategy, selectTriplets, TripletSelection } from './triplet-sele
 export function pairwiseSquaredDistances(e: tf.Tensor2D): tf.Tensor2D {
   return tf.tidy(() => {
     const sq = tf.sum(tf.square(e), 1);
-    const dot = tf.matMul(e, e, false, true);
+    // An explicit transpose: tfjs-wasm's matMul with transposeB is ~10x slower.
+    const dot = tf.matMul(e, tf.transpose(e));
     return tf.relu(tf.add(tf.sub(tf.expandDims(sq, 1), tf.mul(2, dot)), tf.expandDims(sq, 0))) as tf.Tensor2D;
   });
 }
