@@ -8,7 +8,7 @@ import { DatasetSpec } from './job-spec';
 export function sourceFromSpec(spec: DatasetSpec): FaceSource {
   return spec.kind === 'synthetic'
     ? new SyntheticSource({ identities: spec.identities, imagesPerIdentity: spec.imagesPerIdentity, seed: spec.seed })
-    : new FolderSource(spec.path, { cropFraction: spec.cropFraction });
+    : new FolderSource(spec.path, { cropFraction: spec.cropFraction, exclude: spec.exclude });
 }
 
 /** The training view of a job's data: everything but `holdout` identities (seeded choice). */

@@ -5,7 +5,7 @@ import { trainOptionsSchema } from '../train/train-spec';
 /** Where a distributed job's images come from; every worker must see the same files. */
 export const datasetSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('synthetic'), identities: z.number().int().min(2).default(60), imagesPerIdentity: z.number().int().min(2).default(12), seed: z.number().int().default(7) }).strict(),
-  z.object({ kind: z.literal('folder'), path: z.string().min(1), cropFraction: z.number().gt(0).lte(1).default(1) }).strict(),
+  z.object({ kind: z.literal('folder'), path: z.string().min(1), cropFraction: z.number().gt(0).lte(1).default(1), exclude: z.array(z.string()).default([]) }).strict(),
 ]);
 
 export type DatasetSpec = z.infer<typeof datasetSchema>;

@@ -9,6 +9,8 @@ export interface FolderSourceOptions {
   cropFraction?: number;
   /** Decoded images kept in memory (LRU by insertion). @default 20000 */
   cacheSize?: number;
+  /** Identity folder names to leave out (e.g. the people of held-out evaluation folds). @default [] */
+  exclude?: string[];
 }
 
 /** Scans `root/<identity>/<image>`; sorted, so labels are stable across machines. */
@@ -44,7 +46,10 @@ export class FolderSource implements FaceSource {
 
   constructor(readonly root: string, options: FolderSourceOptions = {}) {
     this.root = resolve(root);
-    this.index = scanPeopleFolder(this.root);
+    const scanned = scanPeopleFolder(this.root);
+    const exclude = new Set(options.exclude ?? []);
+    const keep = scanned.names.flatMap((name, i) => (exclude.has(name) ? [] : [i]));
+    this.index = { names: keep.map((i) => scanned.names[i] as string), images: keep.map((i) => scanned.images[i] as string[]) };
     this.cropFraction = options.cropFraction ?? 1;
     this.cacheSize = options.cacheSize ?? 20000;
     const n = this.index.images.reduce((s, i) => s + i.length, 0);
