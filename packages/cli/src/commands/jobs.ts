@@ -1,10 +1,10 @@
 import { Command } from 'commander';
-import { int } from '../parse';
-import { readSpecFile } from '../parse';
+import { int, readSpecFile } from '../parse';
 import { Output } from '../output';
 import { api, JobView, line, watch } from '../cluster/api-client';
 
 interface ApiFlags { api: string; json: boolean }
+
 export function jobsCommand(): Command {
   const jobs = new Command('jobs').description('launch, watch and steer jobs on a running cluster (facenet up)');
   const withApi = (c: Command) => c.option('--api <url>', 'coordinator URL ($FACENET_API)', process.env.FACENET_API ?? 'http://127.0.0.1:8080').option('--json', 'JSON output', false);
