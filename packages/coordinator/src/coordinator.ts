@@ -1,7 +1,7 @@
 import Fastify, { FastifyInstance } from 'fastify';
 import IORedis from 'ioredis';
 import { randomBytes } from 'node:crypto';
-import { MiningPlan, redisKeys, summarizePlan } from '@facenet/core';
+import { MiningPlan, redisKeys, summarizePlan, runCloseSteps } from '@facenet/core';
 import { registerRoutes } from './api/routes';
 import { compileCoordinatorOptions, CompiledCoordinatorOptions, CoordinatorOptions } from './coordinator-options';
 import { CoordinatorError } from './errors';
@@ -112,13 +112,7 @@ export class Coordinator {
       }],
       ['close redis', () => this.redis.quit()],
     ];
-    for (const [what, fn] of steps) {
-      try {
-        await fn();
-      } catch (err) {
-        this.log(`[coordinator] shutdown: ${what} failed: ${(err as Error).message}`);
-      }
-    }
+    await runCloseSteps(steps, (l) => this.log(`[coordinator] ${l}`));
     this.state = 'STOPPED';
   }
 }

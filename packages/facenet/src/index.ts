@@ -74,7 +74,7 @@ export type { ShardJobData, ShardJobResult, StepTimings } from './cluster/shard-
 export { sourceFromSpec, trainingSource } from './cluster/dataset-source';
 export { redisKeys } from './cluster/redis-keys';
 export type { WorkerInfo } from './cluster/redis-keys';
-export { envNumber, runService } from './util/process';
+export { envNumber, runService, runCloseSteps } from './util/process';
 export { mineTriplets, mineTripletsBruteForce } from './mining/mine-triplets';
 export type { MiningOptions, MinedTriplet, MiningStats } from './mining/mine-triplets';
 export { confusableIdentities } from './mining/confusable';

@@ -1,6 +1,6 @@
 import { Job, Queue, Worker } from 'bullmq';
 import IORedis from 'ioredis';
-import { JobSpec, MiningPlan, redisKeys } from '@facenet/core';
+import { JobSpec, MiningPlan, redisKeys, runCloseSteps } from '@facenet/core';
 import { CheckpointMiner } from './mine-checkpoint';
 import { compileMinerOptions, CompiledMinerOptions, MinerOptions } from './miner-options';
 
@@ -100,13 +100,7 @@ export class MinerService {
       ['close queue', async () => this.queue?.close()],
       ['close redis', () => this.redis.quit()],
     ];
-    for (const [what, fn] of steps) {
-      try {
-        await fn();
-      } catch (err) {
-        this.log(`[miner] shutdown: ${what} failed: ${(err as Error).message}`);
-      }
-    }
+    await runCloseSteps(steps, (l) => this.log(`[miner] ${l}`));
     this.state = 'STOPPED';
   }
 }

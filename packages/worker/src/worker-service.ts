@@ -1,7 +1,7 @@
 import { Job, UnrecoverableError, Worker } from 'bullmq';
 import IORedis from 'ioredis';
 import { hostname } from 'node:os';
-import { redisKeys, ShardJobData, ShardJobResult, WorkerInfo, workerQueueName } from '@facenet/core';
+import { redisKeys, ShardJobData, ShardJobResult, WorkerInfo, workerQueueName, runCloseSteps } from '@facenet/core';
 import { AllreducePeer } from './allreduce/ring-allreduce';
 import { ComputeClient } from './compute/compute-client';
 import { StepRunner } from './step-runner';
@@ -113,13 +113,7 @@ export class WorkerService {
       ['close subscriber', async () => this.subscriber?.disconnect()],
       ['close redis', () => this.redis.quit()],
     ];
-    for (const [what, fn] of steps) {
-      try {
-        await fn();
-      } catch (err) {
-        this.log(`[worker ${this.id}] shutdown: ${what} failed: ${(err as Error).message}`);
-      }
-    }
+    await runCloseSteps(steps, (l) => this.log(`[worker ${this.id}] ${l}`));
     this.state = 'STOPPED';
   }
 }

@@ -27,3 +27,14 @@ export function runService<T>(name: string, service: { start(): Promise<T>; clos
     },
   );
 }
+
+/** Runs shutdown steps in order, each in its own try/catch: one failing step never skips the rest. */
+export async function runCloseSteps(steps: [string, () => Promise<unknown>][], log: (line: string) => void): Promise<void> {
+  for (const [what, fn] of steps) {
+    try {
+      await fn();
+    } catch (err) {
+      log(`shutdown: ${what} failed: ${(err as Error).message}`);
+    }
+  }
+}
