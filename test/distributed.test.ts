@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
+import IORedis from 'ioredis';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -93,6 +94,30 @@ describe('distributed training (facenet up --workers 2, real Redis, gRPC and pro
     const wb = await weights(b.lastCheckpoint!.dir);
     assert.notEqual(a.lastCheckpoint!.dir, b.lastCheckpoint!.dir);
     for (const [k, v] of wa) assert.deepEqual(wb.get(k), v, `${k} differs`);
+  });
+
+  it('keeps the workers\' event loops free during long steps (heartbeats never lapse)', async () => {
+    // inception-small at 96 px: seconds of compute per step, which would block a main thread.
+    const j = await api<JobView>(cluster.url, 'POST', '/v1/jobs', spec({ model: { architecture: 'inception-small', imageSize: 96 }, batch: { P: 9, K: 10 }, virtualShards: 2, steps: 2 }));
+    const redis = new IORedis();
+    let minTtl = Infinity;
+    let longest = 0;
+    try {
+      const ids = (await api<{ id: string }[]>(cluster.url, 'GET', '/v1/workers')).map((w) => w.id);
+      for (;;) {
+        const view = await api<JobView & { recent: { step: number }[] }>(cluster.url, 'GET', `/v1/jobs/${j.id}`);
+        if (view.state === 'completed') break;
+        for (const id of ids) minTtl = Math.min(minTtl, await redis.pttl(`${cluster.prefix}:worker:${id}`));
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const history = await api<{ timings: { computeMs: number }[] }[]>(cluster.url, 'GET', `/v1/jobs/${j.id}/history`);
+      longest = Math.max(...history.flatMap((h) => h.timings.map((t) => t.computeMs)));
+    } finally {
+      redis.disconnect();
+    }
+    assert.ok(longest > 2500, `a step computed for ${longest} ms (long enough to show a blocked loop)`);
+    // Registrations live 6 s and are refreshed every 2 s: above 3 s means no beat was late by a second.
+    assert.ok(minTtl > 3000, `lowest registration TTL seen ${minTtl} ms`);
   });
 
   it('end to end with the CLI: loss goes down, checkpoints are listed, pause/resume/cancel work', async () => {
