@@ -1,10 +1,10 @@
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { Coordinator } from '@facenet/coordinator';
 import { api, JobView, startCluster, TestCluster, waitFor, waitForState } from './cluster-helpers';
-import { ORL, tempDir } from './helpers';
+import { CLI, ORL, tempDir } from './helpers';
 
 const freePort = () => new Promise<number>((resolve) => {
   const s = createServer().listen(0, '127.0.0.1', () => {
@@ -47,6 +47,33 @@ describe('faults', function () {
       const steps = history.map((h) => h.step);
       assert.ok(steps.length > new Set(steps).size, 'some steps re-ran from the checkpoint');
       assert.deepEqual([...new Set(steps)].sort((a, b) => a - b), Array.from({ length: 40 }, (_, i) => i + 1));
+    });
+  });
+
+  describe('no Redis answering', () => {
+    it('facenet up starts a private redis-server, and stops it on exit', async () => {
+      const port = await freePort();
+      const up = spawn(process.execPath, [CLI, 'up', '--workers', '1', '--no-miner', '--port', '0', '--redis', `redis://127.0.0.1:${port}`, '--json'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      const ready = await new Promise<{ redis: string; url: string }>((resolve, reject) => {
+        let buf = '';
+        up.stdout!.on('data', (d: Buffer) => {
+          buf += d.toString();
+          const line = buf.split('\n').find((l) => l.startsWith('{"event":"ready"'));
+          if (line) resolve(JSON.parse(line) as { redis: string; url: string });
+        });
+        up.on('exit', (code) => reject(new Error(`facenet up exited ${code}`)));
+      });
+      assert.notEqual(ready.redis, `redis://127.0.0.1:${port}`);
+      const privatePort = Number(new URL(ready.redis).port);
+      assert.ok((await api<{ ok: boolean }>(ready.url, 'GET', '/healthz')).ok);
+      up.kill('SIGTERM');
+      await new Promise((r) => up.once('exit', r));
+      const refused = await new Promise<boolean>((resolve) => {
+        const sock = connect(privatePort, '127.0.0.1');
+        sock.on('connect', () => { sock.destroy(); resolve(false); });
+        sock.on('error', () => resolve(true));
+      });
+      assert.ok(refused, 'the private Redis is gone');
     });
   });
 
