@@ -7,3 +7,5 @@ export { planStep } from './planner';
 export { JobStore } from './job-store';
 export type { JobRecord, JobState } from './job-record';
 export * from './errors';
+export { createMetrics } from './metrics';
+export type { Metrics } from './metrics';

@@ -259,6 +259,7 @@ export class JobDriver {
     m.active.set({ job: jobId }, r.activeFraction);
     m.imagesPerSecond.set({ job: jobId }, r.imagesPerSecond);
     m.worldSize.set({ job: jobId }, world);
+    if (r.minerLag !== undefined) m.minerLag.set({ job: jobId }, r.minerLag);
     for (const res of results) {
       for (const [phase, ms] of Object.entries(res.timings)) m.phase.observe({ job: jobId, phase: phase.replace(/Ms$/, '') }, ms / 1000);
       m.allreduceBytes.inc({ job: jobId }, res.allreduceBytes);

@@ -11,6 +11,7 @@ export function createMetrics() {
     loss: new Gauge({ name: 'facenet_job_loss', help: 'Triplet loss of the last step', labelNames: labels, registers: [registry] }),
     active: new Gauge({ name: 'facenet_job_active_triplet_fraction', help: 'Fraction of triplets with non-zero loss', labelNames: labels, registers: [registry] }),
     imagesPerSecond: new Gauge({ name: 'facenet_job_images_per_second', help: 'Images per second of the last step', labelNames: labels, registers: [registry] }),
+    minerLag: new Gauge({ name: 'facenet_job_miner_lag_steps', help: 'Current step minus the step of the mining plan in use', labelNames: labels, registers: [registry] }),
     worldSize: new Gauge({ name: 'facenet_job_world_size', help: 'Ranks in the job', labelNames: labels, registers: [registry] }),
     phase: new Histogram({
       name: 'facenet_step_phase_seconds', help: 'Per-rank step time by phase', labelNames: ['job', 'phase'], registers: [registry],

@@ -1,0 +1,59 @@
+import { strict as assert } from 'node:assert';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { createMetrics } from '@facenet/coordinator';
+import { REPO } from './helpers';
+
+const K8S = join(REPO, 'deploy', 'k8s');
+
+function yamlFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? yamlFiles(join(dir, e.name)) : e.name.endsWith('.yaml') ? [join(dir, e.name)] : []));
+}
+
+/** Environment variables a service entry point reads (process.env.X or envNumber('X')). */
+function envRead(): Set<string> {
+  const names = new Set<string>();
+  for (const pkg of ['coordinator', 'worker', 'miner', 'facenet']) {
+    const walk = (d: string): string[] => readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(d, e.name)) : e.name.endsWith('.ts') ? [join(d, e.name)] : []));
+    for (const f of walk(join(REPO, 'packages', pkg, 'src'))) {
+      const text = readFileSync(f, 'utf8');
+      for (const m of text.matchAll(/(?:process\.)?env\.([A-Z_]+)|envNumber\('([A-Z_]+)'\)/g)) names.add((m[1] ?? m[2]) as string);
+    }
+  }
+  return names;
+}
+
+describe('deployment manifests', () => {
+  it('parse, and every kustomization references files that exist', () => {
+    for (const f of yamlFiles(K8S)) {
+      const docs = parseAllDocuments(readFileSync(f, 'utf8'));
+      for (const d of docs) assert.deepEqual(d.errors, [], `${f}: ${d.errors.join('; ')}`);
+      if (f.endsWith('kustomization.yaml')) {
+        const k = docs[0]!.toJS() as { resources?: string[]; configMapGenerator?: { files?: string[] }[] };
+        for (const r of k.resources ?? []) assert.ok(existsSync(join(dirname(f), r)), `${f}: resource ${r}`);
+        for (const g of k.configMapGenerator ?? []) for (const file of g.files ?? []) assert.ok(existsSync(join(dirname(f), file.split('=').pop()!)), `${f}: ${file}`);
+      }
+    }
+  });
+
+  it('set only environment variables the services read', () => {
+    const known = new Set([...envRead(), 'POD_NAME']);
+    const set: string[] = [];
+    for (const f of yamlFiles(K8S)) {
+      const text = readFileSync(f, 'utf8');
+      for (const m of text.matchAll(/name: ([A-Z][A-Z_]+)\b/g)) set.push(m[1]!);
+      for (const m of text.matchAll(/^\s+- ([A-Z][A-Z_]+)=/gm)) set.push(m[1]!);
+    }
+    assert.ok(set.length >= 8);
+    for (const name of set) assert.ok(known.has(name), `${name} is set in deploy/k8s but no service reads it`);
+  });
+
+  it('the dashboard queries only metrics the coordinator exports', async () => {
+    const dash = JSON.parse(readFileSync(join(REPO, 'deploy', 'grafana', 'facenet-dashboard.json'), 'utf8')) as { panels: { targets: { expr: string }[] }[] };
+    const exported = new Set((await createMetrics().registry.getMetricsAsJSON()).map((m) => m.name));
+    const queried = dash.panels.flatMap((p) => p.targets.flatMap((t) => [...t.expr.matchAll(/facenet_[a-z_]+/g)].map((m) => m[0].replace(/_(bucket|sum|count)$/, ''))));
+    assert.ok(queried.length >= 8);
+    for (const q of queried) assert.ok(exported.has(q), `dashboard queries ${q}, which the coordinator does not export`);
+  });
+});
