@@ -69,8 +69,8 @@ async function cluster(workers: number) {
     const breakdown = Array.from({ length: workers }, (_, rank) => {
       const row: Record<string, number> = {};
       for (const p of phases) row[p] = median(steady.map((h) => h.timings[rank]![p]!));
-      const busy = phases.reduce((a, p) => a + row[p]!, 0);
-      row.idleMs = median(steady.map((h) => h.stepMs)) - busy;
+      // Idle per step (wall time minus this rank's phases), then the median: medians do not add.
+      row.idleMs = median(steady.map((h) => h.stepMs - phases.reduce((a, p) => a + h.timings[rank]![p]!, 0)));
       return row;
     });
     return { imagesPerSecond: (steady[0]?.images ?? 0) / (median(steady.map((h) => h.stepMs)) / 1000), stepSeconds: steady.map((h) => h.stepMs / 1000), breakdown };
