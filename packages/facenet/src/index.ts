@@ -18,7 +18,7 @@ export { tripletLoss, pairwiseSquaredDistances } from './loss/triplet-loss';
 export { Optimizer, compileOptimizerOptions, OPTIMIZERS } from './optim/optimizer';
 export type { OptimizerOptions, OptimizerConfig, OptimizerName } from './optim/optimizer';
 export { learningRateAt, compileScheduleOptions } from './optim/schedule';
-export type { ScheduleOptions, ScheduleConfig } from './optim/schedule';
+export type { ScheduleOptions, ScheduleConfig, ScheduleKind } from './optim/schedule';
 
 export type { FaceSource, IdentityIndex, SquareImage } from './data/face-source';
 export { imageCount, subIndex } from './data/face-source';

@@ -3,14 +3,14 @@ import { join } from 'node:path';
 import {
   compileTrainOptions, FaceSource, FolderSource, holdoutPairs, MINING_STRATEGIES, OPTIMIZERS, ARCHITECTURES,
   parseTrainSpec, resolveCheckpointDir, selectBackend, splitHoldout, StepReport, SubsetSource, SyntheticSource, Trainer,
-  TrainOptions, EvaluationResult,
+  TrainOptions, EvaluationResult, ArchitectureName, MiningStrategy, OptimizerName, ScheduleKind,
 } from '@facenet/core';
 import { float, int, oneOf, readSpecFile } from '../parse';
 import { Output, pct } from '../output';
 
 interface TrainFlags {
-  data?: string; config?: string; model?: string; imageSize?: number; width?: number; steps?: number; P?: number; K?: number;
-  mining?: string; margin?: number; optimizer?: string; lr?: number; schedule?: string; warmup?: number; virtualShards?: number;
+  data?: string; config?: string; model?: ArchitectureName; imageSize?: number; width?: number; steps?: number; P?: number; K?: number;
+  mining?: MiningStrategy; margin?: number; optimizer?: OptimizerName; lr?: number; schedule?: ScheduleKind; warmup?: number; virtualShards?: number;
   seed?: number; holdout?: number; cropFraction?: number; checkpointDir?: string; checkpointEvery?: number; evalEvery?: number;
   resume?: string; backend?: string; json: boolean; logEvery?: number; syntheticIdentities: number; syntheticImages: number;
 }
@@ -21,12 +21,12 @@ function mergeOptions(flags: TrainFlags): TrainOptions {
   const pick = <T>(v: T | undefined, fallback: T | undefined) => (v !== undefined ? v : fallback);
   return {
     ...spec,
-    model: { ...spec.model, architecture: pick(flags.model as never, spec.model?.architecture), imageSize: pick(flags.imageSize, spec.model?.imageSize), width: pick(flags.width, spec.model?.width) },
-    optimizer: { ...spec.optimizer, name: pick(flags.optimizer as never, spec.optimizer?.name), learningRate: pick(flags.lr, spec.optimizer?.learningRate) },
-    schedule: { ...spec.schedule, kind: pick(flags.schedule as never, spec.schedule?.kind), warmupSteps: pick(flags.warmup, spec.schedule?.warmupSteps) },
+    model: { ...spec.model, architecture: pick(flags.model, spec.model?.architecture), imageSize: pick(flags.imageSize, spec.model?.imageSize), width: pick(flags.width, spec.model?.width) },
+    optimizer: { ...spec.optimizer, name: pick(flags.optimizer, spec.optimizer?.name), learningRate: pick(flags.lr, spec.optimizer?.learningRate) },
+    schedule: { ...spec.schedule, kind: pick(flags.schedule, spec.schedule?.kind), warmupSteps: pick(flags.warmup, spec.schedule?.warmupSteps) },
     batch: { ...spec.batch, P: pick(flags.P, spec.batch?.P), K: pick(flags.K, spec.batch?.K) },
     virtualShards: pick(flags.virtualShards, spec.virtualShards),
-    mining: pick(flags.mining as never, spec.mining),
+    mining: pick(flags.mining, spec.mining),
     margin: pick(flags.margin, spec.margin),
     steps: pick(flags.steps, spec.steps),
     seed: pick(flags.seed, spec.seed),
