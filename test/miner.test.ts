@@ -5,7 +5,7 @@ import { ORL, tempDir } from './helpers';
 
 const job = (steps: number) => ({
   dataset: { kind: 'folder', path: ORL }, holdout: 10, worldSize: 2,
-  train: { model: { architecture: 'tiny', imageSize: 32 }, batch: { P: 8, K: 5 }, virtualShards: 4, steps, checkpointEvery: 3, seed: 2 },
+  train: { model: { architecture: 'tiny', imageSize: 32 }, batch: { P: 8, K: 5 }, virtualShards: 4, steps, checkpointEvery: 4, seed: 2 },
   curriculum: { enabled: true, startStep: 0, rampSteps: 1, finalFraction: 0.5, samplePerIdentity: 6 },
 });
 
@@ -29,18 +29,19 @@ describe('miner service and curriculum (facenet up with the miner)', function ()
   });
 
   it('publishes versioned plans that later steps are planned with', async () => {
-    const j = await api<JobView>(cluster.url, 'POST', '/v1/jobs', job(18));
+    // Long enough that the miner (embedding ~240 images a checkpoint) has plans ready well before the end.
+    const j = await api<JobView>(cluster.url, 'POST', '/v1/jobs', job(40));
     const done = await waitForState(cluster.url, j.id, ['completed'], 240000);
     const plan = await api<PlanView | null>(cluster.url, 'GET', `/v1/jobs/${j.id}/plan`);
     assert.ok(plan, 'a plan was published');
-    assert.ok(plan.version >= 1 && plan.step % 3 === 0 && plan.step <= 18);
+    assert.ok(plan.version >= 1 && plan.step % 4 === 0 && plan.step <= 40);
     assert.ok(Math.abs(plan.stats.easy + plan.stats.semiHard + plan.stats.hard - 1) < 1e-6);
     assert.ok(plan.stats.pairs > 0);
     const history = await api<{ step: number; planVersion?: number; minerLag?: number }[]>(cluster.url, 'GET', `/v1/jobs/${j.id}/history`);
     const planned = history.filter((h) => h.planVersion !== undefined);
     assert.ok(planned.length > 0, 'some steps used a plan');
     assert.ok(planned.every((h) => (h.minerLag ?? -1) >= 0), 'a plan is never ahead of the step');
-    assert.ok(history.slice(0, 3).every((h) => h.planVersion === undefined), 'no plan before the first checkpoint');
+    assert.ok(history.slice(0, 4).every((h) => h.planVersion === undefined), 'no plan before the first checkpoint');
     const view = await api<{ planVersion: number | null; minerLag: number | null }>(cluster.url, 'GET', `/v1/jobs/${done.id}`);
     assert.equal(typeof view.planVersion, 'number');
   });
