@@ -41,8 +41,6 @@ export interface JobRecord {
   /** Checkpoint the ranks load when their weights are not at `step`. */
   restoreFrom: string | null;
   checkpoints: CheckpointEntry[];
-  /** Pause or cancel asked for, taking effect at the next step boundary. */
-  requested: 'pause' | 'cancel' | null;
   last?: StepRecord;
   /** The most recent steps, newest last (bounded). */
   history: StepRecord[];
@@ -57,10 +55,10 @@ export interface JobRecord {
   updatedAt: string;
 }
 
-/** What GET /v1/jobs/:id shows. */
-export function jobView(j: JobRecord) {
+/** What GET /v1/jobs/:id shows; `requested` is a pause or cancel not yet taken at a step boundary. */
+export function jobView(j: JobRecord, requested: 'pause' | 'cancel' | null = null) {
   return {
-    id: j.id, name: j.name, state: j.state, requested: j.requested, step: j.step, steps: j.train.steps,
+    id: j.id, name: j.name, state: j.state, requested, step: j.step, steps: j.train.steps,
     loss: j.last?.loss, activeFraction: j.last?.activeFraction, imagesPerSecond: j.last?.imagesPerSecond,
     world: { size: j.world.length, generation: j.generation, workers: j.world.map((w) => w.workerId) },
     planVersion: j.last?.planVersion ?? null, minerLag: j.last?.minerLag ?? null,

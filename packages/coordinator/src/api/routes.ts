@@ -54,7 +54,7 @@ export function newJobRecord(spec: JobSpec, train: TrainConfig, from?: { jobId: 
   return {
     id, name: spec.name, spec, train, state: 'pending', step: from?.step ?? 0, generation: 0, world: [],
     restoreFrom: from?.dir ?? null, checkpoints: from ? [{ step: from.step, dir: from.dir, createdAt: now.toISOString() }] : [],
-    requested: null, history: [], faults: [], forkedFrom: from && { jobId: from.jobId, step: from.step },
+    history: [], faults: [], forkedFrom: from && { jobId: from.jobId, step: from.step },
     planSwitches: from?.planSwitches.filter((p) => p.fromStep < from.step) ?? [], highWater: from?.step ?? 0,
     createdAt: now.toISOString(), updatedAt: now.toISOString(),
   };
@@ -86,8 +86,9 @@ export function registerRoutes(app: FastifyInstance, d: Deps): void {
     await d.store.create(job);
     return reply.code(201).send(jobView(job));
   });
-  app.get('/v1/jobs', async () => (await d.store.list()).map(jobView));
-  app.get<{ Params: { id: string } }>('/v1/jobs/:id', async (req) => jobView(await d.store.get(req.params.id)));
+  const view = async (j: JobRecord) => jobView(j, await d.store.peekRequest(j.id));
+  app.get('/v1/jobs', async () => Promise.all((await d.store.list()).map(view)));
+  app.get<{ Params: { id: string } }>('/v1/jobs/:id', async (req) => view(await d.store.get(req.params.id)));
   app.get<{ Params: { id: string } }>('/v1/jobs/:id/plan', async (req) => {
     await d.store.get(req.params.id); // 404 for an unknown job
     return d.newestPlan(req.params.id);
@@ -101,7 +102,7 @@ export function registerRoutes(app: FastifyInstance, d: Deps): void {
     if (job.state === 'pending') return jobView(await d.store.update(job.id, (j) => (j.state = 'paused')));
     if (job.state !== 'running') throw new JobStateError(job.id, `cannot pause a ${job.state} job`);
     await d.store.request(job.id, 'pause');
-    return { ...jobView(job), requested: 'pause' };
+    return jobView(job, 'pause');
   });
 
   app.post<{ Params: { id: string }; Body: { fromStep?: number } | undefined }>('/v1/jobs/:id/resume', async (req) => {
@@ -134,7 +135,7 @@ export function registerRoutes(app: FastifyInstance, d: Deps): void {
     if (FINAL_STATES.includes(job.state)) throw new JobStateError(job.id, `is already ${job.state}`);
     if (job.state === 'running') {
       await d.store.request(job.id, 'cancel');
-      return { ...jobView(job), requested: 'cancel' };
+      return jobView(job, 'cancel');
     }
     return jobView(await d.store.update(job.id, (j) => (j.state = 'cancelled')));
   });

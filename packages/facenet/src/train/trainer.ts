@@ -8,7 +8,7 @@ import { PairSet } from '../eval/holdout-pairs';
 import { EmbeddingModel } from '../model/embedding-model';
 import { Optimizer } from '../optim/optimizer';
 import { learningRateAt } from '../optim/schedule';
-import { accumulate, applyUpdate, computeShardGradients, meanStats, ShardGradients, TripletStats } from './train-step';
+import { accumulate, applyUpdate, computeShardGradients, disposeGradients, meanStats, ShardGradients, TripletStats } from './train-step';
 import { compileTrainOptions, TrainConfig, TrainOptions } from './train-options';
 
 export interface StepReport extends TripletStats {
@@ -90,8 +90,7 @@ export class Trainer {
       const lr = learningRateAt(c.optimizer.learningRate, c.schedule, s);
       if (summed) {
         applyUpdate(this.model, this.optimizer, summed, stats.length, lr, c.bnMomentum);
-        for (const g of summed.grads.values()) g.dispose();
-        for (const b of summed.bnStats.values()) { b.mean.dispose(); b.variance.dispose(); }
+        disposeGradients(summed);
       }
       const t3 = performance.now();
       this.step = s + 1;

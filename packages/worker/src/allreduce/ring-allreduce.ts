@@ -189,12 +189,6 @@ export class AllreducePeer {
     }
   }
 
-  /** Aborts a collective in progress. */
-  abort(id: string, reason: string): void {
-    this.mailbox.fail(id, new Error(reason));
-    this.outbox.fail(id, reason);
-  }
-
   /** Fails every collective, present and future, of one job generation (the coordinator moved on). */
   abandonGeneration(jobId: string, generation: number): void {
     this.abandoned.add(`${jobId}/${generation}`);

@@ -62,17 +62,13 @@ async function gradients(req: Extract<ComputeRequest, { type: 'gradients' }>): P
     stats.push(g.stats);
     summed = accumulate(summed, g);
   }
-  if (!summed) return flattenEmpty(s.layout);
+  // A rank whose shards all failed to decode still takes part in the allreduce, with zeros.
+  if (!summed) return new Float32Array(s.layout.length);
   try {
     return await flattenGradients(s.layout, summed, stats.length, stats);
   } finally {
     disposeGradients(summed);
   }
-}
-
-/** A rank whose shards all failed to decode still takes part in the allreduce, with zeros. */
-function flattenEmpty(layout: FlatLayout): Float32Array {
-  return new Float32Array(layout.length);
 }
 
 async function checksum(s: JobState): Promise<string> {
