@@ -1,6 +1,5 @@
 /**
- * Allreduce bus bandwidth, 2(W-1)/W x bytes / seconds, for the gRPC ring and the star baseline
- * (all ranks to rank 0 and back), beside raw loopback TCP between two Node processes, all in one
+ * Allreduce bus bandwidth, 2(W-1)/W x bytes / seconds, for the gRPC ring, beside raw loopback TCP between two Node processes, all in one
  * run. Each rank is its own process.
  *
  *   npx tsx bench/allreduce-bandwidth.ts [--world 2] [--sizes-mb 4,16,64,256] [--reps 5] [--chunk-kb 1024]
@@ -37,8 +36,7 @@ async function rankProcess(): Promise<void> {
     if (m.cmd === 'run') {
       const data = new Float32Array(m.n as number).fill(rank + 1);
       const t0 = performance.now();
-      if (m.method === 'ring') await peer.allreduce(m.id as string, data, rank, world);
-      else await peer.starAllreduce(m.id as string, data, rank, world);
+      await peer.allreduce(m.id as string, data, rank, world);
       const seconds = (performance.now() - t0) / 1000;
       const expected = (world.length * (world.length + 1)) / 2;
       process.send?.({ cmd: 'done', seconds, correct: data[0] === expected && data[data.length - 1] === expected });
@@ -98,7 +96,7 @@ async function main(): Promise<void> {
     const n = Math.floor((mb * 1024 * 1024) / 4);
     const bytes = n * 4;
     const row: Record<string, unknown> = { megabytes: mb };
-    for (const method of ['ring', 'star']) {
+    for (const method of ['ring']) {
       const times: number[] = [];
       let correct = true;
       for (let rep = 0; rep < Number(values.reps) + 1; rep++) {
@@ -118,7 +116,6 @@ async function main(): Promise<void> {
     const ts = median(tcpTimes);
     row.rawTcp = { seconds: ts, GBps: bytes / ts / 1e9 };
     row.ringOverTcp = (row.ring as { busGBps: number }).busGBps / (bytes / ts / 1e9);
-    row.ringOverStar = (row.ring as { busGBps: number }).busGBps / (row.star as { busGBps: number }).busGBps;
     results.push(row);
     process.stderr.write(`${JSON.stringify(row)}\n`);
   }

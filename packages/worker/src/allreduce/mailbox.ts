@@ -22,7 +22,6 @@ interface Collective {
   data?: Float32Array;
   createdAt: number;
   failure?: Error;
-  onFailure?: (err: Error) => void;
 }
 
 /** Reused, 4-byte-aligned staging for payloads whose bytes are not float-aligned. */
@@ -91,38 +90,55 @@ export class Mailbox {
     return values.length;
   }
 
-  /** Resolves when a round's `expected` elements have all been applied. */
-  async take(id: string, round: number, expected: number, timeoutMs: number): Promise<void> {
+  /**
+   * Resolves when a round's `expected` elements have all been applied; rejects at once when
+   * `signal` aborts (the stream failed or ended short, the generation was abandoned), and
+   * after `timeoutMs` otherwise.
+   */
+  async take(id: string, round: number, expected: number, timeoutMs: number, signal: AbortSignal): Promise<void> {
     const c = this.entry(id);
     const r = this.round(c, round);
     if (c.failure) throw c.failure;
+    signal.throwIfAborted();
     if (r.received < expected || !r.target) {
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for round ${round} (${r.received}/${expected} elements)`)), timeoutMs);
-        r.waiter = () => {
+        const onAbort = () => settle(() => reject(signal.reason as Error));
+        const timer = setTimeout(() => settle(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for round ${round} (${r.received}/${expected} elements)`))), timeoutMs);
+        const settle = (fn: () => void) => {
           clearTimeout(timer);
-          resolve();
+          signal.removeEventListener('abort', onAbort);
+          r.waiter = undefined;
+          fn();
         };
-        c.onFailure = (err) => {
-          clearTimeout(timer);
-          reject(err);
-        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        r.waiter = () => settle(resolve);
         if (r.target && r.received >= expected) r.waiter();
       });
     }
     if (r.received !== expected) throw new Error(`round ${round}: received ${r.received} elements, expected ${expected}`);
   }
 
-  /** Fails a collective: its waiter rejects and later chunks are dropped. */
-  fail(id: string, err: Error): void {
-    const c = this.entry(id);
-    c.failure = err;
-    c.onFailure?.(err);
+  /**
+   * What is still missing of a collective whose stream has ended, as "n of m elements", or
+   * undefined when every expected round is complete (or the collective is already finished).
+   */
+  shortfall(id: string): string | undefined {
+    const c = this.collectives.get(id);
+    if (!c) return undefined;
+    let got = 0;
+    let want = 0;
+    for (const r of c.rounds.values()) {
+      if (!r.target) continue;
+      got += Math.min(r.received, r.target.length);
+      want += r.target.length;
+    }
+    return got < want ? `${got} of ${want} elements` : undefined;
   }
 
-  /** Fails every open collective whose id matches (e.g. all steps of one job generation). */
-  failMatching(match: (id: string) => boolean, err: Error): void {
-    for (const id of this.collectives.keys()) if (match(id)) this.fail(id, err);
+  /** Marks a collective failed: later chunks are dropped (the waiter is failed by its signal). */
+  fail(id: string, err: Error): void {
+    const c = this.collectives.get(id);
+    if (c) c.failure = err;
   }
 
   finish(id: string): void {

@@ -39,22 +39,21 @@ export class Outbox {
     s.waiter?.resolve(call);
   }
 
-  /** The successor's stream for `id`, once it has asked for it. */
-  stream(id: string, timeoutMs: number): Promise<PullCall> {
+  /** The successor's stream for `id`, once it has asked for it (or a failure: timeout, abort). */
+  stream(id: string, timeoutMs: number, signal: AbortSignal): Promise<PullCall> {
     const s = this.slot(id);
     if (s.call) return Promise.resolve(s.call);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`successor did not pull ${id} within ${timeoutMs} ms`)), timeoutMs);
-      s.waiter = {
-        resolve: (call) => {
-          clearTimeout(timer);
-          resolve(call);
-        },
-        reject: (err) => {
-          clearTimeout(timer);
-          reject(err);
-        },
+      const onAbort = () => settle(() => reject(signal.reason as Error));
+      const timer = setTimeout(() => settle(() => reject(new Error(`successor did not pull ${id} within ${timeoutMs} ms`))), timeoutMs);
+      const settle = (fn: () => void) => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        s.waiter = undefined;
+        fn();
       };
+      signal.addEventListener('abort', onAbort, { once: true });
+      s.waiter = { resolve: (call) => settle(() => resolve(call)), reject: (err) => settle(() => reject(err)) };
     });
   }
 

@@ -25,9 +25,11 @@ export interface AllreducePeerOptions {
 }
 
 export interface AllreduceStats {
+  /** Bytes this rank sent. */
   bytes: number;
-  ms: number;
 }
+
+type PullCall = grpc.ServerWritableStream<PullRequest__Output, PullResponse>;
 
 const MESSAGE_LIMIT = 8 << 20;
 
@@ -45,13 +47,15 @@ export class AllreducePeer {
   private readonly timeoutMs: number;
   /** "<job>/<generation>" pairs the coordinator abandoned: their collectives fail at once. */
   private readonly abandoned = new Set<string>();
+  /** Collectives in flight on this rank, each with the controller that aborts it. */
+  private readonly running = new Map<string, AbortController>();
   address = '';
 
   constructor(private readonly options: AllreducePeerOptions = {}) {
     this.chunkElements = Math.max(1, Math.floor((options.chunkBytes ?? 1 << 20) / 4));
     this.timeoutMs = options.timeoutMs ?? 60_000;
     this.server.addService(facenetProto().facenet.v1.AllreduceService.service, {
-      Pull: (call: grpc.ServerWritableStream<PullRequest__Output, PullResponse>) => this.outbox.attach(call.request.collective_id, call),
+      Pull: (call: PullCall) => this.outbox.attach(call.request.collective_id, call),
     });
   }
 
@@ -78,39 +82,53 @@ export class AllreducePeer {
     return c;
   }
 
-  /** Starts receiving collective `id` from `address` into the mailbox. */
-  private pull(address: string, id: string, rank: number): grpc.ClientReadableStream<PullResponse__Output> {
+  /**
+   * Starts receiving collective `id` from `address` into the mailbox. Any failure of the stream
+   * aborts the collective, and so does a stream that ends before every round arrived: the
+   * predecessor has stopped sending, and waiting for the timeout would only delay the fault.
+   */
+  private pull(address: string, id: string, rank: number, abort: AbortController): grpc.ClientReadableStream<PullResponse__Output> {
     const stream = this.client(address).Pull({ collective_id: id, to_rank: rank });
+    const failWith = (err: Error) => {
+      this.mailbox.fail(id, err);
+      abort.abort(err);
+    };
     stream.on('data', (c: PullResponse__Output) => {
       try {
         this.mailbox.deliver(id, c.round, c.offset, c.data);
       } catch (err) {
-        this.mailbox.fail(id, err as Error);
+        failWith(err as Error);
         stream.cancel();
       }
     });
     stream.on('error', (err: grpc.ServiceError) => {
-      if (err.code !== grpc.status.CANCELLED) this.mailbox.fail(id, new Error(`predecessor ${address}: ${err.details || err.message}`));
+      if (err.code !== grpc.status.CANCELLED || !abort.signal.aborted) failWith(new Error(`predecessor ${address}: ${err.details || err.message}`));
+    });
+    stream.on('end', () => {
+      const missing = this.mailbox.shortfall(id);
+      if (missing) failWith(new Error(`predecessor ${address} ended its stream after ${missing}`));
     });
     return stream;
   }
 
-  /** Writes data[s0, s1) as one round into the successor's stream, in bounded chunks. */
-  private async write(out: grpc.ServerWritableStream<PullRequest__Output, PullResponse>, round: number, data: Float32Array, s0: number, s1: number): Promise<number> {
+  /**
+   * Writes data[s0, s1) as one round into the successor's stream, in bounded chunks. Each chunk
+   * is a copy: grpc-js may serialize a queued message after this rank's allreduce has resolved
+   * and its vector has moved on (transferred to the compute thread, updated in place), so the
+   * bytes on the wire must not alias the vector.
+   */
+  private async write(out: PullCall, round: number, data: Float32Array, s0: number, s1: number, signal: AbortSignal): Promise<number> {
     let bytes = 0;
     for (let off = s0; off < s1; off += this.chunkElements) {
       const end = Math.min(s1, off + this.chunkElements);
-      const chunk = Buffer.from(data.buffer, data.byteOffset + off * 4, (end - off) * 4);
+      const chunk = Buffer.allocUnsafeSlow((end - off) * 4);
+      chunk.set(new Uint8Array(data.buffer, data.byteOffset + off * 4, (end - off) * 4));
       bytes += chunk.length;
+      signal.throwIfAborted();
       if (out.destroyed) throw new Error('successor went away');
-      if (!out.write({ round, offset: off - s0, data: chunk })) await once(out, 'drain');
+      if (!out.write({ round, offset: off - s0, data: chunk })) await once(out, 'drain', { signal });
     }
     return bytes;
-  }
-
-  /** Waits until a round from the predecessor has been applied (the mailbox adds or copies on arrival). */
-  private receive(id: string, round: number, length: number): Promise<void> {
-    return this.mailbox.take(id, round, length, this.timeoutMs);
   }
 
   private checkAbandoned(id: string, rank: number): void {
@@ -118,74 +136,54 @@ export class AllreducePeer {
     if (this.abandoned.has(`${job}/${generation}`)) throw new AllreduceError(id, rank, 'generation abandoned by the coordinator');
   }
 
+  /** The successor's stream for `id`; its cancellation (the successor failed or died) aborts the collective. */
+  private async successor(id: string, abort: AbortController): Promise<PullCall> {
+    const out = await this.outbox.stream(id, this.timeoutMs, abort.signal);
+    const gone = () => abort.abort(new Error('successor cancelled its pull'));
+    if (out.cancelled) gone();
+    out.once('cancelled', gone);
+    return out;
+  }
+
   /**
    * Sums `data` across the ranks of `world` (addresses in rank order) in place. Every rank
    * calls this with the same collective id and vector length. Throws AllreduceError on any
-   * failure; the vector's contents are then undefined and must not be applied.
+   * failure; the vector's contents are then undefined and must not be applied. Once it
+   * resolves the caller owns `data` again: nothing queued for the wire refers to it.
    */
   async allreduce(id: string, data: Float32Array, rank: number, world: string[]): Promise<AllreduceStats> {
     const W = world.length;
-    const t0 = performance.now();
-    if (W <= 1) return { bytes: 0, ms: 0 };
+    if (W <= 1) return { bytes: 0 };
     this.checkAbandoned(id, rank);
     const segments = segmentBounds(data.length, W);
     const schedule = ringSchedule(rank, W);
+    const abort = new AbortController();
+    this.running.set(id, abort);
     this.mailbox.expect(id, data, new Map(schedule.map((st) => {
       const [r0, r1] = segments[st.receive] as [number, number];
       return [st.round, { base: r0, length: r1 - r0, reduce: st.reduce }];
     })));
-    const incoming = this.pull(world[(rank - 1 + W) % W] as string, id, rank);
+    const incoming = this.pull(world[(rank - 1 + W) % W] as string, id, rank, abort);
     let sent = 0;
     try {
-      const out = await this.outbox.stream(id, this.timeoutMs);
+      const out = await this.successor(id, abort);
       for (const step of schedule) {
         const [s0, s1] = segments[step.send] as [number, number];
-        sent += await this.write(out, step.round, data, s0, s1);
+        sent += await this.write(out, step.round, data, s0, s1, abort.signal);
         const [r0, r1] = segments[step.receive] as [number, number];
-        await this.receive(id, step.round, r1 - r0);
+        await this.mailbox.take(id, step.round, r1 - r0, this.timeoutMs, abort.signal);
       }
       this.outbox.finish(id);
-      return { bytes: sent, ms: performance.now() - t0 };
+      return { bytes: sent };
     } catch (err) {
-      this.outbox.fail(id, (err as Error).message);
+      const reason = (abort.signal.reason as Error | undefined)?.message ?? (err as Error).message;
+      abort.abort(err);
+      this.outbox.fail(id, reason);
       incoming.cancel();
-      throw new AllreduceError(id, rank, (err as Error).message);
+      throw new AllreduceError(id, rank, reason);
     } finally {
+      this.running.delete(id);
       this.mailbox.finish(id);
-    }
-  }
-
-  /**
-   * The star baseline for benchmarks: every rank sends its whole vector to rank 0, which sums
-   * and sends the result back. Rank 0's link carries 2(W-1) vectors, against 2(W-1)/W for the ring.
-   */
-  async starAllreduce(id: string, data: Float32Array, rank: number, world: string[]): Promise<AllreduceStats> {
-    const W = world.length;
-    const t0 = performance.now();
-    if (W <= 1) return { bytes: 0, ms: 0 };
-    let sent = 0;
-    const offer = async (cid: string) => {
-      const out = await this.outbox.stream(cid, this.timeoutMs);
-      sent += await this.write(out, 0, data, 0, data.length);
-      this.outbox.finish(cid);
-    };
-    const collect = async (cid: string, from: string, reduce: boolean) => {
-      this.mailbox.expect(cid, data, new Map([[0, { base: 0, length: data.length, reduce }]]));
-      this.pull(from, cid, rank);
-      await this.receive(cid, 0, data.length);
-      this.mailbox.finish(cid);
-    };
-    try {
-      if (rank === 0) {
-        for (let r = 1; r < W; r++) await collect(`${id}/from${r}`, world[r] as string, true);
-        await Promise.all(world.slice(1).map((_, i) => offer(`${id}/to${i + 1}`)));
-      } else {
-        await offer(`${id}/from${rank}`);
-        await collect(`${id}/to${rank}`, world[0] as string, false);
-      }
-      return { bytes: sent, ms: performance.now() - t0 };
-    } catch (err) {
-      throw new AllreduceError(id, rank, (err as Error).message);
     }
   }
 
@@ -193,8 +191,9 @@ export class AllreducePeer {
   abandonGeneration(jobId: string, generation: number): void {
     this.abandoned.add(`${jobId}/${generation}`);
     const match = (id: string) => id.startsWith(`${jobId}/`) && id.endsWith(`/${generation}`);
-    this.mailbox.failMatching(match, new Error('generation abandoned by the coordinator'));
-    this.outbox.failMatching(match, 'generation abandoned by the coordinator');
+    const reason = 'generation abandoned by the coordinator';
+    for (const [id, abort] of this.running) if (match(id)) abort.abort(new Error(reason));
+    this.outbox.failMatching(match, reason);
   }
 
   async close(): Promise<void> {
