@@ -18,6 +18,9 @@ export interface CoordinatorOptions {
   /** After a fault, wait this long before choosing the new world, so dead workers' registrations
    * (3 missed heartbeats) have expired. @default 7000 */
   faultSettleMs?: number;
+  /** How long the coordinator waits for a worker to report (and maybe checkpoint) the weights it
+   * holds when the world changes. @default 120000 */
+  stateQueryTimeoutMs?: number;
   /** Faults tolerated at one step before a job fails. @default 3 */
   maxFaultsPerStep?: number;
   /** Refuse to start unless Redis evicts nothing (BullMQ loses jobs otherwise). @default true */
@@ -36,10 +39,13 @@ export function compileCoordinatorOptions(o: CoordinatorOptions = {}): CompiledC
     stepTimeoutMs: o.stepTimeoutMs ?? 600_000,
     tickMs: o.tickMs ?? 500,
     maxFaultsPerStep: o.maxFaultsPerStep ?? 3,
+    stateQueryTimeoutMs: o.stateQueryTimeoutMs ?? 120_000,
     faultSettleMs: o.faultSettleMs ?? 7000,
     requireNoeviction: o.requireNoeviction ?? true,
   };
   if (!Number.isInteger(c.port) || c.port < 0 || c.port > 65535) throw new TypeError(`coordinator option port must be 0-65535, got ${c.port}`);
-  for (const k of ['stepTimeoutMs', 'tickMs'] as const) if (!(c[k] > 0)) throw new TypeError(`coordinator option ${k} must be > 0, got ${c[k]}`);
+  if (!(Number.isInteger(c.maxFaultsPerStep) && c.maxFaultsPerStep >= 0)) throw new TypeError(`coordinator option maxFaultsPerStep must be an integer >= 0, got ${c.maxFaultsPerStep}`);
+  if (!(c.faultSettleMs >= 0)) throw new TypeError(`coordinator option faultSettleMs must be >= 0, got ${c.faultSettleMs}`);
+  for (const k of ['stepTimeoutMs', 'tickMs', 'stateQueryTimeoutMs'] as const) if (!(c[k] > 0)) throw new TypeError(`coordinator option ${k} must be > 0, got ${c[k]}`);
   return c;
 }

@@ -1,7 +1,7 @@
 import Fastify, { FastifyInstance } from 'fastify';
 import IORedis from 'ioredis';
 import { randomBytes } from 'node:crypto';
-import { MiningPlan, redisKeys, summarizePlan, runCloseSteps } from '@facenet/core';
+import { logRedisErrors, MiningPlan, redisKeys, summarizePlan, runCloseSteps } from '@facenet/core';
 import { registerRoutes } from './api/routes';
 import { compileCoordinatorOptions, CompiledCoordinatorOptions, CoordinatorOptions } from './coordinator-options';
 import { CoordinatorError } from './errors';
@@ -10,7 +10,18 @@ import { JobStore } from './job-store';
 import { Membership } from './membership';
 import { createMetrics } from './metrics';
 
-export type CoordinatorState = 'INITIALIZED' | 'RUNNING' | 'DRAINING' | 'STOPPED';
+export type CoordinatorState = 'INITIALIZED' | 'RUNNING' | 'FAILED' | 'DRAINING' | 'STOPPED';
+
+/**
+ * Renews the lock if this coordinator still holds it and Redis still has the epoch it started
+ * with. 0: fine; 1: another holds the lock or it expired; 2: the epoch is gone (Redis lost its data).
+ */
+const RENEW_LOCK = `
+if redis.call('get', KEYS[2]) ~= ARGV[2] then return 2 end
+if redis.call('get', KEYS[1]) ~= ARGV[1] then return 1 end
+redis.call('pexpire', KEYS[1], ARGV[3])
+return 0`;
+const LOCK_MS = 15_000;
 
 /** Redis must not evict: an evicted BullMQ key is a lost step. */
 export async function checkEvictionPolicy(redis: IORedis): Promise<string> {
@@ -35,22 +46,35 @@ export class Coordinator {
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
   private closing: Promise<void> | undefined;
+  private epoch = '';
+  /** Why this coordinator stopped driving (state lost, lock lost). */
+  fatal: string | undefined;
   url = '';
 
-  constructor(options: CoordinatorOptions = {}, private readonly log: (line: string) => void = (l) => console.error(l)) {
+  /**
+   * @param onFatal called once when the coordinator stops driving because its Redis state or lock
+   * vanished; the process entry exits non-zero so a supervisor restarts it against sound state.
+   */
+  constructor(
+    options: CoordinatorOptions = {}, private readonly log: (line: string) => void = (l) => console.error(l),
+    private readonly onFatal: (reason: string) => void = () => undefined,
+  ) {
     this.options = compileCoordinatorOptions(options);
     this.redis = new IORedis(this.options.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
+    logRedisErrors(this.redis, (l) => this.log(`[coordinator] ${l}`));
     this.store = new JobStore(this.redis, this.options.prefix);
     this.membership = new Membership(this.redis, this.options.prefix);
     this.driver = new JobDriver(this.redis, this.store, this.membership, this.metrics, {
       prefix: this.options.prefix, checkpointRoot: this.options.checkpointRoot, stepTimeoutMs: this.options.stepTimeoutMs,
-      maxFaultsPerStep: this.options.maxFaultsPerStep, faultSettleMs: this.options.faultSettleMs, log,
+      maxFaultsPerStep: this.options.maxFaultsPerStep, faultSettleMs: this.options.faultSettleMs,
+      stateQueryTimeoutMs: this.options.stateQueryTimeoutMs, log,
     });
     this.app = Fastify({ logger: false, bodyLimit: 1 << 20 });
     registerRoutes(this.app, {
       store: this.store, membership: this.membership,
       metrics: () => this.metrics.registry.metrics(), metricsContentType: this.metrics.registry.contentType,
       redisPing: () => this.redis.ping(),
+      fatal: () => this.fatal,
       newestPlan: async (jobId) => {
         const keys = redisKeys(this.options.prefix);
         const [v] = await this.redis.zrevrange(keys.plans(jobId), '0', '0');
@@ -73,8 +97,12 @@ export class Coordinator {
       this.log(`[coordinator] WARNING: ${msg}`);
     }
     const lockKey = redisKeys(this.options.prefix).coordinatorLock;
-    const got = await this.redis.set(lockKey, this.lockToken, 'PX', 15_000, 'NX');
+    const got = await this.redis.set(lockKey, this.lockToken, 'PX', LOCK_MS, 'NX');
     if (!got) throw new CoordinatorError(`another coordinator holds ${lockKey} (it expires 15 s after that coordinator stops)`);
+    const epochKey = redisKeys(this.options.prefix).epoch;
+    await this.redis.set(epochKey, `${new Date().toISOString()} ${this.lockToken}`, 'NX');
+    this.epoch = (await this.redis.get(epochKey)) ?? '';
+    this.metrics.stateLost.set(0);
     this.url = await this.app.listen({ host: this.options.host, port: this.options.port });
     this.timer = setInterval(() => void this.tick(), this.options.tickMs);
     this.state = 'RUNNING';
@@ -86,13 +114,27 @@ export class Coordinator {
     if (this.ticking || this.state !== 'RUNNING') return;
     this.ticking = true;
     try {
-      await this.redis.pexpire(redisKeys(this.options.prefix).coordinatorLock, 15_000);
+      const keys = redisKeys(this.options.prefix);
+      const held = Number(await this.redis.eval(RENEW_LOCK, 2, keys.coordinatorLock, keys.epoch, this.lockToken, this.epoch, LOCK_MS));
+      if (held === 2) return this.stopDriving(`Redis lost this coordinator's state: the key ${keys.epoch} written at start is gone (was Redis restarted without persistence, or flushed?). Jobs recorded there are lost; run Redis with AOF (appendonly yes) and noeviction`);
+      if (held === 1) return this.stopDriving(`lost the coordinator lock ${keys.coordinatorLock} (another coordinator took it, or it expired while this one could not reach Redis); stopping so two never drive the same jobs`);
       await this.driver.tick();
     } catch (err) {
       this.log(`[coordinator] scheduler: ${(err as Error).message}`);
     } finally {
       this.ticking = false;
     }
+  }
+
+  /** Stops driving jobs at once and loudly: logs, metric, /healthz 503, then onFatal. */
+  private stopDriving(reason: string): void {
+    if (this.fatal) return;
+    this.fatal = reason;
+    this.state = 'FAILED';
+    clearInterval(this.timer);
+    this.metrics.stateLost.set(1);
+    this.log(`[coordinator] FATAL: ${reason}`);
+    this.onFatal(reason);
   }
 
   close(): Promise<void> {

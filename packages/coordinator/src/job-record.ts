@@ -16,6 +16,14 @@ export interface CheckpointEntry {
 
 export interface StepRecord extends TripletStats {
   step: number;
+  /** The world generation that ran it. */
+  generation?: number;
+  /** A step run again after a rewind (its number was committed before). */
+  replay?: boolean;
+  /** Undone by a later rewind to an earlier step; a replay of the same number follows. */
+  rolledBack?: boolean;
+  /** Committed from the survivors of a fault: every rank had applied it, one died before reporting. */
+  recovered?: boolean;
   /** The mining plan the batch was planned with, and how many steps it lagged. */
   planVersion?: number;
   minerLag?: number;
@@ -23,6 +31,22 @@ export interface StepRecord extends TripletStats {
   stepMs: number;
   /** Per-rank timings of the step. */
   timings: StepTimings[];
+}
+
+export type FaultKind = 'worker-lost' | 'step-failed' | 'non-finite';
+
+export interface FaultRecord {
+  at: string;
+  /** Committed steps when it happened (the step in flight is step + 1). */
+  step: number;
+  generation: number;
+  kind?: FaultKind;
+  reason: string;
+  /** Where the job continued from, and how many committed steps that undid. */
+  resumedAt?: number;
+  stepsLost?: number;
+  /** Where the weights came from: survivors' verified state, or a checkpoint. */
+  recovery?: 'survivors' | 'checkpoint' | 'rollback';
 }
 
 /** Everything the coordinator knows about a job; stored as JSON in Redis. */
@@ -44,7 +68,13 @@ export interface JobRecord {
   last?: StepRecord;
   /** The most recent steps, newest last (bounded). */
   history: StepRecord[];
-  faults: { at: string; step: number; generation: number; reason: string }[];
+  faults: FaultRecord[];
+  /** Workers whose held weights were verified at `step` for this generation (a state query after a
+   * fault, drain or join): they continue without loading a checkpoint. */
+  stateHolders?: string[];
+  /** Multiplies the learning rate schedule; lowered by each non-finite rollback. */
+  learningRateScale?: number;
+  nonFiniteRollbacks?: number;
   /** Which mining plan was in force from which step, so re-run steps use the same plans. */
   planSwitches: { fromStep: number; jobId: string; version: number }[];
   /** The furthest step ever committed (steps below it after a rewind are replays). */
@@ -63,6 +93,7 @@ export function jobView(j: JobRecord, requested: 'pause' | 'cancel' | null = nul
     world: { size: j.world.length, generation: j.generation, workers: j.world.map((w) => w.workerId) },
     planVersion: j.last?.planVersion ?? null, minerLag: j.last?.minerLag ?? null,
     lastCheckpoint: j.checkpoints[j.checkpoints.length - 1] ?? null,
+    learningRateScale: j.learningRateScale ?? 1, nonFiniteRollbacks: j.nonFiniteRollbacks ?? 0,
     recent: j.history.slice(-10).map((h) => ({ step: h.step, loss: h.loss, activeFraction: h.activeFraction, imagesPerSecond: h.imagesPerSecond })),
     faults: j.faults, forkedFrom: j.forkedFrom, error: j.error, spec: j.spec, createdAt: j.createdAt, updatedAt: j.updatedAt,
   };

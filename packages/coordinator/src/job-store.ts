@@ -37,15 +37,15 @@ export class JobStore {
   /** Asks a running job to pause or cancel at its next step boundary (a key of its own, so the
    * step loop's writes to the record cannot lose the request). */
   async request(id: string, what: 'pause' | 'cancel'): Promise<void> {
-    await this.redis.set(`${this.keys.job(id)}:request`, what);
+    await this.redis.set(this.keys.jobRequest(id), what);
   }
 
   async takeRequest(id: string): Promise<'pause' | 'cancel' | null> {
-    return (await this.redis.getdel(`${this.keys.job(id)}:request`)) as 'pause' | 'cancel' | null;
+    return (await this.redis.getdel(this.keys.jobRequest(id))) as 'pause' | 'cancel' | null;
   }
 
   async peekRequest(id: string): Promise<'pause' | 'cancel' | null> {
-    return (await this.redis.get(`${this.keys.job(id)}:request`)) as 'pause' | 'cancel' | null;
+    return (await this.redis.get(this.keys.jobRequest(id))) as 'pause' | 'cancel' | null;
   }
 
   async list(): Promise<JobRecord[]> {

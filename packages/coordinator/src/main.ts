@@ -11,6 +11,10 @@ const coordinator = new Coordinator({
   port: envNumber('FACENET_API_PORT'),
   checkpointRoot: env.FACENET_CHECKPOINT_ROOT,
   stepTimeoutMs: envNumber('FACENET_STEP_TIMEOUT_MS'),
+  faultSettleMs: envNumber('FACENET_FAULT_SETTLE_MS'),
+}, undefined, () => {
+  // Its state is gone or another coordinator drives: leave (non-zero, so a supervisor notices).
+  void coordinator.close().finally(() => process.exit(3));
 });
 
 // `facenet up` reads the ready line to learn the API address.

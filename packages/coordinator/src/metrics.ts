@@ -18,6 +18,9 @@ export function createMetrics() {
       buckets: [0.001, 0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
     }),
     allreduceBytes: new Counter({ name: 'facenet_allreduce_bytes_total', help: 'Bytes sent by ranks in allreduce', labelNames: labels, registers: [registry] }),
+    nonFinite: new Counter({ name: 'facenet_job_non_finite_rollbacks_total', help: 'Steps rejected by the non-finite guard and retried with a lower learning rate', labelNames: labels, registers: [registry] }),
+    learningRateScale: new Gauge({ name: 'facenet_job_learning_rate_scale', help: 'Factor on the learning rate schedule (lowered by non-finite rollbacks)', labelNames: labels, registers: [registry] }),
+    stateLost: new Gauge({ name: 'facenet_coordinator_state_lost', help: '1 once the coordinator stopped because its Redis state or lock vanished', registers: [registry] }),
     faults: new Counter({ name: 'facenet_job_faults_total', help: 'Steps abandoned (worker lost, step failed)', labelNames: labels, registers: [registry] }),
   };
 }

@@ -52,3 +52,13 @@ export class SpecError extends FacenetError {
     super(`invalid spec: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`);
   }
 }
+
+/**
+ * A step whose loss, gradients or updated weights hold NaN or Inf. Nothing of it was applied:
+ * the weights are those before the step.
+ */
+export class NonFiniteError extends FacenetError {
+  constructor(readonly step: number, readonly what: 'loss' | 'gradients' | 'weights', detail: string) {
+    super(`non-finite ${what} at step ${step + 1}: ${detail}`);
+  }
+}

@@ -55,6 +55,7 @@ export { writeCheckpoint, readCheckpoint, restoreCheckpoint, loadModel, resolveC
 export type { CheckpointManifest, CheckpointContents } from './checkpoint/checkpoint';
 
 export { computeShardGradients, accumulate, applyUpdate, meanStats, disposeGradients } from './train/train-step';
+export { applyUpdateGuarded, checkFiniteVector, allFinite } from './train/non-finite';
 export type { ShardGradients, ShardInput, TripletStats } from './train/train-step';
 export { compileTrainOptions } from './train/train-options';
 export { parseTrainSpec, trainOptionsSchema } from './train/train-spec';
@@ -69,12 +70,12 @@ export { flatLayout, flattenGradients, unflattenGradients, flatStats } from './t
 export type { FlatLayout } from './train/flat-gradients';
 export { parseJobSpec, jobSpecSchema, datasetSchema } from './cluster/job-spec';
 export type { JobSpec, DatasetSpec } from './cluster/job-spec';
-export { shardJobId, workerQueueName } from './cluster/shard-job';
-export type { ShardJobData, ShardJobResult, StepTimings } from './cluster/shard-job';
+export { shardJobId, workerQueueName, isStateQuery } from './cluster/shard-job';
+export type { ShardJobData, ShardJobResult, StepTimings, StateQuery, HeldState, WorkerJobData, WorkerJobResult } from './cluster/shard-job';
 export { sourceFromSpec, trainingSource } from './cluster/dataset-source';
 export { redisKeys } from './cluster/redis-keys';
 export type { WorkerInfo } from './cluster/redis-keys';
-export { envNumber, runService, runCloseSteps } from './util/process';
+export { envNumber, runService, runCloseSteps, logRedisErrors } from './util/process';
 export { mineTriplets, mineTripletsBruteForce } from './mining/mine-triplets';
 export type { MiningOptions, MinedTriplet, MiningStats } from './mining/mine-triplets';
 export { confusableIdentities } from './mining/confusable';

@@ -16,6 +16,8 @@ export interface MinerOptions {
   keepPlans?: number;
   /** @default 2000 */
   heartbeatMs?: number;
+  /** Lock on the checkpoint event being mined; if the miner dies, the event is mined again after it expires. @default 600000 */
+  lockMs?: number;
 }
 
 export type CompiledMinerOptions = Required<MinerOptions> & { id: string };
@@ -30,9 +32,10 @@ export function compileMinerOptions(o: MinerOptions = {}): CompiledMinerOptions 
     sampleTriplets: o.sampleTriplets ?? 200,
     keepPlans: o.keepPlans ?? 20,
     heartbeatMs: o.heartbeatMs ?? 2000,
+    lockMs: o.lockMs ?? 600_000,
     id: `${hostname()}-${process.pid}`,
   };
-  for (const k of ['rowBlock', 'colBlock', 'candidatesPerAnchor', 'keepPlans', 'heartbeatMs'] as const) {
+  for (const k of ['rowBlock', 'colBlock', 'candidatesPerAnchor', 'sampleTriplets', 'keepPlans', 'heartbeatMs', 'lockMs'] as const) {
     if (!(Number.isInteger(c[k]) && c[k] > 0)) throw new TypeError(`miner option ${k} must be a positive integer, got ${c[k]}`);
   }
   return c;

@@ -1,6 +1,6 @@
 import { Job, Queue, Worker } from 'bullmq';
 import IORedis from 'ioredis';
-import { JobSpec, MiningPlan, redisKeys, runCloseSteps } from '@facenet/core';
+import { JobSpec, logRedisErrors, MiningPlan, redisKeys, runCloseSteps } from '@facenet/core';
 import { CheckpointMiner } from './mine-checkpoint';
 import { compileMinerOptions, CompiledMinerOptions, MinerOptions } from './miner-options';
 
@@ -28,16 +28,18 @@ export class MinerService {
   private queue: Queue<CheckpointEvent> | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
+  private readonly startedAt = new Date().toISOString();
 
   constructor(options: MinerOptions = {}, private readonly log: (line: string) => void = (l) => console.error(l)) {
     this.options = compileMinerOptions(options);
     this.redis = new IORedis(this.options.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
     this.keys = redisKeys(this.options.prefix);
     this.miner = new CheckpointMiner(this.options);
+    logRedisErrors(this.redis, (l) => this.log(`[miner] ${l}`));
   }
 
   private async register(): Promise<void> {
-    await this.redis.set(this.keys.miner, JSON.stringify({ id: this.options.id, pid: process.pid, startedAt: new Date().toISOString() }), 'PX', this.options.heartbeatMs * 3);
+    await this.redis.set(this.keys.miner, JSON.stringify({ id: this.options.id, pid: process.pid, startedAt: this.startedAt }), 'PX', this.options.heartbeatMs * 3);
   }
 
   async start(): Promise<void> {
@@ -45,10 +47,12 @@ export class MinerService {
     await this.register();
     this.heartbeat = setInterval(() => void this.register().catch(() => undefined), this.options.heartbeatMs);
     this.queue = new Queue(this.keys.checkpointQueue, { connection: this.redis, prefix: this.keys.bull });
-    // Mining blocks this thread for a while on big sets: a long lock, and a stalled event is
-    // dropped rather than mined twice (a newer checkpoint will come).
+    // Mining blocks this thread for a while on big sets, hence the long lock. An event whose miner
+    // died (its lock expired) goes back to the queue once and is mined by the next miner.
+    const connection = this.redis.duplicate({ maxRetriesPerRequest: null });
+    logRedisErrors(connection, (l) => this.log(`[miner] queue ${l}`));
     this.worker = new Worker<CheckpointEvent>(this.keys.checkpointQueue, (job) => this.process(job), {
-      connection: this.redis.duplicate({ maxRetriesPerRequest: null }), prefix: this.keys.bull, concurrency: 1, lockDuration: 600_000, maxStalledCount: 0,
+      connection, prefix: this.keys.bull, concurrency: 1, lockDuration: this.options.lockMs, maxStalledCount: 1,
     });
     this.worker.on('error', (err) => this.log(`[miner] queue error: ${err.message}`));
     this.state = 'RUNNING';
@@ -59,7 +63,7 @@ export class MinerService {
     const { jobId, step, dir } = event.data;
     const waiting = (await this.queue?.getWaiting()) ?? [];
     if (waiting.some((w) => w.data.jobId === jobId && w.data.step > step)) {
-      await this.redis.rpush(`${this.keys.plans(jobId)}:skipped`, String(step));
+      await this.redis.rpush(this.keys.skippedCheckpoints(jobId), String(step));
       this.log(`[miner] job ${jobId}: skipped checkpoint ${step} (a newer one is queued)`);
       return { skipped: true };
     }
@@ -68,8 +72,8 @@ export class MinerService {
     const record = JSON.parse(raw) as { spec: JobSpec; train: { seed: number; margin: number } };
     if (!record.spec.curriculum?.enabled) return { skipped: true };
     const mined = await this.miner.mine({ jobId, spec: record.spec, seed: record.train.seed, margin: record.train.margin }, dir, step);
-    const skippedSteps = (await this.redis.lrange(`${this.keys.plans(jobId)}:skipped`, '0', '-1')).map(Number);
-    await this.redis.del(`${this.keys.plans(jobId)}:skipped`);
+    const skippedSteps = (await this.redis.lrange(this.keys.skippedCheckpoints(jobId), '0', '-1')).map(Number);
+    await this.redis.del(this.keys.skippedCheckpoints(jobId));
     const version = await this.redis.incr(this.keys.planVersion(jobId));
     const plan: MiningPlan = { ...mined, version, createdAt: new Date().toISOString(), skippedSteps };
     await this.redis.multi().set(this.keys.plan(jobId, version), JSON.stringify(plan)).zadd(this.keys.plans(jobId), version, String(version)).exec();

@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import {
-  BatchItem, checkpointName, DatasetSpec, FaceSource, flatStats, loadImages, LoadedImages, ShardJobData, ShardJobResult, sourceFromSpec,
+  BatchItem, checkFiniteVector, checkpointName, DatasetSpec, FaceSource, flatStats, HeldState, loadImages, LoadedImages, NonFiniteError,
+  ShardJobData, ShardJobResult, sourceFromSpec, StateQuery,
 } from '@facenet/core';
 import { AllreducePeer } from './allreduce/ring-allreduce';
 import { ComputeClient } from './compute/compute-client';
@@ -8,12 +10,13 @@ import { ComputeClient } from './compute/compute-client';
 /**
  * Runs one shard job: decode this rank's images (or take the prefetched ones), gradients in the
  * compute thread, allreduce with the ring, update in the compute thread, and on rank 0 the
- * checkpoint. The update is applied only after the allreduce has fully succeeded, so a failed
- * step leaves the weights at the last committed step on every rank.
+ * checkpoint. The update is applied only after the allreduce has fully succeeded and the
+ * non-finite guard passed, so a failed or rejected step leaves the weights at the last
+ * committed step on every rank.
  */
 export class StepRunner {
-  /** What the compute thread holds: job and steps applied. */
-  private held: { jobId: string; step: number } | undefined;
+  /** What the compute thread holds: job, steps applied, and the generation that last used it. */
+  private held: { jobId: string; step: number; generation: number } | undefined;
   private readonly sources = new Map<string, FaceSource>();
   private prefetched: { key: string; shards: Promise<LoadedImages[]> } | undefined;
 
@@ -29,6 +32,16 @@ export class StepRunner {
     return s;
   }
 
+  /**
+   * What decoded images depend on: dataset, items, size and augmentation (seeded by step). The
+   * prefetch is keyed by this, so a step whose plan changed after its prefetch (a new mining
+   * plan, a new world) decodes anew instead of training on the images of the old plan.
+   */
+  private static contentKey(data: ShardJobData, step: number, shards: BatchItem[][]): string {
+    const t = data.train;
+    return createHash('sha256').update(JSON.stringify([data.jobId, data.dataset, t.model.imageSize, t.augment, t.seed, step, shards])).digest('hex');
+  }
+
   private load(data: ShardJobData, step: number, shards: BatchItem[][]): Promise<LoadedImages[]> {
     const src = this.source(data.dataset);
     const t = data.train;
@@ -36,39 +49,66 @@ export class StepRunner {
     return Promise.all(shards.map((items) => loadImages(src, items, { size: t.model.imageSize, augment })));
   }
 
-  async run(data: ShardJobData): Promise<ShardJobResult> {
-    const t0 = performance.now();
-    if (!this.held || this.held.jobId !== data.jobId || this.held.step !== data.step) {
-      this.held = undefined;
-      await this.compute.init({ jobId: data.jobId, step: data.step, train: data.train, restoreFrom: data.restoreFrom });
-      this.held = { jobId: data.jobId, step: data.step };
-    }
-    const key = `${data.jobId}/${data.step}/${data.rank}/${data.world.length}`;
-    const shards = await (this.prefetched?.key === key ? this.prefetched.shards : this.load(data, data.step, data.shards));
+  /** The images of this step: the prefetched ones if they are exactly these, else decoded now. */
+  private images(data: ShardJobData): Promise<LoadedImages[]> {
+    const key = StepRunner.contentKey(data, data.step, data.shards);
+    const shards = this.prefetched?.key === key ? this.prefetched.shards : this.load(data, data.step, data.shards);
     this.prefetched = undefined;
     if (data.prefetch) {
       const p = this.load(data, data.prefetch.step, data.prefetch.shards);
       p.catch(() => undefined); // a failed prefetch is retried by the next step's own load
-      this.prefetched = { key: `${data.jobId}/${data.prefetch.step}/${data.rank}/${data.world.length}`, shards: p };
+      this.prefetched = { key: StepRunner.contentKey(data, data.prefetch.step, data.prefetch.shards), shards: p };
     }
+    return shards;
+  }
+
+  /** Whether the images of `step` were prefetched under exactly these items (for tests). */
+  hasPrefetched(data: ShardJobData, step: number, shards: BatchItem[][]): boolean {
+    return this.prefetched?.key === StepRunner.contentKey(data, step, shards);
+  }
+
+  async run(data: ShardJobData): Promise<ShardJobResult> {
+    const t0 = performance.now();
+    const h = this.held;
+    // Held weights carry over within a generation, or into a new one the coordinator verified
+    // them for; otherwise (another job, another step, a rewind) load the step's checkpoint.
+    if (!h || h.jobId !== data.jobId || h.step !== data.step || (h.generation !== data.generation && !data.trustHeld)) {
+      this.held = undefined;
+      await this.compute.init({ jobId: data.jobId, step: data.step, train: data.train, restoreFrom: data.restoreFrom });
+    }
+    this.held = { jobId: data.jobId, step: data.step, generation: data.generation };
+    const shards = await this.images(data);
     const t1 = performance.now();
     const flat = await this.compute.gradients({ shards: shards.map((s) => ({ images: s.data, labels: s.labels, count: s.count })) });
     const t2 = performance.now();
     const reduced = await this.peer.allreduce(`${data.jobId}/${data.step}/${data.generation}`, flat, data.rank, data.world);
     const t3 = performance.now();
     const stats = flatStats(flat);
-    this.held = undefined; // if apply fails half-way, the next step must restore
-    const applied = await this.compute.apply({ flat, step: data.step, checksum: data.checksum });
-    this.held = { jobId: data.jobId, step: applied.step };
+    const result = (extra: Partial<ShardJobResult>, t4 = t3, t5 = t4): ShardJobResult => ({
+      step: data.step, rank: data.rank, generation: data.generation, stats,
+      timings: { dataMs: t1 - t0, computeMs: t2 - t1, allreduceMs: t3 - t2, optimizerMs: t4 - t3, checkpointMs: t5 - t4 },
+      allreduceBytes: reduced.bytes, skipped: shards.flatMap((s) => s.skipped), ...extra,
+    });
+    let applied: { step: number; checksum?: string };
+    try {
+      checkFiniteVector(flat, data.step);
+      this.held = undefined; // if apply fails half-way, the next step must restore
+      applied = await this.compute.apply({ flat, step: data.step, learningRateScale: data.learningRateScale, checksum: data.checksum });
+    } catch (err) {
+      if (!(err instanceof NonFiniteError)) throw err;
+      this.held = { jobId: data.jobId, step: data.step, generation: data.generation }; // the guard applied nothing
+      return result({ nonFinite: err.message });
+    }
+    this.held = { jobId: data.jobId, step: applied.step, generation: data.generation };
     const t4 = performance.now();
     let checkpoint: string | undefined;
     if (data.rank === 0 && data.checkpointDir) checkpoint = await this.compute.checkpoint(join(data.checkpointDir, checkpointName(applied.step)));
-    const t5 = performance.now();
-    return {
-      step: data.step, rank: data.rank, generation: data.generation, stats,
-      timings: { dataMs: t1 - t0, computeMs: t2 - t1, allreduceMs: t3 - t2, optimizerMs: t4 - t3, checkpointMs: t5 - t4 },
-      allreduceBytes: reduced.bytes, checksum: applied.checksum, checkpoint,
-      skipped: shards.flatMap((s) => s.skipped),
-    };
+    return result({ checksum: applied.checksum, checkpoint }, t4, performance.now());
+  }
+
+  /** Answers a state query: what this rank holds for the job, written as a checkpoint if asked. */
+  async state(q: StateQuery): Promise<HeldState | null> {
+    if (this.held?.jobId !== q.jobId) return null;
+    return this.compute.state(q.jobId, q.checkpointDir);
   }
 }

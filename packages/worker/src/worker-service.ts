@@ -1,7 +1,7 @@
 import { Job, UnrecoverableError, Worker } from 'bullmq';
 import IORedis from 'ioredis';
 import { hostname } from 'node:os';
-import { redisKeys, ShardJobData, ShardJobResult, WorkerInfo, workerQueueName, runCloseSteps } from '@facenet/core';
+import { isStateQuery, redisKeys, WorkerInfo, workerQueueName, runCloseSteps, WorkerJobData, WorkerJobResult, logRedisErrors } from '@facenet/core';
 import { AllreducePeer } from './allreduce/ring-allreduce';
 import { ComputeClient } from './compute/compute-client';
 import { StepRunner } from './step-runner';
@@ -22,7 +22,7 @@ export class WorkerService {
   private readonly peer: AllreducePeer;
   private readonly compute = new ComputeClient();
   private readonly runner: StepRunner;
-  private worker: Worker<ShardJobData, ShardJobResult> | undefined;
+  private worker: Worker<WorkerJobData, WorkerJobResult> | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
   private info: WorkerInfo | undefined;
@@ -31,6 +31,7 @@ export class WorkerService {
   constructor(options: WorkerOptions = {}, private readonly log: (line: string) => void = (l) => console.error(l)) {
     this.options = compileWorkerOptions(options);
     this.redis = new IORedis(this.options.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
+    logRedisErrors(this.redis, (l) => this.log(`[worker ${this.id}] ${l}`));
     this.peer = new AllreducePeer({ host: this.options.host, port: this.options.port, advertiseAddress: this.options.advertiseAddress, chunkBytes: this.options.chunkBytes, timeoutMs: this.options.allreduceTimeoutMs });
     this.runner = new StepRunner(this.compute, this.peer);
   }
@@ -56,8 +57,10 @@ export class WorkerService {
       this.register().catch((err: Error) => this.log(`[worker ${this.id}] heartbeat failed: ${err.message}`));
     }, this.options.heartbeatMs);
     const keys = redisKeys(this.options.prefix);
-    this.worker = new Worker<ShardJobData, ShardJobResult>(workerQueueName(this.id), (job) => this.process(job), {
-      connection: this.redis.duplicate({ maxRetriesPerRequest: null }),
+    const connection = this.redis.duplicate({ maxRetriesPerRequest: null });
+    logRedisErrors(connection, (l) => this.log(`[worker ${this.id}] queue ${l}`));
+    this.worker = new Worker<WorkerJobData, WorkerJobResult>(workerQueueName(this.id), (job) => this.process(job), {
+      connection,
       prefix: keys.bull,
       concurrency: 1,
       maxStalledCount: 0,
@@ -67,6 +70,7 @@ export class WorkerService {
     // The coordinator announces abandoned generations so a rank stuck waiting on a dead
     // neighbour aborts its step at once instead of after the allreduce timeout.
     this.subscriber = this.redis.duplicate();
+    logRedisErrors(this.subscriber, (l) => this.log(`[worker ${this.id}] subscriber ${l}`));
     await this.subscriber.subscribe(keys.abortChannel);
     this.subscriber.on('message', (_channel: string, message: string) => {
       const m = JSON.parse(message) as { jobId: string; generation: number };
@@ -76,12 +80,18 @@ export class WorkerService {
     this.log(`[worker ${this.id}] ready: backend ${backend}, allreduce at ${address}, queue ${workerQueueName(this.id)}`);
   }
 
-  private async process(job: Job<ShardJobData, ShardJobResult>): Promise<ShardJobResult> {
+  private async process(job: Job<WorkerJobData, WorkerJobResult>): Promise<WorkerJobResult> {
     const d = job.data;
+    if (isStateQuery(d)) {
+      const held = await this.runner.state(d);
+      this.log(`[worker ${this.id}] job ${d.jobId}: holds ${held ? `step ${held.step} (${held.checksum.slice(0, 12)})${held.checkpoint ? `, written to ${held.checkpoint}` : ''}` : 'nothing'}`);
+      return held;
+    }
     try {
       const r = await this.runner.run(d);
       const t = r.timings;
-      this.log(`[worker ${this.id}] job ${d.jobId} step ${d.step + 1} rank ${d.rank}/${d.world.length}: loss ${r.stats.loss.toFixed(4)} data ${t.dataMs.toFixed(0)} ms, compute ${t.computeMs.toFixed(0)} ms, allreduce ${t.allreduceMs.toFixed(0)} ms, update ${t.optimizerMs.toFixed(0)} ms${r.checkpoint ? `, checkpoint ${r.checkpoint}` : ''}`);
+      const outcome = r.nonFinite ? `NOT APPLIED: ${r.nonFinite}` : `loss ${r.stats.loss.toFixed(4)} data ${t.dataMs.toFixed(0)} ms, compute ${t.computeMs.toFixed(0)} ms, allreduce ${t.allreduceMs.toFixed(0)} ms, update ${t.optimizerMs.toFixed(0)} ms${r.checkpoint ? `, checkpoint ${r.checkpoint}` : ''}`;
+      this.log(`[worker ${this.id}] job ${d.jobId} step ${d.step + 1} rank ${d.rank}/${d.world.length}: ${outcome}`);
       return r;
     } catch (err) {
       this.log(`[worker ${this.id}] job ${d.jobId} step ${d.step + 1} rank ${d.rank} failed: ${(err as Error).message}`);
@@ -91,7 +101,26 @@ export class WorkerService {
     }
   }
 
-  /** Drains: finishes (or aborts) the current step, leaves the ring and deregisters. Idempotent. */
+  /**
+   * Waits until the coordinator lets this draining worker go: it has taken it out of its job's
+   * world at a step boundary (or it was in none). Bounded by the shutdown grace, so a worker
+   * whose coordinator is gone still stops.
+   */
+  private async awaitRelease(): Promise<void> {
+    const key = redisKeys(this.options.prefix).workerReleased(this.id);
+    const end = Date.now() + this.options.shutdownGraceMs;
+    while (Date.now() < end) {
+      if (await this.redis.exists(key)) return;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    this.log(`[worker ${this.id}] not released by the coordinator within ${this.options.shutdownGraceMs} ms; leaving anyway`);
+  }
+
+  /**
+   * Drains: announces it in its registration, keeps serving steps until the coordinator has moved
+   * its job on without it (at a step boundary, with no fault), then leaves the ring and
+   * deregisters. Idempotent.
+   */
   close(): Promise<void> {
     this.closing ??= this.doClose();
     return this.closing;
@@ -101,8 +130,14 @@ export class WorkerService {
     this.state = 'DRAINING';
     const keys = redisKeys(this.options.prefix);
     const steps: [string, () => Promise<unknown>][] = [
+      ['announce draining', async () => {
+        if (!this.info) return;
+        this.info.draining = true;
+        await this.register();
+      }],
+      ['wait for release', () => (this.info ? this.awaitRelease() : Promise.resolve())],
       ['stop heartbeat', async () => clearInterval(this.heartbeat)],
-      ['deregister', () => this.redis.multi().del(keys.worker(this.id)).srem(keys.workers, this.id).exec()],
+      ['deregister', () => this.redis.multi().del(keys.worker(this.id), keys.workerReleased(this.id)).srem(keys.workers, this.id).exec()],
       ['close queue worker', async () => {
         if (!this.worker) return;
         const forced = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), this.options.shutdownGraceMs).unref());

@@ -1,5 +1,7 @@
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import IORedis from 'ioredis';
@@ -61,6 +63,7 @@ function pipeLines(child: ChildProcess, name: string, log: (l: string) => void, 
 export class LocalCluster {
   private readonly children: { name: string; proc: ChildProcess }[] = [];
   private redisProc: ChildProcess | undefined;
+  private redisDir: string | undefined;
   redisUrl: string;
   apiUrl = '';
 
@@ -85,7 +88,11 @@ export class LocalCluster {
       const which = spawnSync('sh', ['-c', 'command -v redis-server']);
       if (which.status !== 0) throw new Error(`no Redis answers at ${this.redisUrl} and redis-server is not on the PATH; start Redis or set REDIS_URL`);
       const port = await freePort();
-      this.redisProc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction'], { stdio: 'ignore' });
+      // AOF: job state lives in Redis; a restarted redis-server must come back with it.
+      this.redisDir = mkdtempSync(join(tmpdir(), 'facenet-redis-'));
+      this.redisProc = spawn('redis-server', [
+        '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec', '--dir', this.redisDir, '--maxmemory-policy', 'noeviction',
+      ], { stdio: 'ignore' });
       this.redisUrl = `redis://127.0.0.1:${port}`;
       for (let i = 0; i < 50 && !(await redisAnswers(this.redisUrl)); i++) await new Promise((r) => setTimeout(r, 100));
       this.o.log(`no Redis at ${this.o.redisUrl}: started a private redis-server at ${this.redisUrl}`);
@@ -115,5 +122,6 @@ export class LocalCluster {
       this.redisProc.kill('SIGTERM');
       await new Promise((r) => this.redisProc?.once('exit', r));
     }
+    if (this.redisDir) rmSync(this.redisDir, { recursive: true, force: true });
   }
 }

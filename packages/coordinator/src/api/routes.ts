@@ -13,6 +13,8 @@ interface Deps {
   metrics: () => Promise<string>;
   metricsContentType: string;
   redisPing: () => Promise<unknown>;
+  /** Why the coordinator stopped driving jobs (its Redis state or lock vanished), if it did. */
+  fatal: () => string | undefined;
   /** The newest mining plan of a job, summarised (null: none yet). */
   newestPlan: (jobId: string) => Promise<PlanSummary | null>;
   /** The miner's registration (null: no miner alive). */
@@ -76,7 +78,11 @@ function checkpointAt(job: JobRecord, step: number | undefined) {
 /** The REST API, versioned under /v1. */
 export function registerRoutes(app: FastifyInstance, d: Deps): void {
   app.setErrorHandler((err, _req, reply) => sendError(reply, err));
-  app.get('/healthz', async () => ({ ok: true, redis: await d.redisPing() }));
+  app.get('/healthz', async (_req, reply) => {
+    const fatal = d.fatal();
+    if (fatal) return reply.code(503).send({ ok: false, error: fatal });
+    return { ok: true, redis: await d.redisPing() };
+  });
   app.get('/metrics', async (_req, reply) => reply.type(d.metricsContentType).send(await d.metrics()));
   app.get('/v1/openapi.json', async () => openApiDocument());
 

@@ -46,19 +46,33 @@ export function curriculumAt(c: CurriculumSpec, step: number): { fraction: numbe
   };
 }
 
+/**
+ * What a job does when a step's loss, gradients or updated weights are NaN or Inf on any rank:
+ * no rank applies it; the step is retried from the weights every rank still holds, with the
+ * learning rate multiplied by `learningRateFactor`, and after `maxRollbacks` such rollbacks the
+ * job fails and says why.
+ */
+export const nonFiniteSchema = z.object({
+  learningRateFactor: z.number().gt(0).lt(1).default(0.1),
+  maxRollbacks: z.number().int().min(0).max(100).default(3),
+}).strict();
+
 /** A distributed training job as POST /v1/jobs accepts it. */
 export const jobSpecSchema = z.object({
   name: z.string().max(200).optional(),
   dataset: datasetSchema,
   /** Identities held out of training (seeded choice), for evaluation. */
   holdout: z.number().int().min(0).default(0),
-  /** Ranks (workers) the job runs on. */
+  /** Ranks (workers) the job runs on; a job that lost workers grows back to it at a step boundary. */
   worldSize: z.number().int().min(1).max(256).default(1),
+  /** Fewest ranks the job runs on after losing workers; below it the job waits as pending. */
+  minWorldSize: z.number().int().min(1).max(256).default(1),
   /** Compare weight checksums across ranks every N steps (0 = never). */
   checksumEvery: z.number().int().min(0).default(10),
   train: trainOptionsSchema.default({}),
   curriculum: curriculumSchema.default(curriculumSchema.parse({})),
-}).strict();
+  nonFinite: nonFiniteSchema.default(nonFiniteSchema.parse({})),
+}).strict().refine((s) => s.minWorldSize <= s.worldSize, { message: 'minWorldSize must not exceed worldSize', path: ['minWorldSize'] });
 
 export type JobSpec = z.infer<typeof jobSpecSchema>;
 

@@ -5,10 +5,16 @@ export function redisKeys(prefix: string) {
     workers: `${prefix}:workers`,
     /** A worker's registration (JSON WorkerInfo), expiring unless heartbeats refresh it. */
     worker: (id: string) => `${prefix}:worker:${id}`,
+    /** Set by the coordinator when a draining worker may leave (it is in no job's world any more). */
+    workerReleased: (id: string) => `${prefix}:worker:${id}:released`,
     /** Sorted set of job ids by creation time. */
     jobs: `${prefix}:jobs`,
     /** A job's record (JSON). */
     job: (id: string) => `${prefix}:job:${id}`,
+    /** A pause or cancel asked of a running job, taken at its next step boundary. */
+    jobRequest: (id: string) => `${prefix}:job:${id}:request`,
+    /** Written once when a coordinator first uses this Redis; if it vanishes, Redis lost its data. */
+    epoch: `${prefix}:epoch`,
     /** Held by the running coordinator, so two never drive the same jobs. */
     coordinatorLock: `${prefix}:coordinator:lock`,
     /** BullMQ's own key prefix. */
@@ -19,6 +25,8 @@ export function redisKeys(prefix: string) {
     plans: (jobId: string) => `${prefix}:plans:${jobId}`,
     plan: (jobId: string, version: number) => `${prefix}:plan:${jobId}:${version}`,
     planVersion: (jobId: string) => `${prefix}:plan-version:${jobId}`,
+    /** Checkpoint steps whose events were dropped for a newer one before the miner reached them. */
+    skippedCheckpoints: (jobId: string) => `${prefix}:plans:${jobId}:skipped`,
     /** The miner's registration (JSON, expiring). */
     miner: `${prefix}:miner`,
     /** Queue of checkpoint events (for the miner and evaluation). */
@@ -34,4 +42,6 @@ export interface WorkerInfo {
   pid: number;
   backend: string;
   startedAt: string;
+  /** Set once the worker got SIGTERM: it finishes its step and leaves at the next step boundary. */
+  draining?: boolean;
 }

@@ -22,10 +22,43 @@ export interface ShardJobData {
   train: TrainConfig;
   /** Checkpoint to load when this rank's weights are not at `step` (null: fresh init, step 0 only). */
   restoreFrom: string | null;
+  /** The coordinator verified this rank's held weights at `step` (state query): keep them although
+   * the generation is new. Without it, held weights are kept only within one generation. */
+  trustHeld: boolean;
   /** Rank 0 writes a checkpoint of the weights after this step into this folder. */
   checkpointDir?: string;
   /** Return a checksum of the weights after the update. */
   checksum: boolean;
+  /** Multiplies the scheduled learning rate: lowered after each non-finite rollback. */
+  learningRateScale: number;
+}
+
+/**
+ * Asks a worker what its compute thread holds for a job (step and weight checksum), after a
+ * fault, before a drain or a join; with `checkpointDir`, also to write those weights there so
+ * ranks that lack them can load them. Same queue as the steps, so it runs between two steps.
+ */
+export interface StateQuery {
+  kind: 'state';
+  jobId: string;
+  checkpointDir?: string;
+}
+
+export interface HeldState {
+  jobId: string;
+  /** Steps applied. */
+  step: number;
+  /** sha256 of the weights and batch-norm statistics. */
+  checksum: string;
+  checkpoint?: string;
+}
+
+/** Everything a worker's queue carries, and what each returns. */
+export type WorkerJobData = ShardJobData | StateQuery;
+export type WorkerJobResult = ShardJobResult | HeldState | null;
+
+export function isStateQuery(d: WorkerJobData): d is StateQuery {
+  return (d as StateQuery).kind === 'state';
 }
 
 export interface StepTimings {
@@ -48,6 +81,9 @@ export interface ShardJobResult {
   checkpoint?: string;
   /** Images that failed to decode on this rank. */
   skipped: { key: string; reason: string }[];
+  /** Set when the step was not applied because its loss, gradients or new weights were NaN or Inf
+   * (every rank decides alike); the weights stay at `step`. */
+  nonFinite?: string;
 }
 
 export const shardJobId = (jobId: string, step: number, rank: number, generation: number) => `${jobId}-s${step}-r${rank}-g${generation}`;

@@ -16,7 +16,8 @@ export interface FlatLayout {
   length: number;
 }
 
-const STATS = 7;
+/** Elements of step statistics at the end of every flat vector. */
+export const FLAT_STATS = 7;
 
 export function flatLayout(model: EmbeddingModel): FlatLayout {
   let offset = 0;
@@ -33,7 +34,7 @@ export function flatLayout(model: EmbeddingModel): FlatLayout {
     offset += 2 * channels;
     return e;
   });
-  return { grads, bn, statsOffset: offset, length: offset + STATS };
+  return { grads, bn, statsOffset: offset, length: offset + FLAT_STATS };
 }
 
 /** Writes a (summed) shard gradient and its statistics into a new flat vector. */
@@ -75,7 +76,7 @@ export function unflattenGradients(layout: FlatLayout, flat: Float32Array): { su
 
 /** The step's statistics from a summed flat vector (means over shards); they are its last elements. */
 export function flatStats(flat: Float32Array): TripletStats {
-  const o = flat.length - STATS;
+  const o = flat.length - FLAT_STATS;
   const n = Math.max(1, flat[o] as number);
   return {
     loss: (flat[o + 1] as number) / n, activeFraction: (flat[o + 2] as number) / n,

@@ -38,3 +38,18 @@ export async function runCloseSteps(steps: [string, () => Promise<unknown>][], l
     }
   }
 }
+
+/**
+ * Logs an ioredis client's connection errors, at most one line per error message every 10 s:
+ * without a listener every failed reconnect during a Redis outage is an unhandled error event
+ * with a raw stack.
+ */
+export function logRedisErrors(client: { on(event: 'error', fn: (err: Error) => void): unknown }, log: (line: string) => void, everyMs = 10_000): void {
+  const last = new Map<string, number>();
+  client.on('error', (err: Error) => {
+    const now = Date.now();
+    if (now - (last.get(err.message) ?? 0) < everyMs) return;
+    last.set(err.message, now);
+    log(`redis: ${err.message}`);
+  });
+}

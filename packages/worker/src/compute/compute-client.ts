@@ -1,8 +1,16 @@
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { TrainConfig } from '@facenet/core';
+import { NonFiniteError, TrainConfig } from '@facenet/core';
 import { StateError, WorkerError } from '../errors';
-import type { ComputeReply, ComputeRequest, InitResult } from './protocol';
+import type { ComputeReply, ComputeRequest, HeldState, InitResult } from './protocol';
+
+/** The error a failed reply stands for, with its class and fields as thrown in the compute thread. */
+function errorOf(r: Extract<ComputeReply, { ok: false }>): Error {
+  const f = r.fields ?? {};
+  if (r.name === 'StateError') return new StateError(r.error);
+  if (r.name === 'NonFiniteError') return new NonFiniteError(f.step as number, f.what as NonFiniteError['what'], r.error.replace(/^non-finite \w+ at step \d+: /, ''));
+  return new WorkerError(r.error);
+}
 
 type Body<T extends ComputeRequest['type']> = Omit<Extract<ComputeRequest, { type: T }>, 'id' | 'type'>;
 
@@ -20,7 +28,7 @@ export class ComputeClient {
       if (!p) return;
       this.pending.delete(r.id);
       if (r.ok) p.resolve(r.value);
-      else p.reject(r.name === 'StateError' ? new StateError(r.error) : new WorkerError(r.error));
+      else p.reject(errorOf(r));
     });
     const fail = (err: Error) => {
       this.exited = err;
@@ -56,6 +64,11 @@ export class ComputeClient {
 
   apply(body: Body<'apply'>): Promise<{ step: number; checksum?: string }> {
     return this.call('apply', body, [body.flat.buffer as ArrayBuffer]);
+  }
+
+  /** What the thread holds for `jobId` (null if another job or none), optionally written as a checkpoint. */
+  state(jobId: string, checkpointDir?: string): Promise<HeldState | null> {
+    return this.call('state', { jobId, checkpointDir });
   }
 
   checkpoint(dir: string): Promise<string> {

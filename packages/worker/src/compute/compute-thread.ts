@@ -6,10 +6,10 @@
 import { createHash } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
 import {
-  accumulate, applyUpdate, computeShardGradients, disposeGradients, EmbeddingModel, flatLayout, FlatLayout, flattenGradients,
+  accumulate, applyUpdateGuarded, computeShardGradients, disposeGradients, EmbeddingModel, flatLayout, FlatLayout, flattenGradients,
   learningRateAt, Optimizer, readCheckpoint, unflattenGradients, restoreCheckpoint, selectBackend, ShardGradients, TrainConfig, TripletStats, writeCheckpoint,
 } from '@facenet/core';
-import type { ComputeReply, ComputeRequest, InitResult } from './protocol';
+import type { ComputeReply, ComputeRequest, HeldState, InitResult } from './protocol';
 
 interface JobState {
   jobId: string;
@@ -88,14 +88,27 @@ async function apply(req: Extract<ComputeRequest, { type: 'apply' }>): Promise<{
   const { summed, shards } = unflattenGradients(s.layout, req.flat);
   try {
     if (shards > 0) {
-      const lr = learningRateAt(s.train.optimizer.learningRate, s.train.schedule, req.step);
-      applyUpdate(s.model, s.optimizer, summed, shards, lr, s.train.bnMomentum);
+      const lr = learningRateAt(s.train.optimizer.learningRate, s.train.schedule, req.step) * req.learningRateScale;
+      applyUpdateGuarded(s.model, s.optimizer, summed, shards, lr, s.train.bnMomentum, req.step);
     }
   } finally {
     disposeGradients(summed);
   }
   s.step = req.step + 1;
   return { step: s.step, checksum: req.checksum ? await checksum(s) : undefined };
+}
+
+/** The held weights' step and checksum (the coordinator compares survivors after a fault), and a
+ * checkpoint of them when asked (so ranks that lack them can load them). */
+async function heldState(req: Extract<ComputeRequest, { type: 'state' }>): Promise<HeldState | null> {
+  if (!state || state.jobId !== req.jobId) return null;
+  const s = state;
+  let written: string | undefined;
+  if (req.checkpointDir) {
+    await writeCheckpoint(req.checkpointDir, s.model, s.optimizer, { step: s.step, seed: s.train.seed, training: s.train, overwrite: true });
+    written = req.checkpointDir;
+  }
+  return { jobId: s.jobId, step: s.step, checksum: await checksum(s), checkpoint: written };
 }
 
 async function checkpoint(req: Extract<ComputeRequest, { type: 'checkpoint' }>): Promise<string> {
@@ -111,6 +124,7 @@ async function handle(req: ComputeRequest): Promise<unknown> {
     case 'gradients': return gradients(req);
     case 'apply': return apply(req);
     case 'checkpoint': return checkpoint(req);
+    case 'state': return heldState(req);
   }
 }
 
@@ -124,8 +138,10 @@ port.on('message', (req: ComputeRequest) => {
     try {
       reply = { id: req.id, ok: true, value: await handle(req) };
     } catch (err) {
-      const e = err as Error;
-      reply = { id: req.id, ok: false, error: e.message, name: e.name };
+      // Name and own fields travel with the message, so the main thread rebuilds the same class.
+      const e = err as Error & Record<string, unknown>;
+      const fields = Object.fromEntries(Object.entries(e).filter(([, v]) => typeof v === 'string' || typeof v === 'number'));
+      reply = { id: req.id, ok: false, error: e.message, name: e.name, fields };
     }
     const transfer = reply.ok && reply.value instanceof Float32Array ? [reply.value.buffer as ArrayBuffer] : [];
     port.postMessage(reply, transfer);

@@ -1,16 +1,17 @@
-import type { ModelConfig, OptimizerConfig, TrainConfig } from '@facenet/core';
+import type { HeldState, ModelConfig, OptimizerConfig, TrainConfig } from '@facenet/core';
 
 /** Messages from the worker's main thread to its compute thread; each carries an id for the reply. */
 export type ComputeRequest =
   | { id: number; type: 'backend' }
   | { id: number; type: 'init'; jobId: string; step: number; train: TrainConfig; restoreFrom: string | null }
   | { id: number; type: 'gradients'; shards: { images: Float32Array; labels: Int32Array; count: number }[] }
-  | { id: number; type: 'apply'; flat: Float32Array; step: number; checksum: boolean }
+  | { id: number; type: 'apply'; flat: Float32Array; step: number; learningRateScale: number; checksum: boolean }
+  | { id: number; type: 'state'; jobId: string; checkpointDir?: string }
   | { id: number; type: 'checkpoint'; dir: string };
 
 export type ComputeReply =
   | { id: number; ok: true; value: unknown }
-  | { id: number; ok: false; error: string; name: string };
+  | { id: number; ok: false; error: string; name: string; fields?: Record<string, unknown> };
 
 export interface InitResult {
   step: number;
@@ -19,4 +20,4 @@ export interface InitResult {
   backend: string;
 }
 
-export type { ModelConfig, OptimizerConfig };
+export type { HeldState, ModelConfig, OptimizerConfig };

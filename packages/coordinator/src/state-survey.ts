@@ -1,0 +1,47 @@
+import { HeldState, StateQuery } from '@facenet/core';
+import { JobRecord } from './job-record';
+import { WorkerQueues } from './worker-queues';
+
+/** The state the job continues from: a step, the weights' checksum, and the workers holding it. */
+export interface VerifiedState {
+  step: number;
+  checksum: string;
+  holders: string[];
+}
+
+let queries = 0;
+
+/** Runs one state query on a worker (between its steps; its queue runs one job at a time). */
+export async function queryState(queues: WorkerQueues, job: JobRecord, workerId: string, timeoutMs: number, checkpointDir?: string): Promise<HeldState | null> {
+  const q: StateQuery = { kind: 'state', jobId: job.id, checkpointDir };
+  const added = await queues.add(workerId, q, `${job.id}-state-g${job.generation}-${workerId}-${Date.now()}-${queries++}`);
+  return (await queues.result(workerId, added, timeoutMs)) as HeldState | null;
+}
+
+/**
+ * Asks every candidate what it holds for the job and picks the newest state its holders agree
+ * on: at the committed step, or one past it when every rank had applied the step in flight and
+ * one died before reporting. Holders of one step that disagree on the checksum verify nothing.
+ */
+export async function surveyState(
+  queues: WorkerQueues, job: JobRecord, candidates: string[], timeoutMs: number,
+): Promise<{ state?: VerifiedState; answers: string[] }> {
+  const answers: string[] = [];
+  const held = await Promise.all(candidates.map(async (id) => {
+    try {
+      const h = await queryState(queues, job, id, timeoutMs);
+      answers.push(`${id}: ${h ? `step ${h.step} ${h.checksum.slice(0, 12)}` : 'holds nothing'}`);
+      return h && { id, ...h };
+    } catch (err) {
+      answers.push(`${id}: ${(err as Error).message}`);
+      return null;
+    }
+  }));
+  const usable = held.filter((h): h is NonNullable<typeof h> => !!h && h.step >= job.step && h.step <= job.step + 1);
+  const newest = Math.max(...usable.map((h) => h.step));
+  const atNewest = usable.filter((h) => h.step === newest);
+  if (atNewest.length === 0) return { answers };
+  const sums = new Set(atNewest.map((h) => h.checksum));
+  if (sums.size !== 1) return { answers: [...answers, `holders of step ${newest} disagree`] };
+  return { state: { step: newest, checksum: atNewest[0]!.checksum, holders: atNewest.map((h) => h.id) }, answers };
+}

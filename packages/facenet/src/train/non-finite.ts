@@ -1,0 +1,81 @@
+import { tf } from '../backend/tf';
+import { NonFiniteError } from '../errors';
+import { EmbeddingModel } from '../model/embedding-model';
+import { Optimizer } from '../optim/optimizer';
+import { FLAT_STATS } from './flat-gradients';
+import { applyUpdate, ShardGradients } from './train-step';
+
+/**
+ * The non-finite guard: a step whose loss, gradients or updated weights hold NaN or Inf is not
+ * applied. Ranks decide alike without talking: they check the same reduced vector, and their
+ * weights before the update are identical, so so are the weights after it.
+ */
+
+/** Throws NonFiniteError when the summed flat vector (gradients, batch statistics, loss) has NaN or Inf. */
+export function checkFiniteVector(flat: Float32Array, step: number): void {
+  const statsOffset = flat.length - FLAT_STATS;
+  for (let i = 0; i < flat.length; i++) {
+    if (!Number.isFinite(flat[i] as number)) {
+      const what = i >= statsOffset ? 'loss' : 'gradients';
+      throw new NonFiniteError(step, what, `element ${i} of ${flat.length} is ${flat[i]}`);
+    }
+  }
+}
+
+/** True when every variable is finite. A sum of absolute values is NaN or Inf if any element is. */
+export function allFinite(vars: Iterable<tf.Variable>): boolean {
+  const list = [...vars];
+  if (list.length === 0) return true;
+  const total = tf.tidy(() => tf.addN(list.map((v) => tf.sum(tf.abs(v)))));
+  try {
+    return Number.isFinite((total.dataSync() as Float32Array)[0]);
+  } finally {
+    total.dispose();
+  }
+}
+
+/** A copy of everything an update changes (weights, batch-norm statistics, optimizer slots and count). */
+class UpdateSnapshot {
+  private readonly saved = new Map<tf.Variable, tf.Tensor>();
+  private readonly slotNames: Set<string>;
+  private readonly iterations: number;
+
+  constructor(private readonly model: EmbeddingModel, private readonly optimizer: Optimizer) {
+    for (const v of [...model.store.trainable.values(), ...model.store.state.values(), ...optimizer.slots.values()]) this.saved.set(v, tf.clone(v));
+    this.slotNames = new Set(optimizer.slots.keys());
+    this.iterations = optimizer.iterations;
+  }
+
+  restore(): void {
+    for (const [v, copy] of this.saved) v.assign(copy);
+    for (const [name, slot] of [...this.optimizer.slots]) {
+      if (this.slotNames.has(name)) continue;
+      slot.dispose(); // created by the rejected update
+      this.optimizer.slots.delete(name);
+    }
+    this.optimizer.iterations = this.iterations;
+  }
+
+  dispose(): void {
+    for (const t of this.saved.values()) t.dispose();
+  }
+}
+
+/**
+ * applyUpdate, then a check of the weights: if any is NaN or Inf the update is undone and
+ * NonFiniteError thrown, so the model and optimizer are exactly as before the call.
+ */
+export function applyUpdateGuarded(
+  model: EmbeddingModel, optimizer: Optimizer, summed: ShardGradients, count: number, lr: number, bnMomentum: number, step: number,
+): void {
+  const before = new UpdateSnapshot(model, optimizer);
+  try {
+    applyUpdate(model, optimizer, summed, count, lr, bnMomentum);
+    if (!allFinite([...model.store.trainable.values(), ...model.store.state.values(), ...optimizer.slots.values()])) {
+      before.restore();
+      throw new NonFiniteError(step, 'weights', `the update at learning rate ${lr.toExponential(2)} made weights NaN or Inf; not applied`);
+    }
+  } finally {
+    before.dispose();
+  }
+}
