@@ -1,7 +1,9 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { randomBytes } from 'node:crypto';
-import { CLI } from './helpers';
+import IORedis from 'ioredis';
+import { join } from 'node:path';
+import { CLI, REPO } from './helpers';
 
 export interface TestCluster {
   url: string;
@@ -30,11 +32,38 @@ export async function startCluster(workers: number, checkpointRoot: string, env:
   return {
     url, prefix, proc, logs,
     stop: async () => {
-      if (proc.exitCode !== null) return;
-      proc.kill('SIGTERM');
-      await new Promise((r) => proc.once('exit', r));
+      if (proc.exitCode === null) {
+        proc.kill('SIGTERM');
+        await new Promise((r) => proc.once('exit', r));
+      }
+      await deleteKeys(prefix);
     },
   };
+}
+
+/** Removes every Redis key under a test's prefix (its own keys and BullMQ's). */
+export async function deleteKeys(prefix: string, url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'): Promise<void> {
+  const redis = new IORedis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    for (const pattern of [`${prefix}:*`, `${prefix}-bull:*`]) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length) await redis.del(...keys);
+      } while (cursor !== '0');
+    }
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** A worker process of its own (not one of `facenet up`'s), joining the cluster under `prefix`. */
+export function spawnWorker(prefix: string, env: Record<string, string> = {}): ChildProcess {
+  const main = join(REPO, 'packages', 'worker', 'dist', 'main.js');
+  return spawn(process.execPath, [main], { env: { ...process.env, FACENET_PREFIX: prefix, ...env }, stdio: ['ignore', 'ignore', 'ignore'] });
 }
 
 export async function api<T>(url: string, method: string, path: string, body?: unknown): Promise<T> {
@@ -54,7 +83,9 @@ export async function waitFor(check: () => Promise<boolean>, timeoutMs: number, 
 
 export interface JobView {
   id: string; state: string; step: number; steps: number; loss?: number; error?: string;
-  world: { size: number; generation: number; workers: string[] }; faults: { reason: string }[];
+  world: { size: number; generation: number; workers: string[] };
+  faults: { reason: string; kind?: string; recovery?: string; stepsLost?: number; resumedAt?: number; step: number }[];
+  nonFiniteRollbacks?: number; learningRateScale?: number;
   recent: { step: number; loss: number }[]; lastCheckpoint: { step: number; dir: string } | null;
 }
 

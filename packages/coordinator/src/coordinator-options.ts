@@ -18,8 +18,9 @@ export interface CoordinatorOptions {
   /** After a fault, wait this long before choosing the new world, so dead workers' registrations
    * (3 missed heartbeats) have expired. @default 7000 */
   faultSettleMs?: number;
-  /** How long the coordinator waits for a worker to report (and maybe checkpoint) the weights it
-   * holds when the world changes. @default 120000 */
+  /** How long the coordinator waits for a worker to report the weights it holds when the world
+   * changes (a worker that does not answer holds nothing usable; writing them as a checkpoint
+   * may take up to stepTimeoutMs). @default 15000 */
   stateQueryTimeoutMs?: number;
   /** Faults tolerated at one step before a job fails. @default 3 */
   maxFaultsPerStep?: number;
@@ -39,7 +40,7 @@ export function compileCoordinatorOptions(o: CoordinatorOptions = {}): CompiledC
     stepTimeoutMs: o.stepTimeoutMs ?? 600_000,
     tickMs: o.tickMs ?? 500,
     maxFaultsPerStep: o.maxFaultsPerStep ?? 3,
-    stateQueryTimeoutMs: o.stateQueryTimeoutMs ?? 120_000,
+    stateQueryTimeoutMs: o.stateQueryTimeoutMs ?? 15_000,
     faultSettleMs: o.faultSettleMs ?? 7000,
     requireNoeviction: o.requireNoeviction ?? true,
   };

@@ -20,7 +20,7 @@ export interface DriverOptions {
   /** Faults tolerated at one step before the job fails. */
   maxFaultsPerStep: number;
   faultSettleMs: number;
-  /** How long a state query (and the checkpoint it may write) may take. */
+  /** How long a worker may take to say what it holds. */
   stateQueryTimeoutMs: number;
   log: (line: string) => void;
 }
@@ -113,8 +113,9 @@ export class JobDriver {
     for (const job of jobs) {
       if (job.state !== 'pending') continue;
       const idle = alive.filter((w) => !busy.has(w.id) && !w.draining);
-      // A new job waits for its full world; one that ran before continues on minWorldSize and grows.
-      const need = job.generation === 0 ? job.spec.worldSize : (job.spec.minWorldSize ?? 1);
+      // Without minWorldSize a new job waits for its full world, and one that ran before continues
+      // on what is there; either way it grows back to worldSize at step boundaries.
+      const need = job.spec.minWorldSize ?? (job.generation === 0 ? job.spec.worldSize : 1);
       if (idle.length < need) continue;
       const world = idle.slice(0, job.spec.worldSize);
       world.forEach((w) => busy.add(w.id));
@@ -380,7 +381,7 @@ export class JobDriver {
         else {
           const dir = join(this.checkpointDir(job.id), checkpointName(state.step));
           try {
-            const h = await queryState(this.queues, job, state.holders[0] as string, this.o.stateQueryTimeoutMs, dir);
+            const h = await queryState(this.queues, job, state.holders[0] as string, this.o.stepTimeoutMs, dir);
             if (!h?.checkpoint || h.checksum !== state.checksum) throw new Error(`holder answered ${h ? `${h.step} ${h.checksum.slice(0, 12)}` : 'nothing'}`);
             restoreFrom = dir;
             written = { step: state.step, dir };

@@ -8,4 +8,5 @@ export type { WorkerState } from './worker-service';
 export { compileWorkerOptions } from './worker-options';
 export type { WorkerOptions, CompiledWorkerOptions } from './worker-options';
 export { StepRunner } from './step-runner';
+export type { StepCompute, StepCollective } from './step-runner';
 export { ComputeClient } from './compute/compute-client';

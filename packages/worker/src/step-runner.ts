@@ -4,8 +4,12 @@ import {
   BatchItem, checkFiniteVector, checkpointName, DatasetSpec, FaceSource, flatStats, HeldState, loadImages, LoadedImages, NonFiniteError,
   ShardJobData, ShardJobResult, sourceFromSpec, StateQuery,
 } from '@facenet/core';
-import { AllreducePeer } from './allreduce/ring-allreduce';
-import { ComputeClient } from './compute/compute-client';
+import type { AllreducePeer } from './allreduce/ring-allreduce';
+import type { ComputeClient } from './compute/compute-client';
+
+/** What a step needs of the compute thread and of the ring (fakes in unit tests). */
+export type StepCompute = Pick<ComputeClient, 'init' | 'gradients' | 'apply' | 'checkpoint' | 'state'>;
+export type StepCollective = Pick<AllreducePeer, 'allreduce'>;
 
 /**
  * Runs one shard job: decode this rank's images (or take the prefetched ones), gradients in the
@@ -20,7 +24,7 @@ export class StepRunner {
   private readonly sources = new Map<string, FaceSource>();
   private prefetched: { key: string; shards: Promise<LoadedImages[]> } | undefined;
 
-  constructor(private readonly compute: ComputeClient, private readonly peer: AllreducePeer) {}
+  constructor(private readonly compute: StepCompute, private readonly peer: StepCollective) {}
 
   private source(spec: DatasetSpec): FaceSource {
     const key = JSON.stringify(spec);
@@ -60,11 +64,6 @@ export class StepRunner {
       this.prefetched = { key: StepRunner.contentKey(data, data.prefetch.step, data.prefetch.shards), shards: p };
     }
     return shards;
-  }
-
-  /** Whether the images of `step` were prefetched under exactly these items (for tests). */
-  hasPrefetched(data: ShardJobData, step: number, shards: BatchItem[][]): boolean {
-    return this.prefetched?.key === StepRunner.contentKey(data, step, shards);
   }
 
   async run(data: ShardJobData): Promise<ShardJobResult> {

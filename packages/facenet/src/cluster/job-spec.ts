@@ -65,14 +65,17 @@ export const jobSpecSchema = z.object({
   holdout: z.number().int().min(0).default(0),
   /** Ranks (workers) the job runs on; a job that lost workers grows back to it at a step boundary. */
   worldSize: z.number().int().min(1).max(256).default(1),
-  /** Fewest ranks the job runs on after losing workers; below it the job waits as pending. */
-  minWorldSize: z.number().int().min(1).max(256).default(1),
+  /**
+   * Fewest ranks the job runs on; below it the job waits as pending. Unset: a new job waits for
+   * its full worldSize, and once started runs on as few as one rank after losing workers.
+   */
+  minWorldSize: z.number().int().min(1).max(256).optional(),
   /** Compare weight checksums across ranks every N steps (0 = never). */
   checksumEvery: z.number().int().min(0).default(10),
   train: trainOptionsSchema.default({}),
   curriculum: curriculumSchema.default(curriculumSchema.parse({})),
   nonFinite: nonFiniteSchema.default(nonFiniteSchema.parse({})),
-}).strict().refine((s) => s.minWorldSize <= s.worldSize, { message: 'minWorldSize must not exceed worldSize', path: ['minWorldSize'] });
+}).strict().refine((s) => (s.minWorldSize ?? 1) <= s.worldSize, { message: 'minWorldSize must not exceed worldSize', path: ['minWorldSize'] });
 
 export type JobSpec = z.infer<typeof jobSpecSchema>;
 

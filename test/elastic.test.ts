@@ -1,0 +1,132 @@
+import { strict as assert } from 'node:assert';
+import { ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { readCheckpoint } from '@facenet/core';
+import { api, JobView, spawnWorker, startCluster, TestCluster, waitFor, waitForState } from './cluster-helpers';
+import { ORL, tempDir } from './helpers';
+
+/**
+ * Faults on real processes (`facenet up --workers 3`, real Redis, gRPC, checkpoints on disk),
+ * each compared with a fault-free run of the same job: the same virtual shards, so the same
+ * trajectory up to float summation order.
+ */
+const STEPS = 24;
+const spec = (extra: object = {}, train: object = {}) => ({
+  dataset: { kind: 'folder', path: ORL }, holdout: 10, worldSize: 3, checksumEvery: 4,
+  train: { model: { architecture: 'tiny', imageSize: 32 }, batch: { P: 12, K: 4 }, virtualShards: 6, steps: STEPS, checkpointEvery: 10, seed: 11, optimizer: { name: 'adam', learningRate: 0.002 }, ...train },
+  ...extra,
+});
+
+interface WorkerView { id: string; pid: number; assignment: { job: string; rank: number } | null }
+interface HistoryEntry { step: number; replay?: boolean; rolledBack?: boolean; recovered?: boolean }
+
+async function finalWeights(url: string, id: string): Promise<Map<string, Float32Array>> {
+  const job = await api<JobView>(url, 'GET', `/v1/jobs/${id}`);
+  assert.equal(job.lastCheckpoint?.step, STEPS);
+  return (await readCheckpoint(job.lastCheckpoint!.dir)).tensors;
+}
+
+/** Largest absolute difference between two sets of weights. */
+function maxDiff(a: Map<string, Float32Array>, b: Map<string, Float32Array>): number {
+  let worst = 0;
+  for (const [name, x] of a) {
+    const y = b.get(name)!;
+    for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i]! - y[i]!));
+  }
+  return worst;
+}
+
+async function rankPid(url: string, jobId: string, rank: number): Promise<number> {
+  const workers = await api<WorkerView[]>(url, 'GET', '/v1/workers');
+  return workers.find((w) => w.assignment?.job === jobId && w.assignment.rank === rank)!.pid;
+}
+
+describe('elastic training: faults cost at most the step in flight (facenet up --workers 3)', function () {
+  this.timeout(300000);
+  let t: ReturnType<typeof tempDir>;
+  let cluster: TestCluster;
+  let reference: Map<string, Float32Array>;
+  const extra: ChildProcess[] = [];
+
+  before(async () => {
+    t = tempDir('facenet-elastic-');
+    cluster = await startCluster(3, join(t.dir, 'ckpt'));
+  });
+  after(async () => {
+    for (const p of extra) p.kill('SIGKILL');
+    await cluster?.stop();
+    t.cleanup();
+  });
+  afterEach(function () {
+    if (this.currentTest?.state === 'failed') console.log(cluster.logs.slice(-60).join('\n'));
+  });
+
+  it('NaN is never trained on: every rank rejects the step, the job rolls back with a lower rate and fails saying why', async () => {
+    const job = await api<JobView>(cluster.url, 'POST', '/v1/jobs', spec({ nonFinite: { learningRateFactor: 0.1, maxRollbacks: 2 } }, { optimizer: { name: 'adam', learningRate: 1e37 } }));
+    const end = await waitForState(cluster.url, job.id, ['failed', 'completed'], 120000);
+    assert.equal(end.state, 'failed');
+    assert.match(end.error ?? '', /non-finite (loss|gradients|weights) at step \d+.*gave up after 2 rollback/);
+    assert.equal(end.nonFiniteRollbacks, 3);
+    const rejected = end.faults.filter((f) => f.kind === 'non-finite');
+    assert.equal(rejected.length, 3);
+    assert.ok(rejected.every((f) => f.step === end.step), 'every rollback retried the same step: nothing was applied');
+    const metrics = await (await fetch(`${cluster.url}/metrics`)).text();
+    assert.match(metrics, new RegExp(`facenet_job_non_finite_rollbacks_total\\{job="${job.id}"\\} 3`));
+  });
+
+  it('a fault-free reference run', async () => {
+    const job = await api<JobView>(cluster.url, 'POST', '/v1/jobs', spec());
+    const end = await waitForState(cluster.url, job.id, ['completed'], 180000);
+    assert.equal(end.faults.length, 0);
+    reference = await finalWeights(cluster.url, job.id);
+  });
+
+  it('kill -9 of a rank mid-job: survivors continue from the last committed step (no rewind), a new worker joins at a step boundary', async () => {
+    extra.push(spawnWorker(cluster.prefix)); // a spare: it joins when the job loses a rank
+    await waitFor(async () => (await api<WorkerView[]>(cluster.url, 'GET', '/v1/workers')).length === 4, 30000, 'the spare to register');
+    const job = await api<JobView>(cluster.url, 'POST', '/v1/jobs', spec());
+    await waitFor(async () => (await api<JobView>(cluster.url, 'GET', `/v1/jobs/${job.id}`)).step >= 13, 120000, 'step 13');
+    process.kill(await rankPid(cluster.url, job.id, 1), 'SIGKILL');
+    const end = await waitForState(cluster.url, job.id, ['completed'], 180000);
+    const f = end.faults[0]!;
+    assert.equal(end.faults.length, 1, JSON.stringify(end.faults));
+    assert.equal(f.recovery, 'survivors');
+    assert.equal(f.stepsLost, 0);
+    assert.ok(f.resumedAt! >= f.step, `resumed at ${f.resumedAt}, fault after step ${f.step}`);
+    assert.equal(end.world.size, 3, 'the spare joined');
+    const history = await api<HistoryEntry[]>(cluster.url, 'GET', `/v1/jobs/${job.id}/history`);
+    assert.deepEqual(history.map((h) => h.step), Array.from({ length: STEPS }, (_, i) => i + 1), 'every step once: none re-run');
+    const diff = maxDiff(reference, await finalWeights(cluster.url, job.id));
+    assert.ok(diff < 1e-3, `final weights differ from the fault-free run by ${diff}`);
+  });
+
+  it('SIGTERM to a rank: it leaves at a step boundary, no fault, no rewind', async () => {
+    const job = await api<JobView>(cluster.url, 'POST', '/v1/jobs', spec());
+    await waitFor(async () => (await api<JobView>(cluster.url, 'GET', `/v1/jobs/${job.id}`)).step >= 5, 120000, 'step 5');
+    const pid = await rankPid(cluster.url, job.id, 2);
+    process.kill(pid, 'SIGTERM');
+    const end = await waitForState(cluster.url, job.id, ['completed'], 180000);
+    assert.deepEqual(end.faults, []);
+    assert.equal(end.world.size, 2);
+    const history = await api<HistoryEntry[]>(cluster.url, 'GET', `/v1/jobs/${job.id}/history`);
+    assert.deepEqual(history.map((h) => h.step), Array.from({ length: STEPS }, (_, i) => i + 1));
+    const diff = maxDiff(reference, await finalWeights(cluster.url, job.id));
+    assert.ok(diff < 1e-3, `final weights differ from the fault-free run by ${diff}`);
+    await waitFor(async () => !(await api<WorkerView[]>(cluster.url, 'GET', '/v1/workers')).some((w) => w.pid === pid), 20000, 'the drained worker to deregister');
+  });
+
+  it('a worker that registers while a job runs below worldSize joins at the next step boundary', async () => {
+    const alive = (await api<WorkerView[]>(cluster.url, 'GET', '/v1/workers')).length;
+    const job = await api<JobView>(cluster.url, 'POST', '/v1/jobs', spec({ minWorldSize: 1, worldSize: alive + 1 }, { steps: 400 }));
+    await waitFor(async () => (await api<JobView>(cluster.url, 'GET', `/v1/jobs/${job.id}`)).step >= 2, 60000, 'step 2');
+    assert.equal((await api<JobView>(cluster.url, 'GET', `/v1/jobs/${job.id}`)).world.size, alive, 'started below worldSize (minWorldSize 1)');
+    extra.push(spawnWorker(cluster.prefix));
+    await waitFor(async () => (await api<JobView>(cluster.url, 'GET', `/v1/jobs/${job.id}`)).world.size === alive + 1, 60000, 'the new worker to join');
+    const before = (await api<JobView>(cluster.url, 'GET', `/v1/jobs/${job.id}`)).step;
+    await waitFor(async () => (await api<JobView>(cluster.url, 'GET', `/v1/jobs/${job.id}`)).step >= before + 3, 60000, 'three steps on the grown world');
+    const grown = await api<JobView>(cluster.url, 'GET', `/v1/jobs/${job.id}`);
+    assert.deepEqual(grown.faults, [], 'growing is not a fault');
+    await api(cluster.url, 'POST', `/v1/jobs/${job.id}/cancel`);
+    await waitForState(cluster.url, job.id, ['cancelled'], 60000);
+  });
+});
