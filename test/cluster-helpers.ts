@@ -14,9 +14,9 @@ export interface TestCluster {
 }
 
 /** `facenet up` as a real child process on a random Redis prefix and a free API port. */
-export async function startCluster(workers: number, checkpointRoot: string, env: Record<string, string> = {}): Promise<TestCluster> {
+export async function startCluster(workers: number, checkpointRoot: string, env: Record<string, string> = {}, args: string[] = []): Promise<TestCluster> {
   const prefix = `fntest-${randomBytes(4).toString('hex')}`;
-  const proc = spawn(process.execPath, [CLI, 'up', '--workers', String(workers), '--port', '0', '--prefix', prefix, '--checkpoint-root', checkpointRoot, '--json'], {
+  const proc = spawn(process.execPath, [CLI, 'up', '--workers', String(workers), '--port', '0', '--prefix', prefix, '--checkpoint-root', checkpointRoot, '--json', ...args], {
     env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: string[] = [];

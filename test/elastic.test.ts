@@ -74,6 +74,14 @@ describe('elastic training: faults cost at most the step in flight (facenet up -
     assert.match(metrics, new RegExp(`facenet_job_non_finite_rollbacks_total\\{job="${job.id}"\\} 3`));
   });
 
+  it('W=3 with 8.6 MB gradient vectors (embeddingDim 65536): 20 steps, no fault, checksums equal after every step', async () => {
+    const job = await api<JobView>(cluster.url, 'POST', '/v1/jobs', spec({ checksumEvery: 1 }, { model: { architecture: 'tiny', imageSize: 32, embeddingDim: 65536 }, steps: 20, checkpointEvery: 0 }));
+    const end = await waitForState(cluster.url, job.id, ['completed'], 240000);
+    assert.deepEqual(end.faults, []);
+    assert.equal(end.world.generation, 1);
+    assert.equal(end.world.size, 3);
+  });
+
   it('a fault-free reference run', async () => {
     const job = await api<JobView>(cluster.url, 'POST', '/v1/jobs', spec());
     const end = await waitForState(cluster.url, job.id, ['completed'], 180000);

@@ -2,6 +2,7 @@ import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
+import IORedis from 'ioredis';
 import { Coordinator } from '@facenet/coordinator';
 import { api, JobView, startCluster, TestCluster, waitFor, waitForState } from './cluster-helpers';
 import { CLI, ORL, tempDir } from './helpers';
@@ -24,7 +25,7 @@ describe('faults', function () {
     let cluster: TestCluster;
     before(async () => {
       t = tempDir('facenet-fault-');
-      cluster = await startCluster(2, join(t.dir, 'ckpt'));
+      cluster = await startCluster(2, join(t.dir, 'ckpt'), {}, ['--no-miner']);
     });
     after(async () => {
       await cluster?.stop();
@@ -53,6 +54,16 @@ describe('faults', function () {
       assert.deepEqual(undone, replayed, 'each undone step is replayed once');
       assert.equal(undone.length, f.stepsLost);
       assert.deepEqual(history.filter((h) => !h.rolledBack).map((h) => h.step), Array.from({ length: 30 }, (_, i) => i + 1));
+      // No miner runs: checkpoint events stay bounded, the dropped ones recorded as skipped.
+      const redis = new IORedis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+      try {
+        const waiting = await redis.lrange(`${cluster.prefix}-bull:checkpoints:wait`, 0, -1);
+        assert.ok(waiting.length > 0 && waiting.length <= 3, `${waiting.length} events waiting`);
+        const skipped = (await redis.lrange(`${cluster.prefix}:plans:${job.id}:skipped`, 0, -1)).map(Number);
+        assert.ok(skipped.length >= 3 && skipped.every((s) => s < 30), `skipped ${skipped}`);
+      } finally {
+        redis.disconnect();
+      }
     });
   });
 

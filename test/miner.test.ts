@@ -28,6 +28,13 @@ describe('miner service and curriculum (facenet up with the miner)', function ()
     if (this.currentTest?.state === 'failed') console.log(cluster.logs.slice(-40).join('\n'));
   });
 
+  it('GET /v1/miner keeps the miner\'s start time across heartbeats', async () => {
+    const first = await api<{ startedAt: string }>(cluster.url, 'GET', '/v1/miner');
+    await new Promise((r) => setTimeout(r, 4500)); // two heartbeats (2 s each)
+    const later = await api<{ startedAt: string }>(cluster.url, 'GET', '/v1/miner');
+    assert.equal(later.startedAt, first.startedAt);
+  });
+
   it('publishes versioned plans that later steps are planned with', async () => {
     // Long enough that the miner (embedding ~240 images a checkpoint) has plans ready well before the end.
     const j = await api<JobView>(cluster.url, 'POST', '/v1/jobs', job(40));
