@@ -81,13 +81,8 @@ export async function waitFor(check: () => Promise<boolean>, timeoutMs: number, 
   }
 }
 
-export interface JobView {
-  id: string; state: string; step: number; steps: number; loss?: number; error?: string;
-  world: { size: number; generation: number; workers: string[] };
-  faults: { reason: string; kind?: string; recovery?: string; stepsLost?: number; resumedAt?: number; step: number }[];
-  nonFiniteRollbacks?: number; learningRateScale?: number;
-  recent: { step: number; loss: number }[]; lastCheckpoint: { step: number; dir: string } | null;
-}
+export type { JobView } from '@facenet/protocol';
+import type { JobView } from '@facenet/protocol';
 
 export async function waitForState(url: string, id: string, states: string[], timeoutMs = 120000): Promise<JobView> {
   let job: JobView | undefined;

@@ -1,7 +1,5 @@
 import { strict as assert } from 'node:assert';
-import {
-  applyUpdateGuarded, checkFiniteVector, computeShardGradients, EmbeddingModel, NonFiniteError, Optimizer, tf,
-} from '@facenet/core';
+import { applyUpdateGuarded, checkFiniteVector, computeShardGradients, EmbeddingModel, NonFiniteError, Optimizer, tf } from '@facenet/core';
 import { useBackend } from './helpers';
 
 function snapshot(model: EmbeddingModel, optimizer: Optimizer): Map<string, Float32Array> {

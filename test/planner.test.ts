@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { planStep } from '@facenet/coordinator';
-import { compileTrainOptions, curriculumSchema, MiningPlan, SyntheticSource } from '@facenet/core';
+import { compileTrainOptions, SyntheticSource } from '@facenet/core';
+import { curriculumSchema, MiningPlan } from '@facenet/protocol';
 
 const source = new SyntheticSource({ identities: 30, imagesPerIdentity: 6 });
 const config = compileTrainOptions({ batch: { P: 10, K: 4 }, virtualShards: 4, seed: 4 });

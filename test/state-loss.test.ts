@@ -3,7 +3,7 @@ import { spawn, ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import IORedis from 'ioredis';
 import { Coordinator } from '@facenet/coordinator';
-import { logRedisErrors } from '@facenet/core';
+import { logRedisErrors } from '@facenet/protocol';
 import { waitFor } from './cluster-helpers';
 
 const freePort = () => new Promise<number>((resolve) => {

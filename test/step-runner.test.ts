@@ -1,7 +1,6 @@
 import { strict as assert } from 'node:assert';
-import {
-  compileTrainOptions, DatasetSpec, loadImages, samplePK, ShardJobData, sourceFromSpec, splitByIdentity,
-} from '@facenet/core';
+import { compileTrainOptions, loadImages, samplePK, splitByIdentity } from '@facenet/core';
+import { DatasetSpec, ShardJobData, sourceFromSpec } from '@facenet/protocol';
 import { StepCollective, StepCompute, StepRunner } from '@facenet/worker';
 
 /** A compute thread that records the images each step trains on; weights are a step counter. */

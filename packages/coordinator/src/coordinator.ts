@@ -1,7 +1,7 @@
 import Fastify, { FastifyInstance } from 'fastify';
 import IORedis from 'ioredis';
 import { randomBytes } from 'node:crypto';
-import { logRedisErrors, MiningPlan, redisKeys, summarizePlan, runCloseSteps } from '@facenet/core';
+import { logRedisErrors, MiningPlan, redisKeys, summarizePlan, runCloseSteps } from '@facenet/protocol';
 import { registerRoutes } from './api/routes';
 import { compileCoordinatorOptions, CompiledCoordinatorOptions, CoordinatorOptions } from './coordinator-options';
 import { CoordinatorError } from './errors';

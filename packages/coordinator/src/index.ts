@@ -5,7 +5,6 @@ export { compileCoordinatorOptions } from './coordinator-options';
 export type { CoordinatorOptions, CompiledCoordinatorOptions } from './coordinator-options';
 export { planStep } from './planner';
 export { JobStore } from './job-store';
-export type { JobRecord, JobState } from './job-record';
 export * from './errors';
 export { createMetrics } from './metrics';
 export type { Metrics } from './metrics';

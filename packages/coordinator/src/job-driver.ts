@@ -1,10 +1,9 @@
 import { Queue } from 'bullmq';
 import IORedis from 'ioredis';
 import { join } from 'node:path';
-import {
-  checkpointName, FaceSource, redisKeys, ShardJobResult, shardJobId, sourceFromSpec, trainingSource, WorkerInfo,
-} from '@facenet/core';
-import { FaultKind, FaultRecord, JobRecord, StepRecord } from './job-record';
+import { checkpointName, FaceSource } from '@facenet/core';
+import { AbortMessage, CheckpointEvent, redisKeys, ShardJobResult, shardJobId, sourceFromSpec, trainingSource, WorkerInfo } from '@facenet/protocol';
+import { FaultKind, FaultRecord, JobRecord, StepRecord } from '@facenet/protocol';
 import { JobStore } from './job-store';
 import { Membership } from './membership';
 import { Metrics } from './metrics';
@@ -294,7 +293,8 @@ export class JobDriver {
    */
   private async announceCheckpoint(jobId: string, step: number, dir: string): Promise<void> {
     const q = (this.checkpointQueue ??= new Queue(this.keys.checkpointQueue, { connection: this.redis, prefix: this.keys.bull }));
-    await q.add('checkpoint', { jobId, step, dir }, { jobId: `${jobId}-ckpt-${step}`, removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } });
+    const event: CheckpointEvent = { jobId, step, dir };
+    await q.add('checkpoint', event, { jobId: `${jobId}-ckpt-${step}`, removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } });
     const waiting = (await q.getWaiting(0, 10_000)).filter((e) => (e.data as { jobId: string }).jobId === jobId);
     const stale = waiting.sort((a, b) => (b.data as { step: number }).step - (a.data as { step: number }).step).slice(WAITING_EVENTS_KEPT);
     for (const e of stale) {
@@ -348,7 +348,8 @@ export class JobDriver {
   /** A step failed or a rank died: abandon the generation, then change the world from the survivors. */
   private async fault(job: JobRecord, f: StepFault): Promise<void> {
     this.metrics.faults.inc({ job: job.id });
-    await this.redis.publish(this.keys.abortChannel, JSON.stringify({ jobId: job.id, generation: job.generation }));
+    const abort: AbortMessage = { jobId: job.id, generation: job.generation };
+    await this.redis.publish(this.keys.abortChannel, JSON.stringify(abort));
     // A worker that just died still looks alive until its registration expires.
     await new Promise((r) => setTimeout(r, this.o.faultSettleMs));
     const change = (await this.worldChange(job)) ?? { survivors: [], leaving: [], lost: [], joiners: [] };

@@ -1,7 +1,7 @@
 import IORedis from 'ioredis';
-import { redisKeys } from '@facenet/core';
+import { redisKeys } from '@facenet/protocol';
 import { JobNotFoundError } from './errors';
-import { JobRecord } from './job-record';
+import { JobRecord } from '@facenet/protocol';
 
 /** Job records in Redis: all state lives there, so a restarted coordinator carries on. */
 export class JobStore {

@@ -1,5 +1,5 @@
 import IORedis from 'ioredis';
-import { redisKeys, WorkerInfo } from '@facenet/core';
+import { redisKeys, WorkerInfo } from '@facenet/protocol';
 
 /**
  * Who is alive: workers register a key that expires unless their heartbeat refreshes it.

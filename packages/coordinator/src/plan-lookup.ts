@@ -1,6 +1,6 @@
 import IORedis from 'ioredis';
-import { MiningPlan, redisKeys } from '@facenet/core';
-import { JobRecord } from './job-record';
+import { MiningPlan, redisKeys } from '@facenet/protocol';
+import { JobRecord } from '@facenet/protocol';
 
 export type PlanSwitch = JobRecord['planSwitches'][number];
 

@@ -1,4 +1,5 @@
-import { BatchItem, curriculumAt, CurriculumSpec, FaceSource, MiningPlan, rngFor, samplePK, shuffled, splitByIdentity, TrainConfig } from '@facenet/core';
+import { BatchItem, FaceSource, rngFor, samplePK, shuffled, splitByIdentity, TrainConfig } from '@facenet/core';
+import { curriculumAt, CurriculumSpec, MiningPlan } from '@facenet/protocol';
 
 /**
  * The batch of step `step`, split for `world` ranks: a pure function of (seed, step, plan

@@ -1,5 +1,5 @@
-import { HeldState, StateQuery } from '@facenet/core';
-import { JobRecord } from './job-record';
+import { HeldState, StateQuery } from '@facenet/protocol';
+import { JobRecord } from '@facenet/protocol';
 import { WorkerQueues } from './worker-queues';
 
 /** The state the job continues from: a step, the weights' checksum, and the workers holding it. */

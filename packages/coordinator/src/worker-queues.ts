@@ -1,6 +1,6 @@
 import { Job, Queue, QueueEvents } from 'bullmq';
 import IORedis from 'ioredis';
-import { redisKeys, workerQueueName, WorkerJobData, WorkerJobResult } from '@facenet/core';
+import { redisKeys, workerQueueName, WorkerJobData, WorkerJobResult } from '@facenet/protocol';
 
 export type WorkerQueue = Queue<WorkerJobData, WorkerJobResult>;
 export type WorkerJob = Job<WorkerJobData, WorkerJobResult>;

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** Miner process entry: `node packages/miner/dist/main.js` (configured by environment). */
-import { runService, selectBackend } from '@facenet/core';
+import { selectBackend } from '@facenet/core';
+import { runService } from '@facenet/protocol';
 import { MinerService } from './miner-service';
 
 void selectBackend().then(() => runService('miner', new MinerService({ redisUrl: process.env.REDIS_URL, prefix: process.env.FACENET_PREFIX })));

@@ -1,7 +1,5 @@
-import {
-  confusableIdentities, curriculumAt, embedImages, FaceSource, JobSpec, loadModel, mineTriplets, MiningPlan, rngFor, shuffled,
-  sourceFromSpec, trainingSource,
-} from '@facenet/core';
+import { confusableIdentities, embedImages, FaceSource, loadModel, mineTriplets, rngFor, shuffled } from '@facenet/core';
+import { curriculumAt, JobSpec, MiningPlan, sourceFromSpec, trainingSource } from '@facenet/protocol';
 import { CompiledMinerOptions } from './miner-options';
 
 /** What mining a checkpoint needs to know about its job. */

@@ -1,16 +1,11 @@
 import { Job, Queue, Worker } from 'bullmq';
 import IORedis from 'ioredis';
-import { JobSpec, logRedisErrors, MiningPlan, redisKeys, runCloseSteps } from '@facenet/core';
+import { CheckpointEvent, JobRecord, logRedisErrors, MiningPlan, redisKeys, runCloseSteps } from '@facenet/protocol';
 import { CheckpointMiner } from './mine-checkpoint';
 import { compileMinerOptions, CompiledMinerOptions, MinerOptions } from './miner-options';
 
 export type MinerState = 'INITIALIZED' | 'RUNNING' | 'DRAINING' | 'STOPPED';
 
-interface CheckpointEvent {
-  jobId: string;
-  step: number;
-  dir: string;
-}
 
 /**
  * The miner process: consumes checkpoint events, mines the newest checkpoint of each job
@@ -69,7 +64,7 @@ export class MinerService {
     }
     const raw = await this.redis.get(this.keys.job(jobId));
     if (!raw) return { skipped: true };
-    const record = JSON.parse(raw) as { spec: JobSpec; train: { seed: number; margin: number } };
+    const record = JSON.parse(raw) as JobRecord;
     if (!record.spec.curriculum?.enabled) return { skipped: true };
     const mined = await this.miner.mine({ jobId, spec: record.spec, seed: record.train.seed, margin: record.train.margin }, dir, step);
     const skippedSteps = (await this.redis.lrange(this.keys.skippedCheckpoints(jobId), '0', '-1')).map(Number);

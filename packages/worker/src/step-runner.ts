@@ -1,9 +1,7 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import {
-  BatchItem, checkFiniteVector, checkpointName, DatasetSpec, FaceSource, flatStats, HeldState, loadImages, LoadedImages, NonFiniteError,
-  ShardJobData, ShardJobResult, sourceFromSpec, StateQuery,
-} from '@facenet/core';
+import { BatchItem, checkFiniteVector, checkpointName, FaceSource, flatStats, loadImages, LoadedImages, NonFiniteError } from '@facenet/core';
+import { collectiveId, DatasetSpec, HeldState, ShardJobData, ShardJobResult, sourceFromSpec, StateQuery } from '@facenet/protocol';
 import type { AllreducePeer } from './allreduce/ring-allreduce';
 import type { ComputeClient } from './compute/compute-client';
 
@@ -80,7 +78,7 @@ export class StepRunner {
     const t1 = performance.now();
     const flat = await this.compute.gradients({ shards: shards.map((s) => ({ images: s.data, labels: s.labels, count: s.count })) });
     const t2 = performance.now();
-    const reduced = await this.peer.allreduce(`${data.jobId}/${data.step}/${data.generation}`, flat, data.rank, data.world);
+    const reduced = await this.peer.allreduce(collectiveId(data.jobId, data.step, data.generation), flat, data.rank, data.world);
     const t3 = performance.now();
     const stats = flatStats(flat);
     const result = (extra: Partial<ShardJobResult>, t4 = t3, t5 = t4): ShardJobResult => ({

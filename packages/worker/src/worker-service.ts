@@ -1,7 +1,7 @@
 import { Job, UnrecoverableError, Worker } from 'bullmq';
 import IORedis from 'ioredis';
 import { hostname } from 'node:os';
-import { isStateQuery, redisKeys, WorkerInfo, workerQueueName, runCloseSteps, WorkerJobData, WorkerJobResult, logRedisErrors } from '@facenet/core';
+import { AbortMessage, isStateQuery, redisKeys, WorkerInfo, workerQueueName, runCloseSteps, WorkerJobData, WorkerJobResult, logRedisErrors } from '@facenet/protocol';
 import { AllreducePeer } from './allreduce/ring-allreduce';
 import { ComputeClient } from './compute/compute-client';
 import { StepRunner } from './step-runner';
@@ -73,7 +73,7 @@ export class WorkerService {
     logRedisErrors(this.subscriber, (l) => this.log(`[worker ${this.id}] subscriber ${l}`));
     await this.subscriber.subscribe(keys.abortChannel);
     this.subscriber.on('message', (_channel: string, message: string) => {
-      const m = JSON.parse(message) as { jobId: string; generation: number };
+      const m = JSON.parse(message) as AbortMessage;
       this.peer.abandonGeneration(m.jobId, m.generation);
     });
     this.state = 'RUNNING';

@@ -1,11 +1,9 @@
 /** The coordinator REST API as the CLI uses it: calls, one-line job summaries, progress watching. */
+import type { JobView } from '@facenet/protocol';
 import { Output, pct } from '../output';
 import { UsageError } from '../errors';
 
-export interface JobView {
-  id: string; name?: string; state: string; requested: string | null; step: number; steps: number; loss?: number;
-  activeFraction?: number; imagesPerSecond?: number; world: { size: number; generation: number }; lastCheckpoint: { step: number; dir: string } | null; error?: string;
-}
+export type { JobView };
 
 /** A REST call; API errors become one line (with each invalid field for a 400). */
 export async function api<T>(base: string, method: string, path: string, body?: unknown): Promise<T> {

@@ -1,10 +1,6 @@
 import { Command } from 'commander';
 import { join } from 'node:path';
-import {
-  compileTrainOptions, FaceSource, FolderSource, holdoutPairs, MINING_STRATEGIES, OPTIMIZERS, ARCHITECTURES,
-  parseTrainSpec, resolveCheckpointDir, selectBackend, splitHoldout, StepReport, SubsetSource, SyntheticSource, Trainer,
-  TrainOptions, EvaluationResult, ArchitectureName, MiningStrategy, OptimizerName, ScheduleKind,
-} from '@facenet/core';
+import { compileTrainOptions, FaceSource, FolderSource, holdoutPairs, MINING_STRATEGIES, OPTIMIZERS, ARCHITECTURES, parseTrainSpec, resolveCheckpointDir, selectBackend, splitHoldout, StepReport, SubsetSource, SyntheticSource, Trainer, TrainOptions, EvaluationResult, ArchitectureName, MiningStrategy, OptimizerName, ScheduleKind } from '@facenet/core';
 import { float, int, oneOf, readSpecFile } from '../parse';
 import { Output, pct } from '../output';
 

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { resolve } from 'node:path';
-import { evaluatePairs, holdoutPairs, JobSpec, loadModel, selectBackend, sourceFromSpec, trainingSource } from '@facenet/core';
+import { evaluatePairs, holdoutPairs, loadModel, selectBackend } from '@facenet/core';
+import { JobSpec, sourceFromSpec, trainingSource } from '@facenet/protocol';
 import { api, JobView, watch } from '../cluster/api-client';
 import { LocalCluster } from '../cluster/local-cluster';
 import { int, readSpecFile } from '../parse';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { jobSpecSchema } from '@facenet/core';
+import { jobSpecSchema } from '@facenet/protocol';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };

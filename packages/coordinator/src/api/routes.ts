@@ -1,8 +1,9 @@
 import { FastifyInstance, FastifyReply } from 'fastify';
 import { randomBytes } from 'node:crypto';
-import { compileTrainOptions, ConfigError, DatasetError, FacenetError, JobSpec, parseJobSpec, PlanSummary, sourceFromSpec, SpecError, TrainConfig, TrainOptions, trainingSource } from '@facenet/core';
+import { compileTrainOptions, ConfigError, DatasetError, FacenetError, SpecError, TrainConfig, TrainOptions } from '@facenet/core';
+import { JobSpec, parseJobSpec, PlanSummary, sourceFromSpec, trainingSource } from '@facenet/protocol';
 import { CoordinatorError, JobStateError } from '../errors';
-import { FINAL_STATES, JobRecord, jobView } from '../job-record';
+import { FINAL_STATES, JobRecord, jobView } from '@facenet/protocol';
 import { JobStore } from '../job-store';
 import { Membership } from '../membership';
 import { openApiDocument } from './openapi';

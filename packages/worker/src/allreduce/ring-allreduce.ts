@@ -3,6 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { AllreduceServiceClient } from '../generated/facenet/v1/AllreduceService';
 import type { PullResponse, PullResponse__Output } from '../generated/facenet/v1/PullResponse';
 import type { PullRequest__Output } from '../generated/facenet/v1/PullRequest';
+import { parseCollectiveId } from '@facenet/protocol';
 import { AllreduceError } from '../errors';
 import { Mailbox } from './mailbox';
 import { Outbox } from './outbox';
@@ -132,8 +133,8 @@ export class AllreducePeer {
   }
 
   private checkAbandoned(id: string, rank: number): void {
-    const [job, , generation] = id.split('/');
-    if (this.abandoned.has(`${job}/${generation}`)) throw new AllreduceError(id, rank, 'generation abandoned by the coordinator');
+    const c = parseCollectiveId(id);
+    if (c && this.abandoned.has(`${c.jobId}/${c.generation}`)) throw new AllreduceError(id, rank, 'generation abandoned by the coordinator');
   }
 
   /** The successor's stream for `id`; its cancellation (the successor failed or died) aborts the collective. */
@@ -190,7 +191,10 @@ export class AllreducePeer {
   /** Fails every collective, present and future, of one job generation (the coordinator moved on). */
   abandonGeneration(jobId: string, generation: number): void {
     this.abandoned.add(`${jobId}/${generation}`);
-    const match = (id: string) => id.startsWith(`${jobId}/`) && id.endsWith(`/${generation}`);
+    const match = (id: string) => {
+      const c = parseCollectiveId(id);
+      return c?.jobId === jobId && c.generation === generation;
+    };
     const reason = 'generation abandoned by the coordinator';
     for (const [id, abort] of this.running) if (match(id)) abort.abort(new Error(reason));
     this.outbox.failMatching(match, reason);

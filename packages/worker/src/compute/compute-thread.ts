@@ -5,10 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
-import {
-  accumulate, applyUpdateGuarded, computeShardGradients, disposeGradients, EmbeddingModel, flatLayout, FlatLayout, flattenGradients,
-  learningRateAt, Optimizer, readCheckpoint, unflattenGradients, restoreCheckpoint, selectBackend, ShardGradients, TrainConfig, TripletStats, writeCheckpoint,
-} from '@facenet/core';
+import { accumulate, applyUpdateGuarded, computeShardGradients, disposeGradients, EmbeddingModel, flatLayout, FlatLayout, flattenGradients, learningRateAt, Optimizer, readCheckpoint, unflattenGradients, restoreCheckpoint, selectBackend, ShardGradients, TrainConfig, TripletStats, writeCheckpoint } from '@facenet/core';
 import type { ComputeReply, ComputeRequest, HeldState, InitResult } from './protocol';
 
 interface JobState {

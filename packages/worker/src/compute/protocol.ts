@@ -1,4 +1,5 @@
-import type { HeldState, ModelConfig, OptimizerConfig, TrainConfig } from '@facenet/core';
+import type { ModelConfig, OptimizerConfig, TrainConfig } from '@facenet/core';
+import type { HeldState } from '@facenet/protocol';
 
 /** Messages from the worker's main thread to its compute thread; each carries an id for the reply. */
 export type ComputeRequest =

@@ -1,7 +1,4 @@
-import { FaceSource } from '../data/face-source';
-import { FolderSource } from '../data/folder-source';
-import { SubsetSource, splitHoldout } from '../data/subset-source';
-import { SyntheticSource } from '../data/synthetic-source';
+import { FaceSource, FolderSource, SubsetSource, splitHoldout, SyntheticSource } from '@facenet/core';
 import { DatasetSpec } from './job-spec';
 
 /** The image source a dataset spec names. */

@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { SpecError } from '../errors';
-import { trainOptionsSchema } from '../train/train-spec';
+import { SpecError, trainOptionsSchema } from '@facenet/core';
 
 /** Where a distributed job's images come from; every worker must see the same files. */
 export const datasetSchema = z.discriminatedUnion('kind', [

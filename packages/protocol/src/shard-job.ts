@@ -1,6 +1,4 @@
-import { BatchItem } from '../data/pk-sampler';
-import { TrainConfig } from '../train/train-options';
-import { TripletStats } from '../train/train-step';
+import type { BatchItem, TrainConfig, TripletStats } from '@facenet/core';
 import { DatasetSpec } from './job-spec';
 
 /**
@@ -88,3 +86,11 @@ export interface ShardJobResult {
 
 export const shardJobId = (jobId: string, step: number, rank: number, generation: number) => `${jobId}-s${step}-r${rank}-g${generation}`;
 export const workerQueueName = (workerId: string) => `worker-${workerId}`;
+
+/** Names one allreduce, "<job>/<step>/<generation>"; the ring's Pull requests carry it. */
+export const collectiveId = (jobId: string, step: number, generation: number) => `${jobId}/${step}/${generation}`;
+
+export function parseCollectiveId(id: string): { jobId: string; step: number; generation: number } | undefined {
+  const m = /^([^/]+)\/(\d+)\/(\d+)$/.exec(id);
+  return m ? { jobId: m[1] as string, step: Number(m[2]), generation: Number(m[3]) } : undefined;
+}

@@ -1,4 +1,4 @@
-import type { MiningStats } from '../mining/mine-triplets';
+import type { MiningStats } from '@facenet/core';
 
 /**
  * What the miner publishes after mining a checkpoint, versioned per job. Identities are labels

@@ -1,4 +1,6 @@
-import type { JobSpec, StepTimings, TrainConfig, TripletStats } from '@facenet/core';
+import type { TrainConfig, TripletStats } from '@facenet/core';
+import type { JobSpec } from './job-spec';
+import type { StepTimings } from './shard-job';
 
 export type JobState = 'pending' | 'running' | 'paused' | 'completed' | 'failed' | 'cancelled';
 export const FINAL_STATES: readonly JobState[] = ['completed', 'failed', 'cancelled'];
@@ -98,3 +100,6 @@ export function jobView(j: JobRecord, requested: 'pause' | 'cancel' | null = nul
     faults: j.faults, forkedFrom: j.forkedFrom, error: j.error, spec: j.spec, createdAt: j.createdAt, updatedAt: j.updatedAt,
   };
 }
+
+/** The job as the API shows it (GET /v1/jobs/:id), also what the CLI and tests read. */
+export type JobView = ReturnType<typeof jobView>;

@@ -1,0 +1,16 @@
+// @facenet/protocol: the contract between the processes (coordinator, workers, miner, CLI, tests):
+// job spec, job record and view, shard jobs, Redis key names, events, collective ids, and the small
+// runtime every service shares. The ML library (@facenet/core) holds no cluster code.
+export { parseJobSpec, jobSpecSchema, datasetSchema, curriculumSchema, curriculumAt, nonFiniteSchema } from './job-spec';
+export type { JobSpec, DatasetSpec, CurriculumSpec } from './job-spec';
+export { shardJobId, workerQueueName, isStateQuery, collectiveId, parseCollectiveId } from './shard-job';
+export type { ShardJobData, ShardJobResult, StepTimings, StateQuery, HeldState, WorkerJobData, WorkerJobResult } from './shard-job';
+export { FINAL_STATES, jobView } from './job-record';
+export type { JobState, JobRecord, JobView, StepRecord, FaultRecord, FaultKind, WorldMember, CheckpointEntry } from './job-record';
+export { redisKeys } from './redis-keys';
+export type { WorkerInfo } from './redis-keys';
+export type { CheckpointEvent, AbortMessage } from './events';
+export { summarizePlan } from './mining-plan';
+export type { MiningPlan, PlanSummary } from './mining-plan';
+export { sourceFromSpec, trainingSource } from './dataset-source';
+export { envNumber, runService, runCloseSteps, logRedisErrors } from './service-runtime';
