@@ -56,6 +56,7 @@ export type { CheckpointManifest, CheckpointContents } from './checkpoint/checkp
 
 export { computeShardGradients, accumulate, applyUpdate, meanStats, disposeGradients } from './train/train-step';
 export { applyUpdateGuarded, checkFiniteVector, allFinite } from './train/non-finite';
+export { loadStepShards, stepGradients, applyStep } from './train/training-step';
 export type { ShardGradients, ShardInput, TripletStats } from './train/train-step';
 export { compileTrainOptions } from './train/train-options';
 export { parseTrainSpec, trainOptionsSchema } from './train/train-spec';

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { BatchItem, checkFiniteVector, checkpointName, FaceSource, flatStats, loadImages, LoadedImages, NonFiniteError } from '@facenet/core';
+import { BatchItem, checkFiniteVector, checkpointName, FaceSource, flatStats, LoadedImages, loadStepShards, NonFiniteError } from '@facenet/core';
 import { collectiveId, DatasetSpec, HeldState, ShardJobData, ShardJobResult, sourceFromSpec, StateQuery } from '@facenet/protocol';
 import type { AllreducePeer } from './allreduce/ring-allreduce';
 import type { ComputeClient } from './compute/compute-client';
@@ -45,10 +45,7 @@ export class StepRunner {
   }
 
   private load(data: ShardJobData, step: number, shards: BatchItem[][]): Promise<LoadedImages[]> {
-    const src = this.source(data.dataset);
-    const t = data.train;
-    const augment = t.augment ? { ...t.augment, seed: t.seed, step } : null;
-    return Promise.all(shards.map((items) => loadImages(src, items, { size: t.model.imageSize, augment })));
+    return loadStepShards(this.source(data.dataset), shards, data.train, step);
   }
 
   /** The images of this step: the prefetched ones if they are exactly these, else decoded now. */

@@ -1,14 +1,15 @@
 import { join } from 'node:path';
 import { readCheckpoint, restoreCheckpoint, writeCheckpoint } from '../checkpoint/checkpoint';
 import { FaceSource } from '../data/face-source';
-import { loadImages, LoadedImages, SkippedImage } from '../data/load-images';
+import { LoadedImages, SkippedImage } from '../data/load-images';
 import { samplePK, splitByIdentity } from '../data/pk-sampler';
 import { evaluatePairs, EvaluationResult } from '../eval/evaluate-pairs';
 import { PairSet } from '../eval/holdout-pairs';
 import { EmbeddingModel } from '../model/embedding-model';
 import { Optimizer } from '../optim/optimizer';
 import { learningRateAt } from '../optim/schedule';
-import { accumulate, applyUpdate, computeShardGradients, disposeGradients, meanStats, ShardGradients, TripletStats } from './train-step';
+import { meanStats, TripletStats } from './train-step';
+import { applyStep, loadStepShards, stepGradients } from './training-step';
 import { compileTrainOptions, TrainConfig, TrainOptions } from './train-options';
 
 export interface StepReport extends TripletStats {
@@ -30,8 +31,9 @@ export const checkpointName = (step: number) => `step-${String(step).padStart(6,
 
 /**
  * Single-process training: identity-balanced P x K batches, virtual shards, online triplet
- * selection, optimizer update, periodic evaluation and checkpoints. The distributed worker
- * runs the same per-shard step (train-step.ts); this loop is its one-process reference.
+ * selection, optimizer update, periodic evaluation and checkpoints. The distributed worker's
+ * compute thread runs the same step (training-step.ts) with the allreduce in the middle; this
+ * loop is its one-process reference.
  */
 export class Trainer {
   readonly config: TrainConfig;
@@ -62,9 +64,7 @@ export class Trainer {
 
   private loadStep(step: number): Promise<LoadedImages[]> {
     const c = this.config;
-    const batch = samplePK(this.source.index, c.batch, c.seed, step);
-    const augment = c.augment ? { ...c.augment, seed: c.seed, step } : null;
-    return Promise.all(splitByIdentity(batch, c.virtualShards).map((items) => loadImages(this.source, items, { size: c.model.imageSize, augment })));
+    return loadStepShards(this.source, splitByIdentity(samplePK(this.source.index, c.batch, c.seed, step), c.virtualShards), c, step);
   }
 
   /** Runs until `config.steps` (or `untilStep`) or until `signal` aborts, between steps. */
@@ -78,20 +78,9 @@ export class Trainer {
       // Prefetch: decoding of step s+1 starts before step s computes.
       next = s + 1 < untilStep ? this.loadStep(s + 1) : undefined;
       const t1 = performance.now();
-      let summed: ShardGradients | undefined;
-      const stats: TripletStats[] = [];
-      for (const shard of shards) {
-        if (shard.count === 0) continue;
-        const g = computeShardGradients(this.model, { images: shard.data, labels: shard.labels, count: shard.count }, c.mining, c.margin);
-        stats.push(g.stats);
-        summed = accumulate(summed, g);
-      }
+      const { summed, stats } = stepGradients(this.model, shards.map((sh) => ({ images: sh.data, labels: sh.labels, count: sh.count })), c);
       const t2 = performance.now();
-      const lr = learningRateAt(c.optimizer.learningRate, c.schedule, s);
-      if (summed) {
-        applyUpdate(this.model, this.optimizer, summed, stats.length, lr, c.bnMomentum);
-        disposeGradients(summed);
-      }
+      const lr = summed ? applyStep(this.model, this.optimizer, summed, stats.length, c, s) : learningRateAt(c.optimizer.learningRate, c.schedule, s);
       const t3 = performance.now();
       this.step = s + 1;
       const skipped = shards.flatMap((sh) => sh.skipped);

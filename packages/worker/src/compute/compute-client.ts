@@ -71,6 +71,11 @@ export class ComputeClient {
     return this.call('state', { jobId, checkpointDir });
   }
 
+  /** Tensors the compute thread holds (model, optimizer slots, and any leak). */
+  tensors(): Promise<number> {
+    return this.call('memory', {});
+  }
+
   checkpoint(dir: string): Promise<string> {
     return this.call('checkpoint', { dir });
   }

@@ -5,10 +5,13 @@
  */
 import { createHash } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
-import { accumulate, applyUpdateGuarded, computeShardGradients, disposeGradients, EmbeddingModel, flatLayout, FlatLayout, flattenGradients, learningRateAt, Optimizer, readCheckpoint, unflattenGradients, restoreCheckpoint, selectBackend, ShardGradients, TrainConfig, TripletStats, writeCheckpoint } from '@facenet/core';
+import {
+  applyStep, checkFiniteVector, disposeGradients, EmbeddingModel, flatLayout, FlatLayout, flattenGradients, Optimizer, readCheckpoint, restoreCheckpoint, selectBackend,
+  stepGradients, tf, TrainConfig, unflattenGradients, writeCheckpoint,
+} from '@facenet/core';
 import type { ComputeReply, ComputeRequest, HeldState, InitResult } from './protocol';
 
-interface JobState {
+interface HeldJob {
   jobId: string;
   train: TrainConfig;
   model: EmbeddingModel;
@@ -18,7 +21,7 @@ interface JobState {
   step: number;
 }
 
-let state: JobState | undefined;
+let state: HeldJob | undefined;
 
 async function init(req: Extract<ComputeRequest, { type: 'init' }>): Promise<InitResult> {
   const backend = await selectBackend({ log: null });
@@ -44,21 +47,14 @@ async function init(req: Extract<ComputeRequest, { type: 'init' }>): Promise<Ini
   return { step, parameters: model.parameterCount, layoutLength: state.layout.length, backend: backend.name };
 }
 
-function current(): JobState {
+function current(): HeldJob {
   if (!state) throw Object.assign(new Error('compute thread has no job (init first)'), { name: 'StateError' });
   return state;
 }
 
 async function gradients(req: Extract<ComputeRequest, { type: 'gradients' }>): Promise<Float32Array> {
   const s = current();
-  let summed: ShardGradients | undefined;
-  const stats: TripletStats[] = [];
-  for (const shard of req.shards) {
-    if (shard.count === 0) continue;
-    const g = computeShardGradients(s.model, shard, s.train.mining, s.train.margin);
-    stats.push(g.stats);
-    summed = accumulate(summed, g);
-  }
+  const { summed, stats } = stepGradients(s.model, req.shards, s.train);
   // A rank whose shards all failed to decode still takes part in the allreduce, with zeros.
   if (!summed) return new Float32Array(s.layout.length);
   try {
@@ -68,7 +64,7 @@ async function gradients(req: Extract<ComputeRequest, { type: 'gradients' }>): P
   }
 }
 
-async function checksum(s: JobState): Promise<string> {
+async function checksum(s: HeldJob): Promise<string> {
   const h = createHash('sha256');
   for (const vars of [s.model.store.trainable, s.model.store.state]) {
     for (const name of [...vars.keys()].sort()) {
@@ -82,15 +78,9 @@ async function checksum(s: JobState): Promise<string> {
 async function apply(req: Extract<ComputeRequest, { type: 'apply' }>): Promise<{ step: number; checksum?: string }> {
   const s = current();
   if (req.step !== s.step) throw Object.assign(new Error(`update for step ${req.step} but weights are at step ${s.step}`), { name: 'StateError' });
+  checkFiniteVector(req.flat, req.step); // the main thread checked too; a NaN shard count would skip the update silently
   const { summed, shards } = unflattenGradients(s.layout, req.flat);
-  try {
-    if (shards > 0) {
-      const lr = learningRateAt(s.train.optimizer.learningRate, s.train.schedule, req.step) * req.learningRateScale;
-      applyUpdateGuarded(s.model, s.optimizer, summed, shards, lr, s.train.bnMomentum, req.step);
-    }
-  } finally {
-    disposeGradients(summed);
-  }
+  applyStep(s.model, s.optimizer, summed, shards, s.train, req.step, req.learningRateScale);
   s.step = req.step + 1;
   return { step: s.step, checksum: req.checksum ? await checksum(s) : undefined };
 }
@@ -122,6 +112,7 @@ async function handle(req: ComputeRequest): Promise<unknown> {
     case 'apply': return apply(req);
     case 'checkpoint': return checkpoint(req);
     case 'state': return heldState(req);
+    case 'memory': return tf.memory().numTensors;
   }
 }
 

@@ -8,6 +8,7 @@ export type ComputeRequest =
   | { id: number; type: 'gradients'; shards: { images: Float32Array; labels: Int32Array; count: number }[] }
   | { id: number; type: 'apply'; flat: Float32Array; step: number; learningRateScale: number; checksum: boolean }
   | { id: number; type: 'state'; jobId: string; checkpointDir?: string }
+  | { id: number; type: 'memory' }
   | { id: number; type: 'checkpoint'; dir: string };
 
 export type ComputeReply =

@@ -1,0 +1,58 @@
+import { FaceSource } from '../data/face-source';
+import { loadImages, LoadedImages } from '../data/load-images';
+import { BatchItem } from '../data/pk-sampler';
+import { EmbeddingModel } from '../model/embedding-model';
+import { Optimizer } from '../optim/optimizer';
+import { learningRateAt } from '../optim/schedule';
+import { applyUpdateGuarded } from './non-finite';
+import { TrainConfig } from './train-options';
+import { accumulate, computeShardGradients, disposeGradients, ShardGradients, ShardInput, TripletStats } from './train-step';
+
+/**
+ * One training step, in three parts, shared by the one-process Trainer and the worker's compute
+ * thread (which puts the allreduce between the second and the third):
+ *  1. loadStepShards: decode (and augment, seeded by step) the images of the step's virtual shards;
+ *  2. stepGradients: forward, online triplet selection and backward per virtual shard, summed;
+ *  3. applyStep: the optimizer update with the mean gradient, refused if it makes weights NaN/Inf.
+ * Each part frees what it allocated on every path, a throw included.
+ */
+
+export function loadStepShards(source: FaceSource, shards: BatchItem[][], config: TrainConfig, step: number): Promise<LoadedImages[]> {
+  const augment = config.augment ? { ...config.augment, seed: config.seed, step } : null;
+  return Promise.all(shards.map((items) => loadImages(source, items, { size: config.model.imageSize, augment })));
+}
+
+/** The summed gradients of the step's non-empty shards (the caller owns `summed`), and each shard's statistics. */
+export function stepGradients(model: EmbeddingModel, shards: ShardInput[], config: TrainConfig): { summed?: ShardGradients; stats: TripletStats[] } {
+  let summed: ShardGradients | undefined;
+  const stats: TripletStats[] = [];
+  try {
+    for (const shard of shards) {
+      if (shard.count === 0) continue;
+      const g = computeShardGradients(model, shard, config.mining, config.margin);
+      stats.push(g.stats);
+      summed = accumulate(summed, g);
+    }
+    return { summed, stats };
+  } catch (err) {
+    if (summed) disposeGradients(summed);
+    throw err;
+  }
+}
+
+/**
+ * Applies the mean of `shards` summed shard gradients at the scheduled learning rate (times
+ * `learningRateScale`), and frees `summed` whatever happens. Throws NonFiniteError, with
+ * nothing applied, when the update would make any weight NaN or Inf. Returns the rate used.
+ */
+export function applyStep(
+  model: EmbeddingModel, optimizer: Optimizer, summed: ShardGradients, shards: number, config: TrainConfig, step: number, learningRateScale = 1,
+): number {
+  try {
+    const lr = learningRateAt(config.optimizer.learningRate, config.schedule, step) * learningRateScale;
+    if (shards > 0) applyUpdateGuarded(model, optimizer, summed, shards, lr, config.bnMomentum, step);
+    return lr;
+  } finally {
+    disposeGradients(summed);
+  }
+}
