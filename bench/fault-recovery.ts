@@ -6,8 +6,9 @@
  *  - sigterm: a rank drains;
  *  - coordinator-kill: SIGKILL to the coordinator, a new one started at once (it waits out the lock);
  *  - redis-restart: redis-server killed and restarted on its AOF.
- * Recovery time: from the fault to the first step committed after it. Steps lost: committed
- * steps that had to be recomputed (the fault record's, or the drop of the job's step).
+ * Recovery time: from the fault to the first step committed by the new world generation (for the
+ * worker faults), or the first step committed after it (coordinator, Redis). Steps lost:
+ * committed steps that had to be recomputed (the fault record's, or the drop of the job's step).
  *
  *   npx tsx bench/fault-recovery.ts [--workers 3] [--classes kill9-compute,...]
  */
@@ -100,7 +101,7 @@ async function measure(c: Cluster, cls: FaultClass, W: number): Promise<Record<s
   const wide = cls === 'kill9-allreduce';
   const job = await c.call<Job>('POST', '/v1/jobs', {
     dataset: { kind: 'folder', path: ORL }, holdout: 10, worldSize: W, checksumEvery: 5,
-    train: { model: { architecture: 'tiny', imageSize: 48, ...(wide ? { embeddingDim: 262144 } : {}) }, batch: { P: 12, K: 6 }, virtualShards: 6, steps: 40, checkpointEvery: 10, seed: 4 },
+    train: { model: { architecture: 'tiny', imageSize: 48, ...(wide ? { embeddingDim: 65536 } : {}) }, batch: { P: 12, K: 6 }, virtualShards: 6, steps: 40, checkpointEvery: 10, seed: 4 },
   });
   const get = () => c.call<Job>('GET', `/v1/jobs/${job.id}`);
   while ((await get()).step < 13) await sleep(50);
@@ -110,7 +111,9 @@ async function measure(c: Cluster, cls: FaultClass, W: number): Promise<Record<s
   const allreduce = median(history.flatMap((h) => h.timings.map((t) => t.allreduceMs)));
   const start = (await get()).step;
   while ((await get()).step === start) await sleep(5);
-  const committed = (await get()).step;
+  const at = await get();
+  const committed = at.step;
+  const worldChanges = cls.startsWith('kill9') || cls === 'sigterm';
   const workers = await c.call<{ pid: number; assignment: { job: string; rank: number } | null }[]>('GET', '/v1/workers');
   const victim = workers.find((w) => w.assignment?.job === job.id && w.assignment.rank === 1)!.pid;
   if (cls === 'kill9-compute') await sleep(compute / 2);
@@ -129,10 +132,13 @@ async function measure(c: Cluster, cls: FaultClass, W: number): Promise<Record<s
   }
   let low = committed;
   let recoveredMs = NaN;
+  let changedAt: number | undefined; // the job's step when the new generation took over
   for (;;) {
     const j = await get();
     low = Math.min(low, j.step);
-    if (Number.isNaN(recoveredMs) && j.step > committed) recoveredMs = performance.now() - t0;
+    if (changedAt === undefined && j.world.generation > at.world.generation) changedAt = j.step;
+    const moved = worldChanges ? changedAt !== undefined && j.step > changedAt : j.step > committed;
+    if (Number.isNaN(recoveredMs) && moved) recoveredMs = performance.now() - t0;
     if (['completed', 'failed', 'cancelled'].includes(j.state)) {
       const faults = j.faults.map((f) => ({ kind: f.kind, recovery: f.recovery, stepsLost: f.stepsLost }));
       const replacement = cls.startsWith('kill9') || cls === 'sigterm' ? c.startWorker() : undefined;

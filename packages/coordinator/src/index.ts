@@ -5,6 +5,8 @@ export { compileCoordinatorOptions } from './coordinator-options';
 export type { CoordinatorOptions, CompiledCoordinatorOptions } from './coordinator-options';
 export { planStep } from './planner';
 export { JobStore } from './job-store';
+export { transition, canTransition, TRANSITIONS } from './job-lifecycle';
+export type { JobEvent } from './job-lifecycle';
 export * from './errors';
 export { createMetrics } from './metrics';
 export type { Metrics } from './metrics';

@@ -8,6 +8,7 @@ import { JobStore } from './job-store';
 import { Membership } from './membership';
 import { Metrics } from './metrics';
 import { PlanLookup, PlanSwitch } from './plan-lookup';
+import { transition } from './job-lifecycle';
 import { planStep } from './planner';
 import { queryState, surveyState, VerifiedState } from './state-survey';
 import { WorkerJob, WorkerQueues } from './worker-queues';
@@ -141,12 +142,12 @@ export class JobDriver {
       if (job.state !== 'running') return;
       const request = await this.store.takeRequest(id);
       if (request) {
-        await this.store.update(id, (j) => (j.state = request === 'pause' ? 'paused' : 'cancelled'));
+        await this.store.update(id, (j) => transition(j, request));
         this.o.log(`[coordinator] job ${id}: ${request === 'pause' ? 'paused' : 'cancelled'} at step ${job.step}`);
         return;
       }
       if (job.step >= job.train.steps) {
-        await this.store.update(id, (j) => (j.state = 'completed'));
+        await this.store.update(id, (j) => transition(j, 'complete'));
         this.o.log(`[coordinator] job ${id}: completed ${job.step} steps`);
         return;
       }
@@ -246,10 +247,7 @@ export class JobDriver {
       const sums = new Set(results.map((r) => r.checksum));
       if (sums.size !== 1) {
         const detail = results.map((r) => `rank ${r.rank}: ${r.checksum?.slice(0, 12)}`).join(', ');
-        await this.store.update(job.id, (j) => {
-          j.state = 'failed';
-          j.error = `weights diverged between ranks after step ${done} (${detail})`;
-        });
+        await this.store.update(job.id, (j) => transition(j, 'fail', `weights diverged between ranks after step ${done} (${detail})`));
         this.o.log(`[coordinator] job ${job.id}: FAILED: weights diverged between ranks after step ${done} (${detail})`);
         return;
       }
@@ -332,9 +330,7 @@ export class JobDriver {
       j.nonFiniteRollbacks = rollbacks;
       j.faults.push({ at: new Date().toISOString(), step: j.step, generation: j.generation, kind: 'non-finite', reason: detail, resumedAt: j.step, stepsLost: 0, recovery: 'rollback' });
       if (rollbacks > g.maxRollbacks) {
-        j.state = 'failed';
-        j.world = [];
-        j.error = `${detail}; gave up after ${g.maxRollbacks} rollback(s) with the learning rate lowered to ${(j.learningRateScale ?? 1).toExponential(1)} x the schedule (nonFinite.maxRollbacks). The weights every rank holds are those after step ${j.step}: resume from an earlier checkpoint with a lower learning rate`;
+        transition(j, 'fail', `${detail}; gave up after ${g.maxRollbacks} rollback(s) with the learning rate lowered to ${(j.learningRateScale ?? 1).toExponential(1)} x the schedule (nonFinite.maxRollbacks). The weights every rank holds are those after step ${j.step}: resume from an earlier checkpoint with a lower learning rate`);
         return;
       }
       j.learningRateScale = scale;
@@ -423,15 +419,12 @@ export class JobDriver {
       j.stateHolders = state ? state.holders.filter((id) => world.some((w) => w.id === id)) : [];
       const atThisStep = j.faults.filter((x) => x.step === committed && x.kind !== 'non-finite').length;
       if (f && atThisStep > this.o.maxFaultsPerStep) {
-        j.state = 'failed';
-        j.error = `step ${committed + 1} failed ${atThisStep} times; last: ${f.reason}`;
-        j.world = [];
+        transition(j, 'fail', `step ${committed + 1} failed ${atThisStep} times; last: ${f.reason}`);
       } else if (world.length >= minWorld && world.length > 0) {
-        j.state = 'running';
+        if (j.state === 'pending') transition(j, 'start');
         j.world = members(world);
-      } else {
-        j.state = 'pending';
-        j.world = [];
+      } else if (j.state === 'running') {
+        transition(j, 'wait');
       }
     });
     for (const w of c.leaving) await this.release(w.id);

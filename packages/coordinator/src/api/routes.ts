@@ -1,9 +1,9 @@
 import { FastifyInstance, FastifyReply } from 'fastify';
 import { randomBytes } from 'node:crypto';
 import { compileTrainOptions, ConfigError, DatasetError, FacenetError, SpecError, TrainConfig, TrainOptions } from '@facenet/core';
-import { JobSpec, parseJobSpec, PlanSummary, sourceFromSpec, trainingSource } from '@facenet/protocol';
+import { FINAL_STATES, JobRecord, JobSpec, jobView, parseJobSpec, PlanSummary, sourceFromSpec, trainingSource } from '@facenet/protocol';
 import { CoordinatorError, JobStateError } from '../errors';
-import { FINAL_STATES, JobRecord, jobView } from '@facenet/protocol';
+import { transition } from '../job-lifecycle';
 import { JobStore } from '../job-store';
 import { Membership } from '../membership';
 import { openApiDocument } from './openapi';
@@ -106,7 +106,7 @@ export function registerRoutes(app: FastifyInstance, d: Deps): void {
 
   app.post<{ Params: { id: string } }>('/v1/jobs/:id/pause', async (req) => {
     const job = await d.store.get(req.params.id);
-    if (job.state === 'pending') return jobView(await d.store.update(job.id, (j) => (j.state = 'paused')));
+    if (job.state === 'pending') return jobView(await d.store.update(job.id, (j) => transition(j, 'pause')));
     if (job.state !== 'running') throw new JobStateError(job.id, `cannot pause a ${job.state} job`);
     await d.store.request(job.id, 'pause');
     return jobView(job, 'pause');
@@ -131,8 +131,7 @@ export function registerRoutes(app: FastifyInstance, d: Deps): void {
         j.checkpoints = j.checkpoints.filter((c) => c.step <= ckpt.step);
         j.generation++; // ranks holding later weights must reload
       }
-      j.state = 'pending';
-      j.error = undefined;
+      transition(j, 'resume');
     });
     return jobView(updated);
   });
@@ -144,7 +143,7 @@ export function registerRoutes(app: FastifyInstance, d: Deps): void {
       await d.store.request(job.id, 'cancel');
       return jobView(job, 'cancel');
     }
-    return jobView(await d.store.update(job.id, (j) => (j.state = 'cancelled')));
+    return jobView(await d.store.update(job.id, (j) => transition(j, 'cancel')));
   });
 
   app.post<{ Params: { id: string }; Body: { fromStep?: number; steps?: number; name?: string } | undefined }>('/v1/jobs/:id/fork', async (req, reply) => {
