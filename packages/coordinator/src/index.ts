@@ -4,6 +4,8 @@ export type { CoordinatorState } from './coordinator';
 export { compileCoordinatorOptions } from './coordinator-options';
 export type { CoordinatorOptions, CompiledCoordinatorOptions } from './coordinator-options';
 export { planStep } from './planner';
+export { planWorldChange } from './world-change';
+export type { WorldChange } from './world-change';
 export { JobStore } from './job-store';
 export { transition, canTransition, TRANSITIONS } from './job-lifecycle';
 export type { JobEvent } from './job-lifecycle';

@@ -1,0 +1,92 @@
+import { Queue } from 'bullmq';
+import IORedis from 'ioredis';
+import { CheckpointEvent, JobRecord, redisKeys, ShardJobResult, StepRecord } from '@facenet/protocol';
+import { JobStore } from './job-store';
+import { Metrics } from './metrics';
+import { PlanSwitch } from './plan-lookup';
+
+/** The mining plan a step was planned with, and the switch to record when it commits. */
+export interface PlannedStep {
+  mining?: { version: number; step: number };
+  switchTo?: PlanSwitch;
+}
+
+/** Checkpoint events of one job left waiting for the miner; older ones are dropped. */
+const WAITING_EVENTS_KEPT = 3;
+
+/**
+ * Where steps become history: the job record (step, history, checkpoints, plan switches), the
+ * metrics, and the checkpoint events for the miner.
+ */
+export class StepLedger {
+  private readonly keys: ReturnType<typeof redisKeys>;
+  private checkpointQueue: Queue | undefined;
+
+  constructor(private readonly redis: IORedis, private readonly store: JobStore, private readonly metrics: Metrics, prefix: string, private readonly log: (line: string) => void) {
+    this.keys = redisKeys(prefix);
+  }
+
+  /** Records step job.step + 1 as done, from its ranks' results, and announces its checkpoint. */
+  async commit(job: JobRecord, results: ShardJobResult[], stepMs: number, planned: PlannedStep, extra: Partial<StepRecord>): Promise<void> {
+    const s = job.step;
+    const done = s + 1;
+    const r0 = results.find((r) => r.rank === 0) ?? (results[0] as ShardJobResult);
+    const checkpoint = results.find((r) => r.checkpoint)?.checkpoint;
+    const { mining, switchTo } = planned;
+    const record: StepRecord = {
+      ...r0.stats, step: done, generation: job.generation, stepMs, imagesPerSecond: stepMs > 0 ? r0.stats.images / (stepMs / 1000) : 0,
+      timings: results.map((r) => r.timings), planVersion: mining?.version, minerLag: mining ? s - mining.step : undefined,
+      ...(done <= job.highWater ? { replay: true } : {}), ...extra,
+    };
+    for (const sk of results.flatMap((r) => r.skipped)) this.log(`[coordinator] job ${job.id} step ${done}: skipped ${sk.key}: ${sk.reason}`);
+    await this.store.update(job.id, (j) => {
+      j.step = done;
+      j.highWater = Math.max(j.highWater ?? 0, done);
+      if (switchTo) j.planSwitches = [...j.planSwitches.filter((p) => p.fromStep < s), switchTo];
+      j.last = record;
+      j.history.push(record);
+      if (j.history.length > 200) j.history.splice(0, j.history.length - 200);
+      if (checkpoint) {
+        j.checkpoints.push({ step: done, dir: checkpoint, createdAt: new Date().toISOString() });
+        j.restoreFrom = checkpoint;
+      }
+    });
+    this.observe(job.id, record, results, job.world.length);
+    if (checkpoint) await this.announceCheckpoint(job.id, done, checkpoint);
+  }
+
+  /**
+   * Puts a checkpoint event on the queue the miner consumes. Events of the same job still
+   * waiting beyond the newest few are dropped (the miner mines only the newest anyway) and their
+   * steps recorded as skipped, so the queue stays bounded when no miner runs.
+   */
+  async announceCheckpoint(jobId: string, step: number, dir: string): Promise<void> {
+    const q = (this.checkpointQueue ??= new Queue(this.keys.checkpointQueue, { connection: this.redis, prefix: this.keys.bull }));
+    const event: CheckpointEvent = { jobId, step, dir };
+    await q.add('checkpoint', event, { jobId: `${jobId}-ckpt-${step}`, removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } });
+    const waiting = (await q.getWaiting(0, 10_000)).filter((e) => (e.data as { jobId: string }).jobId === jobId);
+    const stale = waiting.sort((a, b) => (b.data as { step: number }).step - (a.data as { step: number }).step).slice(WAITING_EVENTS_KEPT);
+    for (const e of stale) {
+      await e.remove().catch(() => undefined); // taken by the miner meanwhile: fine
+      await this.redis.rpush(this.keys.skippedCheckpoints(jobId), String((e.data as { step: number }).step));
+    }
+  }
+
+  private observe(jobId: string, r: StepRecord, results: ShardJobResult[], world: number): void {
+    const m = this.metrics;
+    m.step.set({ job: jobId }, r.step);
+    m.loss.set({ job: jobId }, r.loss);
+    m.active.set({ job: jobId }, r.activeFraction);
+    m.imagesPerSecond.set({ job: jobId }, r.imagesPerSecond);
+    m.worldSize.set({ job: jobId }, world);
+    if (r.minerLag !== undefined) m.minerLag.set({ job: jobId }, r.minerLag);
+    for (const res of results) {
+      for (const [phase, ms] of Object.entries(res.timings)) m.phase.observe({ job: jobId, phase: phase.replace(/Ms$/, '') }, ms / 1000);
+      m.allreduceBytes.inc({ job: jobId }, res.allreduceBytes);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.checkpointQueue?.close().catch(() => undefined);
+  }
+}
