@@ -23,12 +23,13 @@ describe('job lifecycle: one table of allowed transitions', () => {
     }
   });
 
-  it('finished jobs only leave by resume; a job leaving running gives up its world; fail records why and resume clears it', () => {
+  it('finished jobs only leave by resume; a waiting or failed job gives up its world, a completed one keeps it for the record; fail records why and resume clears it', () => {
     for (const s of ['completed', 'failed', 'cancelled'] as JobState[]) {
       const ways = Object.keys(TRANSITIONS).filter((e) => canTransition(s, e as keyof typeof TRANSITIONS));
       assert.deepEqual(ways, ['resume']);
     }
     assert.deepEqual(transition(job('running'), 'wait').world, []);
+    assert.equal(transition(job('running'), 'complete').world.length, 1);
     const failed = transition(job('running'), 'fail', 'step 3 failed 4 times');
     assert.equal(failed.error, 'step 3 failed 4 times');
     assert.equal(transition(failed, 'resume').error, undefined);

@@ -35,6 +35,8 @@ export function transition(job: JobRecord, event: JobEvent, error?: string): Job
   job.state = t.to;
   if (event === 'fail') job.error = error;
   if (event === 'resume') job.error = undefined;
-  if (t.to !== 'running') job.world = [];
+  // A job that waits or failed holds no workers; a finished or paused one keeps its last world
+  // for the record (only running jobs count as busy).
+  if (event === 'wait' || event === 'fail') job.world = [];
   return job;
 }

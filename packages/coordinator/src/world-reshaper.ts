@@ -65,13 +65,13 @@ export class WorldReshaper {
         if (existing) restoreFrom = existing.dir;
         else {
           const dir = join(this.o.checkpointDir(job.id), checkpointName(state.step));
-          try {
-            const h = await queryState(this.queues, job, state.holders[0] as string, this.o.stepTimeoutMs, dir);
-            if (!h?.checkpoint || h.checksum !== state.checksum) throw new Error(`holder answered ${h ? `${h.step} ${h.checksum.slice(0, 12)}` : 'nothing'}`);
+          const h = await queryState(this.queues, job, state.holders[0] as string, this.o.stepTimeoutMs, dir).catch((err: Error) => err);
+          if (!(h instanceof Error) && h?.checkpoint && h.checksum === state.checksum) {
             restoreFrom = dir;
             written = { step: state.step, dir };
-          } catch (err) {
-            this.o.log(`[coordinator] job ${job.id}: cannot write the survivors' state as a checkpoint (${(err as Error).message}); falling back to the last checkpoint`);
+          } else {
+            const answer = h instanceof Error ? h.message : h ? `step ${h.step} ${h.checksum.slice(0, 12)}, no checkpoint` : 'holds nothing';
+            this.o.log(`[coordinator] job ${job.id}: cannot write the survivors' state as a checkpoint (${state.holders[0]}: ${answer}); falling back to the last checkpoint`);
             state = undefined;
           }
         }

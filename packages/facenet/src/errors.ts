@@ -1,6 +1,5 @@
-/** Errors of the core library. `retryable: false` marks errors a queue must not retry. */
+/** Errors of the core library, each class with the fields a caller needs to act on it. */
 export class FacenetError extends Error {
-  readonly retryable: boolean = false;
   constructor(message: string) {
     super(message);
     this.name = new.target.name;
@@ -39,10 +38,15 @@ export class ConfigError extends FacenetError {
 }
 
 export class DownloadError extends FacenetError {
-  override readonly retryable: boolean;
-  constructor(readonly url: string, reason: string, retryable = true) {
+  constructor(readonly url: string, reason: string) {
     super(`download ${url}: ${reason}`);
-    this.retryable = retryable;
+  }
+}
+
+/** A model whose variables do not fit its graph (e.g. weights of another architecture). */
+export class ModelError extends FacenetError {
+  constructor(readonly parameter: string, reason: string) {
+    super(`parameter ${parameter}: ${reason}`);
   }
 }
 

@@ -5,3 +5,4 @@ export { CheckpointMiner } from './mine-checkpoint';
 export type { MiningJob } from './mine-checkpoint';
 export { compileMinerOptions } from './miner-options';
 export type { MinerOptions, CompiledMinerOptions } from './miner-options';
+export * from './errors';

@@ -1,6 +1,7 @@
 import { Job, Queue, Worker } from 'bullmq';
 import IORedis from 'ioredis';
 import { CheckpointEvent, JobRecord, logRedisErrors, MiningPlan, redisKeys, runCloseSteps } from '@facenet/protocol';
+import { MiningError } from './errors';
 import { CheckpointMiner } from './mine-checkpoint';
 import { compileMinerOptions, CompiledMinerOptions, MinerOptions } from './miner-options';
 
@@ -66,7 +67,11 @@ export class MinerService {
     if (!raw) return { skipped: true };
     const record = JSON.parse(raw) as JobRecord;
     if (!record.spec.curriculum?.enabled) return { skipped: true };
-    const mined = await this.miner.mine({ jobId, spec: record.spec, seed: record.train.seed, margin: record.train.margin }, dir, step);
+    const mined = await this.miner.mine({ jobId, spec: record.spec, seed: record.train.seed, margin: record.train.margin }, dir, step).catch((err: Error) => {
+      const e = new MiningError(jobId, step, dir, err.message);
+      this.log(`[miner] ${e.message}`);
+      throw e;
+    });
     const skippedSteps = (await this.redis.lrange(this.keys.skippedCheckpoints(jobId), '0', '-1')).map(Number);
     await this.redis.del(this.keys.skippedCheckpoints(jobId));
     const version = await this.redis.incr(this.keys.planVersion(jobId));

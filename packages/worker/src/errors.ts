@@ -1,6 +1,5 @@
-/** Errors of the worker. `retryable: false` marks errors a queue must not retry. */
+/** Errors of the worker, each with the fields (job, step, rank) that say where it happened. */
 export class WorkerError extends Error {
-  readonly retryable: boolean = true;
   constructor(message: string) {
     super(message);
     this.name = new.target.name;
@@ -9,12 +8,20 @@ export class WorkerError extends Error {
 
 /** A collective that could not complete: the step is aborted on this rank, nothing applied. */
 export class AllreduceError extends WorkerError {
-  constructor(readonly collectiveId: string, readonly rank: number, reason: string) {
+  constructor(readonly collectiveId: string, readonly rank: number, readonly reason: string) {
     super(`allreduce ${collectiveId} (rank ${rank}): ${reason}`);
   }
 }
 
-/** This rank's weights cannot continue the step it was given (wrong step, no checkpoint). */
+/**
+ * This rank's weights cannot continue the step it was given (wrong step, no checkpoint): the
+ * shard job fails as unrecoverable (BullMQ's UnrecoverableError); the coordinator re-plans.
+ */
 export class StateError extends WorkerError {
-  override readonly retryable = false;
+  constructor(readonly jobId: string, readonly step: number, reason: string) {
+    super(`job ${jobId} at step ${step}: ${reason}`);
+  }
 }
+
+/** The compute thread crashed or exited; every request in flight fails with this. */
+export class ComputeThreadError extends WorkerError {}

@@ -28,7 +28,7 @@ export async function download(
     const cause = (err as { cause?: { code?: string } }).cause?.code;
     throw new DownloadError(url, cause ?? (err as Error).message);
   }
-  if (!res.ok || !res.body) throw new DownloadError(url, `HTTP ${res.status} ${res.statusText}`, res.status >= 500);
+  if (!res.ok || !res.body) throw new DownloadError(url, `HTTP ${res.status} ${res.statusText}`);
   const total = Number(res.headers.get('content-length')) || undefined;
   const hash = createHash('sha256');
   let bytes = 0;
@@ -50,7 +50,7 @@ export async function download(
   const sha256 = hash.digest('hex');
   if (o.expectedSha256 && sha256 !== o.expectedSha256.toLowerCase()) {
     await rm(part, { force: true });
-    throw new DownloadError(url, `sha256 mismatch: got ${sha256}, expected ${o.expectedSha256}`, false);
+    throw new DownloadError(url, `sha256 mismatch: got ${sha256}, expected ${o.expectedSha256}`);
   }
   await rename(part, dest);
   return { path: dest, bytes, sha256, verified: Boolean(o.expectedSha256) };

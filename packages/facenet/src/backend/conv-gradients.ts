@@ -7,6 +7,7 @@
  * work and fast. As a bonus dilated convolutions get gradients (tfjs's stock gradient refuses).
  * Native backends (tfjs-node) keep their stock, fused gradient kernels.
  */
+import { BackendError } from '../errors';
 import { tf } from './tf';
 
 type Pair = [number, number];
@@ -115,7 +116,7 @@ export function registerFastConvGradients(): void {
         if (backend !== 'wasm' && backend !== 'cpu' && stock) return stock.gradFunc(dy, saved, attrs);
         const [x, filter] = saved as [tf.Tensor4D, tf.Tensor4D];
         const a = attrs as unknown as { strides: number | number[]; dilations: number | number[]; pad: ConvPad; dataFormat: string };
-        if (a.dataFormat !== 'NHWC') throw new Error(`Conv2D gradient: only NHWC is supported, got ${a.dataFormat}`);
+        if (a.dataFormat !== 'NHWC') throw new BackendError(`Conv2D gradient: only NHWC is supported, got ${a.dataFormat}`);
         const strides = pair(a.strides);
         const dilations = pair(a.dilations ?? 1);
         const info = convInfo(x.shape, filter.shape, strides, dilations, a.pad);

@@ -1,3 +1,4 @@
+import { ModelError } from '../errors';
 import { tf } from '../backend/tf';
 import { hashString } from '../util/random';
 
@@ -29,7 +30,7 @@ export class ParamStore {
     const existing = map.get(name);
     if (existing) {
       if (existing.shape.join(',') !== shape.join(',')) {
-        throw new Error(`parameter ${name}: shape [${existing.shape}] but the graph asks for [${shape}]`);
+        throw new ModelError(name, `shape [${existing.shape}] but the graph asks for [${shape}]`);
       }
       return existing;
     }

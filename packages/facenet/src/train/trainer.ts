@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { CheckpointError, ConfigError } from '../errors';
 import { readCheckpoint, restoreCheckpoint, writeCheckpoint } from '../checkpoint/checkpoint';
 import { FaceSource } from '../data/face-source';
 import { LoadedImages, SkippedImage } from '../data/load-images';
@@ -55,7 +56,7 @@ export class Trainer {
   static async resume(dir: string, source: FaceSource, overrides: Partial<TrainConfig> = {}, evalSet?: Trainer['evalSet']): Promise<Trainer> {
     const ckpt = await readCheckpoint(dir);
     const saved = ckpt.manifest.training as TrainConfig | undefined;
-    if (!saved) throw new Error(`checkpoint ${dir} has no training configuration; it can be used for inference only`);
+    if (!saved) throw new CheckpointError(dir, 'has no training configuration; it can be used for inference only');
     const t = new Trainer(source, { ...saved, ...overrides }, evalSet);
     restoreCheckpoint(ckpt, t.model, t.optimizer, dir);
     t.step = ckpt.manifest.step;
@@ -106,7 +107,7 @@ export class Trainer {
   }
 
   async evaluate(): Promise<EvaluationResult> {
-    if (!this.evalSet) throw new Error('no evaluation set');
+    if (!this.evalSet) throw new ConfigError('evalSet', 'this trainer has no evaluation set');
     const r = await evaluatePairs(this.model, this.evalSet.source, this.evalSet.pairs);
     this.lastEvaluation = { ...r, step: this.step };
     return r;

@@ -1,13 +1,13 @@
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { NonFiniteError, TrainConfig } from '@facenet/core';
-import { StateError, WorkerError } from '../errors';
+import { ComputeThreadError, StateError, WorkerError } from '../errors';
 import type { ComputeReply, ComputeRequest, HeldState, InitResult } from './protocol';
 
 /** The error a failed reply stands for, with its class and fields as thrown in the compute thread. */
 function errorOf(r: Extract<ComputeReply, { ok: false }>): Error {
   const f = r.fields ?? {};
-  if (r.name === 'StateError') return new StateError(r.error);
+  if (r.name === 'StateError') return Object.assign(new StateError(f.jobId as string, f.step as number, ''), { message: r.error });
   if (r.name === 'NonFiniteError') return new NonFiniteError(f.step as number, f.what as NonFiniteError['what'], r.error.replace(/^non-finite \w+ at step \d+: /, ''));
   return new WorkerError(r.error);
 }
@@ -35,8 +35,8 @@ export class ComputeClient {
       for (const p of this.pending.values()) p.reject(err);
       this.pending.clear();
     };
-    this.thread.on('error', (err) => fail(new WorkerError(`compute thread crashed: ${err.message}`)));
-    this.thread.on('exit', (code) => fail(new WorkerError(`compute thread exited (${code})`)));
+    this.thread.on('error', (err) => fail(new ComputeThreadError(`compute thread crashed: ${err.message}`)));
+    this.thread.on('exit', (code) => fail(new ComputeThreadError(`compute thread exited (${code})`)));
   }
 
   private call<T>(type: ComputeRequest['type'], body: object, transfer: ArrayBuffer[] = []): Promise<T> {

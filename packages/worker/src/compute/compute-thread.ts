@@ -9,6 +9,7 @@ import {
   applyStep, checkFiniteVector, disposeGradients, EmbeddingModel, flatLayout, FlatLayout, flattenGradients, Optimizer, readCheckpoint, restoreCheckpoint, selectBackend,
   stepGradients, tf, TrainConfig, unflattenGradients, writeCheckpoint,
 } from '@facenet/core';
+import { StateError } from '../errors';
 import type { ComputeReply, ComputeRequest, HeldState, InitResult } from './protocol';
 
 interface HeldJob {
@@ -41,14 +42,14 @@ async function init(req: Extract<ComputeRequest, { type: 'init' }>): Promise<Ini
   if (step !== req.step) {
     model.dispose();
     optimizer.dispose();
-    throw Object.assign(new Error(`cannot start job ${req.jobId} at step ${req.step}: ${req.restoreFrom ? `checkpoint ${req.restoreFrom} is at step ${step}` : 'no checkpoint to restore and not at step 0'}`), { name: 'StateError' });
+    throw new StateError(req.jobId, req.step, `cannot start: ${req.restoreFrom ? `checkpoint ${req.restoreFrom} is at step ${step}` : 'no checkpoint to restore and not at step 0'}`);
   }
   state = { jobId: req.jobId, train: req.train, model, optimizer, layout: flatLayout(model), step };
   return { step, parameters: model.parameterCount, layoutLength: state.layout.length, backend: backend.name };
 }
 
 function current(): HeldJob {
-  if (!state) throw Object.assign(new Error('compute thread has no job (init first)'), { name: 'StateError' });
+  if (!state) throw new StateError('(none)', -1, 'the compute thread holds no job (init first)');
   return state;
 }
 
@@ -77,7 +78,7 @@ async function checksum(s: HeldJob): Promise<string> {
 
 async function apply(req: Extract<ComputeRequest, { type: 'apply' }>): Promise<{ step: number; checksum?: string }> {
   const s = current();
-  if (req.step !== s.step) throw Object.assign(new Error(`update for step ${req.step} but weights are at step ${s.step}`), { name: 'StateError' });
+  if (req.step !== s.step) throw new StateError(s.jobId, req.step, `update for step ${req.step + 1} but the weights are at step ${s.step}`);
   checkFiniteVector(req.flat, req.step); // the main thread checked too; a NaN shard count would skip the update silently
   const { summed, shards } = unflattenGradients(s.layout, req.flat);
   applyStep(s.model, s.optimizer, summed, shards, s.train, req.step, req.learningRateScale);
