@@ -71,7 +71,8 @@ export const jobSpecSchema = z.object({
   minWorldSize: z.number().int().min(1).max(256).optional(),
   /** Compare weight checksums across ranks every N steps (0 = never). */
   checksumEvery: z.number().int().min(0).default(10),
-  train: trainOptionsSchema.default({}),
+  /** Training options; checkpoint folders and evaluation belong to the cluster here, not to the spec. */
+  train: trainOptionsSchema.omit({ checkpointDir: true, evaluateEvery: true }).default({}),
   curriculum: curriculumSchema.default(curriculumSchema.parse({})),
   nonFinite: nonFiniteSchema.default(nonFiniteSchema.parse({})),
 }).strict().refine((s) => (s.minWorldSize ?? 1) <= s.worldSize, { message: 'minWorldSize must not exceed worldSize', path: ['minWorldSize'] });

@@ -1,6 +1,8 @@
 // Public API of the training worker.
 export { AllreducePeer } from './allreduce/ring-allreduce';
-export type { AllreducePeerOptions, AllreduceStats } from './allreduce/ring-allreduce';
+export type { AllreduceStats } from './allreduce/ring-allreduce';
+export { compileAllreduceOptions } from './allreduce/allreduce-options';
+export type { AllreduceOptions, CompiledAllreduceOptions } from './allreduce/allreduce-options';
 export { segmentBounds, ringSchedule } from './allreduce/segments';
 export * from './errors';
 export { WorkerService } from './worker-service';

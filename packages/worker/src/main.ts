@@ -8,8 +8,10 @@ runService('worker', new WorkerService({
   redisUrl: env.REDIS_URL,
   prefix: env.FACENET_PREFIX,
   workerId: env.FACENET_WORKER_ID,
-  host: env.FACENET_WORKER_HOST,
-  port: envNumber('FACENET_WORKER_PORT'),
-  advertiseAddress: env.FACENET_WORKER_ADVERTISE,
-  allreduceTimeoutMs: envNumber('FACENET_ALLREDUCE_TIMEOUT_MS'),
+  allreduce: {
+    host: env.FACENET_WORKER_HOST,
+    port: envNumber('FACENET_WORKER_PORT'),
+    advertiseAddress: env.FACENET_WORKER_ADVERTISE,
+    timeoutMs: envNumber('FACENET_ALLREDUCE_TIMEOUT_MS'),
+  },
 }));

@@ -32,7 +32,7 @@ export class WorkerService {
     this.options = compileWorkerOptions(options);
     this.redis = new IORedis(this.options.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
     logRedisErrors(this.redis, (l) => this.log(`[worker ${this.id}] ${l}`));
-    this.peer = new AllreducePeer({ host: this.options.host, port: this.options.port, advertiseAddress: this.options.advertiseAddress, chunkBytes: this.options.chunkBytes, timeoutMs: this.options.allreduceTimeoutMs });
+    this.peer = new AllreducePeer(this.options.allreduce);
     this.runner = new StepRunner(this.compute, this.peer);
   }
 

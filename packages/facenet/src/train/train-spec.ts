@@ -5,20 +5,22 @@ import { MINING_STRATEGIES } from '../loss/triplet-selection';
 import { OPTIMIZERS } from '../optim/optimizer';
 import { TrainOptions } from './train-options';
 
+const enumOf = <T extends string>(values: readonly T[]) => z.enum(values as [T, ...T[]]);
+
 /**
  * The schema of a training spec as users write it (YAML or JSON). zod checks structure and
  * types and names the path of every bad field; compileTrainOptions then checks ranges.
  */
 export const trainOptionsSchema = z.object({
   model: z.object({
-    architecture: z.enum(ARCHITECTURES as [string, ...string[]]),
+    architecture: enumOf(ARCHITECTURES),
     imageSize: z.number().int(),
     embeddingDim: z.number().int(),
     width: z.number(),
     seed: z.number().int(),
   }).partial().strict(),
   optimizer: z.object({
-    name: z.enum(OPTIMIZERS as [string, ...string[]]),
+    name: enumOf(OPTIMIZERS),
     learningRate: z.number(),
     momentum: z.number(),
     beta1: z.number(),
@@ -37,7 +39,7 @@ export const trainOptionsSchema = z.object({
   }).partial().strict(),
   batch: z.object({ P: z.number().int(), K: z.number().int(), singletonNegatives: z.number().int() }).partial().strict(),
   virtualShards: z.number().int(),
-  mining: z.enum(MINING_STRATEGIES as [string, ...string[]]),
+  mining: enumOf(MINING_STRATEGIES),
   margin: z.number(),
   steps: z.number().int(),
   seed: z.number().int(),
@@ -54,5 +56,18 @@ export function parseTrainSpec(value: unknown): TrainOptions {
   if (!r.success) {
     throw new SpecError(r.error.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message })));
   }
-  return r.data as TrainOptions;
+  return r.data;
 }
+
+/**
+ * The schema and TrainOptions (whose TSDoc carries the defaults) describe the same object, proved
+ * at compile time: a field added to one and not the other fails the build, so no cast joins them.
+ */
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+/** Same types, and the same keys at every level of nested objects (an optional field in only one side is a difference). */
+type SameShape<A, B> = Same<A, B> extends true
+  ? Same<keyof A, keyof B> extends true
+    ? { [K in keyof A & keyof B]-?: NonNullable<A[K]> extends object ? SameShape<NonNullable<A[K]>, NonNullable<B[K]>> : true }[keyof A & keyof B] extends true ? true : false
+    : false
+  : false;
+export const SCHEMA_MATCHES_TRAIN_OPTIONS: SameShape<z.infer<typeof trainOptionsSchema>, TrainOptions> = true;

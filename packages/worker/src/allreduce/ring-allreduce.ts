@@ -5,25 +5,12 @@ import type { PullResponse, PullResponse__Output } from '../generated/facenet/v1
 import type { PullRequest__Output } from '../generated/facenet/v1/PullRequest';
 import { parseCollectiveId } from '@facenet/protocol';
 import { AllreduceError } from '../errors';
+import { AllreduceOptions, compileAllreduceOptions, CompiledAllreduceOptions } from './allreduce-options';
 import { Mailbox } from './mailbox';
 import { Outbox } from './outbox';
 import { facenetProto } from './proto';
 import { ringSchedule, segmentBounds } from './segments';
 
-export interface AllreducePeerOptions {
-  /** Interface to listen on. @default '127.0.0.1' */
-  host?: string;
-  /** Port; 0 picks a free one. @default 0 */
-  port?: number;
-  /** Address other ranks should dial (differs from host:port behind NAT or in Kubernetes). @default host:boundPort */
-  advertiseAddress?: string;
-  /** Bytes per chunk on the wire (gRPC rejects messages over 4 MiB by default). @default 1 MiB */
-  chunkBytes?: number;
-  /** HTTP/2 receive window of the pulling side; small windows cap throughput. @default 32 MiB */
-  windowBytes?: number;
-  /** How long a rank waits for its predecessor's data before aborting the step. @default 60000 */
-  timeoutMs?: number;
-}
 
 export interface AllreduceStats {
   /** Bytes this rank sent. */
@@ -44,6 +31,7 @@ export class AllreducePeer {
   private readonly mailbox = new Mailbox();
   private readonly outbox = new Outbox();
   private readonly clients = new Map<string, AllreduceServiceClient>();
+  private readonly options: CompiledAllreduceOptions;
   private readonly chunkElements: number;
   private readonly timeoutMs: number;
   /** "<job>/<generation>" pairs the coordinator abandoned: their collectives fail at once. */
@@ -52,9 +40,10 @@ export class AllreducePeer {
   private readonly running = new Map<string, AbortController>();
   address = '';
 
-  constructor(private readonly options: AllreducePeerOptions = {}) {
-    this.chunkElements = Math.max(1, Math.floor((options.chunkBytes ?? 1 << 20) / 4));
-    this.timeoutMs = options.timeoutMs ?? 60_000;
+  constructor(options: AllreduceOptions = {}) {
+    this.options = compileAllreduceOptions(options);
+    this.chunkElements = this.options.chunkBytes / 4;
+    this.timeoutMs = this.options.timeoutMs;
     this.server.addService(facenetProto().facenet.v1.AllreduceService.service, {
       Pull: (call: PullCall) => this.outbox.attach(call.request.collective_id, call),
     });
@@ -62,9 +51,9 @@ export class AllreducePeer {
 
   /** Starts the server; resolves to the address other ranks dial. */
   async start(): Promise<string> {
-    const host = this.options.host ?? '127.0.0.1';
+    const host = this.options.host;
     const port = await new Promise<number>((resolve, reject) =>
-      this.server.bindAsync(`${host}:${this.options.port ?? 0}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+      this.server.bindAsync(`${host}:${this.options.port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
     );
     this.address = this.options.advertiseAddress ?? `${host}:${port}`;
     return this.address;
@@ -76,7 +65,7 @@ export class AllreducePeer {
       const Ctor = facenetProto().facenet.v1.AllreduceService;
       c = new Ctor(address, grpc.credentials.createInsecure(), {
         'grpc.max_receive_message_length': MESSAGE_LIMIT,
-        'grpc-node.flow_control_window': this.options.windowBytes ?? 32 << 20,
+        'grpc-node.flow_control_window': this.options.windowBytes,
       });
       this.clients.set(address, c);
     }

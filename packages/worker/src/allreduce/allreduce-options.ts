@@ -1,0 +1,34 @@
+export interface AllreduceOptions {
+  /** Interface the allreduce server listens on. @default '127.0.0.1' */
+  host?: string;
+  /** Port; 0 picks a free one. @default 0 */
+  port?: number;
+  /** Address other ranks dial (differs from host:port behind NAT or in Kubernetes). @default host:boundPort */
+  advertiseAddress?: string;
+  /** Bytes per chunk on the wire (gRPC rejects messages over 4 MiB by default). @default 1 MiB */
+  chunkBytes?: number;
+  /** HTTP/2 receive window of the pulling side; small windows cap throughput. @default 32 MiB */
+  windowBytes?: number;
+  /** How long a rank waits for its predecessor's next round before aborting the step. @default 120000 */
+  timeoutMs?: number;
+}
+
+export type CompiledAllreduceOptions = Required<Omit<AllreduceOptions, 'advertiseAddress'>> & { advertiseAddress: string | undefined };
+
+/** The allreduce's defaults, in one place for the peer and the worker that configures it. */
+export function compileAllreduceOptions(o: AllreduceOptions = {}): CompiledAllreduceOptions {
+  const c: CompiledAllreduceOptions = {
+    host: o.host ?? '127.0.0.1',
+    port: o.port ?? 0,
+    advertiseAddress: o.advertiseAddress,
+    chunkBytes: o.chunkBytes ?? 1 << 20,
+    windowBytes: o.windowBytes ?? 32 << 20,
+    timeoutMs: o.timeoutMs ?? 120_000,
+  };
+  if (!Number.isInteger(c.port) || c.port < 0 || c.port > 65535) throw new TypeError(`allreduce option port must be 0-65535, got ${c.port}`);
+  for (const k of ['chunkBytes', 'windowBytes', 'timeoutMs'] as const) {
+    if (!(Number.isFinite(c[k]) && c[k] > 0)) throw new TypeError(`allreduce option ${k} must be > 0, got ${c[k]}`);
+  }
+  if (c.chunkBytes % 4 !== 0 || c.chunkBytes > 4 << 20) throw new TypeError(`allreduce option chunkBytes must be a multiple of 4 up to 4 MiB, got ${c.chunkBytes}`);
+  return c;
+}

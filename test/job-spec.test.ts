@@ -1,0 +1,33 @@
+import { strict as assert } from 'node:assert';
+import { SpecError } from '@facenet/core';
+import { parseJobSpec } from '@facenet/protocol';
+
+const base = { dataset: { kind: 'synthetic', identities: 20 } };
+const issues = (spec: object) => {
+  try {
+    parseJobSpec(spec);
+  } catch (err) {
+    assert.ok(err instanceof SpecError);
+    return err.issues;
+  }
+  return [];
+};
+
+describe('job spec', () => {
+  it('refuses training fields the distributed path would drop (checkpoint folder, in-process evaluation)', () => {
+    for (const field of ['checkpointDir', 'evaluateEvery']) {
+      const found = issues({ ...base, train: { [field]: field === 'checkpointDir' ? '/tmp/x' : 5 } });
+      assert.equal(found.length, 1);
+      assert.equal(found[0]!.path, 'train');
+      assert.match(found[0]!.message, new RegExp(field));
+    }
+  });
+
+  it('elastic and non-finite settings: defaults, and each bad value named by its path', () => {
+    const spec = parseJobSpec({ ...base, worldSize: 3 });
+    assert.equal(spec.minWorldSize, undefined);
+    assert.deepEqual(spec.nonFinite, { learningRateFactor: 0.1, maxRollbacks: 3 });
+    assert.deepEqual(issues({ ...base, worldSize: 2, minWorldSize: 3 }).map((i) => i.path), ['minWorldSize']);
+    assert.deepEqual(issues({ ...base, nonFinite: { learningRateFactor: 1.5, maxRollbacks: -1 } }).map((i) => i.path).sort(), ['nonFinite.learningRateFactor', 'nonFinite.maxRollbacks']);
+  });
+});
