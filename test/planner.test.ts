@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { planStep } from '@facenet/coordinator';
+import { planBatch } from '@facenet/coordinator';
 import { compileTrainOptions, SyntheticSource } from '@facenet/core';
 import { curriculumSchema, MiningPlan } from '@facenet/protocol';
 
@@ -13,16 +13,16 @@ const plan = {
 
 describe('batch planner', () => {
   it('splits a uniform batch by whole identities, and rank shards do not depend on W', () => {
-    const w1 = planStep(source, config, 5, 1);
-    const w2 = planStep(source, config, 5, 2);
+    const w1 = planBatch(source, config, 5, 1);
+    const w2 = planBatch(source, config, 5, 2);
     assert.equal(w1[0]!.length, 4);
     assert.deepEqual([w2[0]![0], w2[1]![0], w2[0]![1], w2[1]![1]], w1[0]);
-    assert.deepEqual(planStep(source, config, 5, 2), w2, 'deterministic in (seed, step)');
+    assert.deepEqual(planBatch(source, config, 5, 2), w2, 'deterministic in (seed, step)');
   });
 
   it('with a curriculum, puts each mined pair of identities in one shard and fills the rest uniformly', () => {
     const curriculum = curriculumSchema.parse({ enabled: true, rampSteps: 0, finalFraction: 0.6 });
-    const [shards] = planStep(source, config, 20, 1, curriculum, plan);
+    const [shards] = planBatch(source, config, 20, 1, curriculum, plan);
     const ids = shards!.map((s) => new Set(s.map((i) => i.identity)));
     const all = new Set(shards!.flatMap((s) => s.map((i) => i.identity)));
     assert.equal(all.size, 10, 'P identities');
@@ -32,13 +32,13 @@ describe('batch planner', () => {
     assert.equal(placed.length, 3);
     for (const [a, b] of placed) assert.ok(together(a!, b!), `${a} and ${b} share a shard`);
     assert.ok(shards!.every((s) => s.length > 0));
-    assert.deepEqual(planStep(source, config, 20, 1, curriculum, plan), [shards], 'deterministic in (seed, step, plan version)');
-    assert.notDeepEqual(planStep(source, config, 20, 1, curriculum, { ...plan, version: 4 }), [shards]);
+    assert.deepEqual(planBatch(source, config, 20, 1, curriculum, plan), [shards], 'deterministic in (seed, step, plan version)');
+    assert.notDeepEqual(planBatch(source, config, 20, 1, curriculum, { ...plan, version: 4 }), [shards]);
   });
 
   it('without a plan or before the curriculum starts, plans uniformly', () => {
     const curriculum = curriculumSchema.parse({ enabled: true, startStep: 100 });
-    assert.deepEqual(planStep(source, config, 20, 1, curriculum, plan), planStep(source, config, 20, 1));
-    assert.deepEqual(planStep(source, config, 20, 1, curriculumSchema.parse({ enabled: true }), undefined), planStep(source, config, 20, 1));
+    assert.deepEqual(planBatch(source, config, 20, 1, curriculum, plan), planBatch(source, config, 20, 1));
+    assert.deepEqual(planBatch(source, config, 20, 1, curriculumSchema.parse({ enabled: true }), undefined), planBatch(source, config, 20, 1));
   });
 });

@@ -9,7 +9,7 @@ class RecordingCompute implements StepCompute {
   readonly trained: Float32Array[][] = [];
   async init(b: { step: number }) {
     this.step = b.step;
-    return { step: b.step, parameters: 0, layoutLength: 8, backend: 'fake' };
+    return { step: b.step };
   }
   async gradients(b: { shards: { images: Float32Array }[] }) {
     this.trained.push(b.shards.map((s) => s.images.slice()));

@@ -3,7 +3,7 @@ export { Coordinator, checkEvictionPolicy } from './coordinator';
 export type { CoordinatorState } from './coordinator';
 export { compileCoordinatorOptions } from './coordinator-options';
 export type { CoordinatorOptions, CompiledCoordinatorOptions } from './coordinator-options';
-export { planStep } from './planner';
+export { planBatch } from './batch-planner';
 export { planWorldChange } from './world-change';
 export type { WorldChange } from './world-change';
 export { JobStore } from './job-store';

@@ -8,7 +8,7 @@ import { Membership } from './membership';
 import { Metrics } from './metrics';
 import { rollBackNonFinite } from './non-finite-rollback';
 import { PlanLookup } from './plan-lookup';
-import { planStep } from './planner';
+import { planBatch } from './batch-planner';
 import { PlannedStep, StepLedger } from './step-ledger';
 import { planWorldChange, WorldChange } from './world-change';
 import { WorldReshaper } from './world-reshaper';
@@ -178,10 +178,10 @@ export class JobDriver {
     const t = job.train;
     const src = this.trainSource(job);
     const { plan: mining, switchTo } = await this.plans.planFor(job, s);
-    const plan = planStep(src, t, s, W, job.spec.curriculum, mining);
+    const plan = planBatch(src, t, s, W, job.spec.curriculum, mining);
     // Only a prefetch: the worker keys decoded images by their content, so if step s+1's plan
     // differs when it runs (a newer mining plan, a new world), it decodes anew.
-    const next = s + 1 < t.steps ? planStep(src, t, s + 1, W, job.spec.curriculum, mining) : undefined;
+    const next = s + 1 < t.steps ? planBatch(src, t, s + 1, W, job.spec.curriculum, mining) : undefined;
     const done = s + 1;
     const checkpointDue = (t.checkpointEvery > 0 && done % t.checkpointEvery === 0) || done === t.steps;
     const checksum = job.spec.checksumEvery > 0 && (done % job.spec.checksumEvery === 0 || done === t.steps);

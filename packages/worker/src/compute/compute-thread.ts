@@ -25,7 +25,7 @@ interface HeldJob {
 let state: HeldJob | undefined;
 
 async function init(req: Extract<ComputeRequest, { type: 'init' }>): Promise<InitResult> {
-  const backend = await selectBackend({ log: null });
+  await selectBackend({ log: null }); // once per thread; later calls return the chosen backend
   if (state) {
     state.model.dispose();
     state.optimizer.dispose();
@@ -45,7 +45,7 @@ async function init(req: Extract<ComputeRequest, { type: 'init' }>): Promise<Ini
     throw new StateError(req.jobId, req.step, `cannot start: ${req.restoreFrom ? `checkpoint ${req.restoreFrom} is at step ${step}` : 'no checkpoint to restore and not at step 0'}`);
   }
   state = { jobId: req.jobId, train: req.train, model, optimizer, layout: flatLayout(model), step };
-  return { step, parameters: model.parameterCount, layoutLength: state.layout.length, backend: backend.name };
+  return { step };
 }
 
 function current(): HeldJob {

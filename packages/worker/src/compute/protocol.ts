@@ -16,10 +16,8 @@ export type ComputeReply =
   | { id: number; ok: false; error: string; name: string; fields?: Record<string, unknown> };
 
 export interface InitResult {
+  /** Steps the loaded weights have applied. */
   step: number;
-  parameters: number;
-  layoutLength: number;
-  backend: string;
 }
 
 export type { HeldState, ModelConfig, OptimizerConfig };

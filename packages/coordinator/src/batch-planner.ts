@@ -12,7 +12,7 @@ import { curriculumAt, CurriculumSpec, MiningPlan } from '@facenet/protocol';
  * most confusable identity); each group lands in one virtual shard, so every mined triplet
  * can be formed inside a shard. The rest is drawn uniformly.
  */
-export function planStep(
+export function planBatch(
   train: FaceSource, config: TrainConfig, step: number, world: number,
   curriculum?: CurriculumSpec, plan?: MiningPlan,
 ): BatchItem[][][] {
