@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { deleteKeysUnder } from '@facenet/protocol';
 
 const { values } = parseArgs({
   options: {
@@ -78,6 +79,7 @@ async function cluster(workers: number) {
     proc.kill('SIGTERM');
     await new Promise((r) => proc.once('exit', r));
     rmSync(dir, { recursive: true, force: true });
+    await deleteKeysUnder(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', `fnbench-${process.pid}-${workers}`);
   }
 }
 

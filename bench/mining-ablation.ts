@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { deleteKeysUnder } from '@facenet/protocol';
 
 const { values } = parseArgs({
   options: {
@@ -94,6 +95,7 @@ async function main(): Promise<void> {
     proc.kill('SIGTERM');
     await new Promise((r) => proc.once('exit', r));
     rmSync(dir, { recursive: true, force: true });
+    await deleteKeysUnder(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', `fnablation-${process.pid}`);
   }
   process.stdout.write(`${JSON.stringify({ benchmark: 'mining-ablation', dataset: values.dataset, config: base, arms: results }, null, 2)}\n`);
 }

@@ -1,7 +1,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { randomBytes } from 'node:crypto';
-import IORedis from 'ioredis';
+import { deleteKeysUnder } from '@facenet/protocol';
 import { join } from 'node:path';
 import { CLI, REPO } from './helpers';
 
@@ -36,28 +36,9 @@ export async function startCluster(workers: number, checkpointRoot: string, env:
         proc.kill('SIGTERM');
         await new Promise((r) => proc.once('exit', r));
       }
-      await deleteKeys(prefix);
+      await deleteKeysUnder(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', prefix);
     },
   };
-}
-
-/** Removes every Redis key under a test's prefix (its own keys and BullMQ's). */
-export async function deleteKeys(prefix: string, url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'): Promise<void> {
-  const redis = new IORedis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  redis.on('error', () => undefined);
-  try {
-    await redis.connect();
-    for (const pattern of [`${prefix}:*`, `${prefix}-bull:*`]) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length) await redis.del(...keys);
-      } while (cursor !== '0');
-    }
-  } finally {
-    redis.disconnect();
-  }
 }
 
 /** A worker process of its own (not one of `facenet up`'s), joining the cluster under `prefix`. */

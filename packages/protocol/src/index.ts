@@ -13,4 +13,4 @@ export type { CheckpointEvent, AbortMessage } from './events';
 export { summarizePlan } from './mining-plan';
 export type { MiningPlan, PlanSummary } from './mining-plan';
 export { sourceFromSpec, trainingSource } from './dataset-source';
-export { envNumber, runService, runCloseSteps, logRedisErrors } from './service-runtime';
+export { envNumber, runService, runCloseSteps, logRedisErrors, deleteKeysUnder } from './service-runtime';

@@ -1,3 +1,5 @@
+import IORedis from 'ioredis';
+
 /**
  * Process plumbing shared by the service entry points: numbers from the environment, and
  * SIGINT/SIGTERM wired to one drain (a second signal forces the exit, as Kubernetes expects).
@@ -52,4 +54,28 @@ export function logRedisErrors(client: { on(event: 'error', fn: (err: Error) => 
     last.set(err.message, now);
     log(`redis: ${err.message}`);
   });
+}
+
+/**
+ * Deletes every key under a prefix, the project's own and BullMQ's (tests and benchmarks clean
+ * up their random prefixes with it). Returns how many keys went.
+ */
+export async function deleteKeysUnder(url: string, prefix: string): Promise<number> {
+  const redis = new IORedis(url, { maxRetriesPerRequest: 1, lazyConnect: true });
+  redis.on('error', () => undefined);
+  let deleted = 0;
+  try {
+    await redis.connect();
+    for (const pattern of [`${prefix}:*`, `${prefix}-bull:*`]) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length) deleted += await redis.del(...keys);
+      } while (cursor !== '0');
+    }
+  } finally {
+    redis.disconnect();
+  }
+  return deleted;
 }

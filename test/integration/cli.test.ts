@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, copyFileSync, statSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { CLI, LFW, tempDir } from './helpers';
+import { CLI, LFW, tempDir } from '../helpers';
 
 const run = promisify(execFile);
 

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { applyUpdateGuarded, checkFiniteVector, computeShardGradients, EmbeddingModel, NonFiniteError, Optimizer, tf } from '@facenet/core';
-import { useBackend } from './helpers';
+import { useBackend } from '../helpers';
 
 function snapshot(model: EmbeddingModel, optimizer: Optimizer): Map<string, Float32Array> {
   const out = new Map<string, Float32Array>();

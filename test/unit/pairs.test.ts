@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { lfwImagePath, PairsFormatError, parsePairs, readPairsFile } from '@facenet/core';
-import { LFW } from './helpers';
+import { LFW } from '../helpers';
 
 const GOOD = ['2\t1', 'Ann\t1\t2', 'Bob\t1\tCid\t3', 'Dee\t2\t4', 'Eve\t1\tFay\t1', ''].join('\n');
 

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { join } from 'node:path';
-import { api, JobView, startCluster, TestCluster, waitFor, waitForState } from './cluster-helpers';
-import { ORL, tempDir } from './helpers';
+import { api, JobView, startCluster, TestCluster, waitFor, waitForState } from '../cluster-helpers';
+import { ORL, tempDir } from '../helpers';
 
 const job = (steps: number) => ({
   dataset: { kind: 'folder', path: ORL }, holdout: 10, worldSize: 2,

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { selectTriplets, semiHardTriplets, tf, tripletLoss } from '@facenet/core';
-import { useBackend } from './helpers';
+import { useBackend } from '../helpers';
 
 // Four faces, two identities. Symmetric squared distances chosen by hand.
 const LABELS = [0, 0, 1, 1];

@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { copyFileSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeNetpbm, decodeSquare, FolderSource, ImageDecodeError, loadImages, samplePK, compilePKOptions, splitByIdentity, SyntheticSource, ConfigError, splitHoldout } from '@facenet/core';
-import { ORL, tempDir } from './helpers';
+import { ORL, tempDir } from '../helpers';
 
 describe('data', () => {
   it('reads ORL as a people-folder dataset (40 identities x 10 PGM images)', async () => {

@@ -3,7 +3,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { createMetrics } from '@facenet/coordinator';
-import { REPO } from './helpers';
+import { REPO } from '../helpers';
 
 const K8S = join(REPO, 'deploy', 'k8s');
 

@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CheckpointError, EmbeddingModel, loadModel, readCheckpoint, resolveCheckpointDir, SyntheticSource, tf, Trainer, writeCheckpoint } from '@facenet/core';
-import { tempDir, useBackend } from './helpers';
+import { tempDir, useBackend } from '../helpers';
 
 async function weightsOf(model: EmbeddingModel): Promise<Map<string, Float32Array>> {
   const out = new Map<string, Float32Array>();

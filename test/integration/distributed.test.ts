@@ -5,8 +5,8 @@ import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { FolderSource, readCheckpoint, splitHoldout, SubsetSource, Trainer, TrainOptions } from '@facenet/core';
-import { api, JobView, startCluster, TestCluster, waitFor, waitForState } from './cluster-helpers';
-import { CLI, ORL, tempDir, useBackend } from './helpers';
+import { api, JobView, startCluster, TestCluster, waitFor, waitForState } from '../cluster-helpers';
+import { CLI, ORL, tempDir, useBackend } from '../helpers';
 
 const run = promisify(execFile);
 

@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import IORedis from 'ioredis';
 import { Coordinator } from '@facenet/coordinator';
 import { logRedisErrors } from '@facenet/protocol';
-import { waitFor } from './cluster-helpers';
+import { waitFor } from '../cluster-helpers';
 
 const freePort = () => new Promise<number>((resolve) => {
   const s = createServer().listen(0, '127.0.0.1', () => {

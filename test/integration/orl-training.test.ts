@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { FolderSource, holdoutPairs, scorePairs, embedImages, splitHoldout, SubsetSource, Trainer } from '@facenet/core';
-import { ORL, useBackend } from './helpers';
+import { ORL, useBackend } from '../helpers';
 
 /**
  * The real-data check: the tiny net trained briefly on 30 ORL people must verify the 10

@@ -7,7 +7,7 @@ import { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as tar from 'tar';
-import { CLI, ORL, tempDir } from './helpers';
+import { CLI, ORL, tempDir } from '../helpers';
 
 const run = promisify(execFile);
 

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { confusableIdentities, mineTriplets, mineTripletsBruteForce, rngFor } from '@facenet/core';
-import { useBackend } from './helpers';
+import { useBackend } from '../helpers';
 
 /** Points on a line in 2-D (second coordinate 0): squared distance = (x_i - x_j)^2. */
 function line(xs: number[]): Float32Array {

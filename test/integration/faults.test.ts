@@ -4,8 +4,8 @@ import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import IORedis from 'ioredis';
 import { Coordinator } from '@facenet/coordinator';
-import { api, JobView, startCluster, TestCluster, waitFor, waitForState } from './cluster-helpers';
-import { CLI, ORL, tempDir } from './helpers';
+import { api, JobView, startCluster, TestCluster, waitFor, waitForState } from '../cluster-helpers';
+import { CLI, ORL, tempDir } from '../helpers';
 
 const freePort = () => new Promise<number>((resolve) => {
   const s = createServer().listen(0, '127.0.0.1', () => {

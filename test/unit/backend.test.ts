@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { BackendError, parseBackendName } from '@facenet/core';
-import { REPO } from './helpers';
+import { REPO } from '../helpers';
 
 const run = promisify(execFile);
 const probe = `require('@facenet/core').selectBackend().then((c) => console.log(JSON.stringify(c)), (e) => { console.log('ERR ' + e.message); })`;

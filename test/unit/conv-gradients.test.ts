@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { conv2dFilterGradient, conv2dInputGradient, tf } from '@facenet/core';
-import { useBackend } from './helpers';
+import { useBackend } from '../helpers';
 
 type Pad = 'same' | 'valid';
 interface Case { x: [number, number, number, number]; k: [number, number]; co: number; s: number; d: number; pad: Pad }
@@ -54,8 +54,12 @@ function randomCases(n: number): Case[] {
 
 describe('conv2d gradients as forward convolutions', function () {
   this.timeout(60000);
-  before(useBackend);
-  after(() => tf.setBackend('wasm'));
+  let chosen = '';
+  before(async () => {
+    await useBackend();
+    chosen = tf.getBackend(); // restored after: the cases below switch between wasm and cpu
+  });
+  after(() => tf.setBackend(chosen));
 
   for (const backend of ['wasm', 'cpu']) {
     it(`match the stock cpu kernels on ${backend} (strides, padding modes, dilations)`, async () => {
@@ -80,7 +84,7 @@ describe('conv2d gradients as forward convolutions', function () {
   }
 
   it('exposes the two gradient functions with the documented shapes', async () => {
-    await tf.setBackend('wasm');
+    await tf.setBackend(chosen);
     const x = tf.randomNormal([2, 8, 8, 3]) as tf.Tensor4D;
     const dy = tf.randomNormal([2, 4, 4, 5]) as tf.Tensor4D;
     const pad = { top: 0, bottom: 1, left: 0, right: 1 };

@@ -2,8 +2,8 @@ import { strict as assert } from 'node:assert';
 import { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { readCheckpoint } from '@facenet/core';
-import { api, JobView, spawnWorker, startCluster, TestCluster, waitFor, waitForState } from './cluster-helpers';
-import { ORL, tempDir } from './helpers';
+import { api, JobView, spawnWorker, startCluster, TestCluster, waitFor, waitForState } from '../cluster-helpers';
+import { ORL, tempDir } from '../helpers';
 
 /**
  * Faults on real processes (`facenet up --workers 3`, real Redis, gRPC, checkpoints on disk),
