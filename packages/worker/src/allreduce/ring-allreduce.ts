@@ -102,23 +102,43 @@ export class AllreducePeer {
   }
 
   /**
-   * Writes data[s0, s1) as one round into the successor's stream, in bounded chunks. Each chunk
-   * is a copy: grpc-js may serialize a queued message after this rank's allreduce has resolved
-   * and its vector has moved on (transferred to the compute thread, updated in place), so the
-   * bytes on the wire must not alias the vector.
+   * Writes data[s0, s1) as one round into the successor's stream, in bounded chunks that are
+   * views on the vector (no copy). grpc-js may serialize a queued message later, so the vector
+   * must not change or move until then: `flushed` resolves once the round's last chunk has been
+   * serialized (messages of a stream are processed in order), and `allreduce` waits for the
+   * last round's before it hands the vector back. Within a collective a segment sent is only
+   * overwritten after its data has come round the ring, so it was serialized long before.
    */
-  private async write(out: PullCall, round: number, data: Float32Array, s0: number, s1: number, signal: AbortSignal): Promise<number> {
+  private async write(out: PullCall, round: number, data: Float32Array, s0: number, s1: number, signal: AbortSignal): Promise<{ bytes: number; flushed: Promise<void> }> {
     let bytes = 0;
+    let flushed: Promise<void> = Promise.resolve();
     for (let off = s0; off < s1; off += this.chunkElements) {
       const end = Math.min(s1, off + this.chunkElements);
-      const chunk = Buffer.allocUnsafeSlow((end - off) * 4);
-      chunk.set(new Uint8Array(data.buffer, data.byteOffset + off * 4, (end - off) * 4));
+      const chunk = Buffer.from(data.buffer, data.byteOffset + off * 4, (end - off) * 4);
       bytes += chunk.length;
       signal.throwIfAborted();
       if (out.destroyed) throw new Error('successor went away');
-      if (!out.write({ round, offset: off - s0, data: chunk })) await once(out, 'drain', { signal });
+      let ok = true;
+      flushed = new Promise<void>((resolve) => {
+        ok = out.write({ round, offset: off - s0, data: chunk }, () => resolve());
+      });
+      if (!ok) await once(out, 'drain', { signal });
     }
-    return bytes;
+    return { bytes, flushed };
+  }
+
+  /** Waits until grpc-js has serialized the last chunk written (or the stream is gone, so it never will). */
+  private async flushed(last: Promise<void>, signal: AbortSignal): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const gone = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`successor stream did not take the last round within ${this.timeoutMs} ms`)), this.timeoutMs);
+    });
+    try {
+      await Promise.race([last, gone, late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private checkAbandoned(id: string, rank: number): void {
@@ -157,12 +177,18 @@ export class AllreducePeer {
     let sent = 0;
     try {
       const out = await this.successor(id, abort);
+      let last: Promise<void> = Promise.resolve();
       for (const step of schedule) {
         const [s0, s1] = segments[step.send] as [number, number];
-        sent += await this.write(out, step.round, data, s0, s1, abort.signal);
+        const w = await this.write(out, step.round, data, s0, s1, abort.signal);
+        sent += w.bytes;
+        last = w.flushed;
         const [r0, r1] = segments[step.receive] as [number, number];
         await this.mailbox.take(id, step.round, r1 - r0, this.timeoutMs, abort.signal);
       }
+      // The vector goes back to the caller (and on to the compute thread) only once nothing
+      // queued for the wire still refers to it.
+      await this.flushed(last, abort.signal);
       this.outbox.finish(id);
       return { bytes: sent };
     } catch (err) {
