@@ -52,11 +52,11 @@ describe('facenet CLI', function () {
 
   it('names every bad field of a job spec', async () => {
     const spec = join(t.dir, 'bad.yaml');
-    writeFileSync(spec, 'batch:\n  P: many\nmining: hardest\nbogus: 1\n');
+    writeFileSync(spec, 'batch:\n  P: many\nselection: hardest\nbogus: 1\n');
     const r = await facenet('train', '--config', spec);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /batch\.P/);
-    assert.match(r.stderr, /mining/);
+    assert.match(r.stderr, /selection/);
     assert.match(r.stderr, /bogus/);
     noStack(r);
   });

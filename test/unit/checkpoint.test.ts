@@ -65,6 +65,21 @@ describe('checkpoints', function () {
     resumed.dispose();
   });
 
+  it('resumes a checkpoint written before the online selection was renamed (training.mining)', async () => {
+    const source = new SyntheticSource({ identities: 12, imagesPerIdentity: 6 });
+    const trainer = new Trainer(source, { model: { architecture: 'tiny', imageSize: 24 }, batch: { P: 4, K: 4 }, steps: 1, selection: 'batch-hard', checkpointDir: t.dir });
+    await trainer.run();
+    trainer.dispose();
+    const dir = join(t.dir, 'step-000001');
+    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { training: Record<string, unknown> };
+    manifest.training.mining = manifest.training.selection;
+    delete manifest.training.selection;
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest));
+    const resumed = await Trainer.resume(dir, source);
+    assert.equal(resumed.config.selection, 'batch-hard');
+    resumed.dispose();
+  });
+
   it('keeps the tensor count flat across training steps', async () => {
     const source = new SyntheticSource({ identities: 8, imagesPerIdentity: 4 });
     const trainer = new Trainer(source, { model: { architecture: 'tiny', imageSize: 24 }, batch: { P: 4, K: 3 }, steps: 8, virtualShards: 2 });

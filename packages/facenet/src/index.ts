@@ -11,8 +11,8 @@ export type { ModelOptions, ModelConfig } from './model/embedding-model';
 export { ZOO, ARCHITECTURES } from './model/zoo';
 export type { ArchitectureName } from './model/zoo';
 
-export { selectTriplets, semiHardTriplets, batchHardTriplets, MINING_STRATEGIES } from './loss/triplet-selection';
-export type { MiningStrategy, Triplet, TripletSelection } from './loss/triplet-selection';
+export { selectTriplets, semiHardTriplets, batchHardTriplets, SELECTION_STRATEGIES } from './loss/triplet-selection';
+export type { SelectionStrategy, Triplet, TripletSelection } from './loss/triplet-selection';
 export { tripletLoss, pairwiseSquaredDistances } from './loss/triplet-loss';
 
 export { Optimizer, compileOptimizerOptions, OPTIMIZERS } from './optim/optimizer';

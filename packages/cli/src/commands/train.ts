@@ -1,12 +1,12 @@
 import { Command } from 'commander';
 import { join } from 'node:path';
-import { compileTrainOptions, FaceSource, FolderSource, holdoutPairs, MINING_STRATEGIES, OPTIMIZERS, ARCHITECTURES, parseTrainSpec, resolveCheckpointDir, selectBackend, splitHoldout, StepReport, SubsetSource, SyntheticSource, Trainer, TrainOptions, EvaluationResult, ArchitectureName, MiningStrategy, OptimizerName, ScheduleKind } from '@facenet/core';
+import { compileTrainOptions, FaceSource, FolderSource, holdoutPairs, SELECTION_STRATEGIES, OPTIMIZERS, ARCHITECTURES, parseTrainSpec, resolveCheckpointDir, selectBackend, splitHoldout, StepReport, SubsetSource, SyntheticSource, Trainer, TrainOptions, EvaluationResult, ArchitectureName, SelectionStrategy, OptimizerName, ScheduleKind } from '@facenet/core';
 import { float, int, oneOf, readSpecFile } from '../parse';
 import { Output, pct } from '../output';
 
 interface TrainFlags {
   data?: string; config?: string; model?: ArchitectureName; imageSize?: number; width?: number; steps?: number; P?: number; K?: number;
-  mining?: MiningStrategy; margin?: number; optimizer?: OptimizerName; lr?: number; schedule?: ScheduleKind; warmup?: number; virtualShards?: number;
+  selection?: SelectionStrategy; margin?: number; optimizer?: OptimizerName; lr?: number; schedule?: ScheduleKind; warmup?: number; virtualShards?: number;
   seed?: number; holdout?: number; cropFraction?: number; checkpointDir?: string; checkpointEvery?: number; evalEvery?: number;
   resume?: string; backend?: string; json: boolean; logEvery?: number; syntheticIdentities: number; syntheticImages: number;
 }
@@ -22,7 +22,7 @@ function mergeOptions(flags: TrainFlags): TrainOptions {
     schedule: { ...spec.schedule, kind: pick(flags.schedule, spec.schedule?.kind), warmupSteps: pick(flags.warmup, spec.schedule?.warmupSteps) },
     batch: { ...spec.batch, P: pick(flags.P, spec.batch?.P), K: pick(flags.K, spec.batch?.K) },
     virtualShards: pick(flags.virtualShards, spec.virtualShards),
-    mining: pick(flags.mining, spec.mining),
+    selection: pick(flags.selection, spec.selection),
     margin: pick(flags.margin, spec.margin),
     steps: pick(flags.steps, spec.steps),
     seed: pick(flags.seed, spec.seed),
@@ -66,7 +66,7 @@ async function runTrain(flags: TrainFlags): Promise<void> {
   out.info(`[facenet] data: ${trainSource.description}`);
   if (evalSet) out.info(`[facenet] held out: ${split.holdout.length} identities, ${evalSet.pairs.pairs.length} pairs (${evalSet.pairs.same.filter(Boolean).length} same)`);
   out.info(`[facenet] model: ${c.model.architecture} ${c.model.imageSize}px, ${trainer.model.parameterCount.toLocaleString()} parameters, ${c.model.embeddingDim}-D`);
-  out.info(`[facenet] batch: P=${c.batch.P} x K=${c.batch.K}, ${c.virtualShards} virtual shard(s), ${c.mining} mining, margin ${c.margin}, ${c.optimizer.name} lr ${c.optimizer.learningRate}`);
+  out.info(`[facenet] batch: P=${c.batch.P} x K=${c.batch.K}, ${c.virtualShards} virtual shard(s), ${c.selection} selection, margin ${c.margin}, ${c.optimizer.name} lr ${c.optimizer.learningRate}`);
   out.info(`[facenet] checkpoints: ${c.checkpointDir}`);
   out.data({ event: 'start', backend: backend.name, data: trainSource.description, parameters: trainer.model.parameterCount, config: c, startStep: trainer.step });
 
@@ -131,7 +131,7 @@ export function trainCommand(): Command {
     .option('--steps <n>', 'total steps (default 1000)', int)
     .option('--P <n>', 'identities per batch (default 45)', int)
     .option('--K <n>', 'images per identity (default 40)', int)
-    .option('--mining <strategy>', MINING_STRATEGIES.join(', '), oneOf(MINING_STRATEGIES))
+    .option('--selection <strategy>', `online triplet selection: ${SELECTION_STRATEGIES.join(', ')}`, oneOf(SELECTION_STRATEGIES))
     .option('--margin <alpha>', 'triplet margin (default 0.2)', float)
     .option('--optimizer <name>', OPTIMIZERS.join(', '), oneOf(OPTIMIZERS))
     .option('--lr <rate>', 'base learning rate (default: adagrad 0.05, adam 0.001, momentum 0.01)', float)

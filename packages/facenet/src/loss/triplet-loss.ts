@@ -1,5 +1,5 @@
 import { tf } from '../backend/tf';
-import { MiningStrategy, selectTriplets, TripletSelection } from './triplet-selection';
+import { SelectionStrategy, selectTriplets, TripletSelection } from './triplet-selection';
 
 /** Squared L2 distances between all rows of `e` ([n, d] -> [n, n]), clamped at zero. */
 export function pairwiseSquaredDistances(e: tf.Tensor2D): tf.Tensor2D {
@@ -23,7 +23,7 @@ export interface TripletLossResult {
  * the triplet loss, with the exact gradient dL/dD = W.
  */
 export function tripletLoss(
-  embeddings: tf.Tensor2D, labels: ArrayLike<number>, strategy: MiningStrategy, margin = 0.2,
+  embeddings: tf.Tensor2D, labels: ArrayLike<number>, strategy: SelectionStrategy, margin = 0.2,
 ): TripletLossResult {
   const dist = pairwiseSquaredDistances(embeddings);
   const d = dist.dataSync() as Float32Array;

@@ -6,8 +6,8 @@
  * backpropagate `sum(D * W)` without ever materialising the triplets as tensors. That keeps
  * batch-all (millions of triplets at 1,800 faces) linear in memory.
  */
-export type MiningStrategy = 'semi-hard' | 'batch-hard' | 'batch-all';
-export const MINING_STRATEGIES: readonly MiningStrategy[] = ['semi-hard', 'batch-hard', 'batch-all'];
+export type SelectionStrategy = 'semi-hard' | 'batch-hard' | 'batch-all';
+export const SELECTION_STRATEGIES: readonly SelectionStrategy[] = ['semi-hard', 'batch-hard', 'batch-all'];
 
 export interface Triplet {
   anchor: number;
@@ -183,7 +183,7 @@ function batchAll(dist: Float32Array, labels: ArrayLike<number>, margin: number)
 
 /** Chooses triplets by `strategy` and returns the loss, its gradient weights and statistics. */
 export function selectTriplets(
-  dist: Float32Array, labels: ArrayLike<number>, strategy: MiningStrategy, margin: number,
+  dist: Float32Array, labels: ArrayLike<number>, strategy: SelectionStrategy, margin: number,
 ): TripletSelection {
   const n = labels.length;
   if (dist.length !== n * n) throw new Error(`distance matrix has ${dist.length} entries, expected ${n}x${n}`);

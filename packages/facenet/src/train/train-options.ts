@@ -1,7 +1,7 @@
 import { ConfigError } from '../errors';
 import { AugmentOptions } from '../data/augment';
 import { compilePKOptions, PKOptions, PKConfig } from '../data/pk-sampler';
-import { MINING_STRATEGIES, MiningStrategy } from '../loss/triplet-selection';
+import { SELECTION_STRATEGIES, SelectionStrategy } from '../loss/triplet-selection';
 import { compileModelOptions, ModelConfig, ModelOptions } from '../model/embedding-model';
 import { compileOptimizerOptions, OptimizerConfig, OptimizerOptions } from '../optim/optimizer';
 import { compileScheduleOptions, ScheduleConfig, ScheduleOptions } from '../optim/schedule';
@@ -13,8 +13,8 @@ export interface TrainOptions {
   batch?: PKOptions;
   /** Identity-balanced virtual shards per batch; gradients are their mean. @default 1 */
   virtualShards?: number;
-  /** Online triplet selection. @default 'semi-hard' (the paper's) */
-  mining?: MiningStrategy;
+  /** Online triplet selection inside each virtual shard (the miner service is separate). @default 'semi-hard' (the paper's) */
+  selection?: SelectionStrategy;
   /** Triplet margin alpha. @default 0.2 (the paper's) */
   margin?: number;
   /** Total steps. @default 1000 */
@@ -39,7 +39,7 @@ export interface TrainConfig {
   schedule: ScheduleConfig;
   batch: PKConfig;
   virtualShards: number;
-  mining: MiningStrategy;
+  selection: SelectionStrategy;
   margin: number;
   steps: number;
   seed: number;
@@ -59,8 +59,8 @@ const nonNegInt = (field: string, v: number) => {
 export function compileTrainOptions(o: TrainOptions = {}): TrainConfig {
   const steps = o.steps ?? 1000;
   if (!Number.isInteger(steps) || steps < 1) throw new ConfigError('steps', `must be an integer >= 1, got ${steps}`);
-  const mining = o.mining ?? 'semi-hard';
-  if (!MINING_STRATEGIES.includes(mining)) throw new ConfigError('mining', `unknown '${mining}', expected ${MINING_STRATEGIES.join(', ')}`);
+  const selection = o.selection ?? 'semi-hard';
+  if (!SELECTION_STRATEGIES.includes(selection)) throw new ConfigError('selection', `unknown '${selection}', expected ${SELECTION_STRATEGIES.join(', ')}`);
   const margin = o.margin ?? 0.2;
   if (!(margin > 0 && margin < 4)) throw new ConfigError('margin', `must be in (0, 4), got ${margin}`);
   const batch = compilePKOptions(o.batch);
@@ -76,7 +76,7 @@ export function compileTrainOptions(o: TrainOptions = {}): TrainConfig {
     model: compileModelOptions(o.model),
     optimizer: compileOptimizerOptions(o.optimizer),
     schedule: compileScheduleOptions(o.schedule, steps),
-    batch, virtualShards, mining, margin, steps,
+    batch, virtualShards, selection, margin, steps,
     seed: o.seed ?? 1,
     augment, bnMomentum,
     checkpointDir: o.checkpointDir,

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { SpecError } from '../errors';
 import { ARCHITECTURES } from '../model/zoo';
-import { MINING_STRATEGIES } from '../loss/triplet-selection';
+import { SELECTION_STRATEGIES } from '../loss/triplet-selection';
 import { OPTIMIZERS } from '../optim/optimizer';
 import { TrainOptions } from './train-options';
 
@@ -39,7 +39,7 @@ export const trainOptionsSchema = z.object({
   }).partial().strict(),
   batch: z.object({ P: z.number().int(), K: z.number().int(), singletonNegatives: z.number().int() }).partial().strict(),
   virtualShards: z.number().int(),
-  mining: enumOf(MINING_STRATEGIES),
+  selection: enumOf(SELECTION_STRATEGIES),
   margin: z.number(),
   steps: z.number().int(),
   seed: z.number().int(),

@@ -1,7 +1,7 @@
 import { tf } from '../backend/tf';
 import { BatchNormStats } from '../model/layers';
 import { EmbeddingModel } from '../model/embedding-model';
-import { MiningStrategy } from '../loss/triplet-selection';
+import { SelectionStrategy } from '../loss/triplet-selection';
 import { tripletLoss } from '../loss/triplet-loss';
 import { Optimizer } from '../optim/optimizer';
 
@@ -36,7 +36,7 @@ export interface ShardInput {
  * on how shards are spread over processes.
  */
 export function computeShardGradients(
-  model: EmbeddingModel, shard: ShardInput, strategy: MiningStrategy, margin: number,
+  model: EmbeddingModel, shard: ShardInput, strategy: SelectionStrategy, margin: number,
 ): ShardGradients {
   const size = model.config.imageSize;
   const names = model.trainableNames;

@@ -57,7 +57,9 @@ export class Trainer {
     const ckpt = await readCheckpoint(dir);
     const saved = ckpt.manifest.training as TrainConfig | undefined;
     if (!saved) throw new CheckpointError(dir, 'has no training configuration; it can be used for inference only');
-    const t = new Trainer(source, { ...saved, ...overrides }, evalSet);
+    // Checkpoints written before the online selection was renamed store it as `mining`.
+    const { mining, ...current } = saved as TrainConfig & { mining?: TrainConfig['selection'] };
+    const t = new Trainer(source, { ...current, selection: current.selection ?? mining, ...overrides }, evalSet);
     restoreCheckpoint(ckpt, t.model, t.optimizer, dir);
     t.step = ckpt.manifest.step;
     return t;

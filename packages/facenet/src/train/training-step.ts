@@ -29,7 +29,7 @@ export function stepGradients(model: EmbeddingModel, shards: ShardInput[], confi
   try {
     for (const shard of shards) {
       if (shard.count === 0) continue;
-      const g = computeShardGradients(model, shard, config.mining, config.margin);
+      const g = computeShardGradients(model, shard, config.selection, config.margin);
       stats.push(g.stats);
       summed = accumulate(summed, g);
     }
