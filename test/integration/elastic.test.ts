@@ -51,6 +51,8 @@ describe('elastic training: faults cost at most the step in flight (facenet up -
   before(async () => {
     t = tempDir('facenet-elastic-');
     cluster = await startCluster(3, join(t.dir, 'ckpt'));
+    extra.push(spawnWorker(cluster.prefix)); // a fourth worker: W=4 below, then the spare that joins after a kill
+    await waitFor(async () => (await api<WorkerView[]>(cluster.url, 'GET', '/v1/workers')).length === 4, 30000, 'the fourth worker to register');
   });
   after(async () => {
     for (const p of extra) p.kill('SIGKILL');
@@ -82,6 +84,14 @@ describe('elastic training: faults cost at most the step in flight (facenet up -
     assert.equal(end.world.size, 3);
   });
 
+  it('W=4 through the whole worker path: 30 steps, no fault, checksums equal after every step', async () => {
+    const job = await api<JobView>(cluster.url, 'POST', '/v1/jobs', spec({ worldSize: 4, checksumEvery: 1 }, { virtualShards: 4, steps: 30, checkpointEvery: 0 }));
+    const end = await waitForState(cluster.url, job.id, ['completed'], 180000);
+    assert.deepEqual(end.faults, []);
+    assert.equal(end.world.generation, 1);
+    assert.equal(end.world.size, 4);
+  });
+
   it('a fault-free reference run', async () => {
     const job = await api<JobView>(cluster.url, 'POST', '/v1/jobs', spec());
     const end = await waitForState(cluster.url, job.id, ['completed'], 180000);
@@ -90,8 +100,7 @@ describe('elastic training: faults cost at most the step in flight (facenet up -
   });
 
   it('kill -9 of a rank mid-job: survivors continue from the last committed step (no rewind), a new worker joins at a step boundary', async () => {
-    extra.push(spawnWorker(cluster.prefix)); // a spare: it joins when the job loses a rank
-    await waitFor(async () => (await api<WorkerView[]>(cluster.url, 'GET', '/v1/workers')).length === 4, 30000, 'the spare to register');
+    // The fourth worker is idle while this W=3 job runs: the spare that joins when it loses a rank.
     const job = await api<JobView>(cluster.url, 'POST', '/v1/jobs', spec());
     await waitFor(async () => (await api<JobView>(cluster.url, 'GET', `/v1/jobs/${job.id}`)).step >= 13, 120000, 'step 13');
     process.kill(await rankPid(cluster.url, job.id, 1), 'SIGKILL');

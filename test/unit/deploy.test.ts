@@ -50,7 +50,7 @@ describe('deployment manifests', () => {
   });
 
   it('the dashboard queries only metrics the coordinator exports', async () => {
-    const dash = JSON.parse(readFileSync(join(REPO, 'deploy', 'grafana', 'facenet-dashboard.json'), 'utf8')) as { panels: { targets: { expr: string }[] }[] };
+    const dash = JSON.parse(readFileSync(join(K8S, 'base', 'facenet-dashboard.json'), 'utf8')) as { panels: { targets: { expr: string }[] }[] };
     const exported = new Set((await createMetrics().registry.getMetricsAsJSON()).map((m) => m.name));
     const queried = dash.panels.flatMap((p) => p.targets.flatMap((t) => [...t.expr.matchAll(/facenet_[a-z_]+/g)].map((m) => m[0].replace(/_(bucket|sum|count)$/, ''))));
     assert.ok(queried.length >= 8);
