@@ -73,7 +73,7 @@ describe('elastic training: faults cost at most the step in flight (facenet up -
     assert.equal(rejected.length, 3);
     assert.ok(rejected.every((f) => f.step === end.step), 'every rollback retried the same step: nothing was applied');
     const metrics = await (await fetch(`${cluster.url}/metrics`)).text();
-    assert.match(metrics, new RegExp(`facenet_job_non_finite_rollbacks_total\\{job="${job.id}"\\} 3`));
+    assert.match(metrics, new RegExp(`facenet_job_non_finite_rollbacks_total\\{job_id="${job.id}"\\} 3`));
   });
 
   it('W=3 with 8.6 MB gradient vectors (embeddingDim 65536): 20 steps, no fault, checksums equal after every step', async () => {

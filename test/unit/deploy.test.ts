@@ -56,4 +56,15 @@ describe('deployment manifests', () => {
     assert.ok(queried.length >= 8);
     for (const q of queried) assert.ok(exported.has(q), `dashboard queries ${q}, which the coordinator does not export`);
   });
+
+  it('no metric labels the training job `job` or `instance` (Prometheus owns them: the job is `job_id`), nor does the dashboard group by them', async () => {
+    const m = createMetrics();
+    m.loss.set({ job_id: 'j1' }, 0.1);
+    m.phase.observe({ job_id: 'j1', phase: 'compute' }, 0.5);
+    for (const metric of await m.registry.getMetricsAsJSON()) {
+      for (const v of metric.values ?? []) for (const label of Object.keys(v.labels ?? {})) assert.ok(!['job', 'instance'].includes(label), `${metric.name} has label ${label}`);
+    }
+    const dash = readFileSync(join(K8S, 'base', 'facenet-dashboard.json'), 'utf8');
+    assert.doesNotMatch(dash, /by \((?:[a-z_]+, )*job[,)]|\{\{job\}\}/);
+  });
 });

@@ -122,7 +122,7 @@ export class JobDriver {
       const change = await this.worldChange(job);
       if (change) {
         const lost = change.lost.length ? { kind: 'worker-lost' as const, reason: `worker(s) ${change.lost.join(', ')} stopped heartbeating between steps` } : undefined;
-        if (lost) this.metrics.faults.inc({ job: id });
+        if (lost) this.metrics.faults.inc({ job_id: id });
         const why = [change.leaving.length ? `${change.leaving.map((w) => w.id).join(', ')} drained` : '', change.joiners.length ? `${change.joiners.map((w) => w.id).join(', ')} joined` : ''];
         await this.reshaper.reshape(job, change, why.filter(Boolean).join('; ') || 'world changed', lost);
         continue;
@@ -219,7 +219,7 @@ export class JobDriver {
 
   /** A step failed or a rank died: abandon the generation, then change the world from the survivors. */
   private async fault(job: JobRecord, f: StepFault): Promise<void> {
-    this.metrics.faults.inc({ job: job.id });
+    this.metrics.faults.inc({ job_id: job.id });
     const abort: AbortMessage = { jobId: job.id, generation: job.generation };
     await this.redis.publish(this.keys.abortChannel, JSON.stringify(abort));
     // A worker that just died still looks alive until its registration expires.

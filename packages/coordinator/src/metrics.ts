@@ -4,7 +4,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'facenet_coordinator_' });
-  const labels = ['job'] as const;
+  // The training job is `job_id`: Prometheus owns `job` (the scrape target) and `instance`.
+  const labels = ['job_id'] as const;
   return {
     registry,
     step: new Gauge({ name: 'facenet_job_step', help: 'Steps committed', labelNames: labels, registers: [registry] }),
@@ -14,7 +15,7 @@ export function createMetrics() {
     minerLag: new Gauge({ name: 'facenet_job_miner_lag_steps', help: 'Current step minus the step of the mining plan in use', labelNames: labels, registers: [registry] }),
     worldSize: new Gauge({ name: 'facenet_job_world_size', help: 'Ranks in the job', labelNames: labels, registers: [registry] }),
     phase: new Histogram({
-      name: 'facenet_step_phase_seconds', help: 'Per-rank step time by phase', labelNames: ['job', 'phase'], registers: [registry],
+      name: 'facenet_step_phase_seconds', help: 'Per-rank step time by phase', labelNames: ['job_id', 'phase'], registers: [registry],
       buckets: [0.001, 0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
     }),
     allreduceBytes: new Counter({ name: 'facenet_allreduce_bytes_total', help: 'Bytes sent by ranks in allreduce', labelNames: labels, registers: [registry] }),

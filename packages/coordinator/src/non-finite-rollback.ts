@@ -10,8 +10,8 @@ import { Metrics } from './metrics';
  */
 export async function rollBackNonFinite(store: JobStore, metrics: Metrics, log: (line: string) => void, job: JobRecord, detail: string): Promise<void> {
   const g = job.spec.nonFinite;
-  metrics.nonFinite.inc({ job: job.id });
-  metrics.faults.inc({ job: job.id });
+  metrics.nonFinite.inc({ job_id: job.id });
+  metrics.faults.inc({ job_id: job.id });
   const updated = await store.update(job.id, (j) => {
     const rollbacks = (j.nonFiniteRollbacks ?? 0) + 1;
     const scale = (j.learningRateScale ?? 1) * g.learningRateFactor;
@@ -25,6 +25,6 @@ export async function rollBackNonFinite(store: JobStore, metrics: Metrics, log: 
     j.generation++; // new shard job and collective ids for the retried step
     j.stateHolders = j.world.map((w) => w.workerId); // nothing was applied: every rank still holds step j.step
   });
-  metrics.learningRateScale.set({ job: job.id }, updated.learningRateScale ?? 1);
+  metrics.learningRateScale.set({ job_id: job.id }, updated.learningRateScale ?? 1);
   log(`[coordinator] job ${job.id}: ${detail}; ${updated.state === 'failed' ? `FAILED: ${updated.error}` : `rolled back (${updated.nonFiniteRollbacks}/${job.spec.nonFinite.maxRollbacks}), retrying step ${updated.step + 1} with the learning rate x ${(updated.learningRateScale ?? 1).toExponential(1)}`}`);
 }

@@ -74,15 +74,15 @@ export class StepLedger {
 
   private observe(jobId: string, r: StepRecord, results: ShardJobResult[], world: number): void {
     const m = this.metrics;
-    m.step.set({ job: jobId }, r.step);
-    m.loss.set({ job: jobId }, r.loss);
-    m.active.set({ job: jobId }, r.activeFraction);
-    m.imagesPerSecond.set({ job: jobId }, r.imagesPerSecond);
-    m.worldSize.set({ job: jobId }, world);
-    if (r.minerLag !== undefined) m.minerLag.set({ job: jobId }, r.minerLag);
+    m.step.set({ job_id: jobId }, r.step);
+    m.loss.set({ job_id: jobId }, r.loss);
+    m.active.set({ job_id: jobId }, r.activeFraction);
+    m.imagesPerSecond.set({ job_id: jobId }, r.imagesPerSecond);
+    m.worldSize.set({ job_id: jobId }, world);
+    if (r.minerLag !== undefined) m.minerLag.set({ job_id: jobId }, r.minerLag);
     for (const res of results) {
-      for (const [phase, ms] of Object.entries(res.timings)) m.phase.observe({ job: jobId, phase: phase.replace(/Ms$/, '') }, ms / 1000);
-      m.allreduceBytes.inc({ job: jobId }, res.allreduceBytes);
+      for (const [phase, ms] of Object.entries(res.timings)) m.phase.observe({ job_id: jobId, phase: phase.replace(/Ms$/, '') }, ms / 1000);
+      m.allreduceBytes.inc({ job_id: jobId }, res.allreduceBytes);
     }
   }
 
