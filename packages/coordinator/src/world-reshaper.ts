@@ -56,6 +56,11 @@ export class WorldReshaper {
     const sources = [...c.survivors, ...c.leaving].map((w) => w.id).filter((id) => !c.lost.includes(id));
     const survey = sources.length ? await surveyState(this.queues, job, sources, this.o.stateQueryTimeoutMs) : { answers: [] };
     let state: VerifiedState | undefined = survey.state;
+    const committed = job.step;
+    const inflight = f?.done?.filter((r) => r.step === committed && !r.nonFinite) ?? [];
+    // Holders one step ahead applied the step in flight; without a result of it to record, their
+    // state is not used (the job then continues from the last checkpoint).
+    if (state && state.step === committed + 1 && inflight.length === 0) state = undefined;
     let restoreFrom = job.restoreFrom;
     let written: { step: number; dir: string } | undefined;
     if (state && state.step > 0) {
@@ -80,13 +85,9 @@ export class WorldReshaper {
     const last = job.checkpoints[job.checkpoints.length - 1];
     const step = state ? state.step : (last?.step ?? 0);
     if (!state) restoreFrom = last?.dir ?? null;
-    const committed = job.step;
-    const inflight = f?.done?.filter((r) => r.step === committed && !r.nonFinite) ?? [];
-    if (state && step === committed + 1 && inflight.length > 0) {
+    if (state && step === committed + 1) {
       // Every rank applied the step in flight before one died: commit it from the results in hand.
       await this.ledger.commit(job, inflight, f?.stepMs ?? 0, f?.step ?? {}, { recovered: true });
-    } else if (state && step === committed + 1) {
-      state = undefined; // applied, but no result to record: treat as not verified
     }
     const updated = await this.store.update(job.id, (j) => {
       j.generation++;
