@@ -4,7 +4,7 @@
  * own child process (a backend and the gradient registration are per process) with a time cap.
  *
  *   npx tsx bench/train-throughput.ts [--models tiny,resnet-small,inception-small] [--sizes 64,96]
- *     [--backends wasm,cpu] [--batch 90] [--steps 3] [--cap-seconds 240]
+ *     [--backends wasm,cpu] [--batch 90] [--steps 3] [--cap-seconds 240] [--gradients project,stock,stock-matmul]
  *
  * Prints one JSON document: per configuration the median of `steps` timed steps after one
  * warm-up step. A run cut by the cap reports the images it finished as a lower bound.
@@ -22,12 +22,14 @@ const { values } = parseArgs({
     batch: { type: 'string', default: '90' },
     steps: { type: 'string', default: '3' },
     'cap-seconds': { type: 'string', default: '240' },
+    /** project: all our gradients; stock: tfjs's conv gradients; stock-matmul: tfjs's matMul gradient, ours for conv. */
+    gradients: { type: 'string', default: 'project,stock' },
     child: { type: 'string' },
   },
 });
 
 interface Result {
-  backend: string; model: string; imageSize: number; gradients: 'project' | 'stock'; parameters?: number;
+  backend: string; model: string; imageSize: number; gradients: 'project' | 'stock' | 'stock-matmul'; parameters?: number;
   trainImagesPerSecond?: number; embedImagesPerSecond?: number; error?: string; stepSeconds?: number[];
 }
 
@@ -37,6 +39,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 async function child(spec: string): Promise<void> {
   const [backend, model, size, gradients, batch, steps] = spec.split(':') as [string, string, string, string, string, string];
   if (gradients === 'stock') process.env.FACENET_STOCK_CONV_GRADIENTS = '1';
+  if (gradients === 'stock-matmul') process.env.FACENET_STOCK_MATMUL_GRADIENT = '1';
   const core = await import('@facenet/core');
   await core.selectBackend({ backend, log: null });
   const { tf } = core;
@@ -83,7 +86,7 @@ async function main(): Promise<void> {
   for (const backend of values.backends.split(',')) {
     for (const model of values.models.split(',')) {
       for (const size of values.sizes.split(',')) {
-        for (const gradients of ['project', 'stock']) {
+        for (const gradients of values.gradients.split(',')) {
           const spec = [backend, model, size, gradients, values.batch, values.steps].join(':');
           try {
             const r = await run(process.execPath, ['--import', 'tsx', __filename, '--child', spec], { timeout: Number(values['cap-seconds']) * 1000, maxBuffer: 1 << 20 });

@@ -4,6 +4,7 @@ export { tf } from './backend/tf';
 export { selectBackend, currentBackend, parseBackendName, BACKEND_ORDER } from './backend/select-backend';
 export type { BackendName, BackendChoice, SelectBackendOptions } from './backend/select-backend';
 export { registerFastConvGradients, conv2dFilterGradient, conv2dInputGradient } from './backend/conv-gradients';
+export { registerFastMatMulGradient } from './backend/matmul-gradient';
 export * from './errors';
 
 export { EmbeddingModel, compileModelOptions } from './model/embedding-model';

@@ -1,5 +1,6 @@
 import { tf } from './tf';
 import { registerFastConvGradients } from './conv-gradients';
+import { registerFastMatMulGradient } from './matmul-gradient';
 import { BackendError } from '../errors';
 
 /** Backend names as users write them (FACENET_BACKEND, --backend). */
@@ -90,8 +91,9 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
   for (const name of candidates) {
     const reason = await activate(name);
     if (reason === undefined) {
-      // FACENET_STOCK_CONV_GRADIENTS=1 keeps tfjs's own conv gradients (benchmarks compare the two).
+      // FACENET_STOCK_CONV_GRADIENTS=1 / FACENET_STOCK_MATMUL_GRADIENT=1 keep tfjs's own gradients (benchmarks compare).
       if (!process.env.FACENET_STOCK_CONV_GRADIENTS) registerFastConvGradients();
+      if (!process.env.FACENET_STOCK_MATMUL_GRADIENT) registerFastMatMulGradient();
       current = { requested, name, tfName: tf.getBackend(), skipped };
       log?.(`[facenet] backend: ${name}${skipped.length ? ` (skipped ${skipped.map((s) => s.name).join(', ')})` : ''}`);
       return current;
