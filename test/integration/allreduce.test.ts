@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
-import { AllreducePeer, ringSchedule, segmentBounds } from '@facenet/worker';
+import * as grpc from '@grpc/grpc-js';
+import { AllreducePeer, facenetProto, ringSchedule, SECRET_METADATA, segmentBounds } from '@facenet/worker';
 
 /** Real gRPC servers on 127.0.0.1:0, one per rank. */
 async function ring(world: number, chunkBytes: number, timeoutMs = 10000): Promise<AllreducePeer[]> {
@@ -83,6 +84,61 @@ describe('abandoning a generation', function () {
       await assert.rejects(peers[0]!.allreduce('jobA/8/3', data[0]!, 0, world), /generation abandoned/);
     } finally {
       await Promise.all(peers.map((p) => p.close()));
+    }
+  });
+});
+
+describe('who may pull a collective', function () {
+  this.timeout(30000);
+
+  /** A client that is not a member of the ring: it pulls with whatever rank and secret it likes. */
+  function impostor(address: string, id: string, toRank: number, secret: string): Promise<{ code: number; chunks: number }> {
+    const Ctor = facenetProto().facenet.v1.AllreduceService;
+    const client = new Ctor(address, grpc.credentials.createInsecure());
+    const md = new grpc.Metadata();
+    md.set(SECRET_METADATA, secret);
+    return new Promise((resolve) => {
+      let chunks = 0;
+      const s = client.Pull({ collective_id: id, to_rank: toRank }, md);
+      s.on('data', () => chunks++);
+      s.on('error', (e: grpc.ServiceError) => { client.close(); resolve({ code: e.code, chunks }); });
+      s.on('end', () => { client.close(); resolve({ code: grpc.status.OK, chunks }); });
+    });
+  }
+
+  it('serves only the successor with the generation secret: a wrong secret or rank gets PERMISSION_DENIED and no data, and the real collective completes', async () => {
+    const peers = await ring(3, 1 << 20);
+    try {
+      const world = peers.map((p) => p.address);
+      const inputs = vectors(3, 1000, 5);
+      const data = inputs.map((v) => v.slice());
+      // Before the collective starts: one pull with a wrong secret, one with the right secret but not the successor's rank.
+      const wrongSecret = impostor(world[0]!, 'auth/1/0', 1, 'guess');
+      const wrongRank = impostor(world[0]!, 'auth/1/0', 2, 'gen-secret');
+      await new Promise((r) => setTimeout(r, 200));
+      await Promise.all(peers.map((p, r) => p.allreduce('auth/1/0', data[r]!, r, world, 'gen-secret')));
+      for (const attempt of [await wrongSecret, await wrongRank]) {
+        assert.equal(attempt.code, grpc.status.PERMISSION_DENIED);
+        assert.equal(attempt.chunks, 0);
+      }
+      for (let i = 0; i < 1000; i++) assert.ok(Math.abs(data[0]![i]! - (inputs[0]![i]! + inputs[1]![i]! + inputs[2]![i]!)) < 1e-5);
+      // Ranks that disagree on the secret never exchange data: the collective fails on every rank.
+      const results = await Promise.allSettled(peers.map((p, r) => p.allreduce('auth/2/0', data[r]!, r, world, r === 1 ? 'stale' : 'gen-secret')));
+      assert.ok(results.every((r) => r.status === 'rejected'), JSON.stringify(results.map((r) => r.status)));
+    } finally {
+      await Promise.all(peers.map((p) => p.close()));
+    }
+  });
+
+  it('holds pulls for made-up collectives in bounded numbers (RESOURCE_EXHAUSTED beyond)', async () => {
+    const [peer] = await ring(1, 1 << 20);
+    try {
+      const attempts = Array.from({ length: 300 }, (_, i) => impostor(peer!.address, `made-up/${i}/0`, 1, 'x'));
+      const first = await Promise.race([Promise.all(attempts.slice(256)), new Promise((r) => setTimeout(() => r('held'), 5000))]);
+      assert.notEqual(first, 'held', 'pulls beyond the bound must be refused at once');
+      for (const r of first as { code: number }[]) assert.equal(r.code, grpc.status.RESOURCE_EXHAUSTED);
+    } finally {
+      await peer!.close();
     }
   });
 });

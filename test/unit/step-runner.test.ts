@@ -35,7 +35,7 @@ describe('step runner: prefetched images', () => {
   const source = sourceFromSpec(dataset);
   const shardsOf = (seed: number, step: number) => [splitByIdentity(samplePK(source.index, train.batch, seed, step), 2).flat()];
   const job = (step: number, shards: ShardJobData['shards'], prefetch?: ShardJobData['prefetch']): ShardJobData => ({
-    jobId: 'j', step, rank: 0, generation: 1, world: ['self'], shards, prefetch, dataset, train, restoreFrom: null, trustHeld: false, checksum: false, learningRateScale: 1,
+    jobId: 'j', step, rank: 0, generation: 1, world: ['self'], shards, prefetch, dataset, train, restoreFrom: null, trustHeld: false, checksum: false, learningRateScale: 1, collectiveSecret: 's',
   });
 
   it('trains the step on its own items when they changed after the prefetch (a new mining plan)', async () => {

@@ -1,7 +1,7 @@
 import IORedis from 'ioredis';
 import { join } from 'node:path';
 import { FaceSource } from '@facenet/core';
-import { AbortMessage, FaultKind, JobRecord, redisKeys, ShardJobResult, shardJobId, sourceFromSpec, trainingSource, WorkerInfo } from '@facenet/protocol';
+import { AbortMessage, collectiveSecret, FaultKind, JobRecord, redisKeys, ShardJobResult, shardJobId, sourceFromSpec, trainingSource, WorkerInfo } from '@facenet/protocol';
 import { transition } from './job-lifecycle';
 import { JobStore } from './job-store';
 import { Membership } from './membership';
@@ -194,6 +194,7 @@ export class JobDriver {
       dataset: job.spec.dataset, train: t, restoreFrom: job.restoreFrom, trustHeld: holders.has(m.workerId),
       checkpointDir: checkpointDue && rank === 0 ? this.checkpointDir(job.id) : undefined, checksum,
       learningRateScale: job.learningRateScale ?? 1,
+      collectiveSecret: collectiveSecret(job.secretSeed ?? job.id, job.generation),
     }, shardJobId(job.id, s, rank, job.generation))));
     const planned: PlannedStep = { mining: mining && { version: mining.version, step: mining.step }, switchTo };
     const results = await this.waitForAll(job, jobs, [], planned);

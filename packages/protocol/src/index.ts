@@ -3,7 +3,7 @@
 // runtime every service shares. The ML library (@facenet/core) holds no cluster code.
 export { parseJobSpec, jobSpecSchema, datasetSchema, curriculumSchema, curriculumAt, nonFiniteSchema } from './job-spec';
 export type { JobSpec, DatasetSpec, CurriculumSpec } from './job-spec';
-export { shardJobId, workerQueueName, isStateQuery, collectiveId, parseCollectiveId } from './shard-job';
+export { shardJobId, workerQueueName, isStateQuery, collectiveId, parseCollectiveId, collectiveSecret } from './shard-job';
 export type { ShardJobData, ShardJobResult, StepTimings, StateQuery, HeldState, WorkerJobData, WorkerJobResult } from './shard-job';
 export { FINAL_STATES, jobView } from './job-record';
 export type { JobState, JobRecord, JobView, StepRecord, FaultRecord, FaultKind, WorldMember, CheckpointEntry } from './job-record';

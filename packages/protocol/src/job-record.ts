@@ -74,6 +74,8 @@ export interface JobRecord {
   /** Workers whose held weights were verified at `step` for this generation (a state query after a
    * fault, drain or join): they continue without loading a checkpoint. */
   stateHolders?: string[];
+  /** Random, per job: each generation's collective secret derives from it (never shown by the API). */
+  secretSeed?: string;
   /** Multiplies the learning rate schedule; lowered by each non-finite rollback. */
   learningRateScale?: number;
   nonFiniteRollbacks?: number;

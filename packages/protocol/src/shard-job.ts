@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { BatchItem, TrainConfig, TripletStats } from '@facenet/core';
 import { DatasetSpec } from './job-spec';
 
@@ -29,6 +30,14 @@ export interface ShardJobData {
   checksum: boolean;
   /** Multiplies the scheduled learning rate: lowered after each non-finite rollback. */
   learningRateScale: number;
+  /** This generation's collective secret: ranks serve their allreduce rounds only to the
+   * successor that presents it (with the right rank), so no one else can read or inject gradients. */
+  collectiveSecret: string;
+}
+
+/** The collective secret of one job generation, derived from the job's random seed. */
+export function collectiveSecret(secretSeed: string, generation: number): string {
+  return createHash('sha256').update(`${secretSeed}/${generation}`).digest('hex');
 }
 
 /**

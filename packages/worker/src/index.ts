@@ -4,6 +4,8 @@ export type { AllreduceStats } from './allreduce/ring-allreduce';
 export { compileAllreduceOptions } from './allreduce/allreduce-options';
 export type { AllreduceOptions, CompiledAllreduceOptions } from './allreduce/allreduce-options';
 export { segmentBounds, ringSchedule } from './allreduce/segments';
+export { SECRET_METADATA } from './allreduce/outbox';
+export { facenetProto } from './allreduce/proto';
 export * from './errors';
 export { WorkerService } from './worker-service';
 export type { WorkerState } from './worker-service';

@@ -75,7 +75,7 @@ export class StepRunner {
     const t1 = performance.now();
     const flat = await this.compute.gradients({ shards: shards.map((s) => ({ images: s.data, labels: s.labels, count: s.count })) });
     const t2 = performance.now();
-    const reduced = await this.peer.allreduce(collectiveId(data.jobId, data.step, data.generation), flat, data.rank, data.world);
+    const reduced = await this.peer.allreduce(collectiveId(data.jobId, data.step, data.generation), flat, data.rank, data.world, data.collectiveSecret);
     const t3 = performance.now();
     const stats = flatStats(flat);
     const result = (extra: Partial<ShardJobResult>, t4 = t3, t5 = t4): ShardJobResult => ({

@@ -59,6 +59,7 @@ export function newJobRecord(spec: JobSpec, train: TrainConfig, from?: { jobId: 
     restoreFrom: from?.dir ?? null, checkpoints: from ? [{ step: from.step, dir: from.dir, createdAt: now.toISOString() }] : [],
     history: [], faults: [], forkedFrom: from && { jobId: from.jobId, step: from.step },
     planSwitches: from?.planSwitches.filter((p) => p.fromStep < from.step) ?? [], highWater: from?.step ?? 0,
+    secretSeed: randomBytes(32).toString('hex'),
     createdAt: now.toISOString(), updatedAt: now.toISOString(),
   };
 }

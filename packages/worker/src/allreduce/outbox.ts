@@ -1,47 +1,98 @@
 import * as grpc from '@grpc/grpc-js';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { PullResponse } from '../generated/facenet/v1/PullResponse';
 import type { PullRequest__Output } from '../generated/facenet/v1/PullRequest';
 
 type PullCall = grpc.ServerWritableStream<PullRequest__Output, PullResponse>;
 
+/** gRPC metadata key carrying the job generation's collective secret on every Pull. */
+export const SECRET_METADATA = 'facenet-collective-secret';
+
+/** Who may pull a collective: the ring successor's rank, knowing the generation's secret. */
+export interface PullExpectation {
+  toRank: number;
+  secret: string;
+}
+
 interface Slot {
+  /** Pulls that arrived for this collective, not yet checked (the local rank has not started it). */
+  candidates: PullCall[];
+  /** The verified successor's stream. */
   call?: PullCall;
+  expect?: PullExpectation;
   waiter?: { resolve: (call: PullCall) => void; reject: (err: Error) => void };
   createdAt: number;
 }
 
+/** Pulls held per collective before this rank starts it, and collectives held in all. */
+const CANDIDATES_PER_COLLECTIVE = 4;
+const PENDING_COLLECTIVES = 256;
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/** Ends a server stream with a status: grpc-js sends an error status on 'error' (destroy() sends none). */
+function deny(call: PullCall, code: grpc.status, reason: string): void {
+  if (call.destroyed || call.cancelled) return;
+  call.emit('error', Object.assign(new Error(reason), { code, details: reason }));
+}
+
 /**
  * Outgoing streams by collective: the successor's Pull arrives (maybe before this rank starts
- * the collective) and waits here until this rank writes its rounds into it.
+ * the collective) and waits here until this rank writes its rounds into it. A Pull is served
+ * only if it names the expected successor rank and carries the generation's secret (compared in
+ * constant time); others are refused with PERMISSION_DENIED and never see a byte. Pulls for
+ * collectives this rank has not started are held in bounded numbers.
  */
 export class Outbox {
   private readonly slots = new Map<string, Slot>();
 
-  private slot(id: string): Slot {
+  private slot(id: string): Slot | undefined {
     let s = this.slots.get(id);
     if (!s) {
-      s = { createdAt: Date.now() };
-      this.slots.set(id, s);
       this.collectGarbage();
+      if (this.slots.size >= PENDING_COLLECTIVES) return undefined;
+      s = { candidates: [], createdAt: Date.now() };
+      this.slots.set(id, s);
     }
     return s;
   }
 
-  /** Called by the Pull handler. */
-  attach(id: string, call: PullCall): void {
-    const s = this.slot(id);
-    if (s.call) {
-      call.destroy(Object.assign(new Error(`collective ${id} is already being pulled`), { code: grpc.status.ALREADY_EXISTS }));
-      return;
-    }
+  private static verified(call: PullCall, e: PullExpectation): boolean {
+    const given = call.metadata.get(SECRET_METADATA)[0];
+    const secretOk = timingSafeEqual(digest(typeof given === 'string' ? given : ''), digest(e.secret));
+    return secretOk && call.request.to_rank === e.toRank;
+  }
+
+  /** Serves `call` if it is the expected successor; refuses it otherwise. */
+  private offer(id: string, s: Slot, call: PullCall): void {
+    const e = s.expect as PullExpectation;
+    if (s.call) return deny(call, grpc.status.ALREADY_EXISTS, `collective ${id} is already being pulled`);
+    if (!Outbox.verified(call, e)) return deny(call, grpc.status.PERMISSION_DENIED, `collective ${id}: not this rank's successor, or a wrong secret`);
     s.call = call;
     call.on('cancelled', () => this.slots.delete(id));
     s.waiter?.resolve(call);
   }
 
-  /** The successor's stream for `id`, once it has asked for it (or a failure: timeout, abort). */
-  stream(id: string, timeoutMs: number, signal: AbortSignal): Promise<PullCall> {
+  /** Called by the Pull handler. */
+  attach(id: string, call: PullCall): void {
     const s = this.slot(id);
+    if (!s) return deny(call, grpc.status.RESOURCE_EXHAUSTED, 'too many collectives pending on this rank');
+    if (s.expect) return this.offer(id, s, call);
+    if (s.candidates.length >= CANDIDATES_PER_COLLECTIVE) return deny(call, grpc.status.RESOURCE_EXHAUSTED, `collective ${id}: too many pulls`);
+    s.candidates.push(call);
+    call.on('cancelled', () => {
+      s.candidates = s.candidates.filter((c) => c !== call);
+    });
+  }
+
+  /** The verified successor's stream for `id`, once it has asked for it (or a failure: timeout, abort). */
+  stream(id: string, expect: PullExpectation, timeoutMs: number, signal: AbortSignal): Promise<PullCall> {
+    const s = this.slot(id);
+    if (!s) return Promise.reject(new Error('too many collectives pending on this rank'));
+    s.expect = expect;
+    const early = s.candidates;
+    s.candidates = [];
+    for (const c of early) this.offer(id, s, c);
     if (s.call) return Promise.resolve(s.call);
     return new Promise((resolve, reject) => {
       const onAbort = () => settle(() => reject(signal.reason as Error));
@@ -65,20 +116,20 @@ export class Outbox {
 
   /** Ends the stream with ABORTED so the successor aborts its step at once; a local wait for the
    * successor's pull fails too. */
-  fail(id: string, reason: string): void {
+  fail(id: string, reason: string, code = grpc.status.ABORTED): void {
     const s = this.slots.get(id);
-    if (s?.call) s.call.destroy(Object.assign(new Error(reason), { code: grpc.status.ABORTED }));
+    for (const c of [...(s?.candidates ?? []), ...(s?.call ? [s.call] : [])]) deny(c, code, reason);
     s?.waiter?.reject(new Error(reason));
     this.slots.delete(id);
   }
 
-  failMatching(match: (id: string) => boolean, reason: string): void {
-    for (const id of [...this.slots.keys()]) if (match(id)) this.fail(id, reason);
+  failMatching(match: (id: string) => boolean, reason: string, code = grpc.status.ABORTED): void {
+    for (const id of [...this.slots.keys()]) if (match(id)) this.fail(id, reason, code);
   }
 
-  /** Pulls nobody served (an abandoned step) are aborted after five minutes. */
+  /** Pulls nobody served (an abandoned step, a made-up id) are aborted after a minute. */
   private collectGarbage(): void {
-    const cutoff = Date.now() - 5 * 60_000;
-    for (const [id, s] of this.slots) if (s.createdAt < cutoff) this.fail(id, 'collective never started');
+    const cutoff = Date.now() - 60_000;
+    for (const [id, s] of this.slots) if (s.createdAt < cutoff && !s.expect) this.fail(id, 'collective never started');
   }
 }

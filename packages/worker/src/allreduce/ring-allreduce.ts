@@ -7,7 +7,7 @@ import { parseCollectiveId } from '@facenet/protocol';
 import { AllreduceError } from '../errors';
 import { AllreduceOptions, compileAllreduceOptions, CompiledAllreduceOptions } from './allreduce-options';
 import { Mailbox } from './mailbox';
-import { Outbox } from './outbox';
+import { Outbox, PullExpectation, SECRET_METADATA } from './outbox';
 import { facenetProto } from './proto';
 import { ringSchedule, segmentBounds } from './segments';
 
@@ -77,8 +77,10 @@ export class AllreducePeer {
    * aborts the collective, and so does a stream that ends before every round arrived: the
    * predecessor has stopped sending, and waiting for the timeout would only delay the fault.
    */
-  private pull(address: string, id: string, rank: number, abort: AbortController): grpc.ClientReadableStream<PullResponse__Output> {
-    const stream = this.client(address).Pull({ collective_id: id, to_rank: rank });
+  private pull(address: string, id: string, rank: number, secret: string, abort: AbortController): grpc.ClientReadableStream<PullResponse__Output> {
+    const metadata = new grpc.Metadata();
+    metadata.set(SECRET_METADATA, secret);
+    const stream = this.client(address).Pull({ collective_id: id, to_rank: rank }, metadata);
     const failWith = (err: Error) => {
       this.mailbox.fail(id, err);
       abort.abort(err);
@@ -147,8 +149,8 @@ export class AllreducePeer {
   }
 
   /** The successor's stream for `id`; its cancellation (the successor failed or died) aborts the collective. */
-  private async successor(id: string, abort: AbortController): Promise<PullCall> {
-    const out = await this.outbox.stream(id, this.timeoutMs, abort.signal);
+  private async successor(id: string, expect: PullExpectation, abort: AbortController): Promise<PullCall> {
+    const out = await this.outbox.stream(id, expect, this.timeoutMs, abort.signal);
     const gone = () => abort.abort(new Error('successor cancelled its pull'));
     if (out.cancelled) gone();
     out.once('cancelled', gone);
@@ -160,8 +162,10 @@ export class AllreducePeer {
    * calls this with the same collective id and vector length. Throws AllreduceError on any
    * failure; the vector's contents are then undefined and must not be applied. Once it
    * resolves the caller owns `data` again: nothing queued for the wire refers to it.
+   * `secret` is the job generation's collective secret: this rank sends it with its Pull and
+   * serves its rounds only to a successor that sends the same one.
    */
-  async allreduce(id: string, data: Float32Array, rank: number, world: string[]): Promise<AllreduceStats> {
+  async allreduce(id: string, data: Float32Array, rank: number, world: string[], secret = ''): Promise<AllreduceStats> {
     const W = world.length;
     if (W <= 1) return { bytes: 0 };
     this.checkAbandoned(id, rank);
@@ -173,10 +177,10 @@ export class AllreducePeer {
       const [r0, r1] = segments[st.receive] as [number, number];
       return [st.round, { base: r0, length: r1 - r0, reduce: st.reduce }];
     })));
-    const incoming = this.pull(world[(rank - 1 + W) % W] as string, id, rank, abort);
+    const incoming = this.pull(world[(rank - 1 + W) % W] as string, id, rank, secret, abort);
     let sent = 0;
     try {
-      const out = await this.successor(id, abort);
+      const out = await this.successor(id, { toRank: (rank + 1) % W, secret }, abort);
       let last: Promise<void> = Promise.resolve();
       for (const step of schedule) {
         const [s0, s1] = segments[step.send] as [number, number];
@@ -215,9 +219,13 @@ export class AllreducePeer {
     this.outbox.failMatching(match, reason);
   }
 
+  /** Ends every held or open stream (UNAVAILABLE), then the server; forced after 2 s. */
   async close(): Promise<void> {
+    this.outbox.failMatching(() => true, 'rank shutting down', grpc.status.UNAVAILABLE);
     for (const c of this.clients.values()) c.close();
     this.clients.clear();
+    const forced = setTimeout(() => this.server.forceShutdown(), 2000);
     await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
+    clearTimeout(forced);
   }
 }
