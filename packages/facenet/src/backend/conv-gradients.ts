@@ -8,6 +8,7 @@
  * Native backends (tfjs-node) keep their stock, fused gradient kernels.
  */
 import { BackendError } from '../errors';
+import { overrideGradient } from './override-gradient';
 import { tf } from './tf';
 
 type Pair = [number, number];
@@ -105,29 +106,23 @@ export function registerFastConvGradients(): void {
   if (registered) return;
   registered = true;
   const stock = tf.getGradient('Conv2D');
-  const prevWarn = console.warn;
-  console.warn = () => {}; // tfjs warns on every gradient override; this one is deliberate
-  try {
-    tf.registerGradient({
-      kernelName: 'Conv2D',
-      inputsToSave: ['x', 'filter'],
-      gradFunc: (dy, saved, attrs) => {
-        const backend = tf.getBackend();
-        if (backend !== 'wasm' && backend !== 'cpu' && stock) return stock.gradFunc(dy, saved, attrs);
-        const [x, filter] = saved as [tf.Tensor4D, tf.Tensor4D];
-        const a = attrs as unknown as { strides: number | number[]; dilations: number | number[]; pad: ConvPad; dataFormat: string };
-        if (a.dataFormat !== 'NHWC') throw new BackendError(`Conv2D gradient: only NHWC is supported, got ${a.dataFormat}`);
-        const strides = pair(a.strides);
-        const dilations = pair(a.dilations ?? 1);
-        const info = convInfo(x.shape, filter.shape, strides, dilations, a.pad);
-        const g = dy as tf.Tensor4D;
-        return {
-          x: () => conv2dInputGradient(x.shape, g, filter, strides, dilations, info.padInfo),
-          filter: () => conv2dFilterGradient(x, g, filter.shape, strides, dilations, info.padInfo),
-        };
-      },
-    });
-  } finally {
-    console.warn = prevWarn;
-  }
+  overrideGradient({
+    kernelName: 'Conv2D',
+    inputsToSave: ['x', 'filter'],
+    gradFunc: (dy, saved, attrs) => {
+      const backend = tf.getBackend();
+      if (backend !== 'wasm' && backend !== 'cpu' && stock) return stock.gradFunc(dy, saved, attrs);
+      const [x, filter] = saved as [tf.Tensor4D, tf.Tensor4D];
+      const a = attrs as unknown as { strides: number | number[]; dilations: number | number[]; pad: ConvPad; dataFormat: string };
+      if (a.dataFormat !== 'NHWC') throw new BackendError(`Conv2D gradient: only NHWC is supported, got ${a.dataFormat}`);
+      const strides = pair(a.strides);
+      const dilations = pair(a.dilations ?? 1);
+      const info = convInfo(x.shape, filter.shape, strides, dilations, a.pad);
+      const g = dy as tf.Tensor4D;
+      return {
+        x: () => conv2dInputGradient(x.shape, g, filter, strides, dilations, info.padInfo),
+        filter: () => conv2dFilterGradient(x, g, filter.shape, strides, dilations, info.padInfo),
+      };
+    },
+  });
 }

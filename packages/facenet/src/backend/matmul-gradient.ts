@@ -1,3 +1,4 @@
+import { overrideGradient } from './override-gradient';
 import { tf } from './tf';
 
 let registered = false;
@@ -15,26 +16,20 @@ export function registerFastMatMulGradient(): void {
   registered = true;
   const stock = tf.getGradient('BatchMatMul');
   if (!stock) return;
-  const prevWarn = console.warn;
-  console.warn = () => {}; // tfjs warns on every gradient override; this one is deliberate
-  try {
-    tf.registerGradient({
-      kernelName: 'BatchMatMul',
-      inputsToSave: ['a', 'b'],
-      gradFunc: (dy, saved, attrs) => {
-        const [a, b] = saved as [tf.Tensor3D, tf.Tensor3D];
-        const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
-        const backend = tf.getBackend();
-        const plain = !transposeA && !transposeB && a.rank === 3 && b.rank === 3 && a.shape[0] === b.shape[0];
-        if (!plain || (backend !== 'wasm' && backend !== 'cpu')) return stock.gradFunc(dy, saved, attrs);
-        const g = dy as tf.Tensor3D;
-        return {
-          a: () => tf.matMul(g, tf.transpose(b, [0, 2, 1])),
-          b: () => tf.matMul(tf.transpose(a, [0, 2, 1]), g),
-        };
-      },
-    });
-  } finally {
-    console.warn = prevWarn;
-  }
+  overrideGradient({
+    kernelName: 'BatchMatMul',
+    inputsToSave: ['a', 'b'],
+    gradFunc: (dy, saved, attrs) => {
+      const [a, b] = saved as [tf.Tensor3D, tf.Tensor3D];
+      const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
+      const backend = tf.getBackend();
+      const plain = !transposeA && !transposeB && a.rank === 3 && b.rank === 3 && a.shape[0] === b.shape[0];
+      if (!plain || (backend !== 'wasm' && backend !== 'cpu')) return stock.gradFunc(dy, saved, attrs);
+      const g = dy as tf.Tensor3D;
+      return {
+        a: () => tf.matMul(g, tf.transpose(b, [0, 2, 1])),
+        b: () => tf.matMul(tf.transpose(a, [0, 2, 1]), g),
+      };
+    },
+  });
 }
