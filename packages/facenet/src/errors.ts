@@ -62,7 +62,7 @@ export class SpecError extends FacenetError {
  * the weights are those before the step.
  */
 export class NonFiniteError extends FacenetError {
-  constructor(readonly step: number, readonly what: 'loss' | 'gradients' | 'weights', detail: string) {
+  constructor(readonly step: number, readonly what: 'loss' | 'gradients' | 'weights', readonly detail: string) {
     super(`non-finite ${what} at step ${step + 1}: ${detail}`);
   }
 }

@@ -18,7 +18,7 @@ export class AllreduceError extends WorkerError {
  * shard job fails as unrecoverable (BullMQ's UnrecoverableError); the coordinator re-plans.
  */
 export class StateError extends WorkerError {
-  constructor(readonly jobId: string, readonly step: number, reason: string) {
+  constructor(readonly jobId: string, readonly step: number, readonly reason: string) {
     super(`job ${jobId} at step ${step}: ${reason}`);
   }
 }

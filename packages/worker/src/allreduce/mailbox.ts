@@ -1,3 +1,5 @@
+import { abortableWait } from './abortable-wait';
+
 /**
  * Data received from the ring predecessor, by collective and round. Once the local side has
  * said where a round goes (`expect`), each chunk is added or copied straight into the target
@@ -101,18 +103,10 @@ export class Mailbox {
     if (c.failure) throw c.failure;
     signal.throwIfAborted();
     if (r.received < expected || !r.target) {
-      await new Promise<void>((resolve, reject) => {
-        const onAbort = () => settle(() => reject(signal.reason as Error));
-        const timer = setTimeout(() => settle(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for round ${round} (${r.received}/${expected} elements)`))), timeoutMs);
-        const settle = (fn: () => void) => {
-          clearTimeout(timer);
-          signal.removeEventListener('abort', onAbort);
-          r.waiter = undefined;
-          fn();
-        };
-        signal.addEventListener('abort', onAbort, { once: true });
-        r.waiter = () => settle(resolve);
-        if (r.target && r.received >= expected) r.waiter();
+      await abortableWait<void>(signal, timeoutMs, () => `timed out after ${timeoutMs} ms waiting for round ${round} (${r.received}/${expected} elements)`, (done) => {
+        r.waiter = () => done();
+        if (r.target && r.received >= expected) done();
+        return () => (r.waiter = undefined);
       });
     }
     if (r.received !== expected) throw new Error(`round ${round}: received ${r.received} elements, expected ${expected}`);

@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { PullResponse } from '../generated/facenet/v1/PullResponse';
+import { abortableWait } from './abortable-wait';
 import type { PullRequest__Output } from '../generated/facenet/v1/PullRequest';
 
 type PullCall = grpc.ServerWritableStream<PullRequest__Output, PullResponse>;
@@ -94,17 +95,9 @@ export class Outbox {
     s.candidates = [];
     for (const c of early) this.offer(id, s, c);
     if (s.call) return Promise.resolve(s.call);
-    return new Promise((resolve, reject) => {
-      const onAbort = () => settle(() => reject(signal.reason as Error));
-      const timer = setTimeout(() => settle(() => reject(new Error(`successor did not pull ${id} within ${timeoutMs} ms`))), timeoutMs);
-      const settle = (fn: () => void) => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
-        s.waiter = undefined;
-        fn();
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      s.waiter = { resolve: (call) => settle(() => resolve(call)), reject: (err) => settle(() => reject(err)) };
+    return abortableWait<PullCall>(signal, timeoutMs, () => `successor did not pull ${id} within ${timeoutMs} ms`, (resolve, reject) => {
+      s.waiter = { resolve, reject };
+      return () => (s.waiter = undefined);
     });
   }
 

@@ -7,6 +7,7 @@ import { parseCollectiveId } from '@facenet/protocol';
 import { AllreduceError } from '../errors';
 import { AllreduceOptions, compileAllreduceOptions, CompiledAllreduceOptions } from './allreduce-options';
 import { Mailbox } from './mailbox';
+import { abortableWait } from './abortable-wait';
 import { Outbox, PullExpectation, SECRET_METADATA } from './outbox';
 import { facenetProto } from './proto';
 import { ringSchedule, segmentBounds } from './segments';
@@ -131,16 +132,12 @@ export class AllreducePeer {
 
   /** Waits until grpc-js has serialized the last chunk written (or the stream is gone, so it never will). */
   private async flushed(last: Promise<void>, signal: AbortSignal): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const gone = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`successor stream did not take the last round within ${this.timeoutMs} ms`)), this.timeoutMs);
+    await abortableWait<void>(signal, this.timeoutMs, () => `successor stream did not take the last round within ${this.timeoutMs} ms`, (done) => {
+      void last.then(done);
+      return () => {};
+    }).catch((err: unknown) => {
+      if (!signal.aborted) throw err; // aborted: the stream is gone, so nothing queued will be read
     });
-    try {
-      await Promise.race([last, gone, late]);
-    } finally {
-      clearTimeout(timer);
-    }
   }
 
   private checkAbandoned(id: string, rank: number): void {

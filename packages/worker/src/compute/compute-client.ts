@@ -7,8 +7,8 @@ import type { ComputeReply, ComputeRequest, HeldState, InitResult } from './prot
 /** The error a failed reply stands for, with its class and fields as thrown in the compute thread. */
 function errorOf(r: Extract<ComputeReply, { ok: false }>): Error {
   const f = r.fields ?? {};
-  if (r.name === 'StateError') return Object.assign(new StateError(f.jobId as string, f.step as number, ''), { message: r.error });
-  if (r.name === 'NonFiniteError') return new NonFiniteError(f.step as number, f.what as NonFiniteError['what'], r.error.replace(/^non-finite \w+ at step \d+: /, ''));
+  if (r.name === 'StateError') return new StateError(f.jobId as string, f.step as number, f.reason as string);
+  if (r.name === 'NonFiniteError') return new NonFiniteError(f.step as number, f.what as NonFiniteError['what'], f.detail as string);
   return new WorkerError(r.error);
 }
 
