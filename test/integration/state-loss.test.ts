@@ -5,6 +5,7 @@ import IORedis from 'ioredis';
 import { Coordinator } from '@facenet/coordinator';
 import { logRedisErrors } from '@facenet/protocol';
 import { waitFor } from '../cluster-helpers';
+import { ORL } from '../helpers';
 
 const freePort = () => new Promise<number>((resolve) => {
   const s = createServer().listen(0, '127.0.0.1', () => {
@@ -39,10 +40,10 @@ describe('the coordinator notices when Redis loses its state or its lock', funct
     redis.proc.kill('SIGKILL');
   });
 
-  async function started(): Promise<{ c: Coordinator; lines: string[]; fatal: string[] }> {
+  async function started(options: object = {}): Promise<{ c: Coordinator; lines: string[]; fatal: string[] }> {
     const lines: string[] = [];
     const fatal: string[] = [];
-    const c = new Coordinator({ redisUrl: redis.url, port: 0, tickMs: 50, prefix: 'loss' }, (l) => lines.push(l), (r) => fatal.push(r));
+    const c = new Coordinator({ redisUrl: redis.url, port: 0, tickMs: 50, prefix: 'loss', ...options }, (l) => lines.push(l), (r) => fatal.push(r));
     await c.start();
     return { c, lines, fatal };
   }
@@ -75,6 +76,26 @@ describe('the coordinator notices when Redis loses its state or its lock', funct
       await c.close();
     }
     assert.equal(await admin.get('loss:coordinator:lock'), 'someone-else', 'it does not release a lock it no longer holds');
+  });
+
+  it('keeps its lock while the scheduler waits on workers longer than the lock lives', async () => {
+    // A registered worker that never answers: starting a job on it waits out the state query.
+    const info = { id: 'silent', address: '127.0.0.1:1', host: 'test', pid: 1, backend: 'wasm', startedAt: new Date().toISOString() };
+    await admin.set('loss:worker:silent', JSON.stringify(info), 'PX', 60000);
+    await admin.sadd('loss:workers', 'silent');
+    const { c, lines, fatal } = await started({ lockMs: 1000, stateQueryTimeoutMs: 3000 });
+    try {
+      const spec = { dataset: { kind: 'folder', path: ORL }, holdout: 10, worldSize: 1, train: { model: { architecture: 'tiny', imageSize: 32 }, batch: { P: 4, K: 2 }, steps: 2 } };
+      const res = await fetch(`${c.url}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(spec) });
+      assert.equal(res.status, 201, await res.text());
+      await waitFor(async () => lines.some((l) => l.includes('state survey')), 10000, 'the state query to time out');
+      assert.deepEqual(fatal, [], 'the lock outlived a scheduler tick of 3 s with a 1 s lifetime');
+      assert.equal(c.state, 'RUNNING');
+    } finally {
+      const t0 = Date.now();
+      await c.close();
+      assert.ok(Date.now() - t0 < 5000, `close() ended the wait on the silent worker at once, took ${Date.now() - t0} ms`);
+    }
   });
 
   it('an outage logs one line per error message, not one stack per reconnect', async () => {

@@ -24,6 +24,10 @@ export interface CoordinatorOptions {
   stateQueryTimeoutMs?: number;
   /** Faults tolerated at one step before a job fails. @default 3 */
   maxFaultsPerStep?: number;
+  /** Lifetime of the coordinator's lock in Redis; renewed every third of it, apart from the
+   * scheduler (whose tick may wait on workers far longer). A restarted coordinator waits out
+   * at most this long for a dead one's lock. @default 15000 */
+  lockMs?: number;
   /** Refuse to start unless Redis evicts nothing (BullMQ loses jobs otherwise). @default true */
   requireNoeviction?: boolean;
 }
@@ -43,10 +47,11 @@ export function compileCoordinatorOptions(o: CoordinatorOptions = {}): CompiledC
     stateQueryTimeoutMs: o.stateQueryTimeoutMs ?? 15_000,
     faultSettleMs: o.faultSettleMs ?? 7000,
     requireNoeviction: o.requireNoeviction ?? true,
+    lockMs: o.lockMs ?? 15_000,
   };
   if (!Number.isInteger(c.port) || c.port < 0 || c.port > 65535) throw new TypeError(`coordinator option port must be 0-65535, got ${c.port}`);
   if (!(Number.isInteger(c.maxFaultsPerStep) && c.maxFaultsPerStep >= 0)) throw new TypeError(`coordinator option maxFaultsPerStep must be an integer >= 0, got ${c.maxFaultsPerStep}`);
   if (!(c.faultSettleMs >= 0)) throw new TypeError(`coordinator option faultSettleMs must be >= 0, got ${c.faultSettleMs}`);
-  for (const k of ['stepTimeoutMs', 'tickMs', 'stateQueryTimeoutMs'] as const) if (!(c[k] > 0)) throw new TypeError(`coordinator option ${k} must be > 0, got ${c[k]}`);
+  for (const k of ['stepTimeoutMs', 'tickMs', 'stateQueryTimeoutMs', 'lockMs'] as const) if (!(c[k] > 0)) throw new TypeError(`coordinator option ${k} must be > 0, got ${c[k]}`);
   return c;
 }

@@ -21,7 +21,6 @@ if redis.call('get', KEYS[2]) ~= ARGV[2] then return 2 end
 if redis.call('get', KEYS[1]) ~= ARGV[1] then return 1 end
 redis.call('pexpire', KEYS[1], ARGV[3])
 return 0`;
-const LOCK_MS = 15_000;
 
 /** Redis must not evict: an evicted BullMQ key is a lost step. */
 export async function checkEvictionPolicy(redis: IORedis): Promise<string> {
@@ -45,6 +44,8 @@ export class Coordinator {
   private readonly lockToken = randomBytes(8).toString('hex');
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
+  private lockTimer: NodeJS.Timeout | undefined;
+  private renewing = false;
   private closing: Promise<void> | undefined;
   private epoch = '';
   /** Why this coordinator stopped driving (state lost, lock lost). */
@@ -97,27 +98,43 @@ export class Coordinator {
       this.log(`[coordinator] WARNING: ${msg}`);
     }
     const lockKey = redisKeys(this.options.prefix).coordinatorLock;
-    const got = await this.redis.set(lockKey, this.lockToken, 'PX', LOCK_MS, 'NX');
-    if (!got) throw new CoordinatorError(`another coordinator holds ${lockKey} (it expires 15 s after that coordinator stops)`);
+    const got = await this.redis.set(lockKey, this.lockToken, 'PX', this.options.lockMs, 'NX');
+    if (!got) throw new CoordinatorError(`another coordinator holds ${lockKey} (it expires ${this.options.lockMs / 1000} s after that coordinator stops)`);
     const epochKey = redisKeys(this.options.prefix).epoch;
     await this.redis.set(epochKey, `${new Date().toISOString()} ${this.lockToken}`, 'NX');
     this.epoch = (await this.redis.get(epochKey)) ?? '';
     this.metrics.stateLost.set(0);
     this.url = await this.app.listen({ host: this.options.host, port: this.options.port });
+    this.lockTimer = setInterval(() => void this.renewLock(), Math.min(this.options.tickMs, this.options.lockMs / 3));
     this.timer = setInterval(() => void this.tick(), this.options.tickMs);
     this.state = 'RUNNING';
     this.log(`[coordinator] ready: API at ${this.url}/v1, Redis ${this.options.redisUrl} (prefix ${this.options.prefix}), checkpoints in ${this.options.checkpointRoot}`);
     return this.url;
   }
 
+  /**
+   * Renews the lock on its own timer: a scheduler tick may wait on workers (a state survey, a
+   * checkpoint written for a joiner) far longer than the lock lives.
+   */
+  private async renewLock(): Promise<void> {
+    if (this.renewing || this.state !== 'RUNNING') return;
+    this.renewing = true;
+    try {
+      const keys = redisKeys(this.options.prefix);
+      const held = Number(await this.redis.eval(RENEW_LOCK, 2, keys.coordinatorLock, keys.epoch, this.lockToken, this.epoch, this.options.lockMs));
+      if (held === 2) this.stopDriving(`Redis lost this coordinator's state: the key ${keys.epoch} written at start is gone (was Redis restarted without persistence, or flushed?). Jobs recorded there are lost; run Redis with AOF (appendonly yes) and noeviction`);
+      if (held === 1) this.stopDriving(`lost the coordinator lock ${keys.coordinatorLock} (another coordinator took it, or it expired while this one could not reach Redis); stopping so two never drive the same jobs`);
+    } catch (err) {
+      this.log(`[coordinator] lock renewal: ${(err as Error).message}`);
+    } finally {
+      this.renewing = false;
+    }
+  }
+
   private async tick(): Promise<void> {
     if (this.ticking || this.state !== 'RUNNING') return;
     this.ticking = true;
     try {
-      const keys = redisKeys(this.options.prefix);
-      const held = Number(await this.redis.eval(RENEW_LOCK, 2, keys.coordinatorLock, keys.epoch, this.lockToken, this.epoch, LOCK_MS));
-      if (held === 2) return this.stopDriving(`Redis lost this coordinator's state: the key ${keys.epoch} written at start is gone (was Redis restarted without persistence, or flushed?). Jobs recorded there are lost; run Redis with AOF (appendonly yes) and noeviction`);
-      if (held === 1) return this.stopDriving(`lost the coordinator lock ${keys.coordinatorLock} (another coordinator took it, or it expired while this one could not reach Redis); stopping so two never drive the same jobs`);
       await this.driver.tick();
     } catch (err) {
       this.log(`[coordinator] scheduler: ${(err as Error).message}`);
@@ -132,6 +149,8 @@ export class Coordinator {
     this.fatal = reason;
     this.state = 'FAILED';
     clearInterval(this.timer);
+    clearInterval(this.lockTimer);
+    this.driver.halt();
     this.metrics.stateLost.set(1);
     this.log(`[coordinator] FATAL: ${reason}`);
     this.onFatal(reason);
@@ -146,7 +165,10 @@ export class Coordinator {
     this.state = 'DRAINING';
     const lockKey = redisKeys(this.options.prefix).coordinatorLock;
     const steps: [string, () => Promise<unknown>][] = [
-      ['stop scheduler', async () => clearInterval(this.timer)],
+      ['stop scheduler', async () => {
+        clearInterval(this.timer);
+        clearInterval(this.lockTimer);
+      }],
       ['close API', () => this.app.close()],
       ['stop driver', () => this.driver.close()],
       ['release lock', async () => {

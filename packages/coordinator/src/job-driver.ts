@@ -59,7 +59,7 @@ export class JobDriver {
     this.queues = new WorkerQueues(redis, o.prefix);
     this.plans = new PlanLookup(redis, o.prefix, o.log);
     this.ledger = new StepLedger(redis, store, metrics, o.prefix, o.log);
-    this.reshaper = new WorldReshaper(redis, store, this.queues, this.ledger, { ...o, checkpointDir: (id) => this.checkpointDir(id) });
+    this.reshaper = new WorldReshaper(redis, store, this.queues, this.ledger, { ...o, checkpointDir: (id) => this.checkpointDir(id), stopping: () => this.stopping });
   }
 
   private trainSource(job: JobRecord): FaceSource {
@@ -235,11 +235,20 @@ export class JobDriver {
   }
 
 
-  /** Stops scheduling and waits for the job loops to reach a step boundary. */
-  async close(): Promise<void> {
+  /** Starts nothing more: job loops end at their next step boundary (the lock or state is gone). */
+  halt(): void {
     this.stopping = true;
-    await Promise.allSettled([...this.loops.values()]);
+  }
+
+  /**
+   * Stops driving: ends every wait on workers at once (a step in flight finishes on the workers
+   * and the next coordinator collects its result under the same BullMQ job id), then waits for
+   * the job loops to return before Redis closes.
+   */
+  async close(): Promise<void> {
+    this.halt();
     await this.queues.close();
+    await Promise.allSettled([...this.loops.values()]);
     await this.ledger.close();
   }
 }

@@ -13,6 +13,7 @@ export class WorkerQueues {
   private readonly keys: ReturnType<typeof redisKeys>;
   private readonly queues = new Map<string, WorkerQueue>();
   private readonly events = new Map<string, QueueEvents>();
+  private readonly closing = new AbortController();
 
   constructor(private readonly redis: IORedis, prefix: string) {
     this.keys = redisKeys(prefix);
@@ -27,24 +28,52 @@ export class WorkerQueues {
     return q;
   }
 
+  /**
+   * The worker's queue events, read from the stream's current end. QueueEvents alone starts at
+   * '$' whenever its first blocking read happens to reach Redis, so a job that finished between
+   * `add` and that read was never reported (a state query timed out although the worker had
+   * answered); starting from the id read here, before any job is added, misses nothing.
+   */
   private async queueEvents(workerId: string): Promise<QueueEvents> {
     let e = this.events.get(workerId);
     if (!e) {
-      e = new QueueEvents(workerQueueName(workerId), { connection: this.redis.duplicate({ maxRetriesPerRequest: null }), prefix: this.keys.bull });
+      const stream = this.queue(workerId).keys.events as string;
+      const [last] = await this.redis.xrevrange(stream, '+', '-', 'COUNT', 1);
+      e = new QueueEvents(workerQueueName(workerId), {
+        connection: this.redis.duplicate({ maxRetriesPerRequest: null }), prefix: this.keys.bull, lastEventId: last?.[0] ?? '0-0',
+      });
       this.events.set(workerId, e);
       await e.waitUntilReady();
     }
     return e;
   }
 
-  /** Adds one job (never retried: a step runs once or is re-planned). */
-  add(workerId: string, data: WorkerJobData, jobId: string): Promise<WorkerJob> {
+  /** Adds one job (never retried: a step runs once or is re-planned), listening for its end first. */
+  async add(workerId: string, data: WorkerJobData, jobId: string): Promise<WorkerJob> {
+    await this.queueEvents(workerId);
     return this.queue(workerId).add(data.jobId, data, { jobId, attempts: 1, removeOnComplete: { count: 200 }, removeOnFail: { count: 200 } });
   }
 
-  /** The job's return value, or its failure as an Error. */
+  /**
+   * The job's return value, or its failure as an Error; rejects after timeoutMs, or at once when
+   * these queues close (BullMQ's own wait would hold a stopping coordinator for the whole step
+   * timeout). The timer is ours so that nothing outlives close().
+   */
   async result(workerId: string, job: WorkerJob, timeoutMs: number): Promise<WorkerJobResult> {
-    return (await job.waitUntilFinished(await this.queueEvents(workerId), timeoutMs)) as WorkerJobResult;
+    const finished = job.waitUntilFinished(await this.queueEvents(workerId), 0) as Promise<WorkerJobResult>;
+    let timer: NodeJS.Timeout | undefined;
+    let onClose: (() => void) | undefined;
+    try {
+      return await Promise.race([finished, new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no result from ${workerId} for ${job.id} after ${timeoutMs} ms`)), timeoutMs);
+        onClose = () => reject(new Error(`stopped waiting for ${workerId}: the coordinator is stopping`));
+        this.closing.signal.addEventListener('abort', onClose, { once: true });
+      })]);
+    } finally {
+      clearTimeout(timer);
+      if (onClose) this.closing.signal.removeEventListener('abort', onClose);
+      finished.catch(() => undefined);
+    }
   }
 
   /** A dead worker's queue will never be served: drop it and its pending jobs. */
@@ -58,6 +87,7 @@ export class WorkerQueues {
   }
 
   async close(): Promise<void> {
+    this.closing.abort();
     for (const q of this.queues.values()) await q.close().catch(() => undefined);
     for (const e of this.events.values()) await e.close().catch(() => undefined);
     this.queues.clear();

@@ -25,6 +25,8 @@ export interface ReshaperOptions {
   stateQueryTimeoutMs: number;
   maxFaultsPerStep: number;
   log: (line: string) => void;
+  /** True once the coordinator stops driving: waits end early and nothing more is recorded. */
+  stopping: () => boolean;
 }
 
 /**
@@ -81,6 +83,12 @@ export class WorldReshaper {
           }
         }
       }
+    }
+    if (this.o.stopping()) {
+      // The survey was cut short by the coordinator stopping, not by the workers: record nothing,
+      // the next coordinator reshapes from the job as it stands.
+      this.o.log(`[coordinator] job ${job.id}: stopping; ${why} left to the next coordinator`);
+      return;
     }
     const last = job.checkpoints[job.checkpoints.length - 1];
     const step = state ? state.step : (last?.step ?? 0);
