@@ -1,7 +1,7 @@
 import Fastify, { FastifyInstance } from 'fastify';
 import IORedis from 'ioredis';
 import { randomBytes } from 'node:crypto';
-import { logRedisErrors, MiningPlan, redisKeys, summarizePlan, runCloseSteps } from '@facenet/protocol';
+import { EvaluationRecord, logRedisErrors, MiningPlan, redisKeys, summarizePlan, runCloseSteps } from '@facenet/protocol';
 import { registerRoutes } from './api/routes';
 import { compileCoordinatorOptions, CompiledCoordinatorOptions, CoordinatorOptions } from './coordinator-options';
 import { CoordinatorError } from './errors';
@@ -82,11 +82,15 @@ export class Coordinator {
         const raw = v === undefined ? null : await this.redis.get(keys.plan(jobId, Number(v)));
         return raw ? summarizePlan(JSON.parse(raw) as MiningPlan) : null;
       },
-      miner: async () => {
-        const raw = await this.redis.get(redisKeys(this.options.prefix).miner);
-        return raw ? (JSON.parse(raw) as unknown) : null;
-      },
+      evaluations: async (jobId) => (await this.redis.lrange(redisKeys(this.options.prefix).evaluations(jobId), 0, -1)).map((e) => JSON.parse(e) as EvaluationRecord),
+      miner: () => this.registration(redisKeys(this.options.prefix).miner),
+      evaluator: () => this.registration(redisKeys(this.options.prefix).evaluator),
     });
+  }
+
+  private async registration(key: string): Promise<unknown> {
+    const raw = await this.redis.get(key);
+    return raw ? (JSON.parse(raw) as unknown) : null;
   }
 
   async start(): Promise<string> {

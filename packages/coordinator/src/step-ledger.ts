@@ -20,7 +20,8 @@ const WAITING_EVENTS_KEPT = 3;
  */
 export class StepLedger {
   private readonly keys: ReturnType<typeof redisKeys>;
-  private checkpointQueue: Queue | undefined;
+  /** The checkpoint-event queues (miner, evaluator), made on first use. */
+  private readonly queues = new Map<string, Queue>();
 
   constructor(private readonly redis: IORedis, private readonly store: JobStore, private readonly metrics: Metrics, prefix: string, private readonly log: (line: string) => void) {
     this.keys = redisKeys(prefix);
@@ -56,19 +57,26 @@ export class StepLedger {
   }
 
   /**
-   * Puts a checkpoint event on the queue the miner consumes. Events of the same job still
-   * waiting beyond the newest few are dropped (the miner mines only the newest anyway) and their
-   * steps recorded as skipped, so the queue stays bounded when no miner runs.
+   * Puts a checkpoint event on the queues of the miner and of the evaluator. Events of the same
+   * job still waiting beyond the newest few are dropped (both consumers take the newest anyway)
+   * and their steps recorded as skipped, so the queues stay bounded when no consumer runs.
    */
   async announceCheckpoint(jobId: string, step: number, dir: string): Promise<void> {
-    const q = (this.checkpointQueue ??= new Queue(this.keys.checkpointQueue, { connection: this.redis, prefix: this.keys.bull }));
     const event: CheckpointEvent = { jobId, step, dir };
-    await q.add('checkpoint', event, { jobId: `${jobId}-ckpt-${step}`, removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } });
-    const waiting = (await q.getWaiting(0, 10_000)).filter((e) => (e.data as { jobId: string }).jobId === jobId);
-    const stale = waiting.sort((a, b) => (b.data as { step: number }).step - (a.data as { step: number }).step).slice(WAITING_EVENTS_KEPT);
-    for (const e of stale) {
-      await e.remove().catch(() => undefined); // taken by the miner meanwhile: fine
-      await this.redis.rpush(this.keys.skippedCheckpoints(jobId), String((e.data as { step: number }).step));
+    const consumers = [
+      { name: this.keys.checkpointQueue, skipped: this.keys.skippedCheckpoints(jobId) },
+      { name: this.keys.evaluationQueue, skipped: this.keys.skippedEvaluations(jobId) },
+    ];
+    for (const c of consumers) {
+      let q = this.queues.get(c.name);
+      if (!q) this.queues.set(c.name, (q = new Queue(c.name, { connection: this.redis, prefix: this.keys.bull })));
+      await q.add('checkpoint', event, { jobId: `${jobId}-ckpt-${step}`, removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } });
+      const waiting = (await q.getWaiting(0, 10_000)).filter((e) => (e.data as CheckpointEvent).jobId === jobId);
+      const stale = waiting.sort((a, b) => (b.data as CheckpointEvent).step - (a.data as CheckpointEvent).step).slice(WAITING_EVENTS_KEPT);
+      for (const e of stale) {
+        await e.remove().catch(() => undefined); // taken by the consumer meanwhile: fine
+        await this.redis.rpush(c.skipped, String((e.data as CheckpointEvent).step));
+      }
     }
   }
 
@@ -87,6 +95,6 @@ export class StepLedger {
   }
 
   async close(): Promise<void> {
-    await this.checkpointQueue?.close().catch(() => undefined);
+    for (const q of this.queues.values()) await q.close().catch(() => undefined);
   }
 }

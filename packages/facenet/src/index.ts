@@ -36,7 +36,7 @@ export type { PKOptions, PKConfig, PKBatch, BatchItem } from './data/pk-sampler'
 export { loadImages } from './data/load-images';
 export type { LoadedImages, SkippedImage } from './data/load-images';
 
-export { parsePairs, readPairsFile, lfwImagePath } from './eval/pairs';
+export { parsePairs, readPairsFile, lfwImagePath, pairSetFromFile } from './eval/pairs';
 export type { FacePair, PairsFile } from './eval/pairs';
 export { valFarAt, accuracyAt, bestAccuracyThreshold, thresholdForFar, evaluateFolds, roc } from './eval/verification';
 export type { ValFar, FoldReport, Roc } from './eval/verification';

@@ -16,6 +16,9 @@ export interface MinerOptions {
   keepPlans?: number;
   /** @default 2000 */
   heartbeatMs?: number;
+  /** Interface and port of /metrics and /healthz (0: any free port, advertised in the registration). @default '127.0.0.1', 0 */
+  metricsHost?: string;
+  metricsPort?: number;
   /** Lock on the checkpoint event being mined; if the miner dies, the event is mined again after it expires. @default 600000 */
   lockMs?: number;
 }
@@ -33,10 +36,13 @@ export function compileMinerOptions(o: MinerOptions = {}): CompiledMinerOptions 
     keepPlans: o.keepPlans ?? 20,
     heartbeatMs: o.heartbeatMs ?? 2000,
     lockMs: o.lockMs ?? 600_000,
+    metricsHost: o.metricsHost ?? '127.0.0.1',
+    metricsPort: o.metricsPort ?? 0,
     id: `${hostname()}-${process.pid}`,
   };
   for (const k of ['rowBlock', 'colBlock', 'candidatesPerAnchor', 'sampleTriplets', 'keepPlans', 'heartbeatMs', 'lockMs'] as const) {
     if (!(Number.isInteger(c[k]) && c[k] > 0)) throw new TypeError(`miner option ${k} must be a positive integer, got ${c[k]}`);
   }
+  if (!(Number.isInteger(c.metricsPort) && c.metricsPort >= 0 && c.metricsPort <= 65535)) throw new TypeError(`miner option metricsPort must be 0-65535, got ${c.metricsPort}`);
   return c;
 }

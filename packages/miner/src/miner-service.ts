@@ -1,7 +1,8 @@
 import { Job, Queue, Worker } from 'bullmq';
 import IORedis from 'ioredis';
-import { CheckpointEvent, JobRecord, logRedisErrors, MiningPlan, redisKeys, runCloseSteps } from '@facenet/protocol';
+import { CheckpointEvent, JobRecord, logRedisErrors, MiningPlan, redisKeys, runCloseSteps, serveMetrics } from '@facenet/protocol';
 import { MiningError } from './errors';
+import { createMinerMetrics } from './miner-metrics';
 import { CheckpointMiner } from './mine-checkpoint';
 import { compileMinerOptions, CompiledMinerOptions, MinerOptions } from './miner-options';
 
@@ -25,6 +26,8 @@ export class MinerService {
   private heartbeat: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
   private readonly startedAt = new Date().toISOString();
+  readonly metrics = createMinerMetrics();
+  private server: { address: string; close: () => Promise<void> } | undefined;
 
   constructor(options: MinerOptions = {}, private readonly log: (line: string) => void = (l) => console.error(l)) {
     this.options = compileMinerOptions(options);
@@ -35,11 +38,17 @@ export class MinerService {
   }
 
   private async register(): Promise<void> {
-    await this.redis.set(this.keys.miner, JSON.stringify({ id: this.options.id, pid: process.pid, startedAt: this.startedAt }), 'PX', this.options.heartbeatMs * 3);
+    const info = { id: this.options.id, pid: process.pid, startedAt: this.startedAt, metrics: this.server?.address };
+    await this.redis.set(this.keys.miner, JSON.stringify(info), 'PX', this.options.heartbeatMs * 3);
   }
 
   async start(): Promise<void> {
     await this.redis.connect();
+    this.server = await serveMetrics({
+      host: this.options.metricsHost, port: this.options.metricsPort,
+      metrics: () => this.metrics.registry.metrics(), contentType: this.metrics.registry.contentType,
+      health: () => ({ ok: this.state === 'RUNNING', state: this.state }),
+    });
     await this.register();
     this.heartbeat = setInterval(() => void this.register().catch(() => undefined), this.options.heartbeatMs);
     this.queue = new Queue(this.keys.checkpointQueue, { connection: this.redis, prefix: this.keys.bull });
@@ -52,7 +61,7 @@ export class MinerService {
     });
     this.worker.on('error', (err) => this.log(`[miner] queue error: ${err.message}`));
     this.state = 'RUNNING';
-    this.log(`[miner] ready: consuming ${this.keys.checkpointQueue} (prefix ${this.options.prefix})`);
+    this.log(`[miner] ready: consuming ${this.keys.checkpointQueue} (prefix ${this.options.prefix}), metrics at http://${this.server.address}/metrics`);
   }
 
   private async process(event: Job<CheckpointEvent>): Promise<{ skipped?: boolean; version?: number }> {
@@ -60,6 +69,7 @@ export class MinerService {
     const waiting = (await this.queue?.getWaiting()) ?? [];
     if (waiting.some((w) => w.data.jobId === jobId && w.data.step > step)) {
       await this.redis.rpush(this.keys.skippedCheckpoints(jobId), String(step));
+      this.metrics.skipped.inc({ job_id: jobId });
       this.log(`[miner] job ${jobId}: skipped checkpoint ${step} (a newer one is queued)`);
       return { skipped: true };
     }
@@ -79,6 +89,14 @@ export class MinerService {
     await this.redis.multi().set(this.keys.plan(jobId, version), JSON.stringify(plan)).zadd(this.keys.plans(jobId), version, String(version)).exec();
     await this.prune(jobId);
     const s = plan.stats;
+    const l = { job_id: jobId };
+    this.metrics.seconds.observe({ ...l, phase: 'embed' }, plan.timings.embedMs / 1000);
+    this.metrics.seconds.observe({ ...l, phase: 'mine' }, plan.timings.mineMs / 1000);
+    this.metrics.embeddingsPerSecond.set(l, plan.timings.images / Math.max(1e-3, plan.timings.embedMs / 1000));
+    this.metrics.planVersion.set(l, version);
+    this.metrics.planStep.set(l, step);
+    this.metrics.semiHard.set(l, s.semiHard);
+    this.metrics.plans.inc(l);
     this.log(`[miner] job ${jobId}: plan v${version} from step ${step}: ${plan.timings.images} images embedded in ${plan.timings.embedMs.toFixed(0)} ms, mined in ${plan.timings.mineMs.toFixed(0)} ms; ${(100 * s.minedFraction).toFixed(0)}% of ${s.pairs} pairs got a negative; easy ${(100 * s.easy).toFixed(1)}% semi-hard ${(100 * s.semiHard).toFixed(1)}% hard ${(100 * s.hard).toFixed(1)}%`);
     return { version };
   }
@@ -102,6 +120,7 @@ export class MinerService {
       ['deregister', () => this.redis.del(this.keys.miner)],
       ['close queue worker', async () => this.worker?.close()],
       ['close queue', async () => this.queue?.close()],
+      ['close metrics server', async () => this.server?.close()],
       ['close redis', () => this.redis.quit()],
     ];
     await runCloseSteps(steps, (l) => this.log(`[miner] ${l}`));

@@ -1,8 +1,8 @@
 // @facenet/protocol: the contract between the processes (coordinator, workers, miner, CLI, tests):
 // job spec, job record and view, shard jobs, Redis key names, events, collective ids, and the small
 // runtime every service shares. The ML library (@facenet/core) holds no cluster code.
-export { parseJobSpec, jobSpecSchema, datasetSchema, curriculumSchema, curriculumAt, nonFiniteSchema } from './job-spec';
-export type { JobSpec, DatasetSpec, CurriculumSpec } from './job-spec';
+export { parseJobSpec, jobSpecSchema, datasetSchema, curriculumSchema, curriculumAt, nonFiniteSchema, evaluationSchema } from './job-spec';
+export type { JobSpec, DatasetSpec, CurriculumSpec, EvaluationSpec } from './job-spec';
 export { shardJobId, workerQueueName, isStateQuery, collectiveId, parseCollectiveId, collectiveSecret } from './shard-job';
 export type { ShardJobData, ShardJobResult, StepTimings, StateQuery, HeldState, WorkerJobData, WorkerJobResult } from './shard-job';
 export { FINAL_STATES, jobView } from './job-record';
@@ -13,4 +13,8 @@ export type { CheckpointEvent, AbortMessage } from './events';
 export { summarizePlan } from './mining-plan';
 export type { MiningPlan, PlanSummary } from './mining-plan';
 export { sourceFromSpec, trainingSource } from './dataset-source';
+export { bestEvaluation } from './evaluation';
+export type { EvaluationRecord } from './evaluation';
 export { envNumber, runService, runCloseSteps, logRedisErrors, deleteKeysUnder } from './service-runtime';
+export { serveMetrics } from './metrics-server';
+export type { MetricsServerOptions } from './metrics-server';

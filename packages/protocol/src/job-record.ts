@@ -1,5 +1,6 @@
 import type { TrainConfig, TripletStats } from '@facenet/core';
 import type { JobSpec } from './job-spec';
+import { bestEvaluation, EvaluationRecord } from './evaluation';
 import type { StepTimings } from './shard-job';
 
 export type JobState = 'pending' | 'running' | 'paused' | 'completed' | 'failed' | 'cancelled';
@@ -89,14 +90,18 @@ export interface JobRecord {
   updatedAt: string;
 }
 
-/** What GET /v1/jobs/:id shows; `requested` is a pause or cancel not yet taken at a step boundary. */
-export function jobView(j: JobRecord, requested: 'pause' | 'cancel' | null = null) {
+/**
+ * What GET /v1/jobs/:id shows; `requested` is a pause or cancel not yet taken at a step boundary,
+ * `evaluations` the evaluator's scores of the job's checkpoints (the latest and the best by VAL shown).
+ */
+export function jobView(j: JobRecord, requested: 'pause' | 'cancel' | null = null, evaluations: readonly EvaluationRecord[] = []) {
   return {
     id: j.id, name: j.name, state: j.state, requested, step: j.step, steps: j.train.steps,
     loss: j.last?.loss, activeFraction: j.last?.activeFraction, imagesPerSecond: j.last?.imagesPerSecond,
     world: { size: j.world.length, generation: j.generation, workers: j.world.map((w) => w.workerId) },
     planVersion: j.last?.planVersion ?? null, minerLag: j.last?.minerLag ?? null,
     lastCheckpoint: j.checkpoints[j.checkpoints.length - 1] ?? null,
+    evaluation: { latest: evaluations[evaluations.length - 1] ?? null, best: bestEvaluation(evaluations), count: evaluations.length },
     learningRateScale: j.learningRateScale ?? 1, nonFiniteRollbacks: j.nonFiniteRollbacks ?? 0,
     recent: j.history.slice(-10).map((h) => ({ step: h.step, loss: h.loss, activeFraction: h.activeFraction, imagesPerSecond: h.imagesPerSecond })),
     faults: j.faults, forkedFrom: j.forkedFrom, error: j.error, spec: j.spec, createdAt: j.createdAt, updatedAt: j.updatedAt,

@@ -56,6 +56,28 @@ export const nonFiniteSchema = z.object({
   maxRollbacks: z.number().int().min(0).max(100).default(3),
 }).strict();
 
+/**
+ * How the evaluator scores each checkpoint: an LFW-format pairs file with its images folder
+ * (optionally only some folds), or, without one, pairs among the job's held-out identities.
+ */
+export const evaluationSchema = z.object({
+  enabled: z.boolean().default(true),
+  /** LFW-format pairs.txt; needs `images`. */
+  pairs: z.string().min(1).optional(),
+  /** Folder of <name>/<name>_NNNN<ext> images the pairs file names. */
+  images: z.string().min(1).optional(),
+  ext: z.string().default('.jpg'),
+  /** Only these folds of the pairs file (1-based, as LFW numbers them). */
+  folds: z.array(z.number().int().min(1)).optional(),
+  /** Centre crop of the pairs' images; default: the dataset's (folder datasets), else 1. */
+  cropFraction: z.number().gt(0).lte(1).optional(),
+  farTarget: z.number().gt(0).lt(1).default(1e-3),
+  /** Cap on different-identity pairs drawn from held-out identities. */
+  maxDifferentPairs: z.number().int().min(10).max(1_000_000).default(6000),
+}).strict().refine((e) => !e.pairs === !e.images, { message: 'pairs and images go together', path: ['images'] });
+
+export type EvaluationSpec = z.infer<typeof evaluationSchema>;
+
 /** A distributed training job as POST /v1/jobs accepts it. */
 export const jobSpecSchema = z.object({
   name: z.string().max(200).optional(),
@@ -75,6 +97,7 @@ export const jobSpecSchema = z.object({
   train: trainOptionsSchema.omit({ checkpointDir: true, evaluateEvery: true }).default({}),
   curriculum: curriculumSchema.default(curriculumSchema.parse({})),
   nonFinite: nonFiniteSchema.default(nonFiniteSchema.parse({})),
+  evaluation: evaluationSchema.default(evaluationSchema.parse({})),
 }).strict().refine((s) => (s.minWorldSize ?? 1) <= s.worldSize, { message: 'minWorldSize must not exceed worldSize', path: ['minWorldSize'] });
 
 export type JobSpec = z.infer<typeof jobSpecSchema>;

@@ -29,8 +29,16 @@ export function redisKeys(prefix: string) {
     skippedCheckpoints: (jobId: string) => `${prefix}:plans:${jobId}:skipped`,
     /** The miner's registration (JSON, expiring). */
     miner: `${prefix}:miner`,
-    /** Queue of checkpoint events (for the miner and evaluation). */
+    /** Queue of checkpoint events the miner consumes. */
     checkpointQueue: 'checkpoints',
+    /** Queue of the same checkpoint events for the evaluator (a BullMQ job goes to one consumer). */
+    evaluationQueue: 'evaluations',
+    /** A job's evaluations, one JSON EvaluationRecord per evaluated checkpoint, oldest first. */
+    evaluations: (jobId: string) => `${prefix}:evaluations:${jobId}`,
+    /** Checkpoint steps the evaluator skipped because a newer one of the job was waiting. */
+    skippedEvaluations: (jobId: string) => `${prefix}:evaluations:${jobId}:skipped`,
+    /** The evaluator's registration (JSON, expiring). */
+    evaluator: `${prefix}:evaluator`,
   };
 }
 
@@ -42,6 +50,8 @@ export interface WorkerInfo {
   pid: number;
   backend: string;
   startedAt: string;
+  /** host:port of its /metrics and /healthz. */
+  metrics?: string;
   /** Set once the worker got SIGTERM: it finishes its step and leaves at the next step boundary. */
   draining?: boolean;
 }

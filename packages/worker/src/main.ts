@@ -8,6 +8,8 @@ runService('worker', new WorkerService({
   redisUrl: env.REDIS_URL,
   prefix: env.FACENET_PREFIX,
   workerId: env.FACENET_WORKER_ID,
+  metricsHost: env.FACENET_METRICS_HOST,
+  metricsPort: envNumber('FACENET_METRICS_PORT'),
   allreduce: {
     host: env.FACENET_WORKER_HOST,
     port: envNumber('FACENET_WORKER_PORT'),

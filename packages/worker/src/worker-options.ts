@@ -15,6 +15,9 @@ export interface WorkerOptions {
   heartbeatMs?: number;
   /** How long a shutdown waits for the current step. @default 60000 */
   shutdownGraceMs?: number;
+  /** Interface and port of /metrics and /healthz (0: any free port, advertised in the registration). @default '127.0.0.1', 0 */
+  metricsHost?: string;
+  metricsPort?: number;
 }
 
 export type CompiledWorkerOptions = Required<Omit<WorkerOptions, 'allreduce'>> & { allreduce: CompiledAllreduceOptions };
@@ -27,7 +30,10 @@ export function compileWorkerOptions(o: WorkerOptions = {}): CompiledWorkerOptio
     allreduce: compileAllreduceOptions(o.allreduce),
     heartbeatMs: o.heartbeatMs ?? 2000,
     shutdownGraceMs: o.shutdownGraceMs ?? 60_000,
+    metricsHost: o.metricsHost ?? '127.0.0.1',
+    metricsPort: o.metricsPort ?? 0,
   };
+  if (!(Number.isInteger(c.metricsPort) && c.metricsPort >= 0 && c.metricsPort <= 65535)) throw new TypeError(`worker option metricsPort must be 0-65535, got ${c.metricsPort}`);
   for (const k of ['heartbeatMs', 'shutdownGraceMs'] as const) {
     if (!(Number.isFinite(c[k]) && c[k] > 0)) throw new TypeError(`worker option ${k} must be > 0, got ${c[k]}`);
   }

@@ -1,12 +1,13 @@
 import { Job, UnrecoverableError, Worker } from 'bullmq';
 import IORedis from 'ioredis';
 import { hostname } from 'node:os';
-import { AbortMessage, isStateQuery, redisKeys, WorkerInfo, workerQueueName, runCloseSteps, WorkerJobData, WorkerJobResult, logRedisErrors } from '@facenet/protocol';
+import { AbortMessage, isStateQuery, redisKeys, WorkerInfo, workerQueueName, runCloseSteps, WorkerJobData, WorkerJobResult, logRedisErrors, serveMetrics } from '@facenet/protocol';
 import { AllreducePeer } from './allreduce/ring-allreduce';
 import { ComputeClient } from './compute/compute-client';
 import { StepRunner } from './step-runner';
 import { StateError } from './errors';
 import { compileWorkerOptions, CompiledWorkerOptions, WorkerOptions } from './worker-options';
+import { createWorkerMetrics } from './worker-metrics';
 
 export type WorkerState = 'INITIALIZED' | 'RUNNING' | 'DRAINING' | 'STOPPED';
 
@@ -27,6 +28,8 @@ export class WorkerService {
   private closing: Promise<void> | undefined;
   private info: WorkerInfo | undefined;
   private subscriber: IORedis | undefined;
+  readonly metrics = createWorkerMetrics();
+  private metricsServer: { address: string; close: () => Promise<void> } | undefined;
 
   constructor(options: WorkerOptions = {}, private readonly log: (line: string) => void = (l) => console.error(l)) {
     this.options = compileWorkerOptions(options);
@@ -51,7 +54,14 @@ export class WorkerService {
     await this.redis.connect();
     const backend = await this.compute.backend();
     const address = await this.peer.start();
-    this.info = { id: this.id, address, host: hostname(), pid: process.pid, backend, startedAt: new Date().toISOString() };
+    this.metricsServer = await serveMetrics({
+      host: this.options.metricsHost, port: this.options.metricsPort,
+      metrics: () => this.metrics.registry.metrics(), contentType: this.metrics.registry.contentType,
+      // Ready once registered and serving its queue; 503 while draining, so no new job lands here.
+      health: () => ({ ok: this.state === 'RUNNING', state: this.state }),
+    });
+    this.metrics.info.set({ worker_id: this.id, backend }, 1);
+    this.info = { id: this.id, address, host: hostname(), pid: process.pid, backend, startedAt: new Date().toISOString(), metrics: this.metricsServer.address };
     await this.register();
     this.heartbeat = setInterval(() => {
       this.register().catch((err: Error) => this.log(`[worker ${this.id}] heartbeat failed: ${err.message}`));
@@ -77,7 +87,7 @@ export class WorkerService {
       this.peer.abandonGeneration(m.jobId, m.generation);
     });
     this.state = 'RUNNING';
-    this.log(`[worker ${this.id}] ready: backend ${backend}, allreduce at ${address}, queue ${workerQueueName(this.id)}`);
+    this.log(`[worker ${this.id}] ready: backend ${backend}, allreduce at ${address}, queue ${workerQueueName(this.id)}, metrics at http://${this.metricsServer.address}/metrics`);
   }
 
   private async process(job: Job<WorkerJobData, WorkerJobResult>): Promise<WorkerJobResult> {
@@ -87,18 +97,33 @@ export class WorkerService {
       this.log(`[worker ${this.id}] job ${d.jobId}: holds ${held ? `step ${held.step} (${held.checksum.slice(0, 12)})${held.checkpoint ? `, written to ${held.checkpoint}` : ''}` : 'nothing'}`);
       return held;
     }
+    const l = { job_id: d.jobId };
     try {
       const r = await this.runner.run(d);
+      this.observe(d.jobId, r);
       const t = r.timings;
       const outcome = r.nonFinite ? `NOT APPLIED: ${r.nonFinite}` : `loss ${r.stats.loss.toFixed(4)} data ${t.dataMs.toFixed(0)} ms, compute ${t.computeMs.toFixed(0)} ms, allreduce ${t.allreduceMs.toFixed(0)} ms, update ${t.optimizerMs.toFixed(0)} ms${r.checkpoint ? `, checkpoint ${r.checkpoint}` : ''}`;
       this.log(`[worker ${this.id}] job ${d.jobId} step ${d.step + 1} rank ${d.rank}/${d.world.length}: ${outcome}`);
       return r;
     } catch (err) {
+      this.metrics.steps.inc({ ...l, outcome: 'failed' });
       this.log(`[worker ${this.id}] job ${d.jobId} step ${d.step + 1} rank ${d.rank} failed: ${(err as Error).message}`);
       // The coordinator re-plans failed steps itself; BullMQ must not retry them.
       if (err instanceof StateError) throw new UnrecoverableError(err.message);
       throw err;
     }
+  }
+
+  private observe(jobId: string, r: Awaited<ReturnType<StepRunner['run']>>): void {
+    const m = this.metrics;
+    const l = { job_id: jobId };
+    for (const [phase, ms] of Object.entries(r.timings)) m.phase.observe({ ...l, phase: phase.replace(/Ms$/, '') }, ms / 1000);
+    m.steps.inc({ ...l, outcome: r.nonFinite ? 'non_finite' : 'applied' });
+    m.allreduceBytes.inc(l, r.allreduceBytes);
+    m.allreduceSeconds.inc(l, r.timings.allreduceMs / 1000);
+    m.step.set(l, r.step + 1);
+    // Between steps the thread is idle, so asking costs nothing; a scrape never waits on a step.
+    void this.compute.tensors().then((n) => m.tensors.set(n), () => undefined);
   }
 
   /**
@@ -144,6 +169,7 @@ export class WorkerService {
         if ((await Promise.race([this.worker.close(), forced])) === 'timeout') await this.worker.close(true);
       }],
       ['close allreduce server', () => this.peer.close()],
+      ['close metrics server', async () => this.metricsServer?.close()],
       ['stop compute thread', () => this.compute.close()],
       ['close subscriber', async () => this.subscriber?.disconnect()],
       ['close redis', () => this.redis.quit()],

@@ -10,6 +10,8 @@ export interface LocalClusterOptions {
   workers: number;
   /** Start the miner too. */
   miner: boolean;
+  /** Start the evaluator too (scores every checkpoint: VAL/FAR, accuracy, AUC). */
+  evaluator: boolean;
   redisUrl: string;
   prefix: string;
   apiPort: number;
@@ -58,7 +60,7 @@ function pipeLines(child: ChildProcess, name: string, log: (l: string) => void, 
 
 /**
  * Redis (when none answers, a private redis-server on a free port), the coordinator, N workers
- * and the miner as child processes of this one. `stop()` drains them in reverse order.
+ * the miner and the evaluator as child processes of this one. `stop()` drains them in reverse order.
  */
 export class LocalCluster {
   private readonly children: { name: string; proc: ChildProcess }[] = [];
@@ -106,6 +108,7 @@ export class LocalCluster {
     });
     for (let i = 0; i < this.o.workers; i++) this.spawnNode(`worker-${i}`, mainOf('@facenet/worker'), { ...common });
     if (this.o.miner) this.spawnNode('miner', mainOf('@facenet/miner'), { ...common });
+    if (this.o.evaluator) this.spawnNode('evaluator', mainOf('@facenet/evaluator'), { ...common, FACENET_METRICS_PORT: '0' });
   }
 
   /** SIGTERM to everything (workers first, so they drain), then the private Redis. */

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { writeFileSync } from 'node:fs';
-import { evaluatePairs, FilesSource, lfwImagePath, PairSet, readPairsFile, roc, rocPng } from '@facenet/core';
+import { evaluatePairs, FilesSource, pairSetFromFile, readPairsFile, roc, rocPng } from '@facenet/core';
 import { loadModelForCommand } from '../model-loader';
 import { float } from '../parse';
 import { Output, pct } from '../output';
@@ -28,20 +28,8 @@ async function runEvaluate(flags: EvaluateFlags): Promise<void> {
   const out = new Output(flags.json);
   const file = readPairsFile(flags.pairs);
   const folds = flags.folds ? parseFolds(flags.folds, file.folds) : undefined;
-  const chosen = file.pairs.filter((p) => !folds || folds.has(p.fold));
-  const keys: string[] = [];
-  const keyIndex = new Map<string, number>();
-  const indexOf = (ref: { name: string; index: number }) => {
-    const k = lfwImagePath(flags.images, ref, flags.ext);
-    if (!keyIndex.has(k)) { keyIndex.set(k, keys.length); keys.push(k); }
-    return keyIndex.get(k) as number;
-  };
-  const set: PairSet = { keys, pairs: [], same: [], fold: [] };
-  for (const p of chosen) {
-    set.pairs.push([indexOf(p.a), indexOf(p.b)]);
-    set.same.push(p.same);
-    set.fold.push(p.fold);
-  }
+  const set = pairSetFromFile(file, flags.images, flags.ext, folds);
+  const keys = set.keys;
   const { model } = await loadModelForCommand(flags.checkpoint, flags.backend, out);
   const bar = out.progress('embed', keys.length);
   const r = await evaluatePairs(model, new FilesSource(keys, flags.cropFraction), set, { farTarget: flags.farTarget, int8: flags.int8, onProgress: (d) => bar.update(d) });

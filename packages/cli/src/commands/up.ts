@@ -1,18 +1,18 @@
 import { Command } from 'commander';
 import { resolve } from 'node:path';
 import { evaluatePairs, holdoutPairs, loadModel, selectBackend } from '@facenet/core';
-import { JobSpec, sourceFromSpec, trainingSource } from '@facenet/protocol';
+import { EvaluationRecord, JobSpec, sourceFromSpec, trainingSource } from '@facenet/protocol';
 import { api, JobView, watch } from '../cluster/api-client';
 import { LocalCluster } from '../cluster/local-cluster';
 import { int, readSpecFile } from '../parse';
-import { Output } from '../output';
+import { Output, pct } from '../output';
 
-interface UpFlags { job?: string; miner: boolean; workers: number; port: number; redis: string; prefix: string; checkpointRoot: string; backend?: string; json: boolean }
+interface UpFlags { job?: string; miner: boolean; evaluator: boolean; workers: number; port: number; redis: string; prefix: string; checkpointRoot: string; backend?: string; json: boolean }
 
 async function runUp(flags: UpFlags): Promise<void> {
   const out = new Output(flags.json);
   const cluster = new LocalCluster({
-    workers: flags.workers, miner: flags.miner, redisUrl: flags.redis, prefix: flags.prefix, apiPort: flags.port,
+    workers: flags.workers, miner: flags.miner, evaluator: flags.evaluator, redisUrl: flags.redis, prefix: flags.prefix, apiPort: flags.port,
     checkpointRoot: resolve(flags.checkpointRoot), backend: flags.backend, log: (l) => out.info(l),
   });
   let stopping: Promise<void> | undefined;
@@ -23,12 +23,12 @@ async function runUp(flags: UpFlags): Promise<void> {
   process.on('SIGTERM', stop);
   await cluster.start();
   out.data({ event: 'ready', url: cluster.apiUrl, redis: cluster.redisUrl, workers: flags.workers, prefix: flags.prefix });
-  out.line(`cluster up: API ${cluster.apiUrl}/v1 (OpenAPI at /v1/openapi.json, metrics at /metrics), ${flags.workers} worker(s)${flags.miner ? ' and the miner' : ''}, Redis ${cluster.redisUrl}`);
+  out.line(`cluster up: API ${cluster.apiUrl}/v1 (OpenAPI at /v1/openapi.json, metrics at /metrics), ${flags.workers} worker(s)${flags.miner ? ', the miner' : ''}${flags.evaluator ? ', the evaluator' : ''}, Redis ${cluster.redisUrl}`);
   out.line(`launch a job:  facenet jobs create job.yaml --api ${cluster.apiUrl} --watch`);
   if (flags.job) {
     let code = 1;
     try {
-      code = await runJob(cluster.apiUrl, flags.job, out);
+      code = await runJob(cluster.apiUrl, flags.job, flags.evaluator, out);
     } finally {
       await cluster.stop();
     }
@@ -38,14 +38,27 @@ async function runUp(flags: UpFlags): Promise<void> {
   await new Promise(() => undefined); // runs until a signal
 }
 
-/** Submits a job, follows it to the end, and scores its last checkpoint on the held-out identities. */
-async function runJob(url: string, specFile: string, out: Output): Promise<number> {
+/**
+ * Submits a job, follows it to the end, and reports the scores of its last checkpoint on its
+ * evaluation pairs: the evaluator's (and its best checkpoint by VAL), or, without the
+ * evaluator, computed here on the held-out identities.
+ */
+async function runJob(url: string, specFile: string, evaluator: boolean, out: Output): Promise<number> {
   const created = await api<JobView>(url, 'POST', '/v1/jobs', readSpecFile(specFile));
   out.line(`job ${created.id} created from ${specFile}`);
   const end = await watch({ api: url }, created.id, out);
   if (end.state !== 'completed') return 1;
   const job = await api<JobView & { spec: JobSpec }>(url, 'GET', `/v1/jobs/${created.id}`);
-  if (job.spec.holdout > 0 && job.lastCheckpoint) {
+  const evaluable = job.spec.evaluation.enabled && (!!job.spec.evaluation.pairs || job.spec.holdout >= 2);
+  if (evaluable && job.lastCheckpoint && evaluator) {
+    const last = await waitForEvaluation(url, job.id, job.lastCheckpoint.step, out);
+    if (last) {
+      const best = (await api<JobView>(url, 'GET', `/v1/jobs/${job.id}`)).evaluation.best;
+      out.data({ event: 'evaluation', job: job.id, ...last, best });
+      out.line(`evaluation of step ${last.step} (${last.pairs} ${last.set} pairs): accuracy ${pct(last.accuracy)}  VAL@FAR=${last.farTarget} ${pct(last.val)}  AUC ${last.auc.toFixed(4)}  threshold ${last.threshold.toFixed(3)}`);
+      if (best && best.step !== last.step) out.line(`best checkpoint by VAL: step ${best.step} (VAL ${pct(best.val)}, accuracy ${pct(best.accuracy)}): ${best.checkpointDir}`);
+    }
+  } else if (job.spec.holdout > 0 && job.lastCheckpoint) {
     await selectBackend({ log: null });
     const source = sourceFromSpec(job.spec.dataset);
     const { model, manifest } = await loadModel(job.lastCheckpoint.dir);
@@ -53,18 +66,30 @@ async function runJob(url: string, specFile: string, out: Output): Promise<numbe
     const r = (await evaluatePairs(model, source, holdoutPairs(source.index, held, { seed: manifest.rng.seed }))).report;
     model.dispose();
     out.data({ event: 'evaluation', job: job.id, step: job.step, ...r });
-    out.line(`held-out (${held.length} identities, ${r.pairs} pairs): accuracy ${(100 * r.accuracy).toFixed(1)}%  VAL@FAR=${r.farTarget} ${(100 * r.val).toFixed(1)}%  AUC ${r.auc.toFixed(4)}  threshold ${r.threshold.toFixed(3)}`);
+    out.line(`held-out (${held.length} identities, ${r.pairs} pairs): accuracy ${pct(r.accuracy)}  VAL@FAR=${r.farTarget} ${pct(r.val)}  AUC ${r.auc.toFixed(4)}  threshold ${r.threshold.toFixed(3)}`);
   }
   out.line(`checkpoint: ${job.lastCheckpoint?.dir}`);
   return 0;
 }
 
+/** The evaluator's record of one checkpoint, waited for (it evaluates after training wrote it). */
+async function waitForEvaluation(url: string, jobId: string, step: number, out: Output, timeoutMs = 30 * 60_000): Promise<EvaluationRecord | undefined> {
+  out.info(`[facenet] waiting for the evaluator to score step ${step}`);
+  for (const end = Date.now() + timeoutMs; Date.now() < end; await new Promise((r) => setTimeout(r, 500))) {
+    const found = (await api<EvaluationRecord[]>(url, 'GET', `/v1/jobs/${jobId}/evaluations`)).find((e) => e.step === step);
+    if (found) return found;
+  }
+  out.info(`[facenet] no evaluation of step ${step} after ${timeoutMs / 60_000} min; see the evaluator's log`);
+  return undefined;
+}
+
 export function upCommand(): Command {
   return new Command('up')
-    .description('start a local cluster: Redis (if none answers), the coordinator, N workers and the miner')
+    .description('start a local cluster: Redis (if none answers), the coordinator, N workers, the miner and the evaluator')
     .option('--job <spec>', 'submit this job (YAML/JSON), follow it, evaluate it, then stop the cluster')
     .option('--workers <n>', 'worker processes', int, 2)
     .option('--no-miner', 'do not start the miner (jobs then train on uniform batches)')
+    .option('--no-evaluator', 'do not start the evaluator (no VAL/FAR per checkpoint; --job then scores the last one itself)')
     .option('--port <port>', 'REST API port (0 = any)', int, 8080)
     .option('--redis <url>', 'Redis URL ($REDIS_URL)', process.env.REDIS_URL ?? 'redis://127.0.0.1:6379')
     .option('--prefix <name>', 'Redis key prefix (separates clusters sharing a Redis)', 'facenet')

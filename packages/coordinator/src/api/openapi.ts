@@ -28,6 +28,7 @@ export function openApiDocument() {
       '/v1/jobs/{id}/cancel': { post: { summary: 'Cancel (at the next step boundary if running)', parameters: [idParam], responses: jobResponse } },
       '/v1/jobs/{id}/history': { get: { summary: 'Per-step records (loss, active fraction, images/s, per-rank timings), the last 200', parameters: [idParam], responses: { 200: { description: 'Steps', ...json({ type: 'array', items: { type: 'object' } }) } } } },
       '/v1/jobs/{id}/checkpoints': { get: { summary: 'Checkpoints of a job', parameters: [idParam], responses: { 200: { description: 'Checkpoints', ...json({ type: 'array', items: ref('Checkpoint') }) } } } },
+      '/v1/jobs/{id}/evaluations': { get: { summary: 'The evaluator\'s scores of each evaluated checkpoint (accuracy, VAL at the target FAR, AUC, threshold), oldest first', parameters: [idParam], responses: { 200: { description: 'Evaluations', ...json({ type: 'array', items: { type: 'object' } }) } } } },
       '/v1/jobs/{id}/fork': {
         post: {
           summary: 'A new job starting from one of this job\'s checkpoints', parameters: [idParam],
@@ -37,6 +38,7 @@ export function openApiDocument() {
       },
       '/v1/jobs/{id}/plan': { get: { summary: 'The newest mining plan of the job (summary: version, step, statistics)', parameters: [idParam], responses: { 200: { description: 'Plan or null', ...json({ type: ['object', 'null'] }) } } } },
       '/v1/miner': { get: { summary: 'The live miner, or null', responses: { 200: { description: 'Miner', ...json({ type: ['object', 'null'] }) } } } },
+      '/v1/evaluator': { get: { summary: 'The live evaluator (its metrics address), or null', responses: { 200: { description: 'Evaluator', ...json({ type: ['object', 'null'] }) } } } },
       '/v1/workers': { get: { summary: 'Live workers and their jobs', responses: { 200: { description: 'Workers', ...json({ type: 'array', items: { type: 'object' } }) } } } },
     },
     components: {

@@ -1,7 +1,8 @@
 import { FastifyInstance, FastifyReply } from 'fastify';
 import { randomBytes } from 'node:crypto';
-import { compileTrainOptions, ConfigError, DatasetError, FacenetError, SpecError, TrainConfig, TrainOptions } from '@facenet/core';
-import { FINAL_STATES, JobRecord, JobSpec, jobView, parseJobSpec, PlanSummary, sourceFromSpec, trainingSource } from '@facenet/protocol';
+import { existsSync, statSync } from 'node:fs';
+import { compileTrainOptions, ConfigError, DatasetError, FacenetError, readPairsFile, SpecError, TrainConfig, TrainOptions } from '@facenet/core';
+import { bestEvaluation, EvaluationRecord, FINAL_STATES, JobRecord, JobSpec, jobView, parseJobSpec, PlanSummary, sourceFromSpec, trainingSource } from '@facenet/protocol';
 import { CoordinatorError, JobStateError } from '../errors';
 import { transition } from '../job-lifecycle';
 import { JobStore } from '../job-store';
@@ -18,8 +19,11 @@ interface Deps {
   fatal: () => string | undefined;
   /** The newest mining plan of a job, summarised (null: none yet). */
   newestPlan: (jobId: string) => Promise<PlanSummary | null>;
-  /** The miner's registration (null: no miner alive). */
+  /** The miner's and the evaluator's registrations (null: none alive). */
   miner: () => Promise<unknown>;
+  evaluator: () => Promise<unknown>;
+  /** The evaluator's scores of a job's checkpoints, oldest first. */
+  evaluations: (jobId: string) => Promise<EvaluationRecord[]>;
 }
 
 type Issue = { path: string; message: string };
@@ -44,11 +48,28 @@ function validate(body: unknown): { spec: JobSpec; train: TrainConfig } {
     if (!(err instanceof DatasetError)) throw err;
     issues.push({ path: spec.dataset.kind === 'folder' ? 'dataset.path' : 'dataset', message: err.message });
   }
+  issues.push(...evaluationIssues(spec));
   if (train && spec.worldSize > train.virtualShards) {
     issues.push({ path: 'worldSize', message: `${spec.worldSize} ranks but only ${train.virtualShards} virtual shards (train.virtualShards); every rank needs one` });
   }
   if (issues.length || !train) throw new SpecError(issues);
   return { spec, train };
+}
+
+/** The evaluation pairs file must parse and its images folder exist (the evaluator reads them later). */
+function evaluationIssues(spec: JobSpec): Issue[] {
+  const e = spec.evaluation;
+  if (!e.enabled || !e.pairs || !e.images) return [];
+  const issues: Issue[] = [];
+  try {
+    const file = readPairsFile(e.pairs);
+    const bad = (e.folds ?? []).filter((f) => f > file.folds);
+    if (bad.length) issues.push({ path: 'evaluation.folds', message: `${e.pairs} has ${file.folds} folds; no fold ${bad.join(', ')}` });
+  } catch (err) {
+    issues.push({ path: 'evaluation.pairs', message: (err as Error).message });
+  }
+  if (!existsSync(e.images) || !statSync(e.images).isDirectory()) issues.push({ path: 'evaluation.images', message: `${e.images} is not a folder` });
+  return issues;
 }
 
 export function newJobRecord(spec: JobSpec, train: TrainConfig, from?: { jobId: string; step: number; dir: string; planSwitches: JobRecord['planSwitches'] }): JobRecord {
@@ -94,7 +115,7 @@ export function registerRoutes(app: FastifyInstance, d: Deps): void {
     await d.store.create(job);
     return reply.code(201).send(jobView(job));
   });
-  const view = async (j: JobRecord) => jobView(j, await d.store.peekRequest(j.id));
+  const view = async (j: JobRecord) => jobView(j, await d.store.peekRequest(j.id), await d.evaluations(j.id));
   app.get('/v1/jobs', async () => Promise.all((await d.store.list()).map(view)));
   app.get<{ Params: { id: string } }>('/v1/jobs/:id', async (req) => view(await d.store.get(req.params.id)));
   app.get<{ Params: { id: string } }>('/v1/jobs/:id/plan', async (req) => {
@@ -102,8 +123,21 @@ export function registerRoutes(app: FastifyInstance, d: Deps): void {
     return d.newestPlan(req.params.id);
   });
   app.get('/v1/miner', async () => d.miner());
+  app.get('/v1/evaluator', async () => d.evaluator());
   app.get<{ Params: { id: string } }>('/v1/jobs/:id/history', async (req) => (await d.store.get(req.params.id)).history);
-  app.get<{ Params: { id: string } }>('/v1/jobs/:id/checkpoints', async (req) => (await d.store.get(req.params.id)).checkpoints);
+  app.get<{ Params: { id: string } }>('/v1/jobs/:id/checkpoints', async (req) => {
+    const job = await d.store.get(req.params.id);
+    const evals = await d.evaluations(job.id);
+    const best = bestEvaluation(evals);
+    return job.checkpoints.map((c) => {
+      const e = evals.find((x) => x.step === c.step) ?? null;
+      return { ...c, evaluation: e && { accuracy: e.accuracy, val: e.val, far: e.far, auc: e.auc }, best: best?.step === c.step };
+    });
+  });
+  app.get<{ Params: { id: string } }>('/v1/jobs/:id/evaluations', async (req) => {
+    await d.store.get(req.params.id); // 404 for an unknown job
+    return d.evaluations(req.params.id);
+  });
 
   app.post<{ Params: { id: string } }>('/v1/jobs/:id/pause', async (req) => {
     const job = await d.store.get(req.params.id);

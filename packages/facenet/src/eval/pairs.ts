@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PairsFormatError } from '../errors';
+import type { PairSet } from './holdout-pairs';
 
 export interface FacePair {
   /** Image references as (person, 1-based image number). */
@@ -64,4 +65,30 @@ export function readPairsFile(path: string): PairsFile {
 /** LFW's file naming: images/<name>/<name>_0001.jpg. */
 export function lfwImagePath(imagesDir: string, ref: { name: string; index: number }, ext = '.jpg'): string {
   return join(imagesDir, ref.name, `${ref.name}_${String(ref.index).padStart(4, '0')}${ext}`);
+}
+
+/**
+ * A pairs file as a PairSet over image paths (each image once), keeping only `folds` (0-based)
+ * when given: what `facenet evaluate` and the evaluator service score.
+ */
+export function pairSetFromFile(file: PairsFile, imagesDir: string, ext = '.jpg', folds?: ReadonlySet<number>): PairSet {
+  const set: PairSet = { keys: [], pairs: [], same: [], fold: [] };
+  const keyIndex = new Map<string, number>();
+  const indexOf = (ref: { name: string; index: number }) => {
+    const k = lfwImagePath(imagesDir, ref, ext);
+    let i = keyIndex.get(k);
+    if (i === undefined) {
+      i = set.keys.length;
+      keyIndex.set(k, i);
+      set.keys.push(k);
+    }
+    return i;
+  };
+  for (const p of file.pairs) {
+    if (folds && !folds.has(p.fold)) continue;
+    set.pairs.push([indexOf(p.a), indexOf(p.b)]);
+    set.same.push(p.same);
+    set.fold.push(p.fold);
+  }
+  return set;
 }

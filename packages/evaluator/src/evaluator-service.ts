@@ -1,0 +1,159 @@
+import { Job, Queue, Worker } from 'bullmq';
+import IORedis from 'ioredis';
+import { evaluatePairs, loadModel } from '@facenet/core';
+import {
+  bestEvaluation, CheckpointEvent, EvaluationRecord, JobRecord, logRedisErrors, redisKeys, runCloseSteps, serveMetrics,
+} from '@facenet/protocol';
+import { EvaluationSet, evaluationSetFor } from './evaluation-set';
+import { compileEvaluatorOptions, CompiledEvaluatorOptions, EvaluatorOptions } from './evaluator-options';
+import { createEvaluatorMetrics } from './metrics';
+
+export type EvaluatorState = 'INITIALIZED' | 'RUNNING' | 'DRAINING' | 'STOPPED';
+
+/**
+ * The evaluator process: consumes checkpoint events, scores each checkpoint on the job's
+ * verification pairs (accuracy with thresholds from the other folds, VAL at the target FAR, AUC)
+ * and appends the result to the job's evaluations in Redis. When it falls behind it evaluates
+ * the newest checkpoint and skips the older ones waiting (named in Redis and counted). It is off
+ * the training path: training never waits for it.
+ */
+export class EvaluatorService {
+  readonly options: CompiledEvaluatorOptions;
+  state: EvaluatorState = 'INITIALIZED';
+  readonly metrics = createEvaluatorMetrics();
+  private readonly redis: IORedis;
+  private readonly keys: ReturnType<typeof redisKeys>;
+  /** Evaluation sets by job (their sources keep decoded images for the job's next checkpoint). */
+  private readonly sets = new Map<string, EvaluationSet>();
+  private worker: Worker<CheckpointEvent> | undefined;
+  private queue: Queue<CheckpointEvent> | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private server: { address: string; close: () => Promise<void> } | undefined;
+  private closing: Promise<void> | undefined;
+  private readonly startedAt = new Date().toISOString();
+  metricsAddress = '';
+
+  constructor(options: EvaluatorOptions = {}, private readonly log: (line: string) => void = (l) => console.error(l)) {
+    this.options = compileEvaluatorOptions(options);
+    this.redis = new IORedis(this.options.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
+    this.keys = redisKeys(this.options.prefix);
+    logRedisErrors(this.redis, (l) => this.log(`[evaluator] ${l}`));
+  }
+
+  private async register(): Promise<void> {
+    const info = { id: this.options.id, pid: process.pid, startedAt: this.startedAt, metrics: this.metricsAddress };
+    await this.redis.set(this.keys.evaluator, JSON.stringify(info), 'PX', this.options.heartbeatMs * 3);
+  }
+
+  async start(): Promise<string> {
+    await this.redis.connect();
+    this.server = await serveMetrics({
+      host: this.options.metricsHost, port: this.options.metricsPort,
+      metrics: () => this.metrics.registry.metrics(), contentType: this.metrics.registry.contentType,
+      health: () => ({ ok: this.state === 'RUNNING', state: this.state }),
+    });
+    this.metricsAddress = this.server.address;
+    await this.register();
+    this.heartbeat = setInterval(() => void this.register().catch(() => undefined), this.options.heartbeatMs);
+    this.queue = new Queue(this.keys.evaluationQueue, { connection: this.redis, prefix: this.keys.bull });
+    const connection = this.redis.duplicate({ maxRetriesPerRequest: null });
+    logRedisErrors(connection, (l) => this.log(`[evaluator] queue ${l}`));
+    // Embedding blocks this thread for a while, hence the long lock; an event whose evaluator
+    // died goes back to the queue once.
+    this.worker = new Worker<CheckpointEvent>(this.keys.evaluationQueue, (job) => this.process(job), {
+      connection, prefix: this.keys.bull, concurrency: 1, lockDuration: this.options.lockMs, maxStalledCount: 1,
+    });
+    this.worker.on('error', (err) => this.log(`[evaluator] queue error: ${err.message}`));
+    this.state = 'RUNNING';
+    this.log(`[evaluator] ready: consuming ${this.keys.evaluationQueue} (prefix ${this.options.prefix}), metrics at http://${this.metricsAddress}/metrics`);
+    return this.metricsAddress;
+  }
+
+  private async process(event: Job<CheckpointEvent>): Promise<{ skipped?: string; step?: number }> {
+    const { jobId, step, dir } = event.data;
+    const waiting = (await this.queue?.getWaiting()) ?? [];
+    if (waiting.some((w) => w.data.jobId === jobId && w.data.step > step)) {
+      await this.redis.rpush(this.keys.skippedEvaluations(jobId), String(step));
+      this.metrics.skipped.inc({ job_id: jobId });
+      this.log(`[evaluator] job ${jobId}: skipped checkpoint ${step} (a newer one is waiting)`);
+      return { skipped: 'newer checkpoint waiting' };
+    }
+    const raw = await this.redis.get(this.keys.job(jobId));
+    if (!raw) return { skipped: 'job gone' };
+    const job = JSON.parse(raw) as JobRecord;
+    if (!job.spec.evaluation.enabled) return { skipped: 'evaluation disabled' };
+    if (!job.spec.evaluation.pairs && job.spec.holdout < 2) return { skipped: 'no held-out identities and no pairs file' };
+    try {
+      const record = await this.evaluate(job, step, dir);
+      await this.redis.rpush(this.keys.evaluations(jobId), JSON.stringify(record));
+      this.observe(record, await this.evaluations(jobId));
+      const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+      this.log(`[evaluator] job ${jobId}: step ${step}: accuracy ${pct(record.accuracy)}, VAL ${pct(record.val)} at FAR ${record.farTarget}, AUC ${record.auc.toFixed(3)} on ${record.pairs} ${record.set} pairs (${record.seconds.toFixed(1)} s)`);
+      return { step };
+    } catch (err) {
+      this.metrics.failures.inc({ job_id: jobId });
+      this.log(`[evaluator] job ${jobId}: checkpoint ${step} (${dir}) not evaluated: ${(err as Error).message}`);
+      throw err;
+    }
+  }
+
+  private async evaluate(job: JobRecord, step: number, dir: string): Promise<EvaluationRecord> {
+    const t0 = performance.now();
+    let es = this.sets.get(job.id);
+    if (!es) {
+      es = evaluationSetFor(job.spec, job.train.seed);
+      this.sets.set(job.id, es);
+    }
+    const { model } = await loadModel(dir);
+    let r;
+    try {
+      r = await evaluatePairs(model, es.source, es.set, { farTarget: job.spec.evaluation.farTarget });
+    } finally {
+      model.dispose();
+    }
+    const e = r.report;
+    return {
+      jobId: job.id, step, checkpointDir: dir, set: es.kind, pairs: e.pairs, folds: e.folds,
+      accuracy: e.accuracy, accuracyStd: e.accuracyStd, val: e.val, valStd: e.valStd, far: e.far, farTarget: e.farTarget,
+      auc: e.auc, threshold: e.threshold, droppedPairs: r.droppedPairs, skippedImages: r.skipped.length,
+      seconds: (performance.now() - t0) / 1000, at: new Date().toISOString(),
+    };
+  }
+
+  private async evaluations(jobId: string): Promise<EvaluationRecord[]> {
+    return (await this.redis.lrange(this.keys.evaluations(jobId), 0, -1)).map((s) => JSON.parse(s) as EvaluationRecord);
+  }
+
+  private observe(r: EvaluationRecord, all: EvaluationRecord[]): void {
+    const l = { job_id: r.jobId };
+    const m = this.metrics;
+    m.val.set(l, r.val);
+    m.far.set(l, r.far);
+    m.accuracy.set(l, r.accuracy);
+    m.auc.set(l, r.auc);
+    m.threshold.set(l, r.threshold);
+    m.step.set(l, r.step);
+    m.bestVal.set(l, bestEvaluation(all)?.val ?? r.val);
+    m.seconds.observe(l, r.seconds);
+    m.evaluations.inc(l);
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.doClose();
+    return this.closing;
+  }
+
+  private async doClose(): Promise<void> {
+    this.state = 'DRAINING';
+    const steps: [string, () => Promise<unknown>][] = [
+      ['stop heartbeat', async () => clearInterval(this.heartbeat)],
+      ['deregister', () => this.redis.del(this.keys.evaluator)],
+      ['close queue worker', async () => this.worker?.close()],
+      ['close queue', async () => this.queue?.close()],
+      ['close metrics server', async () => this.server?.close()],
+      ['close redis', () => this.redis.quit()],
+    ];
+    await runCloseSteps(steps, (l) => this.log(`[evaluator] ${l}`));
+    this.state = 'STOPPED';
+  }
+}
