@@ -4,18 +4,51 @@ import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { REPO } from '../helpers';
 
+type Labels = Record<string, string>;
+interface Probe { httpGet?: { path: string; port: number | string } }
 interface K8sObject {
+  apiVersion: string;
   kind: string;
-  metadata: { name: string; labels?: Record<string, string> };
+  metadata: { name: string; labels?: Labels };
   spec?: {
-    selector?: { matchLabels?: Record<string, string> } & Record<string, string>;
+    selector?: { matchLabels?: Labels; matchExpressions?: { key: string; operator: string; values: string[] }[] } & Labels;
+    podSelector?: { matchLabels?: Labels };
+    ingress?: { from?: { podSelector?: { matchLabels?: Labels } }[]; ports?: { port: number }[] }[];
     ports?: { port: number; targetPort?: number | string }[];
-    template?: { metadata: { labels: Record<string, string> }; spec: PodSpec };
+    endpoints?: { port: string }[];
+    podMetricsEndpoints?: { port: string }[];
+    template?: { metadata: { labels: Labels }; spec: PodSpec };
   };
 }
+interface Container {
+  name: string;
+  ports?: { containerPort: number; name?: string }[];
+  envFrom?: { configMapRef?: { name: string }; secretRef?: { name: string } }[];
+  readinessProbe?: Probe;
+  livenessProbe?: Probe;
+  resources?: { requests?: Labels; limits?: Labels };
+}
 interface PodSpec {
-  containers: { ports?: { containerPort: number; name?: string }[]; envFrom?: { configMapRef?: { name: string }; secretRef?: { name: string } }[] }[];
+  containers: Container[];
+  securityContext?: { runAsNonRoot?: boolean };
   volumes?: { configMap?: { name: string }; persistentVolumeClaim?: { claimName: string } }[];
+}
+
+const matches = (labels: Labels, selector: Labels = {}) => Object.entries(selector).every(([k, v]) => labels[k] === v);
+
+/**
+ * Validates an object against the Kubernetes API's JSON schema (kubernetes-models, offline), or
+ * the Prometheus operator's for monitoring.coreos.com; throws naming the field.
+ */
+async function validateSchema(o: K8sObject): Promise<void> {
+  const [group, version] = o.apiVersion.includes('/') ? o.apiVersion.split('/') : ['', o.apiVersion];
+  const modulePath = group === 'monitoring.coreos.com'
+    ? `@kubernetes-models/prometheus-operator/${group}/${version}/${o.kind}`
+    : `kubernetes-models/${group ? `${group}/` : ''}${version}/${o.kind}`;
+  const mod = (await import(modulePath)) as Record<string, new (data: unknown) => { validate(): void }>;
+  const Model = mod[o.kind];
+  assert.ok(Model, `no schema for ${o.apiVersion} ${o.kind}`);
+  new Model(o).validate();
 }
 
 const hasKubectl = spawnSync('kubectl', ['version', '--client'], { stdio: 'ignore' }).status === 0;
@@ -28,14 +61,60 @@ describe('Kubernetes manifests rendered by kubectl', function () {
   });
 
   for (const overlay of ['local', 'gpu']) {
-    it(`${overlay}: renders, and selectors, Service ports, ConfigMaps and PVCs all resolve`, () => {
+    it(`${overlay}: renders, validates against the Kubernetes schemas, and selectors, ports, probes, ConfigMaps, PVCs and NetworkPolicies all resolve`, async () => {
       const out = execFileSync('kubectl', ['kustomize', join(REPO, 'deploy', 'k8s', 'overlays', overlay)], { encoding: 'utf8' });
       const objects = parseAllDocuments(out).map((d) => d.toJSON() as K8sObject);
       const named = (kind: string) => new Set(objects.filter((o) => o.kind === kind).map((o) => o.metadata.name));
       const configMaps = named('ConfigMap');
       const claims = named('PersistentVolumeClaim');
       const workloads = objects.filter((o) => o.spec?.template);
-      assert.ok(workloads.length >= 4, `${workloads.length} workloads`);
+      assert.ok(workloads.length >= 5, `${workloads.length} workloads`);
+      for (const o of objects) {
+        try {
+          await validateSchema(o);
+        } catch (err) {
+          assert.fail(`${o.kind} ${o.metadata.name} does not validate against its schema: ${(err as Error).message}`);
+        }
+      }
+      for (const w of workloads) {
+        const pod = w.spec!.template!.spec;
+        assert.equal(pod.securityContext?.runAsNonRoot, true, `${w.metadata.name}: runs as non-root`);
+        for (const c of pod.containers) {
+          assert.ok(c.resources?.requests && c.resources.limits?.memory, `${w.metadata.name}/${c.name}: resource requests and a memory limit`);
+          if (w.metadata.name === 'facenet-redis') continue;
+          for (const probe of [c.readinessProbe, c.livenessProbe]) {
+            const port = probe?.httpGet?.port;
+            assert.ok(port !== undefined, `${w.metadata.name}/${c.name}: readiness and liveness probes on HTTP`);
+            assert.ok((c.ports ?? []).some((p) => p.containerPort === port || p.name === port), `${w.metadata.name}/${c.name}: probe port ${port} is a container port`);
+          }
+        }
+      }
+      const podLabels = workloads.map((w) => w.spec!.template!.metadata.labels);
+      for (const np of objects.filter((o) => o.kind === 'NetworkPolicy')) {
+        assert.ok(podLabels.some((l) => matches(l, np.spec?.podSelector?.matchLabels)), `NetworkPolicy ${np.metadata.name} selects no pod`);
+        for (const rule of np.spec?.ingress ?? []) {
+          for (const from of rule.from ?? []) {
+            if (from.podSelector) assert.ok(podLabels.some((l) => matches(l, from.podSelector!.matchLabels)), `NetworkPolicy ${np.metadata.name} admits no pod`);
+          }
+        }
+      }
+      // Every project pod may reach Redis under its NetworkPolicy.
+      const redisPolicy = objects.find((o) => o.kind === 'NetworkPolicy' && o.metadata.name === 'facenet-redis');
+      for (const l of podLabels) assert.ok(matches(l, redisPolicy?.spec?.ingress?.[0]?.from?.[0]?.podSelector?.matchLabels), `pod ${l.app} may not reach Redis`);
+      for (const sm of objects.filter((o) => o.kind === 'ServiceMonitor')) {
+        const svc = objects.find((o) => o.kind === 'Service' && matches(o.metadata.labels ?? {}, sm.spec?.selector?.matchLabels));
+        assert.ok(svc, `ServiceMonitor ${sm.metadata.name} selects no Service`);
+        for (const e of sm.spec?.endpoints ?? []) assert.ok((svc.spec?.ports ?? []).some((p) => (p as { name?: string }).name === e.port), `ServiceMonitor ${sm.metadata.name}: no port ${e.port}`);
+      }
+      for (const pm of objects.filter((o) => o.kind === 'PodMonitor')) {
+        const apps = pm.spec?.selector?.matchExpressions?.[0]?.values ?? [];
+        for (const app of apps) {
+          const w = workloads.find((x) => x.spec!.template!.metadata.labels.app === app);
+          assert.ok(w, `PodMonitor ${pm.metadata.name}: no workload ${app}`);
+          for (const e of pm.spec?.podMetricsEndpoints ?? []) assert.ok(w.spec!.template!.spec.containers.some((c) => (c.ports ?? []).some((p) => p.name === e.port)), `${app} has no port named ${e.port}`);
+        }
+      }
+      assert.ok(configMaps.has('facenet-prometheus-rules') || [...configMaps].some((n) => n.startsWith('facenet-prometheus-rules-')), 'alert rules ConfigMap');
       for (const w of workloads) {
         const pod = w.spec!.template!;
         for (const [k, v] of Object.entries(w.spec!.selector?.matchLabels ?? {})) assert.equal(pod.metadata.labels[k], v, `${w.metadata.name}: selector ${k}`);

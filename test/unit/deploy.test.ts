@@ -3,6 +3,12 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { createMetrics } from '@facenet/coordinator';
+import { createEvaluatorMetrics } from '@facenet/evaluator';
+import { createMinerMetrics } from '@facenet/miner';
+import { createWorkerMetrics } from '@facenet/worker';
+
+/** Every service's registry, as each serves it at /metrics. */
+const registries = () => [createMetrics().registry, createWorkerMetrics().registry, createMinerMetrics().registry, createEvaluatorMetrics().registry];
 import { REPO } from '../helpers';
 
 const K8S = join(REPO, 'deploy', 'k8s');
@@ -14,7 +20,7 @@ function yamlFiles(dir: string): string[] {
 /** Environment variables a service entry point reads (process.env.X or envNumber('X')). */
 function envRead(): Set<string> {
   const names = new Set<string>();
-  for (const pkg of ['coordinator', 'worker', 'miner', 'facenet']) {
+  for (const pkg of ['coordinator', 'worker', 'miner', 'evaluator', 'protocol', 'facenet']) {
     const walk = (d: string): string[] => readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(d, e.name)) : e.name.endsWith('.ts') ? [join(d, e.name)] : []));
     for (const f of walk(join(REPO, 'packages', pkg, 'src'))) {
       const text = readFileSync(f, 'utf8');
@@ -49,22 +55,32 @@ describe('deployment manifests', () => {
     for (const name of set) assert.ok(known.has(name), `${name} is set in deploy/k8s but no service reads it`);
   });
 
-  it('the dashboard queries only metrics the coordinator exports', async () => {
-    const dash = JSON.parse(readFileSync(join(K8S, 'base', 'facenet-dashboard.json'), 'utf8')) as { panels: { targets: { expr: string }[] }[] };
-    const exported = new Set((await createMetrics().registry.getMetricsAsJSON()).map((m) => m.name));
-    const queried = dash.panels.flatMap((p) => p.targets.flatMap((t) => [...t.expr.matchAll(/facenet_[a-z_]+/g)].map((m) => m[0].replace(/_(bucket|sum|count)$/, ''))));
-    assert.ok(queried.length >= 8);
-    for (const q of queried) assert.ok(exported.has(q), `dashboard queries ${q}, which the coordinator does not export`);
+  it('the dashboard queries only metrics some service exports', async () => {
+    const dash = JSON.parse(readFileSync(join(K8S, 'base', 'monitoring', 'facenet-dashboard.json'), 'utf8')) as { panels: { targets?: { expr: string }[] }[] };
+    const exported = new Set((await Promise.all(registries().map((r) => r.getMetricsAsJSON()))).flat().map((m) => m.name));
+    const queried = dash.panels.flatMap((p) => (p.targets ?? []).flatMap((t) => [...t.expr.matchAll(/facenet_[a-z_]+/g)].map((m) => m[0].replace(/_(bucket|sum|count)$/, ''))));
+    assert.ok(queried.length >= 20);
+    for (const q of queried) assert.ok(exported.has(q), `dashboard queries ${q}, which no service exports`);
+    for (const q of ['facenet_evaluation_val', 'facenet_evaluation_accuracy', 'facenet_worker_step_phase_seconds', 'facenet_queue_jobs', 'facenet_mining_seconds']) assert.ok(queried.includes(q), `no panel shows ${q}`);
   });
 
   it('no metric labels the training job `job` or `instance` (Prometheus owns them: the job is `job_id`), nor does the dashboard group by them', async () => {
     const m = createMetrics();
     m.loss.set({ job_id: 'j1' }, 0.1);
     m.phase.observe({ job_id: 'j1', phase: 'compute' }, 0.5);
-    for (const metric of await m.registry.getMetricsAsJSON()) {
-      for (const v of metric.values ?? []) for (const label of Object.keys(v.labels ?? {})) assert.ok(!['job', 'instance'].includes(label), `${metric.name} has label ${label}`);
+    const w = createWorkerMetrics();
+    w.phase.observe({ job_id: 'j1', phase: 'compute' }, 0.5);
+    w.info.set({ worker_id: 'w1', backend: 'wasm' }, 1);
+    const e = createEvaluatorMetrics();
+    e.val.set({ job_id: 'j1' }, 0.5);
+    const n = createMinerMetrics();
+    n.planVersion.set({ job_id: 'j1' }, 1);
+    for (const registry of [m.registry, w.registry, e.registry, n.registry]) {
+      for (const metric of await registry.getMetricsAsJSON()) {
+        for (const v of metric.values ?? []) for (const label of Object.keys(v.labels ?? {})) assert.ok(!['job', 'instance'].includes(label), `${metric.name} has label ${label}`);
+      }
     }
-    const dash = readFileSync(join(K8S, 'base', 'facenet-dashboard.json'), 'utf8');
+    const dash = readFileSync(join(K8S, 'base', 'monitoring', 'facenet-dashboard.json'), 'utf8');
     assert.doesNotMatch(dash, /by \((?:[a-z_]+, )*job[,)]|\{\{job\}\}/);
   });
 });

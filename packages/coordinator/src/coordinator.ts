@@ -8,7 +8,8 @@ import { CoordinatorError } from './errors';
 import { JobDriver } from './job-driver';
 import { JobStore } from './job-store';
 import { Membership } from './membership';
-import { createMetrics } from './metrics';
+import { createMetrics, Metrics } from './metrics';
+import { QueueDepths } from './queue-depths';
 
 export type CoordinatorState = 'INITIALIZED' | 'RUNNING' | 'FAILED' | 'DRAINING' | 'STOPPED';
 
@@ -38,7 +39,8 @@ export class Coordinator {
   readonly redis: IORedis;
   readonly store: JobStore;
   readonly membership: Membership;
-  private readonly metrics = createMetrics();
+  private readonly metrics: Metrics;
+  private readonly queueDepths: QueueDepths;
   private readonly driver: JobDriver;
   private readonly app: FastifyInstance;
   private readonly lockToken = randomBytes(8).toString('hex');
@@ -65,6 +67,14 @@ export class Coordinator {
     logRedisErrors(this.redis, (l) => this.log(`[coordinator] ${l}`));
     this.store = new JobStore(this.redis, this.options.prefix);
     this.membership = new Membership(this.redis, this.options.prefix);
+    this.queueDepths = new QueueDepths(this.redis, this.options.prefix);
+    this.metrics = createMetrics({
+      queueDepths: async () => this.queueDepths.read((await this.membership.alive()).map((w) => w.id)),
+      checkpointAges: async () => (await this.store.list()).filter((j) => j.state === 'running').map((j) => {
+        const last = j.checkpoints[j.checkpoints.length - 1];
+        return { jobId: j.id, seconds: (Date.now() - Date.parse(last?.createdAt ?? j.createdAt)) / 1000 };
+      }),
+    });
     this.driver = new JobDriver(this.redis, this.store, this.membership, this.metrics, {
       prefix: this.options.prefix, checkpointRoot: this.options.checkpointRoot, stepTimeoutMs: this.options.stepTimeoutMs,
       maxFaultsPerStep: this.options.maxFaultsPerStep, faultSettleMs: this.options.faultSettleMs,
@@ -175,6 +185,7 @@ export class Coordinator {
       }],
       ['close API', () => this.app.close()],
       ['stop driver', () => this.driver.close()],
+      ['close queue gauges', () => this.queueDepths.close()],
       ['release lock', async () => {
         if ((await this.redis.get(lockKey)) === this.lockToken) await this.redis.del(lockKey);
       }],

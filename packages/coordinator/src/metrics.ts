@@ -1,7 +1,14 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+/** Values read from Redis when Prometheus scrapes (not pushed by the step loop). */
+export interface ScrapeSources {
+  queueDepths: () => Promise<{ queue: string; state: string; count: number }[]>;
+  /** Seconds since each running job's last checkpoint. */
+  checkpointAges: () => Promise<{ jobId: string; seconds: number }[]>;
+}
+
 /** Prometheus metrics of the coordinator (served at /metrics). */
-export function createMetrics() {
+export function createMetrics(sources?: ScrapeSources) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'facenet_coordinator_' });
   // The training job is `job_id`: Prometheus owns `job` (the scrape target) and `instance`.
@@ -22,6 +29,23 @@ export function createMetrics() {
     nonFinite: new Counter({ name: 'facenet_job_non_finite_rollbacks_total', help: 'Steps rejected by the non-finite guard and retried with a lower learning rate', labelNames: labels, registers: [registry] }),
     learningRateScale: new Gauge({ name: 'facenet_job_learning_rate_scale', help: 'Factor on the learning rate schedule (lowered by non-finite rollbacks)', labelNames: labels, registers: [registry] }),
     stateLost: new Gauge({ name: 'facenet_coordinator_state_lost', help: '1 once the coordinator stopped because its Redis state or lock vanished', registers: [registry] }),
+    queueJobs: new Gauge({
+      name: 'facenet_queue_jobs', help: 'BullMQ jobs per queue and state (waiting, active, failed): worker queues, checkpoints (miner), evaluations',
+      labelNames: ['queue', 'state'], registers: [registry],
+      async collect() {
+        if (!sources) return;
+        this.reset();
+        for (const d of await sources.queueDepths()) this.set({ queue: d.queue, state: d.state }, d.count);
+      },
+    }),
+    checkpointAge: new Gauge({
+      name: 'facenet_job_checkpoint_age_seconds', help: 'Seconds since a running job\'s last checkpoint (since it started, if none)', labelNames: labels, registers: [registry],
+      async collect() {
+        if (!sources) return;
+        this.reset();
+        for (const a of await sources.checkpointAges()) this.set({ job_id: a.jobId }, a.seconds);
+      },
+    }),
     faults: new Counter({ name: 'facenet_job_faults_total', help: 'Steps abandoned (worker lost, step failed)', labelNames: labels, registers: [registry] }),
   };
 }

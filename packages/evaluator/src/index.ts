@@ -6,3 +6,4 @@ export type { EvaluatorOptions, CompiledEvaluatorOptions } from './evaluator-opt
 export { evaluationSetFor } from './evaluation-set';
 export type { EvaluationSet } from './evaluation-set';
 export { EvaluationSetError } from './errors';
+export { createEvaluatorMetrics } from './metrics';

@@ -6,3 +6,4 @@ export type { MiningJob } from './mine-checkpoint';
 export { compileMinerOptions } from './miner-options';
 export type { MinerOptions, CompiledMinerOptions } from './miner-options';
 export * from './errors';
+export { createMinerMetrics } from './miner-metrics';

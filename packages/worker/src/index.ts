@@ -14,3 +14,4 @@ export type { WorkerOptions, CompiledWorkerOptions } from './worker-options';
 export { StepRunner } from './step-runner';
 export type { StepCompute, StepCollective } from './step-runner';
 export { ComputeClient } from './compute/compute-client';
+export { createWorkerMetrics } from './worker-metrics';
