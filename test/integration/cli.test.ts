@@ -63,8 +63,10 @@ describe('facenet CLI', function () {
 
   it('trains, then embeds, verifies, identifies and clusters with the checkpoint', async () => {
     const tr = await facenet('train', '--data', data, '--steps', '6', '--P', '4', '--K', '4', '--model', 'tiny', '--image-size', '32',
-      '--holdout', '2', '--checkpoint-dir', ckpt, '--json');
+      '--holdout', '2', '--crop-fraction', '0.8', '--checkpoint-dir', ckpt, '--json');
     assert.equal(tr.code, 0, tr.stderr);
+    const manifest = JSON.parse(readFileSync(join(ckpt, 'step-000006', 'manifest.json'), 'utf8')) as { preprocessing?: { cropFraction: number } };
+    assert.deepEqual(manifest.preprocessing, { cropFraction: 0.8 }, 'the checkpoint records the crop it was trained with');
     const events = tr.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string; [k: string]: unknown });
     assert.equal(events.filter((e) => e.event === 'step').length, 6);
     assert.ok(events.some((e) => e.event === 'evaluation' && typeof e.val === 'number'));
@@ -75,6 +77,7 @@ describe('facenet CLI', function () {
     const two = join(data, 'synthetic_0000', '0001.png');
     const emb = await facenet('embed', one, '--checkpoint', ckpt);
     assert.equal(emb.code, 0, emb.stderr);
+    assert.match(emb.stderr, /crop fraction 0\.8 \(as trained\)/, 'commands default to the trained crop');
     const vec = (JSON.parse(emb.stdout) as { embeddings: { embedding: number[] }[] }).embeddings[0]!.embedding;
     assert.equal(vec.length, 128);
     assert.ok(Math.abs(Math.hypot(...vec) - 1) < 1e-3, 'unit length');
@@ -105,6 +108,7 @@ describe('facenet CLI', function () {
     const r = await facenet('evaluate', '--pairs', join(LFW, 'pairs.txt'), '--images', join(LFW, 'images'), '--folds', '1',
       '--checkpoint', ckpt, '--roc', png, '--crop-fraction', '0.5', '--json');
     assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /crop fraction 0\.5 \(--crop-fraction; the model was trained with 0\.8\)/, 'an explicit crop wins and says so');
     const report = JSON.parse(r.stdout) as { pairs: number; accuracy: number; val: number; auc: number };
     assert.equal(report.pairs, 600);
     assert.ok(report.accuracy > 0 && report.accuracy <= 1);

@@ -1,12 +1,13 @@
 import { strict as assert } from 'node:assert';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { readCheckpoint } from '@facenet/core';
 import type { EvaluationRecord } from '@facenet/protocol';
 import { api, JobView, startCluster, TestCluster, waitFor, waitForState } from '../cluster-helpers';
 import { LFW, ORL, tempDir } from '../helpers';
 
 const spec = (extra: object = {}) => ({
-  dataset: { kind: 'folder', path: ORL }, holdout: 10, worldSize: 2,
+  dataset: { kind: 'folder', path: ORL, cropFraction: 0.9 }, holdout: 10, worldSize: 2,
   train: { model: { architecture: 'tiny', imageSize: 32 }, batch: { P: 10, K: 4 }, virtualShards: 2, steps: 16, checkpointEvery: 4, seed: 5, optimizer: { name: 'adam', learningRate: 0.002 } },
   ...extra,
 });
@@ -57,6 +58,8 @@ describe('evaluator: VAL/FAR of every checkpoint while the job runs (facenet up)
       assert.equal(e.farTarget, 1e-3);
       assert.ok(done.lastCheckpoint && e.checkpointDir.startsWith(join(t.dir, 'ckpt')), e.checkpointDir);
     }
+    const { manifest } = await readCheckpoint(done.lastCheckpoint!.dir);
+    assert.deepEqual(manifest.preprocessing, { cropFraction: 0.9 }, 'distributed checkpoints record the dataset\'s crop');
     assert.deepEqual(evals.map((e) => e.step), [...new Set(evals.map((e) => e.step))].sort((a, b) => a - b), 'one record per checkpoint, in step order');
     const view = await api<JobView>(cluster.url, 'GET', `/v1/jobs/${job.id}`);
     const bestVal = Math.max(...evals.map((e) => e.val));
@@ -86,6 +89,22 @@ describe('evaluator: VAL/FAR of every checkpoint while the job runs (facenet up)
     assert.equal(e!.set, 'pairs-file');
     assert.equal(e!.folds, 2);
     assert.equal(e!.pairs + e!.droppedPairs, 1200, 'two folds of 300 matched and 300 mismatched pairs');
+  });
+
+  it('retention keeps the newest checkpoint and the best by VAL, deleting the other folders', async () => {
+    const job = await api<JobView>(cluster.url, 'POST', '/v1/jobs', spec({ retention: { keepLast: 1 } }));
+    const done = await waitForState(cluster.url, job.id, ['completed'], 180000);
+    const evals = await evaluationsUpTo(cluster.url, job.id, done.step);
+    const ckpts = await api<(CheckpointView & { dir: string })[]>(cluster.url, 'GET', `/v1/jobs/${job.id}/checkpoints`);
+    const kept = ckpts.map((c) => c.step);
+    assert.ok(kept.includes(16), `the newest is kept: ${kept}`);
+    assert.ok(kept.length <= 2, `at most the newest and the best: ${kept}`);
+    for (const c of ckpts) assert.ok(existsSync(c.dir), `${c.dir} is on disk`);
+    const jobDir = join(t.dir, 'ckpt', job.id);
+    const onDisk = readdirSync(jobDir).filter((d) => d.startsWith('step-'));
+    assert.equal(onDisk.length, ckpts.length, `folders on disk: ${onDisk}`);
+    // A second kept checkpoint can only be the best by VAL of those evaluated by then.
+    for (const c of ckpts.filter((x) => x.step !== 16)) assert.ok(evals.some((e) => e.step === c.step), `step ${c.step} was kept as the best evaluated`);
   });
 
   it('refuses a job whose pairs file is missing, naming the field', async () => {

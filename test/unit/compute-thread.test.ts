@@ -15,7 +15,7 @@ describe('compute thread', function () {
   it('holds a flat number of tensors across steps, a failing one included', async () => {
     const compute = new ComputeClient();
     try {
-      await compute.init({ jobId: 'j', step: 0, train, restoreFrom: null });
+      await compute.init({ jobId: 'j', step: 0, train, restoreFrom: null, preprocessing: { cropFraction: 1 } });
       const counts: number[] = [];
       for (let step = 0; step < 4; step++) {
         const flat = await compute.gradients({ shards: [shard(step + 1), shard(step + 2)] });

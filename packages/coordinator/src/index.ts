@@ -12,3 +12,4 @@ export type { JobEvent } from './job-lifecycle';
 export * from './errors';
 export { createMetrics } from './metrics';
 export type { Metrics } from './metrics';
+export { checkpointsToDelete } from './checkpoint-retention';

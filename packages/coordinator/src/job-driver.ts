@@ -58,7 +58,7 @@ export class JobDriver {
     this.keys = redisKeys(o.prefix);
     this.queues = new WorkerQueues(redis, o.prefix);
     this.plans = new PlanLookup(redis, o.prefix, o.log);
-    this.ledger = new StepLedger(redis, store, metrics, o.prefix, o.log);
+    this.ledger = new StepLedger(redis, store, metrics, o.prefix, o.log, (id) => this.checkpointDir(id));
     this.reshaper = new WorldReshaper(redis, store, this.queues, this.ledger, { ...o, checkpointDir: (id) => this.checkpointDir(id), stopping: () => this.stopping });
   }
 

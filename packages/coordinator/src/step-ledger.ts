@@ -1,6 +1,7 @@
 import { Queue } from 'bullmq';
 import IORedis from 'ioredis';
-import { CheckpointEvent, JobRecord, redisKeys, ShardJobResult, StepRecord } from '@facenet/protocol';
+import { bestEvaluation, CheckpointEvent, EvaluationRecord, JobRecord, redisKeys, ShardJobResult, StepRecord } from '@facenet/protocol';
+import { checkpointsToDelete, deleteCheckpoints } from './checkpoint-retention';
 import { JobStore } from './job-store';
 import { Metrics } from './metrics';
 import { PlanSwitch } from './plan-lookup';
@@ -23,7 +24,10 @@ export class StepLedger {
   /** The checkpoint-event queues (miner, evaluator), made on first use. */
   private readonly queues = new Map<string, Queue>();
 
-  constructor(private readonly redis: IORedis, private readonly store: JobStore, private readonly metrics: Metrics, prefix: string, private readonly log: (line: string) => void) {
+  constructor(
+    private readonly redis: IORedis, private readonly store: JobStore, private readonly metrics: Metrics, prefix: string,
+    private readonly log: (line: string) => void, private readonly checkpointDir: (jobId: string) => string,
+  ) {
     this.keys = redisKeys(prefix);
   }
 
@@ -53,7 +57,30 @@ export class StepLedger {
       }
     });
     this.observe(job.id, record, results, job.world.length);
-    if (checkpoint) await this.announceCheckpoint(job.id, done, checkpoint);
+    if (checkpoint) {
+      await this.announceCheckpoint(job.id, done, checkpoint);
+      await this.applyRetention(job.id);
+    }
+  }
+
+  /**
+   * Deletes the job's checkpoints its retention does not keep (the newest keepLast, the best by
+   * VAL so far, and any another job restores from). The record drops them before the folders go.
+   */
+  private async applyRetention(jobId: string): Promise<void> {
+    const job = await this.store.get(jobId);
+    const keepLast = job.spec.retention?.keepLast ?? 0;
+    if (keepLast <= 0) return;
+    const evals = (await this.redis.lrange(this.keys.evaluations(jobId), 0, -1)).map((e) => JSON.parse(e) as EvaluationRecord);
+    const pinned = new Set((await this.store.list()).flatMap((j) => (j.id === jobId ? [j.restoreFrom] : [j.restoreFrom, ...j.checkpoints.map((c) => c.dir)])).filter((d): d is string => !!d));
+    const doomed = checkpointsToDelete(job.checkpoints, keepLast, bestEvaluation(evals)?.step, pinned);
+    if (doomed.length === 0) return;
+    const gone = new Set(doomed.map((c) => c.dir));
+    await this.store.update(jobId, (j) => {
+      j.checkpoints = j.checkpoints.filter((c) => !gone.has(c.dir));
+    });
+    await deleteCheckpoints(doomed, this.checkpointDir(jobId), (l) => this.log(`[coordinator] job ${jobId}: ${l}`));
+    this.log(`[coordinator] job ${jobId}: retention (keep last ${keepLast} and the best by VAL) deleted checkpoint(s) at step ${doomed.map((c) => c.step).join(', ')}`);
   }
 
   /**

@@ -1,5 +1,6 @@
 import { Job, Queue, Worker } from 'bullmq';
 import IORedis from 'ioredis';
+import { existsSync } from 'node:fs';
 import { evaluatePairs, loadModel } from '@facenet/core';
 import {
   bestEvaluation, CheckpointEvent, EvaluationRecord, JobRecord, logRedisErrors, redisKeys, runCloseSteps, serveMetrics,
@@ -78,6 +79,7 @@ export class EvaluatorService {
       this.log(`[evaluator] job ${jobId}: skipped checkpoint ${step} (a newer one is waiting)`);
       return { skipped: 'newer checkpoint waiting' };
     }
+    if (!existsSync(dir)) return { skipped: 'checkpoint deleted (retention)' };
     const raw = await this.redis.get(this.keys.job(jobId));
     if (!raw) return { skipped: 'job gone' };
     const job = JSON.parse(raw) as JobRecord;

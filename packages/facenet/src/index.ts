@@ -53,7 +53,7 @@ export { evaluatePairs, scorePairs } from './eval/evaluate-pairs';
 export type { EvaluationResult, EvaluatePairsOptions } from './eval/evaluate-pairs';
 
 export { writeCheckpoint, readCheckpoint, restoreCheckpoint, loadModel, resolveCheckpointDir, CHECKPOINT_FORMAT } from './checkpoint/checkpoint';
-export type { CheckpointManifest, CheckpointContents } from './checkpoint/checkpoint';
+export type { CheckpointManifest, CheckpointContents, Preprocessing } from './checkpoint/checkpoint';
 
 export { computeShardGradients, accumulate, applyUpdate, meanStats, disposeGradients } from './train/train-step';
 export { applyUpdateGuarded, checkFiniteVector, allFinite } from './train/non-finite';

@@ -1,5 +1,6 @@
 import { Job, Queue, Worker } from 'bullmq';
 import IORedis from 'ioredis';
+import { existsSync } from 'node:fs';
 import { CheckpointEvent, JobRecord, logRedisErrors, MiningPlan, redisKeys, runCloseSteps, serveMetrics } from '@facenet/protocol';
 import { MiningError } from './errors';
 import { createMinerMetrics } from './miner-metrics';
@@ -73,6 +74,7 @@ export class MinerService {
       this.log(`[miner] job ${jobId}: skipped checkpoint ${step} (a newer one is queued)`);
       return { skipped: true };
     }
+    if (!existsSync(dir)) return { skipped: true }; // deleted by the job's retention meanwhile
     const raw = await this.redis.get(this.keys.job(jobId));
     if (!raw) return { skipped: true };
     const record = JSON.parse(raw) as JobRecord;

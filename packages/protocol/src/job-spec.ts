@@ -78,6 +78,11 @@ export const evaluationSchema = z.object({
 
 export type EvaluationSpec = z.infer<typeof evaluationSchema>;
 
+/** Which checkpoints a job keeps on disk: the newest `keepLast` and the best by VAL (0: all). */
+export const retentionSchema = z.object({
+  keepLast: z.number().int().min(0).max(100_000).default(0),
+}).strict();
+
 /** A distributed training job as POST /v1/jobs accepts it. */
 export const jobSpecSchema = z.object({
   name: z.string().max(200).optional(),
@@ -98,6 +103,7 @@ export const jobSpecSchema = z.object({
   curriculum: curriculumSchema.default(curriculumSchema.parse({})),
   nonFinite: nonFiniteSchema.default(nonFiniteSchema.parse({})),
   evaluation: evaluationSchema.default(evaluationSchema.parse({})),
+  retention: retentionSchema.default(retentionSchema.parse({})),
 }).strict().refine((s) => (s.minWorldSize ?? 1) <= s.worldSize, { message: 'minWorldSize must not exceed worldSize', path: ['minWorldSize'] });
 
 export type JobSpec = z.infer<typeof jobSpecSchema>;

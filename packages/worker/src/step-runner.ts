@@ -68,7 +68,8 @@ export class StepRunner {
     // them for; otherwise (another job, another step, a rewind) load the step's checkpoint.
     if (!h || h.jobId !== data.jobId || h.step !== data.step || (h.generation !== data.generation && !data.trustHeld)) {
       this.held = undefined;
-      await this.compute.init({ jobId: data.jobId, step: data.step, train: data.train, restoreFrom: data.restoreFrom });
+      const cropFraction = data.dataset.kind === 'folder' ? data.dataset.cropFraction : 1;
+      await this.compute.init({ jobId: data.jobId, step: data.step, train: data.train, restoreFrom: data.restoreFrom, preprocessing: { cropFraction } });
     }
     this.held = { jobId: data.jobId, step: data.step, generation: data.generation };
     const shards = await this.images(data);

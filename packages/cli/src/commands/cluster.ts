@@ -4,14 +4,14 @@ import { loadModelForCommand, thresholdOf } from '../model-loader';
 import { float } from '../parse';
 import { Output } from '../output';
 
-interface ClusterFlags { checkpoint: string; threshold?: number; cropFraction: number; backend?: string; json: boolean }
+interface ClusterFlags { checkpoint: string; threshold?: number; cropFraction?: number; backend?: string; json: boolean }
 
 async function runCluster(dir: string, flags: ClusterFlags): Promise<void> {
   const out = new Output(flags.json);
   const files = listImages(dir);
-  const { model, manifest } = await loadModelForCommand(flags.checkpoint, flags.backend, out);
+  const { model, manifest, cropFraction } = await loadModelForCommand(flags.checkpoint, flags.backend, out, flags.cropFraction);
   const bar = out.progress('embed', files.length);
-  const r = await embedImages(model, new FilesSource(files, flags.cropFraction), files, { onProgress: (d) => bar.update(d) });
+  const r = await embedImages(model, new FilesSource(files, cropFraction), files, { onProgress: (d) => bar.update(d) });
   bar.stop();
   model.dispose();
   for (const s of r.skipped) out.info(`[facenet] skipped ${s.key}: ${s.reason}`);
@@ -33,7 +33,7 @@ export function clusterCommand(): Command {
     .argument('<dir>', 'folder of images')
     .requiredOption('--checkpoint <dir>', 'checkpoint or run folder')
     .option('--threshold <d>', 'merge clusters whose mean squared distance is below this', float)
-    .option('--crop-fraction <f>', 'centre crop before resizing', float, 1)
+    .option('--crop-fraction <f>', 'centre crop before resizing (default: the crop the model was trained with)', float)
     .option('--backend <name>', 'compute backend')
     .option('--json', 'JSON output', false)
     .action((dir: string, flags: ClusterFlags) => runCluster(dir, flags));

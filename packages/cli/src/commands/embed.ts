@@ -6,7 +6,7 @@ import { oneOf, float } from '../parse';
 import { Output } from '../output';
 import { UsageError } from '../errors';
 
-interface EmbedFlags { checkpoint: string; format: 'json' | 'float32' | 'int8'; out?: string; cropFraction: number; backend?: string }
+interface EmbedFlags { checkpoint: string; format: 'json' | 'float32' | 'int8'; out?: string; cropFraction?: number; backend?: string }
 
 /**
  * json: [{ path, embedding }]. float32: rows of raw little-endian floats (dim x 4 bytes).
@@ -16,9 +16,9 @@ async function runEmbed(target: string, flags: EmbedFlags): Promise<void> {
   const out = new Output(flags.format === 'json');
   if (flags.format !== 'json' && !flags.out) throw new UsageError(`--format ${flags.format} writes binary: give --out FILE`);
   const files = listImages(target);
-  const { model } = await loadModelForCommand(flags.checkpoint, flags.backend, out);
+  const { model, cropFraction } = await loadModelForCommand(flags.checkpoint, flags.backend, out, flags.cropFraction);
   const bar = out.progress('embed', files.length);
-  const r = await embedImages(model, new FilesSource(files, flags.cropFraction), files, { onProgress: (d) => bar.update(d) });
+  const r = await embedImages(model, new FilesSource(files, cropFraction), files, { onProgress: (d) => bar.update(d) });
   bar.stop();
   for (const s of r.skipped) out.info(`[facenet] skipped ${s.key}: ${s.reason}`);
   const okRows = files.flatMap((f, i) => (r.ok[i] ? [i] : []));
@@ -49,7 +49,7 @@ export function embedCommand(): Command {
     .requiredOption('--checkpoint <dir>', 'checkpoint or run folder')
     .option('--format <fmt>', 'json, float32 (raw rows) or int8 (128-byte rows)', oneOf(['json', 'float32', 'int8'] as const), 'json')
     .option('--out <file>', 'output file (required for binary formats)')
-    .option('--crop-fraction <f>', 'centre crop before resizing', float, 1)
+    .option('--crop-fraction <f>', 'centre crop before resizing (default: the crop the model was trained with)', float)
     .option('--backend <name>', 'compute backend')
     .action((path: string, flags: EmbedFlags) => runEmbed(path, flags));
 }

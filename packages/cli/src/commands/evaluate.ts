@@ -8,7 +8,7 @@ import { UsageError } from '../errors';
 
 interface EvaluateFlags {
   pairs: string; images: string; checkpoint: string; folds?: string; ext: string; roc?: string; int8: boolean;
-  farTarget: number; cropFraction: number; backend?: string; json: boolean;
+  farTarget: number; cropFraction?: number; backend?: string; json: boolean;
 }
 
 /** "8,9" or "8-9" (1-based, as LFW numbers its folds) -> 0-based fold set. */
@@ -30,9 +30,9 @@ async function runEvaluate(flags: EvaluateFlags): Promise<void> {
   const folds = flags.folds ? parseFolds(flags.folds, file.folds) : undefined;
   const set = pairSetFromFile(file, flags.images, flags.ext, folds);
   const keys = set.keys;
-  const { model } = await loadModelForCommand(flags.checkpoint, flags.backend, out);
+  const { model, cropFraction } = await loadModelForCommand(flags.checkpoint, flags.backend, out, flags.cropFraction);
   const bar = out.progress('embed', keys.length);
-  const r = await evaluatePairs(model, new FilesSource(keys, flags.cropFraction), set, { farTarget: flags.farTarget, int8: flags.int8, onProgress: (d) => bar.update(d) });
+  const r = await evaluatePairs(model, new FilesSource(keys, cropFraction), set, { farTarget: flags.farTarget, int8: flags.int8, onProgress: (d) => bar.update(d) });
   bar.stop();
   model.dispose();
   if (r.skipped.length) out.info(`[facenet] ${r.skipped.length} images could not be read (first: ${r.skipped[0]?.reason}); ${r.droppedPairs} pairs dropped`);
@@ -59,7 +59,7 @@ export function evaluateCommand(): Command {
     .option('--roc <file.png>', 'write the ROC curve as a PNG')
     .option('--int8', 'score 128-byte int8 embeddings', false)
     .option('--far-target <far>', 'FAR at which VAL is reported', float, 1e-3)
-    .option('--crop-fraction <f>', 'centre crop before resizing', float, 1)
+    .option('--crop-fraction <f>', 'centre crop before resizing (default: the crop the model was trained with)', float)
     .option('--backend <name>', 'compute backend')
     .option('--json', 'JSON output', false)
     .action((flags: EvaluateFlags) => runEvaluate(flags));

@@ -4,21 +4,21 @@ import { loadModelForCommand, thresholdOf } from '../model-loader';
 import { float, int } from '../parse';
 import { Output } from '../output';
 
-interface IdentifyFlags { gallery: string; checkpoint: string; k: number; threshold?: number; cropFraction: number; backend?: string; json: boolean }
+interface IdentifyFlags { gallery: string; checkpoint: string; k: number; threshold?: number; cropFraction?: number; backend?: string; json: boolean }
 
 /** k-NN recognition: majority vote of the k nearest gallery faces; "unknown" beyond the threshold. */
 async function runIdentify(probe: string, flags: IdentifyFlags): Promise<void> {
   const out = new Output(flags.json);
   const galleryFiles = listImages(flags.gallery);
   const probes = listImages(probe);
-  const { model, manifest } = await loadModelForCommand(flags.checkpoint, flags.backend, out);
-  const gallerySource = new FilesSource(galleryFiles, flags.cropFraction);
+  const { model, manifest, cropFraction } = await loadModelForCommand(flags.checkpoint, flags.backend, out, flags.cropFraction);
+  const gallerySource = new FilesSource(galleryFiles, cropFraction);
   const labelOf = new Map<string, string>();
   gallerySource.index.images.forEach((imgs, i) => imgs.forEach((f) => labelOf.set(f, gallerySource.index.names[i] as string)));
   const bar = out.progress('gallery', galleryFiles.length);
   const g = await embedImages(model, gallerySource, galleryFiles, { onProgress: (d) => bar.update(d) });
   bar.stop();
-  const p = await embedImages(model, new FilesSource(probes, flags.cropFraction), probes);
+  const p = await embedImages(model, new FilesSource(probes, cropFraction), probes);
   model.dispose();
   for (const s of [...g.skipped, ...p.skipped]) out.info(`[facenet] skipped ${s.key}: ${s.reason}`);
   const { threshold } = thresholdOf(manifest, flags.threshold);
@@ -49,7 +49,7 @@ export function identifyCommand(): Command {
     .requiredOption('--checkpoint <dir>', 'checkpoint or run folder')
     .option('--k <n>', 'neighbours that vote', int, 1)
     .option('--threshold <d>', 'beyond this squared distance a face is unknown', float)
-    .option('--crop-fraction <f>', 'centre crop before resizing', float, 1)
+    .option('--crop-fraction <f>', 'centre crop before resizing (default: the crop the model was trained with)', float)
     .option('--backend <name>', 'compute backend')
     .option('--json', 'JSON output', false)
     .action((probe: string, flags: IdentifyFlags) => runIdentify(probe, flags));

@@ -5,14 +5,14 @@ import { float } from '../parse';
 import { Output } from '../output';
 import { UsageError } from '../errors';
 
-interface VerifyFlags { checkpoint: string; threshold?: number; cropFraction: number; backend?: string; json: boolean }
+interface VerifyFlags { checkpoint: string; threshold?: number; cropFraction?: number; backend?: string; json: boolean }
 
 async function runVerify(a: string, b: string, flags: VerifyFlags): Promise<void> {
   const out = new Output(flags.json);
   const files = [...listImages(a), ...listImages(b)];
   if (files.length !== 2) throw new UsageError('verify takes two image files');
-  const { model, manifest } = await loadModelForCommand(flags.checkpoint, flags.backend, out);
-  const r = await embedImages(model, new FilesSource(files, flags.cropFraction), files);
+  const { model, manifest, cropFraction } = await loadModelForCommand(flags.checkpoint, flags.backend, out, flags.cropFraction);
+  const r = await embedImages(model, new FilesSource(files, cropFraction), files);
   model.dispose();
   if (r.skipped.length) throw new UsageError(r.skipped.map((s) => s.reason).join('; '));
   const distance = squaredDistance(r.embeddings, 0, r.embeddings, 1, r.dim);
@@ -28,7 +28,7 @@ export function verifyCommand(): Command {
     .argument('<a>', 'first image').argument('<b>', 'second image')
     .requiredOption('--checkpoint <dir>', 'checkpoint or run folder')
     .option('--threshold <d>', 'squared-distance threshold (default: from the checkpoint\'s evaluation)', float)
-    .option('--crop-fraction <f>', 'centre crop before resizing', float, 1)
+    .option('--crop-fraction <f>', 'centre crop before resizing (default: the crop the model was trained with)', float)
     .option('--backend <name>', 'compute backend')
     .option('--json', 'JSON output', false)
     .action((a: string, b: string, flags: VerifyFlags) => runVerify(a, b, flags));

@@ -32,6 +32,9 @@ export interface CheckpointManifest {
   rng: { seed: number };
   /** The training configuration, to resume with the same settings. */
   training?: unknown;
+  /** How images were prepared for this model (its input size is model.imageSize): the default of
+   * every command that embeds with it. Absent in checkpoints written before it was recorded. */
+  preprocessing?: Preprocessing;
   /** Latest evaluation, including the verification threshold that `verify` uses. */
   evaluation?: { threshold: number; accuracy: number; val: number; far: number; step: number };
   tensors: TensorEntry[];
@@ -49,8 +52,14 @@ function groups(model: EmbeddingModel, optimizer?: Optimizer): [TensorGroup, Map
   return g;
 }
 
+export interface Preprocessing {
+  /** Centre crop of each image before resizing (1: the whole image). */
+  cropFraction: number;
+}
+
 export interface WriteCheckpointOptions {
   step: number;
+  preprocessing?: Preprocessing;
   seed: number;
   training?: unknown;
   evaluation?: CheckpointManifest['evaluation'];
@@ -92,6 +101,7 @@ export async function writeCheckpoint(dir: string, model: EmbeddingModel, optimi
     optimizer: optimizer ? { config: optimizer.config, iterations: optimizer.iterations } : { config: new Optimizer().config, iterations: 0 },
     rng: { seed: o.seed },
     training: o.training,
+    preprocessing: o.preprocessing,
     evaluation: o.evaluation,
     tensors: entries,
     weights: { file: WEIGHTS, bytes: weights.length, sha256: createHash('sha256').update(weights).digest('hex') },

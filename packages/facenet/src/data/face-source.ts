@@ -18,6 +18,8 @@ export interface SquareImage {
 export interface FaceSource {
   readonly description: string;
   readonly index: IdentityIndex;
+  /** Centre crop applied before resizing (1: whole image); written into checkpoints trained on it. */
+  readonly cropFraction?: number;
   /** Decodes one image, centre-cropped and resized to side x side. Throws ImageDecodeError. */
   read(key: string, side: number): Promise<SquareImage>;
 }

@@ -41,7 +41,7 @@ export class FolderSource implements FaceSource {
   readonly index: IdentityIndex;
   readonly description: string;
   private readonly cache = new Map<string, Promise<SquareImage>>();
-  private readonly cropFraction: number;
+  readonly cropFraction: number;
   private readonly cacheSize: number;
 
   constructor(readonly root: string, options: FolderSourceOptions = {}) {

@@ -12,6 +12,10 @@ export class SubsetSource implements FaceSource {
     this.description = `${label} of ${parent.description}: ${identities.length} identities, ${n} images`;
   }
 
+  get cropFraction(): number | undefined {
+    return this.parent.cropFraction;
+  }
+
   read(key: string, side: number): Promise<SquareImage> {
     return this.parent.read(key, side);
   }

@@ -118,7 +118,7 @@ export class Trainer {
   async saveCheckpoint(dir = join(this.config.checkpointDir ?? '.', checkpointName(this.step))): Promise<string> {
     const e = this.lastEvaluation;
     await writeCheckpoint(dir, this.model, this.optimizer, {
-      step: this.step, seed: this.config.seed, training: this.config, overwrite: true,
+      step: this.step, seed: this.config.seed, training: this.config, overwrite: true, preprocessing: { cropFraction: this.source.cropFraction ?? 1 },
       evaluation: e && { threshold: e.report.threshold, accuracy: e.report.accuracy, val: e.report.val, far: e.report.far, step: e.step },
     });
     return dir;

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { NonFiniteError, TrainConfig } from '@facenet/core';
+import { NonFiniteError } from '@facenet/core';
 import { ComputeThreadError, StateError, WorkerError } from '../errors';
 import type { ComputeReply, ComputeRequest, HeldState, InitResult } from './protocol';
 
@@ -53,7 +53,7 @@ export class ComputeClient {
     return this.call('backend', {});
   }
 
-  init(body: { jobId: string; step: number; train: TrainConfig; restoreFrom: string | null }): Promise<InitResult> {
+  init(body: Body<'init'>): Promise<InitResult> {
     return this.call('init', body);
   }
 

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
 import {
   applyStep, checkFiniteVector, disposeGradients, EmbeddingModel, flatLayout, FlatLayout, flattenGradients, Optimizer, readCheckpoint, restoreCheckpoint, selectBackend,
-  stepGradients, tf, TrainConfig, unflattenGradients, writeCheckpoint,
+  Preprocessing, stepGradients, tf, TrainConfig, unflattenGradients, writeCheckpoint,
 } from '@facenet/core';
 import { StateError } from '../errors';
 import type { ComputeReply, ComputeRequest, HeldState, InitResult } from './protocol';
@@ -15,6 +15,8 @@ import type { ComputeReply, ComputeRequest, HeldState, InitResult } from './prot
 interface HeldJob {
   jobId: string;
   train: TrainConfig;
+  /** Written into every checkpoint: the default crop of commands that embed with it. */
+  preprocessing: Preprocessing;
   model: EmbeddingModel;
   optimizer: Optimizer;
   layout: FlatLayout;
@@ -44,7 +46,7 @@ async function init(req: Extract<ComputeRequest, { type: 'init' }>): Promise<Ini
     optimizer.dispose();
     throw new StateError(req.jobId, req.step, `cannot start: ${req.restoreFrom ? `checkpoint ${req.restoreFrom} is at step ${step}` : 'no checkpoint to restore and not at step 0'}`);
   }
-  state = { jobId: req.jobId, train: req.train, model, optimizer, layout: flatLayout(model), step };
+  state = { jobId: req.jobId, train: req.train, preprocessing: req.preprocessing, model, optimizer, layout: flatLayout(model), step };
   return { step };
 }
 
@@ -93,7 +95,7 @@ async function heldState(req: Extract<ComputeRequest, { type: 'state' }>): Promi
   const s = state;
   let written: string | undefined;
   if (req.checkpointDir) {
-    await writeCheckpoint(req.checkpointDir, s.model, s.optimizer, { step: s.step, seed: s.train.seed, training: s.train, overwrite: true });
+    await writeCheckpoint(req.checkpointDir, s.model, s.optimizer, { step: s.step, seed: s.train.seed, training: s.train, preprocessing: s.preprocessing, overwrite: true });
     written = req.checkpointDir;
   }
   return { jobId: s.jobId, step: s.step, checksum: await checksum(s), checkpoint: written };
@@ -101,7 +103,7 @@ async function heldState(req: Extract<ComputeRequest, { type: 'state' }>): Promi
 
 async function checkpoint(req: Extract<ComputeRequest, { type: 'checkpoint' }>): Promise<string> {
   const s = current();
-  await writeCheckpoint(req.dir, s.model, s.optimizer, { step: s.step, seed: s.train.seed, training: s.train, overwrite: true });
+  await writeCheckpoint(req.dir, s.model, s.optimizer, { step: s.step, seed: s.train.seed, training: s.train, preprocessing: s.preprocessing, overwrite: true });
   return req.dir;
 }
 
