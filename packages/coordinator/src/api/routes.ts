@@ -1,6 +1,7 @@
 import { FastifyInstance, FastifyReply } from 'fastify';
 import { randomBytes } from 'node:crypto';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { compileTrainOptions, ConfigError, DatasetError, FacenetError, readPairsFile, SpecError, TrainConfig, TrainOptions } from '@facenet/core';
 import { bestEvaluation, EvaluationRecord, FINAL_STATES, JobRecord, JobSpec, jobView, parseJobSpec, PlanSummary, sourceFromSpec, trainingSource } from '@facenet/protocol';
 import { CoordinatorError, JobStateError } from '../errors';
@@ -108,6 +109,9 @@ export function registerRoutes(app: FastifyInstance, d: Deps): void {
   });
   app.get('/metrics', async (_req, reply) => reply.type(d.metricsContentType).send(await d.metrics()));
   app.get('/v1/openapi.json', async () => openApiDocument());
+  // The status page: one static file that reads this API (no build step, no external resources).
+  const statusPage = readFileSync(join(__dirname, '..', '..', 'static', 'status.html'), 'utf8');
+  app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(statusPage));
 
   app.post('/v1/jobs', async (req, reply) => {
     const { spec, train } = validate(req.body ?? {});
