@@ -8,6 +8,7 @@ import { CLI, REPO } from './helpers';
 export interface TestCluster {
   url: string;
   prefix: string;
+  checkpointRoot: string;
   proc: ChildProcess;
   logs: string[];
   stop(): Promise<void>;
@@ -30,7 +31,7 @@ export async function startCluster(workers: number, checkpointRoot: string, env:
   // Workers register a moment after the coordinator is ready.
   await waitFor(async () => (await api<unknown[]>(url, 'GET', '/v1/workers')).length === workers, 30000, 'workers to register');
   return {
-    url, prefix, proc, logs,
+    url, prefix, proc, logs, checkpointRoot,
     stop: async () => {
       if (proc.exitCode === null) {
         proc.kill('SIGTERM');
@@ -41,14 +42,19 @@ export async function startCluster(workers: number, checkpointRoot: string, env:
   };
 }
 
-/** A worker process of its own (not one of `facenet up`'s), joining the cluster under `prefix`. */
-export function spawnWorker(prefix: string, env: Record<string, string> = {}): ChildProcess {
+/** A worker process of its own (not one of `facenet up`'s), joining the cluster's prefix and checkpoint root. */
+export function spawnWorker(cluster: { prefix: string; checkpointRoot: string }, env: Record<string, string> = {}): ChildProcess {
   const main = join(REPO, 'packages', 'worker', 'dist', 'main.js');
-  return spawn(process.execPath, [main], { env: { ...process.env, FACENET_PREFIX: prefix, ...env }, stdio: ['ignore', 'ignore', 'ignore'] });
+  const own = { FACENET_PREFIX: cluster.prefix, FACENET_CHECKPOINT_ROOT: cluster.checkpointRoot };
+  return spawn(process.execPath, [main], { env: { ...process.env, ...own, ...env }, stdio: ['ignore', 'ignore', 'ignore'] });
 }
 
-export async function api<T>(url: string, method: string, path: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${url}${path}`, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+/** A REST call as the CLI makes it: writes carry a JSON body (the API refuses them otherwise). */
+export async function api<T>(url: string, method: string, path: string, body?: unknown, token?: string): Promise<T> {
+  const payload = body ?? (method === 'GET' ? undefined : {});
+  const headers: Record<string, string> = payload === undefined ? {} : { 'content-type': 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  const res = await fetch(`${url}${path}`, { method, headers, body: payload === undefined ? undefined : JSON.stringify(payload) });
   const data = (await res.json()) as T;
   if (!res.ok) throw Object.assign(new Error(`${method} ${path}: HTTP ${res.status} ${JSON.stringify(data)}`), { status: res.status, data });
   return data;

@@ -1,4 +1,5 @@
 import { strict as assert } from 'node:assert';
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CheckpointError, EmbeddingModel, loadModel, readCheckpoint, resolveCheckpointDir, SyntheticSource, tf, Trainer, writeCheckpoint } from '@facenet/core';
@@ -27,6 +28,32 @@ describe('checkpoints', function () {
     assert.deepEqual(await weightsOf(model), await weightsOf(m));
     m.dispose();
     model.dispose();
+  });
+
+  it('treats the manifest as untrusted: no file outside the folder, no non-finite weights, no malformed entries', async () => {
+    const m = new EmbeddingModel({ architecture: 'tiny', imageSize: 32 });
+    const dir = join(t.dir, 'untrusted');
+    await writeCheckpoint(dir, m, undefined, { step: 0, seed: 1 });
+    m.dispose();
+    const path = join(dir, 'manifest.json');
+    const original = readFileSync(path, 'utf8');
+    const rewrite = (edit: (mf: Record<string, any>) => void) => { // eslint-disable-line @typescript-eslint/no-explicit-any
+      const mf = JSON.parse(original) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+      edit(mf);
+      writeFileSync(path, JSON.stringify(mf));
+    };
+    rewrite((mf) => { mf.weights.file = '../../../../etc/passwd'; });
+    await assert.rejects(readCheckpoint(dir), (e: unknown) => e instanceof CheckpointError && /weights\.file must name a file inside/.test(e.message));
+    rewrite((mf) => { mf.tensors[0].offset = -5; });
+    await assert.rejects(readCheckpoint(dir), (e: unknown) => e instanceof CheckpointError && /malformed tensor entry/.test(e.message));
+    rewrite((mf) => { delete mf.optimizer; });
+    await assert.rejects(readCheckpoint(dir), (e: unknown) => e instanceof CheckpointError && /optimizer is missing/.test(e.message));
+    // NaN weights with a recomputed sha256: the file is intact, its numbers are not.
+    const weights = readFileSync(join(dir, 'weights.bin'));
+    weights.writeFloatLE(Number.NaN, 8);
+    writeFileSync(join(dir, 'weights.bin'), weights);
+    rewrite((mf) => { mf.weights.sha256 = createHash('sha256').update(weights).digest('hex'); });
+    await assert.rejects(loadModel(dir), (e: unknown) => e instanceof CheckpointError && /non-finite value \(NaN at element/.test(e.message));
   });
 
   it('rejects a corrupt weights file and a mismatched architecture with clear errors', async () => {

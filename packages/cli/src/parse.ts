@@ -10,6 +10,12 @@ export function int(value: string): number {
   return n;
 }
 
+export function positiveInt(value: string): number {
+  const n = int(value);
+  if (n < 1) throw new InvalidArgumentError('must be an integer >= 1');
+  return n;
+}
+
 export function float(value: string): number {
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError('must be a number');

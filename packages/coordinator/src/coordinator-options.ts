@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { dataRoots } from '@facenet/protocol';
 
 export interface CoordinatorOptions {
   /** @default process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' */
@@ -28,6 +29,13 @@ export interface CoordinatorOptions {
    * scheduler (whose tick may wait on workers far longer). A restarted coordinator waits out
    * at most this long for a dead one's lock. @default 15000 */
   lockMs?: number;
+  /** Folders jobs may read images and pairs from. @default dataRoots() (FACENET_DATA_ROOTS, else ./data and ../shared/data) */
+  dataRoots?: string[];
+  /** API bearer tokens: a file of `read:TOKEN` / `admin:TOKEN` lines (and FACENET_API_TOKEN_READ/_ADMIN).
+   * Required when the API binds beyond loopback. @default none */
+  apiTokensFile?: string;
+  /** Serve the API beyond loopback without tokens (anyone who reaches it may drive jobs). @default false */
+  allowOpenApi?: boolean;
   /** Refuse to start unless Redis evicts nothing (BullMQ loses jobs otherwise). @default true */
   requireNoeviction?: boolean;
 }
@@ -48,6 +56,9 @@ export function compileCoordinatorOptions(o: CoordinatorOptions = {}): CompiledC
     faultSettleMs: o.faultSettleMs ?? 7000,
     requireNoeviction: o.requireNoeviction ?? true,
     lockMs: o.lockMs ?? 15_000,
+    apiTokensFile: o.apiTokensFile ?? '',
+    dataRoots: o.dataRoots ?? dataRoots(),
+    allowOpenApi: o.allowOpenApi ?? false,
   };
   if (!Number.isInteger(c.port) || c.port < 0 || c.port > 65535) throw new TypeError(`coordinator option port must be 0-65535, got ${c.port}`);
   if (!(Number.isInteger(c.maxFaultsPerStep) && c.maxFaultsPerStep >= 0)) throw new TypeError(`coordinator option maxFaultsPerStep must be an integer >= 0, got ${c.maxFaultsPerStep}`);

@@ -1,7 +1,8 @@
 import Fastify, { FastifyInstance } from 'fastify';
 import IORedis from 'ioredis';
 import { randomBytes } from 'node:crypto';
-import { EvaluationRecord, logRedisErrors, MiningPlan, redisKeys, summarizePlan, runCloseSteps } from '@facenet/protocol';
+import { connectRedis, EvaluationRecord, logRedisErrors, redactUrl, MiningPlan, redisKeys, summarizePlan, runCloseSteps } from '@facenet/protocol';
+import { isLoopback, loadTokens, registerAccessControl } from './api/access';
 import { registerRoutes } from './api/routes';
 import { compileCoordinatorOptions, CompiledCoordinatorOptions, CoordinatorOptions } from './coordinator-options';
 import { CoordinatorError } from './errors';
@@ -53,6 +54,7 @@ export class Coordinator {
   /** Why this coordinator stopped driving (state lost, lock lost). */
   fatal: string | undefined;
   url = '';
+  private startError: Error | undefined;
 
   /**
    * @param onFatal called once when the coordinator stops driving because its Redis state or lock
@@ -81,6 +83,17 @@ export class Coordinator {
       stateQueryTimeoutMs: this.options.stateQueryTimeoutMs, log,
     });
     this.app = Fastify({ logger: false, bodyLimit: 1 << 20 });
+    // Checked here, thrown by start() (which reports it in one line): a bad tokens file, or an
+    // API beyond loopback that anyone could drive.
+    try {
+      const tokens = loadTokens(this.options.apiTokensFile || undefined);
+      if (!isLoopback(this.options.host) && tokens.read.length + tokens.admin.length === 0 && !this.options.allowOpenApi) {
+        throw new CoordinatorError(`refusing to serve the API on ${this.options.host} without tokens: anyone who reaches it could drive jobs. Set FACENET_API_TOKENS_FILE (lines 'admin:TOKEN', 'read:TOKEN') or FACENET_API_TOKEN_ADMIN, or FACENET_API_OPEN=1 to run open on purpose`);
+      }
+      registerAccessControl(this.app, { tokens, host: this.options.host });
+    } catch (err) {
+      this.startError = err as Error;
+    }
     registerRoutes(this.app, {
       store: this.store, membership: this.membership,
       metrics: () => this.metrics.registry.metrics(), metricsContentType: this.metrics.registry.contentType,
@@ -92,6 +105,7 @@ export class Coordinator {
         const raw = v === undefined ? null : await this.redis.get(keys.plan(jobId, Number(v)));
         return raw ? summarizePlan(JSON.parse(raw) as MiningPlan) : null;
       },
+      dataRoots: this.options.dataRoots,
       evaluations: async (jobId) => (await this.redis.lrange(redisKeys(this.options.prefix).evaluations(jobId), 0, -1)).map((e) => JSON.parse(e) as EvaluationRecord),
       miner: () => this.registration(redisKeys(this.options.prefix).miner),
       evaluator: () => this.registration(redisKeys(this.options.prefix).evaluator),
@@ -104,7 +118,8 @@ export class Coordinator {
   }
 
   async start(): Promise<string> {
-    await this.redis.connect();
+    if (this.startError) throw this.startError;
+    await connectRedis(this.redis, this.options.redisUrl);
     const policy = await checkEvictionPolicy(this.redis);
     if (policy !== 'noeviction') {
       const msg = `Redis maxmemory-policy is '${policy}': BullMQ needs 'noeviction' or it can silently lose queued steps (CONFIG SET maxmemory-policy noeviction)`;
@@ -122,7 +137,7 @@ export class Coordinator {
     this.lockTimer = setInterval(() => void this.renewLock(), Math.min(this.options.tickMs, this.options.lockMs / 3));
     this.timer = setInterval(() => void this.tick(), this.options.tickMs);
     this.state = 'RUNNING';
-    this.log(`[coordinator] ready: API at ${this.url}/v1, Redis ${this.options.redisUrl} (prefix ${this.options.prefix}), checkpoints in ${this.options.checkpointRoot}`);
+    this.log(`[coordinator] ready: API at ${this.url}/v1, Redis ${redactUrl(this.options.redisUrl)} (prefix ${this.options.prefix}), checkpoints in ${this.options.checkpointRoot}`);
     return this.url;
   }
 

@@ -12,6 +12,8 @@ const coordinator = new Coordinator({
   checkpointRoot: env.FACENET_CHECKPOINT_ROOT,
   stepTimeoutMs: envNumber('FACENET_STEP_TIMEOUT_MS'),
   faultSettleMs: envNumber('FACENET_FAULT_SETTLE_MS'),
+  apiTokensFile: env.FACENET_API_TOKENS_FILE,
+  allowOpenApi: env.FACENET_API_OPEN === '1',
 }, undefined, () => {
   // Its state is gone or another coordinator drives: leave (non-zero, so a supervisor notices).
   void coordinator.close().finally(() => process.exit(3));

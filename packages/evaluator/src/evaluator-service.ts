@@ -3,7 +3,7 @@ import IORedis from 'ioredis';
 import { existsSync } from 'node:fs';
 import { evaluatePairs, loadModel } from '@facenet/core';
 import {
-  bestEvaluation, CheckpointEvent, EvaluationRecord, JobRecord, logRedisErrors, redisKeys, runCloseSteps, serveMetrics,
+  bestEvaluation, CheckpointEvent, EvaluationRecord, JobRecord, connectRedis, logRedisErrors, redisKeys, runCloseSteps, serveMetrics,
 } from '@facenet/protocol';
 import { EvaluationSet, evaluationSetFor } from './evaluation-set';
 import { compileEvaluatorOptions, CompiledEvaluatorOptions, EvaluatorOptions } from './evaluator-options';
@@ -47,7 +47,7 @@ export class EvaluatorService {
   }
 
   async start(): Promise<string> {
-    await this.redis.connect();
+    await connectRedis(this.redis, this.options.redisUrl);
     this.server = await serveMetrics({
       host: this.options.metricsHost, port: this.options.metricsPort,
       metrics: () => this.metrics.registry.metrics(), contentType: this.metrics.registry.contentType,

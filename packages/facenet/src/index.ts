@@ -59,7 +59,7 @@ export { computeShardGradients, accumulate, applyUpdate, meanStats, disposeGradi
 export { applyUpdateGuarded, checkFiniteVector, allFinite } from './train/non-finite';
 export { loadStepShards, stepGradients, applyStep } from './train/training-step';
 export type { ShardGradients, ShardInput, TripletStats } from './train/train-step';
-export { compileTrainOptions } from './train/train-options';
+export { compileTrainOptions, MAX_STEPS } from './train/train-options';
 export { parseTrainSpec, trainOptionsSchema } from './train/train-spec';
 export type { TrainOptions, TrainConfig } from './train/train-options';
 export { Trainer, checkpointName } from './train/trainer';

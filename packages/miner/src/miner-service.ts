@@ -1,7 +1,7 @@
 import { Job, Queue, Worker } from 'bullmq';
 import IORedis from 'ioredis';
 import { existsSync } from 'node:fs';
-import { CheckpointEvent, JobRecord, logRedisErrors, MiningPlan, redisKeys, runCloseSteps, serveMetrics } from '@facenet/protocol';
+import { CheckpointEvent, JobRecord, connectRedis, logRedisErrors, MiningPlan, redisKeys, runCloseSteps, serveMetrics } from '@facenet/protocol';
 import { MiningError } from './errors';
 import { createMinerMetrics } from './miner-metrics';
 import { CheckpointMiner } from './mine-checkpoint';
@@ -44,7 +44,7 @@ export class MinerService {
   }
 
   async start(): Promise<void> {
-    await this.redis.connect();
+    await connectRedis(this.redis, this.options.redisUrl);
     this.server = await serveMetrics({
       host: this.options.metricsHost, port: this.options.metricsPort,
       metrics: () => this.metrics.registry.metrics(), contentType: this.metrics.registry.contentType,

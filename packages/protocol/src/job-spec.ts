@@ -3,7 +3,9 @@ import { SpecError, trainOptionsSchema } from '@facenet/core';
 
 /** Where a distributed job's images come from; every worker must see the same files. */
 export const datasetSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('synthetic'), identities: z.number().int().min(2).default(60), imagesPerIdentity: z.number().int().min(2).default(12), seed: z.number().int().default(7) }).strict(),
+  // Synthetic faces are indexed in memory when a job is created: bounded so that stays instant.
+  z.object({ kind: z.literal('synthetic'), identities: z.number().int().min(2).max(100_000).default(60), imagesPerIdentity: z.number().int().min(2).max(1000).default(12), seed: z.number().int().default(7) })
+    .strict().refine((d) => d.identities * d.imagesPerIdentity <= 2_000_000, { message: 'identities x imagesPerIdentity must not exceed 2000000', path: ['identities'] }),
   z.object({ kind: z.literal('folder'), path: z.string().min(1), cropFraction: z.number().gt(0).lte(1).default(1), exclude: z.array(z.string()).default([]) }).strict(),
 ]);
 

@@ -30,6 +30,35 @@ export function runService<T>(name: string, service: { start(): Promise<T>; clos
   );
 }
 
+/** A Redis URL fit for logs: its password replaced by ***. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString().replace(/\/$/, '');
+  } catch {
+    return '(unparsable URL)';
+  }
+}
+
+/**
+ * Connects a lazily created ioredis client, and on failure says why in one line (ioredis itself
+ * reports only "Connection is closed" when, say, the password is wrong).
+ */
+export async function connectRedis(client: IORedis, url: string): Promise<void> {
+  let last: Error | undefined;
+  const onError = (err: Error) => (last = err);
+  client.on('error', onError);
+  try {
+    await client.connect();
+    await client.ping();
+  } catch (err) {
+    throw new Error(`cannot use Redis at ${redactUrl(url)}: ${last?.message ?? (err as Error).message}`);
+  } finally {
+    client.off('error', onError);
+  }
+}
+
 /** Runs shutdown steps in order, each in its own try/catch: one failing step never skips the rest. */
 export async function runCloseSteps(steps: [string, () => Promise<unknown>][], log: (line: string) => void): Promise<void> {
   for (const [what, fn] of steps) {

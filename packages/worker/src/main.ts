@@ -10,6 +10,8 @@ runService('worker', new WorkerService({
   workerId: env.FACENET_WORKER_ID,
   metricsHost: env.FACENET_METRICS_HOST,
   metricsPort: envNumber('FACENET_METRICS_PORT'),
+  checkpointRoot: env.FACENET_CHECKPOINT_ROOT,
+  faultNonFiniteAtStep: envNumber('FACENET_FAULT_NON_FINITE_AT_STEP'),
   allreduce: {
     host: env.FACENET_WORKER_HOST,
     port: envNumber('FACENET_WORKER_PORT'),

@@ -22,7 +22,12 @@ export class StepRunner {
   private readonly sources = new Map<string, FaceSource>();
   private prefetched: { key: string; shards: Promise<LoadedImages[]> } | undefined;
 
-  constructor(private readonly compute: StepCompute, private readonly peer: StepCollective) {}
+  /**
+   * @param faults fault injection for tests and drills (FACENET_FAULT_NON_FINITE_AT_STEP): this
+   * rank's gradients at that step become NaN before the allreduce, as an overflowing model's
+   * would; spec limits keep a real learning rate from getting there quickly. Unset in service.
+   */
+  constructor(private readonly compute: StepCompute, private readonly peer: StepCollective, private readonly faults: { nonFiniteAtStep?: number } = {}) {}
 
   private source(spec: DatasetSpec): FaceSource {
     const key = JSON.stringify(spec);
@@ -75,6 +80,7 @@ export class StepRunner {
     const shards = await this.images(data);
     const t1 = performance.now();
     const flat = await this.compute.gradients({ shards: shards.map((s) => ({ images: s.data, labels: s.labels, count: s.count })) });
+    if (this.faults.nonFiniteAtStep === data.step) flat[0] = Number.NaN;
     const t2 = performance.now();
     const reduced = await this.peer.allreduce(collectiveId(data.jobId, data.step, data.generation), flat, data.rank, data.world, data.collectiveSecret);
     const t3 = performance.now();

@@ -1,5 +1,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
+import { dataRoots } from '@facenet/protocol';
 import { AllreduceOptions, compileAllreduceOptions, CompiledAllreduceOptions } from './allreduce/allreduce-options';
 
 export interface WorkerOptions {
@@ -18,9 +20,15 @@ export interface WorkerOptions {
   /** Interface and port of /metrics and /healthz (0: any free port, advertised in the registration). @default '127.0.0.1', 0 */
   metricsHost?: string;
   metricsPort?: number;
+  /** Folders datasets may live in. @default dataRoots() (FACENET_DATA_ROOTS, else ./data and ../shared/data) */
+  dataRoots?: string[];
+  /** The only folder checkpoints are read from and written to (shared with the coordinator). @default 'runs/jobs' */
+  checkpointRoot?: string;
+  /** Fault injection for tests and drills: NaN gradients at this (0-based) step of every job. @default none */
+  faultNonFiniteAtStep?: number;
 }
 
-export type CompiledWorkerOptions = Required<Omit<WorkerOptions, 'allreduce'>> & { allreduce: CompiledAllreduceOptions };
+export type CompiledWorkerOptions = Required<Omit<WorkerOptions, 'allreduce' | 'faultNonFiniteAtStep'>> & { allreduce: CompiledAllreduceOptions; faultNonFiniteAtStep?: number };
 
 export function compileWorkerOptions(o: WorkerOptions = {}): CompiledWorkerOptions {
   const c: CompiledWorkerOptions = {
@@ -32,6 +40,9 @@ export function compileWorkerOptions(o: WorkerOptions = {}): CompiledWorkerOptio
     shutdownGraceMs: o.shutdownGraceMs ?? 60_000,
     metricsHost: o.metricsHost ?? '127.0.0.1',
     metricsPort: o.metricsPort ?? 0,
+    dataRoots: o.dataRoots ?? dataRoots(),
+    checkpointRoot: resolve(o.checkpointRoot ?? 'runs/jobs'),
+    faultNonFiniteAtStep: o.faultNonFiniteAtStep,
   };
   if (!(Number.isInteger(c.metricsPort) && c.metricsPort >= 0 && c.metricsPort <= 65535)) throw new TypeError(`worker option metricsPort must be 0-65535, got ${c.metricsPort}`);
   for (const k of ['heartbeatMs', 'shutdownGraceMs'] as const) {

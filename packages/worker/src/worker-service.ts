@@ -1,11 +1,12 @@
 import { Job, UnrecoverableError, Worker } from 'bullmq';
 import IORedis from 'ioredis';
 import { hostname } from 'node:os';
-import { AbortMessage, isStateQuery, redisKeys, WorkerInfo, workerQueueName, runCloseSteps, WorkerJobData, WorkerJobResult, logRedisErrors, serveMetrics } from '@facenet/protocol';
+import { AbortMessage, isStateQuery, redisKeys, WorkerInfo, workerQueueName, runCloseSteps, WorkerJobData, WorkerJobResult, connectRedis, logRedisErrors, serveMetrics } from '@facenet/protocol';
 import { AllreducePeer } from './allreduce/ring-allreduce';
 import { ComputeClient } from './compute/compute-client';
 import { StepRunner } from './step-runner';
 import { StateError } from './errors';
+import { checkWorkerJob } from './job-guard';
 import { compileWorkerOptions, CompiledWorkerOptions, WorkerOptions } from './worker-options';
 import { createWorkerMetrics } from './worker-metrics';
 
@@ -36,7 +37,8 @@ export class WorkerService {
     this.redis = new IORedis(this.options.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
     logRedisErrors(this.redis, (l) => this.log(`[worker ${this.id}] ${l}`));
     this.peer = new AllreducePeer(this.options.allreduce);
-    this.runner = new StepRunner(this.compute, this.peer);
+    this.runner = new StepRunner(this.compute, this.peer, { nonFiniteAtStep: this.options.faultNonFiniteAtStep });
+    if (this.options.faultNonFiniteAtStep !== undefined) this.log(`[worker ${this.id}] FAULT INJECTION: NaN gradients at step ${this.options.faultNonFiniteAtStep + 1} of every job`);
   }
 
   get id(): string {
@@ -51,7 +53,7 @@ export class WorkerService {
 
   async start(): Promise<void> {
     if (this.state !== 'INITIALIZED') throw new Error(`worker is ${this.state}`);
-    await this.redis.connect();
+    await connectRedis(this.redis, this.options.redisUrl);
     const backend = await this.compute.backend();
     const address = await this.peer.start();
     this.metricsServer = await serveMetrics({
@@ -92,6 +94,12 @@ export class WorkerService {
 
   private async process(job: Job<WorkerJobData, WorkerJobResult>): Promise<WorkerJobResult> {
     const d = job.data;
+    try {
+      checkWorkerJob(d, { dataRoots: this.options.dataRoots, checkpointRoot: this.options.checkpointRoot });
+    } catch (err) {
+      this.log(`[worker ${this.id}] ${(err as Error).message}`);
+      throw new UnrecoverableError((err as Error).message);
+    }
     if (isStateQuery(d)) {
       const held = await this.runner.state(d);
       this.log(`[worker ${this.id}] job ${d.jobId}: holds ${held ? `step ${held.step} (${held.checksum.slice(0, 12)})${held.checkpoint ? `, written to ${held.checkpoint}` : ''}` : 'nothing'}`);

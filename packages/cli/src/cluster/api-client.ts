@@ -5,11 +5,24 @@ import { UsageError } from '../errors';
 
 export type { JobView };
 
-/** A REST call; API errors become one line (with each invalid field for a 400). */
-export async function api<T>(base: string, method: string, path: string, body?: unknown): Promise<T> {
+/** A coordinator and the bearer token to call it with (--token, $FACENET_TOKEN). */
+export interface ApiTarget {
+  api: string;
+  token?: string;
+}
+
+/**
+ * A REST call; API errors become one line (with each invalid field for a 400). Writes always
+ * carry a JSON body: the API refuses state changes without one (cross-site protection).
+ */
+export async function api<T>(target: string | ApiTarget, method: string, path: string, body?: unknown): Promise<T> {
+  const { api: base, token } = typeof target === 'string' ? { api: target, token: process.env.FACENET_TOKEN } : target;
+  const payload = body ?? (method === 'GET' ? undefined : {});
+  const headers: Record<string, string> = payload === undefined ? {} : { 'content-type': 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
   let res: Response;
   try {
-    res = await fetch(`${base.replace(/\/$/, '')}${path}`, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    res = await fetch(`${base.replace(/\/$/, '')}${path}`, { method, headers, body: payload === undefined ? undefined : JSON.stringify(payload) });
   } catch (err) {
     throw new UsageError(`cannot reach the coordinator at ${base} (${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message}); is 'facenet up' running? (--api, $FACENET_API)`);
   }
@@ -35,11 +48,11 @@ export function line(j: JobView): string {
 }
 
 /** Polls a job and prints each new step until it stops running. */
-export async function watch(flags: { api: string }, id: string, out: Output): Promise<JobView> {
+export async function watch(flags: ApiTarget, id: string, out: Output): Promise<JobView> {
   let lastStep = -1;
   let lastState = '';
   for (;;) {
-    const j = await api<JobView>(flags.api, 'GET', `/v1/jobs/${id}`);
+    const j = await api<JobView>(flags, 'GET', `/v1/jobs/${id}`);
     if (j.step !== lastStep || j.state !== lastState) {
       out.line(line(j));
       out.data(j);

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import IORedis from 'ioredis';
+import { redactUrl } from '@facenet/protocol';
 
 export interface LocalClusterOptions {
   workers: number;
@@ -97,9 +98,9 @@ export class LocalCluster {
       ], { stdio: 'ignore' });
       this.redisUrl = `redis://127.0.0.1:${port}`;
       for (let i = 0; i < 50 && !(await redisAnswers(this.redisUrl)); i++) await new Promise((r) => setTimeout(r, 100));
-      this.o.log(`no Redis at ${this.o.redisUrl}: started a private redis-server at ${this.redisUrl}`);
+      this.o.log(`no Redis at ${redactUrl(this.o.redisUrl)}: started a private redis-server at ${this.redisUrl}`);
     }
-    const common = { REDIS_URL: this.redisUrl, FACENET_PREFIX: this.o.prefix, ...(this.o.backend ? { FACENET_BACKEND: this.o.backend } : {}) };
+    const common = { REDIS_URL: this.redisUrl, FACENET_PREFIX: this.o.prefix, FACENET_CHECKPOINT_ROOT: this.o.checkpointRoot, ...(this.o.backend ? { FACENET_BACKEND: this.o.backend } : {}) };
     this.apiUrl = await new Promise<string>((resolve, reject) => {
       const proc = this.spawnNode('coordinator', mainOf('@facenet/coordinator'), { ...common, FACENET_API_PORT: String(this.o.apiPort), FACENET_CHECKPOINT_ROOT: this.o.checkpointRoot }, (line) => {
         if (line.startsWith('{"event":"ready"')) resolve((JSON.parse(line) as { url: string }).url);

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { embedImages, FilesSource, listImages, nearestNeighbours } from '@facenet/core';
 import { loadModelForCommand, thresholdOf } from '../model-loader';
-import { float, int } from '../parse';
+import { float, positiveInt } from '../parse';
 import { Output } from '../output';
 
 interface IdentifyFlags { gallery: string; checkpoint: string; k: number; threshold?: number; cropFraction?: number; backend?: string; json: boolean }
@@ -47,7 +47,7 @@ export function identifyCommand(): Command {
     .argument('<probe>', 'probe image or folder')
     .requiredOption('--gallery <dir>', 'gallery: one folder per identity')
     .requiredOption('--checkpoint <dir>', 'checkpoint or run folder')
-    .option('--k <n>', 'neighbours that vote', int, 1)
+    .option('--k <n>', 'neighbours that vote (>= 1)', positiveInt, 1)
     .option('--threshold <d>', 'beyond this squared distance a face is unknown', float)
     .option('--crop-fraction <f>', 'centre crop before resizing (default: the crop the model was trained with)', float)
     .option('--backend <name>', 'compute backend')

@@ -3,17 +3,19 @@ import { int, readSpecFile } from '../parse';
 import { Output } from '../output';
 import { api, JobView, line, watch } from '../cluster/api-client';
 
-interface ApiFlags { api: string; json: boolean }
+interface ApiFlags { api: string; token?: string; json: boolean }
 
 export function jobsCommand(): Command {
   const jobs = new Command('jobs').description('launch, watch and steer jobs on a running cluster (facenet up)');
-  const withApi = (c: Command) => c.option('--api <url>', 'coordinator URL ($FACENET_API)', process.env.FACENET_API ?? 'http://127.0.0.1:8080').option('--json', 'JSON output', false);
+  const withApi = (c: Command) => c.option('--api <url>', 'coordinator URL ($FACENET_API)', process.env.FACENET_API ?? 'http://127.0.0.1:8080')
+    .option('--token <token>', 'API bearer token ($FACENET_TOKEN; read scope for get/list, admin to change jobs)', process.env.FACENET_TOKEN)
+    .option('--json', 'JSON output', false);
 
   withApi(jobs.command('create').argument('<spec>', 'job spec (YAML or JSON)').option('--watch', 'follow progress until it ends', false))
     .description('create a job from a spec file')
     .action(async (spec: string, flags: ApiFlags & { watch: boolean }) => {
       const out = new Output(flags.json);
-      const j = await api<JobView>(flags.api, 'POST', '/v1/jobs', readSpecFile(spec));
+      const j = await api<JobView>(flags, 'POST', '/v1/jobs', readSpecFile(spec));
       out.line(`created ${j.id}`);
       if (flags.watch) {
         const end = await watch(flags, j.id, out);
@@ -22,7 +24,7 @@ export function jobsCommand(): Command {
     });
   withApi(jobs.command('list')).description('list jobs').action(async (flags: ApiFlags) => {
     const out = new Output(flags.json);
-    const all = await api<JobView[]>(flags.api, 'GET', '/v1/jobs');
+    const all = await api<JobView[]>(flags, 'GET', '/v1/jobs');
     out.data(all);
     for (const j of all) out.line(line(j));
     if (all.length === 0) out.line('no jobs');
@@ -31,7 +33,7 @@ export function jobsCommand(): Command {
     const out = new Output(flags.json);
     if (flags.watch) await watch(flags, id, out);
     else {
-      const j = await api<JobView>(flags.api, 'GET', `/v1/jobs/${id}`);
+      const j = await api<JobView>(flags, 'GET', `/v1/jobs/${id}`);
       out.data(j);
       out.line(line(j));
     }
@@ -39,7 +41,7 @@ export function jobsCommand(): Command {
   for (const verb of ['pause', 'cancel'] as const) {
     withApi(jobs.command(verb).argument('<id>')).description(`${verb} a job at its next step boundary`).action(async (id: string, flags: ApiFlags) => {
       const out = new Output(flags.json);
-      const j = await api<JobView>(flags.api, 'POST', `/v1/jobs/${id}/${verb}`);
+      const j = await api<JobView>(flags, 'POST', `/v1/jobs/${id}/${verb}`);
       out.data(j);
       out.line(line(j));
     });
@@ -48,7 +50,7 @@ export function jobsCommand(): Command {
     .description('resume a paused job (or rerun from a checkpoint)')
     .action(async (id: string, flags: ApiFlags & { fromStep?: number }) => {
       const out = new Output(flags.json);
-      const j = await api<JobView>(flags.api, 'POST', `/v1/jobs/${id}/resume`, flags.fromStep === undefined ? {} : { fromStep: flags.fromStep });
+      const j = await api<JobView>(flags, 'POST', `/v1/jobs/${id}/resume`, flags.fromStep === undefined ? {} : { fromStep: flags.fromStep });
       out.data(j);
       out.line(line(j));
     });
@@ -56,13 +58,13 @@ export function jobsCommand(): Command {
     .description('start a new job from a checkpoint of this one')
     .action(async (id: string, flags: ApiFlags & { fromStep?: number; steps?: number }) => {
       const out = new Output(flags.json);
-      const j = await api<JobView>(flags.api, 'POST', `/v1/jobs/${id}/fork`, { fromStep: flags.fromStep, steps: flags.steps });
+      const j = await api<JobView>(flags, 'POST', `/v1/jobs/${id}/fork`, { fromStep: flags.fromStep, steps: flags.steps });
       out.data(j);
       out.line(`created ${j.id} from ${id}`);
     });
   withApi(jobs.command('checkpoints').argument('<id>')).description('list a job\'s checkpoints').action(async (id: string, flags: ApiFlags) => {
     const out = new Output(flags.json);
-    const list = await api<{ step: number; dir: string; createdAt: string }[]>(flags.api, 'GET', `/v1/jobs/${id}/checkpoints`);
+    const list = await api<{ step: number; dir: string; createdAt: string }[]>(flags, 'GET', `/v1/jobs/${id}/checkpoints`);
     out.data(list);
     for (const c of list) out.line(`step ${String(c.step).padStart(6)}  ${c.dir}  ${c.createdAt}`);
     if (list.length === 0) out.line('no checkpoints yet');

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { resolve } from 'node:path';
 import { evaluatePairs, holdoutPairs, loadModel, selectBackend } from '@facenet/core';
-import { EvaluationRecord, JobSpec, sourceFromSpec, trainingSource } from '@facenet/protocol';
+import { EvaluationRecord, JobSpec, redactUrl, sourceFromSpec, trainingSource } from '@facenet/protocol';
 import { api, JobView, watch } from '../cluster/api-client';
 import { LocalCluster } from '../cluster/local-cluster';
 import { int, readSpecFile } from '../parse';
@@ -22,8 +22,8 @@ async function runUp(flags: UpFlags): Promise<void> {
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   await cluster.start();
-  out.data({ event: 'ready', url: cluster.apiUrl, redis: cluster.redisUrl, workers: flags.workers, prefix: flags.prefix });
-  out.line(`cluster up: API ${cluster.apiUrl}/v1 (OpenAPI at /v1/openapi.json, metrics at /metrics), ${flags.workers} worker(s)${flags.miner ? ', the miner' : ''}${flags.evaluator ? ', the evaluator' : ''}, Redis ${cluster.redisUrl}`);
+  out.data({ event: 'ready', url: cluster.apiUrl, redis: redactUrl(cluster.redisUrl), workers: flags.workers, prefix: flags.prefix });
+  out.line(`cluster up: API ${cluster.apiUrl}/v1 (OpenAPI at /v1/openapi.json, metrics at /metrics), ${flags.workers} worker(s)${flags.miner ? ', the miner' : ''}${flags.evaluator ? ', the evaluator' : ''}, Redis ${redactUrl(cluster.redisUrl)}`);
   out.line(`launch a job:  facenet jobs create job.yaml --api ${cluster.apiUrl} --watch`);
   if (flags.job) {
     let code = 1;

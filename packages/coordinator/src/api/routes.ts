@@ -2,8 +2,9 @@ import { FastifyInstance, FastifyReply } from 'fastify';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { compileTrainOptions, ConfigError, DatasetError, FacenetError, readPairsFile, SpecError, TrainConfig, TrainOptions } from '@facenet/core';
-import { bestEvaluation, EvaluationRecord, FINAL_STATES, JobRecord, JobSpec, jobView, parseJobSpec, PlanSummary, sourceFromSpec, trainingSource } from '@facenet/protocol';
+import { compileTrainOptions, ConfigError, DatasetError, FacenetError, MAX_STEPS, readPairsFile, SpecError, TrainConfig, TrainOptions } from '@facenet/core';
+import { z } from 'zod';
+import { bestEvaluation, EvaluationRecord, FINAL_STATES, insideRoots, OUTSIDE_ROOTS, JobRecord, JobSpec, jobView, parseJobSpec, PlanSummary, sourceFromSpec, trainingSource } from '@facenet/protocol';
 import { CoordinatorError, JobStateError } from '../errors';
 import { transition } from '../job-lifecycle';
 import { JobStore } from '../job-store';
@@ -23,6 +24,8 @@ interface Deps {
   /** The miner's and the evaluator's registrations (null: none alive). */
   miner: () => Promise<unknown>;
   evaluator: () => Promise<unknown>;
+  /** Folders jobs may read data from. */
+  dataRoots: string[];
   /** The evaluator's scores of a job's checkpoints, oldest first. */
   evaluations: (jobId: string) => Promise<EvaluationRecord[]>;
 }
@@ -30,9 +33,16 @@ interface Deps {
 type Issue = { path: string; message: string };
 
 /** Full validation of a spec: structure (zod), ranges (compile), and that the data is there. */
-function validate(body: unknown): { spec: JobSpec; train: TrainConfig } {
+function validate(body: unknown, roots: readonly string[]): { spec: JobSpec; train: TrainConfig } {
   const spec = parseJobSpec(body);
   const issues: Issue[] = [];
+  // Paths outside the data roots are refused before anything looks at them.
+  const outside = [
+    spec.dataset.kind === 'folder' ? { path: 'dataset.path', value: spec.dataset.path } : undefined,
+    spec.evaluation.pairs ? { path: 'evaluation.pairs', value: spec.evaluation.pairs } : undefined,
+    spec.evaluation.images ? { path: 'evaluation.images', value: spec.evaluation.images } : undefined,
+  ].filter((x): x is { path: string; value: string } => !!x && !insideRoots(x.value, roots));
+  if (outside.length) throw new SpecError(outside.map((x) => ({ path: x.path, message: `${x.value} ${OUTSIDE_ROOTS}` })));
   let train: TrainConfig | undefined;
   try {
     train = compileTrainOptions({ ...(spec.train as TrainOptions), checkpointDir: undefined });
@@ -55,6 +65,16 @@ function validate(body: unknown): { spec: JobSpec; train: TrainConfig } {
   }
   if (issues.length || !train) throw new SpecError(issues);
   return { spec, train };
+}
+
+const resumeBody = z.object({ fromStep: z.number().int().min(0).optional() }).strict();
+const forkBody = z.object({ fromStep: z.number().int().min(0).optional(), steps: z.number().int().min(1).max(MAX_STEPS).optional(), name: z.string().max(200).optional() }).strict();
+
+/** A strict request body (an empty body is `{}`); a SpecError names each bad field. */
+function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
+  const r = schema.safeParse(body ?? {});
+  if (!r.success) throw new SpecError(r.error.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message })));
+  return r.data;
 }
 
 /** The evaluation pairs file must parse and its images folder exist (the evaluator reads them later). */
@@ -90,6 +110,9 @@ function sendError(reply: FastifyReply, err: unknown): FastifyReply {
   if (err instanceof SpecError) return reply.code(400).send({ error: 'invalid job spec', issues: err.issues });
   if (err instanceof CoordinatorError) return reply.code(err.status).send({ error: err.message });
   if (err instanceof FacenetError) return reply.code(400).send({ error: err.message });
+  // Fastify's own client errors (malformed JSON 400, body too large 413, unsupported type 415).
+  const status = (err as { statusCode?: number }).statusCode;
+  if (status !== undefined && status >= 400 && status < 500) return reply.code(status).send({ error: (err as Error).message });
   return reply.code(500).send({ error: (err as Error).message });
 }
 
@@ -114,7 +137,7 @@ export function registerRoutes(app: FastifyInstance, d: Deps): void {
   app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(statusPage));
 
   app.post('/v1/jobs', async (req, reply) => {
-    const { spec, train } = validate(req.body ?? {});
+    const { spec, train } = validate(req.body ?? {}, d.dataRoots);
     const job = newJobRecord(spec, train);
     await d.store.create(job);
     return reply.code(201).send(jobView(job));
@@ -151,10 +174,9 @@ export function registerRoutes(app: FastifyInstance, d: Deps): void {
     return jobView(job, 'pause');
   });
 
-  app.post<{ Params: { id: string }; Body: { fromStep?: number } | undefined }>('/v1/jobs/:id/resume', async (req) => {
+  app.post<{ Params: { id: string } }>('/v1/jobs/:id/resume', async (req) => {
     const job = await d.store.get(req.params.id);
-    const fromStep = req.body?.fromStep;
-    if (fromStep !== undefined && !Number.isInteger(fromStep)) throw new SpecError([{ path: 'fromStep', message: 'must be an integer' }]);
+    const { fromStep } = parseBody(resumeBody, req.body);
     if (job.state === 'running' || job.state === 'pending') {
       if (fromStep === undefined && (await d.store.peekRequest(job.id)) === 'pause') await d.store.takeRequest(job.id);
       else if (fromStep !== undefined) throw new JobStateError(job.id, `pause it before resuming from step ${fromStep}`);
@@ -185,11 +207,12 @@ export function registerRoutes(app: FastifyInstance, d: Deps): void {
     return jobView(await d.store.update(job.id, (j) => transition(j, 'cancel')));
   });
 
-  app.post<{ Params: { id: string }; Body: { fromStep?: number; steps?: number; name?: string } | undefined }>('/v1/jobs/:id/fork', async (req, reply) => {
+  app.post<{ Params: { id: string } }>('/v1/jobs/:id/fork', async (req, reply) => {
     const job = await d.store.get(req.params.id);
-    const ckpt = checkpointAt(job, req.body?.fromStep);
-    const spec = { ...job.spec, name: req.body?.name ?? `${job.spec.name ?? job.id} (fork at ${ckpt.step})`, train: { ...job.spec.train, steps: req.body?.steps ?? job.train.steps } };
-    const v = validate(spec);
+    const body = parseBody(forkBody, req.body);
+    const ckpt = checkpointAt(job, body.fromStep);
+    const spec = { ...job.spec, name: body.name ?? `${job.spec.name ?? job.id} (fork at ${ckpt.step})`, train: { ...job.spec.train, steps: body.steps ?? job.train.steps } };
+    const v = validate(spec, d.dataRoots);
     if (v.train.steps <= ckpt.step) throw new SpecError([{ path: 'steps', message: `must exceed the checkpoint's step ${ckpt.step}` }]);
     const fork = newJobRecord(v.spec, v.train, { jobId: job.id, step: ckpt.step, dir: ckpt.dir, planSwitches: job.planSwitches });
     await d.store.create(fork);

@@ -132,6 +132,7 @@ export async function readCheckpoint(dir: string): Promise<CheckpointContents> {
     throw new CheckpointError(target, code === 'ENOENT' ? `no ${MANIFEST} (not a checkpoint folder)` : `unreadable manifest: ${(err as Error).message}`);
   }
   if (manifest.format !== CHECKPOINT_FORMAT) throw new CheckpointError(target, `format '${String(manifest.format)}', expected '${CHECKPOINT_FORMAT}'`);
+  checkManifestShape(target, manifest);
   let weights: Buffer;
   try {
     weights = await readFile(join(target, manifest.weights.file));
@@ -146,9 +147,35 @@ export async function readCheckpoint(dir: string): Promise<CheckpointContents> {
   for (const e of manifest.tensors) {
     const n = e.shape.reduce((a, b) => a * b, 1);
     if (e.offset + n > floats.length) throw new CheckpointError(target, `tensor ${e.name} runs past the end of ${manifest.weights.file}`);
-    tensors.set(`${e.group}:${e.name}`, floats.slice(e.offset, e.offset + n));
+    const values = floats.slice(e.offset, e.offset + n);
+    // A sha256 proves the file is the one the manifest names, not that its numbers are usable.
+    const bad = values.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) throw new CheckpointError(target, `${e.group} '${e.name}' holds a non-finite value (${values[bad]} at element ${bad}); refusing to load it`);
+    tensors.set(`${e.group}:${e.name}`, values);
   }
   return { manifest, tensors };
+}
+
+/**
+ * The manifest is untrusted input: its weights file must be a plain name inside the checkpoint
+ * folder, and every tensor entry a name, a group, a shape of non-negative integers and an
+ * offset that is a non-negative integer.
+ */
+function checkManifestShape(target: string, m: CheckpointManifest): void {
+  const file = m.weights?.file;
+  if (typeof file !== 'string' || file !== basename(file) || file === '..' || file === '.' || file === '') {
+    throw new CheckpointError(target, `weights.file must name a file inside the checkpoint folder, got ${JSON.stringify(file)}`);
+  }
+  if (!Number.isSafeInteger(m.weights.bytes) || m.weights.bytes < 0 || typeof m.weights.sha256 !== 'string') throw new CheckpointError(target, 'weights.bytes and weights.sha256 are missing or malformed');
+  if (!Array.isArray(m.tensors)) throw new CheckpointError(target, 'tensors is missing');
+  if (!m.model || typeof m.model !== 'object') throw new CheckpointError(target, 'model is missing');
+  if (!m.optimizer || typeof m.optimizer !== 'object' || !Number.isSafeInteger(m.optimizer.iterations)) throw new CheckpointError(target, 'optimizer is missing or malformed');
+  if (!Number.isSafeInteger(m.step) || m.step < 0) throw new CheckpointError(target, `step must be an integer >= 0, got ${JSON.stringify(m.step)}`);
+  for (const e of m.tensors) {
+    const ok = typeof e?.name === 'string' && ['param', 'state', 'slot'].includes(e.group) && Array.isArray(e.shape)
+      && e.shape.every((d) => Number.isSafeInteger(d) && d >= 0) && Number.isSafeInteger(e.offset) && e.offset >= 0;
+    if (!ok) throw new CheckpointError(target, `malformed tensor entry ${JSON.stringify(e).slice(0, 120)}`);
+  }
 }
 
 /**

@@ -34,8 +34,8 @@ export function compileModelOptions(o: ModelOptions = {}): ModelConfig {
   if (!Number.isInteger(cfg.imageSize) || cfg.imageSize < 16 || cfg.imageSize > 512) {
     throw new ConfigError('model.imageSize', `must be an integer in [16, 512], got ${cfg.imageSize}`);
   }
-  if (!Number.isInteger(cfg.embeddingDim) || cfg.embeddingDim < 2) {
-    throw new ConfigError('model.embeddingDim', `must be an integer >= 2, got ${cfg.embeddingDim}`);
+  if (!Number.isInteger(cfg.embeddingDim) || cfg.embeddingDim < 2 || cfg.embeddingDim > 65536) {
+    throw new ConfigError('model.embeddingDim', `must be an integer in [2, 65536], got ${cfg.embeddingDim}`);
   }
   if (!(cfg.width > 0 && cfg.width <= 4)) throw new ConfigError('model.width', `must be in (0, 4], got ${cfg.width}`);
   return cfg;

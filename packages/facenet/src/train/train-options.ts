@@ -50,15 +50,18 @@ export interface TrainConfig {
   evaluateEvery: number;
 }
 
+/** The most steps a job may ask for (and the largest checkpoint or evaluation period). */
+export const MAX_STEPS = 10_000_000;
+
 const nonNegInt = (field: string, v: number) => {
-  if (!Number.isInteger(v) || v < 0) throw new ConfigError(field, `must be an integer >= 0, got ${v}`);
+  if (!Number.isInteger(v) || v < 0 || v > MAX_STEPS) throw new ConfigError(field, `must be an integer in [0, ${MAX_STEPS}], got ${v}`);
   return v;
 };
 
 /** Fills defaults and rejects bad values up front, naming the field. */
 export function compileTrainOptions(o: TrainOptions = {}): TrainConfig {
   const steps = o.steps ?? 1000;
-  if (!Number.isInteger(steps) || steps < 1) throw new ConfigError('steps', `must be an integer >= 1, got ${steps}`);
+  if (!Number.isInteger(steps) || steps < 1 || steps > MAX_STEPS) throw new ConfigError('steps', `must be an integer in [1, ${MAX_STEPS}], got ${steps}`);
   const selection = o.selection ?? 'semi-hard';
   if (!SELECTION_STRATEGIES.includes(selection)) throw new ConfigError('selection', `unknown '${selection}', expected ${SELECTION_STRATEGIES.join(', ')}`);
   const margin = o.margin ?? 0.2;

@@ -60,6 +60,10 @@ export class Trainer {
     // Checkpoints written before the online selection was renamed store it as `mining`.
     const { mining, ...current } = saved as TrainConfig & { mining?: TrainConfig['selection'] };
     const t = new Trainer(source, { ...current, selection: current.selection ?? mining, ...overrides }, evalSet);
+    if (t.config.steps < ckpt.manifest.step) {
+      t.dispose();
+      throw new ConfigError('steps', `must be at least the checkpoint's step ${ckpt.manifest.step} to resume from ${dir}, got ${t.config.steps}`);
+    }
     restoreCheckpoint(ckpt, t.model, t.optimizer, dir);
     t.step = ckpt.manifest.step;
     return t;

@@ -1,0 +1,45 @@
+import { compileTrainOptions, FacenetError } from '@facenet/core';
+import { insideRoots, isStateQuery, OUTSIDE_ROOTS, WorkerJobData } from '@facenet/protocol';
+
+/** A queued job that failed validation: failed as unrecoverable, never executed. */
+export class RejectedJobError extends FacenetError {}
+
+export interface JobGuardOptions {
+  /** Folders datasets may live in. */
+  dataRoots: readonly string[];
+  /** The only folder checkpoints are read from and written to. */
+  checkpointRoot: string;
+}
+
+/**
+ * Checks a job taken from this worker's queue before anything runs: Redis is a trust boundary
+ * too (anyone who can write to it can queue jobs), so paths must stay inside the data roots and
+ * the checkpoint root, and sizes within the limits a job spec allows.
+ */
+export function checkWorkerJob(d: WorkerJobData, o: JobGuardOptions): void {
+  const reject = (why: string): never => {
+    throw new RejectedJobError(`refused job for ${String(d.jobId)}: ${why}`);
+  };
+  const inCheckpoints = (what: string, dir: string | null | undefined) => {
+    if (dir !== null && dir !== undefined && !insideRoots(dir, [o.checkpointRoot])) reject(`${what} ${dir} is outside the checkpoint root ${o.checkpointRoot}`);
+  };
+  if (typeof d.jobId !== 'string' || !/^[A-Za-z0-9._-]{1,200}$/.test(d.jobId)) reject('malformed job id');
+  if (isStateQuery(d)) return inCheckpoints('checkpointDir', d.checkpointDir);
+  if (d.dataset?.kind === 'folder' && !insideRoots(d.dataset.path, o.dataRoots)) reject(`dataset ${d.dataset.path} ${OUTSIDE_ROOTS}`);
+  inCheckpoints('checkpointDir', d.checkpointDir);
+  inCheckpoints('restoreFrom', d.restoreFrom);
+  if (!Array.isArray(d.world) || d.world.length < 1 || d.world.length > 256) reject('world must list 1-256 ranks');
+  if (!Number.isInteger(d.rank) || d.rank < 0 || d.rank >= d.world.length) reject(`rank ${d.rank} is not in a world of ${d.world.length}`);
+  if (!Number.isInteger(d.step) || d.step < 0) reject(`bad step ${d.step}`);
+  if (!d.train || typeof d.train !== 'object') reject('no train configuration');
+  let batch = { P: 0, K: 0, singletonNegatives: 0 };
+  try {
+    batch = compileTrainOptions({ ...d.train, checkpointDir: undefined }).batch;
+  } catch (err) {
+    reject(`train configuration: ${(err as Error).message}`);
+  }
+  const items = (shards: unknown) => (Array.isArray(shards) ? shards.reduce((n: number, s: unknown) => n + (Array.isArray(s) ? s.length : Infinity), 0) : Infinity);
+  const limit = batch.P * batch.K + batch.singletonNegatives;
+  if (items(d.shards) > limit || (d.prefetch && items(d.prefetch.shards) > limit)) reject(`more images than a batch of ${limit}`);
+  if (!(d.learningRateScale > 0 && d.learningRateScale <= 1)) reject(`learningRateScale must be in (0, 1], got ${d.learningRateScale}`);
+}
