@@ -17,5 +17,7 @@ runService('worker', new WorkerService({
     port: envNumber('FACENET_WORKER_PORT'),
     advertiseAddress: env.FACENET_WORKER_ADVERTISE,
     timeoutMs: envNumber('FACENET_ALLREDUCE_TIMEOUT_MS'),
+    tls: env.FACENET_TLS_CERT || env.FACENET_TLS_KEY || env.FACENET_TLS_CA
+      ? { ca: env.FACENET_TLS_CA ?? '', cert: env.FACENET_TLS_CERT ?? '', key: env.FACENET_TLS_KEY ?? '' } : undefined,
   },
 }));

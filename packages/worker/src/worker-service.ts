@@ -89,7 +89,7 @@ export class WorkerService {
       this.peer.abandonGeneration(m.jobId, m.generation);
     });
     this.state = 'RUNNING';
-    this.log(`[worker ${this.id}] ready: backend ${backend}, allreduce at ${address}, queue ${workerQueueName(this.id)}, metrics at http://${this.metricsServer.address}/metrics`);
+    this.log(`[worker ${this.id}] ready: backend ${backend}, allreduce at ${address}${this.options.allreduce.tls ? ' (mutual TLS)' : ''}, queue ${workerQueueName(this.id)}, metrics at http://${this.metricsServer.address}/metrics`);
   }
 
   private async process(job: Job<WorkerJobData, WorkerJobResult>): Promise<WorkerJobResult> {

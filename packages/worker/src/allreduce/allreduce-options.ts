@@ -11,9 +11,16 @@ export interface AllreduceOptions {
   windowBytes?: number;
   /** How long a rank waits for its predecessor's next round before aborting the step. @default 120000 */
   timeoutMs?: number;
+  /**
+   * Mutual TLS between ranks: PEM files of the CA that signs every worker's certificate, and this
+   * worker's certificate and key. The server requires a client certificate from the same CA; the
+   * certificate's names must cover the addresses peers dial. @default none (plaintext; the
+   * collective secret still authenticates every pull)
+   */
+  tls?: { ca: string; cert: string; key: string };
 }
 
-export type CompiledAllreduceOptions = Required<Omit<AllreduceOptions, 'advertiseAddress'>> & { advertiseAddress: string | undefined };
+export type CompiledAllreduceOptions = Required<Omit<AllreduceOptions, 'advertiseAddress' | 'tls'>> & { advertiseAddress: string | undefined; tls: AllreduceOptions['tls'] };
 
 /** The allreduce's defaults, in one place for the peer and the worker that configures it. */
 export function compileAllreduceOptions(o: AllreduceOptions = {}): CompiledAllreduceOptions {
@@ -24,7 +31,9 @@ export function compileAllreduceOptions(o: AllreduceOptions = {}): CompiledAllre
     chunkBytes: o.chunkBytes ?? 1 << 20,
     windowBytes: o.windowBytes ?? 32 << 20,
     timeoutMs: o.timeoutMs ?? 120_000,
+    tls: o.tls,
   };
+  if (c.tls) for (const k of ['ca', 'cert', 'key'] as const) if (!c.tls[k]) throw new TypeError(`allreduce option tls.${k} is required with TLS (FACENET_TLS_CA, FACENET_TLS_CERT, FACENET_TLS_KEY)`);
   if (!Number.isInteger(c.port) || c.port < 0 || c.port > 65535) throw new TypeError(`allreduce option port must be 0-65535, got ${c.port}`);
   for (const k of ['chunkBytes', 'windowBytes', 'timeoutMs'] as const) {
     if (!(Number.isFinite(c[k]) && c[k] > 0)) throw new TypeError(`allreduce option ${k} must be > 0, got ${c[k]}`);

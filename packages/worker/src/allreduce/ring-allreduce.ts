@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
+import { readFileSync } from 'node:fs';
 import type { AllreduceServiceClient } from '../generated/facenet/v1/AllreduceService';
 import type { PullResponse, PullResponse__Output } from '../generated/facenet/v1/PullResponse';
 import type { PullRequest__Output } from '../generated/facenet/v1/PullRequest';
@@ -40,6 +41,7 @@ export class AllreducePeer {
   /** Collectives in flight on this rank, each with the controller that aborts it. */
   private readonly running = new Map<string, AbortController>();
   address = '';
+  private clientCredentials: grpc.ChannelCredentials = grpc.credentials.createInsecure();
 
   constructor(options: AllreduceOptions = {}) {
     this.options = compileAllreduceOptions(options);
@@ -50,11 +52,31 @@ export class AllreducePeer {
     });
   }
 
+  /** Server and client credentials: mutual TLS when configured (read once, at start), else plaintext. */
+  private credentials(): { server: grpc.ServerCredentials; client: grpc.ChannelCredentials } {
+    const tls = this.options.tls;
+    if (!tls) return { server: grpc.ServerCredentials.createInsecure(), client: grpc.credentials.createInsecure() };
+    const read = (what: string, path: string) => {
+      try {
+        return readFileSync(path);
+      } catch (err) {
+        throw new Error(`cannot read the TLS ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      }
+    };
+    const [ca, cert, key] = [read('CA', tls.ca), read('certificate', tls.cert), read('key', tls.key)];
+    return {
+      server: grpc.ServerCredentials.createSsl(ca, [{ cert_chain: cert, private_key: key }], true),
+      client: grpc.credentials.createSsl(ca, key, cert),
+    };
+  }
+
   /** Starts the server; resolves to the address other ranks dial. */
   async start(): Promise<string> {
     const host = this.options.host;
+    const creds = this.credentials();
+    this.clientCredentials = creds.client;
     const port = await new Promise<number>((resolve, reject) =>
-      this.server.bindAsync(`${host}:${this.options.port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+      this.server.bindAsync(`${host}:${this.options.port}`, creds.server, (err, p) => (err ? reject(err) : resolve(p))),
     );
     this.address = this.options.advertiseAddress ?? `${host}:${port}`;
     return this.address;
@@ -64,7 +86,7 @@ export class AllreducePeer {
     let c = this.clients.get(address);
     if (!c) {
       const Ctor = facenetProto().facenet.v1.AllreduceService;
-      c = new Ctor(address, grpc.credentials.createInsecure(), {
+      c = new Ctor(address, this.clientCredentials, {
         'grpc.max_receive_message_length': MESSAGE_LIMIT,
         'grpc-node.flow_control_window': this.options.windowBytes,
       });
