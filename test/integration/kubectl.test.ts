@@ -56,8 +56,10 @@ const hasKubectl = spawnSync('kubectl', ['version', '--client'], { stdio: 'ignor
 /** The overlays as `kubectl kustomize` renders them (default load restrictions), with their cross references checked. */
 describe('Kubernetes manifests rendered by kubectl', function () {
   this.timeout(60000);
+  let secretYaml = '';
   before(function () {
     if (!hasKubectl) this.skip(); // kubectl is on this project's CI machines; elsewhere the test says it did not run
+    secretYaml = execFileSync(join(REPO, 'deploy', 'k8s', 'make-secrets.sh'), ['facenet-test'], { encoding: 'utf8', env: { ...process.env, DRY_RUN: '1' }, stdio: ['ignore', 'pipe', 'ignore'] });
   });
 
   for (const overlay of ['local', 'gpu']) {
@@ -113,6 +115,15 @@ describe('Kubernetes manifests rendered by kubectl', function () {
           assert.ok(w, `PodMonitor ${pm.metadata.name}: no workload ${app}`);
           for (const e of pm.spec?.podMetricsEndpoints ?? []) assert.ok(w.spec!.template!.spec.containers.some((c) => (c.ports ?? []).some((p) => p.name === e.port)), `${app} has no port named ${e.port}`);
         }
+      }
+      // Secrets are the operator's (deploy/k8s/make-secrets.sh): every reference must name one of its keys.
+      const secret = parseAllDocuments(secretYaml)[0]!.toJSON() as K8sObject & { data: Record<string, string> };
+      await validateSchema(secret);
+      const secretRefs = objects.flatMap((o) => JSON.stringify(o).match(/"secretKeyRef":\{[^}]*\}|"secret":\{"items":\[[^\]]*\],"secretName":"[^"]*"\}/g) ?? []);
+      assert.ok(secretRefs.length >= 6, `${secretRefs.length} secret references`);
+      for (const ref of secretRefs) {
+        assert.match(ref, /facenet-secrets/, ref);
+        for (const key of [...ref.matchAll(/"key":"([^"]+)"/g)].map((m) => m[1]!)) assert.ok(key in secret.data, `make-secrets.sh provides no key ${key}`);
       }
       assert.ok(configMaps.has('facenet-prometheus-rules') || [...configMaps].some((n) => n.startsWith('facenet-prometheus-rules-')), 'alert rules ConfigMap');
       for (const w of workloads) {
