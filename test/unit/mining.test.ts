@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { confusableIdentities, mineTriplets, mineTripletsBruteForce, rngFor } from '@facenet/core';
+import { confusableIdentities, mineTriplets, mineTripletsBruteForce, mineTripletsRestricted, miningRecall, rngFor } from '@facenet/core';
 import { useBackend } from '../helpers';
 
 /** Points on a line in 2-D (second coordinate 0): squared distance = (x_i - x_j)^2. */
@@ -63,5 +63,41 @@ describe('miner: blocked semi-hard mining', function () {
     assert.equal(conf.get(0)?.[0]?.identity, 1);
     assert.equal(conf.get(1)?.[0]?.identity, 0);
     assert.equal(conf.get(2)?.[0]?.identity, 1);
+  });
+
+  /** Unit embeddings: identities in groups of 10 similar ones, `per` samples each, as a trained model's. */
+  function clustered(identities: number, per: number, dim: number, spread: number): { emb: Float32Array; labels: number[] } {
+    const rng = rngFor('restricted-test', identities);
+    const emb = new Float32Array(identities * per * dim);
+    const group = new Float32Array(dim);
+    const centre = new Float32Array(dim);
+    for (let i = 0; i < identities * per; i++) {
+      if (i % (per * 10) === 0) for (let d = 0; d < dim; d++) group[d] = rng() - 0.5;
+      if (i % per === 0) for (let d = 0; d < dim; d++) centre[d] = group[d]! + 0.5 * (rng() - 0.5);
+      let norm = 0;
+      for (let d = 0; d < dim; d++) { const v = centre[d]! + spread * (rng() - 0.5); emb[i * dim + d] = v; norm += v * v; }
+      for (let d = 0; d < dim; d++) emb[i * dim + d] = emb[i * dim + d]! / Math.sqrt(norm);
+    }
+    return { emb, labels: Array.from({ length: identities * per }, (_, i) => Math.floor(i / per)) };
+  }
+
+  it('restricted to every other identity, the centroid-neighbour search equals the exact scan', () => {
+    const { emb, labels } = clustered(12, 6, 16, 0.6);
+    const opts = { hardness: 0.5, margin: 0.4, candidatesPerAnchor: 4 };
+    const exact = mineTriplets(emb, 16, labels, opts).triplets;
+    const restricted = mineTripletsRestricted(emb, 16, labels, { ...opts, neighbourIdentities: 11, randomCandidates: 0 }).triplets;
+    assert.ok(exact.length > 100);
+    assert.deepEqual(restricted.map((t) => [t.anchor, t.positive, t.negative]), exact.map((t) => [t.anchor, t.positive, t.negative]));
+  });
+
+  it('restricted to a few neighbour identities, it keeps >= 95% of the exact negatives (recall)', () => {
+    const { emb, labels } = clustered(300, 8, 32, 0.7);
+    const opts = { hardness: 0.5, margin: 0.2 };
+    const exact = mineTriplets(emb, 32, labels, opts).triplets;
+    const restricted = mineTripletsRestricted(emb, 32, labels, { ...opts, neighbourIdentities: 24 }).triplets;
+    const recall = miningRecall(exact, restricted, (t) => t.dap + 0.2 * 0.5);
+    assert.ok(exact.length > 1000, `${exact.length} exact triplets`);
+    assert.ok(recall >= 0.95, `recall ${recall.toFixed(3)}`);
+    assert.ok(miningRecall(exact, [], () => 0) === 0 && miningRecall([], restricted, () => 0) === 1, 'recall is measured, not assumed');
   });
 });

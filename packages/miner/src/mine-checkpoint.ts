@@ -1,4 +1,4 @@
-import { confusableIdentities, embedImages, FaceSource, loadModel, mineTriplets, rngFor, shuffled } from '@facenet/core';
+import { confusableIdentities, embedImages, FaceSource, loadModel, mineTriplets, mineTripletsRestricted, rngFor, shuffled } from '@facenet/core';
 import { curriculumAt, JobSpec, MiningPlan, sourceFromSpec, trainingSource } from '@facenet/protocol';
 import { CompiledMinerOptions } from './miner-options';
 
@@ -58,10 +58,15 @@ export class CheckpointMiner {
     const okLabels = ok.map((i) => labels[i] as number);
     const t1 = performance.now();
     const { hardness, floor } = curriculumAt(cur, step);
-    const { triplets, stats } = mineTriplets(emb, dim, okLabels, {
+    const mineOptions = {
       margin: job.margin, hardness, floor, seed: job.seed,
       rowBlock: this.o.rowBlock, colBlock: this.o.colBlock, candidatesPerAnchor: this.o.candidatesPerAnchor,
-    });
+    };
+    // The exact scan is O(n^2): beyond exactUpTo embeddings, search each anchor's negatives among
+    // its identity's nearest identities (recall >= 95% measured against the exact scan; README).
+    const { triplets, stats } = ok.length <= this.o.exactUpTo
+      ? mineTriplets(emb, dim, okLabels, mineOptions)
+      : mineTripletsRestricted(emb, dim, okLabels, { ...mineOptions, neighbourIdentities: this.o.neighbourIdentities, randomCandidates: this.o.randomCandidates });
     const conf = confusableIdentities(emb, dim, okLabels, cur.confusableK);
     const t2 = performance.now();
     const pairCounts = new Map<string, number>();

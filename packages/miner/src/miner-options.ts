@@ -10,6 +10,13 @@ export interface MinerOptions {
   colBlock?: number;
   /** Candidates kept per anchor while scanning. @default 16 */
   candidatesPerAnchor?: number;
+  /** Up to this many embeddings the miner scans every pair exactly; beyond, it searches each anchor's
+   * negatives among the `neighbourIdentities` nearest identities (by centroid) plus `randomCandidates`. @default 20000 */
+  exactUpTo?: number;
+  /** @default 24 */
+  neighbourIdentities?: number;
+  /** @default 32 */
+  randomCandidates?: number;
   /** Triplets kept in a plan's inspection sample. @default 200 */
   sampleTriplets?: number;
   /** Plans kept per job (older ones are deleted). @default 20 */
@@ -33,6 +40,9 @@ export function compileMinerOptions(o: MinerOptions = {}): CompiledMinerOptions 
     colBlock: o.colBlock ?? 4096,
     candidatesPerAnchor: o.candidatesPerAnchor ?? 16,
     sampleTriplets: o.sampleTriplets ?? 200,
+    exactUpTo: o.exactUpTo ?? 20_000,
+    neighbourIdentities: o.neighbourIdentities ?? 24,
+    randomCandidates: o.randomCandidates ?? 32,
     keepPlans: o.keepPlans ?? 20,
     heartbeatMs: o.heartbeatMs ?? 2000,
     lockMs: o.lockMs ?? 600_000,
@@ -40,7 +50,8 @@ export function compileMinerOptions(o: MinerOptions = {}): CompiledMinerOptions 
     metricsPort: o.metricsPort ?? 0,
     id: `${hostname()}-${process.pid}`,
   };
-  for (const k of ['rowBlock', 'colBlock', 'candidatesPerAnchor', 'sampleTriplets', 'keepPlans', 'heartbeatMs', 'lockMs'] as const) {
+  if (!(Number.isInteger(c.randomCandidates) && c.randomCandidates >= 0)) throw new TypeError(`miner option randomCandidates must be an integer >= 0, got ${c.randomCandidates}`);
+  for (const k of ['rowBlock', 'colBlock', 'candidatesPerAnchor', 'sampleTriplets', 'keepPlans', 'heartbeatMs', 'lockMs', 'exactUpTo', 'neighbourIdentities'] as const) {
     if (!(Number.isInteger(c[k]) && c[k] > 0)) throw new TypeError(`miner option ${k} must be a positive integer, got ${c[k]}`);
   }
   if (!(Number.isInteger(c.metricsPort) && c.metricsPort >= 0 && c.metricsPort <= 65535)) throw new TypeError(`miner option metricsPort must be 0-65535, got ${c.metricsPort}`);

@@ -60,6 +60,11 @@ export class BoundedHeap {
     this.values[i] = value;
   }
 
+  /** Empties the heap for reuse (no allocation). */
+  clear(): void {
+    this.size = 0;
+  }
+
   /** Entries by ascending score (ties by id). */
   sorted(): { score: number; id: number; value: number }[] {
     const out = [];

@@ -50,14 +50,14 @@ export interface MiningStats {
 const HIST_BINS = 512;
 const HIST_MAX = 4;
 
-interface AnchorPlan {
+export interface AnchorPlan {
   positives: { id: number; d: number; low: number; high: number; target: number }[];
   low: number;
   high: number;
   target: number;
 }
 
-function compile(o: MiningOptions) {
+export function compile(o: MiningOptions) {
   return {
     margin: o.margin ?? 0.2, hardness: Math.min(1, Math.max(0, o.hardness ?? 0.5)), floor: o.floor ?? true,
     cap: o.candidatesPerAnchor ?? 16, rowBlock: o.rowBlock ?? 1024, colBlock: o.colBlock ?? 4096,
@@ -66,7 +66,7 @@ function compile(o: MiningOptions) {
 }
 
 /** Positives, their windows and targets, per anchor (null: no positive, cannot anchor). */
-function anchorPlans(emb: Float32Array, dim: number, labels: ArrayLike<number>, c: ReturnType<typeof compile>): (AnchorPlan | null)[] {
+export function anchorPlans(emb: Float32Array, dim: number, labels: ArrayLike<number>, c: ReturnType<typeof compile>): (AnchorPlan | null)[] {
   const byLabel = new Map<number, number[]>();
   for (let i = 0; i < labels.length; i++) {
     const l = labels[i] as number;
@@ -90,7 +90,7 @@ function anchorPlans(emb: Float32Array, dim: number, labels: ArrayLike<number>, 
 }
 
 /** Per anchor-positive pair, the kept candidate inside the pair's window closest to its target. */
-function pick(plans: (AnchorPlan | null)[], kept: (a: number) => { id: number; value: number }[]): MinedTriplet[] {
+export function pick(plans: (AnchorPlan | null)[], kept: (a: number) => { id: number; value: number }[]): MinedTriplet[] {
   const out: MinedTriplet[] = [];
   plans.forEach((plan, a) => {
     if (!plan) return;
@@ -124,10 +124,6 @@ export function mineTriplets(emb: Float32Array, dim: number, labels: ArrayLike<n
   const n = labels.length;
   const plans = anchorPlans(emb, dim, labels, c);
   const heaps = plans.map((p) => (p ? new BoundedHeap(c.cap) : null));
-  const anchorsWithPlan = plans.flatMap((p, i) => (p ? [i] : []));
-  const sampled = shuffled(anchorsWithPlan, rngFor(c.seed, 'mining-stats')).slice(0, c.statsAnchors);
-  const histRow = new Map(sampled.map((a, k) => [a, k]));
-  const hist = new Uint32Array(sampled.length * HIST_BINS);
   const rowBlock = Math.min(c.rowBlock, Math.max(1, n));
   const colBlock = Math.min(c.colBlock, Math.max(1, n));
   forEachDistanceTile(emb, emb, dim, rowBlock, colBlock, (r0, c0, tile, rows, cols) => {
@@ -137,13 +133,11 @@ export function mineTriplets(emb: Float32Array, dim: number, labels: ArrayLike<n
       if (!plan) continue;
       const heap = heaps[a] as BoundedHeap;
       const la = labels[a];
-      const h = histRow.get(a);
       const base = r * cols;
       for (let k = 0; k < cols; k++) {
         const j = c0 + k;
         if (labels[j] === la) continue;
         const d = tile[base + k] as number;
-        if (h !== undefined) hist[h * HIST_BINS + binOf(d, HIST_BINS)]! += 1;
         if (d <= plan.low || d >= plan.high) continue;
         const score = Math.abs(d - plan.target);
         if (score < heap.bound) heap.offer(score, j, d);
@@ -151,7 +145,47 @@ export function mineTriplets(emb: Float32Array, dim: number, labels: ArrayLike<n
     }
   });
   const triplets = pick(plans, (a) => (heaps[a] as BoundedHeap).sorted());
-  // Easy / semi-hard / hard fractions from the sampled anchors' histograms.
+  const anchorsWithPlan = plans.flatMap((p, i) => (p ? [i] : []));
+  const sampled = shuffled(anchorsWithPlan, rngFor(c.seed, 'mining-stats')).slice(0, c.statsAnchors).map((a) => ({ anchor: a, plan: plans[a] as AnchorPlan }));
+  const dap = new PairHistogram();
+  for (const plan of plans) for (const p of plan?.positives ?? []) dap.add(p.d);
+  const stats = miningStats(emb, dim, labels, sampled, dap, anchorsWithPlan.length, triplets.length, c);
+  stats.memoryBoundBytes = 3 * rowBlock * colBlock * 4 + n * c.cap * 16 + Math.min(c.statsAnchors, n) * n * 4;
+  return { triplets, stats };
+}
+
+/** The d(a,p) histogram (40 bins on [0, 4]) and count of anchor-positive pairs, built as pairs are seen. */
+export class PairHistogram {
+  readonly bins = new Array<number>(40).fill(0);
+  pairs = 0;
+
+  add(d: number): void {
+    this.bins[binOf(d, 40)]! += 1;
+    this.pairs++;
+  }
+}
+
+/**
+ * Easy / semi-hard / hard fractions over every negative of a seeded sample of anchors (their
+ * full rows, in one tiled pass), and the d(a,p) and d(a,n) histograms.
+ */
+export function miningStats(
+  emb: Float32Array, dim: number, labels: ArrayLike<number>, sampledPlans: { anchor: number; plan: AnchorPlan }[],
+  dap: PairHistogram, anchors: number, mined: number, c: ReturnType<typeof compile>,
+): MiningStats {
+  const sampled = sampledPlans.map((s) => s.anchor);
+  const hist = new Uint32Array(sampled.length * HIST_BINS);
+  const sampledEmb = new Float32Array(sampled.length * dim);
+  sampled.forEach((a, k) => sampledEmb.set(emb.subarray(a * dim, (a + 1) * dim), k * dim));
+  const n = labels.length;
+  if (sampled.length > 0) {
+    forEachDistanceTile(sampledEmb, emb, dim, sampled.length, Math.min(c.colBlock, Math.max(1, n)), (_r0, c0, tile, rows, cols) => {
+      for (let r = 0; r < rows; r++) {
+        const la = labels[sampled[r] as number];
+        for (let k = 0; k < cols; k++) if (labels[c0 + k] !== la) hist[r * HIST_BINS + binOf(tile[r * cols + k] as number, HIST_BINS)]! += 1;
+      }
+    });
+  }
   let easy = 0, semi = 0, hard = 0;
   const danHistogram = new Array<number>(40).fill(0);
   sampled.forEach((a, k) => {
@@ -162,7 +196,7 @@ export function mineTriplets(emb: Float32Array, dim: number, labels: ArrayLike<n
       danHistogram[Math.floor((b * 40) / HIST_BINS)]! += row[b] as number;
     }
     const total = cum[HIST_BINS] as number;
-    for (const p of (plans[a] as AnchorPlan).positives) {
+    for (const p of (sampledPlans[k] as { plan: AnchorPlan }).plan.positives) {
       const hardCount = cum[binOf(p.d, HIST_BINS) + 1] as number;
       const semiEnd = cum[binOf(p.d + c.margin, HIST_BINS)] as number;
       hard += hardCount;
@@ -171,16 +205,9 @@ export function mineTriplets(emb: Float32Array, dim: number, labels: ArrayLike<n
     }
   });
   const all = easy + semi + hard || 1;
-  const dapHistogram = new Array<number>(40).fill(0);
-  let pairs = 0;
-  for (const plan of plans) for (const p of plan?.positives ?? []) { dapHistogram[binOf(p.d, 40)]! += 1; pairs++; }
   return {
-    triplets,
-    stats: {
-      anchors: anchorsWithPlan.length, pairs, minedFraction: pairs ? triplets.length / pairs : 0,
-      easy: easy / all, semiHard: semi / all, hard: hard / all, dapHistogram, danHistogram,
-      memoryBoundBytes: 3 * rowBlock * colBlock * 4 + n * c.cap * 16 + sampled.length * HIST_BINS * 4,
-    },
+    anchors, pairs: dap.pairs, minedFraction: dap.pairs ? mined / dap.pairs : 0,
+    easy: easy / all, semiHard: semi / all, hard: hard / all, dapHistogram: dap.bins, danHistogram, memoryBoundBytes: 0,
   };
 }
 
