@@ -65,8 +65,10 @@ async function main(): Promise<void> {
 
   const rn = Number(values['recall-n']);
   const small = embeddings(core, rn, dim, per);
-  const exactSmall = core.mineTriplets(small.emb, dim, small.labels, options).triplets;
-  const restrictedSmall = core.mineTripletsRestricted(small.emb, dim, small.labels, options).triplets;
+  const exactSmallRun = measure(() => core.mineTriplets(small.emb, dim, small.labels, options));
+  const restrictedSmallRun = measure(() => core.mineTripletsRestricted(small.emb, dim, small.labels, options));
+  const exactSmall = exactSmallRun.value.triplets;
+  const restrictedSmall = restrictedSmallRun.value.triplets;
 
   const source = new core.SyntheticSource({ identities: 200, imagesPerIdentity: Math.ceil(Number(values['embed-images']) / 200) });
   const keys = source.index.images.flat().slice(0, Number(values['embed-images']));
@@ -86,7 +88,7 @@ async function main(): Promise<void> {
     benchmark: 'miner-throughput', backend: backend.name, n, dim, perIdentity: per,
     restricted: summary(restricted), exact: exact && summary(exact), speedup: exact && exact.seconds / restricted.seconds,
     recall: {
-      n: rn, exactTriplets: exactSmall.length, restrictedTriplets: restrictedSmall.length,
+      n: rn, exactSeconds: exactSmallRun.seconds, restrictedSeconds: restrictedSmallRun.seconds, exactTriplets: exactSmall.length, restrictedTriplets: restrictedSmall.length,
       recall: core.miningRecall(exactSmall, restrictedSmall, target), recallWithin001: core.miningRecall(exactSmall, restrictedSmall, target, 0.01),
     },
     fullMatrixMB: (n * n * 4) / 2 ** 20,
