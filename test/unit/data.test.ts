@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { copyFileSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, writeFileSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeNetpbm, decodeSquare, FolderSource, ImageDecodeError, loadImages, samplePK, compilePKOptions, splitByIdentity, SyntheticSource, ConfigError, splitHoldout } from '@facenet/core';
 import { ORL, tempDir } from '../helpers';
@@ -14,6 +14,23 @@ describe('data', () => {
     // Greyscale: the three channels agree; and the face is not a flat image.
     assert.equal(img.pixels[0], img.pixels[1]);
     assert.ok(new Set(img.pixels).size > 50);
+  });
+
+  it('skips broken symlinks and unreadable entries in a dataset folder instead of failing', () => {
+    const t = tempDir();
+    try {
+      for (const [id, n] of [['s1', 1], ['s1', 2], ['s2', 1], ['s2', 2]] as const) {
+        mkdirSync(join(t.dir, id), { recursive: true });
+        copyFileSync(join(ORL, id, `${n}.pgm`), join(t.dir, id, `${n}.pgm`));
+      }
+      symlinkSync('/nonexistent/identity', join(t.dir, 'dangling-identity'));
+      symlinkSync('/nonexistent/face.pgm', join(t.dir, 's1', 'dangling.pgm'));
+      const src = new FolderSource(t.dir);
+      assert.deepEqual(src.index.names, ['s1', 's2']);
+      assert.equal(src.index.images[0]!.length, 3, 'a dangling image link is indexed, then skipped and counted when it fails to decode');
+    } finally {
+      t.cleanup();
+    }
   });
 
   it('decodes binary and ASCII PGM the same way, and rejects a truncated file', () => {

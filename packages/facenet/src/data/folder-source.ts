@@ -13,7 +13,13 @@ export interface FolderSourceOptions {
   exclude?: string[];
 }
 
-/** Scans `root/<identity>/<image>`; sorted, so labels are stable across machines. */
+/** The most images a dataset folder may hold: indexing is synchronous, so it is bounded. */
+export const MAX_FOLDER_IMAGES = 5_000_000;
+
+/**
+ * Scans `root/<identity>/<image>`; sorted, so labels are stable across machines. Entries that
+ * cannot be read (a broken symlink, no permission) are skipped, never thrown as raw errors.
+ */
 export function scanPeopleFolder(root: string): IdentityIndex {
   let entries: string[];
   try {
@@ -22,11 +28,20 @@ export function scanPeopleFolder(root: string): IdentityIndex {
     throw new DatasetError(`cannot read dataset folder ${root}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   const index: IdentityIndex = { names: [], images: [] };
+  let total = 0;
   for (const name of entries) {
     const dir = join(root, name);
-    if (!statSync(dir).isDirectory()) continue;
-    const images = readdirSync(dir).filter(isImagePath).sort().map((f) => join(dir, f));
+    if (!statSync(dir, { throwIfNoEntry: false })?.isDirectory()) continue;
+    let files: string[];
+    try {
+      files = readdirSync(dir);
+    } catch {
+      continue;
+    }
+    const images = files.filter(isImagePath).sort().map((f) => join(dir, f));
     if (images.length === 0) continue;
+    total += images.length;
+    if (total > MAX_FOLDER_IMAGES) throw new DatasetError(`${root} holds more than ${MAX_FOLDER_IMAGES} images; split it into several datasets`);
     index.names.push(name);
     index.images.push(images);
   }
