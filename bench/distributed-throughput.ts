@@ -1,9 +1,12 @@
 /**
  * Distributed training throughput, all measured in one run on the same model and data:
  *  - plain: the model trained by Trainer in one process (no queues, no threads, no gRPC);
+ *  - ceiling: two plain trainers in two processes at the same time, their images/s added: what
+ *    this machine gives two ranks when nothing of ours (queues, ring, coordinator) is involved;
  *  - W=1 and W=2: the same job through `facenet up` (coordinator, BullMQ, compute thread, ring).
  * Reports images/s (median step after two warm-up steps), orchestration overhead of W=1 against
- * plain, scaling efficiency W=2 / (2 x W=1), and the per-rank step-time breakdown.
+ * plain, scaling efficiency W=2 / (2 x W=1), W=2 as a fraction of the ceiling, and the per-rank
+ * step-time breakdown.
  *
  *   npx tsx bench/distributed-throughput.ts [--model inception-small] [--size 64] [--P 18] [--K 10] [--steps 8]
  */
@@ -23,6 +26,7 @@ const { values } = parseArgs({
     K: { type: 'string', default: '10' },
     shards: { type: 'string', default: '2' },
     steps: { type: 'string', default: '8' },
+    'plain-only': { type: 'boolean', default: false },
   },
 });
 
@@ -49,6 +53,19 @@ async function plain(): Promise<{ imagesPerSecond: number; stepSeconds: number[]
   t.dispose();
   const steady = times.slice(2);
   return { imagesPerSecond: images / median(steady), stepSeconds: steady };
+}
+
+/** Two plain trainers in two processes at once (this script with --plain-only), images/s added. */
+async function ceiling(): Promise<{ imagesPerSecond: number; each: number[] }> {
+  const args = process.argv.slice(2).filter((a) => a !== '--plain-only');
+  const runs = [0, 1].map(() => new Promise<number>((res, rej) => {
+    const child = spawn(process.execPath, [...process.execArgv, process.argv[1] as string, ...args, '--plain-only'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('exit', (code) => (code === 0 ? res((JSON.parse(out) as { imagesPerSecond: number }).imagesPerSecond) : rej(new Error(`plain trainer exited ${code}`))));
+  }));
+  const each = await Promise.all(runs);
+  return { imagesPerSecond: each.reduce((a, b) => a + b, 0), each };
 }
 
 async function cluster(workers: number) {
@@ -84,16 +101,24 @@ async function cluster(workers: number) {
 }
 
 async function main(): Promise<void> {
+  if (values['plain-only']) {
+    process.stdout.write(JSON.stringify(await plain()));
+    return;
+  }
   const p = await plain();
   process.stderr.write(`plain ${p.imagesPerSecond.toFixed(1)} img/s\n`);
+  const c = await ceiling();
+  process.stderr.write(`ceiling (two plain trainers at once) ${c.imagesPerSecond.toFixed(1)} img/s\n`);
   const w1 = await cluster(1);
   process.stderr.write(`W=1 ${w1.imagesPerSecond.toFixed(1)} img/s\n`);
   const w2 = await cluster(2);
   process.stderr.write(`W=2 ${w2.imagesPerSecond.toFixed(1)} img/s\n`);
   process.stdout.write(`${JSON.stringify({
-    benchmark: 'distributed-throughput', train, plain: p, w1, w2,
+    benchmark: 'distributed-throughput', train, plain: p, ceiling: c, w1, w2,
     overheadW1VsPlain: 1 - w1.imagesPerSecond / p.imagesPerSecond,
     scalingEfficiencyW2: w2.imagesPerSecond / (2 * w1.imagesPerSecond),
+    ceilingVsTwoPlain: c.imagesPerSecond / (2 * p.imagesPerSecond),
+    w2VsCeiling: w2.imagesPerSecond / c.imagesPerSecond,
   }, null, 2)}\n`);
 }
 

@@ -1,7 +1,9 @@
 import { strict as assert } from 'node:assert';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, Browser } from 'playwright-core';
+import { Coordinator } from '@facenet/coordinator';
+import { deleteKeysUnder } from '@facenet/protocol';
 import type { EvaluationRecord } from '@facenet/protocol';
 import { api, JobView, startCluster, TestCluster, waitFor, waitForState } from '../cluster-helpers';
 import { ORL, tempDir } from '../helpers';
@@ -73,5 +75,29 @@ describe('status page in a real browser (Debian chromium, playwright-core)', fun
     await waitForState(cluster.url, job.id, ['cancelled'], 60000);
     assert.deepEqual(errors, [], 'no script errors on the page');
     await page.close();
+  });
+
+  it('behind API tokens: asks for one, then shows the jobs with it', async () => {
+    const admin = 'status-admin-token-0123456789';
+    const tokens = join(t.dir, 'tokens');
+    writeFileSync(tokens, `admin:${admin}\n`);
+    const coordinator = new Coordinator({ port: 0, prefix: `fnstatus-${process.pid}`, checkpointRoot: join(t.dir, 'tok-ckpt'), apiTokensFile: tokens }, () => undefined);
+    await coordinator.start();
+    const page = await browser.newPage();
+    try {
+      const job = await api<JobView>(coordinator.url, 'POST', '/v1/jobs', { name: 'behind-tokens', dataset: { kind: 'folder', path: ORL }, holdout: 10, worldSize: 1, train: { batch: { P: 4, K: 2 }, steps: 2 } }, admin);
+      await page.goto(coordinator.url);
+      const input = page.locator('[data-testid="token"]');
+      await input.waitFor({ state: 'visible' });
+      assert.equal(await page.locator(`#jobs tr[data-job="${job.id}"]`).count(), 0, 'nothing shown without a token');
+      await input.fill(admin);
+      await page.locator('#token-form button').click();
+      await page.locator(`#jobs tr[data-job="${job.id}"]`).waitFor();
+      assert.match(await page.locator(`#jobs tr[data-job="${job.id}"]`).innerText(), /behind-tokens/);
+    } finally {
+      await page.close();
+      await coordinator.close();
+      await deleteKeysUnder(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', `fnstatus-${process.pid}`);
+    }
   });
 });
