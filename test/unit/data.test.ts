@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { copyFileSync, mkdirSync, writeFileSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { decodeNetpbm, decodeSquare, FolderSource, ImageDecodeError, loadImages, samplePK, compilePKOptions, splitByIdentity, SyntheticSource, ConfigError, splitHoldout } from '@facenet/core';
+import { DatasetError, decodeNetpbm, decodeSquare, FolderSource, scanPeopleFolderAsync, ImageDecodeError, loadImages, samplePK, compilePKOptions, splitByIdentity, SyntheticSource, ConfigError, splitHoldout } from '@facenet/core';
 import { ORL, tempDir } from '../helpers';
 
 describe('data', () => {
@@ -31,6 +31,13 @@ describe('data', () => {
     } finally {
       t.cleanup();
     }
+  });
+
+  it('scans a folder asynchronously to the same index, bounded in images and time', async () => {
+    assert.deepEqual(await scanPeopleFolderAsync(ORL), new FolderSource(ORL).index);
+    await assert.rejects(scanPeopleFolderAsync(ORL, { maxImages: 50 }), (e: unknown) => e instanceof DatasetError && /more than 50 images/.test(e.message));
+    await assert.rejects(scanPeopleFolderAsync(ORL, { deadlineMs: -1 }), (e: unknown) => e instanceof DatasetError && /took longer than/.test(e.message));
+    await assert.rejects(scanPeopleFolderAsync('/no/such/folder'), DatasetError);
   });
 
   it('decodes binary and ASCII PGM the same way, and rejects a truncated file', () => {

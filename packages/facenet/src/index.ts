@@ -23,7 +23,7 @@ export type { ScheduleOptions, ScheduleConfig, ScheduleKind } from './optim/sche
 
 export type { FaceSource, IdentityIndex, SquareImage } from './data/face-source';
 export { imageCount, subIndex } from './data/face-source';
-export { FolderSource, scanPeopleFolder } from './data/folder-source';
+export { FolderSource, scanPeopleFolder, scanPeopleFolderAsync, MAX_FOLDER_IMAGES } from './data/folder-source';
 export type { FolderSourceOptions } from './data/folder-source';
 export { SyntheticSource } from './data/synthetic-source';
 export { FilesSource, listImages } from './data/files-source';

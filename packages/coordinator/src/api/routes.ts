@@ -2,7 +2,7 @@ import { FastifyInstance, FastifyReply } from 'fastify';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { compileTrainOptions, ConfigError, DatasetError, FacenetError, MAX_STEPS, readPairsFile, SpecError, TrainConfig, TrainOptions } from '@facenet/core';
+import { compileTrainOptions, ConfigError, DatasetError, FacenetError, MAX_STEPS, readPairsFile, scanPeopleFolderAsync, SpecError, TrainConfig, TrainOptions } from '@facenet/core';
 import { z } from 'zod';
 import { bestEvaluation, EvaluationRecord, FINAL_STATES, insideRoots, OUTSIDE_ROOTS, JobRecord, JobSpec, jobView, parseJobSpec, PlanSummary, sourceFromSpec, trainingSource } from '@facenet/protocol';
 import { CoordinatorError, JobStateError } from '../errors';
@@ -33,7 +33,7 @@ interface Deps {
 type Issue = { path: string; message: string };
 
 /** Full validation of a spec: structure (zod), ranges (compile), and that the data is there. */
-function validate(body: unknown, roots: readonly string[]): { spec: JobSpec; train: TrainConfig } {
+async function validate(body: unknown, roots: readonly string[]): Promise<{ spec: JobSpec; train: TrainConfig }> {
   const spec = parseJobSpec(body);
   const issues: Issue[] = [];
   // Paths outside the data roots are refused before anything looks at them.
@@ -51,7 +51,9 @@ function validate(body: unknown, roots: readonly string[]): { spec: JobSpec; tra
     issues.push({ path: `train.${err.field}`, message: err.message.slice(err.field.length + 2) });
   }
   try {
-    const source = sourceFromSpec(spec.dataset);
+    // A folder is scanned without blocking the API (bounded in images and time); synthetic sets are bounded by the schema.
+    const index = spec.dataset.kind === 'folder' ? await scanPeopleFolderAsync(spec.dataset.path) : undefined;
+    const source = sourceFromSpec(spec.dataset, index);
     const eligible = source.index.images.filter((i) => i.length >= 2).length;
     if (spec.holdout > 0 && eligible - spec.holdout < 2) issues.push({ path: 'holdout', message: `leaves ${eligible - spec.holdout} identities with 2+ images to train on; need at least 2` });
     else if (train) trainingSource(source, spec.holdout, train.seed);
@@ -137,7 +139,7 @@ export function registerRoutes(app: FastifyInstance, d: Deps): void {
   app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(statusPage));
 
   app.post('/v1/jobs', async (req, reply) => {
-    const { spec, train } = validate(req.body ?? {}, d.dataRoots);
+    const { spec, train } = await validate(req.body ?? {}, d.dataRoots);
     const job = newJobRecord(spec, train);
     await d.store.create(job);
     return reply.code(201).send(jobView(job));
@@ -212,7 +214,7 @@ export function registerRoutes(app: FastifyInstance, d: Deps): void {
     const body = parseBody(forkBody, req.body);
     const ckpt = checkpointAt(job, body.fromStep);
     const spec = { ...job.spec, name: body.name ?? `${job.spec.name ?? job.id} (fork at ${ckpt.step})`, train: { ...job.spec.train, steps: body.steps ?? job.train.steps } };
-    const v = validate(spec, d.dataRoots);
+    const v = await validate(spec, d.dataRoots);
     if (v.train.steps <= ckpt.step) throw new SpecError([{ path: 'steps', message: `must exceed the checkpoint's step ${ckpt.step}` }]);
     const fork = newJobRecord(v.spec, v.train, { jobId: job.id, step: ckpt.step, dir: ckpt.dir, planSwitches: job.planSwitches });
     await d.store.create(fork);

@@ -1,4 +1,5 @@
-import { readdirSync, statSync } from 'node:fs';
+import { Dirent, readdirSync, statSync } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { DatasetError } from '../errors';
 import { decodeSquare, isImagePath } from './decode-image';
@@ -11,6 +12,8 @@ export interface FolderSourceOptions {
   cacheSize?: number;
   /** Identity folder names to leave out (e.g. the people of held-out evaluation folds). @default [] */
   exclude?: string[];
+  /** An index already scanned (by scanPeopleFolderAsync), so construction touches no disk. */
+  index?: IdentityIndex;
 }
 
 /** The most images a dataset folder may hold: indexing is synchronous, so it is bounded. */
@@ -51,6 +54,39 @@ export function scanPeopleFolder(root: string): IdentityIndex {
   return index;
 }
 
+/**
+ * The same scan without blocking the event loop (a server validating a job stays responsive):
+ * one directory read at a time, bounded by `maxImages` and by a deadline.
+ */
+export async function scanPeopleFolderAsync(root: string, o: { maxImages?: number; deadlineMs?: number } = {}): Promise<IdentityIndex> {
+  const maxImages = o.maxImages ?? MAX_FOLDER_IMAGES;
+  const deadline = Date.now() + (o.deadlineMs ?? 30_000);
+  let entries: Dirent[];
+  try {
+    entries = (await readdir(root, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  } catch (err) {
+    throw new DatasetError(`cannot read dataset folder ${root}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const index: IdentityIndex = { names: [], images: [] };
+  let total = 0;
+  for (const e of entries) {
+    if (Date.now() > deadline) throw new DatasetError(`scanning ${root} took longer than ${(o.deadlineMs ?? 30_000) / 1000} s; split it into several datasets`);
+    const dir = join(root, e.name);
+    if (!e.isDirectory() && !(e.isSymbolicLink() && (await stat(dir).catch(() => undefined))?.isDirectory())) continue;
+    const files = await readdir(dir).catch(() => [] as string[]);
+    const images = files.filter(isImagePath).sort().map((f) => join(dir, f));
+    if (images.length === 0) continue;
+    total += images.length;
+    if (total > maxImages) throw new DatasetError(`${root} holds more than ${maxImages} images; split it into several datasets`);
+    index.names.push(e.name);
+    index.images.push(images);
+  }
+  if (index.names.length === 0) {
+    throw new DatasetError(`${root} holds no identity folders with images (expected root/<identity>/<image>.jpg|png|pgm|gif)`);
+  }
+  return index;
+}
+
 /** A people-folder dataset on disk. */
 export class FolderSource implements FaceSource {
   readonly index: IdentityIndex;
@@ -61,7 +97,7 @@ export class FolderSource implements FaceSource {
 
   constructor(readonly root: string, options: FolderSourceOptions = {}) {
     this.root = resolve(root);
-    const scanned = scanPeopleFolder(this.root);
+    const scanned = options.index ?? scanPeopleFolder(this.root);
     const exclude = new Set(options.exclude ?? []);
     const keep = scanned.names.flatMap((name, i) => (exclude.has(name) ? [] : [i]));
     this.index = { names: keep.map((i) => scanned.names[i] as string), images: keep.map((i) => scanned.images[i] as string[]) };
