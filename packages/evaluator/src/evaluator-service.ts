@@ -1,15 +1,13 @@
-import { Job, Queue, Worker } from 'bullmq';
+import { Job } from 'bullmq';
 import IORedis from 'ioredis';
 import { existsSync } from 'node:fs';
 import { evaluatePairs, loadModel } from '@facenet/core';
-import {
-  bestEvaluation, CheckpointEvent, EvaluationRecord, JobRecord, connectRedis, logRedisErrors, redisKeys, runCloseSteps, serveMetrics,
-} from '@facenet/protocol';
+import { bestEvaluation, CheckpointConsumer, CheckpointEvent, ConsumerState, EvaluationRecord, JobRecord, redisKeys } from '@facenet/protocol';
 import { EvaluationSet, evaluationSetFor } from './evaluation-set';
 import { compileEvaluatorOptions, CompiledEvaluatorOptions, EvaluatorOptions } from './evaluator-options';
 import { createEvaluatorMetrics } from './metrics';
 
-export type EvaluatorState = 'INITIALIZED' | 'RUNNING' | 'DRAINING' | 'STOPPED';
+export type EvaluatorState = ConsumerState;
 
 /**
  * The evaluator process: consumes checkpoint events, scores each checkpoint on the job's
@@ -20,60 +18,44 @@ export type EvaluatorState = 'INITIALIZED' | 'RUNNING' | 'DRAINING' | 'STOPPED';
  */
 export class EvaluatorService {
   readonly options: CompiledEvaluatorOptions;
-  state: EvaluatorState = 'INITIALIZED';
   readonly metrics = createEvaluatorMetrics();
+  private readonly consumer: CheckpointConsumer;
   private readonly redis: IORedis;
   private readonly keys: ReturnType<typeof redisKeys>;
   /** Evaluation sets by job (their sources keep decoded images for the job's next checkpoint). */
   private readonly sets = new Map<string, EvaluationSet>();
-  private worker: Worker<CheckpointEvent> | undefined;
-  private queue: Queue<CheckpointEvent> | undefined;
-  private heartbeat: NodeJS.Timeout | undefined;
-  private server: { address: string; close: () => Promise<void> } | undefined;
-  private closing: Promise<void> | undefined;
-  private readonly startedAt = new Date().toISOString();
-  metricsAddress = '';
 
   constructor(options: EvaluatorOptions = {}, private readonly log: (line: string) => void = (l) => console.error(l)) {
     this.options = compileEvaluatorOptions(options);
-    this.redis = new IORedis(this.options.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
-    this.keys = redisKeys(this.options.prefix);
-    logRedisErrors(this.redis, (l) => this.log(`[evaluator] ${l}`));
+    const o = this.options;
+    // Embedding blocks the thread for a while, hence the long lock (lockMs).
+    this.consumer = new CheckpointConsumer({
+      role: 'evaluator', redisUrl: o.redisUrl, prefix: o.prefix, id: o.id, queue: redisKeys(o.prefix).evaluationQueue, registrationKey: redisKeys(o.prefix).evaluator,
+      heartbeatMs: o.heartbeatMs, lockMs: o.lockMs, metricsHost: o.metricsHost, metricsPort: o.metricsPort, registry: this.metrics.registry,
+    }, (job) => this.process(job), log);
+    this.redis = this.consumer.redis;
+    this.keys = this.consumer.keys;
   }
 
-  private async register(): Promise<void> {
-    const info = { id: this.options.id, pid: process.pid, startedAt: this.startedAt, metrics: this.metricsAddress };
-    await this.redis.set(this.keys.evaluator, JSON.stringify(info), 'PX', this.options.heartbeatMs * 3);
+  get state(): EvaluatorState {
+    return this.consumer.state;
   }
 
-  async start(): Promise<string> {
-    await connectRedis(this.redis, this.options.redisUrl);
-    this.server = await serveMetrics({
-      host: this.options.metricsHost, port: this.options.metricsPort,
-      metrics: () => this.metrics.registry.metrics(), contentType: this.metrics.registry.contentType,
-      health: () => ({ ok: this.state === 'RUNNING', state: this.state }),
-    });
-    this.metricsAddress = this.server.address;
-    await this.register();
-    this.heartbeat = setInterval(() => void this.register().catch(() => undefined), this.options.heartbeatMs);
-    this.queue = new Queue(this.keys.evaluationQueue, { connection: this.redis, prefix: this.keys.bull });
-    const connection = this.redis.duplicate({ maxRetriesPerRequest: null });
-    logRedisErrors(connection, (l) => this.log(`[evaluator] queue ${l}`));
-    // Embedding blocks this thread for a while, hence the long lock; an event whose evaluator
-    // died goes back to the queue once.
-    this.worker = new Worker<CheckpointEvent>(this.keys.evaluationQueue, (job) => this.process(job), {
-      connection, prefix: this.keys.bull, concurrency: 1, lockDuration: this.options.lockMs, maxStalledCount: 1,
-    });
-    this.worker.on('error', (err) => this.log(`[evaluator] queue error: ${err.message}`));
-    this.state = 'RUNNING';
-    this.log(`[evaluator] ready: consuming ${this.keys.evaluationQueue} (prefix ${this.options.prefix}), metrics at http://${this.metricsAddress}/metrics`);
-    return this.metricsAddress;
+  get metricsAddress(): string {
+    return this.consumer.metricsAddress;
+  }
+
+  start(): Promise<string> {
+    return this.consumer.start();
+  }
+
+  close(): Promise<void> {
+    return this.consumer.close();
   }
 
   private async process(event: Job<CheckpointEvent>): Promise<{ skipped?: string; step?: number }> {
     const { jobId, step, dir } = event.data;
-    const waiting = (await this.queue?.getWaiting()) ?? [];
-    if (waiting.some((w) => w.data.jobId === jobId && w.data.step > step)) {
+    if (await this.consumer.newerWaiting(event.data)) {
       await this.redis.rpush(this.keys.skippedEvaluations(jobId), String(step));
       this.metrics.skipped.inc({ job_id: jobId });
       this.log(`[evaluator] job ${jobId}: skipped checkpoint ${step} (a newer one is waiting)`);
@@ -138,24 +120,5 @@ export class EvaluatorService {
     m.bestVal.set(l, bestEvaluation(all)?.val ?? r.val);
     m.seconds.observe(l, r.seconds);
     m.evaluations.inc(l);
-  }
-
-  close(): Promise<void> {
-    this.closing ??= this.doClose();
-    return this.closing;
-  }
-
-  private async doClose(): Promise<void> {
-    this.state = 'DRAINING';
-    const steps: [string, () => Promise<unknown>][] = [
-      ['stop heartbeat', async () => clearInterval(this.heartbeat)],
-      ['deregister', () => this.redis.del(this.keys.evaluator)],
-      ['close queue worker', async () => this.worker?.close()],
-      ['close queue', async () => this.queue?.close()],
-      ['close metrics server', async () => this.server?.close()],
-      ['close redis', () => this.redis.quit()],
-    ];
-    await runCloseSteps(steps, (l) => this.log(`[evaluator] ${l}`));
-    this.state = 'STOPPED';
   }
 }

@@ -1,14 +1,13 @@
-import { Job, Queue, Worker } from 'bullmq';
+import { Job } from 'bullmq';
 import IORedis from 'ioredis';
 import { existsSync } from 'node:fs';
-import { CheckpointEvent, JobRecord, connectRedis, logRedisErrors, MiningPlan, redisKeys, runCloseSteps, serveMetrics } from '@facenet/protocol';
+import { CheckpointConsumer, CheckpointEvent, ConsumerState, JobRecord, MiningPlan, redisKeys } from '@facenet/protocol';
 import { MiningError } from './errors';
 import { createMinerMetrics } from './miner-metrics';
 import { CheckpointMiner } from './mine-checkpoint';
 import { compileMinerOptions, CompiledMinerOptions, MinerOptions } from './miner-options';
 
-export type MinerState = 'INITIALIZED' | 'RUNNING' | 'DRAINING' | 'STOPPED';
-
+export type MinerState = ConsumerState;
 
 /**
  * The miner process: consumes checkpoint events, mines the newest checkpoint of each job
@@ -18,57 +17,40 @@ export type MinerState = 'INITIALIZED' | 'RUNNING' | 'DRAINING' | 'STOPPED';
  */
 export class MinerService {
   readonly options: CompiledMinerOptions;
-  state: MinerState = 'INITIALIZED';
+  readonly metrics = createMinerMetrics();
+  private readonly consumer: CheckpointConsumer;
   private readonly redis: IORedis;
   private readonly keys: ReturnType<typeof redisKeys>;
   private readonly miner: CheckpointMiner;
-  private worker: Worker<CheckpointEvent> | undefined;
-  private queue: Queue<CheckpointEvent> | undefined;
-  private heartbeat: NodeJS.Timeout | undefined;
-  private closing: Promise<void> | undefined;
-  private readonly startedAt = new Date().toISOString();
-  readonly metrics = createMinerMetrics();
-  private server: { address: string; close: () => Promise<void> } | undefined;
 
   constructor(options: MinerOptions = {}, private readonly log: (line: string) => void = (l) => console.error(l)) {
     this.options = compileMinerOptions(options);
-    this.redis = new IORedis(this.options.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
-    this.keys = redisKeys(this.options.prefix);
+    const o = this.options;
+    // Mining blocks the thread for a while on big sets, hence the long lock (lockMs).
+    this.consumer = new CheckpointConsumer({
+      role: 'miner', redisUrl: o.redisUrl, prefix: o.prefix, id: o.id, queue: redisKeys(o.prefix).checkpointQueue, registrationKey: redisKeys(o.prefix).miner,
+      heartbeatMs: o.heartbeatMs, lockMs: o.lockMs, metricsHost: o.metricsHost, metricsPort: o.metricsPort, registry: this.metrics.registry,
+    }, (job) => this.process(job), log);
+    this.redis = this.consumer.redis;
+    this.keys = this.consumer.keys;
     this.miner = new CheckpointMiner(this.options);
-    logRedisErrors(this.redis, (l) => this.log(`[miner] ${l}`));
   }
 
-  private async register(): Promise<void> {
-    const info = { id: this.options.id, pid: process.pid, startedAt: this.startedAt, metrics: this.server?.address };
-    await this.redis.set(this.keys.miner, JSON.stringify(info), 'PX', this.options.heartbeatMs * 3);
+  get state(): MinerState {
+    return this.consumer.state;
   }
 
-  async start(): Promise<void> {
-    await connectRedis(this.redis, this.options.redisUrl);
-    this.server = await serveMetrics({
-      host: this.options.metricsHost, port: this.options.metricsPort,
-      metrics: () => this.metrics.registry.metrics(), contentType: this.metrics.registry.contentType,
-      health: () => ({ ok: this.state === 'RUNNING', state: this.state }),
-    });
-    await this.register();
-    this.heartbeat = setInterval(() => void this.register().catch(() => undefined), this.options.heartbeatMs);
-    this.queue = new Queue(this.keys.checkpointQueue, { connection: this.redis, prefix: this.keys.bull });
-    // Mining blocks this thread for a while on big sets, hence the long lock. An event whose miner
-    // died (its lock expired) goes back to the queue once and is mined by the next miner.
-    const connection = this.redis.duplicate({ maxRetriesPerRequest: null });
-    logRedisErrors(connection, (l) => this.log(`[miner] queue ${l}`));
-    this.worker = new Worker<CheckpointEvent>(this.keys.checkpointQueue, (job) => this.process(job), {
-      connection, prefix: this.keys.bull, concurrency: 1, lockDuration: this.options.lockMs, maxStalledCount: 1,
-    });
-    this.worker.on('error', (err) => this.log(`[miner] queue error: ${err.message}`));
-    this.state = 'RUNNING';
-    this.log(`[miner] ready: consuming ${this.keys.checkpointQueue} (prefix ${this.options.prefix}), metrics at http://${this.server.address}/metrics`);
+  start(): Promise<string> {
+    return this.consumer.start();
+  }
+
+  close(): Promise<void> {
+    return this.consumer.close();
   }
 
   private async process(event: Job<CheckpointEvent>): Promise<{ skipped?: boolean; version?: number }> {
     const { jobId, step, dir } = event.data;
-    const waiting = (await this.queue?.getWaiting()) ?? [];
-    if (waiting.some((w) => w.data.jobId === jobId && w.data.step > step)) {
+    if (await this.consumer.newerWaiting(event.data)) {
       await this.redis.rpush(this.keys.skippedCheckpoints(jobId), String(step));
       this.metrics.skipped.inc({ job_id: jobId });
       this.log(`[miner] job ${jobId}: skipped checkpoint ${step} (a newer one is queued)`);
@@ -108,24 +90,5 @@ export class MinerService {
     const old = await this.redis.zrange(this.keys.plans(jobId), '0', String(-this.options.keepPlans - 1));
     if (old.length === 0) return;
     await this.redis.multi().zrem(this.keys.plans(jobId), ...old).del(...old.map((v) => this.keys.plan(jobId, Number(v)))).exec();
-  }
-
-  close(): Promise<void> {
-    this.closing ??= this.doClose();
-    return this.closing;
-  }
-
-  private async doClose(): Promise<void> {
-    this.state = 'DRAINING';
-    const steps: [string, () => Promise<unknown>][] = [
-      ['stop heartbeat', async () => clearInterval(this.heartbeat)],
-      ['deregister', () => this.redis.del(this.keys.miner)],
-      ['close queue worker', async () => this.worker?.close()],
-      ['close queue', async () => this.queue?.close()],
-      ['close metrics server', async () => this.server?.close()],
-      ['close redis', () => this.redis.quit()],
-    ];
-    await runCloseSteps(steps, (l) => this.log(`[miner] ${l}`));
-    this.state = 'STOPPED';
   }
 }

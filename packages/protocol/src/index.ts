@@ -18,4 +18,6 @@ export { dataRoots, insideRoots, OUTSIDE_ROOTS } from './data-roots';
 export type { EvaluationRecord } from './evaluation';
 export { envNumber, runService, runCloseSteps, logRedisErrors, deleteKeysUnder, redactUrl, connectRedis } from './service-runtime';
 export { serveMetrics } from './metrics-server';
+export { CheckpointConsumer } from './checkpoint-consumer';
+export type { CheckpointConsumerOptions, ConsumerState } from './checkpoint-consumer';
 export type { MetricsServerOptions } from './metrics-server';
