@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { confusableIdentities, mineTriplets, mineTripletsBruteForce, mineTripletsRestricted, miningRecall, rngFor } from '@facenet/core';
+import { confusableIdentities, mineTriplets, mineTripletsBruteForce, mineTripletsRestricted, mineTripletsRestrictedParallel, miningRecall, rngFor } from '@facenet/core';
 import { useBackend } from '../helpers';
 
 /** Points on a line in 2-D (second coordinate 0): squared distance = (x_i - x_j)^2. */
@@ -99,5 +99,15 @@ describe('miner: blocked semi-hard mining', function () {
     assert.ok(exact.length > 1000, `${exact.length} exact triplets`);
     assert.ok(recall >= 0.95, `recall ${recall.toFixed(3)}`);
     assert.ok(miningRecall(exact, [], () => 0) === 0 && miningRecall([], restricted, () => 0) === 1, 'recall is measured, not assumed');
+  });
+
+  it('the two-thread search returns exactly the one-thread result', async () => {
+    const { emb, labels } = clustered(120, 6, 32, 0.7);
+    const opts = { hardness: 0.3, margin: 0.2, neighbourIdentities: 8 };
+    const one = mineTripletsRestricted(emb, 32, labels, opts);
+    const two = await mineTripletsRestrictedParallel(emb, 32, labels, opts);
+    assert.ok(one.triplets.length > 100);
+    assert.deepEqual(two.triplets, one.triplets);
+    assert.deepEqual(two.stats, one.stats);
   });
 });

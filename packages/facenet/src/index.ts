@@ -73,6 +73,6 @@ export type { FlatLayout } from './train/flat-gradients';
 export { mineTriplets, mineTripletsBruteForce } from './mining/mine-triplets';
 export type { MiningOptions, MinedTriplet, MiningStats } from './mining/mine-triplets';
 export { confusableIdentities } from './mining/confusable';
-export { mineTripletsRestricted, miningRecall } from './mining/restricted-mining';
+export { mineTripletsRestricted, mineTripletsRestrictedParallel, miningRecall } from './mining/restricted-mining';
 export type { RestrictedMiningOptions } from './mining/restricted-mining';
 export { forEachDistanceTile } from './mining/distance-tiles';

@@ -1,4 +1,4 @@
-import { confusableIdentities, embedImages, FaceSource, loadModel, mineTriplets, mineTripletsRestricted, rngFor, shuffled } from '@facenet/core';
+import { confusableIdentities, embedImages, FaceSource, loadModel, mineTriplets, mineTripletsRestrictedParallel, rngFor, shuffled } from '@facenet/core';
 import { curriculumAt, JobSpec, MiningPlan, sourceFromSpec, trainingSource } from '@facenet/protocol';
 import { CompiledMinerOptions } from './miner-options';
 
@@ -66,7 +66,7 @@ export class CheckpointMiner {
     // its identity's nearest identities (recall >= 95% measured against the exact scan; README).
     const { triplets, stats } = ok.length <= this.o.exactUpTo
       ? mineTriplets(emb, dim, okLabels, mineOptions)
-      : mineTripletsRestricted(emb, dim, okLabels, { ...mineOptions, neighbourIdentities: this.o.neighbourIdentities, randomCandidates: this.o.randomCandidates });
+      : await mineTripletsRestrictedParallel(emb, dim, okLabels, { ...mineOptions, neighbourIdentities: this.o.neighbourIdentities, randomCandidates: this.o.randomCandidates });
     const conf = confusableIdentities(emb, dim, okLabels, cur.confusableK);
     const t2 = performance.now();
     const pairCounts = new Map<string, number>();

@@ -1,0 +1,18 @@
+/** Worker thread of mineTripletsRestrictedParallel: scans its share of the identities. */
+import { parentPort, workerData } from 'node:worker_threads';
+import { compile } from './mine-triplets';
+import { scanIdentities, ScanWork } from './restricted-mining';
+
+interface Input {
+  emb: Float32Array;
+  norms: Float32Array;
+  dim: number;
+  c: ReturnType<typeof compile>;
+  sampled: number[];
+  work: ScanWork;
+  from: number;
+  to: number;
+}
+
+const d = workerData as Input;
+parentPort?.postMessage(scanIdentities(d.emb, d.norms, d.dim, d.c, new Set(d.sampled), d.work, d.from, d.to));
