@@ -1,6 +1,6 @@
 import { rm } from 'node:fs/promises';
-import { sep } from 'node:path';
-import { CheckpointEntry } from '@facenet/protocol';
+import { resolve } from 'node:path';
+import { CheckpointEntry, insideRoots } from '@facenet/protocol';
 
 /**
  * The checkpoints a retention of `keepLast` deletes: all but the newest `keepLast`, the best by
@@ -13,10 +13,10 @@ export function checkpointsToDelete(checkpoints: readonly CheckpointEntry[], kee
   return checkpoints.filter((c) => !newest.has(c.dir) && c.step !== bestStep && !pinned.has(c.dir));
 }
 
-/** Deletes checkpoint folders, but only inside `root` (the job's own checkpoint folder). */
+/** Deletes checkpoint folders, but only strictly inside `root` (the job's own checkpoint folder), symlinks resolved. */
 export async function deleteCheckpoints(entries: readonly CheckpointEntry[], root: string, log: (line: string) => void): Promise<void> {
   for (const c of entries) {
-    if (!c.dir.startsWith(root + sep)) {
+    if (resolve(c.dir) === resolve(root) || !insideRoots(c.dir, [root])) {
       log(`retention: kept ${c.dir}: outside the job's folder ${root}`);
       continue;
     }

@@ -41,10 +41,6 @@ export class EvaluatorService {
     return this.consumer.state;
   }
 
-  get metricsAddress(): string {
-    return this.consumer.metricsAddress;
-  }
-
   start(): Promise<string> {
     return this.consumer.start();
   }

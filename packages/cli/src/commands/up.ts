@@ -1,7 +1,8 @@
 import { Command } from 'commander';
 import { resolve } from 'node:path';
-import { evaluatePairs, holdoutPairs, loadModel, selectBackend } from '@facenet/core';
-import { EvaluationRecord, JobSpec, redactUrl, sourceFromSpec, trainingSource } from '@facenet/protocol';
+import { evaluatePairs, loadModel, selectBackend } from '@facenet/core';
+import { evaluationSetFor } from '@facenet/evaluator';
+import { EvaluationRecord, JobSpec, redactUrl } from '@facenet/protocol';
 import { api, JobView, watch } from '../cluster/api-client';
 import { LocalCluster } from '../cluster/local-cluster';
 import { int, readSpecFile } from '../parse';
@@ -58,15 +59,15 @@ async function runJob(url: string, specFile: string, evaluator: boolean, out: Ou
       out.line(`evaluation of step ${last.step} (${last.pairs} ${last.set} pairs): accuracy ${pct(last.accuracy)}  VAL@FAR=${last.farTarget} ${pct(last.val)}  AUC ${last.auc.toFixed(4)}  threshold ${last.threshold.toFixed(3)}`);
       if (best && best.step !== last.step) out.line(`best checkpoint by VAL: step ${best.step} (VAL ${pct(best.val)}, accuracy ${pct(best.accuracy)}): ${best.checkpointDir}`);
     }
-  } else if (job.spec.holdout > 0 && job.lastCheckpoint) {
+  } else if (evaluable && job.lastCheckpoint) {
+    // No evaluator: score the last checkpoint here, on the pairs the evaluator would have used.
     await selectBackend({ log: null });
-    const source = sourceFromSpec(job.spec.dataset);
     const { model, manifest } = await loadModel(job.lastCheckpoint.dir);
-    const held = trainingSource(source, job.spec.holdout, manifest.rng.seed).holdout;
-    const r = (await evaluatePairs(model, source, holdoutPairs(source.index, held, { seed: manifest.rng.seed }))).report;
+    const es = evaluationSetFor(job.spec, manifest.rng.seed);
+    const r = (await evaluatePairs(model, es.source, es.set, { farTarget: job.spec.evaluation.farTarget })).report;
     model.dispose();
     out.data({ event: 'evaluation', job: job.id, step: job.step, ...r });
-    out.line(`held-out (${held.length} identities, ${r.pairs} pairs): accuracy ${pct(r.accuracy)}  VAL@FAR=${r.farTarget} ${pct(r.val)}  AUC ${r.auc.toFixed(4)}  threshold ${r.threshold.toFixed(3)}`);
+    out.line(`evaluation of step ${job.step} (${r.pairs} ${es.kind} pairs): accuracy ${pct(r.accuracy)}  VAL@FAR=${r.farTarget} ${pct(r.val)}  AUC ${r.auc.toFixed(4)}  threshold ${r.threshold.toFixed(3)}`);
   }
   out.line(`checkpoint: ${job.lastCheckpoint?.dir}`);
   return 0;

@@ -141,7 +141,7 @@ function prepare(emb: Float32Array, dim: number, labels: ArrayLike<number>, opti
   const eligible = Array.from(members).sort((x, y) => x - y);
   const sampledSet = new Set(shuffled(eligible, rngFor(c.seed, 'mining-stats')).slice(0, c.statsAnchors));
   const work: ScanWork = { members, memberOffsets, candidates: candidates.subarray(0, cc), candidateOffsets };
-  return { c, k, n, norms, work, groups: groups.length, eligible: eligible.length, sampledSet };
+  return { c, n, norms, work, groups: groups.length, eligible: eligible.length, sampledSet };
 }
 
 function finish(emb: Float32Array, dim: number, labels: ArrayLike<number>, p: ReturnType<typeof prepare>, parts: ScanResult[]): { triplets: MinedTriplet[]; stats: MiningStats } {
