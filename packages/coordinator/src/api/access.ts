@@ -74,14 +74,12 @@ export function registerAccessControl(app: FastifyInstance, o: AccessOptions): v
       if (!isLoopback(host)) return deny(reply, 421, `unknown Host '${req.headers.host ?? ''}': this API answers loopback names only`);
     }
     const origin = req.headers.origin;
-    if (origin !== undefined && origin !== 'null') {
+    if (origin !== undefined) {
       let sameOrigin = false;
       try {
-        sameOrigin = new URL(origin).host === req.headers.host;
+        sameOrigin = origin !== 'null' && new URL(origin).host === req.headers.host;
       } catch { /* a malformed Origin is foreign */ }
       if (!sameOrigin) return deny(reply, 403, `cross-site request from ${origin} refused`);
-    } else if (origin === 'null') {
-      return deny(reply, 403, 'cross-site request from an opaque origin refused');
     }
     const write = req.method !== 'GET' && req.method !== 'HEAD';
     if (write && !(req.headers['content-type'] ?? '').toLowerCase().startsWith('application/json')) {
