@@ -1,10 +1,13 @@
 import { strict as assert } from 'node:assert';
+import { connect } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
-import { AllreducePeer, facenetProto, ringSchedule, SECRET_METADATA, segmentBounds } from '@facenet/worker';
+import { AllreducePeer, encodeHello, facenetProto, FrameReader, ringSchedule, SECRET_METADATA, segmentBounds } from '@facenet/worker';
 
-/** Real gRPC servers on 127.0.0.1:0, one per rank. */
-async function ring(world: number, chunkBytes: number, timeoutMs = 10000): Promise<AllreducePeer[]> {
-  const peers = Array.from({ length: world }, () => new AllreducePeer({ chunkBytes, timeoutMs }));
+type Transport = 'tcp' | 'grpc';
+
+/** Real servers on 127.0.0.1:0, one per rank; `transports` per rank (default: the TCP data plane). */
+async function ring(world: number, chunkBytes: number, timeoutMs = 10000, transports: Transport[] = []): Promise<AllreducePeer[]> {
+  const peers = Array.from({ length: world }, (_, r) => new AllreducePeer({ chunkBytes, timeoutMs, transport: transports[r] ?? 'tcp' }));
   await Promise.all(peers.map((p) => p.start()));
   return peers;
 }
@@ -15,7 +18,7 @@ function vectors(world: number, n: number, seed: number): Float32Array[] {
   return Array.from({ length: world }, () => Float32Array.from({ length: n }, rnd));
 }
 
-describe('ring allreduce over gRPC', function () {
+describe('ring allreduce', function () {
   this.timeout(60000);
 
   it('segments and schedule cover every element and round', () => {
@@ -25,9 +28,15 @@ describe('ring allreduce over gRPC', function () {
     assert.deepEqual(s.map((r) => [r.send, r.receive, r.reduce]), [[1, 0, true], [0, 2, true], [2, 1, false], [1, 0, false]]);
   });
 
-  for (const world of [2, 3, 4]) {
-    it(`W=${world}: every rank ends with the mean, for sizes off the chunk and world grid`, async () => {
-      const peers = await ring(world, 64); // 16 floats a chunk
+  const cases: { world: number; transports: Transport[]; label: string }[] = [
+    ...[2, 3, 4].map((world) => ({ world, transports: [] as Transport[], label: 'TCP data plane' })),
+    { world: 3, transports: ['grpc', 'grpc', 'grpc'], label: 'gRPC Pull only' },
+    // Rank 1 pulls through gRPC; rank 2's predecessor (rank 1) offers no data plane, so rank 2 falls back to gRPC too.
+    { world: 3, transports: ['tcp', 'grpc', 'tcp'], label: 'mixed: one rank without a data plane' },
+  ];
+  for (const { world, transports, label } of cases) {
+    it(`W=${world}, ${label}: every rank ends with the mean, for sizes off the chunk and world grid`, async () => {
+      const peers = await ring(world, 64, 10000, transports); // 16 floats a chunk
       const world_ = peers.map((p) => p.address);
       try {
         for (const n of [0, 1, 2, 3, 5, 16, 17, 63, 1000, 4099]) {
@@ -58,7 +67,10 @@ describe('ring allreduce over gRPC', function () {
       // Rank 2 never joins: rank 0 waits on it and must fail.
       const results = await Promise.allSettled([peers[0]!.allreduce('job/x/0', data[0]!, 0, world), peers[1]!.allreduce('job/x/0', data[1]!, 1, world)]);
       assert.ok(results.every((r) => r.status === 'rejected'));
-      assert.match(String((results[0] as PromiseRejectedResult).reason), /allreduce job\/x\/0 \(rank 0\): timed out/);
+      // Whichever rank's timer fires first (rank 0 waiting for rank 2's data, or rank 1 for rank
+      // 2's pull) fails, and its failure ends the other's wait at once.
+      const reasons = results.map((r) => String((r as PromiseRejectedResult).reason));
+      assert.ok(reasons.some((r) => /timed out after 500 ms|did not pull job\/x\/0 within 500 ms/.test(r)), reasons.join('; '));
     } finally {
       await Promise.all(peers.map((p) => p.close()));
     }
@@ -125,6 +137,48 @@ describe('who may pull a collective', function () {
       // Ranks that disagree on the secret never exchange data: the collective fails on every rank.
       const results = await Promise.allSettled(peers.map((p, r) => p.allreduce('auth/2/0', data[r]!, r, world, r === 1 ? 'stale' : 'gen-secret')));
       assert.ok(results.every((r) => r.status === 'rejected'), JSON.stringify(results.map((r) => r.status)));
+    } finally {
+      await Promise.all(peers.map((p) => p.close()));
+    }
+  });
+
+  /** The same impostor on the TCP data plane: the port from DataEndpoint, then a hello (or raw bytes). */
+  async function tcpImpostor(address: string, id: string, toRank: number, secret: string, raw?: Buffer): Promise<{ code: number; reason: string; floats: number }> {
+    const Ctor = facenetProto().facenet.v1.AllreduceService;
+    const client = new Ctor(address, grpc.credentials.createInsecure());
+    const port = await new Promise<number>((resolve, reject) => client.DataEndpoint({}, (err, res) => (err ? reject(err) : resolve(res?.port ?? 0))));
+    client.close();
+    assert.ok(port > 0, 'the rank announces a data plane');
+    return new Promise((resolve) => {
+      let floats = 0;
+      const result = { code: -1, reason: '' };
+      const reader = new FrameReader({ data: (_r, _o, b) => (floats += b.length / 4), end: () => (result.code = 0), error: (code, reason) => Object.assign(result, { code, reason }) });
+      const sock = connect(port, '127.0.0.1', () => sock.write(raw ?? encodeHello({ collective_id: id, to_rank: toRank, secret })));
+      sock.on('data', (b: Buffer) => reader.push(b));
+      sock.on('close', () => resolve({ ...result, floats }));
+    });
+  }
+
+  it('the TCP data plane authenticates like Pull: a wrong secret or rank is refused with PERMISSION_DENIED and no data, a malformed hello with INVALID_ARGUMENT', async () => {
+    const peers = await ring(3, 1 << 20);
+    try {
+      const world = peers.map((p) => p.address);
+      const inputs = vectors(3, 1000, 6);
+      const data = inputs.map((v) => v.slice());
+      const wrongSecret = tcpImpostor(world[0]!, 'tauth/1/0', 1, 'guess');
+      const wrongRank = tcpImpostor(world[0]!, 'tauth/1/0', 2, 'gen-secret');
+      await new Promise((r) => setTimeout(r, 200));
+      await Promise.all(peers.map((p, r) => p.allreduce('tauth/1/0', data[r]!, r, world, 'gen-secret')));
+      for (const attempt of [await wrongSecret, await wrongRank]) {
+        assert.equal(attempt.code, grpc.status.PERMISSION_DENIED, attempt.reason);
+        assert.match(attempt.reason, /not this rank's successor, or a wrong secret/);
+        assert.equal(attempt.floats, 0);
+      }
+      for (let i = 0; i < 1000; i++) assert.ok(Math.abs(data[0]![i]! - (inputs[0]![i]! + inputs[1]![i]! + inputs[2]![i]!)) < 1e-5);
+      const lenPrefixed = (s: string) => Buffer.concat([Buffer.from([s.length, 0, 0, 0]), Buffer.from(s)]);
+      const garbage = await tcpImpostor(world[0]!, '', 0, '', lenPrefixed('{"collective_id":"x"}'));
+      assert.equal(garbage.code, grpc.status.INVALID_ARGUMENT);
+      assert.match(garbage.reason, /hello lacks a to_rank/);
     } finally {
       await Promise.all(peers.map((p) => p.close()));
     }

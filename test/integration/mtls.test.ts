@@ -3,7 +3,9 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { AllreducePeer, facenetProto, SECRET_METADATA } from '@facenet/worker';
+import { connect as netConnect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { AllreducePeer, encodeHello, facenetProto, SECRET_METADATA } from '@facenet/worker';
 import { api, JobView, startCluster, waitForState } from '../cluster-helpers';
 import { ORL, tempDir } from '../helpers';
 
@@ -63,6 +65,29 @@ describe('mutual TLS between workers (certificates made by openssl)', function (
       const foreign = await attempt(grpc.credentials.createSsl(readFileSync(tls.ca), readFileSync(rogue.key), readFileSync(rogue.cert)));
       assert.equal(foreign.code, grpc.status.UNAVAILABLE, 'a certificate from another CA is refused');
       assert.equal(noCert.chunks + foreign.chunks, 0);
+
+      // The TCP data plane takes the same certificates: without one, no data either.
+      const port = await new Promise<number>((resolve, reject) => {
+        const client = new Ctor(world[1]!, grpc.credentials.createSsl(readFileSync(tls.ca), readFileSync(tls.key), readFileSync(tls.cert)));
+        client.DataEndpoint({}, (err, res) => { client.close(); return err ? reject(err) : resolve(res?.port ?? 0); });
+      });
+      assert.ok(port > 0, 'the rank announces a data plane');
+      const dataPlaneAttempt = (secure: boolean) => new Promise<{ bytes: number; error?: string }>((resolve) => {
+        let bytes = 0;
+        let error: string | undefined;
+        const hello = encodeHello({ collective_id: 'job/2/1', to_rank: 2, secret });
+        const sock = secure
+          ? tlsConnect({ host: '127.0.0.1', port, ca: readFileSync(tls.ca), cert: readFileSync(rogue.cert), key: readFileSync(rogue.key) }, () => sock.write(hello))
+          : netConnect(port, '127.0.0.1', () => sock.write(hello));
+        sock.on('data', (b: Buffer) => (bytes += b.length));
+        sock.on('error', (e) => (error = e.message));
+        sock.on('close', () => resolve({ bytes, error }));
+      });
+      const plainData = await dataPlaneAttempt(false);
+      assert.equal(plainData.bytes, 0, 'a plaintext connection to the TLS data plane gets nothing back');
+      const foreignData = await dataPlaneAttempt(true);
+      // (With TLS 1.3 the client may finish its side of the handshake before the server refuses the certificate and closes.)
+      assert.equal(foreignData.bytes, 0, 'a foreign certificate gets nothing back');
     } finally {
       await Promise.all(peers.map((p) => p.close()));
     }

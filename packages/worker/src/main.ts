@@ -16,6 +16,8 @@ runService('worker', new WorkerService({
     host: env.FACENET_WORKER_HOST,
     port: envNumber('FACENET_WORKER_PORT'),
     advertiseAddress: env.FACENET_WORKER_ADVERTISE,
+    transport: env.FACENET_ALLREDUCE_TRANSPORT as 'tcp' | 'grpc' | undefined,
+    dataPort: envNumber('FACENET_WORKER_DATA_PORT'),
     timeoutMs: envNumber('FACENET_ALLREDUCE_TIMEOUT_MS'),
     tls: env.FACENET_TLS_CERT || env.FACENET_TLS_KEY || env.FACENET_TLS_CA
       ? { ca: env.FACENET_TLS_CA ?? '', cert: env.FACENET_TLS_CERT ?? '', key: env.FACENET_TLS_KEY ?? '' } : undefined,

@@ -5,6 +5,14 @@ export interface AllreduceOptions {
   port?: number;
   /** Address other ranks dial (differs from host:port behind NAT or in Kubernetes). @default host:boundPort */
   advertiseAddress?: string;
+  /**
+   * How the rounds travel: 'tcp' on a raw TCP data plane (TLS when configured) whose port the
+   * predecessor announces over gRPC, falling back to gRPC for a predecessor without one; 'grpc'
+   * through gRPC Pull streams only. @default 'tcp'
+   */
+  transport?: 'tcp' | 'grpc';
+  /** Port of the TCP data plane; 0 picks a free one. @default 0 */
+  dataPort?: number;
   /** Bytes per chunk on the wire (gRPC rejects messages over 4 MiB by default). @default 1 MiB */
   chunkBytes?: number;
   /** HTTP/2 receive window of the pulling side; small windows cap throughput. @default 32 MiB */
@@ -27,6 +35,8 @@ export function compileAllreduceOptions(o: AllreduceOptions = {}): CompiledAllre
   const c: CompiledAllreduceOptions = {
     host: o.host ?? '127.0.0.1',
     port: o.port ?? 0,
+    transport: o.transport ?? 'tcp',
+    dataPort: o.dataPort ?? 0,
     advertiseAddress: o.advertiseAddress,
     chunkBytes: o.chunkBytes ?? 1 << 20,
     windowBytes: o.windowBytes ?? 32 << 20,
@@ -34,7 +44,10 @@ export function compileAllreduceOptions(o: AllreduceOptions = {}): CompiledAllre
     tls: o.tls,
   };
   if (c.tls) for (const k of ['ca', 'cert', 'key'] as const) if (!c.tls[k]) throw new TypeError(`allreduce option tls.${k} is required with TLS (FACENET_TLS_CA, FACENET_TLS_CERT, FACENET_TLS_KEY)`);
-  if (!Number.isInteger(c.port) || c.port < 0 || c.port > 65535) throw new TypeError(`allreduce option port must be 0-65535, got ${c.port}`);
+  for (const k of ['port', 'dataPort'] as const) {
+    if (!Number.isInteger(c[k]) || c[k] < 0 || c[k] > 65535) throw new TypeError(`allreduce option ${k} must be 0-65535, got ${c[k]}`);
+  }
+  if (c.transport !== 'tcp' && c.transport !== 'grpc') throw new TypeError(`allreduce option transport must be 'tcp' or 'grpc' (FACENET_ALLREDUCE_TRANSPORT), got ${String(c.transport)}`);
   for (const k of ['chunkBytes', 'windowBytes', 'timeoutMs'] as const) {
     if (!(Number.isFinite(c[k]) && c[k] > 0)) throw new TypeError(`allreduce option ${k} must be > 0, got ${c[k]}`);
   }

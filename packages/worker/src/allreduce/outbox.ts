@@ -1,13 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { PullResponse } from '../generated/facenet/v1/PullResponse';
 import { abortableWait } from './abortable-wait';
-import type { PullRequest__Output } from '../generated/facenet/v1/PullRequest';
+import type { PullStream } from './pull-stream';
 
-type PullCall = grpc.ServerWritableStream<PullRequest__Output, PullResponse>;
-
-/** gRPC metadata key carrying the job generation's collective secret on every Pull. */
-export const SECRET_METADATA = 'facenet-collective-secret';
 
 /** Who may pull a collective: the ring successor's rank, knowing the generation's secret. */
 export interface PullExpectation {
@@ -17,11 +12,11 @@ export interface PullExpectation {
 
 interface Slot {
   /** Pulls that arrived for this collective, not yet checked (the local rank has not started it). */
-  candidates: PullCall[];
+  candidates: PullStream[];
   /** The verified successor's stream. */
-  call?: PullCall;
+  call?: PullStream;
   expect?: PullExpectation;
-  waiter?: { resolve: (call: PullCall) => void; reject: (err: Error) => void };
+  waiter?: { resolve: (call: PullStream) => void; reject: (err: Error) => void };
   createdAt: number;
 }
 
@@ -31,14 +26,8 @@ const PENDING_COLLECTIVES = 256;
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
-/** Ends a server stream with a status: grpc-js sends an error status on 'error' (destroy() sends none). */
-function deny(call: PullCall, code: grpc.status, reason: string): void {
-  if (call.destroyed || call.cancelled) return;
-  call.emit('error', Object.assign(new Error(reason), { code, details: reason }));
-}
-
 /**
- * Outgoing streams by collective: the successor's Pull arrives (maybe before this rank starts
+ * Outgoing streams (gRPC Pulls or data-plane connections) by collective: the successor's Pull arrives (maybe before this rank starts
  * the collective) and waits here until this rank writes its rounds into it. A Pull is served
  * only if it names the expected successor rank and carries the generation's secret (compared in
  * constant time); others are refused with PERMISSION_DENIED and never see a byte. Pulls for
@@ -58,36 +47,35 @@ export class Outbox {
     return s;
   }
 
-  private static verified(call: PullCall, e: PullExpectation): boolean {
-    const given = call.metadata.get(SECRET_METADATA)[0];
-    const secretOk = timingSafeEqual(digest(typeof given === 'string' ? given : ''), digest(e.secret));
-    return secretOk && call.request.to_rank === e.toRank;
+  private static verified(call: PullStream, e: PullExpectation): boolean {
+    const secretOk = timingSafeEqual(digest(call.request.secret), digest(e.secret));
+    return secretOk && call.request.toRank === e.toRank;
   }
 
   /** Serves `call` if it is the expected successor; refuses it otherwise. */
-  private offer(id: string, s: Slot, call: PullCall): void {
+  private offer(id: string, s: Slot, call: PullStream): void {
     const e = s.expect as PullExpectation;
-    if (s.call) return deny(call, grpc.status.ALREADY_EXISTS, `collective ${id} is already being pulled`);
-    if (!Outbox.verified(call, e)) return deny(call, grpc.status.PERMISSION_DENIED, `collective ${id}: not this rank's successor, or a wrong secret`);
+    if (s.call) return call.deny(grpc.status.ALREADY_EXISTS, `collective ${id} is already being pulled`);
+    if (!Outbox.verified(call, e)) return call.deny(grpc.status.PERMISSION_DENIED, `collective ${id}: not this rank's successor, or a wrong secret`);
     s.call = call;
-    call.on('cancelled', () => this.slots.delete(id));
+    call.onGone(() => this.slots.delete(id));
     s.waiter?.resolve(call);
   }
 
   /** Called by the Pull handler. */
-  attach(id: string, call: PullCall): void {
+  attach(id: string, call: PullStream): void {
     const s = this.slot(id);
-    if (!s) return deny(call, grpc.status.RESOURCE_EXHAUSTED, 'too many collectives pending on this rank');
+    if (!s) return call.deny(grpc.status.RESOURCE_EXHAUSTED, 'too many collectives pending on this rank');
     if (s.expect) return this.offer(id, s, call);
-    if (s.candidates.length >= CANDIDATES_PER_COLLECTIVE) return deny(call, grpc.status.RESOURCE_EXHAUSTED, `collective ${id}: too many pulls`);
+    if (s.candidates.length >= CANDIDATES_PER_COLLECTIVE) return call.deny(grpc.status.RESOURCE_EXHAUSTED, `collective ${id}: too many pulls`);
     s.candidates.push(call);
-    call.on('cancelled', () => {
+    call.onGone(() => {
       s.candidates = s.candidates.filter((c) => c !== call);
     });
   }
 
   /** The verified successor's stream for `id`, once it has asked for it (or a failure: timeout, abort). */
-  stream(id: string, expect: PullExpectation, timeoutMs: number, signal: AbortSignal): Promise<PullCall> {
+  stream(id: string, expect: PullExpectation, timeoutMs: number, signal: AbortSignal): Promise<PullStream> {
     const s = this.slot(id);
     if (!s) return Promise.reject(new Error('too many collectives pending on this rank'));
     s.expect = expect;
@@ -95,7 +83,7 @@ export class Outbox {
     s.candidates = [];
     for (const c of early) this.offer(id, s, c);
     if (s.call) return Promise.resolve(s.call);
-    return abortableWait<PullCall>(signal, timeoutMs, () => `successor did not pull ${id} within ${timeoutMs} ms`, (resolve, reject) => {
+    return abortableWait<PullStream>(signal, timeoutMs, () => `successor did not pull ${id} within ${timeoutMs} ms`, (resolve, reject) => {
       s.waiter = { resolve, reject };
       return () => (s.waiter = undefined);
     });
@@ -111,7 +99,7 @@ export class Outbox {
    * successor's pull fails too. */
   fail(id: string, reason: string, code = grpc.status.ABORTED): void {
     const s = this.slots.get(id);
-    for (const c of [...(s?.candidates ?? []), ...(s?.call ? [s.call] : [])]) deny(c, code, reason);
+    for (const c of [...(s?.candidates ?? []), ...(s?.call ? [s.call] : [])]) c.deny(code, reason);
     s?.waiter?.reject(new Error(reason));
     this.slots.delete(id);
   }

@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import type { AllreduceServiceClient } from '../generated/facenet/v1/AllreduceService';
@@ -9,7 +8,9 @@ import { AllreduceError } from '../errors';
 import { AllreduceOptions, compileAllreduceOptions, CompiledAllreduceOptions } from './allreduce-options';
 import { Mailbox } from './mailbox';
 import { abortableWait } from './abortable-wait';
-import { Outbox, PullExpectation, SECRET_METADATA } from './outbox';
+import { Outbox, PullExpectation } from './outbox';
+import { GrpcPullStream, PullStream, SECRET_METADATA } from './pull-stream';
+import { DataPlaneServer, pullOverTcp, TlsMaterial } from './tcp-data-plane';
 import { facenetProto } from './proto';
 import { ringSchedule, segmentBounds } from './segments';
 
@@ -22,11 +23,22 @@ export interface AllreduceStats {
 type PullCall = grpc.ServerWritableStream<PullRequest__Output, PullResponse>;
 
 const MESSAGE_LIMIT = 8 << 20;
+/** How long a rank waits for a peer to say where its data plane is. */
+const ENDPOINT_DEADLINE_MS = 15_000;
+
+/** "host:port" or "[v6]:port" -> host, without brackets. */
+function hostOf(address: string): string {
+  const host = address.slice(0, address.lastIndexOf(':'));
+  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+}
 
 /**
  * One rank's side of the gradient ring. Each rank serves Pull (its successor pulls the rounds
  * it writes) and pulls from its predecessor into a mailbox. `allreduce` sums a vector across
  * the ring in place: reduce-scatter then all-gather, 2(W-1)/W of the vector sent per rank.
+ * gRPC is the control plane; with transport 'tcp' (the default) the rounds themselves travel
+ * on a raw TCP data plane whose port each rank learns from its predecessor over gRPC, and a
+ * predecessor that offers none is pulled through gRPC.
  */
 export class AllreducePeer {
   private readonly server = new grpc.Server({ 'grpc.max_send_message_length': MESSAGE_LIMIT });
@@ -42,18 +54,24 @@ export class AllreducePeer {
   private readonly running = new Map<string, AbortController>();
   address = '';
   private clientCredentials: grpc.ChannelCredentials = grpc.credentials.createInsecure();
+  private tlsMaterial: TlsMaterial | undefined;
+  private dataPlane: DataPlaneServer | undefined;
+  private dataPort = 0;
+  /** Data-plane port of each predecessor address, asked once over gRPC. */
+  private readonly dataPorts = new Map<string, Promise<number>>();
 
   constructor(options: AllreduceOptions = {}) {
     this.options = compileAllreduceOptions(options);
     this.chunkElements = this.options.chunkBytes / 4;
     this.timeoutMs = this.options.timeoutMs;
     this.server.addService(facenetProto().facenet.v1.AllreduceService.service, {
-      Pull: (call: PullCall) => this.outbox.attach(call.request.collective_id, call),
+      Pull: (call: PullCall) => this.outbox.attach(call.request.collective_id, new GrpcPullStream(call)),
+      DataEndpoint: (_call: unknown, callback: grpc.sendUnaryData<{ port: number }>) => callback(null, { port: this.dataPort }),
     });
   }
 
   /** Server and client credentials: mutual TLS when configured (read once, at start), else plaintext. */
-  private credentials(): { server: grpc.ServerCredentials; client: grpc.ChannelCredentials } {
+  private credentials(): { server: grpc.ServerCredentials; client: grpc.ChannelCredentials; material?: TlsMaterial } {
     const tls = this.options.tls;
     if (!tls) return { server: grpc.ServerCredentials.createInsecure(), client: grpc.credentials.createInsecure() };
     const read = (what: string, path: string) => {
@@ -67,6 +85,7 @@ export class AllreducePeer {
     return {
       server: grpc.ServerCredentials.createSsl(ca, [{ cert_chain: cert, private_key: key }], true),
       client: grpc.credentials.createSsl(ca, key, cert),
+      material: { ca, cert, key },
     };
   }
 
@@ -75,6 +94,11 @@ export class AllreducePeer {
     const host = this.options.host;
     const creds = this.credentials();
     this.clientCredentials = creds.client;
+    this.tlsMaterial = creds.material;
+    if (this.options.transport === 'tcp') {
+      this.dataPlane = new DataPlaneServer((id, stream) => this.outbox.attach(id, stream), this.tlsMaterial);
+      this.dataPort = await this.dataPlane.listen(host, this.options.dataPort);
+    }
     const port = await new Promise<number>((resolve, reject) =>
       this.server.bindAsync(`${host}:${this.options.port}`, creds.server, (err, p) => (err ? reject(err) : resolve(p))),
     );
@@ -95,46 +119,87 @@ export class AllreducePeer {
     return c;
   }
 
+  /** Where `address` serves its data plane: 0 for none (or transport 'grpc' here). */
+  private predecessorDataPort(address: string): Promise<number> {
+    if (this.options.transport === 'grpc') return Promise.resolve(0);
+    let port = this.dataPorts.get(address);
+    if (!port) {
+      port = new Promise<number>((resolve, reject) => {
+        this.client(address).DataEndpoint({}, { deadline: Date.now() + ENDPOINT_DEADLINE_MS }, (err, res) => (err ? reject(err) : resolve(res?.port ?? 0)));
+      });
+      port.catch(() => this.dataPorts.delete(address)); // ask again next time
+      this.dataPorts.set(address, port);
+    }
+    return port;
+  }
+
   /**
-   * Starts receiving collective `id` from `address` into the mailbox. Any failure of the stream
-   * aborts the collective, and so does a stream that ends before every round arrived: the
-   * predecessor has stopped sending, and waiting for the timeout would only delay the fault.
+   * Starts receiving collective `id` from `address` into the mailbox, over the predecessor's
+   * data plane or, when it has none, its gRPC Pull. Any failure of the stream aborts the
+   * collective, and so does a stream that ends before every round arrived: the predecessor has
+   * stopped sending, and waiting for the timeout would only delay the fault.
    */
-  private pull(address: string, id: string, rank: number, secret: string, abort: AbortController): grpc.ClientReadableStream<PullResponse__Output> {
-    const metadata = new grpc.Metadata();
-    metadata.set(SECRET_METADATA, secret);
-    const stream = this.client(address).Pull({ collective_id: id, to_rank: rank }, metadata);
+  private pull(address: string, id: string, rank: number, secret: string, abort: AbortController): { cancel(): void } {
+    let cancelled = false;
+    let handle: { cancel(): void } | undefined;
     const failWith = (err: Error) => {
       this.mailbox.fail(id, err);
       abort.abort(err);
     };
-    stream.on('data', (c: PullResponse__Output) => {
+    const deliver = (round: number, offset: number, bytes: Buffer): boolean => {
       try {
-        this.mailbox.deliver(id, c.round, c.offset, c.data);
+        this.mailbox.deliver(id, round, offset, bytes);
+        return true;
       } catch (err) {
         failWith(err as Error);
-        stream.cancel();
+        handle?.cancel();
+        return false;
       }
+    };
+    const ended = () => {
+      const missing = this.mailbox.shortfall(id);
+      if (missing) failWith(new Error(`predecessor ${address} ended its stream after ${missing}`));
+    };
+    this.predecessorDataPort(address).then((port) => {
+      if (cancelled) return;
+      handle = port
+        ? pullOverTcp(hostOf(address), port, { collective_id: id, to_rank: rank, secret }, {
+          data: deliver,
+          end: ended,
+          error: (code, reason) => failWith(new Error(`predecessor ${address}: ${reason} (${grpc.status[code] ?? code})`)),
+          failed: (err) => {
+            if (!abort.signal.aborted) failWith(new Error(`predecessor ${address}: ${err.message}`));
+          },
+        }, this.tlsMaterial)
+        : this.pullGrpc(address, id, rank, secret, abort, deliver, ended, failWith);
+    }, (err: Error) => failWith(new Error(`predecessor ${address} did not say where its data plane is: ${err.message}`)));
+    return { cancel: () => { cancelled = true; handle?.cancel(); } };
+  }
+
+  private pullGrpc(address: string, id: string, rank: number, secret: string, abort: AbortController, deliver: (round: number, offset: number, bytes: Buffer) => boolean, ended: () => void, failWith: (err: Error) => void): { cancel(): void } {
+    const metadata = new grpc.Metadata();
+    metadata.set(SECRET_METADATA, secret);
+    const stream = this.client(address).Pull({ collective_id: id, to_rank: rank }, metadata);
+    stream.on('data', (c: PullResponse__Output) => {
+      if (!deliver(c.round, c.offset, c.data)) stream.cancel();
     });
     stream.on('error', (err: grpc.ServiceError) => {
       if (err.code !== grpc.status.CANCELLED || !abort.signal.aborted) failWith(new Error(`predecessor ${address}: ${err.details || err.message}`));
     });
-    stream.on('end', () => {
-      const missing = this.mailbox.shortfall(id);
-      if (missing) failWith(new Error(`predecessor ${address} ended its stream after ${missing}`));
-    });
-    return stream;
+    stream.on('end', ended);
+    return { cancel: () => stream.cancel() };
   }
 
   /**
    * Writes data[s0, s1) as one round into the successor's stream, in bounded chunks that are
-   * views on the vector (no copy). grpc-js may serialize a queued message later, so the vector
-   * must not change or move until then: `flushed` resolves once the round's last chunk has been
-   * serialized (messages of a stream are processed in order), and `allreduce` waits for the
-   * last round's before it hands the vector back. Within a collective a segment sent is only
-   * overwritten after its data has come round the ring, so it was serialized long before.
+   * views on the vector (no copy). The transport may read a queued chunk later (grpc-js
+   * serializes it, the TCP socket sends from the vector's memory), so the vector must not change
+   * or move until then: `flushed` resolves once the round's last chunk has been taken (a stream's
+   * chunks are taken in order), and `allreduce` waits for the last round's before it hands the
+   * vector back. Within a collective a segment sent is only overwritten after its data has come
+   * round the ring, so it was taken long before.
    */
-  private async write(out: PullCall, round: number, data: Float32Array, s0: number, s1: number, signal: AbortSignal): Promise<{ bytes: number; flushed: Promise<void> }> {
+  private async write(out: PullStream, round: number, data: Float32Array, s0: number, s1: number, signal: AbortSignal): Promise<{ bytes: number; flushed: Promise<void> }> {
     let bytes = 0;
     let flushed: Promise<void> = Promise.resolve();
     for (let off = s0; off < s1; off += this.chunkElements) {
@@ -142,17 +207,17 @@ export class AllreducePeer {
       const chunk = Buffer.from(data.buffer, data.byteOffset + off * 4, (end - off) * 4);
       bytes += chunk.length;
       signal.throwIfAborted();
-      if (out.destroyed) throw new Error('successor went away');
+      if (out.gone) throw new Error('successor went away');
       let ok = true;
       flushed = new Promise<void>((resolve) => {
-        ok = out.write({ round, offset: off - s0, data: chunk }, () => resolve());
+        ok = out.write(round, off - s0, chunk, resolve);
       });
-      if (!ok) await once(out, 'drain', { signal });
+      if (!ok) await out.drained(signal);
     }
     return { bytes, flushed };
   }
 
-  /** Waits until grpc-js has serialized the last chunk written (or the stream is gone, so it never will). */
+  /** Waits until the transport has taken the last chunk written (or the stream is gone, so it never will). */
   private async flushed(last: Promise<void>, signal: AbortSignal): Promise<void> {
     await abortableWait<void>(signal, this.timeoutMs, () => `successor stream did not take the last round within ${this.timeoutMs} ms`, (done) => {
       void last.then(done);
@@ -168,11 +233,11 @@ export class AllreducePeer {
   }
 
   /** The successor's stream for `id`; its cancellation (the successor failed or died) aborts the collective. */
-  private async successor(id: string, expect: PullExpectation, abort: AbortController): Promise<PullCall> {
+  private async successor(id: string, expect: PullExpectation, abort: AbortController): Promise<PullStream> {
     const out = await this.outbox.stream(id, expect, this.timeoutMs, abort.signal);
     const gone = () => abort.abort(new Error('successor cancelled its pull'));
-    if (out.cancelled) gone();
-    out.once('cancelled', gone);
+    if (out.gone) gone();
+    out.onGone(gone);
     return out;
   }
 
@@ -243,6 +308,7 @@ export class AllreducePeer {
     this.outbox.failMatching(() => true, 'rank shutting down', grpc.status.UNAVAILABLE);
     for (const c of this.clients.values()) c.close();
     this.clients.clear();
+    await this.dataPlane?.close();
     const forced = setTimeout(() => this.server.forceShutdown(), 2000);
     await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
     clearTimeout(forced);
