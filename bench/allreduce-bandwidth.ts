@@ -7,7 +7,10 @@
  *     the kernel, without the reduce. On one 2-core machine loopback copies are CPU work, so this
  *     is the ceiling a W=2 ring can approach here.
  *
- *   npx tsx bench/allreduce-bandwidth.ts [--world 2] [--sizes-mb 4,16,64,256] [--reps 5] [--chunk-kb 1024] [--transports tcp,grpc]
+ *   npx tsx bench/allreduce-bandwidth.ts [--world 2] [--sizes-mb 4,16,64,256] [--reps 5] [--chunk-kb 1024] [--transports tcp,tcp+fp16,grpc]
+ *
+ * 'tcp+fp16' is the TCP data plane with fp16 compression: its bus bandwidth counts the float32
+ * bytes reduced (what the caller gets), so it can exceed the wire's.
  *
  * Prints JSON: per size the median seconds and GB/s of each method, and each ring / rawTcp.
  * BENCH_CPU_PROF=DIR writes a CPU profile of every child process there.
@@ -22,7 +25,7 @@ const { values } = parseArgs({
     'sizes-mb': { type: 'string', default: '4,16,64,256' },
     reps: { type: 'string', default: '5' },
     'chunk-kb': { type: 'string', default: '1024' },
-    transports: { type: 'string', default: 'tcp,grpc' },
+    transports: { type: 'string', default: 'tcp,tcp+fp16,grpc' },
     transport: { type: 'string', default: 'tcp' },
     role: { type: 'string' },
   },
@@ -34,7 +37,8 @@ type Msg = { cmd: string; [k: string]: unknown };
 /** A rank: serves allreduce, runs collectives on command. */
 async function rankProcess(): Promise<void> {
   const { AllreducePeer } = await import('@facenet/worker');
-  const peer = new AllreducePeer({ chunkBytes: Number(values['chunk-kb']) * 1024, timeoutMs: 600_000, transport: values.transport as 'tcp' | 'grpc' });
+  const [transport, compression] = values.transport.split('+') as ['tcp' | 'grpc', 'fp16' | undefined];
+  const peer = new AllreducePeer({ chunkBytes: Number(values['chunk-kb']) * 1024, timeoutMs: 600_000, transport });
   const address = await peer.start();
   let world: string[] = [];
   let rank = 0;
@@ -44,7 +48,7 @@ async function rankProcess(): Promise<void> {
     if (m.cmd === 'run') {
       const data = new Float32Array(m.n as number).fill(rank + 1);
       const t0 = performance.now();
-      await peer.allreduce(m.id as string, data, rank, world);
+      await peer.allreduce(m.id as string, data, rank, world, '', { compression });
       const seconds = (performance.now() - t0) / 1000;
       const expected = (world.length * (world.length + 1)) / 2;
       process.send?.({ cmd: 'done', seconds, correct: data[0] === expected && data[data.length - 1] === expected });

@@ -59,6 +59,32 @@ describe('ring allreduce', function () {
     });
   }
 
+  for (const transport of ['tcp', 'grpc'] as const) {
+    it(`fp16 compression (${transport}): within half precision of the float32 sum, half the bytes, every rank bit-identical`, async () => {
+      const world = 3;
+      const n = 100_003;
+      const peers = await ring(world, 4096, 10000, Array(world).fill(transport));
+      try {
+        const addresses = peers.map((p) => p.address);
+        const inputs = vectors(world, n, 11);
+        const exact = Array.from({ length: n }, (_, i) => inputs.reduce((a, v) => a + v[i]!, 0));
+        const data = inputs.map((v) => v.slice());
+        const plain = inputs.map((v) => v.slice());
+        const half = await Promise.all(peers.map((p, r) => p.allreduce('fp16/1/0', data[r]!, r, addresses, '', { compression: 'fp16' })));
+        const full = await Promise.all(peers.map((p, r) => p.allreduce('fp32/1/0', plain[r]!, r, addresses)));
+        let worst = 0;
+        for (let i = 0; i < n; i++) worst = Math.max(worst, Math.abs(data[0]![i]! - exact[i]!));
+        // Inputs in [-1, 1], W=3: each of the 2W-2 = 4 hops rounds once to 2^-11 relative of a value below 3.
+        assert.ok(worst <= 4 * 3 * 2 ** -11, `worst error ${worst}`);
+        assert.ok(worst > 0, 'the values did travel as halves');
+        for (let r = 1; r < world; r++) assert.deepEqual(data[r], data[0]);
+        assert.ok(Math.abs(half[0]!.bytes / full[0]!.bytes - 0.5) < 0.01, `${half[0]!.bytes} vs ${full[0]!.bytes} bytes`);
+      } finally {
+        await Promise.all(peers.map((p) => p.close()));
+      }
+    });
+  }
+
   it('a rank whose predecessor never sends times out instead of applying a partial sum', async () => {
     const peers = await ring(3, 1 << 20, 500);
     try {

@@ -83,6 +83,14 @@ describe('distributed training (facenet up --workers 2, real Redis, gRPC and pro
     assert.ok(Math.abs(w0[0]! - distributed.get('param:embedding/w')![0]!) > 1e-6);
   });
 
+  it('allreduce.compression fp16: ranks stay bit-identical (weight checksums every step) and the job completes', async () => {
+    const job = await api<JobView>(cluster.url, 'POST', '/v1/jobs', spec({ steps: 3, checkpointEvery: 3 }, { checksumEvery: 1, allreduce: { compression: 'fp16' } }));
+    const done = await waitForState(cluster.url, job.id, ['completed', 'failed']);
+    assert.equal(done.state, 'completed', JSON.stringify(done));
+    const bad = await api(cluster.url, 'POST', '/v1/jobs', spec({}, { allreduce: { compression: 'fp8' } })).catch((e: { status: number; data: { issues: { path: string }[] } }) => e);
+    assert.deepEqual((bad as { data: { issues: { path: string }[] } }).data.issues.map((i) => i.path), ['allreduce.compression']);
+  });
+
   it('resuming from the step-N checkpoint reproduces the straight 2N-step run exactly', async () => {
     const straight = await api<JobView>(cluster.url, 'POST', '/v1/jobs', spec({ steps: 4, checkpointEvery: 2 }));
     const a = await waitForState(cluster.url, straight.id, ['completed']);

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { errorFrame, FrameReader, frameHeader, FrameType } from '@facenet/worker';
+import { decodeHalves, encodeHalves, errorFrame, FrameReader, frameHeader, FrameType, roundToHalf } from '@facenet/worker';
 
 /** A rank's byte stream: two rounds of DATA frames (two chunks each), then END. */
 function stream(values: Float32Array): Buffer {
@@ -58,7 +58,36 @@ describe('TCP data-plane frames', () => {
 
   it('rejects a malformed stream: an unknown frame type, a DATA frame of partial floats, bytes after END', () => {
     assert.throws(() => read(frameHeader(9 as FrameType, 0, 0, 0), []), /unknown frame type 9/);
-    assert.throws(() => read(frameHeader(FrameType.Data, 0, 0, 6), []), /not whole float32s/);
+    assert.throws(() => read(frameHeader(FrameType.Data, 0, 0, 6), []), /not whole 4-byte elements/);
     assert.throws(() => read(Buffer.concat([frameHeader(FrameType.End, 0, 0, 0), Buffer.from([1])]), []), /after the end/);
+  });
+});
+
+describe('fp16 on the wire', () => {
+  const halves = (xs: number[]) => [...decodeHalves(encodeHalves(Float32Array.from(xs), 0, xs.length), new Float32Array(xs.length))];
+
+  it('encodes exact values exactly, rounds to nearest even, saturates to infinity, keeps NaN and signed zero', () => {
+    assert.deepEqual(halves([0, 1, -2, 0.5, 65504, 2 ** -24, -(2 ** -14)]), [0, 1, -2, 0.5, 65504, 2 ** -24, -(2 ** -14)]);
+    assert.deepEqual(halves([1 + 2 ** -11, 1 + 3 * 2 ** -11]), [1, 1 + 2 * 2 ** -10]); // ties go to the even mantissa
+    assert.deepEqual(halves([65520, -1e6, Infinity]), [Infinity, -Infinity, Infinity]);
+    assert.ok(Number.isNaN(halves([NaN])[0]));
+    assert.ok(Object.is(halves([-0])[0], -0));
+    assert.deepEqual(halves([2 ** -26]), [0]);
+  });
+
+  it('keeps every normal value within half a unit in the last place (relative 2^-11)', () => {
+    let s = 7;
+    const xs = Array.from({ length: 20000 }, () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5) * 2 ** ((s % 30) - 14));
+    const ys = halves(xs);
+    xs.forEach((x, i) => assert.ok(Math.abs(ys[i]! - x) <= Math.abs(x) * 2 ** -11 + 2 ** -25, `${x} -> ${ys[i]}`));
+  });
+
+  it('rounding in place is what a peer decodes, and idempotent', () => {
+    const xs = Float32Array.from({ length: 1000 }, (_, i) => Math.sin(i) * 3);
+    const sent = halves([...xs]);
+    roundToHalf(xs, 0, xs.length);
+    assert.deepEqual([...xs], sent);
+    roundToHalf(xs, 0, xs.length);
+    assert.deepEqual([...xs], sent);
   });
 });

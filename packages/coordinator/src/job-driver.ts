@@ -195,6 +195,7 @@ export class JobDriver {
       checkpointDir: checkpointDue && rank === 0 ? this.checkpointDir(job.id) : undefined, checksum,
       learningRateScale: job.learningRateScale ?? 1,
       collectiveSecret: collectiveSecret(job.secretSeed ?? job.id, job.generation),
+      compression: job.spec.allreduce?.compression ?? 'none', // jobs stored before the option have none
     }, shardJobId(job.id, s, rank, job.generation))));
     const planned: PlannedStep = { mining: mining && { version: mining.version, step: mining.step }, switchTo };
     const results = await this.waitForAll(job, jobs, [], planned);

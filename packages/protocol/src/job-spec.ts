@@ -85,6 +85,12 @@ export const retentionSchema = z.object({
   keepLast: z.number().int().min(0).max(100_000).default(0),
 }).strict();
 
+/** How gradients travel between ranks. */
+export const allreduceSpecSchema = z.object({
+  /** 'fp16': half the bytes on the wire, sums still accumulated in float32 (README, Performance). */
+  compression: z.enum(['none', 'fp16']).default('none'),
+}).strict();
+
 /** A distributed training job as POST /v1/jobs accepts it. */
 export const jobSpecSchema = z.object({
   name: z.string().max(200).optional(),
@@ -106,6 +112,7 @@ export const jobSpecSchema = z.object({
   nonFinite: nonFiniteSchema.default(nonFiniteSchema.parse({})),
   evaluation: evaluationSchema.default(evaluationSchema.parse({})),
   retention: retentionSchema.default(retentionSchema.parse({})),
+  allreduce: allreduceSpecSchema.default(allreduceSpecSchema.parse({})),
 }).strict().refine((s) => (s.minWorldSize ?? 1) <= s.worldSize, { message: 'minWorldSize must not exceed worldSize', path: ['minWorldSize'] });
 
 export type JobSpec = z.infer<typeof jobSpecSchema>;

@@ -33,6 +33,8 @@ export interface ShardJobData {
   /** This generation's collective secret: ranks serve their allreduce rounds only to the
    * successor that presents it (with the right rank), so no one else can read or inject gradients. */
   collectiveSecret: string;
+  /** Gradients on the wire as fp16 (job spec `allreduce.compression`); absent: float32. */
+  compression?: 'none' | 'fp16';
 }
 
 /** The collective secret of one job generation, derived from the job's random seed. */

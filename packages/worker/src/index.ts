@@ -1,6 +1,7 @@
 // Public API of the training worker.
 export { AllreducePeer } from './allreduce/ring-allreduce';
-export type { AllreduceStats } from './allreduce/ring-allreduce';
+export type { AllreduceStats, CollectiveOptions } from './allreduce/ring-allreduce';
+export { decodeHalves, encodeHalves, roundToHalf } from './allreduce/fp16';
 export { compileAllreduceOptions } from './allreduce/allreduce-options';
 export type { AllreduceOptions, CompiledAllreduceOptions } from './allreduce/allreduce-options';
 export { segmentBounds, ringSchedule } from './allreduce/segments';

@@ -82,7 +82,7 @@ export class StepRunner {
     const flat = await this.compute.gradients({ shards: shards.map((s) => ({ images: s.data, labels: s.labels, count: s.count })) });
     if (this.faults.nonFiniteAtStep === data.step) flat[0] = Number.NaN;
     const t2 = performance.now();
-    const reduced = await this.peer.allreduce(collectiveId(data.jobId, data.step, data.generation), flat, data.rank, data.world, data.collectiveSecret);
+    const reduced = await this.peer.allreduce(collectiveId(data.jobId, data.step, data.generation), flat, data.rank, data.world, data.collectiveSecret, { compression: data.compression });
     const t3 = performance.now();
     const stats = flatStats(flat);
     const result = (extra: Partial<ShardJobResult>, t4 = t3, t5 = t4): ShardJobResult => ({

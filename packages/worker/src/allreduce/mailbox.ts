@@ -1,9 +1,11 @@
 import { abortableWait } from './abortable-wait';
+import { decodeHalves } from './fp16';
 
 /**
  * Data received from the ring predecessor, by collective and round. Once the local side has
  * said where a round goes (`expect`), each chunk is added or copied straight into the target
- * vector as it arrives: no per-chunk allocation and no second pass. Chunks that arrive before
+ * vector as it arrives: no per-chunk allocation and no second pass (fp16 chunks are decoded
+ * into a reused buffer first). Chunks that arrive before
  * that (the predecessor is ahead) are buffered and applied when the expectation is set.
  */
 interface Target {
@@ -13,7 +15,9 @@ interface Target {
 }
 
 interface RoundState {
-  early: { offset: number; values: Float32Array }[];
+  /** Chunks that came before `expect` said how wide an element is (copied: transports reuse buffers). */
+  early: { offset: number; bytes: Buffer }[];
+  /** Elements applied. */
   received: number;
   target?: Target;
   waiter?: () => void;
@@ -22,6 +26,8 @@ interface RoundState {
 interface Collective {
   rounds: Map<number, RoundState>;
   data?: Float32Array;
+  /** Bytes per element on the wire: 4 (float32) or 2 (fp16 compression). */
+  elementBytes?: number;
   createdAt: number;
   failure?: Error;
 }
@@ -29,8 +35,12 @@ interface Collective {
 /** Reused, 4-byte-aligned staging for payloads whose bytes are not float-aligned. */
 let scratch = new Float32Array(0);
 
-function floatsOf(bytes: Buffer): Float32Array {
-  const n = bytes.byteLength / 4;
+function floatsOf(bytes: Buffer, elementBytes: number): Float32Array {
+  const n = bytes.byteLength / elementBytes;
+  if (elementBytes === 2) {
+    if (scratch.length < n) scratch = new Float32Array(n);
+    return decodeHalves(bytes, scratch);
+  }
   if (bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, n);
   if (scratch.length < n) scratch = new Float32Array(n);
   new Uint8Array(scratch.buffer, 0, bytes.byteLength).set(bytes);
@@ -84,17 +94,29 @@ export class Mailbox {
     return r;
   }
 
-  /** Where each round's data goes in `data` (segment base and length, add or copy). */
-  expect(id: string, data: Float32Array, targets: Map<number, Target>): void {
+  /**
+   * Where each round's data goes in `data` (segment base and length, add or copy), and the
+   * wire's element width (4: float32, 2: fp16, decoded to float32 before it is added).
+   */
+  expect(id: string, data: Float32Array, targets: Map<number, Target>, elementBytes = 4): void {
     const c = this.entry(id);
     c.data = data;
+    c.elementBytes = elementBytes;
     for (const [round, target] of targets) {
       const r = this.round(c, round);
       r.target = target;
-      for (const e of r.early) apply(data, target, e.offset, e.values);
+      for (const e of r.early) r.received += this.applyBytes(c, r, e.offset, e.bytes);
       r.early = [];
       if (r.received >= target.length) r.waiter?.();
     }
+  }
+
+  private applyBytes(c: Collective, r: RoundState, offset: number, bytes: Buffer): number {
+    const width = c.elementBytes as number;
+    if (bytes.byteLength % width !== 0) throw new Error(`a chunk of ${bytes.byteLength} bytes is not whole ${width}-byte elements`);
+    const values = floatsOf(bytes, width);
+    apply(c.data as Float32Array, r.target as Target, offset, values);
+    return values.length;
   }
 
   /** Applies (or buffers) one chunk. Throws when it overruns its segment. */
@@ -102,12 +124,14 @@ export class Mailbox {
     const c = this.entry(id);
     if (c.failure) return 0;
     const r = this.round(c, round);
-    const values = floatsOf(bytes);
-    if (r.target && c.data) apply(c.data, r.target, offset, values);
-    else r.early.push({ offset, values: values.slice() });
-    r.received += values.length;
-    if (r.target && r.received >= r.target.length) r.waiter?.();
-    return values.length;
+    if (!r.target || !c.data) {
+      r.early.push({ offset, bytes: Buffer.from(bytes) });
+      return 0;
+    }
+    const n = this.applyBytes(c, r, offset, bytes);
+    r.received += n;
+    if (r.received >= r.target.length) r.waiter?.();
+    return n;
   }
 
   /**

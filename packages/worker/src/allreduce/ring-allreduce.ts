@@ -13,11 +13,20 @@ import { GrpcPullStream, PullStream, SECRET_METADATA } from './pull-stream';
 import { DataPlaneServer, pullOverTcp, TlsMaterial } from './tcp-data-plane';
 import { facenetProto } from './proto';
 import { ringSchedule, segmentBounds } from './segments';
+import { encodeHalves, roundToHalf } from './fp16';
 
 
 export interface AllreduceStats {
   /** Bytes this rank sent. */
   bytes: number;
+}
+
+export interface CollectiveOptions {
+  /**
+   * 'fp16': values travel as IEEE halves (half the bytes); sums are still accumulated in
+   * float32. Every rank must use the same setting (it comes from the job spec). @default 'none'
+   */
+  compression?: 'none' | 'fp16';
 }
 
 type PullCall = grpc.ServerWritableStream<PullRequest__Output, PullResponse>;
@@ -139,7 +148,7 @@ export class AllreducePeer {
    * collective, and so does a stream that ends before every round arrived: the predecessor has
    * stopped sending, and waiting for the timeout would only delay the fault.
    */
-  private pull(address: string, id: string, rank: number, secret: string, abort: AbortController): { cancel(): void } {
+  private pull(address: string, id: string, rank: number, secret: string, elementBytes: number, abort: AbortController): { cancel(): void } {
     let cancelled = false;
     let handle: { cancel(): void } | undefined;
     const failWith = (err: Error) => {
@@ -163,7 +172,7 @@ export class AllreducePeer {
     this.predecessorDataPort(address).then((port) => {
       if (cancelled) return;
       handle = port
-        ? pullOverTcp(hostOf(address), port, { collective_id: id, to_rank: rank, secret }, {
+        ? pullOverTcp(hostOf(address), port, { collective_id: id, to_rank: rank, secret }, elementBytes, {
           data: deliver,
           end: ended,
           error: (code, reason) => failWith(new Error(`predecessor ${address}: ${reason} (${grpc.status[code] ?? code})`)),
@@ -199,12 +208,12 @@ export class AllreducePeer {
    * vector back. Within a collective a segment sent is only overwritten after its data has come
    * round the ring, so it was taken long before.
    */
-  private async write(out: PullStream, round: number, data: Float32Array, s0: number, s1: number, signal: AbortSignal): Promise<{ bytes: number; flushed: Promise<void> }> {
+  private async write(out: PullStream, round: number, data: Float32Array, s0: number, s1: number, fp16: boolean, signal: AbortSignal): Promise<{ bytes: number; flushed: Promise<void> }> {
     let bytes = 0;
     let flushed: Promise<void> = Promise.resolve();
     for (let off = s0; off < s1; off += this.chunkElements) {
       const end = Math.min(s1, off + this.chunkElements);
-      const chunk = Buffer.from(data.buffer, data.byteOffset + off * 4, (end - off) * 4);
+      const chunk = fp16 ? encodeHalves(data, off, end) : Buffer.from(data.buffer, data.byteOffset + off * 4, (end - off) * 4);
       bytes += chunk.length;
       signal.throwIfAborted();
       if (out.gone) throw new Error('successor went away');
@@ -249,9 +258,10 @@ export class AllreducePeer {
    * `secret` is the job generation's collective secret: this rank sends it with its Pull and
    * serves its rounds only to a successor that sends the same one.
    */
-  async allreduce(id: string, data: Float32Array, rank: number, world: string[], secret = ''): Promise<AllreduceStats> {
+  async allreduce(id: string, data: Float32Array, rank: number, world: string[], secret = '', options: CollectiveOptions = {}): Promise<AllreduceStats> {
     const W = world.length;
     if (W <= 1) return { bytes: 0 };
+    const fp16 = options.compression === 'fp16';
     this.checkAbandoned(id, rank);
     const segments = segmentBounds(data.length, W);
     const schedule = ringSchedule(rank, W);
@@ -260,15 +270,18 @@ export class AllreducePeer {
     this.mailbox.expect(id, data, new Map(schedule.map((st) => {
       const [r0, r1] = segments[st.receive] as [number, number];
       return [st.round, { base: r0, length: r1 - r0, reduce: st.reduce }];
-    })));
-    const incoming = this.pull(world[(rank - 1 + W) % W] as string, id, rank, secret, abort);
+    })), fp16 ? 2 : 4);
+    const incoming = this.pull(world[(rank - 1 + W) % W] as string, id, rank, secret, fp16 ? 2 : 4, abort);
     let sent = 0;
     try {
       const out = await this.successor(id, { toRank: (rank + 1) % W, secret }, abort);
       let last: Promise<void> = Promise.resolve();
       for (const step of schedule) {
         const [s0, s1] = segments[step.send] as [number, number];
-        const w = await this.write(out, step.round, data, s0, s1, abort.signal);
+        // The first all-gather round sends the segment this rank finished reducing. With fp16 the
+        // others receive it rounded, so this rank rounds its own copy too: all ranks stay identical.
+        if (fp16 && step.round === W - 1) roundToHalf(data, s0, s1);
+        const w = await this.write(out, step.round, data, s0, s1, fp16, abort.signal);
         sent += w.bytes;
         last = w.flushed;
         const [r0, r1] = segments[step.receive] as [number, number];

@@ -128,7 +128,7 @@ export interface PullHandlers extends FrameSink {
  * a connection that breaks first goes to `failed`. Returns a cancel that closes the connection
  * (the serving rank sees its successor gone).
  */
-export function pullOverTcp(host: string, port: number, hello: Hello, handlers: PullHandlers, material?: TlsMaterial): { cancel(): void } {
+export function pullOverTcp(host: string, port: number, hello: Hello, elementBytes: number, handlers: PullHandlers, material?: TlsMaterial): { cancel(): void } {
   let settled = false;
   const settle = (then: () => void) => {
     if (settled) return;
@@ -140,7 +140,7 @@ export function pullOverTcp(host: string, port: number, hello: Hello, handlers: 
     end: () => settle(() => handlers.end()),
     error: (code, reason) => settle(() => handlers.error(code, reason)),
   };
-  const reader = new FrameReader(sink);
+  const reader = new FrameReader(sink, elementBytes);
   const consume = (bytes: Buffer) => {
     try {
       reader.push(bytes);
@@ -154,7 +154,7 @@ export function pullOverTcp(host: string, port: number, hello: Hello, handlers: 
     socket = tls.connect({ host, port, ca: material.ca, cert: material.cert, key: material.key, servername: net.isIP(host) ? undefined : host });
     socket.on('data', consume);
   } else {
-    // One reused read buffer: received floats are added into the vector (or copied) at once.
+    // One reused read buffer: received elements are added into the vector (or copied) at once.
     const buffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
     socket = net.connect({ host, port, noDelay: true, onread: { buffer, callback: (n: number, buf: Uint8Array) => { consume(Buffer.from(buf.buffer, buf.byteOffset, n)); return true; } } });
   }

@@ -4,7 +4,8 @@
  * Successor -> rank, once per connection: a hello, u32 little-endian length then that many
  * bytes of JSON {collective_id, to_rank, secret}. Rank -> successor: frames with a 16-byte
  * header of four u32 little-endian fields (type, a, b, length) and `length` payload bytes:
- *   DATA  (1): a = round, b = offset in float32 elements, payload = little-endian float32s;
+ *   DATA  (1): a = round, b = offset in elements, payload = little-endian float32s (or halves
+ *              with fp16 compression, which both sides know from the job);
  *   END   (2): every round written; no payload;
  *   ERROR (3): a = gRPC status code, payload = UTF-8 reason.
  * The order of DATA frames is Pull's: round by round, each round's chunks by offset.
@@ -71,8 +72,8 @@ export interface FrameSink {
 
 /**
  * Incremental parser of the rank -> successor byte stream. Reads may split headers and even
- * single floats; payloads are handed on as whole float32s without copying, except the one float
- * a read boundary splits. Throws on a malformed stream.
+ * single elements; payloads are handed on as whole elements without copying, except the one
+ * element a read boundary splits. Throws on a malformed stream.
  */
 export class FrameReader {
   private state: 'header' | 'data' | 'reason' | 'done' = 'header';
@@ -86,7 +87,8 @@ export class FrameReader {
   private code = 0;
   private reason: Buffer[] = [];
 
-  constructor(private readonly sink: FrameSink) {}
+  /** `elementBytes`: 4 for float32 payloads, 2 for fp16. */
+  constructor(private readonly sink: FrameSink, private readonly elementBytes = 4) {}
 
   push(buf: Buffer): void {
     let pos = 0;
@@ -107,7 +109,7 @@ export class FrameReader {
     const type = this.header.readUInt32LE(0);
     const length = this.header.readUInt32LE(12);
     if (type === FrameType.Data) {
-      if (length % 4 !== 0) throw new Error(`DATA frame of ${length} bytes is not whole float32s`);
+      if (length % this.elementBytes !== 0) throw new Error(`DATA frame of ${length} bytes is not whole ${this.elementBytes}-byte elements`);
       this.round = this.header.readUInt32LE(4);
       this.offset = this.header.readUInt32LE(8);
       this.remaining = length;
@@ -129,23 +131,24 @@ export class FrameReader {
   }
 
   private readData(buf: Buffer, pos: number): number {
+    const width = this.elementBytes;
     if (this.carryFill > 0) {
-      const n = Math.min(4 - this.carryFill, buf.length - pos);
+      const n = Math.min(width - this.carryFill, buf.length - pos);
       buf.copy(this.carry, this.carryFill, pos, pos + n);
       this.carryFill += n;
       this.remaining -= n;
       pos += n;
-      if (this.carryFill === 4) {
+      if (this.carryFill === width) {
         this.carryFill = 0;
-        this.sink.data(this.round, this.offset, this.carry);
+        this.sink.data(this.round, this.offset, this.carry.subarray(0, width));
         this.offset += 1;
       }
     } else {
       const avail = Math.min(this.remaining, buf.length - pos);
-      const whole = avail - (avail % 4);
+      const whole = avail - (avail % width);
       if (whole > 0) {
         this.sink.data(this.round, this.offset, buf.subarray(pos, pos + whole));
-        this.offset += whole / 4;
+        this.offset += whole / width;
       }
       const rest = avail - whole;
       buf.copy(this.carry, 0, pos + whole, pos + avail);
