@@ -53,6 +53,30 @@ describe('miner service and curriculum (facenet up with the miner)', function ()
     assert.equal(typeof view.planVersion, 'number');
   });
 
+  it('mines in a worker thread: the miner answers /healthz at once while it embeds and mines a checkpoint', async () => {
+    const miner = await api<{ metrics: string }>(cluster.url, 'GET', '/v1/miner');
+    const health = `${miner.metrics.startsWith('http') ? miner.metrics : `http://${miner.metrics}`}/healthz`;
+    // inception-small at 96 px: embedding the 300-image sample takes seconds of compute under wasm.
+    const spec = { ...job(4), train: { ...job(4).train, model: { architecture: 'inception-small', imageSize: 96 }, batch: { P: 6, K: 4 }, virtualShards: 2 },
+      curriculum: { ...job(4).curriculum, samplePerIdentity: 10 } };
+    const j = await api<JobView>(cluster.url, 'POST', '/v1/jobs', spec);
+    let worst = 0;
+    let plan: { timings: { embedMs: number; mineMs: number } } | null = null;
+    await waitFor(async () => {
+      const t0 = performance.now();
+      const res = await fetch(health);
+      worst = Math.max(worst, performance.now() - t0);
+      assert.equal(res.status, 200);
+      plan = await api<typeof plan>(cluster.url, 'GET', `/v1/jobs/${j.id}/plan`);
+      return plan !== null;
+    }, 240000, 'a plan from the inception-small checkpoint');
+    const p = plan as unknown as { timings: { embedMs: number; mineMs: number } };
+    const pass = p.timings.embedMs + p.timings.mineMs;
+    assert.ok(pass > 2000, `the mining pass took ${pass.toFixed(0)} ms: too short to show anything`);
+    assert.ok(worst < 500, `/healthz took up to ${worst.toFixed(0)} ms during a ${pass.toFixed(0)} ms mining pass`);
+    await waitForState(cluster.url, j.id, ['completed'], 240000);
+  });
+
   it('a job finishes when the miner is killed mid-job (uniform batches from then on)', async () => {
     const j = await api<JobView>(cluster.url, 'POST', '/v1/jobs', job(30));
     await waitFor(async () => (await api<JobView>(cluster.url, 'GET', `/v1/jobs/${j.id}`)).step >= 6, 120000, 'step 6');

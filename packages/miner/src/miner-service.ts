@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { CheckpointConsumer, CheckpointEvent, ConsumerState, JobRecord, MiningPlan, redisKeys } from '@facenet/protocol';
 import { MiningError } from './errors';
 import { createMinerMetrics } from './miner-metrics';
-import { CheckpointMiner } from './mine-checkpoint';
+import { MiningClient } from './mining-client';
 import { compileMinerOptions, CompiledMinerOptions, MinerOptions } from './miner-options';
 
 export type MinerState = ConsumerState;
@@ -21,19 +21,20 @@ export class MinerService {
   private readonly consumer: CheckpointConsumer;
   private readonly redis: IORedis;
   private readonly keys: ReturnType<typeof redisKeys>;
-  private readonly miner: CheckpointMiner;
+  /** Embedding and mining run in a worker thread: the main thread keeps heartbeats and the lock. */
+  private readonly miner: MiningClient;
 
   constructor(options: MinerOptions = {}, private readonly log: (line: string) => void = (l) => console.error(l)) {
     this.options = compileMinerOptions(options);
     const o = this.options;
-    // Mining blocks the thread for a while on big sets, hence the long lock (lockMs).
+    // The lock covers a whole mining pass (lockMs): if the miner dies, the event is mined again after it expires.
     this.consumer = new CheckpointConsumer({
       role: 'miner', redisUrl: o.redisUrl, prefix: o.prefix, id: o.id, queue: redisKeys(o.prefix).checkpointQueue, registrationKey: redisKeys(o.prefix).miner,
       heartbeatMs: o.heartbeatMs, lockMs: o.lockMs, metricsHost: o.metricsHost, metricsPort: o.metricsPort, registry: this.metrics.registry,
     }, (job) => this.process(job), log);
     this.redis = this.consumer.redis;
     this.keys = this.consumer.keys;
-    this.miner = new CheckpointMiner(this.options);
+    this.miner = new MiningClient(this.options);
   }
 
   get state(): MinerState {
@@ -44,8 +45,9 @@ export class MinerService {
     return this.consumer.start();
   }
 
-  close(): Promise<void> {
-    return this.consumer.close();
+  async close(): Promise<void> {
+    await this.consumer.close();
+    await this.miner.close();
   }
 
   private async process(event: Job<CheckpointEvent>): Promise<{ skipped?: boolean; version?: number }> {

@@ -28,6 +28,16 @@ function halfBits(bits: number): number {
   return sign | (half + (rest > 0x1000 || (rest === 0x1000 && half & 1) ? 1 : 0));
 }
 
+/** Float32 bits -> half bits, with a fast path for values in half's normal range. */
+function toHalf(x: number): number {
+  const e = (x >>> 23) & 0xff;
+  if (e <= 112 || e >= 142) return halfBits(x);
+  // Rebias, and round to nearest even by adding 0xfff plus the kept mantissa's lowest bit to the
+  // 13 dropped bits (a carry may bump the exponent, which stays below infinity for e < 142).
+  const m = x & 0x7fffff;
+  return (((x >>> 16) & 0x8000) | ((e - 112) << 10) | (m >>> 13)) + (((m & 0x1fff) + 0xfff + ((m >>> 13) & 1)) >>> 13);
+}
+
 /** Every half's float32 value, built once (256 KiB): decoding is one lookup per element. */
 let table: Float32Array | undefined;
 function halfTable(): Float32Array {
@@ -44,10 +54,12 @@ function halfTable(): Float32Array {
 
 /** data[from, to) as little-endian halves, in a new buffer. */
 export function encodeHalves(data: Float32Array, from: number, to: number): Buffer {
-  const bits = new Uint32Array(data.buffer, data.byteOffset + from * 4, to - from);
+  // Int32, not Uint32: V8 keeps int32 values unboxed, while uint32s above 2^31 (every negative
+  // float) would become heap numbers.
+  const bits = new Int32Array(data.buffer, data.byteOffset + from * 4, to - from);
   const out = Buffer.allocUnsafe(bits.length * 2);
   const halves = new Uint16Array(out.buffer, out.byteOffset, bits.length);
-  for (let i = 0; i < bits.length; i++) halves[i] = halfBits(bits[i] as number);
+  for (let i = 0; i < bits.length; i++) halves[i] = toHalf(bits[i] as number);
   return out;
 }
 
@@ -66,7 +78,7 @@ export function decodeHalves(bytes: Buffer, out: Float32Array): Float32Array {
 
 /** Rounds data[from, to) to half precision in place, so a rank keeps exactly what it sends. */
 export function roundToHalf(data: Float32Array, from: number, to: number): void {
-  const bits = new Uint32Array(data.buffer, data.byteOffset + from * 4, to - from);
+  const bits = new Int32Array(data.buffer, data.byteOffset + from * 4, to - from);
   const t = halfTable();
-  for (let i = 0; i < bits.length; i++) data[from + i] = t[halfBits(bits[i] as number)] as number;
+  for (let i = 0; i < bits.length; i++) data[from + i] = t[toHalf(bits[i] as number)] as number;
 }

@@ -1,0 +1,54 @@
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { CheckpointMiner, MiningJob } from './mine-checkpoint';
+import type { CompiledMinerOptions } from './miner-options';
+
+type Mined = Awaited<ReturnType<CheckpointMiner['mine']>>;
+
+export interface MiningRequest {
+  id: number;
+  job: MiningJob;
+  checkpoint: string;
+  step: number;
+}
+
+export type MiningReply = { id: number; ok: true; value: Mined } | { id: number; ok: false; error: string };
+
+/** The miner's main-thread handle on its mining thread (mining-thread.ts): one request at a time. */
+export class MiningClient {
+  private readonly thread: Worker;
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (v: Mined) => void; reject: (e: Error) => void }>();
+  private exited: Error | undefined;
+
+  constructor(options: CompiledMinerOptions) {
+    this.thread = new Worker(join(__dirname, 'mining-thread.js'), { workerData: options });
+    this.thread.on('message', (r: MiningReply) => {
+      const p = this.pending.get(r.id);
+      if (!p) return;
+      this.pending.delete(r.id);
+      if (r.ok) p.resolve(r.value);
+      else p.reject(new Error(r.error));
+    });
+    const fail = (err: Error) => {
+      this.exited = err;
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
+    };
+    this.thread.on('error', (err) => fail(new Error(`mining thread crashed: ${err.message}`)));
+    this.thread.on('exit', (code) => fail(new Error(`mining thread exited (${code})`)));
+  }
+
+  mine(job: MiningJob, checkpoint: string, step: number): Promise<Mined> {
+    if (this.exited) return Promise.reject(this.exited);
+    const id = this.nextId++;
+    return new Promise<Mined>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.thread.postMessage({ id, job, checkpoint, step } satisfies MiningRequest);
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.thread.terminate();
+  }
+}
