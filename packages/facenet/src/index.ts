@@ -74,5 +74,6 @@ export { mineTriplets, mineTripletsBruteForce } from './mining/mine-triplets';
 export type { MiningOptions, MinedTriplet, MiningStats } from './mining/mine-triplets';
 export { confusableIdentities } from './mining/confusable';
 export { mineTripletsRestricted, mineTripletsRestrictedParallel, miningRecall } from './mining/restricted-mining';
-export type { RestrictedMiningOptions } from './mining/restricted-mining';
+export type { RestrictedMiningOptions, Triplets } from './mining/restricted-mining';
+export { TripletTable } from './mining/triplet-table';
 export { forEachDistanceTile } from './mining/distance-tiles';

@@ -53,7 +53,8 @@ export class CheckpointMiner {
     }
     const ok = keys.flatMap((_, i) => (embedded.ok[i] ? [i] : []));
     const dim = embedded.dim;
-    const emb = new Float32Array(ok.length * dim);
+    // In shared memory: the restricted search's scan thread reads it without a copy.
+    const emb = new Float32Array(new SharedArrayBuffer(ok.length * dim * 4));
     ok.forEach((i, r) => emb.set(embedded.embeddings.subarray(i * dim, (i + 1) * dim), r * dim));
     const okLabels = ok.map((i) => labels[i] as number);
     const t1 = performance.now();

@@ -2,34 +2,10 @@ import { squaredDistance } from '../eval/distances';
 import { rngFor, shuffled } from '../util/random';
 import { BoundedHeap } from './bounded-heap';
 import { forEachDistanceTile } from './distance-tiles';
+import { AnchorPlan, binOf, compile, MinedTriplet, MiningOptions, PairHistogram, pick } from './selection';
 
-export interface MiningOptions {
-  /** Triplet margin alpha. @default 0.2 */
-  margin?: number;
-  /**
-   * Where in the window a negative is wanted: the target distance is d(a,p) + margin x (1 - hardness).
-   * 0 = just inside the margin (the easiest semi-hard), 1 = at d(a,p) (the hardest). @default 0.5
-   */
-  hardness?: number;
-  /** Never take negatives closer than the positive (d(a,n) <= d(a,p)); the curriculum keeps this on while the model is young. @default true */
-  floor?: boolean;
-  /** Candidates kept per anchor while scanning. @default 16 */
-  candidatesPerAnchor?: number;
-  /** Tile size of the blocked distance computation. @default 1024 x 4096 */
-  rowBlock?: number;
-  colBlock?: number;
-  /** Anchors sampled for the easy / semi-hard / hard statistics. @default 256 */
-  statsAnchors?: number;
-  seed?: number;
-}
-
-export interface MinedTriplet {
-  anchor: number;
-  positive: number;
-  negative: number;
-  dap: number;
-  dan: number;
-}
+export { compile, PairHistogram, pick } from './selection';
+export type { AnchorPlan, MinedTriplet, MiningOptions } from './selection';
 
 export interface MiningStats {
   anchors: number;
@@ -48,22 +24,6 @@ export interface MiningStats {
 }
 
 const HIST_BINS = 512;
-const HIST_MAX = 4;
-
-export interface AnchorPlan {
-  positives: { id: number; d: number; low: number; high: number; target: number }[];
-  low: number;
-  high: number;
-  target: number;
-}
-
-export function compile(o: MiningOptions) {
-  return {
-    margin: o.margin ?? 0.2, hardness: Math.min(1, Math.max(0, o.hardness ?? 0.5)), floor: o.floor ?? true,
-    cap: o.candidatesPerAnchor ?? 16, rowBlock: o.rowBlock ?? 1024, colBlock: o.colBlock ?? 4096,
-    statsAnchors: o.statsAnchors ?? 256, seed: o.seed ?? 1,
-  };
-}
 
 /** Positives, their windows and targets, per anchor (null: no positive, cannot anchor). */
 export function anchorPlans(emb: Float32Array, dim: number, labels: ArrayLike<number>, c: ReturnType<typeof compile>): (AnchorPlan | null)[] {
@@ -87,28 +47,6 @@ export function anchorPlans(emb: Float32Array, dim: number, labels: ArrayLike<nu
       target: positives.reduce((s, p) => s + p.target, 0) / positives.length,
     };
   });
-}
-
-/** Per anchor-positive pair, the kept candidate inside the pair's window closest to its target. */
-export function pick(plans: (AnchorPlan | null)[], kept: (a: number) => { id: number; value: number }[]): MinedTriplet[] {
-  const out: MinedTriplet[] = [];
-  plans.forEach((plan, a) => {
-    if (!plan) return;
-    const cands = kept(a);
-    for (const p of plan.positives) {
-      let best: { id: number; value: number } | undefined;
-      for (const c of cands) {
-        if (c.value <= p.low || c.value >= p.high) continue;
-        if (!best || Math.abs(c.value - p.target) < Math.abs(best.value - p.target) || (Math.abs(c.value - p.target) === Math.abs(best.value - p.target) && c.id < best.id)) best = c;
-      }
-      if (best) out.push({ anchor: a, positive: p.id, negative: best.id, dap: p.d, dan: best.value });
-    }
-  });
-  return out;
-}
-
-function binOf(d: number, bins: number): number {
-  return Math.min(bins - 1, Math.max(0, Math.floor((d / HIST_MAX) * bins)));
 }
 
 /**
@@ -152,17 +90,6 @@ export function mineTriplets(emb: Float32Array, dim: number, labels: ArrayLike<n
   const stats = miningStats(emb, dim, labels, sampled, dap, anchorsWithPlan.length, triplets.length, c);
   stats.memoryBoundBytes = 3 * rowBlock * colBlock * 4 + n * c.cap * 16 + Math.min(c.statsAnchors, n) * n * 4;
   return { triplets, stats };
-}
-
-/** The d(a,p) histogram (40 bins on [0, 4]) and count of anchor-positive pairs, built as pairs are seen. */
-export class PairHistogram {
-  readonly bins = new Array<number>(40).fill(0);
-  pairs = 0;
-
-  add(d: number): void {
-    this.bins[binOf(d, 40)]! += 1;
-    this.pairs++;
-  }
 }
 
 /**

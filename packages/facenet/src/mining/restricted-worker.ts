@@ -1,7 +1,7 @@
 /** Worker thread of mineTripletsRestrictedParallel: scans its share of the identities. */
 import { parentPort, workerData } from 'node:worker_threads';
-import { compile } from './mine-triplets';
-import { scanIdentities, ScanWork } from './restricted-mining';
+import type { compile } from './selection';
+import { scanIdentities, ScanWork } from './restricted-scan';
 
 interface Input {
   emb: Float32Array;
@@ -15,4 +15,5 @@ interface Input {
 }
 
 const d = workerData as Input;
-parentPort?.postMessage(scanIdentities(d.emb, d.norms, d.dim, d.c, new Set(d.sampled), d.work, d.from, d.to));
+const result = scanIdentities(d.emb, d.norms, d.dim, d.c, new Set(d.sampled), d.work, d.from, d.to);
+parentPort?.postMessage(result, result.triplets.buffers()); // the columns move, not copied
