@@ -41,6 +41,8 @@ export type { FacePair, PairsFile } from './eval/pairs';
 export { valFarAt, accuracyAt, bestAccuracyThreshold, thresholdForFar, evaluateFolds, roc } from './eval/verification';
 export type { ValFar, FoldReport, Roc } from './eval/verification';
 export { rocPng } from './eval/roc-plot';
+export { verificationReportHtml, worstErrors } from './eval/report-html';
+export type { ReportPair, VerificationReportInput } from './eval/report-html';
 export { quantizeEmbeddings, dequantizeEmbeddings, fitQuantScale } from './eval/quantize';
 export type { QuantizedEmbeddings } from './eval/quantize';
 export { squaredDistance, pairDistances } from './eval/distances';

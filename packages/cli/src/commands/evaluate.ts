@@ -1,13 +1,14 @@
 import { Command } from 'commander';
-import { writeFileSync } from 'node:fs';
-import { evaluatePairs, FilesSource, pairSetFromFile, readPairsFile, roc, rocPng } from '@facenet/core';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { extname, join, resolve } from 'node:path';
+import { EvaluationResult, evaluatePairs, FilesSource, pairSetFromFile, readPairsFile, ReportPair, roc, rocPng, verificationReportHtml, worstErrors } from '@facenet/core';
 import { loadModelForCommand } from '../model-loader';
 import { float } from '../parse';
 import { Output, pct } from '../output';
 import { UsageError } from '../errors';
 
 interface EvaluateFlags {
-  pairs: string; images: string; checkpoint: string; folds?: string; ext: string; roc?: string; int8: boolean;
+  pairs: string; images: string; checkpoint: string; folds?: string; ext: string; roc?: string; report?: string; int8: boolean;
   farTarget: number; cropFraction?: number; backend?: string; json: boolean;
 }
 
@@ -22,6 +23,33 @@ function parseFolds(spec: string, total: number): Set<number> {
     for (let f = lo; f <= hi; f++) out.add(f - 1);
   }
   return out;
+}
+
+/** Errors shown in a report, per kind. */
+const REPORT_ERRORS = 8;
+
+/**
+ * Writes DIR/index.html (see verificationReportHtml) with the worst errors' images copied into
+ * DIR/pairs/, so the folder can be moved or served as it is.
+ */
+function writeReport(dir: string, r: EvaluationResult, keys: string[], facts: [string, string][]): string {
+  mkdirSync(join(dir, 'pairs'), { recursive: true });
+  const worst = worstErrors(r.distances, r.same, r.report.threshold, REPORT_ERRORS);
+  const shown = (kind: string, indices: number[]): ReportPair[] => indices.map((i, k) => {
+    const [a, b] = r.pairs[i] as [number, number];
+    const copy = (img: number, side: string) => {
+      const name = `pairs/${kind}-${k + 1}-${side}${extname(keys[img] as string)}`;
+      copyFileSync(keys[img] as string, join(dir, name));
+      return name;
+    };
+    return { a: copy(a, 'a'), b: copy(b, 'b'), distance: r.distances[i] as number, same: r.same[i] as boolean };
+  });
+  const file = join(dir, 'index.html');
+  writeFileSync(file, verificationReportHtml({
+    title: 'facenet verification report', report: r.report, distances: r.distances, same: r.same, facts,
+    falseAccepts: shown('false-accept', worst.falseAccepts), falseRejects: shown('false-reject', worst.falseRejects),
+  }));
+  return file;
 }
 
 async function runEvaluate(flags: EvaluateFlags): Promise<void> {
@@ -41,6 +69,14 @@ async function runEvaluate(flags: EvaluateFlags): Promise<void> {
     writeFileSync(flags.roc, rocPng(roc(r.distances, r.same)));
     out.info(`[facenet] ROC curve written to ${flags.roc}`);
   }
+  if (flags.report) {
+    const file = writeReport(flags.report, r, keys, [
+      ['checkpoint', resolve(flags.checkpoint)], ['pairs file', resolve(flags.pairs)], ['folds', flags.folds ?? 'all'],
+      ['crop fraction', String(cropFraction)], ['embeddings', flags.int8 ? 'int8 (128 bytes)' : 'float32'],
+      ['unreadable images', `${r.skipped.length} (${r.droppedPairs} pairs dropped)`], ['written', new Date().toISOString()],
+    ]);
+    out.info(`[facenet] report written to ${file}`);
+  }
   out.data({ pairsFile: flags.pairs, foldsUsed: folds ? [...folds].map((f) => f + 1) : 'all', int8: flags.int8, droppedPairs: r.droppedPairs, skippedImages: r.skipped.length, ...e });
   out.line(`pairs: ${e.pairs} in ${e.folds} folds${r.droppedPairs ? ` (${r.droppedPairs} dropped: unreadable images)` : ''}${flags.int8 ? ', int8 embeddings' : ''}`);
   out.line(`accuracy: ${pct(e.accuracy)} ± ${pct(e.accuracyStd)} (threshold chosen on the other folds)`);
@@ -57,6 +93,7 @@ export function evaluateCommand(): Command {
     .option('--folds <list>', 'only these folds, 1-based (e.g. 8,9 or 1-5)')
     .option('--ext <ext>', 'image file extension', '.jpg')
     .option('--roc <file.png>', 'write the ROC curve as a PNG')
+    .option('--report <dir>', 'write an HTML report there: numbers, ROC, distance histograms, worst false accepts and rejects')
     .option('--int8', 'score 128-byte int8 embeddings', false)
     .option('--far-target <far>', 'FAR at which VAL is reported', float, 1e-3)
     .option('--crop-fraction <f>', 'centre crop before resizing (default: the crop the model was trained with)', float)

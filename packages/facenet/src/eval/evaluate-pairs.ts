@@ -12,6 +12,8 @@ export interface EvaluationResult {
   /** Pair distances and labels of the pairs that could be scored (for ROC plots). */
   distances: Float32Array;
   same: boolean[];
+  /** Image indices (into the set's keys) of each scored pair, aligned with `distances`. */
+  pairs: [number, number][];
   /** Pairs dropped because an image failed to decode. */
   droppedPairs: number;
   skipped: SkippedImage[];
@@ -43,8 +45,9 @@ export function scorePairs(e: EmbeddedImages, set: PairSet, o: EvaluatePairsOpti
     const [a, b] = set.pairs[i] as [number, number];
     return e.ok[a] && e.ok[b];
   });
-  const distances = pairDistances(e.embeddings, e.dim, kept.map((i) => set.pairs[i] as [number, number]));
+  const pairs = kept.map((i) => set.pairs[i] as [number, number]);
+  const distances = pairDistances(e.embeddings, e.dim, pairs);
   const same = kept.map((i) => set.same[i] as boolean);
   const fold = kept.map((i) => set.fold[i] as number);
-  return { report: evaluateFolds(distances, same, fold, o.farTarget ?? 1e-3), distances, same, droppedPairs: set.pairs.length - kept.length, skipped: e.skipped };
+  return { report: evaluateFolds(distances, same, fold, o.farTarget ?? 1e-3), distances, same, pairs, droppedPairs: set.pairs.length - kept.length, skipped: e.skipped };
 }
