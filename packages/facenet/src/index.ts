@@ -42,6 +42,8 @@ export { valFarAt, accuracyAt, bestAccuracyThreshold, thresholdForFar, evaluateF
 export type { ValFar, FoldReport, Roc } from './eval/verification';
 export { rocPng } from './eval/roc-plot';
 export { verificationReportHtml, worstErrors } from './eval/report-html';
+export { eigenfaceEmbeddings, fitEigenfaces } from './eval/eigenfaces';
+export type { Eigenfaces, FitEigenfacesOptions } from './eval/eigenfaces';
 export type { ReportPair, VerificationReportInput } from './eval/report-html';
 export { quantizeEmbeddings, dequantizeEmbeddings, fitQuantScale } from './eval/quantize';
 export type { QuantizedEmbeddings } from './eval/quantize';

@@ -1,14 +1,17 @@
 import { Command } from 'commander';
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
-import { EvaluationResult, evaluatePairs, FilesSource, pairSetFromFile, readPairsFile, ReportPair, roc, rocPng, verificationReportHtml, worstErrors } from '@facenet/core';
+import {
+  eigenfaceEmbeddings, EmbeddingModel, EvaluationResult, evaluatePairs, FilesSource, fitEigenfaces, pairSetFromFile, PairSet, readPairsFile, ReportPair, roc, rocPng,
+  scorePairs, selectBackend, verificationReportHtml, worstErrors,
+} from '@facenet/core';
 import { loadModelForCommand } from '../model-loader';
 import { float } from '../parse';
 import { Output, pct } from '../output';
 import { UsageError } from '../errors';
 
 interface EvaluateFlags {
-  pairs: string; images: string; checkpoint: string; folds?: string; ext: string; roc?: string; report?: string; int8: boolean;
+  pairs: string; images: string; checkpoint?: string; eigenfaces: boolean; untrained: boolean; folds?: string; ext: string; roc?: string; report?: string; int8: boolean;
   farTarget: number; cropFraction?: number; backend?: string; json: boolean;
 }
 
@@ -52,17 +55,48 @@ function writeReport(dir: string, r: EvaluationResult, keys: string[], facts: [s
   return file;
 }
 
+/** Eigenfaces are fit on the images of the pairs outside the evaluated folds: LFW's folds share no people. */
+const EIGENFACES_CROP = 0.5;
+
+async function scoreEigenfaces(flags: EvaluateFlags, out: Output, file: ReturnType<typeof readPairsFile>, folds: Set<number> | undefined, set: PairSet): Promise<{ r: EvaluationResult; what: string; cropFraction: number }> {
+  if (!folds) throw new UsageError('--eigenfaces needs --folds: the baseline is fit on the images of the other folds');
+  const others = new Set(Array.from({ length: file.folds }, (_, f) => f).filter((f) => !folds.has(f)));
+  if (others.size === 0) throw new UsageError('--eigenfaces needs at least one fold outside --folds to fit on');
+  await selectBackend({ backend: flags.backend, log: (l) => out.info(l) });
+  const cropFraction = flags.cropFraction ?? EIGENFACES_CROP;
+  const fitKeys = pairSetFromFile(file, flags.images, flags.ext, others).keys;
+  out.info(`[facenet] eigenfaces: fitting 128 whitened components on ${fitKeys.length} images of folds ${[...others].map((f) => f + 1).join(',')} (48 px grey, crop fraction ${cropFraction})`);
+  const eig = await fitEigenfaces(new FilesSource(fitKeys, cropFraction), fitKeys);
+  const e = await eigenfaceEmbeddings(eig, new FilesSource(set.keys, cropFraction), set.keys);
+  return { r: scorePairs(e, set, { farTarget: flags.farTarget, int8: flags.int8 }), what: `eigenfaces (whitened PCA, 128 components, fit on ${eig.images} images of folds ${[...others].map((f) => f + 1).join(',')})`, cropFraction };
+}
+
+async function scoreModel(flags: EvaluateFlags, out: Output, set: PairSet): Promise<{ r: EvaluationResult; what: string; cropFraction: number }> {
+  if (!flags.checkpoint) throw new UsageError('--checkpoint is required (or --eigenfaces)');
+  const loaded = await loadModelForCommand(flags.checkpoint, flags.backend, out, flags.cropFraction);
+  let model = loaded.model;
+  let what = `${loaded.dir} (step ${loaded.manifest.step})`;
+  if (flags.untrained) {
+    // The same architecture and preprocessing from a fresh random initialisation: what training added.
+    model.dispose();
+    model = new EmbeddingModel(loaded.manifest.model);
+    what = `untrained ${loaded.manifest.model.architecture} ${loaded.manifest.model.imageSize}px (the architecture of ${loaded.dir})`;
+    out.info(`[facenet] ${what}`);
+  }
+  const bar = out.progress('embed', set.keys.length);
+  const r = await evaluatePairs(model, new FilesSource(set.keys, loaded.cropFraction), set, { farTarget: flags.farTarget, int8: flags.int8, onProgress: (d) => bar.update(d) });
+  bar.stop();
+  model.dispose();
+  return { r, what, cropFraction: loaded.cropFraction };
+}
+
 async function runEvaluate(flags: EvaluateFlags): Promise<void> {
   const out = new Output(flags.json);
   const file = readPairsFile(flags.pairs);
   const folds = flags.folds ? parseFolds(flags.folds, file.folds) : undefined;
   const set = pairSetFromFile(file, flags.images, flags.ext, folds);
   const keys = set.keys;
-  const { model, cropFraction } = await loadModelForCommand(flags.checkpoint, flags.backend, out, flags.cropFraction);
-  const bar = out.progress('embed', keys.length);
-  const r = await evaluatePairs(model, new FilesSource(keys, cropFraction), set, { farTarget: flags.farTarget, int8: flags.int8, onProgress: (d) => bar.update(d) });
-  bar.stop();
-  model.dispose();
+  const { r, what, cropFraction } = flags.eigenfaces ? await scoreEigenfaces(flags, out, file, folds, set) : await scoreModel(flags, out, set);
   if (r.skipped.length) out.info(`[facenet] ${r.skipped.length} images could not be read (first: ${r.skipped[0]?.reason}); ${r.droppedPairs} pairs dropped`);
   const e = r.report;
   if (flags.roc) {
@@ -71,13 +105,13 @@ async function runEvaluate(flags: EvaluateFlags): Promise<void> {
   }
   if (flags.report) {
     const file = writeReport(flags.report, r, keys, [
-      ['checkpoint', resolve(flags.checkpoint)], ['pairs file', resolve(flags.pairs)], ['folds', flags.folds ?? 'all'],
+      ['embedding', what], ['pairs file', resolve(flags.pairs)], ['folds', flags.folds ?? 'all'],
       ['crop fraction', String(cropFraction)], ['embeddings', flags.int8 ? 'int8 (128 bytes)' : 'float32'],
       ['unreadable images', `${r.skipped.length} (${r.droppedPairs} pairs dropped)`], ['written', new Date().toISOString()],
     ]);
     out.info(`[facenet] report written to ${file}`);
   }
-  out.data({ pairsFile: flags.pairs, foldsUsed: folds ? [...folds].map((f) => f + 1) : 'all', int8: flags.int8, droppedPairs: r.droppedPairs, skippedImages: r.skipped.length, ...e });
+  out.data({ embedding: what, pairsFile: flags.pairs, foldsUsed: folds ? [...folds].map((f) => f + 1) : 'all', int8: flags.int8, droppedPairs: r.droppedPairs, skippedImages: r.skipped.length, ...e });
   out.line(`pairs: ${e.pairs} in ${e.folds} folds${r.droppedPairs ? ` (${r.droppedPairs} dropped: unreadable images)` : ''}${flags.int8 ? ', int8 embeddings' : ''}`);
   out.line(`accuracy: ${pct(e.accuracy)} ± ${pct(e.accuracyStd)} (threshold chosen on the other folds)`);
   out.line(`VAL@FAR=${e.farTarget}: ${pct(e.val)} ± ${pct(e.valStd)} (measured FAR ${e.far.toFixed(5)})`);
@@ -89,7 +123,9 @@ export function evaluateCommand(): Command {
     .description('LFW-protocol evaluation: N-fold accuracy, VAL@FAR, ROC')
     .requiredOption('--pairs <file>', 'pairs.txt (LFW format)')
     .requiredOption('--images <dir>', 'images folder: <dir>/<name>/<name>_NNNN.jpg')
-    .requiredOption('--checkpoint <dir>', 'checkpoint or run folder')
+    .option('--checkpoint <dir>', 'checkpoint or run folder')
+    .option('--untrained', 'score the checkpoint\'s architecture from a fresh random initialisation (a baseline)', false)
+    .option('--eigenfaces', 'score the eigenfaces baseline (whitened PCA of 48 px grey crops, fit on the other folds) instead of a model', false)
     .option('--folds <list>', 'only these folds, 1-based (e.g. 8,9 or 1-5)')
     .option('--ext <ext>', 'image file extension', '.jpg')
     .option('--roc <file.png>', 'write the ROC curve as a PNG')

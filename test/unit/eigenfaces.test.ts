@@ -1,0 +1,28 @@
+import { strict as assert } from 'node:assert';
+import { eigenfaceEmbeddings, fitEigenfaces, FolderSource, holdoutPairs, scorePairs, selectBackend } from '@facenet/core';
+import { ORL } from '../helpers';
+
+describe('eigenfaces baseline (whitened PCA) on ORL', function () {
+  this.timeout(60000);
+
+  it('fits orthonormal components with falling variance and verifies unseen people far above chance', async () => {
+    await selectBackend({ backend: 'wasm', log: null });
+    const source = new FolderSource(ORL);
+    const ids = source.index.names.map((_, i) => i);
+    const fitKeys = ids.slice(0, 30).flatMap((i) => source.index.images[i] as string[]);
+    const e = await fitEigenfaces(source, fitKeys, { size: 32, components: 24 });
+    assert.equal(e.images, 300);
+    const d = e.size * e.size;
+    for (const [a, b] of [[0, 0], [0, 1], [5, 5], [3, 17]] as const) {
+      let dot = 0;
+      for (let p = 0; p < d; p++) dot += e.basis[a * d + p]! * e.basis[b * d + p]!;
+      assert.ok(Math.abs(dot - (a === b ? 1 : 0)) < 1e-3, `component ${a} . ${b} = ${dot}`);
+    }
+    for (let c = 1; c < e.components; c++) assert.ok(e.whiten[c]! >= e.whiten[c - 1]! * 0.999, 'eigenvalues fall component by component');
+    // The 10 people it never saw: every pair of their images.
+    const set = holdoutPairs(source.index, ids.slice(30), { folds: 2 });
+    const r = scorePairs(await eigenfaceEmbeddings(e, source, set.keys), set);
+    assert.ok(r.report.auc > 0.85, `AUC ${r.report.auc}`);
+    assert.ok(r.report.accuracy > 0.75, `accuracy ${r.report.accuracy}`);
+  });
+});
