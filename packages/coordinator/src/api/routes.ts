@@ -32,24 +32,8 @@ interface Deps {
 
 type Issue = { path: string; message: string };
 
-/** Full validation of a spec: structure (zod), ranges (compile), and that the data is there. */
-async function validate(body: unknown, roots: readonly string[]): Promise<{ spec: JobSpec; train: TrainConfig }> {
-  const spec = parseJobSpec(body);
-  const issues: Issue[] = [];
-  // Paths outside the data roots are refused before anything looks at them.
-  const outside = [
-    spec.dataset.kind === 'folder' ? { path: 'dataset.path', value: spec.dataset.path } : undefined,
-    spec.evaluation.pairs ? { path: 'evaluation.pairs', value: spec.evaluation.pairs } : undefined,
-    spec.evaluation.images ? { path: 'evaluation.images', value: spec.evaluation.images } : undefined,
-  ].filter((x): x is { path: string; value: string } => !!x && !insideRoots(x.value, roots));
-  if (outside.length) throw new SpecError(outside.map((x) => ({ path: x.path, message: `${x.value} ${OUTSIDE_ROOTS}` })));
-  let train: TrainConfig | undefined;
-  try {
-    train = compileTrainOptions({ ...(spec.train as TrainOptions), checkpointDir: undefined });
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    issues.push({ path: `train.${err.field}`, message: err.message.slice(err.field.length + 2) });
-  }
+/** That the dataset is there and leaves people to train on (issues appended). */
+async function checkData(spec: JobSpec, train: TrainConfig | undefined, issues: Issue[]): Promise<void> {
   try {
     // A folder is scanned without blocking the API (bounded in images and time); synthetic sets are bounded by the schema.
     const index = spec.dataset.kind === 'folder' ? await scanPeopleFolderAsync(spec.dataset.path) : undefined;
@@ -61,6 +45,39 @@ async function validate(body: unknown, roots: readonly string[]): Promise<{ spec
     if (!(err instanceof DatasetError)) throw err;
     issues.push({ path: spec.dataset.kind === 'folder' ? 'dataset.path' : 'dataset', message: err.message });
   }
+}
+
+/** Full validation of a spec: structure (zod), ranges (compile), and that the data is there. */
+async function validate(body: unknown, roots: readonly string[]): Promise<{ spec: JobSpec; train: TrainConfig }> {
+  const spec = parseJobSpec(body);
+  const issues: Issue[] = [];
+  // Paths outside the data roots are refused before anything looks at them.
+  const outside = [
+    spec.dataset.kind === 'folder' ? { path: 'dataset.path', value: spec.dataset.path } : undefined,
+    spec.dataset.kind === 'folder' && spec.dataset.excludePairsFolds ? { path: 'dataset.excludePairsFolds.pairs', value: spec.dataset.excludePairsFolds.pairs } : undefined,
+    spec.evaluation.pairs ? { path: 'evaluation.pairs', value: spec.evaluation.pairs } : undefined,
+    spec.evaluation.images ? { path: 'evaluation.images', value: spec.evaluation.images } : undefined,
+  ].filter((x): x is { path: string; value: string } => !!x && !insideRoots(x.value, roots));
+  if (outside.length) throw new SpecError(outside.map((x) => ({ path: x.path, message: `${x.value} ${OUTSIDE_ROOTS}` })));
+  let train: TrainConfig | undefined;
+  try {
+    train = compileTrainOptions({ ...(spec.train as TrainOptions), checkpointDir: undefined });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    issues.push({ path: `train.${err.field}`, message: err.message.slice(err.field.length + 2) });
+  }
+  const excluded = spec.dataset.kind === 'folder' ? spec.dataset.excludePairsFolds : undefined;
+  const before = issues.length;
+  if (excluded) {
+    try {
+      const folds = readPairsFile(excluded.pairs).folds;
+      const beyond = excluded.folds.filter((f) => f > folds);
+      if (beyond.length) issues.push({ path: 'dataset.excludePairsFolds.folds', message: `the pairs file has ${folds} folds, not ${beyond.join(', ')}` });
+    } catch (err) {
+      issues.push({ path: 'dataset.excludePairsFolds.pairs', message: (err as Error).message });
+    }
+  }
+  if (issues.length === before) await checkData(spec, train, issues);
   issues.push(...evaluationIssues(spec));
   if (train && spec.worldSize > train.virtualShards) {
     issues.push({ path: 'worldSize', message: `${spec.worldSize} ranks but only ${train.virtualShards} virtual shards (train.virtualShards); every rank needs one` });
