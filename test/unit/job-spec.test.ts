@@ -1,6 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { SpecError } from '@facenet/core';
-import { parseJobSpec } from '@facenet/protocol';
+import { join } from 'node:path';
+import { parseJobSpec, peopleOfPairsFolds, sourceFromSpec } from '@facenet/protocol';
+import { LFW } from '../helpers';
 
 const base = { dataset: { kind: 'synthetic', identities: 20 } };
 const issues = (spec: object) => {
@@ -29,5 +31,19 @@ describe('job spec', () => {
     assert.deepEqual(spec.nonFinite, { learningRateFactor: 0.1, maxRollbacks: 3 });
     assert.deepEqual(issues({ ...base, worldSize: 2, minWorldSize: 3 }).map((i) => i.path), ['minWorldSize']);
     assert.deepEqual(issues({ ...base, nonFinite: { learningRateFactor: 1.5, maxRollbacks: -1 } }).map((i) => i.path).sort(), ['nonFinite.learningRateFactor', 'nonFinite.maxRollbacks']);
+  });
+});
+
+describe('dataset.excludePairsFolds', () => {
+  it('leaves out every person of the named folds of a pairs file, and only them', () => {
+    const pairs = join(LFW, 'pairs.txt');
+    const spec = parseJobSpec({ dataset: { kind: 'folder', path: join(LFW, 'images'), excludePairsFolds: { pairs, folds: [8, 9] } } });
+    const evalPeople = new Set(peopleOfPairsFolds(pairs, [8, 9]));
+    const all = sourceFromSpec({ ...spec.dataset, excludePairsFolds: undefined } as typeof spec.dataset).index.names;
+    const kept = sourceFromSpec(spec.dataset).index.names;
+    assert.ok(evalPeople.size > 500, `${evalPeople.size} people in folds 8-9`);
+    assert.ok(kept.every((n) => !evalPeople.has(n)), 'no person of folds 8-9 trains');
+    assert.equal(kept.length, all.length - evalPeople.size);
+    assert.throws(() => parseJobSpec({ dataset: { kind: 'folder', path: 'x', excludePairsFolds: { pairs, folds: [] } } }), (e: SpecError) => e.issues.some((i) => i.path === 'dataset.excludePairsFolds.folds'));
   });
 });

@@ -12,7 +12,7 @@ export type { WorkerInfo } from './redis-keys';
 export type { CheckpointEvent, AbortMessage } from './events';
 export { summarizePlan } from './mining-plan';
 export type { MiningPlan, PlanSummary } from './mining-plan';
-export { sourceFromSpec, trainingSource } from './dataset-source';
+export { peopleOfPairsFolds, sourceFromSpec, trainingSource } from './dataset-source';
 export { bestEvaluation } from './evaluation';
 export { dataRoots, insideRoots, OUTSIDE_ROOTS } from './data-roots';
 export type { EvaluationRecord } from './evaluation';
