@@ -177,6 +177,8 @@ export class AllreducePeer {
           end: ended,
           error: (code, reason) => failWith(new Error(`predecessor ${address}: ${reason} (${grpc.status[code] ?? code})`)),
           failed: (err) => {
+            // Ask for the port again next time: a restarted peer at the same address may have a new one.
+            this.dataPorts.delete(address);
             if (!abort.signal.aborted) failWith(new Error(`predecessor ${address}: ${err.message}`));
           },
         }, this.tlsMaterial)
