@@ -59,4 +59,15 @@ describe('step runner: prefetched images', () => {
     const expected = await loadImages(source, next[0]!, { size: 24, augment: { ...train.augment as object, seed: train.seed, step: 1 } as never });
     assert.deepEqual(compute.trained[1]![0], expected.data);
   });
+
+  it('with prefetch off (FACENET_WORKER_PREFETCH=0) decodes nothing ahead and trains on the same images', async () => {
+    const compute = new RecordingCompute();
+    const runner = new StepRunner(compute, oneRank, {}, { prefetch: false });
+    const next = shardsOf(1, 1);
+    await runner.run(job(0, shardsOf(1, 0), { step: 1, shards: next }));
+    assert.equal((runner as unknown as { prefetched: unknown }).prefetched, undefined, 'no decode started for step 1');
+    await runner.run(job(1, next));
+    const expected = await loadImages(source, next[0]!, { size: 24, augment: { ...train.augment as object, seed: train.seed, step: 1 } as never });
+    assert.deepEqual(compute.trained[1]![0], expected.data);
+  });
 });

@@ -26,8 +26,12 @@ export class StepRunner {
    * @param faults fault injection for tests and drills (FACENET_FAULT_NON_FINITE_AT_STEP): this
    * rank's gradients at that step become NaN before the allreduce, as an overflowing model's
    * would; spec limits keep a real learning rate from getting there quickly. Unset in service.
+   * @param o prefetch: decode the next step's images during this step (default true).
    */
-  constructor(private readonly compute: StepCompute, private readonly peer: StepCollective, private readonly faults: { nonFiniteAtStep?: number } = {}) {}
+  constructor(
+    private readonly compute: StepCompute, private readonly peer: StepCollective, private readonly faults: { nonFiniteAtStep?: number } = {},
+    private readonly o: { prefetch?: boolean } = {},
+  ) {}
 
   private source(spec: DatasetSpec): FaceSource {
     const key = JSON.stringify(spec);
@@ -58,7 +62,7 @@ export class StepRunner {
     const key = StepRunner.contentKey(data, data.step, data.shards);
     const shards = this.prefetched?.key === key ? this.prefetched.shards : this.load(data, data.step, data.shards);
     this.prefetched = undefined;
-    if (data.prefetch) {
+    if (data.prefetch && this.o.prefetch !== false) {
       const p = this.load(data, data.prefetch.step, data.prefetch.shards);
       p.catch(() => undefined); // a failed prefetch is retried by the next step's own load
       this.prefetched = { key: StepRunner.contentKey(data, data.prefetch.step, data.prefetch.shards), shards: p };

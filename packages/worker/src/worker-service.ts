@@ -37,7 +37,7 @@ export class WorkerService {
     this.redis = new IORedis(this.options.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
     logRedisErrors(this.redis, (l) => this.log(`[worker ${this.id}] ${l}`));
     this.peer = new AllreducePeer(this.options.allreduce);
-    this.runner = new StepRunner(this.compute, this.peer, { nonFiniteAtStep: this.options.faultNonFiniteAtStep });
+    this.runner = new StepRunner(this.compute, this.peer, { nonFiniteAtStep: this.options.faultNonFiniteAtStep }, { prefetch: this.options.prefetch });
     if (this.options.faultNonFiniteAtStep !== undefined) this.log(`[worker ${this.id}] FAULT INJECTION: NaN gradients at step ${this.options.faultNonFiniteAtStep + 1} of every job`);
   }
 
