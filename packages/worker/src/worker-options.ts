@@ -29,7 +29,7 @@ export interface WorkerOptions {
   /**
    * Decode the next step's images on the main thread while the compute thread computes. It keeps
    * a GPU fed; where ranks share few CPU cores it competes with their compute (2 ranks on 2
-   * cores: W=2 at 80% of the two-trainer ceiling with it, 89% without; README). @default true
+   * cores: W=2 at 80% of the two-trainer ceiling with it, 90% without; README). @default true
    */
   prefetch?: boolean;
 }
