@@ -86,10 +86,12 @@ describe('ring allreduce between processes, buffer handed to a compute thread af
   it('W=3: a rank killed mid-round fails the survivors at once, not after the timeout', async () => {
     const ranks = await startRing(3, { RING_TIMEOUT_MS: '60000' });
     try {
-      const n = 64 * MB;
+      // 256 MB: the TCP data plane moves 64 MB through a W=3 ring here in ~0.2 s, so a smaller
+      // vector could finish before the kill lands (then finishing is right, and proves nothing).
+      const n = 256 * MB;
       ranks.forEach((r) => r.proc.send({ cmd: 'run', id: 'kill/0/1', n, step: 0 }));
       await Promise.all(ranks.map((r) => r.next(['started'], 10000)));
-      await new Promise((r) => setTimeout(r, 150)); // well inside the first rounds
+      await new Promise((r) => setTimeout(r, 40)); // well inside the first rounds
       const t0 = Date.now();
       ranks[1]!.proc.kill('SIGKILL');
       const survivors = await Promise.all([ranks[0]!, ranks[2]!].map((r) => r.next(['done', 'failed'], 30000)));
