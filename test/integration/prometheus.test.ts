@@ -82,7 +82,9 @@ describe('metrics of every service, scraped by a real Prometheus (Debian prometh
     const job = await api<JobView>(cluster.url, 'POST', '/v1/jobs', spec);
     await waitForState(cluster.url, job.id, ['completed'], 180000);
     await waitFor(async () => (await api<EvaluationRecord[]>(cluster.url, 'GET', `/v1/jobs/${job.id}/evaluations`)).some((e) => e.step === 24), 120000, 'the last evaluation');
-    // Three scrapes after the last evaluation.
+    // The miner works off the training path and may publish after the job ends: the mining panels need its plan.
+    await waitFor(async () => (await api<unknown>(cluster.url, 'GET', `/v1/jobs/${job.id}/plan`)) !== null, 120000, 'a mining plan');
+    // Three scrapes after the last evaluation and the plan.
     await new Promise((r) => setTimeout(r, 3500));
 
     const up = await query('up');

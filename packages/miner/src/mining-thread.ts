@@ -11,11 +11,13 @@ import type { CompiledMinerOptions } from './miner-options';
 import type { MiningReply, MiningRequest } from './mining-client';
 
 const miner = new CheckpointMiner(workerData as CompiledMinerOptions);
+// Chosen once, as the thread starts, so the first checkpoint does not also wait for the backend.
+const backend = selectBackend({ log: null });
 
 parentPort?.on('message', (req: MiningRequest) => {
   void (async (): Promise<MiningReply> => {
     try {
-      await selectBackend({ log: null }); // once per thread; later calls return the chosen backend
+      await backend;
       return { id: req.id, ok: true, value: await miner.mine(req.job, req.checkpoint, req.step) };
     } catch (err) {
       return { id: req.id, ok: false, error: (err as Error).message };
