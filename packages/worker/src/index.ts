@@ -2,6 +2,7 @@
 export { AllreducePeer } from './allreduce/ring-allreduce';
 export type { AllreduceStats, CollectiveOptions } from './allreduce/ring-allreduce';
 export { decodeHalves, encodeHalves, roundToHalf } from './allreduce/fp16';
+export { addInto } from './allreduce/mailbox';
 export { compileAllreduceOptions } from './allreduce/allreduce-options';
 export type { AllreduceOptions, CompiledAllreduceOptions } from './allreduce/allreduce-options';
 export { segmentBounds, ringSchedule } from './allreduce/segments';

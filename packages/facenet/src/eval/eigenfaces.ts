@@ -133,14 +133,15 @@ export async function eigenfaceEmbeddings(e: Eigenfaces, source: FaceSource, key
   const d = e.size * e.size;
   const g = await greyPixels(source, keys, e.size);
   const embeddings = new Float32Array(keys.length * e.components).fill(NaN);
+  const centred = new Float64Array(d);
   for (let i = 0; i < keys.length; i++) {
     if (!g.ok[i]) continue;
-    const px = g.pixels.subarray(i * d, (i + 1) * d);
+    for (let p = 0; p < d; p++) centred[p] = (g.pixels[i * d + p] as number) - (e.mean[p] as number);
     const out = embeddings.subarray(i * e.components, (i + 1) * e.components);
     let norm = 0;
     for (let c = 0; c < e.components; c++) {
       let s = 0;
-      for (let p = 0; p < d; p++) s += (e.basis[c * d + p] as number) * ((px[p] as number) - (e.mean[p] as number));
+      for (let p = 0; p < d; p++) s += (e.basis[c * d + p] as number) * (centred[p] as number);
       out[c] = s * (e.whiten[c] as number);
       norm += (out[c] as number) ** 2;
     }

@@ -49,10 +49,10 @@ function floatsOf(bytes: Buffer, elementBytes: number): Float32Array {
 
 /**
  * data[base + i] += values[i]. Unrolled by four: V8 then runs it about twice as fast as the plain
- * loop (bench: 8M floats in ~10 ms against ~25 ms on this machine), and this loop is on the
+ * loop (bench/allreduce-kernels.ts: 8M floats in 12 ms against 23 ms here), and this loop is on the
  * ring's critical path, since the socket is not read while it runs.
  */
-function addInto(data: Float32Array, base: number, values: Float32Array): void {
+export function addInto(data: Float32Array, base: number, values: Float32Array): void {
   const n = values.length;
   let i = 0;
   for (; i + 3 < n; i += 4) {

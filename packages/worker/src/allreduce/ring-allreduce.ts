@@ -10,7 +10,8 @@ import { Mailbox } from './mailbox';
 import { abortableWait } from './abortable-wait';
 import { Outbox, PullExpectation } from './outbox';
 import { GrpcPullStream, PullStream, SECRET_METADATA } from './pull-stream';
-import { DataPlaneServer, pullOverTcp, TlsMaterial } from './tcp-data-plane';
+import { DataPlaneServer, PullHandlers, pullOverTcp, TlsMaterial } from './tcp-data-plane';
+import type { Hello } from './tcp-frames';
 import { facenetProto } from './proto';
 import { ringSchedule, segmentBounds } from './segments';
 import { encodeHalves, roundToHalf } from './fp16';
@@ -155,49 +156,45 @@ export class AllreducePeer {
       this.mailbox.fail(id, err);
       abort.abort(err);
     };
-    const deliver = (round: number, offset: number, bytes: Buffer): boolean => {
-      try {
-        this.mailbox.deliver(id, round, offset, bytes);
-        return true;
-      } catch (err) {
-        failWith(err as Error);
-        handle?.cancel();
-        return false;
-      }
+    // What either transport hands on: chunks, the end, a refusal, a broken connection.
+    const handlers: PullHandlers = {
+      data: (round, offset, bytes) => {
+        try {
+          this.mailbox.deliver(id, round, offset, bytes);
+        } catch (err) {
+          failWith(err as Error);
+          handle?.cancel();
+        }
+      },
+      end: () => {
+        const missing = this.mailbox.shortfall(id);
+        if (missing) failWith(new Error(`predecessor ${address} ended its stream after ${missing}`));
+      },
+      error: (code, reason) => failWith(new Error(`predecessor ${address}: ${reason} (${grpc.status[code] ?? code})`)),
+      failed: (err) => {
+        // Ask for the port again next time: a restarted peer at the same address may have a new one.
+        this.dataPorts.delete(address);
+        if (!abort.signal.aborted) failWith(new Error(`predecessor ${address}: ${err.message}`));
+      },
     };
-    const ended = () => {
-      const missing = this.mailbox.shortfall(id);
-      if (missing) failWith(new Error(`predecessor ${address} ended its stream after ${missing}`));
-    };
+    const hello = { collective_id: id, to_rank: rank, secret };
     this.predecessorDataPort(address).then((port) => {
       if (cancelled) return;
-      handle = port
-        ? pullOverTcp(hostOf(address), port, { collective_id: id, to_rank: rank, secret }, elementBytes, {
-          data: deliver,
-          end: ended,
-          error: (code, reason) => failWith(new Error(`predecessor ${address}: ${reason} (${grpc.status[code] ?? code})`)),
-          failed: (err) => {
-            // Ask for the port again next time: a restarted peer at the same address may have a new one.
-            this.dataPorts.delete(address);
-            if (!abort.signal.aborted) failWith(new Error(`predecessor ${address}: ${err.message}`));
-          },
-        }, this.tlsMaterial)
-        : this.pullGrpc(address, id, rank, secret, abort, deliver, ended, failWith);
+      handle = port ? pullOverTcp(hostOf(address), port, hello, elementBytes, handlers, this.tlsMaterial) : this.pullGrpc(address, hello, handlers, abort.signal);
     }, (err: Error) => failWith(new Error(`predecessor ${address} did not say where its data plane is: ${err.message}`)));
     return { cancel: () => { cancelled = true; handle?.cancel(); } };
   }
 
-  private pullGrpc(address: string, id: string, rank: number, secret: string, abort: AbortController, deliver: (round: number, offset: number, bytes: Buffer) => boolean, ended: () => void, failWith: (err: Error) => void): { cancel(): void } {
+  /** The same pull through the predecessor's gRPC Pull stream (a predecessor without a data plane). */
+  private pullGrpc(address: string, hello: Hello, handlers: PullHandlers, aborted: AbortSignal): { cancel(): void } {
     const metadata = new grpc.Metadata();
-    metadata.set(SECRET_METADATA, secret);
-    const stream = this.client(address).Pull({ collective_id: id, to_rank: rank }, metadata);
-    stream.on('data', (c: PullResponse__Output) => {
-      if (!deliver(c.round, c.offset, c.data)) stream.cancel();
-    });
+    metadata.set(SECRET_METADATA, hello.secret);
+    const stream = this.client(address).Pull({ collective_id: hello.collective_id, to_rank: hello.to_rank }, metadata);
+    stream.on('data', (c: PullResponse__Output) => handlers.data(c.round, c.offset, c.data));
     stream.on('error', (err: grpc.ServiceError) => {
-      if (err.code !== grpc.status.CANCELLED || !abort.signal.aborted) failWith(new Error(`predecessor ${address}: ${err.details || err.message}`));
+      if (err.code !== grpc.status.CANCELLED || !aborted.aborted) handlers.error(err.code, err.details || err.message);
     });
-    stream.on('end', ended);
+    stream.on('end', () => handlers.end());
     return { cancel: () => stream.cancel() };
   }
 
