@@ -106,16 +106,26 @@ describe('metrics of every service, scraped by a real Prometheus (Debian prometh
 
     // Every expression of the dashboard, with the job_id variable set to this job.
     const dash = JSON.parse(readFileSync(join(MONITORING, 'facenet-dashboard.json'), 'utf8')) as { panels: { title: string; targets?: { expr: string }[] }[] };
-    const empty: string[] = [];
-    for (const p of dash.panels) {
-      for (const target of p.targets ?? []) {
-        const result = await query(target.expr.replaceAll('$job_id', job.id));
-        if (result.length === 0) empty.push(`${p.title}: ${target.expr}`);
-      }
-    }
     // Faults, non-finite rollbacks and checkpoint age (running jobs only) have nothing to show after a clean, finished job.
     const mayBeEmpty = /faults_total|non_finite_rollbacks_total|checkpoint_age_seconds/;
-    assert.deepEqual(empty.filter((e) => !mayBeEmpty.test(e)), [], 'dashboard panels without data');
+    const emptyPanels = async () => {
+      const empty: string[] = [];
+      for (const p of dash.panels) {
+        for (const target of p.targets ?? []) {
+          const result = await query(target.expr.replaceAll('$job_id', job.id));
+          if (result.length === 0) empty.push(`${p.title}: ${target.expr}`);
+        }
+      }
+      return empty.filter((e) => !mayBeEmpty.test(e));
+    };
+    // A rate() needs two scrapes of a series: one that appeared at the last evaluation or plan may
+    // not have them yet on a loaded machine, so give Prometheus up to 30 s more before judging.
+    let empty = await emptyPanels();
+    for (const until = Date.now() + 30000; empty.length > 0 && Date.now() < until;) {
+      await new Promise((r) => setTimeout(r, 1000));
+      empty = await emptyPanels();
+    }
+    assert.deepEqual(empty, [], 'dashboard panels without data');
 
     const rules = (await (await fetch(`${prom}/api/v1/rules`)).json()) as { data: { groups: { name: string; rules: { health: string; name: string }[] }[] } };
     const loaded = rules.data.groups.flatMap((g) => g.rules);
