@@ -57,30 +57,65 @@ describe('distributed training (facenet up --workers 2, real Redis, gRPC and pro
     assert.ok('dataset' in doc.components.schemas.JobSpec.properties);
   });
 
-  it('one step on W=2 gives the weights of the one-process step on the same batch (1e-5)', async () => {
-    const job = await api<JobView>(cluster.url, 'POST', '/v1/jobs', spec({ steps: 1, checkpointEvery: 1 }));
+  /** Runs one step of `train` on the cluster (W=2) and in one process; returns the worst weight difference and both weight sets. */
+  async function oneStepBothWays(train: Partial<TrainOptions>, name: string) {
+    const job = await api<JobView>(cluster.url, 'POST', '/v1/jobs', spec({ ...train, steps: 1, checkpointEvery: 1 }));
     const done = await waitForState(cluster.url, job.id, ['completed']);
     assert.equal(done.world.size, 2);
     const distributed = await weights(done.lastCheckpoint!.dir);
+    const history = await api<{ loss: number; classificationLoss: number; classificationAccuracy: number }[]>(cluster.url, 'GET', `/v1/jobs/${job.id}/history`);
 
     const source = new FolderSource(ORL);
     const split = splitHoldout(source.index, 10, 3);
-    const local = new Trainer(new SubsetSource(source, split.train), { ...TRAIN, steps: 1, checkpointDir: join(t.dir, 'local') });
+    const local = new Trainer(new SubsetSource(source, split.train), { ...TRAIN, ...train, steps: 1, checkpointDir: join(t.dir, name) });
     await local.run();
-    const single = await weights(join(t.dir, 'local', 'step-000001'));
+    const single = await weights(join(t.dir, name, 'step-000001'));
     local.dispose();
     let worst = 0;
     for (const [k, v] of single) {
       if (k.startsWith('slot:')) continue;
       const d = distributed.get(k)!;
+      assert.ok(d, `${k} missing from the distributed checkpoint`);
       for (let i = 0; i < v.length; i++) worst = Math.max(worst, Math.abs(v[i]! - d[i]!));
     }
-    assert.ok(worst <= 1e-5, `max weight difference ${worst}`);
     // And the weights moved: this is not comparing two untouched initialisations.
-    const init = new Trainer(new SubsetSource(source, split.train), { ...TRAIN, steps: 1 });
-    const w0 = await init.model.store.trainable.get('embedding/w')!.data();
-    init.dispose();
-    assert.ok(Math.abs(w0[0]! - distributed.get('param:embedding/w')![0]!) > 1e-6);
+    const init = new Trainer(new SubsetSource(source, split.train), { ...TRAIN, ...train, steps: 1 });
+    const moved = async (name: string) => {
+      const w0 = (await init.model.store.trainable.get(name)!.data()) as Float32Array;
+      const w1 = distributed.get(`param:${name}`)!;
+      return w0.reduce((m, x, i) => Math.max(m, Math.abs(x - w1[i]!)), 0);
+    };
+    return { worst, distributed, history, moved, done: () => init.dispose() };
+  }
+
+  it('one step on W=2 gives the weights of the one-process step on the same batch (1e-5)', async () => {
+    const r = await oneStepBothWays({}, 'local');
+    try {
+      assert.ok(r.worst <= 1e-5, `max weight difference ${r.worst}`);
+      assert.ok(await r.moved('embedding/w') > 1e-6);
+      assert.equal(r.history[0]!.classificationLoss, 0);
+    } finally {
+      r.done();
+    }
+  });
+
+  it('classification beside the triplet loss (cosface): the same one step on W=2 and in one process, class weights included', async () => {
+    const r = await oneStepBothWays({ classification: { head: 'cosface', mode: 'beside', weight: 1 } }, 'local-cls');
+    try {
+      assert.ok(r.worst <= 1e-5, `max weight difference ${r.worst}`);
+      // ORL's training split: 30 people, one class each, embedding 128-D.
+      assert.equal(r.distributed.get('param:classifier/weights')?.length, 128 * 30);
+      assert.ok(await r.moved('classifier/weights') > 1e-6, 'class weights were updated');
+      assert.ok(await r.moved('embedding/w') > 1e-6);
+      const h = r.history[0]!;
+      // Cosine logits with scale 30 over 30 classes start near ln(30) = 3.4, higher with the margin.
+      assert.ok(h.classificationLoss > 2 && h.classificationLoss < 20, `classification loss ${h.classificationLoss}`);
+      assert.ok(h.loss > 0, 'the triplet loss is still reported');
+    } finally {
+      r.done();
+    }
+    const bad = await api(cluster.url, 'POST', '/v1/jobs', spec({ classification: { mode: 'first' as never, warmupSteps: -1 } })).catch((e: { data: { issues: { path: string }[] } }) => e);
+    assert.deepEqual((bad as { data: { issues: { path: string }[] } }).data.issues.map((i) => i.path), ['train.classification.mode']);
   });
 
   it('allreduce.compression fp16: ranks stay bit-identical (weight checksums every step) and the job completes', async () => {

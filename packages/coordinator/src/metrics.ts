@@ -17,6 +17,7 @@ export function createMetrics(sources?: ScrapeSources) {
     registry,
     step: new Gauge({ name: 'facenet_job_step', help: 'Steps committed', labelNames: labels, registers: [registry] }),
     loss: new Gauge({ name: 'facenet_job_loss', help: 'Triplet loss of the last step', labelNames: labels, registers: [registry] }),
+    classificationLoss: new Gauge({ name: 'facenet_job_classification_loss', help: 'Classification (softmax/cosface) loss of the last step; 0 when the job has none', labelNames: labels, registers: [registry] }),
     active: new Gauge({ name: 'facenet_job_active_triplet_fraction', help: 'Fraction of triplets with non-zero loss', labelNames: labels, registers: [registry] }),
     imagesPerSecond: new Gauge({ name: 'facenet_job_images_per_second', help: 'Images per second of the last step', labelNames: labels, registers: [registry] }),
     minerLag: new Gauge({ name: 'facenet_job_miner_lag_steps', help: 'Current step minus the step of the mining plan in use', labelNames: labels, registers: [registry] }),

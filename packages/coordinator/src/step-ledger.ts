@@ -112,6 +112,7 @@ export class StepLedger {
     m.step.set({ job_id: jobId }, r.step);
     m.loss.set({ job_id: jobId }, r.loss);
     m.active.set({ job_id: jobId }, r.activeFraction);
+    m.classificationLoss.set({ job_id: jobId }, r.classificationLoss ?? 0); // results of workers from before the option have none
     m.imagesPerSecond.set({ job_id: jobId }, r.imagesPerSecond);
     m.worldSize.set({ job_id: jobId }, world);
     if (r.minerLag !== undefined) m.minerLag.set({ job_id: jobId }, r.minerLag);

@@ -59,12 +59,16 @@ export type { EvaluationResult, EvaluatePairsOptions } from './eval/evaluate-pai
 export { writeCheckpoint, readCheckpoint, restoreCheckpoint, loadModel, resolveCheckpointDir, CHECKPOINT_FORMAT } from './checkpoint/checkpoint';
 export type { CheckpointManifest, CheckpointContents, Preprocessing } from './checkpoint/checkpoint';
 
-export { computeShardGradients, accumulate, applyUpdate, meanStats, disposeGradients } from './train/train-step';
+export { computeShardGradients, accumulate, applyUpdate, meanStats, disposeGradients, TRIPLET_ONLY } from './train/train-step';
 export { applyUpdateGuarded, checkFiniteVector, allFinite } from './train/non-finite';
 export { loadStepShards, stepGradients, applyStep } from './train/training-step';
-export type { ShardGradients, ShardInput, TripletStats } from './train/train-step';
+export { classificationLoss, CLASSIFICATION_HEADS } from './loss/classification-loss';
+export type { ClassificationHead } from './loss/classification-loss';
+export { CLASS_WEIGHTS, CLASSIFICATION_MODES, compileClassificationOptions, lossWeightsAt, MAX_CLASS_WEIGHTS, trainingModel } from './train/objective';
+export type { ClassificationConfig, ClassificationMode, ClassificationOptions } from './train/objective';
+export type { ShardGradients, ShardInput, StepObjective, TripletStats } from './train/train-step';
 export { compileTrainOptions, MAX_STEPS } from './train/train-options';
-export { parseTrainSpec, trainOptionsSchema } from './train/train-spec';
+export { parseTrainSpec, specIssues, trainOptionsSchema } from './train/train-spec';
 export type { TrainOptions, TrainConfig } from './train/train-options';
 export { Trainer, checkpointName } from './train/trainer';
 export type { StepReport, TrainerEvents } from './train/trainer';

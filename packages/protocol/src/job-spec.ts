@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SpecError, trainOptionsSchema } from '@facenet/core';
+import { SpecError, specIssues, trainOptionsSchema } from '@facenet/core';
 
 /** Where a distributed job's images come from; every worker must see the same files. */
 export const datasetSchema = z.discriminatedUnion('kind', [
@@ -124,6 +124,6 @@ export type JobSpec = z.infer<typeof jobSpecSchema>;
 /** Validates a job spec; SpecError lists each bad field by path. */
 export function parseJobSpec(value: unknown): JobSpec {
   const r = jobSpecSchema.safeParse(value);
-  if (!r.success) throw new SpecError(r.error.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message })));
+  if (!r.success) throw new SpecError(specIssues(r.error.issues));
   return r.data;
 }

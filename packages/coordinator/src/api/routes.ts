@@ -2,7 +2,7 @@ import { FastifyInstance, FastifyReply } from 'fastify';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { compileTrainOptions, ConfigError, DatasetError, FacenetError, MAX_STEPS, readPairsFile, scanPeopleFolderAsync, SpecError, TrainConfig, TrainOptions } from '@facenet/core';
+import { compileTrainOptions, ConfigError, DatasetError, FacenetError, MAX_CLASS_WEIGHTS, MAX_STEPS, readPairsFile, scanPeopleFolderAsync, SpecError, TrainConfig, TrainOptions } from '@facenet/core';
 import { z } from 'zod';
 import { bestEvaluation, EvaluationRecord, FINAL_STATES, insideRoots, OUTSIDE_ROOTS, JobRecord, JobSpec, jobView, parseJobSpec, PlanSummary, sourceFromSpec, trainingSource } from '@facenet/protocol';
 import { CoordinatorError, JobStateError } from '../errors';
@@ -40,7 +40,15 @@ async function checkData(spec: JobSpec, train: TrainConfig | undefined, issues: 
     const source = sourceFromSpec(spec.dataset, index);
     const eligible = source.index.images.filter((i) => i.length >= 2).length;
     if (spec.holdout > 0 && eligible - spec.holdout < 2) issues.push({ path: 'holdout', message: `leaves ${eligible - spec.holdout} identities with 2+ images to train on; need at least 2` });
-    else if (train) trainingSource(source, spec.holdout, train.seed);
+    else if (train) {
+      const classes = trainingSource(source, spec.holdout, train.seed).train.index.images.length;
+      if (train.classification) {
+        // One class per training identity, counted here so every rank builds the same class weights.
+        train.classification.classes = classes;
+        const weights = classes * train.model.embeddingDim;
+        if (weights > MAX_CLASS_WEIGHTS) issues.push({ path: 'train.classification', message: `${classes} identities x embeddingDim ${train.model.embeddingDim} = ${weights} class weights exceeds ${MAX_CLASS_WEIGHTS}` });
+      }
+    }
   } catch (err) {
     if (!(err instanceof DatasetError)) throw err;
     issues.push({ path: spec.dataset.kind === 'folder' ? 'dataset.path' : 'dataset', message: err.message });

@@ -11,13 +11,13 @@ import { ShardGradients, TripletStats } from './train-step';
 export interface FlatLayout {
   grads: { name: string; shape: number[]; offset: number; size: number }[];
   bn: { layer: string; channels: number; meanOffset: number; varianceOffset: number }[];
-  /** Offset of [shards, loss, activeFraction, d(a,p), d(a,n), images, triplets]. */
+  /** Offset of [shards, loss, activeFraction, d(a,p), d(a,n), images, triplets, classification loss, classification accuracy]. */
   statsOffset: number;
   length: number;
 }
 
 /** Elements of step statistics at the end of every flat vector. */
-export const FLAT_STATS = 7;
+export const FLAT_STATS = 9;
 
 export function flatLayout(model: EmbeddingModel): FlatLayout {
   let offset = 0;
@@ -56,6 +56,8 @@ export async function flattenGradients(layout: FlatLayout, g: ShardGradients, sh
     flat[o + 4] = (flat[o + 4] as number) + s.meanNegativeDistance;
     flat[o + 5] = (flat[o + 5] as number) + s.images;
     flat[o + 6] = (flat[o + 6] as number) + s.triplets;
+    flat[o + 7] = (flat[o + 7] as number) + s.classificationLoss;
+    flat[o + 8] = (flat[o + 8] as number) + s.classificationAccuracy;
   }
   return flat;
 }
@@ -82,5 +84,6 @@ export function flatStats(flat: Float32Array): TripletStats {
     loss: (flat[o + 1] as number) / n, activeFraction: (flat[o + 2] as number) / n,
     meanPositiveDistance: (flat[o + 3] as number) / n, meanNegativeDistance: (flat[o + 4] as number) / n,
     images: flat[o + 5] as number, triplets: flat[o + 6] as number,
+    classificationLoss: (flat[o + 7] as number) / n, classificationAccuracy: (flat[o + 8] as number) / n,
   };
 }

@@ -5,6 +5,7 @@ import { SELECTION_STRATEGIES, SelectionStrategy } from '../loss/triplet-selecti
 import { compileModelOptions, ModelConfig, ModelOptions } from '../model/embedding-model';
 import { compileOptimizerOptions, OptimizerConfig, OptimizerOptions } from '../optim/optimizer';
 import { compileScheduleOptions, ScheduleConfig, ScheduleOptions } from '../optim/schedule';
+import { ClassificationConfig, ClassificationOptions, compileClassificationOptions } from './objective';
 
 export interface TrainOptions {
   model?: ModelOptions;
@@ -17,6 +18,8 @@ export interface TrainOptions {
   selection?: SelectionStrategy;
   /** Triplet margin alpha. @default 0.2 (the paper's) */
   margin?: number;
+  /** A classification loss over the training identities (alone, as a warm-up or beside the triplet loss); false = triplet only. @default false */
+  classification?: ClassificationOptions | false;
   /** Total steps. @default 1000 */
   steps?: number;
   /** Seeds batches and augmentation. @default 1 */
@@ -41,6 +44,7 @@ export interface TrainConfig {
   virtualShards: number;
   selection: SelectionStrategy;
   margin: number;
+  classification: ClassificationConfig | false;
   steps: number;
   seed: number;
   augment: Required<AugmentOptions> | false;
@@ -80,6 +84,7 @@ export function compileTrainOptions(o: TrainOptions = {}): TrainConfig {
     optimizer: compileOptimizerOptions(o.optimizer),
     schedule: compileScheduleOptions(o.schedule, steps),
     batch, virtualShards, selection, margin, steps,
+    classification: compileClassificationOptions(o.classification, steps),
     seed: o.seed ?? 1,
     augment, bnMomentum,
     checkpointDir: o.checkpointDir,

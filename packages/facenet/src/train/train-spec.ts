@@ -3,6 +3,8 @@ import { SpecError } from '../errors';
 import { ARCHITECTURES } from '../model/zoo';
 import { SELECTION_STRATEGIES } from '../loss/triplet-selection';
 import { OPTIMIZERS } from '../optim/optimizer';
+import { CLASSIFICATION_HEADS } from '../loss/classification-loss';
+import { CLASSIFICATION_MODES } from './objective';
 import { TrainOptions } from './train-options';
 
 const enumOf = <T extends string>(values: readonly T[]) => z.enum(values as [T, ...T[]]);
@@ -41,6 +43,15 @@ export const trainOptionsSchema = z.object({
   virtualShards: z.number().int(),
   selection: enumOf(SELECTION_STRATEGIES),
   margin: z.number(),
+  classification: z.union([z.literal(false), z.object({
+    head: enumOf(CLASSIFICATION_HEADS),
+    mode: enumOf(CLASSIFICATION_MODES),
+    weight: z.number(),
+    warmupSteps: z.number().int(),
+    scale: z.number(),
+    margin: z.number(),
+    classes: z.number().int(),
+  }).partial().strict()]),
   steps: z.number().int(),
   seed: z.number().int(),
   augment: z.union([z.literal(false), z.object({ cropMargin: z.number(), flip: z.boolean() }).partial().strict()]),
@@ -50,12 +61,28 @@ export const trainOptionsSchema = z.object({
   evaluateEvery: z.number().int(),
 }).partial().strict();
 
+type ZodIssue = z.core.$ZodIssue;
+
+/**
+ * Each issue as { path, message }. A field that is `false` or an object (augment, classification)
+ * fails as a union, which zod reports at the field itself ("Invalid input"); the object branch's
+ * own issues name the bad sub-field, so those are reported instead.
+ */
+export function specIssues(issues: readonly ZodIssue[], prefix: PropertyKey[] = []): { path: string; message: string }[] {
+  return issues.flatMap((i) => {
+    const path = [...prefix, ...i.path];
+    if (i.code === 'invalid_union' && i.errors.length) {
+      const deepest = i.errors.reduce((a, b) => (Math.max(0, ...b.map((x) => x.path.length)) > Math.max(0, ...a.map((x) => x.path.length)) ? b : a));
+      if (deepest.some((x) => x.path.length > 0)) return specIssues(deepest, path);
+    }
+    return [{ path: path.map(String).join('.') || '(root)', message: i.message }];
+  });
+}
+
 /** Validates an untrusted spec; a SpecError names every bad field by its path. */
 export function parseTrainSpec(value: unknown): TrainOptions {
   const r = trainOptionsSchema.safeParse(value);
-  if (!r.success) {
-    throw new SpecError(r.error.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message })));
-  }
+  if (!r.success) throw new SpecError(specIssues(r.error.issues));
   return r.data;
 }
 

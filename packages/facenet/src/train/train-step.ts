@@ -3,6 +3,8 @@ import { BatchNormStats } from '../model/layers';
 import { EmbeddingModel } from '../model/embedding-model';
 import { SelectionStrategy } from '../loss/triplet-selection';
 import { tripletLoss } from '../loss/triplet-loss';
+import { classificationLoss } from '../loss/classification-loss';
+import { CLASS_WEIGHTS, ClassificationConfig } from './objective';
 import { Optimizer } from '../optim/optimizer';
 
 /** What one shard (or a whole step) reports about its triplets. */
@@ -14,7 +16,21 @@ export interface TripletStats {
   meanNegativeDistance: number;
   triplets: number;
   images: number;
+  /** Cross-entropy of the classification term (0 when the step has none). */
+  classificationLoss: number;
+  /** Fraction of images the class weights classified right (0 when the step has none). */
+  classificationAccuracy: number;
 }
+
+/** A step's objective: the weights of its two terms (see lossWeightsAt) and the classification settings. */
+export interface StepObjective {
+  triplet: number;
+  classification: number;
+  head: ClassificationConfig | false;
+}
+
+/** The paper's objective: the triplet loss alone. */
+export const TRIPLET_ONLY: StepObjective = { triplet: 1, classification: 0, head: false };
 
 export interface ShardGradients {
   /** Gradient per trainable variable name (kept tensors: the caller disposes). */
@@ -33,23 +49,34 @@ export interface ShardInput {
 /**
  * Forward, triplet selection and backward for one identity-balanced shard. Selection and
  * batch-norm statistics are local to the shard, so the mean of shard gradients does not depend
- * on how shards are spread over processes.
+ * on how shards are spread over processes. The loss is triplet x w_t + classification x w_c;
+ * the triplet selection runs (and is reported) even at w_t = 0, so runs stay comparable.
  */
 export function computeShardGradients(
-  model: EmbeddingModel, shard: ShardInput, strategy: SelectionStrategy, margin: number,
+  model: EmbeddingModel, shard: ShardInput, strategy: SelectionStrategy, margin: number, objective: StepObjective = TRIPLET_ONLY,
 ): ShardGradients {
   const size = model.config.imageSize;
   const names = model.trainableNames;
   const vars = names.map((n) => model.store.trainable.get(n) as tf.Variable);
   const bnStats: BatchNormStats = new Map();
   let selection: ReturnType<typeof tripletLoss>['selection'] | undefined;
+  let classification = { loss: 0, accuracy: 0 };
+  const head = objective.classification > 0 ? objective.head : false;
+  const classWeights = head ? model.store.trainable.get(CLASS_WEIGHTS) as tf.Tensor2D | undefined : undefined;
+  if (head && !classWeights) throw new Error(`the objective has a classification term but the model has no '${CLASS_WEIGHTS}' (build it with trainingModel)`);
   const { value, grads } = tf.tidy(() => {
     const x = tf.tensor4d(shard.images, [shard.count, size, size, 3]);
     return tf.variableGrads(() => {
       const emb = model.forward(x, true, bnStats);
       const r = tripletLoss(emb, shard.labels, strategy, margin);
       selection = r.selection;
-      return r.loss;
+      let loss = objective.triplet === 1 ? r.loss : tf.mul(r.loss, objective.triplet) as tf.Scalar;
+      if (head && classWeights) {
+        const c = classificationLoss(emb, shard.labels, classWeights, head.head, head.scale, head.margin);
+        classification = { loss: c.loss.dataSync()[0] as number, accuracy: c.accuracy };
+        loss = tf.add(loss, tf.mul(c.loss, objective.classification)) as tf.Scalar;
+      }
+      return loss;
     }, vars);
   });
   value.dispose();
@@ -63,6 +90,7 @@ export function computeShardGradients(
       loss: s.loss, activeFraction: s.total ? s.active / s.total : 0,
       meanPositiveDistance: s.meanPositiveDistance, meanNegativeDistance: s.meanNegativeDistance,
       triplets: s.total, images: shard.count,
+      classificationLoss: classification.loss, classificationAccuracy: classification.accuracy,
     },
   };
 }
@@ -75,6 +103,7 @@ export function meanStats(all: TripletStats[]): TripletStats {
     loss: avg((s) => s.loss), activeFraction: avg((s) => s.activeFraction),
     meanPositiveDistance: avg((s) => s.meanPositiveDistance), meanNegativeDistance: avg((s) => s.meanNegativeDistance),
     triplets: all.reduce((a, s) => a + s.triplets, 0), images: all.reduce((a, s) => a + s.images, 0),
+    classificationLoss: avg((s) => s.classificationLoss), classificationAccuracy: avg((s) => s.classificationAccuracy),
   };
 }
 

@@ -12,6 +12,7 @@ import { learningRateAt } from '../optim/schedule';
 import { meanStats, TripletStats } from './train-step';
 import { applyStep, loadStepShards, stepGradients } from './training-step';
 import { compileTrainOptions, TrainConfig, TrainOptions } from './train-options';
+import { trainingModel } from './objective';
 
 export interface StepReport extends TripletStats {
   /** 0-based index of the step just completed. */
@@ -48,7 +49,8 @@ export class Trainer {
   constructor(readonly source: FaceSource, options: TrainOptions, readonly evalSet?: { source: FaceSource; pairs: PairSet }) {
     // compileTrainOptions is idempotent, so a saved TrainConfig (resume) passes through it too.
     this.config = compileTrainOptions(options);
-    this.model = new EmbeddingModel(this.config.model);
+    if (this.config.classification) this.config.classification.classes = source.index.images.length;
+    this.model = trainingModel(this.config.model, this.config.classification);
     this.optimizer = new Optimizer(this.config.optimizer);
   }
 
@@ -85,7 +87,7 @@ export class Trainer {
       // Prefetch: decoding of step s+1 starts before step s computes.
       next = s + 1 < untilStep ? this.loadStep(s + 1) : undefined;
       const t1 = performance.now();
-      const { summed, stats } = stepGradients(this.model, shards.map((sh) => ({ images: sh.data, labels: sh.labels, count: sh.count })), c);
+      const { summed, stats } = stepGradients(this.model, shards.map((sh) => ({ images: sh.data, labels: sh.labels, count: sh.count })), c, s);
       const t2 = performance.now();
       const lr = summed ? applyStep(this.model, this.optimizer, summed, stats.length, c, s) : learningRateAt(c.optimizer.learningRate, c.schedule, s);
       const t3 = performance.now();

@@ -6,13 +6,15 @@ import { Optimizer } from '../optim/optimizer';
 import { learningRateAt } from '../optim/schedule';
 import { applyUpdateGuarded } from './non-finite';
 import { TrainConfig } from './train-options';
+import { lossWeightsAt } from './objective';
 import { accumulate, computeShardGradients, disposeGradients, ShardGradients, ShardInput, TripletStats } from './train-step';
 
 /**
  * One training step, in three parts, shared by the one-process Trainer and the worker's compute
  * thread (which puts the allreduce between the second and the third):
  *  1. loadStepShards: decode (and augment, seeded by step) the images of the step's virtual shards;
- *  2. stepGradients: forward, online triplet selection and backward per virtual shard, summed;
+ *  2. stepGradients: forward, online triplet selection (and the classification term, if any) and
+ *     backward per virtual shard, summed;
  *  3. applyStep: the optimizer update with the mean gradient, refused if it makes weights NaN/Inf.
  * Each part frees what it allocated on every path, a throw included.
  */
@@ -22,14 +24,15 @@ export function loadStepShards(source: FaceSource, shards: BatchItem[][], config
   return Promise.all(shards.map((items) => loadImages(source, items, { size: config.model.imageSize, augment })));
 }
 
-/** The summed gradients of the step's non-empty shards (the caller owns `summed`), and each shard's statistics. */
-export function stepGradients(model: EmbeddingModel, shards: ShardInput[], config: TrainConfig): { summed?: ShardGradients; stats: TripletStats[] } {
+/** The summed gradients of step `step`'s non-empty shards (the caller owns `summed`), and each shard's statistics. */
+export function stepGradients(model: EmbeddingModel, shards: ShardInput[], config: TrainConfig, step: number): { summed?: ShardGradients; stats: TripletStats[] } {
   let summed: ShardGradients | undefined;
   const stats: TripletStats[] = [];
+  const objective = { ...lossWeightsAt(config.classification, step), head: config.classification };
   try {
     for (const shard of shards) {
       if (shard.count === 0) continue;
-      const g = computeShardGradients(model, shard, config.selection, config.margin);
+      const g = computeShardGradients(model, shard, config.selection, config.margin, objective);
       stats.push(g.stats);
       summed = accumulate(summed, g);
     }

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
 import {
-  applyStep, checkFiniteVector, disposeGradients, EmbeddingModel, flatLayout, FlatLayout, flattenGradients, Optimizer, readCheckpoint, restoreCheckpoint, selectBackend,
+  applyStep, checkFiniteVector, disposeGradients, EmbeddingModel, trainingModel, flatLayout, FlatLayout, flattenGradients, Optimizer, readCheckpoint, restoreCheckpoint, selectBackend,
   Preprocessing, stepGradients, tf, TrainConfig, unflattenGradients, writeCheckpoint,
 } from '@facenet/core';
 import { StateError } from '../errors';
@@ -33,7 +33,7 @@ async function init(req: Extract<ComputeRequest, { type: 'init' }>): Promise<Ini
     state.optimizer.dispose();
     state = undefined;
   }
-  const model = new EmbeddingModel(req.train.model);
+  const model = trainingModel(req.train.model, req.train.classification ?? false); // configs stored before the option have none
   const optimizer = new Optimizer(req.train.optimizer);
   let step = 0;
   if (req.restoreFrom) {
@@ -57,7 +57,7 @@ function current(): HeldJob {
 
 async function gradients(req: Extract<ComputeRequest, { type: 'gradients' }>): Promise<Float32Array> {
   const s = current();
-  const { summed, stats } = stepGradients(s.model, req.shards, s.train);
+  const { summed, stats } = stepGradients(s.model, req.shards, s.train, s.step);
   // A rank whose shards all failed to decode still takes part in the allreduce, with zeros.
   if (!summed) return new Float32Array(s.layout.length);
   try {
