@@ -11,7 +11,7 @@ function snapshot(model: EmbeddingModel, optimizer: Optimizer): Map<string, Floa
 describe('non-finite guard', () => {
   before(() => useBackend());
 
-  it('names NaN or Inf in a reduced vector as gradients or loss (the statistics are its last 7 elements)', () => {
+  it('names NaN or Inf in a reduced vector as gradients or loss (the statistics are its last 9 elements)', () => {
     const v = new Float32Array(20);
     checkFiniteVector(v, 4);
     v[3] = NaN;
