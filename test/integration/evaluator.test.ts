@@ -24,6 +24,8 @@ async function evaluationsUpTo(url: string, id: string, step: number): Promise<E
   return evals;
 }
 
+const last0 = (evals: EvaluationRecord[]) => evals[evals.length - 1]!;
+
 function assertSane(e: EvaluationRecord): void {
   for (const k of ['accuracy', 'val', 'far', 'auc'] as const) assert.ok(e[k] >= 0 && e[k] <= 1, `${k} = ${e[k]}`);
   assert.ok(e.accuracy >= 0.5, `accuracy ${e.accuracy} is at least chance (thresholds from the other folds)`);
@@ -71,6 +73,21 @@ describe('evaluator: VAL/FAR of every checkpoint while the job runs (facenet up)
     assert.equal(marked.length, 1, 'exactly one checkpoint is marked best');
     assert.equal(marked[0]!.step, view.evaluation.best?.step);
     assert.equal(marked[0]!.evaluation?.val, bestVal);
+    // Each checkpoint's report, written by the evaluator beside the checkpoint root and served by the coordinator.
+    for (const e of evals) assert.equal(e.report, join(job.id, `step-${String(e.step).padStart(6, '0')}.html`));
+    assert.ok(existsSync(join(t.dir, 'reports', last0(evals).report!)), 'the report is a file under the report root');
+    const res = await fetch(`${cluster.url}/v1/jobs/${job.id}/evaluations/${done.step}/report`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /text\/html/);
+    assert.match(res.headers.get('content-security-policy') ?? '', /default-src 'none'/);
+    const page = await res.text();
+    assert.ok(page.includes(`${(100 * last0(evals).accuracy).toFixed(1)}%`), 'the page shows the evaluation\'s accuracy');
+    assert.match(page, /<svg id="roc"/);
+    const inlined = page.match(/src="data:image\/jpeg;base64,/g)?.length ?? 0;
+    assert.ok(inlined >= 2 && inlined <= 32, `${inlined} inlined face images (pairs of the worst errors)`);
+    const missing = await fetch(`${cluster.url}/v1/jobs/${job.id}/evaluations/${done.step + 1000}/report`);
+    assert.equal(missing.status, 404);
+    assert.match(((await missing.json()) as { error: string }).error, /not evaluated/);
     const { metrics } = await api<{ metrics: string }>(cluster.url, 'GET', '/v1/evaluator');
     const text = await (await fetch(`http://${metrics}/metrics`)).text();
     const last = evals[evals.length - 1]!;

@@ -1,9 +1,10 @@
 import { strict as assert } from 'node:assert';
-import { existsSync, statSync, writeFileSync } from 'node:fs';
+import IORedis from 'ioredis';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, Browser } from 'playwright-core';
 import { Coordinator } from '@facenet/coordinator';
-import { deleteKeysUnder } from '@facenet/protocol';
+import { deleteKeysUnder, redisKeys } from '@facenet/protocol';
 import type { EvaluationRecord } from '@facenet/protocol';
 import { api, JobView, startCluster, TestCluster, waitFor, waitForState } from '../cluster-helpers';
 import { ORL, tempDir } from '../helpers';
@@ -63,6 +64,12 @@ describe('status page in a real browser (Debian chromium, playwright-core)', fun
     assert.ok((await page.locator('#val-chart polyline').count()) >= 2, 'VAL and accuracy curves are drawn');
     assert.equal(await page.locator('#workers tbody tr').count(), 2, 'both ranks are listed');
     assert.match(await page.locator('#workers tbody tr').first().innerText(), /\d+ ms/);
+    // The best checkpoint's report opens from its row, in a new tab, with its figures loaded.
+    const [report] = await Promise.all([page.waitForEvent('popup'), bestRow.locator('[data-testid="report-link"]').click()]);
+    await report.locator('#roc').waitFor();
+    const faces = await report.evaluate<boolean[]>('[...document.images].map((i) => i.complete && i.naturalWidth > 0)');
+    assert.ok(faces.length >= 2 && faces.every(Boolean), `report images loaded: ${faces}`);
+    await report.close();
     const shot = join(process.env.FACENET_SCREENSHOT_DIR ?? t.dir, 'status-page.png');
     await page.screenshot({ path: shot, fullPage: true });
     assert.ok(statSync(shot).size > 10_000, 'a screenshot was saved');
@@ -81,12 +88,21 @@ describe('status page in a real browser (Debian chromium, playwright-core)', fun
     const admin = 'status-admin-token-0123456789';
     const tokens = join(t.dir, 'tokens');
     writeFileSync(tokens, `admin:${admin}\n`);
-    const coordinator = new Coordinator({ port: 0, prefix: `fnstatus-${process.pid}`, checkpointRoot: join(t.dir, 'tok-ckpt'), apiTokensFile: tokens }, () => undefined);
+    const prefix = `fnstatus-${process.pid}`;
+    const reports = join(t.dir, 'tok-reports');
+    const coordinator = new Coordinator({ port: 0, prefix, checkpointRoot: join(t.dir, 'tok-ckpt'), apiTokensFile: tokens, reportRoot: reports }, () => undefined);
     await coordinator.start();
     const page = await browser.newPage();
+    const redis = new IORedis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
     try {
       const job = await api<JobView>(coordinator.url, 'POST', '/v1/jobs', { name: 'behind-tokens', dataset: { kind: 'folder', path: ORL }, holdout: 10, worldSize: 1, train: { batch: { P: 4, K: 2 }, steps: 2 } }, admin);
-      await page.goto(coordinator.url);
+      // No workers here: an evaluation record and its report file as the evaluator would leave them.
+      mkdirSync(join(reports, job.id), { recursive: true });
+      writeFileSync(join(reports, job.id, 'step-000002.html'), '<!doctype html><title>report</title><h1 id="marker">report behind tokens</h1>');
+      const record = { jobId: job.id, step: 2, checkpointDir: '-', set: 'holdout', pairs: 10, folds: 2, accuracy: 0.5, accuracyStd: 0, val: 0, valStd: 0, far: 0, farTarget: 1e-3, auc: 0.5, threshold: 1, droppedPairs: 0, skippedImages: 0, seconds: 1, at: new Date().toISOString(), report: `${job.id}/step-000002.html` };
+      await redis.rpush(redisKeys(prefix).evaluations(job.id), JSON.stringify(record));
+      assert.equal((await fetch(`${coordinator.url}/v1/jobs/${job.id}/evaluations/2/report`)).status, 401, 'reports need a token like the rest of the API');
+      await page.goto(`${coordinator.url}/?job=${job.id}`);
       const input = page.locator('[data-testid="token"]');
       await input.waitFor({ state: 'visible' });
       assert.equal(await page.locator(`#jobs tr[data-job="${job.id}"]`).count(), 0, 'nothing shown without a token');
@@ -94,10 +110,15 @@ describe('status page in a real browser (Debian chromium, playwright-core)', fun
       await page.locator('#token-form button').click();
       await page.locator(`#jobs tr[data-job="${job.id}"]`).waitFor();
       assert.match(await page.locator(`#jobs tr[data-job="${job.id}"]`).innerText(), /behind-tokens/);
+      // A plain link would arrive without the token: the page fetches the report with it.
+      const [report] = await Promise.all([page.waitForEvent('popup'), page.locator('[data-testid="report-link"]').click()]);
+      await report.locator('#marker').waitFor();
+      await report.close();
     } finally {
+      redis.disconnect();
       await page.close();
       await coordinator.close();
-      await deleteKeysUnder(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', `fnstatus-${process.pid}`);
+      await deleteKeysUnder(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', prefix);
     }
   });
 });

@@ -36,6 +36,8 @@ export interface CoordinatorOptions {
   apiTokensFile?: string;
   /** Serve the API beyond loopback without tokens (anyone who reaches it may drive jobs). @default false */
   allowOpenApi?: boolean;
+  /** Where the evaluator writes checkpoint reports (served at /v1/jobs/:id/evaluations/:step/report); '' = none. @default '' */
+  reportRoot?: string;
   /** Refuse to start unless Redis evicts nothing (BullMQ loses jobs otherwise). @default true */
   requireNoeviction?: boolean;
 }
@@ -59,6 +61,7 @@ export function compileCoordinatorOptions(o: CoordinatorOptions = {}): CompiledC
     apiTokensFile: o.apiTokensFile ?? '',
     dataRoots: o.dataRoots ?? dataRoots(),
     allowOpenApi: o.allowOpenApi ?? false,
+    reportRoot: o.reportRoot ? resolve(o.reportRoot) : '',
   };
   if (!Number.isInteger(c.port) || c.port < 0 || c.port > 65535) throw new TypeError(`coordinator option port must be 0-65535, got ${c.port}`);
   if (!(Number.isInteger(c.maxFaultsPerStep) && c.maxFaultsPerStep >= 0)) throw new TypeError(`coordinator option maxFaultsPerStep must be an integer >= 0, got ${c.maxFaultsPerStep}`);

@@ -106,6 +106,7 @@ export class Coordinator {
         return raw ? summarizePlan(JSON.parse(raw) as MiningPlan) : null;
       },
       dataRoots: this.options.dataRoots,
+      reportRoot: this.options.reportRoot,
       evaluations: async (jobId) => (await this.redis.lrange(redisKeys(this.options.prefix).evaluations(jobId), 0, -1)).map((e) => JSON.parse(e) as EvaluationRecord),
       miner: () => this.registration(redisKeys(this.options.prefix).miner),
       evaluator: () => this.registration(redisKeys(this.options.prefix).evaluator),

@@ -18,3 +18,10 @@ export class JobStateError extends CoordinatorError {
     super(`job ${jobId}: ${message}`, 409);
   }
 }
+
+/** A checkpoint report that does not exist (no evaluation of that step, no report root, or deleted). */
+export class ReportNotFoundError extends CoordinatorError {
+  constructor(jobId: string, step: number, why: string) {
+    super(`job ${jobId}: no report for step ${step}: ${why}`, 404);
+  }
+}

@@ -10,6 +10,7 @@ const coordinator = new Coordinator({
   host: env.FACENET_API_HOST,
   port: envNumber('FACENET_API_PORT'),
   checkpointRoot: env.FACENET_CHECKPOINT_ROOT,
+  reportRoot: env.FACENET_REPORT_ROOT,
   stepTimeoutMs: envNumber('FACENET_STEP_TIMEOUT_MS'),
   faultSettleMs: envNumber('FACENET_FAULT_SETTLE_MS'),
   apiTokensFile: env.FACENET_API_TOKENS_FILE,

@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { resolve } from 'node:path';
 
 export interface EvaluatorOptions {
   /** @default process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' */
@@ -12,6 +13,8 @@ export interface EvaluatorOptions {
   heartbeatMs?: number;
   /** Lock on the checkpoint being evaluated; if the evaluator dies, it is evaluated again after it expires. @default 600000 */
   lockMs?: number;
+  /** Folder for each evaluated checkpoint's HTML report (<jobId>/step-NNNNNN.html); '' = none. @default '' */
+  reportRoot?: string;
 }
 
 export type CompiledEvaluatorOptions = Required<EvaluatorOptions> & { id: string };
@@ -24,6 +27,7 @@ export function compileEvaluatorOptions(o: EvaluatorOptions = {}): CompiledEvalu
     metricsPort: o.metricsPort ?? 0,
     heartbeatMs: o.heartbeatMs ?? 2000,
     lockMs: o.lockMs ?? 600_000,
+    reportRoot: o.reportRoot ? resolve(o.reportRoot) : '',
     id: `${hostname()}-${process.pid}`,
   };
   if (!(Number.isInteger(c.metricsPort) && c.metricsPort >= 0 && c.metricsPort <= 65535)) throw new TypeError(`evaluator option metricsPort must be 0-65535, got ${c.metricsPort}`);

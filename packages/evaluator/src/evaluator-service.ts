@@ -1,7 +1,8 @@
 import { Job } from 'bullmq';
 import IORedis from 'ioredis';
 import { existsSync } from 'node:fs';
-import { evaluatePairs, loadModel } from '@facenet/core';
+import { join } from 'node:path';
+import { checkpointName, EvaluationResult, evaluatePairs, loadModel, writeReportFile } from '@facenet/core';
 import { bestEvaluation, CheckpointConsumer, CheckpointEvent, ConsumerState, EvaluationRecord, JobRecord, redisKeys } from '@facenet/protocol';
 import { EvaluationSet, evaluationSetFor } from './evaluation-set';
 import { compileEvaluatorOptions, CompiledEvaluatorOptions, EvaluatorOptions } from './evaluator-options';
@@ -92,12 +93,33 @@ export class EvaluatorService {
       model.dispose();
     }
     const e = r.report;
+    const report = await this.writeReport(job, step, dir, es, r);
     return {
       jobId: job.id, step, checkpointDir: dir, set: es.kind, pairs: e.pairs, folds: e.folds,
       accuracy: e.accuracy, accuracyStd: e.accuracyStd, val: e.val, valStd: e.valStd, far: e.far, farTarget: e.farTarget,
       auc: e.auc, threshold: e.threshold, droppedPairs: r.droppedPairs, skippedImages: r.skipped.length,
-      seconds: (performance.now() - t0) / 1000, at: new Date().toISOString(),
+      seconds: (performance.now() - t0) / 1000, at: new Date().toISOString(), ...(report ? { report } : {}),
     };
+  }
+
+  /**
+   * The checkpoint's HTML report (see writeReportFile) under reportRoot, as a path relative to
+   * it; none without a reportRoot. A report that cannot be written is logged, never a failed evaluation.
+   */
+  private async writeReport(job: JobRecord, step: number, dir: string, es: EvaluationSet, r: EvaluationResult): Promise<string | undefined> {
+    if (!this.options.reportRoot) return undefined;
+    const relative = join(job.id, `${checkpointName(step)}.html`);
+    try {
+      await writeReportFile(join(this.options.reportRoot, relative), es.source, {
+        title: `${job.name ?? job.id}: step ${step}`, result: r, keys: es.set.keys,
+        facts: [['job', `${job.id}${job.name ? ` (${job.name})` : ''}`], ['checkpoint', dir], ['step', String(step)], ['pairs', es.kind === 'pairs-file' ? `${job.spec.evaluation.pairs} folds ${job.spec.evaluation.folds?.join(',') ?? 'all'}` : `among ${job.spec.holdout} held-out identities`],
+          ['unreadable images', `${r.skipped.length} (${r.droppedPairs} pairs dropped)`], ['written', new Date().toISOString()]],
+      });
+      return relative;
+    } catch (err) {
+      this.log(`[evaluator] job ${job.id}: step ${step}: report not written: ${(err as Error).message}`);
+      return undefined;
+    }
   }
 
   private async evaluations(jobId: string): Promise<EvaluationRecord[]> {

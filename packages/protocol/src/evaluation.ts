@@ -25,6 +25,8 @@ export interface EvaluationRecord {
   skippedImages: number;
   seconds: number;
   at: string;
+  /** The checkpoint's HTML report, relative to the report root (GET /v1/jobs/:id/evaluations/:step/report); absent without one. */
+  report?: string;
 }
 
 /** The best checkpoint by VAL (ties: higher accuracy, then the later step). */

@@ -17,6 +17,8 @@ export interface LocalClusterOptions {
   prefix: string;
   apiPort: number;
   checkpointRoot: string;
+  /** Where the evaluator writes checkpoint reports (the coordinator serves them). */
+  reportRoot: string;
   backend?: string;
   log: (line: string) => void;
 }
@@ -100,7 +102,7 @@ export class LocalCluster {
       for (let i = 0; i < 50 && !(await redisAnswers(this.redisUrl)); i++) await new Promise((r) => setTimeout(r, 100));
       this.o.log(`no Redis at ${redactUrl(this.o.redisUrl)}: started a private redis-server at ${this.redisUrl}`);
     }
-    const common = { REDIS_URL: this.redisUrl, FACENET_PREFIX: this.o.prefix, FACENET_CHECKPOINT_ROOT: this.o.checkpointRoot, ...(this.o.backend ? { FACENET_BACKEND: this.o.backend } : {}) };
+    const common = { REDIS_URL: this.redisUrl, FACENET_PREFIX: this.o.prefix, FACENET_CHECKPOINT_ROOT: this.o.checkpointRoot, FACENET_REPORT_ROOT: this.o.reportRoot, ...(this.o.backend ? { FACENET_BACKEND: this.o.backend } : {}) };
     this.apiUrl = await new Promise<string>((resolve, reject) => {
       const proc = this.spawnNode('coordinator', mainOf('@facenet/coordinator'), { ...common, FACENET_API_PORT: String(this.o.apiPort), FACENET_CHECKPOINT_ROOT: this.o.checkpointRoot }, (line) => {
         if (line.startsWith('{"event":"ready"')) resolve((JSON.parse(line) as { url: string }).url);

@@ -1,9 +1,9 @@
 import { Command } from 'commander';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
-import { extname, join, resolve } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import {
-  eigenfaceEmbeddings, EmbeddingModel, EvaluationResult, evaluatePairs, FilesSource, fitEigenfaces, pairSetFromFile, PairSet, readPairsFile, ReportPair, roc, rocPng,
-  scorePairs, selectBackend, verificationReportHtml, worstErrors,
+  eigenfaceEmbeddings, EmbeddingModel, EvaluationResult, evaluatePairs, FilesSource, fitEigenfaces, pairSetFromFile, PairSet, readPairsFile, roc, rocPng,
+  scorePairs, selectBackend, writeReportFolder,
 } from '@facenet/core';
 import { loadModelForCommand } from '../model-loader';
 import { float } from '../parse';
@@ -26,33 +26,6 @@ function parseFolds(spec: string, total: number): Set<number> {
     for (let f = lo; f <= hi; f++) out.add(f - 1);
   }
   return out;
-}
-
-/** Errors shown in a report, per kind. */
-const REPORT_ERRORS = 8;
-
-/**
- * Writes DIR/index.html (see verificationReportHtml) with the worst errors' images copied into
- * DIR/pairs/, so the folder can be moved or served as it is.
- */
-function writeReport(dir: string, r: EvaluationResult, keys: string[], facts: [string, string][]): string {
-  mkdirSync(join(dir, 'pairs'), { recursive: true });
-  const worst = worstErrors(r.distances, r.same, r.report.threshold, REPORT_ERRORS);
-  const shown = (kind: string, indices: number[]): ReportPair[] => indices.map((i, k) => {
-    const [a, b] = r.pairs[i] as [number, number];
-    const copy = (img: number, side: string) => {
-      const name = `pairs/${kind}-${k + 1}-${side}${extname(keys[img] as string)}`;
-      copyFileSync(keys[img] as string, join(dir, name));
-      return name;
-    };
-    return { a: copy(a, 'a'), b: copy(b, 'b'), distance: r.distances[i] as number, same: r.same[i] as boolean };
-  });
-  const file = join(dir, 'index.html');
-  writeFileSync(file, verificationReportHtml({
-    title: 'facenet verification report', report: r.report, distances: r.distances, same: r.same, facts,
-    falseAccepts: shown('false-accept', worst.falseAccepts), falseRejects: shown('false-reject', worst.falseRejects),
-  }));
-  return file;
 }
 
 /** Eigenfaces are fit on the images of the pairs outside the evaluated folds: LFW's folds share no people. */
@@ -104,11 +77,11 @@ async function runEvaluate(flags: EvaluateFlags): Promise<void> {
     out.info(`[facenet] ROC curve written to ${flags.roc}`);
   }
   if (flags.report) {
-    const file = writeReport(flags.report, r, keys, [
+    const file = await writeReportFolder(flags.report, { title: 'facenet verification report', result: r, keys, facts: [
       ['embedding', what], ['pairs file', resolve(flags.pairs)], ['folds', flags.folds ?? 'all'],
       ['crop fraction', String(cropFraction)], ['embeddings', flags.int8 ? 'int8 (128 bytes)' : 'float32'],
       ['unreadable images', `${r.skipped.length} (${r.droppedPairs} pairs dropped)`], ['written', new Date().toISOString()],
-    ]);
+    ] });
     out.info(`[facenet] report written to ${file}`);
   }
   out.data({ embedding: what, pairsFile: flags.pairs, foldsUsed: folds ? [...folds].map((f) => f + 1) : 'all', int8: flags.int8, droppedPairs: r.droppedPairs, skippedImages: r.skipped.length, ...e });

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { evaluatePairs, loadModel, selectBackend } from '@facenet/core';
 import { evaluationSetFor } from '@facenet/evaluator';
 import { EvaluationRecord, JobSpec, redactUrl } from '@facenet/protocol';
@@ -8,13 +8,13 @@ import { LocalCluster } from '../cluster/local-cluster';
 import { int, readSpecFile } from '../parse';
 import { Output, pct } from '../output';
 
-interface UpFlags { job?: string; miner: boolean; evaluator: boolean; workers: number; port: number; redis: string; prefix: string; checkpointRoot: string; backend?: string; json: boolean }
+interface UpFlags { job?: string; miner: boolean; evaluator: boolean; workers: number; port: number; redis: string; prefix: string; checkpointRoot: string; reportRoot?: string; backend?: string; json: boolean }
 
 async function runUp(flags: UpFlags): Promise<void> {
   const out = new Output(flags.json);
   const cluster = new LocalCluster({
     workers: flags.workers, miner: flags.miner, evaluator: flags.evaluator, redisUrl: flags.redis, prefix: flags.prefix, apiPort: flags.port,
-    checkpointRoot: resolve(flags.checkpointRoot), backend: flags.backend, log: (l) => out.info(l),
+    checkpointRoot: resolve(flags.checkpointRoot), reportRoot: resolve(flags.reportRoot ?? join(flags.checkpointRoot, '..', 'reports')), backend: flags.backend, log: (l) => out.info(l),
   });
   let stopping: Promise<void> | undefined;
   const stop = () => {
@@ -95,6 +95,7 @@ export function upCommand(): Command {
     .option('--redis <url>', 'Redis URL ($REDIS_URL)', process.env.REDIS_URL ?? 'redis://127.0.0.1:6379')
     .option('--prefix <name>', 'Redis key prefix (separates clusters sharing a Redis)', 'facenet')
     .option('--checkpoint-root <dir>', 'where jobs write checkpoints', 'runs/jobs')
+    .option('--report-root <dir>', 'where the evaluator writes each checkpoint\'s HTML report (default: beside the checkpoint root, runs/reports)')
     .option('--backend <name>', 'compute backend of the workers')
     .option('--json', 'JSON ready event on stdout', false)
     .action((flags: UpFlags) => runUp(flags));

@@ -28,6 +28,7 @@ export function openApiDocument() {
       '/v1/jobs/{id}/cancel': { post: { summary: 'Cancel (at the next step boundary if running)', parameters: [idParam], responses: jobResponse } },
       '/v1/jobs/{id}/history': { get: { summary: 'Per-step records (loss, active fraction, images/s, per-rank timings), the last 200', parameters: [idParam], responses: { 200: { description: 'Steps', ...json({ type: 'array', items: { type: 'object' } }) } } } },
       '/v1/jobs/{id}/checkpoints': { get: { summary: 'Checkpoints of a job', parameters: [idParam], responses: { 200: { description: 'Checkpoints', ...json({ type: 'array', items: ref('Checkpoint') }) } } } },
+      '/v1/jobs/{id}/evaluations/{step}/report': { get: { summary: 'The evaluator\'s HTML report of one checkpoint (ROC, distance histograms, worst false accepts and rejects; self-contained); 404 without one (FACENET_REPORT_ROOT unset on the evaluator and coordinator)', parameters: [idParam, { name: 'step', in: 'path', required: true, schema: { type: 'integer' } }], responses: { 200: { description: 'HTML page', content: { 'text/html': { schema: { type: 'string' } } } }, 404: { description: 'No report' } } } },
       '/v1/jobs/{id}/evaluations': { get: { summary: 'The evaluator\'s scores of each evaluated checkpoint (accuracy, VAL at the target FAR, AUC, threshold), oldest first', parameters: [idParam], responses: { 200: { description: 'Evaluations', ...json({ type: 'array', items: { type: 'object' } }) } } } },
       '/v1/jobs/{id}/fork': {
         post: {

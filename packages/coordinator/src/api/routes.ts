@@ -1,11 +1,12 @@
 import { FastifyInstance, FastifyReply } from 'fastify';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join, resolve, sep } from 'node:path';
 import { compileTrainOptions, ConfigError, DatasetError, FacenetError, MAX_CLASS_WEIGHTS, MAX_STEPS, readPairsFile, scanPeopleFolderAsync, SpecError, TrainConfig, TrainOptions } from '@facenet/core';
 import { z } from 'zod';
 import { bestEvaluation, EvaluationRecord, FINAL_STATES, insideRoots, OUTSIDE_ROOTS, JobRecord, JobSpec, jobView, parseJobSpec, PlanSummary, sourceFromSpec, trainingSource } from '@facenet/protocol';
-import { CoordinatorError, JobStateError } from '../errors';
+import { CoordinatorError, JobStateError, ReportNotFoundError } from '../errors';
 import { transition } from '../job-lifecycle';
 import { JobStore } from '../job-store';
 import { Membership } from '../membership';
@@ -28,6 +29,8 @@ interface Deps {
   dataRoots: string[];
   /** The evaluator's scores of a job's checkpoints, oldest first. */
   evaluations: (jobId: string) => Promise<EvaluationRecord[]>;
+  /** The folder the evaluator writes checkpoint reports to ('' = none). */
+  reportRoot: string;
 }
 
 type Issue = { path: string; message: string };
@@ -191,6 +194,20 @@ export function registerRoutes(app: FastifyInstance, d: Deps): void {
   app.get<{ Params: { id: string } }>('/v1/jobs/:id/evaluations', async (req) => {
     await d.store.get(req.params.id); // 404 for an unknown job
     return d.evaluations(req.params.id);
+  });
+  app.get<{ Params: { id: string; step: string } }>('/v1/jobs/:id/evaluations/:step/report', async (req, reply) => {
+    const job = await d.store.get(req.params.id);
+    const step = Number(req.params.step);
+    const e = (await d.evaluations(job.id)).find((x) => x.step === step);
+    if (!e) throw new ReportNotFoundError(job.id, step, 'that step was not evaluated');
+    if (!e.report || !d.reportRoot) throw new ReportNotFoundError(job.id, step, 'the evaluator writes no reports (FACENET_REPORT_ROOT)');
+    // The path comes from Redis: never follow it out of the report root.
+    const file = resolve(d.reportRoot, e.report);
+    if (!file.startsWith(d.reportRoot + sep)) throw new ReportNotFoundError(job.id, step, 'its path leaves the report root');
+    const page = await readFile(file).catch(() => undefined);
+    if (!page) throw new ReportNotFoundError(job.id, step, `${e.report} is not in ${d.reportRoot}`);
+    // A self-contained page (inline styles and data: images): it may load nothing else and run nothing.
+    return reply.type('text/html; charset=utf-8').header('content-security-policy', "default-src 'none'; img-src data:; style-src 'unsafe-inline'").send(page);
   });
 
   app.post<{ Params: { id: string } }>('/v1/jobs/:id/pause', async (req) => {
