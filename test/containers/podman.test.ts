@@ -20,7 +20,7 @@ import { ORL, REPO, tempDir } from '../helpers';
 const exec = promisify(execFile);
 const ENV = { ...process.env, CONTAINERS_CONF: join(REPO, 'deploy', 'podman', 'containers.conf') };
 const NETWORK = 'facenet-ct';
-const VOLUMES = ['facenet-dataset', 'facenet-checkpoints', 'data-facenet-redis-0'];
+const VOLUMES = ['facenet-dataset', 'facenet-checkpoints', 'facenet-reports', 'data-facenet-redis-0'];
 
 async function run(cmd: string, args: string[], input?: { env?: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<{ stdout: string; stderr: string }> {
   try {
@@ -125,6 +125,12 @@ describe('containers: the local overlay on podman, a W=2 job across pods', funct
     // Checkpoints landed on the shared volume, and the evaluator pod scored one.
     const ckpts = await api<{ step: number }[]>(url, 'GET', `/v1/jobs/${job.id}/checkpoints`, undefined, admin);
     assert.deepEqual(ckpts.map((c) => c.step).sort((a, b) => a - b), [3, 6]);
-    await waitFor(async () => (await api<unknown[]>(url, 'GET', `/v1/jobs/${job.id}/evaluations`, undefined, admin)).length > 0, 180_000, 'the evaluator pod to score a checkpoint');
+    let evals: { step: number; report?: string }[] = [];
+    await waitFor(async () => (evals = await api<{ step: number; report?: string }[]>(url, 'GET', `/v1/jobs/${job.id}/evaluations`, undefined, admin)).length > 0, 180_000, 'the evaluator pod to score a checkpoint');
+    // Its report, written on the evaluator pod's reports volume, is served by the coordinator pod.
+    assert.ok(evals[0]!.report, 'the evaluation names its report');
+    const res = await fetch(`${url}/v1/jobs/${job.id}/evaluations/${evals[0]!.step}/report`, { headers: { authorization: `Bearer ${admin}` } });
+    assert.equal(res.status, 200, await res.clone().text());
+    assert.match(await res.text(), /<svg id="roc"/);
   });
 });
