@@ -50,7 +50,7 @@ async function main(): Promise<void> {
 
   const dir = mkdtempSync(join(tmpdir(), 'facenet-sweep-'));
   const prefix = `fnsweep-${process.pid}`;
-  const proc: ChildProcess = spawn(process.execPath, [CLI, 'up', '--workers', String(workers), '--port', '0', '--prefix', prefix, '--checkpoint-root', dir, '--json'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc: ChildProcess = spawn(process.execPath, [CLI, 'up', '--workers', String(workers), '--port', '0', '--prefix', prefix, '--checkpoint-root', join(dir, 'jobs'), '--report-root', join(dir, 'reports'), '--json'], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
     const url = await new Promise<string>((res) => createInterface({ input: proc.stdout! }).on('line', (l) => { if (l.startsWith('{"event":"ready"')) res(JSON.parse(l).url); }));
     const call = async (method: string, path: string, body?: unknown) => (await fetch(url + path, { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body && JSON.stringify(body) })).json();
