@@ -98,6 +98,7 @@ export function jobView(j: JobRecord, requested: 'pause' | 'cancel' | null = nul
   return {
     id: j.id, name: j.name, state: j.state, requested, step: j.step, steps: j.train.steps,
     loss: j.last?.loss, activeFraction: j.last?.activeFraction, imagesPerSecond: j.last?.imagesPerSecond,
+    classificationLoss: j.last?.classificationLoss || undefined, // absent when the job has no classification term
     world: { size: j.world.length, generation: j.generation, workers: j.world.map((w) => w.workerId) },
     planVersion: j.last?.planVersion ?? null, minerLag: j.last?.minerLag ?? null,
     lastCheckpoint: j.checkpoints[j.checkpoints.length - 1] ?? null,

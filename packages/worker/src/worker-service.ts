@@ -110,7 +110,7 @@ export class WorkerService {
       const r = await this.runner.run(d);
       this.observe(d.jobId, r);
       const t = r.timings;
-      const outcome = r.nonFinite ? `NOT APPLIED: ${r.nonFinite}` : `loss ${r.stats.loss.toFixed(4)} data ${t.dataMs.toFixed(0)} ms, compute ${t.computeMs.toFixed(0)} ms, allreduce ${t.allreduceMs.toFixed(0)} ms, update ${t.optimizerMs.toFixed(0)} ms${r.checkpoint ? `, checkpoint ${r.checkpoint}` : ''}`;
+      const outcome = r.nonFinite ? `NOT APPLIED: ${r.nonFinite}` : `loss ${r.stats.loss.toFixed(4)}${r.stats.classificationLoss ? ` (classification ${r.stats.classificationLoss.toFixed(3)}, ${(100 * r.stats.classificationAccuracy).toFixed(0)}% right)` : ''} data ${t.dataMs.toFixed(0)} ms, compute ${t.computeMs.toFixed(0)} ms, allreduce ${t.allreduceMs.toFixed(0)} ms, update ${t.optimizerMs.toFixed(0)} ms${r.checkpoint ? `, checkpoint ${r.checkpoint}` : ''}`;
       this.log(`[worker ${this.id}] job ${d.jobId} step ${d.step + 1} rank ${d.rank}/${d.world.length}: ${outcome}`);
       return r;
     } catch (err) {

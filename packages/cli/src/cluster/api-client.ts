@@ -39,6 +39,7 @@ export const FINAL = ['completed', 'failed', 'cancelled'];
 export function line(j: JobView): string {
   const parts = [`${j.id}  ${j.state}${j.requested ? ` (${j.requested} requested)` : ''}  step ${j.step}/${j.steps}`];
   if (j.loss !== undefined) parts.push(`loss ${j.loss.toFixed(4)}`);
+  if (j.classificationLoss !== undefined) parts.push(`classification ${j.classificationLoss.toFixed(3)}`);
   if (j.activeFraction !== undefined) parts.push(`active ${pct(j.activeFraction)}`);
   if (j.imagesPerSecond !== undefined) parts.push(`${j.imagesPerSecond.toFixed(0)} img/s`);
   parts.push(`world ${j.world.size} (gen ${j.world.generation})`);

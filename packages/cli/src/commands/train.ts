@@ -95,7 +95,7 @@ async function runTrain(flags: TrainFlags): Promise<void> {
       bar.update(r.step + 1, { info: `loss ${r.loss.toFixed(4)} active ${pct(r.activeFraction)}` });
       out.data({ event: 'step', step: r.step + 1, loss: r.loss, activeFraction: r.activeFraction, meanPositiveDistance: r.meanPositiveDistance, meanNegativeDistance: r.meanNegativeDistance, learningRate: r.learningRate, images: r.images, imagesPerSecond: r.imagesPerSecond, skipped: r.skipped.length, timings: r.timings });
       if ((r.step + 1) % logEvery === 0 || r.step === 0) {
-        out.line(`step ${String(r.step + 1).padStart(String(c.steps).length)}/${c.steps}  loss ${r.loss.toFixed(4)}  active ${pct(r.activeFraction)}  d(a,p) ${r.meanPositiveDistance.toFixed(3)}  d(a,n) ${r.meanNegativeDistance.toFixed(3)}  lr ${r.learningRate.toPrecision(3)}  ${r.imagesPerSecond.toFixed(0)} img/s`);
+        out.line(`step ${String(r.step + 1).padStart(String(c.steps).length)}/${c.steps}  loss ${r.loss.toFixed(4)}${r.classificationLoss ? `  classification ${r.classificationLoss.toFixed(3)} (${pct(r.classificationAccuracy)} right)` : ''}  active ${pct(r.activeFraction)}  d(a,p) ${r.meanPositiveDistance.toFixed(3)}  d(a,n) ${r.meanNegativeDistance.toFixed(3)}  lr ${r.learningRate.toPrecision(3)}  ${r.imagesPerSecond.toFixed(0)} img/s`);
       }
     },
     onEvaluate: (r, step) => {
