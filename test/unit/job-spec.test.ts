@@ -1,5 +1,7 @@
 import { strict as assert } from 'node:assert';
-import { SpecError } from '@facenet/core';
+import { compileTrainOptions, SpecError, TrainOptions } from '@facenet/core';
+import { readdirSync, readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
 import { join } from 'node:path';
 import { parseJobSpec, peopleOfPairsFolds, sourceFromSpec } from '@facenet/protocol';
 import { LFW } from '../helpers';
@@ -45,5 +47,16 @@ describe('dataset.excludePairsFolds', () => {
     assert.ok(kept.every((n) => !evalPeople.has(n)), 'no person of folds 8-9 trains');
     assert.equal(kept.length, all.length - evalPeople.size);
     assert.throws(() => parseJobSpec({ dataset: { kind: 'folder', path: 'x', excludePairsFolds: { pairs, folds: [] } } }), (e: SpecError) => e.issues.some((i) => i.path === 'dataset.excludePairsFolds.folds'));
+  });
+
+  it('every example job in examples/ is a valid spec whose training options compile', () => {
+    const dir = join(__dirname, '..', '..', 'examples');
+    const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
+    assert.ok(files.length >= 4, files.join(', '));
+    for (const f of files) {
+      const spec = parseJobSpec(parseYaml(readFileSync(join(dir, f), 'utf8')));
+      assert.doesNotThrow(() => compileTrainOptions(spec.train as TrainOptions), f);
+      if (spec.train.virtualShards !== undefined) assert.ok(spec.worldSize <= spec.train.virtualShards, `${f}: every rank needs a virtual shard`);
+    }
   });
 });
