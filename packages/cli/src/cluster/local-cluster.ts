@@ -76,6 +76,10 @@ export class LocalCluster {
     this.redisUrl = o.redisUrl;
   }
 
+  get reportRoot(): string {
+    return this.o.reportRoot;
+  }
+
   private spawnNode(name: string, script: string, env: Record<string, string>, onLine?: (l: string) => void): ChildProcess {
     const proc = spawn(process.execPath, [script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     pipeLines(proc, name, this.o.log, onLine);
