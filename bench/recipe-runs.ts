@@ -31,6 +31,7 @@ const { values, positionals } = parseArgs({
 });
 const CLI = resolve(__dirname, '..', 'packages', 'cli', 'dist', 'main.js');
 
+const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / Math.max(1, xs.length);
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 /** `over` merged into `base`: objects merge key by key, anything else replaces. */
 function deepMerge(base: Obj, over: Obj = {}): Obj {
@@ -79,7 +80,9 @@ async function main(): Promise<void> {
         const final = evals.find((e) => e.step === last);
         const row = {
           arm: arm.name, seed, steps: last, trainSeconds: Math.round(trainSeconds),
-          imagesSeen: history.filter((h) => !h.rolledBack).reduce((a, h) => a + h.images, 0),
+          // The job keeps its last 200 step records: beyond that, faces seen = steps x their mean batch.
+          imagesSeen: Math.round(mean(history.filter((h) => !h.rolledBack).map((h) => h.images)) * last),
+          imagesSeenEstimated: history.length < last,
           finalLoss: history.at(-1)?.loss,
           final: final && { accuracy: final.accuracy, accuracyStd: final.accuracyStd, val: final.val, far: final.far, auc: final.auc, pairs: final.pairs },
           curve: evals.map((e) => ({ step: e.step, accuracy: e.accuracy, val: e.val, auc: e.auc })),
