@@ -85,5 +85,5 @@ export { mineTripletsRestricted, mineTripletsRestrictedParallel, miningRecall } 
 export type { RestrictedMiningOptions, Triplets } from './mining/restricted-mining';
 export { TripletTable } from './mining/triplet-table';
 export { forEachDistanceTile } from './mining/distance-tiles';
-export { REPORT_ERRORS, writeReportFile, writeReportFolder } from './eval/report-files';
+export { writeReportFile, writeReportFolder } from './eval/report-files';
 export type { ReportContent } from './eval/report-files';

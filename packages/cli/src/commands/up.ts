@@ -29,7 +29,7 @@ async function runUp(flags: UpFlags): Promise<void> {
   if (flags.job) {
     let code = 1;
     try {
-      code = await runJob(cluster.apiUrl, flags.job, flags.evaluator ? cluster.reportRoot : undefined, out);
+      code = await runJob(cluster.apiUrl, flags.job, flags.evaluator, cluster.reportRoot, out);
     } finally {
       await cluster.stop();
     }
@@ -44,8 +44,7 @@ async function runUp(flags: UpFlags): Promise<void> {
  * evaluation pairs: the evaluator's (and its best checkpoint by VAL), or, without the
  * evaluator, computed here on the held-out identities.
  */
-async function runJob(url: string, specFile: string, reportRoot: string | undefined, out: Output): Promise<number> {
-  const evaluator = reportRoot !== undefined;
+async function runJob(url: string, specFile: string, evaluator: boolean, reportRoot: string, out: Output): Promise<number> {
   const created = await api<JobView>(url, 'POST', '/v1/jobs', readSpecFile(specFile));
   out.line(`job ${created.id} created from ${specFile}`);
   const end = await watch({ api: url }, created.id, out);
@@ -59,7 +58,7 @@ async function runJob(url: string, specFile: string, reportRoot: string | undefi
       out.data({ event: 'evaluation', job: job.id, ...last, best });
       out.line(`evaluation of step ${last.step} (${last.pairs} ${last.set} pairs): accuracy ${pct(last.accuracy)}  VAL@FAR=${last.farTarget} ${pct(last.val)}  AUC ${last.auc.toFixed(4)}  threshold ${last.threshold.toFixed(3)}`);
       if (best && best.step !== last.step) out.line(`best checkpoint by VAL: step ${best.step} (VAL ${pct(best.val)}, accuracy ${pct(best.accuracy)}): ${best.checkpointDir}`);
-      if (last.report) out.line(`report: ${join(reportRoot as string, last.report)}`);
+      if (last.report) out.line(`report: ${join(reportRoot, last.report)}`);
     }
   } else if (evaluable && job.lastCheckpoint) {
     // No evaluator: score the last checkpoint here, on the pairs the evaluator would have used.

@@ -26,11 +26,11 @@ export interface TripletStats {
 export interface StepObjective {
   triplet: number;
   classification: number;
-  head: ClassificationConfig | false;
+  settings: ClassificationConfig | false;
 }
 
 /** The paper's objective: the triplet loss alone. */
-export const TRIPLET_ONLY: StepObjective = { triplet: 1, classification: 0, head: false };
+export const TRIPLET_ONLY: StepObjective = { triplet: 1, classification: 0, settings: false };
 
 export interface ShardGradients {
   /** Gradient per trainable variable name (kept tensors: the caller disposes). */
@@ -61,9 +61,9 @@ export function computeShardGradients(
   const bnStats: BatchNormStats = new Map();
   let selection: ReturnType<typeof tripletLoss>['selection'] | undefined;
   let classification = { loss: 0, accuracy: 0 };
-  const head = objective.classification > 0 ? objective.head : false;
-  const classWeights = head ? model.store.trainable.get(CLASS_WEIGHTS) as tf.Tensor2D | undefined : undefined;
-  if (head && !classWeights) throw new Error(`the objective has a classification term but the model has no '${CLASS_WEIGHTS}' (build it with trainingModel)`);
+  const cls = objective.classification > 0 ? objective.settings : false;
+  const classWeights = cls ? model.store.trainable.get(CLASS_WEIGHTS) as tf.Tensor2D | undefined : undefined;
+  if (cls && !classWeights) throw new Error(`the objective has a classification term but the model has no '${CLASS_WEIGHTS}' (build it with trainingModel)`);
   const { value, grads } = tf.tidy(() => {
     const x = tf.tensor4d(shard.images, [shard.count, size, size, 3]);
     return tf.variableGrads(() => {
@@ -71,8 +71,8 @@ export function computeShardGradients(
       const r = tripletLoss(emb, shard.labels, strategy, margin);
       selection = r.selection;
       let loss = objective.triplet === 1 ? r.loss : tf.mul(r.loss, objective.triplet) as tf.Scalar;
-      if (head && classWeights) {
-        const c = classificationLoss(emb, shard.labels, classWeights, head.head, head.scale, head.margin);
+      if (cls && classWeights) {
+        const c = classificationLoss(emb, shard.labels, classWeights, cls.head, cls.scale, cls.margin);
         classification = { loss: c.loss.dataSync()[0] as number, accuracy: c.accuracy };
         loss = tf.add(loss, tf.mul(c.loss, objective.classification)) as tf.Scalar;
       }

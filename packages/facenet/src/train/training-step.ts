@@ -28,7 +28,7 @@ export function loadStepShards(source: FaceSource, shards: BatchItem[][], config
 export function stepGradients(model: EmbeddingModel, shards: ShardInput[], config: TrainConfig, step: number): { summed?: ShardGradients; stats: TripletStats[] } {
   let summed: ShardGradients | undefined;
   const stats: TripletStats[] = [];
-  const objective = { ...lossWeightsAt(config.classification, step), head: config.classification };
+  const objective = { ...lossWeightsAt(config.classification, step), settings: config.classification };
   try {
     for (const shard of shards) {
       if (shard.count === 0) continue;
