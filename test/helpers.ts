@@ -1,14 +1,39 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { selectBackend } from '@facenet/core';
 
-/** The read-only face data beside the project root (../shared/data). */
-export const SHARED_DATA = process.env.FACENET_SHARED_DATA ?? resolve(__dirname, '..', '..', 'shared', 'data');
-export const ORL = join(SHARED_DATA, 'orl');
-export const LFW = join(SHARED_DATA, 'lfw');
 export const REPO = resolve(__dirname, '..');
 export const CLI = join(REPO, 'packages', 'cli', 'dist', 'main.js');
+
+/**
+ * The face data: FACENET_SHARED_DATA, else the read-only ../shared/data beside the project root
+ * (this project's machines have it), else the clone's own data/ (where `facenet data fetch lfw`
+ * puts LFW by default).
+ */
+const SHARED_BESIDE = resolve(REPO, '..', 'shared', 'data');
+export const SHARED_DATA = process.env.FACENET_SHARED_DATA ?? (existsSync(SHARED_BESIDE) ? SHARED_BESIDE : join(REPO, 'data'));
+export const LFW = join(SHARED_DATA, 'lfw');
+/** True when ORL is the real set, not the synthetic stand-in (tests of ORL's own figures need it). */
+export const REAL_ORL = existsSync(join(SHARED_DATA, 'orl'));
+export const ORL = REAL_ORL ? join(SHARED_DATA, 'orl') : orlFixture();
+
+/**
+ * Where the real ORL is absent, the tests run on a stand-in of its size, layout and format
+ * (40 people x 10 synthetic faces, sN/M.pgm, 92 x 112 grey) that the CLI writes once under the
+ * clone's data/ (a default data root, so jobs may read it). It needs the built CLI (npm test builds first).
+ */
+function orlFixture(): string {
+  const dir = join(REPO, 'data', 'test-fixtures', 'orl-synthetic');
+  if (!existsSync(dir)) {
+    const tmp = `${dir}.partial-${process.pid}`;
+    execFileSync(process.execPath, [CLI, 'data', 'synth', tmp, '--layout', 'orl', '--identities', '40', '--images', '10'], { stdio: 'ignore' });
+    try { renameSync(tmp, dir); } catch { rmSync(tmp, { recursive: true, force: true }); } // another test process got there first
+  }
+  process.stderr.write(`  [data] no ORL at ${join(SHARED_DATA, 'orl')}: tests use the synthetic stand-in ${dir} (facenet data synth --layout orl)\n`);
+  return dir;
+}
 
 /** Tests run on the best backend present (wasm on development machines), silently. */
 export function useBackend(): Promise<unknown> {

@@ -16,6 +16,7 @@ import { promisify } from 'node:util';
 import { podsFromManifests, PodmanPod } from '../../deploy/podman/pods-from-manifests';
 import { api, JobView, waitFor } from '../cluster-helpers';
 import { ORL, REPO, tempDir } from '../helpers';
+import { needTools } from '../requirements';
 
 const exec = promisify(execFile);
 const ENV = { ...process.env, CONTAINERS_CONF: join(REPO, 'deploy', 'podman', 'containers.conf') };
@@ -50,9 +51,7 @@ describe('containers: the local overlay on podman, a W=2 job across pods', funct
   let logsOnFailure = false;
 
   before(async function () {
-    const missing = [];
-    for (const tool of ['podman', 'runc', 'debootstrap', 'kubectl']) if (!(await run('sh', ['-c', `command -v ${tool}`]).catch(() => false))) missing.push(tool);
-    if (missing.length) throw new Error(`missing ${missing.join(', ')} (.ci/run installs podman, runc and debootstrap)`);
+    needTools(this, 'podman', 'runc', 'debootstrap', 'kubectl');
     t = tempDir('facenet-podman-');
     await teardown(['facenet-redis-0', 'facenet-coordinator', 'facenet-worker-0', 'facenet-worker-1', 'facenet-miner', 'facenet-evaluator']);
     await run(join(REPO, 'deploy', 'podman', 'build-images.sh'), [], { timeoutMs: 12 * 60_000 });

@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, readFileSync, copyFileSync, statSync, writeFileS
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CLI, LFW, tempDir } from '../helpers';
+import { needLfw } from '../requirements';
 
 const run = promisify(execFile);
 
@@ -103,7 +104,7 @@ describe('facenet CLI', function () {
   });
 
   it('evaluates on LFW pairs (one fold) and writes an ROC image', async function () {
-    if (!existsSync(join(LFW, 'pairs.txt'))) this.skip();
+    needLfw(this);
     const png = join(t.dir, 'roc.png');
     const r = await facenet('evaluate', '--pairs', join(LFW, 'pairs.txt'), '--images', join(LFW, 'images'), '--folds', '1',
       '--checkpoint', ckpt, '--roc', png, '--crop-fraction', '0.5', '--json');

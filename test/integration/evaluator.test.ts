@@ -5,6 +5,7 @@ import { readCheckpoint } from '@facenet/core';
 import type { EvaluationRecord } from '@facenet/protocol';
 import { api, JobView, startCluster, TestCluster, waitFor, waitForState } from '../cluster-helpers';
 import { LFW, ORL, tempDir } from '../helpers';
+import { needLfw } from '../requirements';
 
 const spec = (extra: object = {}) => ({
   dataset: { kind: 'folder', path: ORL, cropFraction: 0.9 }, holdout: 10, worldSize: 2,
@@ -97,7 +98,7 @@ describe('evaluator: VAL/FAR of every checkpoint while the job runs (facenet up)
   });
 
   it('scores an LFW pairs file (folds 8-9) when the job names one', async function () {
-    if (!existsSync(join(LFW, 'pairs.txt'))) this.skip();
+    needLfw(this);
     const evaluation = { pairs: join(LFW, 'pairs.txt'), images: join(LFW, 'images'), folds: [8, 9], cropFraction: 0.5 };
     const job = await api<JobView>(cluster.url, 'POST', '/v1/jobs', spec({ evaluation, train: { ...spec().train, steps: 4, checkpointEvery: 4 } }));
     const done = await waitForState(cluster.url, job.id, ['completed'], 180000);

@@ -6,6 +6,7 @@ import IORedis from 'ioredis';
 import { Coordinator } from '@facenet/coordinator';
 import { api, JobView, startCluster, TestCluster, waitFor, waitForState } from '../cluster-helpers';
 import { CLI, ORL, tempDir } from '../helpers';
+import { needTools } from '../requirements';
 
 const freePort = () => new Promise<number>((resolve) => {
   const s = createServer().listen(0, '127.0.0.1', () => {
@@ -68,7 +69,8 @@ describe('faults', function () {
   });
 
   describe('no Redis answering', () => {
-    it('facenet up starts a private redis-server, and stops it on exit', async () => {
+    it('facenet up starts a private redis-server, and stops it on exit', async function () {
+      needTools(this, 'redis-server');
       const port = await freePort();
       const up = spawn(process.execPath, [CLI, 'up', '--workers', '1', '--no-miner', '--port', '0', '--redis', `redis://127.0.0.1:${port}`, '--json'], { stdio: ['ignore', 'pipe', 'ignore'] });
       const ready = await new Promise<{ redis: string; url: string }>((resolve, reject) => {
@@ -98,13 +100,14 @@ describe('faults', function () {
     let redis: ReturnType<typeof spawn> | undefined;
     let url = '';
     before(async function () {
+      needTools(this, 'redis-server');
       const port = await freePort();
       redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'allkeys-lru'], { stdio: 'ignore' });
       const ok = await new Promise<boolean>((resolve) => {
         redis!.on('error', () => resolve(false));
         setTimeout(() => resolve(true), 500);
       });
-      if (!ok) this.skip();
+      if (!ok) throw new Error('redis-server did not start');
       url = `redis://127.0.0.1:${port}`;
     });
     after(() => redis?.kill());

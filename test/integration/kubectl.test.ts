@@ -1,8 +1,9 @@
 import { strict as assert } from 'node:assert';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { REPO } from '../helpers';
+import { needTools } from '../requirements';
 
 type Labels = Record<string, string>;
 interface Probe { httpGet?: { path: string; port: number | string } }
@@ -51,14 +52,13 @@ async function validateSchema(o: K8sObject): Promise<void> {
   new Model(o).validate();
 }
 
-const hasKubectl = spawnSync('kubectl', ['version', '--client'], { stdio: 'ignore' }).status === 0;
 
 /** The overlays as `kubectl kustomize` renders them (default load restrictions), with their cross references checked. */
 describe('Kubernetes manifests rendered by kubectl', function () {
   this.timeout(60000);
   let secretYaml = '';
   before(function () {
-    if (!hasKubectl) this.skip(); // kubectl is on this project's CI machines; elsewhere the test says it did not run
+    needTools(this, 'kubectl');
     secretYaml = execFileSync(join(REPO, 'deploy', 'k8s', 'make-secrets.sh'), ['facenet-test'], { encoding: 'utf8', env: { ...process.env, DRY_RUN: '1' }, stdio: ['ignore', 'pipe', 'ignore'] });
   });
 

@@ -8,6 +8,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { AllreducePeer, encodeHello, facenetProto, SECRET_METADATA } from '@facenet/worker';
 import { api, JobView, startCluster, waitForState } from '../cluster-helpers';
 import { ORL, tempDir } from '../helpers';
+import { needTools } from '../requirements';
 
 /** A CA and a certificate it signs for 127.0.0.1 (server and client use), made with Debian's openssl. */
 function makeCa(dir: string, name: string): { ca: string; cert: string; key: string } {
@@ -25,12 +26,13 @@ describe('mutual TLS between workers (certificates made by openssl)', function (
   let t: ReturnType<typeof tempDir>;
   let tls: { ca: string; cert: string; key: string };
   let rogue: { ca: string; cert: string; key: string };
-  before(() => {
+  before(function () {
+    needTools(this, 'openssl');
     t = tempDir('facenet-mtls-');
     tls = makeCa(t.dir, 'facenet');
     rogue = makeCa(t.dir, 'rogue');
   });
-  after(() => t.cleanup());
+  after(() => t?.cleanup());
 
   it('ranks with certificates of the cluster CA reduce; a client without one, or with a foreign CA\'s, gets no data', async () => {
     const peers = Array.from({ length: 3 }, () => new AllreducePeer({ tls, timeoutMs: 10000 }));

@@ -1,14 +1,14 @@
 import { strict as assert } from 'node:assert';
-import { ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { EvaluationRecord, WorkerInfo } from '@facenet/protocol';
 import { api, JobView, startCluster, TestCluster, waitFor, waitForState } from '../cluster-helpers';
 import { ORL, REPO, tempDir } from '../helpers';
+import { needTools } from '../requirements';
 
 const MONITORING = join(REPO, 'deploy', 'k8s', 'base', 'monitoring');
-const hasPrometheus = spawnSync('prometheus', ['--version'], { stdio: 'ignore' }).status === 0;
 
 const freePort = () => new Promise<number>((resolve) => {
   const s = createServer().listen(0, '127.0.0.1', () => {
@@ -28,7 +28,7 @@ describe('metrics of every service, scraped by a real Prometheus (Debian prometh
   const promLog: string[] = [];
 
   before(function () {
-    if (!hasPrometheus) this.skip(); // .ci/run installs Debian's prometheus; elsewhere the test says it did not run
+    needTools(this, 'prometheus', 'promtool');
   });
   after(async () => {
     prometheus?.kill('SIGTERM');

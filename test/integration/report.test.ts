@@ -5,16 +5,17 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { chromium } from 'playwright-core';
 import { CLI, LFW, ORL, tempDir } from '../helpers';
+import { CHROMIUM, needLfw, needTools } from '../requirements';
 
 const run = promisify(execFile);
-const CHROMIUM = '/usr/bin/chromium'; // Debian's package (.ci/run installs it)
 const facenet = (...args: string[]) => run(process.execPath, [CLI, ...args], { maxBuffer: 64 << 20 });
 
 describe('facenet evaluate --report: an HTML report, checked in Debian chromium', function () {
   this.timeout(300000);
   let t: ReturnType<typeof tempDir>;
   before(function () {
-    if (!existsSync(join(LFW, 'pairs.txt'))) throw new Error(`LFW pairs missing at ${LFW}`);
+    needLfw(this);
+    needTools(this, 'chromium');
     t = tempDir('facenet-report-');
   });
   after(() => t?.cleanup());

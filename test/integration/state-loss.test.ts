@@ -6,6 +6,7 @@ import { Coordinator } from '@facenet/coordinator';
 import { logRedisErrors } from '@facenet/protocol';
 import { waitFor } from '../cluster-helpers';
 import { ORL } from '../helpers';
+import { needTools } from '../requirements';
 
 const freePort = () => new Promise<number>((resolve) => {
   const s = createServer().listen(0, '127.0.0.1', () => {
@@ -30,6 +31,9 @@ describe('the coordinator notices when Redis loses its state or its lock', funct
   this.timeout(30000);
   let redis: { url: string; proc: ChildProcess };
   let admin: IORedis;
+  before(function () {
+    needTools(this, 'redis-server');
+  });
   beforeEach(async () => {
     redis = await privateRedis();
     admin = new IORedis(redis.url);

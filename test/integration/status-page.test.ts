@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import IORedis from 'ioredis';
-import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, Browser } from 'playwright-core';
 import { Coordinator } from '@facenet/coordinator';
@@ -8,8 +8,8 @@ import { deleteKeysUnder, redisKeys } from '@facenet/protocol';
 import type { EvaluationRecord } from '@facenet/protocol';
 import { api, JobView, startCluster, TestCluster, waitFor, waitForState } from '../cluster-helpers';
 import { ORL, tempDir } from '../helpers';
+import { CHROMIUM, needTools } from '../requirements';
 
-const CHROMIUM = '/usr/bin/chromium'; // Debian's package (.ci/run installs it); Playwright's own download cannot work here
 
 describe('status page in a real browser (Debian chromium, playwright-core)', function () {
   this.timeout(300000);
@@ -18,7 +18,7 @@ describe('status page in a real browser (Debian chromium, playwright-core)', fun
   let browser: Browser;
 
   before(async function () {
-    if (!existsSync(CHROMIUM)) this.skip();
+    needTools(this, 'chromium');
     t = tempDir('facenet-status-');
     cluster = await startCluster(2, join(t.dir, 'ckpt'));
     browser = await chromium.launch({

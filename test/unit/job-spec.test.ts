@@ -5,6 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import { join } from 'node:path';
 import { parseJobSpec, peopleOfPairsFolds, sourceFromSpec } from '@facenet/protocol';
 import { LFW } from '../helpers';
+import { needLfw } from '../requirements';
 
 const base = { dataset: { kind: 'synthetic', identities: 20 } };
 const issues = (spec: object) => {
@@ -37,7 +38,8 @@ describe('job spec', () => {
 });
 
 describe('dataset.excludePairsFolds', () => {
-  it('leaves out every person of the named folds of a pairs file, and only them', () => {
+  it('leaves out every person of the named folds of a pairs file, and only them', function () {
+    needLfw(this);
     const pairs = join(LFW, 'pairs.txt');
     const spec = parseJobSpec({ dataset: { kind: 'folder', path: join(LFW, 'images'), excludePairsFolds: { pairs, folds: [8, 9] } } });
     const evalPeople = new Set(peopleOfPairsFolds(pairs, [8, 9]));

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { lfwImagePath, PairsFormatError, parsePairs, readPairsFile } from '@facenet/core';
 import { LFW } from '../helpers';
+import { needLfw } from '../requirements';
 
 const GOOD = ['2\t1', 'Ann\t1\t2', 'Bob\t1\tCid\t3', 'Dee\t2\t4', 'Eve\t1\tFay\t1', ''].join('\n');
 
@@ -33,7 +34,7 @@ describe('pairs.txt', () => {
   });
 
   it('reads the real LFW View 2 file (nine folds of 300 + 300)', function () {
-    if (!existsSync(join(LFW, 'pairs.txt'))) this.skip();
+    needLfw(this);
     const p = readPairsFile(join(LFW, 'pairs.txt'));
     assert.equal(p.folds, 9);
     assert.equal(p.pairs.length, 9 * 600);

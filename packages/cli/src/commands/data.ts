@@ -1,15 +1,15 @@
 import { Command } from 'commander';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { SyntheticSource } from '@facenet/core';
 import { fetchLfw, LFW_DEFAULT_URL, LFW_PAIRS_DEFAULT_URL } from '../fetch/fetch-lfw';
-import { int } from '../parse';
+import { int, oneOf } from '../parse';
 import { Output } from '../output';
 import { UsageError } from '../errors';
 
 interface FetchFlags { dest: string; url: string; pairsUrl: string; sha256?: string; pairsSha256?: string; json: boolean }
-interface SynthFlags { identities: number; images: number; size: number; seed: number; json: boolean }
+interface SynthFlags { identities: number; images: number; size: number; seed: number; layout: 'png' | 'orl'; json: boolean }
 
 async function runFetch(dataset: string, flags: FetchFlags): Promise<void> {
   if (dataset !== 'lfw') throw new UsageError(`unknown dataset '${dataset}' (known: lfw)`);
@@ -30,21 +30,50 @@ async function runFetch(dataset: string, flags: FetchFlags): Promise<void> {
   out.line(`LFW: ${r.identities} identities in ${r.imagesDir}; pairs in ${r.pairsFile}`);
 }
 
-/** Writes the built-in synthetic set as PNG files in people-folder layout. */
+/** ORL's shape: 92 x 112 greyscale. */
+const ORL_WIDTH = 92;
+const ORL_HEIGHT = 112;
+
+/**
+ * One synthetic face in ORL's file format (binary PGM, P5): rendered square at ORL's height,
+ * centre columns kept, RGB averaged to grey.
+ */
+async function orlPgm(src: SyntheticSource, key: string): Promise<Buffer> {
+  const img = await src.read(key, ORL_HEIGHT);
+  const left = (ORL_HEIGHT - ORL_WIDTH) >> 1;
+  const grey = Buffer.alloc(ORL_WIDTH * ORL_HEIGHT);
+  for (let y = 0; y < ORL_HEIGHT; y++) {
+    for (let x = 0; x < ORL_WIDTH; x++) {
+      const o = (y * ORL_HEIGHT + x + left) * 3;
+      grey[y * ORL_WIDTH + x] = Math.round(((img.pixels[o] as number) + (img.pixels[o + 1] as number) + (img.pixels[o + 2] as number)) / 3);
+    }
+  }
+  return Buffer.concat([Buffer.from(`P5\n${ORL_WIDTH} ${ORL_HEIGHT}\n255\n`), grey]);
+}
+
+/**
+ * Writes the built-in synthetic set in people-folder layout: PNGs (<dir>/<identity>/NNNN.png),
+ * or ORL's own layout and format (<dir>/sN/M.pgm, 92 x 112 grey), which stands in for ORL where
+ * the real set is absent (the tests build it so on a clone without ../shared/data).
+ */
 async function runSynth(dir: string, flags: SynthFlags): Promise<void> {
   const out = new Output(flags.json);
   const src = new SyntheticSource({ identities: flags.identities, imagesPerIdentity: flags.images, seed: flags.seed });
   let n = 0;
   for (let i = 0; i < src.index.names.length; i++) {
-    const folder = join(dir, src.index.names[i] as string);
+    const folder = join(dir, flags.layout === 'orl' ? `s${i + 1}` : src.index.names[i] as string);
     mkdirSync(folder, { recursive: true });
     for (const [j, key] of (src.index.images[i] as string[]).entries()) {
-      const img = await src.read(key, flags.size);
-      await sharp(Buffer.from(img.pixels), { raw: { width: flags.size, height: flags.size, channels: 3 } }).png().toFile(join(folder, `${String(j).padStart(4, '0')}.png`));
+      if (flags.layout === 'orl') {
+        writeFileSync(join(folder, `${j + 1}.pgm`), await orlPgm(src, key));
+      } else {
+        const img = await src.read(key, flags.size);
+        await sharp(Buffer.from(img.pixels), { raw: { width: flags.size, height: flags.size, channels: 3 } }).png().toFile(join(folder, `${String(j).padStart(4, '0')}.png`));
+      }
       n++;
     }
   }
-  out.data({ dir, identities: src.index.names.length, images: n });
+  out.data({ dir, identities: src.index.names.length, images: n, layout: flags.layout });
   out.line(`wrote ${n} images of ${src.index.names.length} identities to ${dir}`);
 }
 
@@ -61,12 +90,13 @@ export function dataCommand(): Command {
     .option('--json', 'JSON output', false)
     .action((dataset: string, flags: FetchFlags) => runFetch(dataset, flags));
   data.command('synth')
-    .description('write the built-in synthetic face set as PNGs (<dir>/<identity>/<n>.png)')
+    .description('write the built-in synthetic face set as PNGs (<dir>/<identity>/<n>.png), or in ORL\'s layout (--layout orl: <dir>/sN/M.pgm, 92x112 grey)')
     .argument('<dir>', 'output folder')
     .option('--identities <n>', 'identities', int, 60)
     .option('--images <n>', 'images per identity', int, 12)
     .option('--size <px>', 'image side', int, 96)
     .option('--seed <n>', 'seed', int, 7)
+    .option('--layout <layout>', 'png (people folders of PNGs, --size px) or orl (sN/M.pgm, 92x112 grey; use --identities 40 --images 10 for ORL\'s size)', oneOf(['png', 'orl'] as const), 'png')
     .option('--json', 'JSON output', false)
     .action((dir: string, flags: SynthFlags) => runSynth(dir, flags));
   return data;

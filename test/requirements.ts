@@ -1,0 +1,51 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { LFW, REAL_ORL, SHARED_DATA } from './helpers';
+
+/**
+ * What some tests need beyond Node, npm's packages and Redis: programs from Debian and the LFW
+ * data. A test that lacks one skips with one line saying what is missing and how to get it, so
+ * `npm test` passes on a fresh machine; with FACENET_TEST_REQUIRE_ALL=1 (set by .ci/run, which
+ * installs everything) a missing requirement fails the test instead, so CI cannot skip silently.
+ */
+export type Tool = 'chromium' | 'prometheus' | 'promtool' | 'kubectl' | 'openssl' | 'redis-server' | 'podman' | 'runc' | 'debootstrap';
+
+/** Debian's chromium, driven by playwright-core (Playwright's own browser download cannot work here). */
+export const CHROMIUM = '/usr/bin/chromium';
+const SETUP = '`npm run setup` installs the test tools (Debian packages, needs root)';
+
+function present(tool: Tool): boolean {
+  if (tool === 'chromium') return existsSync(CHROMIUM);
+  return spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status === 0;
+}
+
+const said = new Set<string>();
+function skipOrFail(ctx: Mocha.Context, what: string, how: string): void {
+  const title = ctx.test?.parent?.fullTitle() || ctx.currentTest?.fullTitle() || 'test';
+  const line = `needs ${what}; ${how}`;
+  if (process.env.FACENET_TEST_REQUIRE_ALL === '1') throw new Error(`${title}: ${line} (FACENET_TEST_REQUIRE_ALL=1)`);
+  if (!said.has(title)) {
+    said.add(title);
+    process.stderr.write(`  [skipped] ${title}: ${line}\n`);
+  }
+  ctx.skip();
+}
+
+/** Skips (or, under FACENET_TEST_REQUIRE_ALL=1, fails) the calling test or hook when a tool is absent. */
+export function needTools(ctx: Mocha.Context, ...tools: Tool[]): void {
+  const missing = tools.filter((t) => !present(t));
+  if (missing.length > 0) skipOrFail(ctx, `${missing.join(', ')} (not found)`, SETUP);
+}
+
+/** Skips (or fails, as above) unless ORL is the real set (a test of its figures, not of the code path). */
+export function needRealOrl(ctx: Mocha.Context): void {
+  if (!REAL_ORL) skipOrFail(ctx, `the real ORL at ${join(SHARED_DATA, 'orl')} (absent; the synthetic stand-in does not do)`, 'put the AT&T/ORL faces there as sN/M.pgm, or point FACENET_SHARED_DATA at a folder holding orl/');
+}
+
+/** Skips (or fails, as above) when LFW is not where the tests look for it. */
+export function needLfw(ctx: Mocha.Context): void {
+  if (!existsSync(join(LFW, 'pairs.txt'))) {
+    skipOrFail(ctx, `LFW at ${LFW} (absent)`, '`npx facenet data fetch lfw` gets it (into data/lfw, where the tests look when ../shared/data is absent)');
+  }
+}
