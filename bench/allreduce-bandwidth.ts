@@ -44,7 +44,11 @@ async function rankProcess(): Promise<void> {
   let rank = 0;
   process.send?.({ cmd: 'address', address });
   process.on('message', async (m: Msg) => {
-    if (m.cmd === 'world') { world = m.world as string[]; rank = m.rank as number; process.send?.({ cmd: 'ok' }); }
+    if (m.cmd === 'world') {
+      world = m.world as string[];
+      rank = m.rank as number;
+      process.send?.({ cmd: 'ok' });
+    }
     if (m.cmd === 'run') {
       const data = new Float32Array(m.n as number).fill(rank + 1);
       const t0 = performance.now();
@@ -53,7 +57,10 @@ async function rankProcess(): Promise<void> {
       const expected = (world.length * (world.length + 1)) / 2;
       process.send?.({ cmd: 'done', seconds, correct: data[0] === expected && data[data.length - 1] === expected });
     }
-    if (m.cmd === 'exit') { await peer.close(); process.exit(0); }
+    if (m.cmd === 'exit') {
+      await peer.close();
+      process.exit(0);
+    }
   });
 }
 
@@ -69,7 +76,11 @@ async function tcpReceiver(): Promise<void> {
         if (buf.readUInt8(4) === 1) sock.write(Buffer.alloc(n * 4));
       }
       got += buf.length;
-      if (got >= want) { sock.write('k'); want = 0; got = 0; }
+      if (got >= want) {
+        sock.write('k');
+        want = 0;
+        got = 0;
+      }
     });
   });
   server.listen(0, '127.0.0.1', () => process.send?.({ cmd: 'address', port: (server.address() as { port: number }).port }));
@@ -84,10 +95,12 @@ async function tcpSend(port: number, n: number, both: boolean): Promise<number> 
   payload.writeUInt8(both ? 1 : 0, 4);
   let got = 0;
   const t0 = performance.now();
-  const acked = new Promise<void>((resolve) => sock.on('data', (b: Buffer) => {
-    got += b.length;
-    if (got >= (both ? n * 4 + 1 : 1)) resolve();
-  }));
+  const acked = new Promise<void>((resolve) =>
+    sock.on('data', (b: Buffer) => {
+      got += b.length;
+      if (got >= (both ? n * 4 + 1 : 1)) resolve();
+    }),
+  );
   sock.write(payload);
   await acked;
   const s = (performance.now() - t0) / 1000;
@@ -97,7 +110,12 @@ async function tcpSend(port: number, n: number, both: boolean): Promise<number> 
 
 function ask(child: ChildProcess, msg: Msg, reply: string): Promise<Msg> {
   return new Promise((resolve) => {
-    const on = (m: Msg) => { if (m.cmd === reply) { child.off('message', on); resolve(m); } };
+    const on = (m: Msg) => {
+      if (m.cmd === reply) {
+        child.off('message', on);
+        resolve(m);
+      }
+    };
     child.on('message', on);
     child.send(msg);
   });
@@ -107,14 +125,17 @@ async function main(): Promise<void> {
   if (values.role === 'rank') return rankProcess();
   if (values.role === 'tcp') return tcpReceiver();
   const W = Number(values.world);
-  const spawnRole = (role: string, transport = 'tcp') => fork(__filename, ['--role', role, '--chunk-kb', values['chunk-kb'], '--transport', transport], {
-    execArgv: ['--import', 'tsx', ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [])],
-  });
+  const spawnRole = (role: string, transport = 'tcp') =>
+    fork(__filename, ['--role', role, '--chunk-kb', values['chunk-kb'], '--transport', transport], {
+      execArgv: ['--import', 'tsx', ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [])],
+    });
   const transports = values.transports.split(',');
   const rings = new Map<string, ChildProcess[]>();
   for (const t of transports) {
     const ranks = Array.from({ length: W }, () => spawnRole('rank', t));
-    const addresses = await Promise.all(ranks.map((c) => new Promise<string>((r) => c.once('message', (m: Msg) => r(m.address as string)))));
+    const addresses = await Promise.all(
+      ranks.map((c) => new Promise<string>((r) => c.once('message', (m: Msg) => r(m.address as string)))),
+    );
     await Promise.all(ranks.map((c, rank) => ask(c, { cmd: 'world', world: addresses, rank }, 'ok')));
     rings.set(t, ranks);
   }
@@ -145,11 +166,19 @@ async function main(): Promise<void> {
     }
     const raw = bytes / median(times.get('rawTcp') as number[]) / 1e9;
     row.rawTcp = { seconds: median(times.get('rawTcp') as number[]), GBps: raw };
-    row.rawTcpBoth = { seconds: median(times.get('rawTcpBoth') as number[]), GBpsEachWay: bytes / median(times.get('rawTcpBoth') as number[]) / 1e9 };
+    row.rawTcpBoth = {
+      seconds: median(times.get('rawTcpBoth') as number[]),
+      GBpsEachWay: bytes / median(times.get('rawTcpBoth') as number[]) / 1e9,
+    };
     for (const t of transports) {
       const s = median(times.get(t) as number[]);
-      const bus = ((2 * (W - 1)) / W) * bytes / s / 1e9;
-      row[t] = { seconds: s, busGBps: bus, overRawTcp: bus / raw, overRawTcpBoth: bus / (row.rawTcpBoth as { GBpsEachWay: number }).GBpsEachWay };
+      const bus = (((2 * (W - 1)) / W) * bytes) / s / 1e9;
+      row[t] = {
+        seconds: s,
+        busGBps: bus,
+        overRawTcp: bus / raw,
+        overRawTcpBoth: bus / (row.rawTcpBoth as { GBpsEachWay: number }).GBpsEachWay,
+      };
     }
     row.correct = correct;
     results.push(row);
@@ -157,7 +186,9 @@ async function main(): Promise<void> {
   }
   for (const ranks of rings.values()) for (const c of ranks) c.send({ cmd: 'exit' });
   tcp.kill();
-  process.stdout.write(`${JSON.stringify({ benchmark: 'allreduce-bandwidth', world: W, chunkKB: Number(values['chunk-kb']), reps: Number(values.reps), results }, null, 2)}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ benchmark: 'allreduce-bandwidth', world: W, chunkKB: Number(values['chunk-kb']), reps: Number(values.reps), results }, null, 2)}\n`,
+  );
 }
 
 void main();

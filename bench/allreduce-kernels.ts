@@ -38,10 +38,18 @@ const reduceWith = (add: typeof addInto) => () => {
 };
 const halves = encodeHalves(data, 0, n);
 const out = new Float32Array(n);
-process.stdout.write(`${JSON.stringify({
-  benchmark: 'allreduce-kernels', elements: n, reps,
-  reducePlain: time(reduceWith(plainAdd)),
-  reduceUnrolled: time(reduceWith(addInto)),
-  fp16Encode: time(() => encodeHalves(data, 0, n)),
-  fp16Decode: time(() => decodeHalves(halves, out)),
-}, null, 2)}\n`);
+process.stdout.write(
+  `${JSON.stringify(
+    {
+      benchmark: 'allreduce-kernels',
+      elements: n,
+      reps,
+      reducePlain: time(reduceWith(plainAdd)),
+      reduceUnrolled: time(reduceWith(addInto)),
+      fp16Encode: time(() => encodeHalves(data, 0, n)),
+      fp16Decode: time(() => decodeHalves(halves, out)),
+    },
+    null,
+    2,
+  )}\n`,
+);

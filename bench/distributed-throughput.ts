@@ -49,7 +49,14 @@ async function plain(): Promise<{ imagesPerSecond: number; stepSeconds: number[]
   const times: number[] = [];
   let images = 0;
   let last = performance.now();
-  await t.run({ onStep: (r) => { const now = performance.now(); times.push((now - last) / 1000); last = now; images = r.images; } });
+  await t.run({
+    onStep: (r) => {
+      const now = performance.now();
+      times.push((now - last) / 1000);
+      last = now;
+      images = r.images;
+    },
+  });
   t.dispose();
   const steady = times.slice(2);
   return { imagesPerSecond: images / median(steady), stepSeconds: steady };
@@ -58,30 +65,69 @@ async function plain(): Promise<{ imagesPerSecond: number; stepSeconds: number[]
 /** Two plain trainers in two processes at once (this script with --plain-only), images/s added. */
 async function ceiling(): Promise<{ imagesPerSecond: number; each: number[] }> {
   const args = process.argv.slice(2).filter((a) => a !== '--plain-only');
-  const runs = [0, 1].map(() => new Promise<number>((res, rej) => {
-    const child = spawn(process.execPath, [...process.execArgv, process.argv[1] as string, ...args, '--plain-only'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('exit', (code) => (code === 0 ? res((JSON.parse(out) as { imagesPerSecond: number }).imagesPerSecond) : rej(new Error(`plain trainer exited ${code}`))));
-  }));
+  const runs = [0, 1].map(
+    () =>
+      new Promise<number>((res, rej) => {
+        const child = spawn(process.execPath, [...process.execArgv, process.argv[1] as string, ...args, '--plain-only'], {
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
+        let out = '';
+        child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+        child.on('exit', (code) =>
+          code === 0
+            ? res((JSON.parse(out) as { imagesPerSecond: number }).imagesPerSecond)
+            : rej(new Error(`plain trainer exited ${code}`)),
+        );
+      }),
+  );
   const each = await Promise.all(runs);
   return { imagesPerSecond: each.reduce((a, b) => a + b, 0), each };
 }
 
 async function cluster(workers: number) {
   const dir = mkdtempSync(join(tmpdir(), 'facenet-bench-'));
-  const proc: ChildProcess = spawn(process.execPath, [CLI, 'up', '--workers', String(workers), '--port', '0', '--prefix', `fnbench-${process.pid}-${workers}`, '--checkpoint-root', dir, '--json'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const proc: ChildProcess = spawn(
+    process.execPath,
+    [
+      CLI,
+      'up',
+      '--workers',
+      String(workers),
+      '--port',
+      '0',
+      '--prefix',
+      `fnbench-${process.pid}-${workers}`,
+      '--checkpoint-root',
+      dir,
+      '--json',
+    ],
+    { stdio: ['ignore', 'pipe', 'ignore'] },
+  );
   try {
-    const url = await new Promise<string>((res) => createInterface({ input: proc.stdout! }).on('line', (l) => { if (l.startsWith('{"event":"ready"')) res(JSON.parse(l).url); }));
-    const call = async (method: string, path: string, body?: unknown) => (await fetch(url + path, { method, headers: { 'content-type': 'application/json' }, body: body && JSON.stringify(body) })).json();
+    const url = await new Promise<string>((res) =>
+      createInterface({ input: proc.stdout! }).on('line', (l) => {
+        if (l.startsWith('{"event":"ready"')) res(JSON.parse(l).url);
+      }),
+    );
+    const call = async (method: string, path: string, body?: unknown) =>
+      (await fetch(url + path, { method, headers: { 'content-type': 'application/json' }, body: body && JSON.stringify(body) })).json();
     while ((await call('GET', '/v1/workers')).length < workers) await new Promise((r) => setTimeout(r, 200));
-    const job = await call('POST', '/v1/jobs', { dataset: { kind: 'folder', path: ORL }, worldSize: workers, checksumEvery: 0, train: { ...train, checkpointEvery: 0 } });
+    const job = await call('POST', '/v1/jobs', {
+      dataset: { kind: 'folder', path: ORL },
+      worldSize: workers,
+      checksumEvery: 0,
+      train: { ...train, checkpointEvery: 0 },
+    });
     for (;;) {
       const j = await call('GET', `/v1/jobs/${job.id}`);
       if (['completed', 'failed'].includes(j.state)) break;
       await new Promise((r) => setTimeout(r, 500));
     }
-    const history = (await call('GET', `/v1/jobs/${job.id}/history`)) as { images: number; stepMs: number; timings: Record<string, number>[] }[];
+    const history = (await call('GET', `/v1/jobs/${job.id}/history`)) as {
+      images: number;
+      stepMs: number;
+      timings: Record<string, number>[];
+    }[];
     const steady = history.slice(2);
     const phases = ['dataMs', 'computeMs', 'allreduceMs', 'optimizerMs', 'checkpointMs'];
     const breakdown = Array.from({ length: workers }, (_, rank) => {
@@ -91,7 +137,11 @@ async function cluster(workers: number) {
       row.idleMs = median(steady.map((h) => h.stepMs - phases.reduce((a, p) => a + h.timings[rank]![p]!, 0)));
       return row;
     });
-    return { imagesPerSecond: (steady[0]?.images ?? 0) / (median(steady.map((h) => h.stepMs)) / 1000), stepSeconds: steady.map((h) => h.stepMs / 1000), breakdown };
+    return {
+      imagesPerSecond: (steady[0]?.images ?? 0) / (median(steady.map((h) => h.stepMs)) / 1000),
+      stepSeconds: steady.map((h) => h.stepMs / 1000),
+      breakdown,
+    };
   } finally {
     proc.kill('SIGTERM');
     await new Promise((r) => proc.once('exit', r));
@@ -113,13 +163,24 @@ async function main(): Promise<void> {
   process.stderr.write(`W=1 ${w1.imagesPerSecond.toFixed(1)} img/s\n`);
   const w2 = await cluster(2);
   process.stderr.write(`W=2 ${w2.imagesPerSecond.toFixed(1)} img/s\n`);
-  process.stdout.write(`${JSON.stringify({
-    benchmark: 'distributed-throughput', train, plain: p, ceiling: c, w1, w2,
-    overheadW1VsPlain: 1 - w1.imagesPerSecond / p.imagesPerSecond,
-    scalingEfficiencyW2: w2.imagesPerSecond / (2 * w1.imagesPerSecond),
-    ceilingVsTwoPlain: c.imagesPerSecond / (2 * p.imagesPerSecond),
-    w2VsCeiling: w2.imagesPerSecond / c.imagesPerSecond,
-  }, null, 2)}\n`);
+  process.stdout.write(
+    `${JSON.stringify(
+      {
+        benchmark: 'distributed-throughput',
+        train,
+        plain: p,
+        ceiling: c,
+        w1,
+        w2,
+        overheadW1VsPlain: 1 - w1.imagesPerSecond / p.imagesPerSecond,
+        scalingEfficiencyW2: w2.imagesPerSecond / (2 * w1.imagesPerSecond),
+        ceilingVsTwoPlain: c.imagesPerSecond / (2 * p.imagesPerSecond),
+        w2VsCeiling: w2.imagesPerSecond / c.imagesPerSecond,
+      },
+      null,
+      2,
+    )}\n`,
+  );
 }
 
 void main();

@@ -21,21 +21,33 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 
 const CLASSES = ['kill9-compute', 'kill9-allreduce', 'sigterm', 'coordinator-kill', 'redis-restart'] as const;
-type FaultClass = typeof CLASSES[number];
-const { values } = parseArgs({ options: { workers: { type: 'string', default: '3' }, classes: { type: 'string', default: CLASSES.join(',') } } });
+type FaultClass = (typeof CLASSES)[number];
+const { values } = parseArgs({
+  options: { workers: { type: 'string', default: '3' }, classes: { type: 'string', default: CLASSES.join(',') } },
+});
 
 const ORL = resolve(__dirname, '..', '..', 'shared', 'data', 'orl');
 const mainOf = (pkg: string) => resolve(__dirname, '..', 'packages', pkg, 'dist', 'main.js');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const freePort = () => new Promise<number>((res) => {
-  const s = createServer().listen(0, '127.0.0.1', () => {
-    const { port } = s.address() as { port: number };
-    s.close(() => res(port));
+const freePort = () =>
+  new Promise<number>((res) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => res(port));
+    });
   });
-});
 
-interface Job { id: string; state: string; step: number; faults: { stepsLost?: number; recovery?: string; kind?: string }[]; world: { size: number; generation: number } }
-interface Step { step: number; timings: { dataMs: number; computeMs: number; allreduceMs: number }[] }
+interface Job {
+  id: string;
+  state: string;
+  step: number;
+  faults: { stepsLost?: number; recovery?: string; kind?: string }[];
+  world: { size: number; generation: number };
+}
+interface Step {
+  step: number;
+  timings: { dataMs: number; computeMs: number; allreduceMs: number }[];
+}
 
 class Cluster {
   readonly dir = mkdtempSync(join(tmpdir(), 'facenet-faultbench-'));
@@ -45,14 +57,41 @@ class Cluster {
   readonly workers: ChildProcess[] = [];
   redisPort = 0;
   apiPort = 0;
-  get url() { return `http://127.0.0.1:${this.apiPort}`; }
+  get url() {
+    return `http://127.0.0.1:${this.apiPort}`;
+  }
   private env() {
-    return { ...process.env, REDIS_URL: `redis://127.0.0.1:${this.redisPort}`, FACENET_PREFIX: this.prefix, FACENET_API_PORT: String(this.apiPort), FACENET_CHECKPOINT_ROOT: join(this.dir, 'ckpt') };
+    return {
+      ...process.env,
+      REDIS_URL: `redis://127.0.0.1:${this.redisPort}`,
+      FACENET_PREFIX: this.prefix,
+      FACENET_API_PORT: String(this.apiPort),
+      FACENET_CHECKPOINT_ROOT: join(this.dir, 'ckpt'),
+    };
   }
 
   async startRedis(): Promise<void> {
     this.redisPort ||= await freePort();
-    this.redis = spawn('redis-server', ['--port', String(this.redisPort), '--bind', '127.0.0.1', '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--dir', this.dir, '--maxmemory-policy', 'noeviction'], { stdio: 'ignore' });
+    this.redis = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(this.redisPort),
+        '--bind',
+        '127.0.0.1',
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'always',
+        '--save',
+        '',
+        '--dir',
+        this.dir,
+        '--maxmemory-policy',
+        'noeviction',
+      ],
+      { stdio: 'ignore' },
+    );
     await sleep(300);
   }
 
@@ -65,7 +104,10 @@ class Cluster {
         createInterface({ input: proc.stdout! }).on('line', (l) => l.startsWith('{"event":"ready"') && res(true));
         proc.once('exit', () => res(false));
       });
-      if (ok) { this.coordinator = proc; return; }
+      if (ok) {
+        this.coordinator = proc;
+        return;
+      }
       await sleep(500);
     }
   }
@@ -79,7 +121,11 @@ class Cluster {
   async call<T>(method: string, path: string, body?: unknown): Promise<T> {
     for (;;) {
       try {
-        const r = await fetch(this.url + path, { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body && JSON.stringify(body) });
+        const r = await fetch(this.url + path, {
+          method,
+          headers: body ? { 'content-type': 'application/json' } : {},
+          body: body && JSON.stringify(body),
+        });
         return (await r.json()) as T;
       } catch {
         await sleep(100); // the coordinator is restarting
@@ -100,8 +146,18 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 async function measure(c: Cluster, cls: FaultClass, W: number): Promise<Record<string, unknown>> {
   const wide = cls === 'kill9-allreduce';
   const job = await c.call<Job>('POST', '/v1/jobs', {
-    dataset: { kind: 'folder', path: ORL }, holdout: 10, worldSize: W, checksumEvery: 5,
-    train: { model: { architecture: 'tiny', imageSize: 48, ...(wide ? { embeddingDim: 65536 } : {}) }, batch: { P: 12, K: 6 }, virtualShards: 6, steps: 40, checkpointEvery: 10, seed: 4 },
+    dataset: { kind: 'folder', path: ORL },
+    holdout: 10,
+    worldSize: W,
+    checksumEvery: 5,
+    train: {
+      model: { architecture: 'tiny', imageSize: 48, ...(wide ? { embeddingDim: 65536 } : {}) },
+      batch: { P: 12, K: 6 },
+      virtualShards: 6,
+      steps: 40,
+      checkpointEvery: 10,
+      seed: 4,
+    },
   });
   const get = () => c.call<Job>('GET', `/v1/jobs/${job.id}`);
   while ((await get()).step < 13) await sleep(50);
@@ -143,7 +199,15 @@ async function measure(c: Cluster, cls: FaultClass, W: number): Promise<Record<s
       const faults = j.faults.map((f) => ({ kind: f.kind, recovery: f.recovery, stepsLost: f.stepsLost }));
       const replacement = cls.startsWith('kill9') || cls === 'sigterm' ? c.startWorker() : undefined;
       if (replacement) while ((await c.call<unknown[]>('GET', '/v1/workers')).length < W) await sleep(200);
-      return { fault: cls, state: j.state, recoverySeconds: recoveredMs / 1000, stepsLost: Math.max(committed - low, ...faults.map((f) => f.stepsLost ?? 0)), faults, medianComputeMs: compute, medianAllreduceMs: allreduce };
+      return {
+        fault: cls,
+        state: j.state,
+        recoverySeconds: recoveredMs / 1000,
+        stepsLost: Math.max(committed - low, ...faults.map((f) => f.stepsLost ?? 0)),
+        faults,
+        medianComputeMs: compute,
+        medianAllreduceMs: allreduce,
+      };
     }
     await sleep(20);
   }

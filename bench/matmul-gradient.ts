@@ -16,7 +16,12 @@ async function main(): Promise<void> {
   process.env.FACENET_STOCK_MATMUL_GRADIENT = '1'; // time both by hand below
   const { selectBackend, tf } = await import('@facenet/core');
   await selectBackend({ backend: values.backend, log: null });
-  const shapes: [number, number, number][] = [[90, 736, 128], [180, 1024, 128], [90, 512, 1500], [400, 512, 5749]];
+  const shapes: [number, number, number][] = [
+    [90, 736, 128],
+    [180, 1024, 128],
+    [90, 512, 1500],
+    [400, 512, 5749],
+  ];
   const results = [];
   for (const [m, k, n] of shapes) {
     const a = tf.randomNormal([m, k]);
@@ -36,7 +41,9 @@ async function main(): Promise<void> {
     const stock = time(() => [tf.matMul(dy, b, false, true), tf.matMul(a, dy, true, false)]);
     const ours = time(() => tf.tidy(() => [tf.matMul(dy, tf.transpose(b)), tf.matMul(tf.transpose(a), dy)]));
     results.push({ m, k, n, stockMs: stock, projectMs: ours, speedup: stock / ours });
-    a.dispose(); b.dispose(); dy.dispose();
+    a.dispose();
+    b.dispose();
+    dy.dispose();
   }
   process.stdout.write(`${JSON.stringify({ benchmark: 'matmul-gradient', backend: values.backend, results }, null, 2)}\n`);
 }

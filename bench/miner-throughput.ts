@@ -15,11 +15,17 @@
  */
 import { parseArgs } from 'node:util';
 
-const { values } = parseArgs({ options: {
-  n: { type: 'string', default: '100000' }, 'recall-n': { type: 'string', default: '20000' }, exact: { type: 'string', default: 'true' },
-  dim: { type: 'string', default: '128' }, 'per-identity': { type: 'string', default: '10' }, 'embed-images': { type: 'string', default: '2000' },
-  big: { type: 'string', default: 'restricted,parallel' },
-} });
+const { values } = parseArgs({
+  options: {
+    n: { type: 'string', default: '100000' },
+    'recall-n': { type: 'string', default: '20000' },
+    exact: { type: 'string', default: 'true' },
+    dim: { type: 'string', default: '128' },
+    'per-identity': { type: 'string', default: '10' },
+    'embed-images': { type: 'string', default: '2000' },
+    big: { type: 'string', default: 'restricted,parallel' },
+  },
+});
 
 type Core = typeof import('@facenet/core');
 
@@ -37,7 +43,11 @@ function embeddings(core: Core, n: number, dim: number, per: number): { emb: Flo
     if (i % (per * 20) === 0) for (let d = 0; d < dim; d++) group[d] = rng() - 0.5;
     if (i % per === 0) for (let d = 0; d < dim; d++) identity[d] = group[d]! + 0.5 * (rng() - 0.5);
     let norm = 0;
-    for (let d = 0; d < dim; d++) { const v = identity[d]! + 0.7 * (rng() - 0.5); emb[i * dim + d] = v; norm += v * v; }
+    for (let d = 0; d < dim; d++) {
+      const v = identity[d]! + 0.7 * (rng() - 0.5);
+      emb[i * dim + d] = v;
+      norm += v * v;
+    }
     for (let d = 0; d < dim; d++) emb[i * dim + d] = emb[i * dim + d]! / Math.sqrt(norm);
   }
   return { emb, labels: Int32Array.from({ length: n }, (_, i) => Math.floor(i / per)) };
@@ -60,14 +70,20 @@ async function measure<T>(fn: () => T | Promise<T>): Promise<{ value: T; seconds
 async function main(): Promise<void> {
   const core = await import('@facenet/core');
   const backend = await core.selectBackend({ log: null });
-  const n = Number(values.n), dim = Number(values.dim), per = Number(values['per-identity']);
+  const n = Number(values.n),
+    dim = Number(values.dim),
+    per = Number(values['per-identity']);
   const options = { margin: 0.2, hardness: 0.5 };
   const target = (t: { dap: number }) => t.dap + options.margin * (1 - options.hardness);
 
   const big = embeddings(core, n, dim, per);
   const methods = values.big.split(',');
-  const restricted = methods.includes('restricted') ? await measure(() => core.mineTripletsRestricted(big.emb, dim, big.labels, options)) : undefined;
-  const parallel = methods.includes('parallel') ? await measure(() => core.mineTripletsRestrictedParallel(big.emb, dim, big.labels, options)) : undefined;
+  const restricted = methods.includes('restricted')
+    ? await measure(() => core.mineTripletsRestricted(big.emb, dim, big.labels, options))
+    : undefined;
+  const parallel = methods.includes('parallel')
+    ? await measure(() => core.mineTripletsRestrictedParallel(big.emb, dim, big.labels, options))
+    : undefined;
   const exact = values.exact === 'true' ? await measure(() => core.mineTriplets(big.emb, dim, big.labels, options)) : undefined;
 
   const rn = Number(values['recall-n']);
@@ -87,20 +103,46 @@ async function main(): Promise<void> {
   const embedSeconds = (performance.now() - t2) / 1000;
   model.dispose();
 
-  const summary = (r: { value: { triplets: unknown[]; stats: { minedFraction: number; semiHard: number; memoryBoundBytes: number } }; seconds: number; peakRssDeltaMB: number }) => ({
-    seconds: r.seconds, peakRssDeltaMB: r.peakRssDeltaMB, triplets: r.value.triplets.length, minedFraction: r.value.stats.minedFraction,
-    semiHardFraction: r.value.stats.semiHard, memoryBoundMB: r.value.stats.memoryBoundBytes / 2 ** 20,
+  const summary = (r: {
+    value: { triplets: unknown[]; stats: { minedFraction: number; semiHard: number; memoryBoundBytes: number } };
+    seconds: number;
+    peakRssDeltaMB: number;
+  }) => ({
+    seconds: r.seconds,
+    peakRssDeltaMB: r.peakRssDeltaMB,
+    triplets: r.value.triplets.length,
+    minedFraction: r.value.stats.minedFraction,
+    semiHardFraction: r.value.stats.semiHard,
+    memoryBoundMB: r.value.stats.memoryBoundBytes / 2 ** 20,
   });
-  process.stdout.write(`${JSON.stringify({
-    benchmark: 'miner-throughput', backend: backend.name, n, dim, perIdentity: per,
-    restricted: restricted && summary(restricted), restrictedTwoThreads: parallel && summary(parallel), exact: exact && summary(exact), speedup: exact && restricted && exact.seconds / restricted.seconds,
-    recall: {
-      n: rn, exactSeconds: exactSmallRun.seconds, restrictedSeconds: restrictedSmallRun.seconds, exactTriplets: exactSmall.length, restrictedTriplets: restrictedSmall.length,
-      recall: core.miningRecall(exactSmall, restrictedSmall, target), recallWithin001: core.miningRecall(exactSmall, restrictedSmall, target, 0.01),
-    },
-    fullMatrixMB: (n * n * 4) / 2 ** 20,
-    embedding: { model: 'tiny', imageSize: 48, images: keys.length, embeddingsPerSecond: keys.length / embedSeconds },
-  }, null, 2)}\n`);
+  process.stdout.write(
+    `${JSON.stringify(
+      {
+        benchmark: 'miner-throughput',
+        backend: backend.name,
+        n,
+        dim,
+        perIdentity: per,
+        restricted: restricted && summary(restricted),
+        restrictedTwoThreads: parallel && summary(parallel),
+        exact: exact && summary(exact),
+        speedup: exact && restricted && exact.seconds / restricted.seconds,
+        recall: {
+          n: rn,
+          exactSeconds: exactSmallRun.seconds,
+          restrictedSeconds: restrictedSmallRun.seconds,
+          exactTriplets: exactSmall.length,
+          restrictedTriplets: restrictedSmall.length,
+          recall: core.miningRecall(exactSmall, restrictedSmall, target),
+          recallWithin001: core.miningRecall(exactSmall, restrictedSmall, target, 0.01),
+        },
+        fullMatrixMB: (n * n * 4) / 2 ** 20,
+        embedding: { model: 'tiny', imageSize: 48, images: keys.length, embeddingsPerSecond: keys.length / embedSeconds },
+      },
+      null,
+      2,
+    )}\n`,
+  );
 }
 
 void main();

@@ -17,8 +17,12 @@ import { deleteKeysUnder } from '@facenet/protocol';
 
 const { values } = parseArgs({
   options: {
-    dataset: { type: 'string', default: 'orl' }, steps: { type: 'string', default: '300' }, size: { type: 'string', default: '48' },
-    P: { type: 'string', default: '10' }, K: { type: 'string', default: '10' }, seed: { type: 'string', default: '1' },
+    dataset: { type: 'string', default: 'orl' },
+    steps: { type: 'string', default: '300' },
+    size: { type: 'string', default: '48' },
+    P: { type: 'string', default: '10' },
+    K: { type: 'string', default: '10' },
+    seed: { type: 'string', default: '1' },
   },
 });
 const DATA = resolve(__dirname, '..', '..', 'shared', 'data');
@@ -35,22 +39,47 @@ async function main(): Promise<void> {
     ? { kind: 'folder', path: join(DATA, 'lfw', 'images'), cropFraction: 0.5, exclude }
     : { kind: 'folder', path: join(DATA, 'orl') };
   const base = {
-    dataset, holdout: lfw ? 0 : 10, worldSize: 2, checksumEvery: 0,
+    dataset,
+    holdout: lfw ? 0 : 10,
+    worldSize: 2,
+    checksumEvery: 0,
     train: {
-      model: { architecture: 'tiny', imageSize: Number(values.size) }, batch: { P: Number(values.P), K: Number(values.K) }, virtualShards: 2,
-      optimizer: { name: 'adam', learningRate: 0.003 }, steps: Number(values.steps), checkpointEvery: Math.max(1, Math.round(Number(values.steps) / 10)), seed: Number(values.seed),
+      model: { architecture: 'tiny', imageSize: Number(values.size) },
+      batch: { P: Number(values.P), K: Number(values.K) },
+      virtualShards: 2,
+      optimizer: { name: 'adam', learningRate: 0.003 },
+      steps: Number(values.steps),
+      checkpointEvery: Math.max(1, Math.round(Number(values.steps) / 10)),
+      seed: Number(values.seed),
     },
   };
   const arms = {
     uniform: { ...base, curriculum: { enabled: false } },
-    curriculum: { ...base, curriculum: { enabled: true, rampSteps: Math.round(Number(values.steps) / 3), hardnessRampSteps: Number(values.steps), floorUntilStep: Math.round(Number(values.steps) / 2) } },
+    curriculum: {
+      ...base,
+      curriculum: {
+        enabled: true,
+        rampSteps: Math.round(Number(values.steps) / 3),
+        hardnessRampSteps: Number(values.steps),
+        floorUntilStep: Math.round(Number(values.steps) / 2),
+      },
+    },
   };
   const dir = mkdtempSync(join(tmpdir(), 'facenet-ablation-'));
-  const proc: ChildProcess = spawn(process.execPath, [CLI, 'up', '--workers', '2', '--port', '0', '--prefix', `fnablation-${process.pid}`, '--checkpoint-root', dir, '--json'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc: ChildProcess = spawn(
+    process.execPath,
+    [CLI, 'up', '--workers', '2', '--port', '0', '--prefix', `fnablation-${process.pid}`, '--checkpoint-root', dir, '--json'],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   const results: Record<string, unknown> = {};
   try {
-    const url = await new Promise<string>((res) => createInterface({ input: proc.stdout! }).on('line', (l) => { if (l.startsWith('{"event":"ready"')) res(JSON.parse(l).url); }));
-    const call = async (method: string, path: string, body?: unknown) => (await fetch(url + path, { method, headers: { 'content-type': 'application/json' }, body: body && JSON.stringify(body) })).json();
+    const url = await new Promise<string>((res) =>
+      createInterface({ input: proc.stdout! }).on('line', (l) => {
+        if (l.startsWith('{"event":"ready"')) res(JSON.parse(l).url);
+      }),
+    );
+    const call = async (method: string, path: string, body?: unknown) =>
+      (await fetch(url + path, { method, headers: { 'content-type': 'application/json' }, body: body && JSON.stringify(body) })).json();
     while ((await call('GET', '/v1/workers')).length < 2 || !(await call('GET', '/v1/miner'))) await new Promise((r) => setTimeout(r, 300));
     for (const [name, spec] of Object.entries(arms)) {
       const t0 = performance.now();
@@ -71,10 +100,18 @@ async function main(): Promise<void> {
         const idx = new Map<string, number>();
         const at = (ref: { name: string; index: number }) => {
           const k = core.lfwImagePath(join(DATA, 'lfw', 'images'), ref);
-          if (!idx.has(k)) { idx.set(k, keys.length); keys.push(k); }
+          if (!idx.has(k)) {
+            idx.set(k, keys.length);
+            keys.push(k);
+          }
           return idx.get(k) as number;
         };
-        const set = { keys, pairs: evalPairs!.map((p) => [at(p.a), at(p.b)] as [number, number]), same: evalPairs!.map((p) => p.same), fold: evalPairs!.map((p) => p.fold) };
+        const set = {
+          keys,
+          pairs: evalPairs!.map((p) => [at(p.a), at(p.b)] as [number, number]),
+          same: evalPairs!.map((p) => p.same),
+          fold: evalPairs!.map((p) => p.fold),
+        };
         report = (await core.evaluatePairs(model, new core.FilesSource(keys, 0.5), set)).report;
       } else {
         const source = core.sourceFromSpec(dataset as never);
@@ -85,9 +122,24 @@ async function main(): Promise<void> {
       const history = await call('GET', `/v1/jobs/${job.id}/history`);
       const plan = await call('GET', `/v1/jobs/${job.id}/plan`);
       results[name] = {
-        accuracy: report.accuracy, accuracyStd: report.accuracyStd, val: report.val, valStd: report.valStd, far: report.far, auc: report.auc, pairs: report.pairs, folds: report.folds,
-        trainSeconds: seconds, finalLoss: history.at(-1)?.loss, stepsWithPlan: history.filter((h: { planVersion?: number }) => h.planVersion !== undefined).length,
-        lastPlan: plan && { version: plan.version, step: plan.step, stats: { easy: plan.stats.easy, semiHard: plan.stats.semiHard, hard: plan.stats.hard, minedFraction: plan.stats.minedFraction }, embedMs: plan.timings.embedMs, mineMs: plan.timings.mineMs },
+        accuracy: report.accuracy,
+        accuracyStd: report.accuracyStd,
+        val: report.val,
+        valStd: report.valStd,
+        far: report.far,
+        auc: report.auc,
+        pairs: report.pairs,
+        folds: report.folds,
+        trainSeconds: seconds,
+        finalLoss: history.at(-1)?.loss,
+        stepsWithPlan: history.filter((h: { planVersion?: number }) => h.planVersion !== undefined).length,
+        lastPlan: plan && {
+          version: plan.version,
+          step: plan.step,
+          stats: { easy: plan.stats.easy, semiHard: plan.stats.semiHard, hard: plan.stats.hard, minedFraction: plan.stats.minedFraction },
+          embedMs: plan.timings.embedMs,
+          mineMs: plan.timings.mineMs,
+        },
       };
       process.stderr.write(`${name}: ${JSON.stringify(results[name])}\n`);
     }
@@ -97,7 +149,9 @@ async function main(): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
     await deleteKeysUnder(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', `fnablation-${process.pid}`);
   }
-  process.stdout.write(`${JSON.stringify({ benchmark: 'mining-ablation', dataset: values.dataset, config: base, arms: results }, null, 2)}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ benchmark: 'mining-ablation', dataset: values.dataset, config: base, arms: results }, null, 2)}\n`,
+  );
 }
 
 void main();

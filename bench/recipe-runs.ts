@@ -23,7 +23,12 @@ import { parse as parseYaml } from 'yaml';
 import { deleteKeysUnder, EvaluationRecord } from '@facenet/protocol';
 
 type Obj = Record<string, unknown>;
-interface Sweep { base: string; set?: Obj; seeds?: number[]; arms: { name: string; set?: Obj }[] }
+interface Sweep {
+  base: string;
+  set?: Obj;
+  seeds?: number[];
+  arms: { name: string; set?: Obj }[];
+}
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -44,21 +49,50 @@ async function main(): Promise<void> {
   if (!positionals[0]) throw new Error('usage: recipe-runs.ts SWEEP.yaml');
   const sweep = parseYaml(readFileSync(positionals[0], 'utf8')) as Sweep;
   const base = deepMerge(parseYaml(readFileSync(sweep.base, 'utf8')) as Obj, sweep.set);
-  const seeds = values.seeds ? values.seeds.split(',').map(Number) : sweep.seeds ?? [1];
+  const seeds = values.seeds ? values.seeds.split(',').map(Number) : (sweep.seeds ?? [1]);
   const only = values.only?.split(',');
   const arms = sweep.arms.filter((a) => !only || only.includes(a.name));
   const workers = Number(values.workers);
 
   const dir = mkdtempSync(join(tmpdir(), 'facenet-sweep-'));
   const prefix = `fnsweep-${process.pid}`;
-  const proc: ChildProcess = spawn(process.execPath, [CLI, 'up', '--workers', String(workers), '--port', '0', '--prefix', prefix, '--checkpoint-root', join(dir, 'jobs'), '--report-root', join(dir, 'reports'), '--json'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc: ChildProcess = spawn(
+    process.execPath,
+    [
+      CLI,
+      'up',
+      '--workers',
+      String(workers),
+      '--port',
+      '0',
+      '--prefix',
+      prefix,
+      '--checkpoint-root',
+      join(dir, 'jobs'),
+      '--report-root',
+      join(dir, 'reports'),
+      '--json',
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   try {
-    const url = await new Promise<string>((res) => createInterface({ input: proc.stdout! }).on('line', (l) => { if (l.startsWith('{"event":"ready"')) res(JSON.parse(l).url); }));
-    const call = async (method: string, path: string, body?: unknown) => (await fetch(url + path, { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body && JSON.stringify(body) })).json();
+    const url = await new Promise<string>((res) =>
+      createInterface({ input: proc.stdout! }).on('line', (l) => {
+        if (l.startsWith('{"event":"ready"')) res(JSON.parse(l).url);
+      }),
+    );
+    const call = async (method: string, path: string, body?: unknown) =>
+      (
+        await fetch(url + path, { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body && JSON.stringify(body) })
+      ).json();
     while ((await call('GET', '/v1/workers')).length < workers) await new Promise((r) => setTimeout(r, 300));
     for (const seed of seeds) {
       for (const arm of arms) {
-        const spec = deepMerge(deepMerge(base, arm.set), { name: `${arm.name}-s${seed}`, worldSize: workers, train: { seed, model: { seed } } });
+        const spec = deepMerge(deepMerge(base, arm.set), {
+          name: `${arm.name}-s${seed}`,
+          worldSize: workers,
+          train: { seed, model: { seed } },
+        });
         const t0 = performance.now();
         const job = await call('POST', '/v1/jobs', spec);
         if (!job.id) throw new Error(`${arm.name}: ${JSON.stringify(job)}`);
@@ -70,7 +104,10 @@ async function main(): Promise<void> {
         }
         if (j.state !== 'completed') throw new Error(`${arm.name} seed ${seed}: ${j.state} ${j.error ?? ''}`);
         const trainSeconds = (performance.now() - t0) / 1000;
-        const history: { step: number; images: number; loss: number; rolledBack?: boolean }[] = await call('GET', `/v1/jobs/${job.id}/history`);
+        const history: { step: number; images: number; loss: number; rolledBack?: boolean }[] = await call(
+          'GET',
+          `/v1/jobs/${job.id}/history`,
+        );
         const last = j.lastCheckpoint.step as number;
         let evals: EvaluationRecord[] = [];
         for (const end = Date.now() + 20 * 60_000; Date.now() < end; await new Promise((r) => setTimeout(r, 2000))) {
@@ -79,17 +116,29 @@ async function main(): Promise<void> {
         }
         const final = evals.find((e) => e.step === last);
         const row = {
-          arm: arm.name, seed, steps: last, trainSeconds: Math.round(trainSeconds),
+          arm: arm.name,
+          seed,
+          steps: last,
+          trainSeconds: Math.round(trainSeconds),
           // The job keeps its last 200 step records: beyond that, faces seen = steps x their mean batch.
           imagesSeen: Math.round(mean(history.filter((h) => !h.rolledBack).map((h) => h.images)) * last),
           imagesSeenEstimated: history.length < last,
           finalLoss: history.at(-1)?.loss,
-          final: final && { accuracy: final.accuracy, accuracyStd: final.accuracyStd, val: final.val, far: final.far, auc: final.auc, pairs: final.pairs },
+          final: final && {
+            accuracy: final.accuracy,
+            accuracyStd: final.accuracyStd,
+            val: final.val,
+            far: final.far,
+            auc: final.auc,
+            pairs: final.pairs,
+          },
           curve: evals.map((e) => ({ step: e.step, accuracy: e.accuracy, val: e.val, auc: e.auc })),
           spec: arm.set ?? {},
         };
         process.stdout.write(`${JSON.stringify(row)}\n`);
-        process.stderr.write(`[sweep] ${arm.name} seed ${seed}: ${final ? `acc ${(final.accuracy * 100).toFixed(1)}% AUC ${final.auc.toFixed(3)} VAL ${(final.val * 100).toFixed(1)}%` : 'no evaluation'} in ${Math.round(trainSeconds)} s\n`);
+        process.stderr.write(
+          `[sweep] ${arm.name} seed ${seed}: ${final ? `acc ${(final.accuracy * 100).toFixed(1)}% AUC ${final.auc.toFixed(3)} VAL ${(final.val * 100).toFixed(1)}%` : 'no evaluation'} in ${Math.round(trainSeconds)} s\n`,
+        );
       }
     }
   } finally {
@@ -100,4 +149,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err) => { process.stderr.write(`${(err as Error).stack}\n`); process.exit(1); });
+main().catch((err) => {
+  process.stderr.write(`${(err as Error).stack}\n`);
+  process.exit(1);
+});

@@ -29,8 +29,15 @@ const { values } = parseArgs({
 });
 
 interface Result {
-  backend: string; model: string; imageSize: number; gradients: 'project' | 'stock' | 'stock-matmul'; parameters?: number;
-  trainImagesPerSecond?: number; embedImagesPerSecond?: number; error?: string; stepSeconds?: number[];
+  backend: string;
+  model: string;
+  imageSize: number;
+  gradients: 'project' | 'stock' | 'stock-matmul';
+  parameters?: number;
+  trainImagesPerSecond?: number;
+  embedImagesPerSecond?: number;
+  error?: string;
+  stepSeconds?: number[];
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
@@ -89,18 +96,29 @@ async function main(): Promise<void> {
         for (const gradients of values.gradients.split(',')) {
           const spec = [backend, model, size, gradients, values.batch, values.steps].join(':');
           try {
-            const r = await run(process.execPath, ['--import', 'tsx', __filename, '--child', spec], { timeout: Number(values['cap-seconds']) * 1000, maxBuffer: 1 << 20 });
+            const r = await run(process.execPath, ['--import', 'tsx', __filename, '--child', spec], {
+              timeout: Number(values['cap-seconds']) * 1000,
+              maxBuffer: 1 << 20,
+            });
             results.push(JSON.parse(r.stdout) as Result);
           } catch (err) {
             const e = err as { killed?: boolean; stderr?: string };
-            results.push({ backend, model, imageSize: Number(size), gradients: gradients as 'project', error: e.killed ? `exceeded ${values['cap-seconds']} s cap` : (e.stderr ?? String(err)).split('\n')[0] });
+            results.push({
+              backend,
+              model,
+              imageSize: Number(size),
+              gradients: gradients as 'project',
+              error: e.killed ? `exceeded ${values['cap-seconds']} s cap` : (e.stderr ?? String(err)).split('\n')[0],
+            });
           }
           process.stderr.write(`${JSON.stringify(results[results.length - 1])}\n`);
         }
       }
     }
   }
-  process.stdout.write(`${JSON.stringify({ benchmark: 'train-throughput', batch: Number(values.batch), steps: Number(values.steps), results }, null, 2)}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ benchmark: 'train-throughput', batch: Number(values.batch), steps: Number(values.steps), results }, null, 2)}\n`,
+  );
 }
 
 void main();

@@ -15,11 +15,21 @@ export interface TestCluster {
 }
 
 /** `facenet up` as a real child process on a random Redis prefix and a free API port. */
-export async function startCluster(workers: number, checkpointRoot: string, env: Record<string, string> = {}, args: string[] = []): Promise<TestCluster> {
+export async function startCluster(
+  workers: number,
+  checkpointRoot: string,
+  env: Record<string, string> = {},
+  args: string[] = [],
+): Promise<TestCluster> {
   const prefix = `fntest-${randomBytes(4).toString('hex')}`;
-  const proc = spawn(process.execPath, [CLI, 'up', '--workers', String(workers), '--port', '0', '--prefix', prefix, '--checkpoint-root', checkpointRoot, '--json', ...args], {
-    env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const proc = spawn(
+    process.execPath,
+    [CLI, 'up', '--workers', String(workers), '--port', '0', '--prefix', prefix, '--checkpoint-root', checkpointRoot, '--json', ...args],
+    {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const logs: string[] = [];
   createInterface({ input: proc.stderr! }).on('line', (l) => logs.push(l));
   const url = await new Promise<string>((resolve, reject) => {
@@ -31,7 +41,11 @@ export async function startCluster(workers: number, checkpointRoot: string, env:
   // Workers register a moment after the coordinator is ready.
   await waitFor(async () => (await api<unknown[]>(url, 'GET', '/v1/workers')).length === workers, 30000, 'workers to register');
   return {
-    url, prefix, proc, logs, checkpointRoot,
+    url,
+    prefix,
+    proc,
+    logs,
+    checkpointRoot,
     stop: async () => {
       if (proc.exitCode === null) {
         proc.kill('SIGTERM');
@@ -56,7 +70,8 @@ export async function api<T>(url: string, method: string, path: string, body?: u
   if (token) headers.authorization = `Bearer ${token}`;
   const res = await fetch(`${url}${path}`, { method, headers, body: payload === undefined ? undefined : JSON.stringify(payload) });
   const data = (await res.json()) as T;
-  if (!res.ok) throw Object.assign(new Error(`${method} ${path}: HTTP ${res.status} ${JSON.stringify(data)}`), { status: res.status, data });
+  if (!res.ok)
+    throw Object.assign(new Error(`${method} ${path}: HTTP ${res.status} ${JSON.stringify(data)}`), { status: res.status, data });
   return data;
 }
 
@@ -73,10 +88,14 @@ import type { JobView } from '@facenet/protocol';
 
 export async function waitForState(url: string, id: string, states: string[], timeoutMs = 120000): Promise<JobView> {
   let job: JobView | undefined;
-  await waitFor(async () => {
-    job = await api<JobView>(url, 'GET', `/v1/jobs/${id}`);
-    if (job.state === 'failed' && !states.includes('failed')) throw new Error(`job ${id} failed: ${job.error}`);
-    return states.includes(job.state);
-  }, timeoutMs, `job ${id} to reach ${states.join('/')}`);
+  await waitFor(
+    async () => {
+      job = await api<JobView>(url, 'GET', `/v1/jobs/${id}`);
+      if (job.state === 'failed' && !states.includes('failed')) throw new Error(`job ${id} failed: ${job.error}`);
+      return states.includes(job.state);
+    },
+    timeoutMs,
+    `job ${id} to reach ${states.join('/')}`,
+  );
   return job!;
 }

@@ -28,10 +28,18 @@ function orlFixture(): string {
   const dir = join(REPO, 'data', 'test-fixtures', 'orl-synthetic');
   if (!existsSync(dir)) {
     const tmp = `${dir}.partial-${process.pid}`;
-    execFileSync(process.execPath, [CLI, 'data', 'synth', tmp, '--layout', 'orl', '--identities', '40', '--images', '10'], { stdio: 'ignore' });
-    try { renameSync(tmp, dir); } catch { rmSync(tmp, { recursive: true, force: true }); } // another test process got there first
+    execFileSync(process.execPath, [CLI, 'data', 'synth', tmp, '--layout', 'orl', '--identities', '40', '--images', '10'], {
+      stdio: 'ignore',
+    });
+    try {
+      renameSync(tmp, dir);
+    } catch {
+      rmSync(tmp, { recursive: true, force: true });
+    } // another test process got there first
   }
-  process.stderr.write(`  [data] no ORL at ${join(SHARED_DATA, 'orl')}: tests use the synthetic stand-in ${dir} (facenet data synth --layout orl)\n`);
+  process.stderr.write(
+    `  [data] no ORL at ${join(SHARED_DATA, 'orl')}: tests use the synthetic stand-in ${dir} (facenet data synth --layout orl)\n`,
+  );
   return dir;
 }
 

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { LFW, REAL_ORL, SHARED_DATA } from './helpers';
+import { LFW } from './helpers';
 
 /**
  * What some tests need beyond Node, npm's packages and Redis: programs from Debian and the LFW
@@ -38,14 +38,13 @@ export function needTools(ctx: Mocha.Context, ...tools: Tool[]): void {
   if (missing.length > 0) skipOrFail(ctx, `${missing.join(', ')} (not found)`, SETUP);
 }
 
-/** Skips (or fails, as above) unless ORL is the real set (a test of its figures, not of the code path). */
-export function needRealOrl(ctx: Mocha.Context): void {
-  if (!REAL_ORL) skipOrFail(ctx, `the real ORL at ${join(SHARED_DATA, 'orl')} (absent; the synthetic stand-in does not do)`, 'put the AT&T/ORL faces there as sN/M.pgm, or point FACENET_SHARED_DATA at a folder holding orl/');
-}
-
 /** Skips (or fails, as above) when LFW is not where the tests look for it. */
 export function needLfw(ctx: Mocha.Context): void {
   if (!existsSync(join(LFW, 'pairs.txt'))) {
-    skipOrFail(ctx, `LFW at ${LFW} (absent)`, '`npx facenet data fetch lfw` gets it (into data/lfw, where the tests look when ../shared/data is absent)');
+    skipOrFail(
+      ctx,
+      `LFW at ${LFW} (absent)`,
+      '`npx facenet data fetch lfw` gets it (into data/lfw, where the tests look when ../shared/data is absent)',
+    );
   }
 }

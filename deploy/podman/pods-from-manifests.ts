@@ -42,23 +42,33 @@ export interface ConvertOptions {
   images: Record<string, string>;
 }
 
-const docs = (text: string): Obj[] => parseAllDocuments(text).map((d) => d.toJS() as Obj).filter(Boolean);
+const docs = (text: string): Obj[] =>
+  parseAllDocuments(text)
+    .map((d) => d.toJS() as Obj)
+    .filter(Boolean);
 const matches = (selector: Obj | undefined, labels: Obj | undefined) =>
   !!selector && Object.entries(selector).every(([k, v]) => labels?.[k] === v);
 
 /** Replaces $(NAME) with the value of an env var defined before; $$(NAME) escapes, as in Kubernetes. */
 function expand(text: string, env: Map<string, string>): string {
-  return text.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, name: string | undefined) => (m === '$$' ? '$' : env.get(name as string) ?? m));
+  return text.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, name: string | undefined) =>
+    m === '$$' ? '$' : (env.get(name as string) ?? m),
+  );
 }
 
 export function podsFromManifests(o: ConvertOptions): PodmanPod[] {
   const all = [...docs(o.manifests), ...docs(o.secrets)];
   const byKind = (kind: string) => all.filter((d) => d.kind === kind);
   const configMaps = new Map<string, Record<string, string>>(byKind('ConfigMap').map((c) => [c.metadata.name, c.data ?? {}]));
-  const secrets = new Map<string, Record<string, string>>(byKind('Secret').map((s) => [s.metadata.name, {
-    ...Object.fromEntries(Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(String(v), 'base64').toString('utf8')])),
-    ...(s.stringData ?? {}),
-  }]));
+  const secrets = new Map<string, Record<string, string>>(
+    byKind('Secret').map((s) => [
+      s.metadata.name,
+      {
+        ...Object.fromEntries(Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(String(v), 'base64').toString('utf8')])),
+        ...(s.stringData ?? {}),
+      },
+    ]),
+  );
   const lookup = (kind: 'Secret' | 'ConfigMap', name: string, key?: string): Record<string, string> | string => {
     const data = (kind === 'Secret' ? secrets : configMaps).get(name);
     if (!data) throw new Error(`${kind} ${name} is referenced but not defined`);
@@ -73,15 +83,19 @@ export function podsFromManifests(o: ConvertOptions): PodmanPod[] {
     const stateful = workload.kind === 'StatefulSet';
     const replicas: number = workload.spec.replicas ?? 1;
     for (let i = 0; i < replicas; i++) {
-      const name = stateful ? `${workload.metadata.name}-${i}` : (replicas === 1 ? workload.metadata.name : `${workload.metadata.name}-${i}`);
+      const name = stateful ? `${workload.metadata.name}-${i}` : replicas === 1 ? workload.metadata.name : `${workload.metadata.name}-${i}`;
       const template = structuredClone(workload.spec.template) as Obj;
       const spec = template.spec as Obj;
       const volumes: Obj[] = spec.volumes ?? [];
-      for (const claim of stateful ? workload.spec.volumeClaimTemplates ?? [] : []) {
+      for (const claim of stateful ? (workload.spec.volumeClaimTemplates ?? []) : []) {
         volumes.push({ name: claim.metadata.name, persistentVolumeClaim: { claimName: `${claim.metadata.name}-${name}` } });
       }
       spec.volumes = volumes.map((v) => {
-        const source = v.secret ? { kind: 'Secret' as const, name: v.secret.secretName, items: v.secret.items } : v.configMap ? { kind: 'ConfigMap' as const, name: v.configMap.name, items: v.configMap.items } : undefined;
+        const source = v.secret
+          ? { kind: 'Secret' as const, name: v.secret.secretName, items: v.secret.items }
+          : v.configMap
+            ? { kind: 'ConfigMap' as const, name: v.configMap.name, items: v.configMap.items }
+            : undefined;
         if (!source) return v;
         const data = lookup(source.kind, source.name) as Record<string, string>;
         const dir = join(o.filesDir, name, v.name);
@@ -93,13 +107,16 @@ export function podsFromManifests(o: ConvertOptions): PodmanPod[] {
       for (const c of spec.containers as Obj[]) {
         const env = new Map<string, string>();
         for (const from of c.envFrom ?? []) {
-          if (from.configMapRef) for (const [k, v] of Object.entries(lookup('ConfigMap', from.configMapRef.name) as Record<string, string>)) env.set(k, v);
-          if (from.secretRef) for (const [k, v] of Object.entries(lookup('Secret', from.secretRef.name) as Record<string, string>)) env.set(k, v);
+          if (from.configMapRef)
+            for (const [k, v] of Object.entries(lookup('ConfigMap', from.configMapRef.name) as Record<string, string>)) env.set(k, v);
+          if (from.secretRef)
+            for (const [k, v] of Object.entries(lookup('Secret', from.secretRef.name) as Record<string, string>)) env.set(k, v);
         }
         for (const e of c.env ?? []) {
           let value: string;
           if (e.valueFrom?.secretKeyRef) value = lookup('Secret', e.valueFrom.secretKeyRef.name, e.valueFrom.secretKeyRef.key) as string;
-          else if (e.valueFrom?.configMapKeyRef) value = lookup('ConfigMap', e.valueFrom.configMapKeyRef.name, e.valueFrom.configMapKeyRef.key) as string;
+          else if (e.valueFrom?.configMapKeyRef)
+            value = lookup('ConfigMap', e.valueFrom.configMapKeyRef.name, e.valueFrom.configMapKeyRef.key) as string;
           else if (e.valueFrom?.fieldRef) {
             const field = e.valueFrom.fieldRef.fieldPath;
             if (field === 'metadata.name') value = name;
@@ -117,8 +134,13 @@ export function podsFromManifests(o: ConvertOptions): PodmanPod[] {
         for (const probe of ['readinessProbe', 'livenessProbe', 'startupProbe']) delete c[probe];
         delete c.ports; // podman 4.3 would publish each containerPort on the host (Redis's 6379 is taken there)
       }
-      const aliases = services.filter((s) => matches(s.spec.selector, template.metadata?.labels)).flatMap((s) =>
-        (s.spec.clusterIP === 'None' && stateful && workload.spec.serviceName === s.metadata.name ? [s.metadata.name, `${name}.${s.metadata.name}`] : [s.metadata.name]));
+      const aliases = services
+        .filter((s) => matches(s.spec.selector, template.metadata?.labels))
+        .flatMap((s) =>
+          s.spec.clusterIP === 'None' && stateful && workload.spec.serviceName === s.metadata.name
+            ? [s.metadata.name, `${name}.${s.metadata.name}`]
+            : [s.metadata.name],
+        );
       const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: template.metadata?.labels ?? {} }, spec };
       pods.push({ name, aliases, yaml: stringify(pod) });
     }

@@ -23,7 +23,11 @@ const ENV = { ...process.env, CONTAINERS_CONF: join(REPO, 'deploy', 'podman', 'c
 const NETWORK = 'facenet-ct';
 const VOLUMES = ['facenet-dataset', 'facenet-checkpoints', 'facenet-reports', 'data-facenet-redis-0'];
 
-async function run(cmd: string, args: string[], input?: { env?: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<{ stdout: string; stderr: string }> {
+async function run(
+  cmd: string,
+  args: string[],
+  input?: { env?: NodeJS.ProcessEnv; timeoutMs?: number },
+): Promise<{ stdout: string; stderr: string }> {
   try {
     return await exec(cmd, args, { cwd: REPO, env: input?.env ?? ENV, maxBuffer: 64 << 20, timeout: input?.timeoutMs ?? 600_000 });
   } catch (err) {
@@ -53,14 +57,24 @@ describe('containers: the local overlay on podman, a W=2 job across pods', funct
   before(async function () {
     needTools(this, 'podman', 'runc', 'debootstrap', 'kubectl');
     t = tempDir('facenet-podman-');
-    await teardown(['facenet-redis-0', 'facenet-coordinator', 'facenet-worker-0', 'facenet-worker-1', 'facenet-miner', 'facenet-evaluator']);
+    await teardown([
+      'facenet-redis-0',
+      'facenet-coordinator',
+      'facenet-worker-0',
+      'facenet-worker-1',
+      'facenet-miner',
+      'facenet-evaluator',
+    ]);
     await run(join(REPO, 'deploy', 'podman', 'build-images.sh'), [], { timeoutMs: 12 * 60_000 });
   });
 
   after(async function () {
     if (logsOnFailure) {
       for (const p of pods) {
-        const { stdout, stderr } = await podman('pod', 'logs', '--tail', '30', p.name).catch((e: Error) => ({ stdout: e.message, stderr: '' }));
+        const { stdout, stderr } = await podman('pod', 'logs', '--tail', '30', p.name).catch((e: Error) => ({
+          stdout: e.message,
+          stderr: '',
+        }));
         console.log(`--- ${p.name}\n${stdout}${stderr}`);
       }
     }
@@ -79,10 +93,19 @@ describe('containers: the local overlay on podman, a W=2 job across pods', funct
     const admin = /admin ([0-9a-f]+)/.exec(made.stderr)?.[1];
     assert.ok(admin, 'make-secrets.sh printed an admin token');
     pods = podsFromManifests({
-      manifests, secrets: made.stdout, filesDir: join(t.dir, 'files'),
+      manifests,
+      secrets: made.stdout,
+      filesDir: join(t.dir, 'files'),
       images: { facenet: 'localhost/facenet:latest', redis: 'localhost/facenet-redis:debian' },
     });
-    assert.deepEqual(pods.map((p) => p.name).sort(), ['facenet-coordinator', 'facenet-evaluator', 'facenet-miner', 'facenet-redis-0', 'facenet-worker-0', 'facenet-worker-1']);
+    assert.deepEqual(pods.map((p) => p.name).sort(), [
+      'facenet-coordinator',
+      'facenet-evaluator',
+      'facenet-miner',
+      'facenet-redis-0',
+      'facenet-worker-0',
+      'facenet-worker-1',
+    ]);
 
     // The dataset volume holds ORL at /data/orl, as a cluster's dataset PVC would.
     await podman('network', 'create', NETWORK);
@@ -101,34 +124,58 @@ describe('containers: the local overlay on podman, a W=2 job across pods', funct
     }
 
     const url = `http://${await ipOf('facenet-coordinator-coordinator')}:8080`;
-    await waitFor(async () => (await fetch(`${url}/healthz`).catch(() => undefined))?.ok === true, 120_000, 'the coordinator pod to answer /healthz');
+    await waitFor(
+      async () => (await fetch(`${url}/healthz`).catch(() => undefined))?.ok === true,
+      120_000,
+      'the coordinator pod to answer /healthz',
+    );
     await assert.rejects(api(url, 'GET', '/v1/jobs'), /HTTP 401/, 'the API wants the token from the Secret');
 
     const spec = {
-      dataset: { kind: 'folder', path: '/data/orl' }, holdout: 10, worldSize: 2, checksumEvery: 2,
+      dataset: { kind: 'folder', path: '/data/orl' },
+      holdout: 10,
+      worldSize: 2,
+      checksumEvery: 2,
       train: { model: { architecture: 'tiny', imageSize: 32 }, batch: { P: 8, K: 4 }, virtualShards: 2, steps: 6, checkpointEvery: 3 },
     };
     const job = await api<JobView>(url, 'POST', '/v1/jobs', spec, admin);
     let view: JobView | undefined;
-    await waitFor(async () => {
-      view = await api<JobView>(url, 'GET', `/v1/jobs/${job.id}`, undefined, admin);
-      if (view.state === 'failed') throw new Error(`job failed: ${view.error}`);
-      return view.state === 'completed';
-    }, 8 * 60_000, 'the job to complete in the containers');
+    await waitFor(
+      async () => {
+        view = await api<JobView>(url, 'GET', `/v1/jobs/${job.id}`, undefined, admin);
+        if (view.state === 'failed') throw new Error(`job failed: ${view.error}`);
+        return view.state === 'completed';
+      },
+      8 * 60_000,
+      'the job to complete in the containers',
+    );
     const done = view as JobView;
     assert.equal(done.world.size, 2);
     assert.equal(done.step, 6);
     // The ring ran between the two worker pods, by the headless Service's names, over mutual TLS (the manifests set FACENET_TLS_*).
     const workers = await api<{ address: string }[]>(url, 'GET', '/v1/workers', undefined, admin);
-    assert.deepEqual(workers.map((w) => w.address).sort(), ['facenet-worker-0.facenet-worker:50051', 'facenet-worker-1.facenet-worker:50051']);
+    assert.deepEqual(workers.map((w) => w.address).sort(), [
+      'facenet-worker-0.facenet-worker:50051',
+      'facenet-worker-1.facenet-worker:50051',
+    ]);
     // Checkpoints landed on the shared volume, and the evaluator pod scored one.
     const ckpts = await api<{ step: number }[]>(url, 'GET', `/v1/jobs/${job.id}/checkpoints`, undefined, admin);
-    assert.deepEqual(ckpts.map((c) => c.step).sort((a, b) => a - b), [3, 6]);
+    assert.deepEqual(
+      ckpts.map((c) => c.step).sort((a, b) => a - b),
+      [3, 6],
+    );
     let evals: { step: number; report?: string }[] = [];
-    await waitFor(async () => (evals = await api<{ step: number; report?: string }[]>(url, 'GET', `/v1/jobs/${job.id}/evaluations`, undefined, admin)).length > 0, 180_000, 'the evaluator pod to score a checkpoint');
+    await waitFor(
+      async () =>
+        (evals = await api<{ step: number; report?: string }[]>(url, 'GET', `/v1/jobs/${job.id}/evaluations`, undefined, admin)).length > 0,
+      180_000,
+      'the evaluator pod to score a checkpoint',
+    );
     // Its report, written on the evaluator pod's reports volume, is served by the coordinator pod.
     assert.ok(evals[0]!.report, 'the evaluation names its report');
-    const res = await fetch(`${url}/v1/jobs/${job.id}/evaluations/${evals[0]!.step}/report`, { headers: { authorization: `Bearer ${admin}` } });
+    const res = await fetch(`${url}/v1/jobs/${job.id}/evaluations/${evals[0]!.step}/report`, {
+      headers: { authorization: `Bearer ${admin}` },
+    });
     assert.equal(res.status, 200, await res.clone().text());
     assert.match(await res.text(), /<svg id="roc"/);
   });

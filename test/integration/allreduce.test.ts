@@ -22,10 +22,28 @@ describe('ring allreduce', function () {
   this.timeout(60000);
 
   it('segments and schedule cover every element and round', () => {
-    assert.deepEqual(segmentBounds(10, 4), [[0, 3], [3, 6], [6, 8], [8, 10]]);
-    assert.deepEqual(segmentBounds(2, 4), [[0, 1], [1, 2], [2, 2], [2, 2]]);
+    assert.deepEqual(segmentBounds(10, 4), [
+      [0, 3],
+      [3, 6],
+      [6, 8],
+      [8, 10],
+    ]);
+    assert.deepEqual(segmentBounds(2, 4), [
+      [0, 1],
+      [1, 2],
+      [2, 2],
+      [2, 2],
+    ]);
     const s = ringSchedule(1, 3);
-    assert.deepEqual(s.map((r) => [r.send, r.receive, r.reduce]), [[1, 0, true], [0, 2, true], [2, 1, false], [1, 0, false]]);
+    assert.deepEqual(
+      s.map((r) => [r.send, r.receive, r.reduce]),
+      [
+        [1, 0, true],
+        [0, 2, true],
+        [2, 1, false],
+        [1, 0, false],
+      ],
+    );
   });
 
   const cases: { world: number; transports: Transport[]; label: string }[] = [
@@ -91,12 +109,18 @@ describe('ring allreduce', function () {
       const world = peers.map((p) => p.address);
       const data = vectors(3, 100, 1);
       // Rank 2 never joins: rank 0 waits on it and must fail.
-      const results = await Promise.allSettled([peers[0]!.allreduce('job/x/0', data[0]!, 0, world), peers[1]!.allreduce('job/x/0', data[1]!, 1, world)]);
+      const results = await Promise.allSettled([
+        peers[0]!.allreduce('job/x/0', data[0]!, 0, world),
+        peers[1]!.allreduce('job/x/0', data[1]!, 1, world),
+      ]);
       assert.ok(results.every((r) => r.status === 'rejected'));
       // Whichever rank's timer fires first (rank 0 waiting for rank 2's data, or rank 1 for rank
       // 2's pull) fails, and its failure ends the other's wait at once.
       const reasons = results.map((r) => String((r as PromiseRejectedResult).reason));
-      assert.ok(reasons.some((r) => /timed out after 500 ms|did not pull job\/x\/0 within 500 ms/.test(r)), reasons.join('; '));
+      assert.ok(
+        reasons.some((r) => /timed out after 500 ms|did not pull job\/x\/0 within 500 ms/.test(r)),
+        reasons.join('; '),
+      );
     } finally {
       await Promise.all(peers.map((p) => p.close()));
     }
@@ -139,8 +163,14 @@ describe('who may pull a collective', function () {
       let chunks = 0;
       const s = client.Pull({ collective_id: id, to_rank: toRank }, md);
       s.on('data', () => chunks++);
-      s.on('error', (e: grpc.ServiceError) => { client.close(); resolve({ code: e.code, chunks }); });
-      s.on('end', () => { client.close(); resolve({ code: grpc.status.OK, chunks }); });
+      s.on('error', (e: grpc.ServiceError) => {
+        client.close();
+        resolve({ code: e.code, chunks });
+      });
+      s.on('end', () => {
+        client.close();
+        resolve({ code: grpc.status.OK, chunks });
+      });
     });
   }
 
@@ -161,24 +191,41 @@ describe('who may pull a collective', function () {
       }
       for (let i = 0; i < 1000; i++) assert.ok(Math.abs(data[0]![i]! - (inputs[0]![i]! + inputs[1]![i]! + inputs[2]![i]!)) < 1e-5);
       // Ranks that disagree on the secret never exchange data: the collective fails on every rank.
-      const results = await Promise.allSettled(peers.map((p, r) => p.allreduce('auth/2/0', data[r]!, r, world, r === 1 ? 'stale' : 'gen-secret')));
-      assert.ok(results.every((r) => r.status === 'rejected'), JSON.stringify(results.map((r) => r.status)));
+      const results = await Promise.allSettled(
+        peers.map((p, r) => p.allreduce('auth/2/0', data[r]!, r, world, r === 1 ? 'stale' : 'gen-secret')),
+      );
+      assert.ok(
+        results.every((r) => r.status === 'rejected'),
+        JSON.stringify(results.map((r) => r.status)),
+      );
     } finally {
       await Promise.all(peers.map((p) => p.close()));
     }
   });
 
   /** The same impostor on the TCP data plane: the port from DataEndpoint, then a hello (or raw bytes). */
-  async function tcpImpostor(address: string, id: string, toRank: number, secret: string, raw?: Buffer): Promise<{ code: number; reason: string; floats: number }> {
+  async function tcpImpostor(
+    address: string,
+    id: string,
+    toRank: number,
+    secret: string,
+    raw?: Buffer,
+  ): Promise<{ code: number; reason: string; floats: number }> {
     const Ctor = facenetProto().facenet.v1.AllreduceService;
     const client = new Ctor(address, grpc.credentials.createInsecure());
-    const port = await new Promise<number>((resolve, reject) => client.DataEndpoint({}, (err, res) => (err ? reject(err) : resolve(res?.port ?? 0))));
+    const port = await new Promise<number>((resolve, reject) =>
+      client.DataEndpoint({}, (err, res) => (err ? reject(err) : resolve(res?.port ?? 0))),
+    );
     client.close();
     assert.ok(port > 0, 'the rank announces a data plane');
     return new Promise((resolve) => {
       let floats = 0;
       const result = { code: -1, reason: '' };
-      const reader = new FrameReader({ data: (_r, _o, b) => (floats += b.length / 4), end: () => (result.code = 0), error: (code, reason) => Object.assign(result, { code, reason }) });
+      const reader = new FrameReader({
+        data: (_r, _o, b) => (floats += b.length / 4),
+        end: () => (result.code = 0),
+        error: (code, reason) => Object.assign(result, { code, reason }),
+      });
       const sock = connect(port, '127.0.0.1', () => sock.write(raw ?? encodeHello({ collective_id: id, to_rank: toRank, secret })));
       sock.on('data', (b: Buffer) => reader.push(b));
       sock.on('close', () => resolve({ ...result, floats }));

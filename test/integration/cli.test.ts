@@ -8,7 +8,11 @@ import { needLfw } from '../requirements';
 
 const run = promisify(execFile);
 
-interface Result { code: number; stdout: string; stderr: string }
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 async function facenet(...args: string[]): Promise<Result> {
   try {
@@ -63,12 +67,37 @@ describe('facenet CLI', function () {
   });
 
   it('trains, then embeds, verifies, identifies and clusters with the checkpoint', async () => {
-    const tr = await facenet('train', '--data', data, '--steps', '6', '--P', '4', '--K', '4', '--model', 'tiny', '--image-size', '32',
-      '--holdout', '2', '--crop-fraction', '0.8', '--checkpoint-dir', ckpt, '--json');
+    const tr = await facenet(
+      'train',
+      '--data',
+      data,
+      '--steps',
+      '6',
+      '--P',
+      '4',
+      '--K',
+      '4',
+      '--model',
+      'tiny',
+      '--image-size',
+      '32',
+      '--holdout',
+      '2',
+      '--crop-fraction',
+      '0.8',
+      '--checkpoint-dir',
+      ckpt,
+      '--json',
+    );
     assert.equal(tr.code, 0, tr.stderr);
-    const manifest = JSON.parse(readFileSync(join(ckpt, 'step-000006', 'manifest.json'), 'utf8')) as { preprocessing?: { cropFraction: number } };
+    const manifest = JSON.parse(readFileSync(join(ckpt, 'step-000006', 'manifest.json'), 'utf8')) as {
+      preprocessing?: { cropFraction: number };
+    };
     assert.deepEqual(manifest.preprocessing, { cropFraction: 0.8 }, 'the checkpoint records the crop it was trained with');
-    const events = tr.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string; [k: string]: unknown });
+    const events = tr.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { event: string; [k: string]: unknown });
     assert.equal(events.filter((e) => e.event === 'step').length, 6);
     assert.ok(events.some((e) => e.event === 'evaluation' && typeof e.val === 'number'));
     assert.equal(events.at(-1)?.event, 'done');
@@ -106,8 +135,22 @@ describe('facenet CLI', function () {
   it('evaluates on LFW pairs (one fold) and writes an ROC image', async function () {
     needLfw(this);
     const png = join(t.dir, 'roc.png');
-    const r = await facenet('evaluate', '--pairs', join(LFW, 'pairs.txt'), '--images', join(LFW, 'images'), '--folds', '1',
-      '--checkpoint', ckpt, '--roc', png, '--crop-fraction', '0.5', '--json');
+    const r = await facenet(
+      'evaluate',
+      '--pairs',
+      join(LFW, 'pairs.txt'),
+      '--images',
+      join(LFW, 'images'),
+      '--folds',
+      '1',
+      '--checkpoint',
+      ckpt,
+      '--roc',
+      png,
+      '--crop-fraction',
+      '0.5',
+      '--json',
+    );
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /crop fraction 0\.5 \(--crop-fraction; the model was trained with 0\.8\)/, 'an explicit crop wins and says so');
     const report = JSON.parse(r.stdout) as { pairs: number; accuracy: number; val: number; auc: number };
@@ -128,7 +171,23 @@ describe('facenet CLI', function () {
       for (const f of readdirSync(join(data, p))) copyFileSync(join(data, p, f), join(dir, p, f));
     }
     writeFileSync(join(dir, 'synthetic_0001', 'broken.png'), Buffer.from('not a png at all'));
-    const r = await facenet('train', '--data', dir, '--steps', '2', '--P', '3', '--K', '6', '--image-size', '32', '--holdout', '0', '--checkpoint-dir', join(t.dir, 'run2'));
+    const r = await facenet(
+      'train',
+      '--data',
+      dir,
+      '--steps',
+      '2',
+      '--P',
+      '3',
+      '--K',
+      '6',
+      '--image-size',
+      '32',
+      '--holdout',
+      '0',
+      '--checkpoint-dir',
+      join(t.dir, 'run2'),
+    );
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /skipped .*broken\.png/);
     assert.match(r.stdout, /done: 2 steps, .* [1-9]\d* images skipped/);

@@ -18,7 +18,11 @@ const TRAIN: TrainOptions = {
   seed: 3,
 };
 const spec = (train: Partial<TrainOptions>, extra: object = {}) => ({
-  dataset: { kind: 'folder', path: ORL }, holdout: 10, worldSize: 2, train: { ...TRAIN, ...train }, ...extra,
+  dataset: { kind: 'folder', path: ORL },
+  holdout: 10,
+  worldSize: 2,
+  train: { ...TRAIN, ...train },
+  ...extra,
 });
 
 async function weights(dir: string): Promise<Map<string, Float32Array>> {
@@ -44,15 +48,28 @@ describe('distributed training (facenet up --workers 2, real Redis, gRPC and pro
   });
 
   it('rejects a bad job spec with the path of each bad field', async () => {
-    const err = await api(cluster.url, 'POST', '/v1/jobs', { dataset: { kind: 'folder', path: join(t.dir, 'none') }, worldSize: 0, train: { batch: { P: 'x' } }, extra: 1 })
-      .catch((e: { status: number; data: { issues: { path: string }[] } }) => e);
+    const err = await api(cluster.url, 'POST', '/v1/jobs', {
+      dataset: { kind: 'folder', path: join(t.dir, 'none') },
+      worldSize: 0,
+      train: { batch: { P: 'x' } },
+      extra: 1,
+    }).catch((e: { status: number; data: { issues: { path: string }[] } }) => e);
     const e = err as { status: number; data: { issues: { path: string }[] } };
     assert.equal(e.status, 400);
     const paths = e.data.issues.map((i) => i.path);
     for (const p of ['worldSize', 'train.batch.P', '(root)']) assert.ok(paths.includes(p), `${p} in ${paths}`);
-    const missing = await api(cluster.url, 'POST', '/v1/jobs', spec({}, { dataset: { kind: 'folder', path: join(t.dir, 'none') } })).catch((x: { data: { issues: { path: string }[] } }) => x);
-    assert.deepEqual((missing as { data: { issues: { path: string }[] } }).data.issues.map((i) => i.path), ['dataset.path']);
-    const doc = await api<{ openapi: string; components: { schemas: { JobSpec: { properties: object } } } }>(cluster.url, 'GET', '/v1/openapi.json');
+    const missing = await api(cluster.url, 'POST', '/v1/jobs', spec({}, { dataset: { kind: 'folder', path: join(t.dir, 'none') } })).catch(
+      (x: { data: { issues: { path: string }[] } }) => x,
+    );
+    assert.deepEqual(
+      (missing as { data: { issues: { path: string }[] } }).data.issues.map((i) => i.path),
+      ['dataset.path'],
+    );
+    const doc = await api<{ openapi: string; components: { schemas: { JobSpec: { properties: object } } } }>(
+      cluster.url,
+      'GET',
+      '/v1/openapi.json',
+    );
     assert.equal(doc.openapi, '3.1.0');
     assert.ok('dataset' in doc.components.schemas.JobSpec.properties);
   });
@@ -63,7 +80,11 @@ describe('distributed training (facenet up --workers 2, real Redis, gRPC and pro
     const done = await waitForState(cluster.url, job.id, ['completed']);
     assert.equal(done.world.size, 2);
     const distributed = await weights(done.lastCheckpoint!.dir);
-    const history = await api<{ loss: number; classificationLoss: number; classificationAccuracy: number }[]>(cluster.url, 'GET', `/v1/jobs/${job.id}/history`);
+    const history = await api<{ loss: number; classificationLoss: number; classificationAccuracy: number }[]>(
+      cluster.url,
+      'GET',
+      `/v1/jobs/${job.id}/history`,
+    );
 
     const source = new FolderSource(ORL);
     const split = splitHoldout(source.index, 10, 3);
@@ -92,7 +113,7 @@ describe('distributed training (facenet up --workers 2, real Redis, gRPC and pro
     const r = await oneStepBothWays({}, 'local');
     try {
       assert.ok(r.worst <= 1e-5, `max weight difference ${r.worst}`);
-      assert.ok(await r.moved('embedding/w') > 1e-6);
+      assert.ok((await r.moved('embedding/w')) > 1e-6);
       assert.equal(r.history[0]!.classificationLoss, 0);
     } finally {
       r.done();
@@ -105,8 +126,8 @@ describe('distributed training (facenet up --workers 2, real Redis, gRPC and pro
       assert.ok(r.worst <= 1e-5, `max weight difference ${r.worst}`);
       // ORL's training split: 30 people, one class each, embedding 128-D.
       assert.equal(r.distributed.get('param:classifier/weights')?.length, 128 * 30);
-      assert.ok(await r.moved('classifier/weights') > 1e-6, 'class weights were updated');
-      assert.ok(await r.moved('embedding/w') > 1e-6);
+      assert.ok((await r.moved('classifier/weights')) > 1e-6, 'class weights were updated');
+      assert.ok((await r.moved('embedding/w')) > 1e-6);
       const h = r.history[0]!;
       // Cosine logits with scale 30 over 30 classes start near ln(30) = 3.4, higher with the margin.
       assert.ok(h.classificationLoss > 2 && h.classificationLoss < 20, `classification loss ${h.classificationLoss}`);
@@ -114,16 +135,31 @@ describe('distributed training (facenet up --workers 2, real Redis, gRPC and pro
     } finally {
       r.done();
     }
-    const bad = await api(cluster.url, 'POST', '/v1/jobs', spec({ classification: { mode: 'first' as never, warmupSteps: -1 } })).catch((e: { data: { issues: { path: string }[] } }) => e);
-    assert.deepEqual((bad as { data: { issues: { path: string }[] } }).data.issues.map((i) => i.path), ['train.classification.mode']);
+    const bad = await api(cluster.url, 'POST', '/v1/jobs', spec({ classification: { mode: 'first' as never, warmupSteps: -1 } })).catch(
+      (e: { data: { issues: { path: string }[] } }) => e,
+    );
+    assert.deepEqual(
+      (bad as { data: { issues: { path: string }[] } }).data.issues.map((i) => i.path),
+      ['train.classification.mode'],
+    );
   });
 
   it('allreduce.compression fp16: ranks stay bit-identical (weight checksums every step) and the job completes', async () => {
-    const job = await api<JobView>(cluster.url, 'POST', '/v1/jobs', spec({ steps: 3, checkpointEvery: 3 }, { checksumEvery: 1, allreduce: { compression: 'fp16' } }));
+    const job = await api<JobView>(
+      cluster.url,
+      'POST',
+      '/v1/jobs',
+      spec({ steps: 3, checkpointEvery: 3 }, { checksumEvery: 1, allreduce: { compression: 'fp16' } }),
+    );
     const done = await waitForState(cluster.url, job.id, ['completed', 'failed']);
     assert.equal(done.state, 'completed', JSON.stringify(done));
-    const bad = await api(cluster.url, 'POST', '/v1/jobs', spec({}, { allreduce: { compression: 'fp8' } })).catch((e: { status: number; data: { issues: { path: string }[] } }) => e);
-    assert.deepEqual((bad as { data: { issues: { path: string }[] } }).data.issues.map((i) => i.path), ['allreduce.compression']);
+    const bad = await api(cluster.url, 'POST', '/v1/jobs', spec({}, { allreduce: { compression: 'fp8' } })).catch(
+      (e: { status: number; data: { issues: { path: string }[] } }) => e,
+    );
+    assert.deepEqual(
+      (bad as { data: { issues: { path: string }[] } }).data.issues.map((i) => i.path),
+      ['allreduce.compression'],
+    );
   });
 
   it('resuming from the step-N checkpoint reproduces the straight 2N-step run exactly', async () => {
@@ -139,9 +175,14 @@ describe('distributed training (facenet up --workers 2, real Redis, gRPC and pro
     for (const [k, v] of wa) assert.deepEqual(wb.get(k), v, `${k} differs`);
   });
 
-  it('keeps the workers\' event loops free during long steps (heartbeats never lapse)', async () => {
+  it("keeps the workers' event loops free during long steps (heartbeats never lapse)", async () => {
     // inception-small at 96 px: seconds of compute per step, which would block a main thread.
-    const j = await api<JobView>(cluster.url, 'POST', '/v1/jobs', spec({ model: { architecture: 'inception-small', imageSize: 96 }, batch: { P: 9, K: 10 }, virtualShards: 2, steps: 2 }));
+    const j = await api<JobView>(
+      cluster.url,
+      'POST',
+      '/v1/jobs',
+      spec({ model: { architecture: 'inception-small', imageSize: 96 }, batch: { P: 9, K: 10 }, virtualShards: 2, steps: 2 }),
+    );
     const redis = new IORedis();
     let minTtl = Infinity;
     let longest = 0;

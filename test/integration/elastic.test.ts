@@ -12,13 +12,34 @@ import { ORL, tempDir } from '../helpers';
  */
 const STEPS = 24;
 const spec = (extra: object = {}, train: object = {}) => ({
-  dataset: { kind: 'folder', path: ORL }, holdout: 10, worldSize: 3, checksumEvery: 4,
-  train: { model: { architecture: 'tiny', imageSize: 32 }, batch: { P: 12, K: 4 }, virtualShards: 6, steps: STEPS, checkpointEvery: 10, seed: 11, optimizer: { name: 'adam', learningRate: 0.002 }, ...train },
+  dataset: { kind: 'folder', path: ORL },
+  holdout: 10,
+  worldSize: 3,
+  checksumEvery: 4,
+  train: {
+    model: { architecture: 'tiny', imageSize: 32 },
+    batch: { P: 12, K: 4 },
+    virtualShards: 6,
+    steps: STEPS,
+    checkpointEvery: 10,
+    seed: 11,
+    optimizer: { name: 'adam', learningRate: 0.002 },
+    ...train,
+  },
   ...extra,
 });
 
-interface WorkerView { id: string; pid: number; assignment: { job: string; rank: number } | null }
-interface HistoryEntry { step: number; replay?: boolean; rolledBack?: boolean; recovered?: boolean }
+interface WorkerView {
+  id: string;
+  pid: number;
+  assignment: { job: string; rank: number } | null;
+}
+interface HistoryEntry {
+  step: number;
+  replay?: boolean;
+  rolledBack?: boolean;
+  recovered?: boolean;
+}
 
 async function finalWeights(url: string, id: string): Promise<Map<string, Float32Array>> {
   const job = await api<JobView>(url, 'GET', `/v1/jobs/${id}`);
@@ -52,7 +73,11 @@ describe('elastic training: faults cost at most the step in flight (facenet up -
     t = tempDir('facenet-elastic-');
     cluster = await startCluster(3, join(t.dir, 'ckpt'));
     extra.push(spawnWorker(cluster)); // a fourth worker: W=4 below, then the spare that joins after a kill
-    await waitFor(async () => (await api<WorkerView[]>(cluster.url, 'GET', '/v1/workers')).length === 4, 30000, 'the fourth worker to register');
+    await waitFor(
+      async () => (await api<WorkerView[]>(cluster.url, 'GET', '/v1/workers')).length === 4,
+      30000,
+      'the fourth worker to register',
+    );
   });
   after(async () => {
     for (const p of extra) p.kill('SIGKILL');
@@ -64,7 +89,12 @@ describe('elastic training: faults cost at most the step in flight (facenet up -
   });
 
   it('W=3 with 8.6 MB gradient vectors (embeddingDim 65536): 20 steps, no fault, checksums equal after every step', async () => {
-    const job = await api<JobView>(cluster.url, 'POST', '/v1/jobs', spec({ checksumEvery: 1 }, { model: { architecture: 'tiny', imageSize: 32, embeddingDim: 65536 }, steps: 20, checkpointEvery: 0 }));
+    const job = await api<JobView>(
+      cluster.url,
+      'POST',
+      '/v1/jobs',
+      spec({ checksumEvery: 1 }, { model: { architecture: 'tiny', imageSize: 32, embeddingDim: 65536 }, steps: 20, checkpointEvery: 0 }),
+    );
     const end = await waitForState(cluster.url, job.id, ['completed'], 240000);
     assert.deepEqual(end.faults, []);
     assert.equal(end.world.generation, 1);
@@ -72,7 +102,12 @@ describe('elastic training: faults cost at most the step in flight (facenet up -
   });
 
   it('W=4 through the whole worker path: 30 steps, no fault, checksums equal after every step', async () => {
-    const job = await api<JobView>(cluster.url, 'POST', '/v1/jobs', spec({ worldSize: 4, checksumEvery: 1 }, { virtualShards: 4, steps: 30, checkpointEvery: 0 }));
+    const job = await api<JobView>(
+      cluster.url,
+      'POST',
+      '/v1/jobs',
+      spec({ worldSize: 4, checksumEvery: 1 }, { virtualShards: 4, steps: 30, checkpointEvery: 0 }),
+    );
     const end = await waitForState(cluster.url, job.id, ['completed'], 180000);
     assert.deepEqual(end.faults, []);
     assert.equal(end.world.generation, 1);
@@ -99,7 +134,11 @@ describe('elastic training: faults cost at most the step in flight (facenet up -
     assert.ok(f.resumedAt! >= f.step, `resumed at ${f.resumedAt}, fault after step ${f.step}`);
     assert.equal(end.world.size, 3, 'the spare joined');
     const history = await api<HistoryEntry[]>(cluster.url, 'GET', `/v1/jobs/${job.id}/history`);
-    assert.deepEqual(history.map((h) => h.step), Array.from({ length: STEPS }, (_, i) => i + 1), 'every step once: none re-run');
+    assert.deepEqual(
+      history.map((h) => h.step),
+      Array.from({ length: STEPS }, (_, i) => i + 1),
+      'every step once: none re-run',
+    );
     const diff = maxDiff(reference, await finalWeights(cluster.url, job.id));
     assert.ok(diff < 1e-3, `final weights differ from the fault-free run by ${diff}`);
   });
@@ -113,21 +152,40 @@ describe('elastic training: faults cost at most the step in flight (facenet up -
     assert.deepEqual(end.faults, []);
     assert.equal(end.world.size, 2);
     const history = await api<HistoryEntry[]>(cluster.url, 'GET', `/v1/jobs/${job.id}/history`);
-    assert.deepEqual(history.map((h) => h.step), Array.from({ length: STEPS }, (_, i) => i + 1));
+    assert.deepEqual(
+      history.map((h) => h.step),
+      Array.from({ length: STEPS }, (_, i) => i + 1),
+    );
     const diff = maxDiff(reference, await finalWeights(cluster.url, job.id));
     assert.ok(diff < 1e-3, `final weights differ from the fault-free run by ${diff}`);
-    await waitFor(async () => !(await api<WorkerView[]>(cluster.url, 'GET', '/v1/workers')).some((w) => w.pid === pid), 20000, 'the drained worker to deregister');
+    await waitFor(
+      async () => !(await api<WorkerView[]>(cluster.url, 'GET', '/v1/workers')).some((w) => w.pid === pid),
+      20000,
+      'the drained worker to deregister',
+    );
   });
 
   it('a worker that registers while a job runs below worldSize joins at the next step boundary', async () => {
     const alive = (await api<WorkerView[]>(cluster.url, 'GET', '/v1/workers')).length;
     const job = await api<JobView>(cluster.url, 'POST', '/v1/jobs', spec({ minWorldSize: 1, worldSize: alive + 1 }, { steps: 400 }));
     await waitFor(async () => (await api<JobView>(cluster.url, 'GET', `/v1/jobs/${job.id}`)).step >= 2, 60000, 'step 2');
-    assert.equal((await api<JobView>(cluster.url, 'GET', `/v1/jobs/${job.id}`)).world.size, alive, 'started below worldSize (minWorldSize 1)');
+    assert.equal(
+      (await api<JobView>(cluster.url, 'GET', `/v1/jobs/${job.id}`)).world.size,
+      alive,
+      'started below worldSize (minWorldSize 1)',
+    );
     extra.push(spawnWorker(cluster));
-    await waitFor(async () => (await api<JobView>(cluster.url, 'GET', `/v1/jobs/${job.id}`)).world.size === alive + 1, 60000, 'the new worker to join');
+    await waitFor(
+      async () => (await api<JobView>(cluster.url, 'GET', `/v1/jobs/${job.id}`)).world.size === alive + 1,
+      60000,
+      'the new worker to join',
+    );
     const before = (await api<JobView>(cluster.url, 'GET', `/v1/jobs/${job.id}`)).step;
-    await waitFor(async () => (await api<JobView>(cluster.url, 'GET', `/v1/jobs/${job.id}`)).step >= before + 3, 60000, 'three steps on the grown world');
+    await waitFor(
+      async () => (await api<JobView>(cluster.url, 'GET', `/v1/jobs/${job.id}`)).step >= before + 3,
+      60000,
+      'three steps on the grown world',
+    );
     const grown = await api<JobView>(cluster.url, 'GET', `/v1/jobs/${job.id}`);
     assert.deepEqual(grown.faults, [], 'growing is not a fault');
     await api(cluster.url, 'POST', `/v1/jobs/${job.id}/cancel`);

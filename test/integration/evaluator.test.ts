@@ -8,20 +8,38 @@ import { LFW, ORL, tempDir } from '../helpers';
 import { needLfw } from '../requirements';
 
 const spec = (extra: object = {}) => ({
-  dataset: { kind: 'folder', path: ORL, cropFraction: 0.9 }, holdout: 10, worldSize: 2,
-  train: { model: { architecture: 'tiny', imageSize: 32 }, batch: { P: 10, K: 4 }, virtualShards: 2, steps: 16, checkpointEvery: 4, seed: 5, optimizer: { name: 'adam', learningRate: 0.002 } },
+  dataset: { kind: 'folder', path: ORL, cropFraction: 0.9 },
+  holdout: 10,
+  worldSize: 2,
+  train: {
+    model: { architecture: 'tiny', imageSize: 32 },
+    batch: { P: 10, K: 4 },
+    virtualShards: 2,
+    steps: 16,
+    checkpointEvery: 4,
+    seed: 5,
+    optimizer: { name: 'adam', learningRate: 0.002 },
+  },
   ...extra,
 });
 
-interface CheckpointView { step: number; best: boolean; evaluation: { val: number; accuracy: number } | null }
+interface CheckpointView {
+  step: number;
+  best: boolean;
+  evaluation: { val: number; accuracy: number } | null;
+}
 
 /** Waits until the evaluator has scored the job's last checkpoint. */
 async function evaluationsUpTo(url: string, id: string, step: number): Promise<EvaluationRecord[]> {
   let evals: EvaluationRecord[] = [];
-  await waitFor(async () => {
-    evals = await api<EvaluationRecord[]>(url, 'GET', `/v1/jobs/${id}/evaluations`);
-    return evals.some((e) => e.step === step);
-  }, 120000, `the evaluation of step ${step}`);
+  await waitFor(
+    async () => {
+      evals = await api<EvaluationRecord[]>(url, 'GET', `/v1/jobs/${id}/evaluations`);
+      return evals.some((e) => e.step === step);
+    },
+    120000,
+    `the evaluation of step ${step}`,
+  );
   return evals;
 }
 
@@ -62,8 +80,12 @@ describe('evaluator: VAL/FAR of every checkpoint while the job runs (facenet up)
       assert.ok(done.lastCheckpoint && e.checkpointDir.startsWith(join(t.dir, 'ckpt')), e.checkpointDir);
     }
     const { manifest } = await readCheckpoint(done.lastCheckpoint!.dir);
-    assert.deepEqual(manifest.preprocessing, { cropFraction: 0.9 }, 'distributed checkpoints record the dataset\'s crop');
-    assert.deepEqual(evals.map((e) => e.step), [...new Set(evals.map((e) => e.step))].sort((a, b) => a - b), 'one record per checkpoint, in step order');
+    assert.deepEqual(manifest.preprocessing, { cropFraction: 0.9 }, "distributed checkpoints record the dataset's crop");
+    assert.deepEqual(
+      evals.map((e) => e.step),
+      [...new Set(evals.map((e) => e.step))].sort((a, b) => a - b),
+      'one record per checkpoint, in step order',
+    );
     const view = await api<JobView>(cluster.url, 'GET', `/v1/jobs/${job.id}`);
     const bestVal = Math.max(...evals.map((e) => e.val));
     assert.equal(view.evaluation.count, evals.length);
@@ -82,7 +104,7 @@ describe('evaluator: VAL/FAR of every checkpoint while the job runs (facenet up)
     assert.match(res.headers.get('content-type') ?? '', /text\/html/);
     assert.match(res.headers.get('content-security-policy') ?? '', /default-src 'none'/);
     const page = await res.text();
-    assert.ok(page.includes(`${(100 * last0(evals).accuracy).toFixed(1)}%`), 'the page shows the evaluation\'s accuracy');
+    assert.ok(page.includes(`${(100 * last0(evals).accuracy).toFixed(1)}%`), "the page shows the evaluation's accuracy");
     assert.match(page, /<svg id="roc"/);
     const inlined = page.match(/src="data:image\/jpeg;base64,/g)?.length ?? 0;
     assert.ok(inlined >= 2 && inlined <= 32, `${inlined} inlined face images (pairs of the worst errors)`);
@@ -100,7 +122,12 @@ describe('evaluator: VAL/FAR of every checkpoint while the job runs (facenet up)
   it('scores an LFW pairs file (folds 8-9) when the job names one', async function () {
     needLfw(this);
     const evaluation = { pairs: join(LFW, 'pairs.txt'), images: join(LFW, 'images'), folds: [8, 9], cropFraction: 0.5 };
-    const job = await api<JobView>(cluster.url, 'POST', '/v1/jobs', spec({ evaluation, train: { ...spec().train, steps: 4, checkpointEvery: 4 } }));
+    const job = await api<JobView>(
+      cluster.url,
+      'POST',
+      '/v1/jobs',
+      spec({ evaluation, train: { ...spec().train, steps: 4, checkpointEvery: 4 } }),
+    );
     const done = await waitForState(cluster.url, job.id, ['completed'], 180000);
     const [e] = (await evaluationsUpTo(cluster.url, job.id, done.step)).filter((x) => x.step === done.step);
     assertSane(e!);
@@ -122,16 +149,24 @@ describe('evaluator: VAL/FAR of every checkpoint while the job runs (facenet up)
     const onDisk = readdirSync(jobDir).filter((d) => d.startsWith('step-'));
     assert.equal(onDisk.length, ckpts.length, `folders on disk: ${onDisk}`);
     // A second kept checkpoint can only be the best by VAL of those evaluated by then.
-    for (const c of ckpts.filter((x) => x.step !== 16)) assert.ok(evals.some((e) => e.step === c.step), `step ${c.step} was kept as the best evaluated`);
+    for (const c of ckpts.filter((x) => x.step !== 16))
+      assert.ok(
+        evals.some((e) => e.step === c.step),
+        `step ${c.step} was kept as the best evaluated`,
+      );
   });
 
   it('refuses a job whose pairs file is missing, naming the field', async () => {
     const res = await fetch(`${cluster.url}/v1/jobs`, {
-      method: 'POST', headers: { 'content-type': 'application/json' },
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify(spec({ evaluation: { pairs: join(t.dir, 'no-such-pairs.txt'), images: t.dir } })),
     });
     assert.equal(res.status, 400);
     const body = (await res.json()) as { issues: { path: string; message: string }[] };
-    assert.ok(body.issues.some((i) => i.path === 'evaluation.pairs'), JSON.stringify(body));
+    assert.ok(
+      body.issues.some((i) => i.path === 'evaluation.pairs'),
+      JSON.stringify(body),
+    );
   });
 });

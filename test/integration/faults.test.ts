@@ -8,12 +8,13 @@ import { api, JobView, startCluster, TestCluster, waitFor, waitForState } from '
 import { CLI, ORL, tempDir } from '../helpers';
 import { needTools } from '../requirements';
 
-const freePort = () => new Promise<number>((resolve) => {
-  const s = createServer().listen(0, '127.0.0.1', () => {
-    const { port } = s.address() as { port: number };
-    s.close(() => resolve(port));
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
   });
-});
 
 describe('faults', function () {
   this.timeout(300000);
@@ -35,8 +36,17 @@ describe('faults', function () {
 
     it('with no survivor holding the weights, continues on another worker from the last checkpoint and marks the undone steps', async () => {
       const job = await api<JobView>(cluster.url, 'POST', '/v1/jobs', {
-        dataset: { kind: 'folder', path: ORL }, holdout: 10, worldSize: 1,
-        train: { model: { architecture: 'tiny', imageSize: 32 }, batch: { P: 8, K: 5 }, virtualShards: 4, steps: 30, checkpointEvery: 5, seed: 5 },
+        dataset: { kind: 'folder', path: ORL },
+        holdout: 10,
+        worldSize: 1,
+        train: {
+          model: { architecture: 'tiny', imageSize: 32 },
+          batch: { P: 8, K: 5 },
+          virtualShards: 4,
+          steps: 30,
+          checkpointEvery: 5,
+          seed: 5,
+        },
       });
       await waitFor(async () => (await api<JobView>(cluster.url, 'GET', `/v1/jobs/${job.id}`)).step >= 7, 120000, 'step 7');
       const workers = await api<{ pid: number; assignment: { job: string; rank: number } | null }[]>(cluster.url, 'GET', '/v1/workers');
@@ -49,12 +59,19 @@ describe('faults', function () {
       assert.equal(f.recovery, 'checkpoint');
       assert.equal(f.resumedAt! % 5, 0, 'resumed at a checkpoint');
       assert.equal(f.stepsLost, f.step - f.resumedAt!);
-      const history = await api<{ step: number; replay?: boolean; rolledBack?: boolean }[]>(cluster.url, 'GET', `/v1/jobs/${job.id}/history`);
+      const history = await api<{ step: number; replay?: boolean; rolledBack?: boolean }[]>(
+        cluster.url,
+        'GET',
+        `/v1/jobs/${job.id}/history`,
+      );
       const undone = history.filter((h) => h.rolledBack).map((h) => h.step);
       const replayed = history.filter((h) => h.replay).map((h) => h.step);
       assert.deepEqual(undone, replayed, 'each undone step is replayed once');
       assert.equal(undone.length, f.stepsLost);
-      assert.deepEqual(history.filter((h) => !h.rolledBack).map((h) => h.step), Array.from({ length: 30 }, (_, i) => i + 1));
+      assert.deepEqual(
+        history.filter((h) => !h.rolledBack).map((h) => h.step),
+        Array.from({ length: 30 }, (_, i) => i + 1),
+      );
       // No miner runs: checkpoint events stay bounded, the dropped ones recorded as skipped.
       const redis = new IORedis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
       try {
@@ -72,7 +89,11 @@ describe('faults', function () {
     it('facenet up starts a private redis-server, and stops it on exit', async function () {
       needTools(this, 'redis-server');
       const port = await freePort();
-      const up = spawn(process.execPath, [CLI, 'up', '--workers', '1', '--no-miner', '--port', '0', '--redis', `redis://127.0.0.1:${port}`, '--json'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      const up = spawn(
+        process.execPath,
+        [CLI, 'up', '--workers', '1', '--no-miner', '--port', '0', '--redis', `redis://127.0.0.1:${port}`, '--json'],
+        { stdio: ['ignore', 'pipe', 'ignore'] },
+      );
       const ready = await new Promise<{ redis: string; url: string }>((resolve, reject) => {
         let buf = '';
         up.stdout!.on('data', (d: Buffer) => {
@@ -89,7 +110,10 @@ describe('faults', function () {
       await new Promise((r) => up.once('exit', r));
       const refused = await new Promise<boolean>((resolve) => {
         const sock = connect(privatePort, '127.0.0.1');
-        sock.on('connect', () => { sock.destroy(); resolve(false); });
+        sock.on('connect', () => {
+          sock.destroy();
+          resolve(false);
+        });
         sock.on('error', () => resolve(true));
       });
       assert.ok(refused, 'the private Redis is gone');
@@ -102,7 +126,11 @@ describe('faults', function () {
     before(async function () {
       needTools(this, 'redis-server');
       const port = await freePort();
-      redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'allkeys-lru'], { stdio: 'ignore' });
+      redis = spawn(
+        'redis-server',
+        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'allkeys-lru'],
+        { stdio: 'ignore' },
+      );
       const ok = await new Promise<boolean>((resolve) => {
         redis!.on('error', () => resolve(false));
         setTimeout(() => resolve(true), 500);

@@ -23,7 +23,10 @@ describe('facenet data fetch lfw (against a local HTTP server)', function () {
   before(async () => {
     t = tempDir('facenet-fetch-');
     const staging = join(t.dir, 'staging');
-    for (const [name, src] of [['Ann_A', 's1'], ['Bob_B', 's2']] as const) {
+    for (const [name, src] of [
+      ['Ann_A', 's1'],
+      ['Bob_B', 's2'],
+    ] as const) {
       mkdirSync(join(staging, 'lfw', name), { recursive: true });
       for (const n of [1, 2]) copyFileSync(join(ORL, src, `${n}.pgm`), join(staging, 'lfw', name, `${name}_000${n}.pgm`));
     }
@@ -37,7 +40,10 @@ describe('facenet data fetch lfw (against a local HTTP server)', function () {
     server = createServer((req, res) => {
       requests++;
       const body = files[req.url ?? ''];
-      if (!body) { res.writeHead(404).end('not found'); return; }
+      if (!body) {
+        res.writeHead(404).end('not found');
+        return;
+      }
       res.writeHead(200, { 'content-length': body.length }).end(body);
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -50,7 +56,20 @@ describe('facenet data fetch lfw (against a local HTTP server)', function () {
 
   const fetchLfw = async (dest: string, ...extra: string[]) => {
     try {
-      const r = await run(process.execPath, [CLI, 'data', 'fetch', 'lfw', '--dest', dest, '--url', `${base}/lfw.tgz`, '--pairs-url', `${base}/pairs.txt`, '--json', ...extra]);
+      const r = await run(process.execPath, [
+        CLI,
+        'data',
+        'fetch',
+        'lfw',
+        '--dest',
+        dest,
+        '--url',
+        `${base}/lfw.tgz`,
+        '--pairs-url',
+        `${base}/pairs.txt`,
+        '--json',
+        ...extra,
+      ]);
       return { code: 0, stdout: r.stdout, stderr: r.stderr };
     } catch (err) {
       return err as { code: number; stdout: string; stderr: string };
@@ -82,7 +101,9 @@ describe('facenet data fetch lfw (against a local HTTP server)', function () {
 
   it('reports HTTP errors by status', async () => {
     const dest = join(t.dir, 'missing');
-    const r = await run(process.execPath, [CLI, 'data', 'fetch', 'lfw', '--dest', dest, '--url', `${base}/nope.tgz`]).catch((e: { code: number; stderr: string }) => e);
+    const r = await run(process.execPath, [CLI, 'data', 'fetch', 'lfw', '--dest', dest, '--url', `${base}/nope.tgz`]).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
     assert.equal((r as { code: number }).code, 1);
     assert.match((r as { stderr: string }).stderr, /download http:\/\/127\.0\.0\.1:\d+\/nope\.tgz: HTTP 404/);
     writeFileSync(join(t.dir, 'unused'), '');

@@ -6,7 +6,9 @@ import { REPO } from '../helpers';
 import { needTools } from '../requirements';
 
 type Labels = Record<string, string>;
-interface Probe { httpGet?: { path: string; port: number | string } }
+interface Probe {
+  httpGet?: { path: string; port: number | string };
+}
 interface K8sObject {
   apiVersion: string;
   kind: string;
@@ -43,15 +45,15 @@ const matches = (labels: Labels, selector: Labels = {}) => Object.entries(select
  */
 async function validateSchema(o: K8sObject): Promise<void> {
   const [group, version] = o.apiVersion.includes('/') ? o.apiVersion.split('/') : ['', o.apiVersion];
-  const modulePath = group === 'monitoring.coreos.com'
-    ? `@kubernetes-models/prometheus-operator/${group}/${version}/${o.kind}`
-    : `kubernetes-models/${group ? `${group}/` : ''}${version}/${o.kind}`;
+  const modulePath =
+    group === 'monitoring.coreos.com'
+      ? `@kubernetes-models/prometheus-operator/${group}/${version}/${o.kind}`
+      : `kubernetes-models/${group ? `${group}/` : ''}${version}/${o.kind}`;
   const mod = (await import(modulePath)) as Record<string, new (data: unknown) => { validate(): void }>;
   const Model = mod[o.kind];
   assert.ok(Model, `no schema for ${o.apiVersion} ${o.kind}`);
   new Model(o).validate();
 }
-
 
 /** The overlays as `kubectl kustomize` renders them (default load restrictions), with their cross references checked. */
 describe('Kubernetes manifests rendered by kubectl', function () {
@@ -59,7 +61,11 @@ describe('Kubernetes manifests rendered by kubectl', function () {
   let secretYaml = '';
   before(function () {
     needTools(this, 'kubectl');
-    secretYaml = execFileSync(join(REPO, 'deploy', 'k8s', 'make-secrets.sh'), ['facenet-test'], { encoding: 'utf8', env: { ...process.env, DRY_RUN: '1' }, stdio: ['ignore', 'pipe', 'ignore'] });
+    secretYaml = execFileSync(join(REPO, 'deploy', 'k8s', 'make-secrets.sh'), ['facenet-test'], {
+      encoding: 'utf8',
+      env: { ...process.env, DRY_RUN: '1' },
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
   });
 
   for (const overlay of ['local', 'gpu']) {
@@ -82,59 +88,93 @@ describe('Kubernetes manifests rendered by kubectl', function () {
         const pod = w.spec!.template!.spec;
         assert.equal(pod.securityContext?.runAsNonRoot, true, `${w.metadata.name}: runs as non-root`);
         for (const c of pod.containers) {
-          assert.ok(c.resources?.requests && c.resources.limits?.memory, `${w.metadata.name}/${c.name}: resource requests and a memory limit`);
+          assert.ok(
+            c.resources?.requests && c.resources.limits?.memory,
+            `${w.metadata.name}/${c.name}: resource requests and a memory limit`,
+          );
           if (w.metadata.name === 'facenet-redis') continue;
           for (const probe of [c.readinessProbe, c.livenessProbe]) {
             const port = probe?.httpGet?.port;
             assert.ok(port !== undefined, `${w.metadata.name}/${c.name}: readiness and liveness probes on HTTP`);
-            assert.ok((c.ports ?? []).some((p) => p.containerPort === port || p.name === port), `${w.metadata.name}/${c.name}: probe port ${port} is a container port`);
+            assert.ok(
+              (c.ports ?? []).some((p) => p.containerPort === port || p.name === port),
+              `${w.metadata.name}/${c.name}: probe port ${port} is a container port`,
+            );
           }
         }
       }
       const podLabels = workloads.map((w) => w.spec!.template!.metadata.labels);
       for (const np of objects.filter((o) => o.kind === 'NetworkPolicy')) {
-        assert.ok(podLabels.some((l) => matches(l, np.spec?.podSelector?.matchLabels)), `NetworkPolicy ${np.metadata.name} selects no pod`);
+        assert.ok(
+          podLabels.some((l) => matches(l, np.spec?.podSelector?.matchLabels)),
+          `NetworkPolicy ${np.metadata.name} selects no pod`,
+        );
         for (const rule of np.spec?.ingress ?? []) {
           for (const from of rule.from ?? []) {
-            if (from.podSelector) assert.ok(podLabels.some((l) => matches(l, from.podSelector!.matchLabels)), `NetworkPolicy ${np.metadata.name} admits no pod`);
+            if (from.podSelector)
+              assert.ok(
+                podLabels.some((l) => matches(l, from.podSelector!.matchLabels)),
+                `NetworkPolicy ${np.metadata.name} admits no pod`,
+              );
           }
         }
       }
       // Every project pod may reach Redis under its NetworkPolicy.
       const redisPolicy = objects.find((o) => o.kind === 'NetworkPolicy' && o.metadata.name === 'facenet-redis');
-      for (const l of podLabels) assert.ok(matches(l, redisPolicy?.spec?.ingress?.[0]?.from?.[0]?.podSelector?.matchLabels), `pod ${l.app} may not reach Redis`);
+      for (const l of podLabels)
+        assert.ok(matches(l, redisPolicy?.spec?.ingress?.[0]?.from?.[0]?.podSelector?.matchLabels), `pod ${l.app} may not reach Redis`);
       for (const sm of objects.filter((o) => o.kind === 'ServiceMonitor')) {
         const svc = objects.find((o) => o.kind === 'Service' && matches(o.metadata.labels ?? {}, sm.spec?.selector?.matchLabels));
         assert.ok(svc, `ServiceMonitor ${sm.metadata.name} selects no Service`);
-        for (const e of sm.spec?.endpoints ?? []) assert.ok((svc.spec?.ports ?? []).some((p) => (p as { name?: string }).name === e.port), `ServiceMonitor ${sm.metadata.name}: no port ${e.port}`);
+        for (const e of sm.spec?.endpoints ?? [])
+          assert.ok(
+            (svc.spec?.ports ?? []).some((p) => (p as { name?: string }).name === e.port),
+            `ServiceMonitor ${sm.metadata.name}: no port ${e.port}`,
+          );
       }
       for (const pm of objects.filter((o) => o.kind === 'PodMonitor')) {
         const apps = pm.spec?.selector?.matchExpressions?.[0]?.values ?? [];
         for (const app of apps) {
           const w = workloads.find((x) => x.spec!.template!.metadata.labels.app === app);
           assert.ok(w, `PodMonitor ${pm.metadata.name}: no workload ${app}`);
-          for (const e of pm.spec?.podMetricsEndpoints ?? []) assert.ok(w.spec!.template!.spec.containers.some((c) => (c.ports ?? []).some((p) => p.name === e.port)), `${app} has no port named ${e.port}`);
+          for (const e of pm.spec?.podMetricsEndpoints ?? [])
+            assert.ok(
+              w.spec!.template!.spec.containers.some((c) => (c.ports ?? []).some((p) => p.name === e.port)),
+              `${app} has no port named ${e.port}`,
+            );
         }
       }
       // Secrets are the operator's (deploy/k8s/make-secrets.sh): every reference must name one of its keys.
       const secret = parseAllDocuments(secretYaml)[0]!.toJSON() as K8sObject & { data: Record<string, string> };
       await validateSchema(secret);
-      const secretRefs = objects.flatMap((o) => JSON.stringify(o).match(/"secretKeyRef":\{[^}]*\}|"secret":\{"items":\[[^\]]*\],"secretName":"[^"]*"\}/g) ?? []);
+      const secretRefs = objects.flatMap(
+        (o) => JSON.stringify(o).match(/"secretKeyRef":\{[^}]*\}|"secret":\{"items":\[[^\]]*\],"secretName":"[^"]*"\}/g) ?? [],
+      );
       assert.ok(secretRefs.length >= 6, `${secretRefs.length} secret references`);
       for (const ref of secretRefs) {
         assert.match(ref, /facenet-secrets/, ref);
-        for (const key of [...ref.matchAll(/"key":"([^"]+)"/g)].map((m) => m[1]!)) assert.ok(key in secret.data, `make-secrets.sh provides no key ${key}`);
+        for (const key of [...ref.matchAll(/"key":"([^"]+)"/g)].map((m) => m[1]!))
+          assert.ok(key in secret.data, `make-secrets.sh provides no key ${key}`);
       }
-      assert.ok(configMaps.has('facenet-prometheus-rules') || [...configMaps].some((n) => n.startsWith('facenet-prometheus-rules-')), 'alert rules ConfigMap');
+      assert.ok(
+        configMaps.has('facenet-prometheus-rules') || [...configMaps].some((n) => n.startsWith('facenet-prometheus-rules-')),
+        'alert rules ConfigMap',
+      );
       for (const w of workloads) {
         const pod = w.spec!.template!;
-        for (const [k, v] of Object.entries(w.spec!.selector?.matchLabels ?? {})) assert.equal(pod.metadata.labels[k], v, `${w.metadata.name}: selector ${k}`);
+        for (const [k, v] of Object.entries(w.spec!.selector?.matchLabels ?? {}))
+          assert.equal(pod.metadata.labels[k], v, `${w.metadata.name}: selector ${k}`);
         for (const c of pod.spec.containers) {
-          for (const e of c.envFrom ?? []) if (e.configMapRef) assert.ok(configMaps.has(e.configMapRef.name), `${w.metadata.name}: ConfigMap ${e.configMapRef.name}`);
+          for (const e of c.envFrom ?? [])
+            if (e.configMapRef) assert.ok(configMaps.has(e.configMapRef.name), `${w.metadata.name}: ConfigMap ${e.configMapRef.name}`);
         }
         for (const v of pod.spec.volumes ?? []) {
           if (v.configMap) assert.ok(configMaps.has(v.configMap.name), `${w.metadata.name}: ConfigMap ${v.configMap.name}`);
-          if (v.persistentVolumeClaim) assert.ok(claims.has(v.persistentVolumeClaim.claimName) || w.kind === 'StatefulSet', `${w.metadata.name}: PVC ${v.persistentVolumeClaim.claimName}`);
+          if (v.persistentVolumeClaim)
+            assert.ok(
+              claims.has(v.persistentVolumeClaim.claimName) || w.kind === 'StatefulSet',
+              `${w.metadata.name}: PVC ${v.persistentVolumeClaim.claimName}`,
+            );
         }
       }
       for (const svc of objects.filter((o) => o.kind === 'Service')) {
@@ -144,7 +184,10 @@ describe('Kubernetes manifests rendered by kubectl', function () {
         const ports = target.spec!.template!.spec.containers.flatMap((c) => c.ports ?? []);
         for (const p of svc.spec?.ports ?? []) {
           const t = p.targetPort ?? p.port;
-          assert.ok(ports.some((cp) => cp.containerPort === t || cp.name === t), `Service ${svc.metadata.name} port ${t} is no container port of ${target.metadata.name}`);
+          assert.ok(
+            ports.some((cp) => cp.containerPort === t || cp.name === t),
+            `Service ${svc.metadata.name} port ${t} is no container port of ${target.metadata.name}`,
+          );
         }
       }
     });

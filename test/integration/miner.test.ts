@@ -4,12 +4,19 @@ import { api, JobView, startCluster, TestCluster, waitFor, waitForState } from '
 import { ORL, tempDir } from '../helpers';
 
 const job = (steps: number) => ({
-  dataset: { kind: 'folder', path: ORL }, holdout: 10, worldSize: 2,
+  dataset: { kind: 'folder', path: ORL },
+  holdout: 10,
+  worldSize: 2,
   train: { model: { architecture: 'tiny', imageSize: 32 }, batch: { P: 8, K: 5 }, virtualShards: 4, steps, checkpointEvery: 4, seed: 2 },
   curriculum: { enabled: true, startStep: 0, rampSteps: 1, finalFraction: 0.5, samplePerIdentity: 6 },
 });
 
-interface PlanView { version: number; step: number; pairCount: number; stats: { easy: number; semiHard: number; hard: number; pairs: number } }
+interface PlanView {
+  version: number;
+  step: number;
+  pairCount: number;
+  stats: { easy: number; semiHard: number; hard: number; pairs: number };
+}
 
 describe('miner service and curriculum (facenet up with the miner)', function () {
   this.timeout(300000);
@@ -28,7 +35,7 @@ describe('miner service and curriculum (facenet up with the miner)', function ()
     if (this.currentTest?.state === 'failed') console.log(cluster.logs.slice(-40).join('\n'));
   });
 
-  it('GET /v1/miner keeps the miner\'s start time across heartbeats', async () => {
+  it("GET /v1/miner keeps the miner's start time across heartbeats", async () => {
     const first = await api<{ startedAt: string }>(cluster.url, 'GET', '/v1/miner');
     await new Promise((r) => setTimeout(r, 4500)); // two heartbeats (2 s each)
     const later = await api<{ startedAt: string }>(cluster.url, 'GET', '/v1/miner');
@@ -47,8 +54,14 @@ describe('miner service and curriculum (facenet up with the miner)', function ()
     const history = await api<{ step: number; planVersion?: number; minerLag?: number }[]>(cluster.url, 'GET', `/v1/jobs/${j.id}/history`);
     const planned = history.filter((h) => h.planVersion !== undefined);
     assert.ok(planned.length > 0, 'some steps used a plan');
-    assert.ok(planned.every((h) => (h.minerLag ?? -1) >= 0), 'a plan is never ahead of the step');
-    assert.ok(history.slice(0, 4).every((h) => h.planVersion === undefined), 'no plan before the first checkpoint');
+    assert.ok(
+      planned.every((h) => (h.minerLag ?? -1) >= 0),
+      'a plan is never ahead of the step',
+    );
+    assert.ok(
+      history.slice(0, 4).every((h) => h.planVersion === undefined),
+      'no plan before the first checkpoint',
+    );
     const view = await api<{ planVersion: number | null; minerLag: number | null }>(cluster.url, 'GET', `/v1/jobs/${done.id}`);
     assert.equal(typeof view.planVersion, 'number');
   });
@@ -57,19 +70,26 @@ describe('miner service and curriculum (facenet up with the miner)', function ()
     const miner = await api<{ metrics: string }>(cluster.url, 'GET', '/v1/miner');
     const health = `${miner.metrics.startsWith('http') ? miner.metrics : `http://${miner.metrics}`}/healthz`;
     // inception-small at 96 px: embedding the 300-image sample takes seconds of compute under wasm.
-    const spec = { ...job(4), train: { ...job(4).train, model: { architecture: 'inception-small', imageSize: 96 }, batch: { P: 6, K: 4 }, virtualShards: 2 },
-      curriculum: { ...job(4).curriculum, samplePerIdentity: 10 } };
+    const spec = {
+      ...job(4),
+      train: { ...job(4).train, model: { architecture: 'inception-small', imageSize: 96 }, batch: { P: 6, K: 4 }, virtualShards: 2 },
+      curriculum: { ...job(4).curriculum, samplePerIdentity: 10 },
+    };
     const j = await api<JobView>(cluster.url, 'POST', '/v1/jobs', spec);
     let worst = 0;
     let plan: { timings: { embedMs: number; mineMs: number } } | null = null;
-    await waitFor(async () => {
-      const t0 = performance.now();
-      const res = await fetch(health);
-      worst = Math.max(worst, performance.now() - t0);
-      assert.equal(res.status, 200);
-      plan = await api<typeof plan>(cluster.url, 'GET', `/v1/jobs/${j.id}/plan`);
-      return plan !== null;
-    }, 240000, 'a plan from the inception-small checkpoint');
+    await waitFor(
+      async () => {
+        const t0 = performance.now();
+        const res = await fetch(health);
+        worst = Math.max(worst, performance.now() - t0);
+        assert.equal(res.status, 200);
+        plan = await api<typeof plan>(cluster.url, 'GET', `/v1/jobs/${j.id}/plan`);
+        return plan !== null;
+      },
+      240000,
+      'a plan from the inception-small checkpoint',
+    );
     const p = plan as unknown as { timings: { embedMs: number; mineMs: number } };
     const pass = p.timings.embedMs + p.timings.mineMs;
     assert.ok(pass > 2000, `the mining pass took ${pass.toFixed(0)} ms: too short to show anything`);

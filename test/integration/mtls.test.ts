@@ -14,10 +14,55 @@ import { needTools } from '../requirements';
 function makeCa(dir: string, name: string): { ca: string; cert: string; key: string } {
   const p = (f: string) => join(dir, `${name}-${f}`);
   const ssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
-  ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', p('ca.key'), '-out', p('ca.pem'), '-days', '2', '-subj', `/CN=${name} CA`);
-  ssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', p('worker.key'), '-out', p('worker.csr'), '-subj', `/CN=${name} worker`);
+  ssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    p('ca.key'),
+    '-out',
+    p('ca.pem'),
+    '-days',
+    '2',
+    '-subj',
+    `/CN=${name} CA`,
+  );
+  ssl(
+    'req',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    p('worker.key'),
+    '-out',
+    p('worker.csr'),
+    '-subj',
+    `/CN=${name} worker`,
+  );
   writeFileSync(p('ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n');
-  ssl('x509', '-req', '-in', p('worker.csr'), '-CA', p('ca.pem'), '-CAkey', p('ca.key'), '-CAcreateserial', '-out', p('worker.pem'), '-days', '2', '-extfile', p('ext'));
+  ssl(
+    'x509',
+    '-req',
+    '-in',
+    p('worker.csr'),
+    '-CA',
+    p('ca.pem'),
+    '-CAkey',
+    p('ca.key'),
+    '-CAcreateserial',
+    '-out',
+    p('worker.pem'),
+    '-days',
+    '2',
+    '-extfile',
+    p('ext'),
+  );
   return { ca: p('ca.pem'), cert: p('worker.pem'), key: p('worker.key') };
 }
 
@@ -34,7 +79,7 @@ describe('mutual TLS between workers (certificates made by openssl)', function (
   });
   after(() => t?.cleanup());
 
-  it('ranks with certificates of the cluster CA reduce; a client without one, or with a foreign CA\'s, gets no data', async () => {
+  it("ranks with certificates of the cluster CA reduce; a client without one, or with a foreign CA's, gets no data", async () => {
     const peers = Array.from({ length: 3 }, () => new AllreducePeer({ tls, timeoutMs: 10000 }));
     await Promise.all(peers.map((p) => p.start()));
     const world = peers.map((p) => p.address);
@@ -71,20 +116,27 @@ describe('mutual TLS between workers (certificates made by openssl)', function (
       // The TCP data plane takes the same certificates: without one, no data either.
       const port = await new Promise<number>((resolve, reject) => {
         const client = new Ctor(world[1]!, grpc.credentials.createSsl(readFileSync(tls.ca), readFileSync(tls.key), readFileSync(tls.cert)));
-        client.DataEndpoint({}, (err, res) => { client.close(); return err ? reject(err) : resolve(res?.port ?? 0); });
+        client.DataEndpoint({}, (err, res) => {
+          client.close();
+          return err ? reject(err) : resolve(res?.port ?? 0);
+        });
       });
       assert.ok(port > 0, 'the rank announces a data plane');
-      const dataPlaneAttempt = (secure: boolean) => new Promise<{ bytes: number; error?: string }>((resolve) => {
-        let bytes = 0;
-        let error: string | undefined;
-        const hello = encodeHello({ collective_id: 'job/2/1', to_rank: 2, secret });
-        const sock = secure
-          ? tlsConnect({ host: '127.0.0.1', port, ca: readFileSync(tls.ca), cert: readFileSync(rogue.cert), key: readFileSync(rogue.key) }, () => sock.write(hello))
-          : netConnect(port, '127.0.0.1', () => sock.write(hello));
-        sock.on('data', (b: Buffer) => (bytes += b.length));
-        sock.on('error', (e) => (error = e.message));
-        sock.on('close', () => resolve({ bytes, error }));
-      });
+      const dataPlaneAttempt = (secure: boolean) =>
+        new Promise<{ bytes: number; error?: string }>((resolve) => {
+          let bytes = 0;
+          let error: string | undefined;
+          const hello = encodeHello({ collective_id: 'job/2/1', to_rank: 2, secret });
+          const sock = secure
+            ? tlsConnect(
+                { host: '127.0.0.1', port, ca: readFileSync(tls.ca), cert: readFileSync(rogue.cert), key: readFileSync(rogue.key) },
+                () => sock.write(hello),
+              )
+            : netConnect(port, '127.0.0.1', () => sock.write(hello));
+          sock.on('data', (b: Buffer) => (bytes += b.length));
+          sock.on('error', (e) => (error = e.message));
+          sock.on('close', () => resolve({ bytes, error }));
+        });
       const plainData = await dataPlaneAttempt(false);
       assert.equal(plainData.bytes, 0, 'a plaintext connection to the TLS data plane gets nothing back');
       const foreignData = await dataPlaneAttempt(true);
@@ -100,14 +152,21 @@ describe('mutual TLS between workers (certificates made by openssl)', function (
     const cluster = await startCluster(3, join(t.dir, 'ckpt'), env, ['--no-miner', '--no-evaluator']);
     try {
       const spec = {
-        dataset: { kind: 'folder', path: ORL }, holdout: 10, worldSize: 3, checksumEvery: 2,
+        dataset: { kind: 'folder', path: ORL },
+        holdout: 10,
+        worldSize: 3,
+        checksumEvery: 2,
         train: { model: { architecture: 'tiny', imageSize: 32 }, batch: { P: 12, K: 4 }, virtualShards: 3, steps: 6, checkpointEvery: 3 },
       };
       const job = await api<JobView>(cluster.url, 'POST', '/v1/jobs', spec);
       const end = await waitForState(cluster.url, job.id, ['completed'], 120000);
       assert.equal(end.step, 6);
       assert.deepEqual(end.faults, []);
-      assert.equal(cluster.logs.filter((l) => /allreduce at .* \(mutual TLS\)/.test(l)).length, 3, 'every worker serves its ring over mTLS');
+      assert.equal(
+        cluster.logs.filter((l) => /allreduce at .* \(mutual TLS\)/.test(l)).length,
+        3,
+        'every worker serves its ring over mTLS',
+      );
     } finally {
       await cluster.stop();
     }

@@ -26,8 +26,18 @@ describe('non-finite steps are never trained on (facenet up --workers 3, injecte
 
   it('every rank rejects the step, the job rolls back with a lower rate, and fails saying why', async () => {
     const spec = {
-      dataset: { kind: 'folder', path: ORL }, holdout: 10, worldSize: 3, nonFinite: { learningRateFactor: 0.1, maxRollbacks: 2 },
-      train: { model: { architecture: 'tiny', imageSize: 32 }, batch: { P: 12, K: 4 }, virtualShards: 6, steps: 10, checkpointEvery: 2, seed: 11 },
+      dataset: { kind: 'folder', path: ORL },
+      holdout: 10,
+      worldSize: 3,
+      nonFinite: { learningRateFactor: 0.1, maxRollbacks: 2 },
+      train: {
+        model: { architecture: 'tiny', imageSize: 32 },
+        batch: { P: 12, K: 4 },
+        virtualShards: 6,
+        steps: 10,
+        checkpointEvery: 2,
+        seed: 11,
+      },
     };
     const job = await api<JobView>(cluster.url, 'POST', '/v1/jobs', spec);
     const end = await waitForState(cluster.url, job.id, ['failed', 'completed'], 120000);
@@ -38,7 +48,10 @@ describe('non-finite steps are never trained on (facenet up --workers 3, injecte
     assert.ok(end.learningRateScale < 0.01 + 1e-12, `learning rate scale lowered twice: ${end.learningRateScale}`);
     const rejected = end.faults.filter((f) => f.kind === 'non-finite');
     assert.equal(rejected.length, 3);
-    assert.ok(rejected.every((f) => f.step === 3), 'every rollback retried the same step: nothing was applied');
+    assert.ok(
+      rejected.every((f) => f.step === 3),
+      'every rollback retried the same step: nothing was applied',
+    );
     const metrics = await (await fetch(`${cluster.url}/metrics`)).text();
     assert.match(metrics, new RegExp(`facenet_job_non_finite_rollbacks_total\\{job_id="${job.id}"\\} 3`));
   });

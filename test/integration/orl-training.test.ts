@@ -14,13 +14,17 @@ describe('training on real faces (ORL, 30 people train, 10 held out)', function 
     const source = new FolderSource(ORL);
     const split = splitHoldout(source.index, 10, 1);
     const pairs = holdoutPairs(source.index, split.holdout, { seed: 1 });
-    const trainer = new Trainer(new SubsetSource(source, split.train), {
-      model: { architecture: 'tiny', imageSize: Number(process.env.FACENET_ORL_SIZE ?? 48) },
-      batch: { P: 10, K: 10 },
-      optimizer: { name: 'adam', learningRate: 0.003 },
-      steps: Number(process.env.FACENET_ORL_STEPS ?? 150),
-      seed: 1,
-    }, { source, pairs });
+    const trainer = new Trainer(
+      new SubsetSource(source, split.train),
+      {
+        model: { architecture: 'tiny', imageSize: Number(process.env.FACENET_ORL_SIZE ?? 48) },
+        batch: { P: 10, K: 10 },
+        optimizer: { name: 'adam', learningRate: 0.003 },
+        steps: Number(process.env.FACENET_ORL_STEPS ?? 150),
+        seed: 1,
+      },
+      { source, pairs },
+    );
     const before = (await trainer.evaluate()).report;
     await trainer.run();
     const after = (await trainer.evaluate()).report;
@@ -33,7 +37,9 @@ describe('training on real faces (ORL, 30 people train, 10 held out)', function 
     const emb = await embedImages(trainer.model, source, pairs.keys);
     const f32 = scorePairs(emb, pairs).report;
     const i8 = scorePairs(emb, pairs, { int8: true }).report;
-    console.log(`      int8: VAL ${i8.val.toFixed(4)} vs float ${f32.val.toFixed(4)}; accuracy ${i8.accuracy.toFixed(4)} vs ${f32.accuracy.toFixed(4)}`);
+    console.log(
+      `      int8: VAL ${i8.val.toFixed(4)} vs float ${f32.val.toFixed(4)}; accuracy ${i8.accuracy.toFixed(4)} vs ${f32.accuracy.toFixed(4)}`,
+    );
     assert.ok(Math.abs(i8.val - f32.val) <= 0.005, `int8 VAL moved ${Math.abs(i8.val - f32.val)}`);
     trainer.dispose();
   });

@@ -10,14 +10,18 @@ import { needTools } from '../requirements';
 
 const MONITORING = join(REPO, 'deploy', 'k8s', 'base', 'monitoring');
 
-const freePort = () => new Promise<number>((resolve) => {
-  const s = createServer().listen(0, '127.0.0.1', () => {
-    const { port } = s.address() as { port: number };
-    s.close(() => resolve(port));
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
   });
-});
 
-interface Sample { metric: Record<string, string>; value: [number, string] }
+interface Sample {
+  metric: Record<string, string>;
+  value: [number, string];
+}
 
 describe('metrics of every service, scraped by a real Prometheus (Debian prometheus 2.42)', function () {
   this.timeout(300000);
@@ -52,7 +56,13 @@ describe('metrics of every service, scraped by a real Prometheus (Debian prometh
   it('scrapes coordinator, workers, miner and evaluator; the training job is job_id; every dashboard query runs', async () => {
     t = tempDir('facenet-prometheus-');
     cluster = await startCluster(2, join(t.dir, 'ckpt'));
-    await waitFor(async () => (await api<unknown>(cluster.url, 'GET', '/v1/miner')) !== null && (await api<unknown>(cluster.url, 'GET', '/v1/evaluator')) !== null, 30000, 'the miner and the evaluator');
+    await waitFor(
+      async () =>
+        (await api<unknown>(cluster.url, 'GET', '/v1/miner')) !== null &&
+        (await api<unknown>(cluster.url, 'GET', '/v1/evaluator')) !== null,
+      30000,
+      'the miner and the evaluator',
+    );
     const workers = await api<WorkerInfo[]>(cluster.url, 'GET', '/v1/workers');
     const miner = await api<{ metrics: string }>(cluster.url, 'GET', '/v1/miner');
     const evaluator = await api<{ metrics: string }>(cluster.url, 'GET', '/v1/evaluator');
@@ -70,18 +80,47 @@ describe('metrics of every service, scraped by a real Prometheus (Debian prometh
     writeFileSync(join(t.dir, 'prometheus.yml'), JSON.stringify(config)); // YAML is a superset of JSON
     const port = await freePort();
     prom = `http://127.0.0.1:${port}`;
-    prometheus = spawn('prometheus', [`--config.file=${join(t.dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(t.dir, 'tsdb')}`, `--web.listen-address=127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    prometheus = spawn(
+      'prometheus',
+      [
+        `--config.file=${join(t.dir, 'prometheus.yml')}`,
+        `--storage.tsdb.path=${join(t.dir, 'tsdb')}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     prometheus.stderr!.on('data', (d: Buffer) => promLog.push(d.toString()));
-    await waitFor(async () => fetch(`${prom}/-/ready`).then((r) => r.ok, () => false), 30000, 'Prometheus to be ready');
+    await waitFor(
+      async () =>
+        fetch(`${prom}/-/ready`).then(
+          (r) => r.ok,
+          () => false,
+        ),
+      30000,
+      'Prometheus to be ready',
+    );
 
     const spec = {
-      dataset: { kind: 'folder', path: ORL }, holdout: 10, worldSize: 2,
-      train: { model: { architecture: 'tiny', imageSize: 32 }, batch: { P: 8, K: 5 }, virtualShards: 2, steps: 24, checkpointEvery: 6, seed: 3 },
+      dataset: { kind: 'folder', path: ORL },
+      holdout: 10,
+      worldSize: 2,
+      train: {
+        model: { architecture: 'tiny', imageSize: 32 },
+        batch: { P: 8, K: 5 },
+        virtualShards: 2,
+        steps: 24,
+        checkpointEvery: 6,
+        seed: 3,
+      },
       curriculum: { enabled: true, startStep: 0, rampSteps: 1, finalFraction: 0.5, samplePerIdentity: 6 },
     };
     const job = await api<JobView>(cluster.url, 'POST', '/v1/jobs', spec);
     await waitForState(cluster.url, job.id, ['completed'], 180000);
-    await waitFor(async () => (await api<EvaluationRecord[]>(cluster.url, 'GET', `/v1/jobs/${job.id}/evaluations`)).some((e) => e.step === 24), 120000, 'the last evaluation');
+    await waitFor(
+      async () => (await api<EvaluationRecord[]>(cluster.url, 'GET', `/v1/jobs/${job.id}/evaluations`)).some((e) => e.step === 24),
+      120000,
+      'the last evaluation',
+    );
     // The miner works off the training path and may publish after the job ends: the mining panels need its plan.
     await waitFor(async () => (await api<unknown>(cluster.url, 'GET', `/v1/jobs/${job.id}/plan`)) !== null, 120000, 'a mining plan');
     // Three scrapes after the last evaluation and the plan.
@@ -93,7 +132,7 @@ describe('metrics of every service, scraped by a real Prometheus (Debian prometh
 
     const loss = await query(`facenet_job_loss{job_id="${job.id}"}`);
     assert.equal(loss.length, 1);
-    assert.equal(loss[0]!.metric.job, 'facenet-coordinator', 'Prometheus\'s job label is the scrape target');
+    assert.equal(loss[0]!.metric.job, 'facenet-coordinator', "Prometheus's job label is the scrape target");
     assert.equal(loss[0]!.metric.exported_job, undefined, 'no metric carries a label `job` of its own');
     const val = await query(`facenet_evaluation_val{job_id="${job.id}"}`);
     assert.equal(val.length, 1);
@@ -105,7 +144,9 @@ describe('metrics of every service, scraped by a real Prometheus (Debian prometh
     for (const s of phases) assert.equal(Number(s.value[1]), 2 * 24, `${s.metric.phase}: one observation per rank and step`);
 
     // Every expression of the dashboard, with the job_id variable set to this job.
-    const dash = JSON.parse(readFileSync(join(MONITORING, 'facenet-dashboard.json'), 'utf8')) as { panels: { title: string; targets?: { expr: string }[] }[] };
+    const dash = JSON.parse(readFileSync(join(MONITORING, 'facenet-dashboard.json'), 'utf8')) as {
+      panels: { title: string; targets?: { expr: string }[] }[];
+    };
     // Faults, non-finite rollbacks and checkpoint age (running jobs only) have nothing to show after a clean, finished job.
     const mayBeEmpty = /faults_total|non_finite_rollbacks_total|checkpoint_age_seconds/;
     const emptyPanels = async () => {
@@ -127,7 +168,9 @@ describe('metrics of every service, scraped by a real Prometheus (Debian prometh
     }
     assert.deepEqual(empty, [], 'dashboard panels without data');
 
-    const rules = (await (await fetch(`${prom}/api/v1/rules`)).json()) as { data: { groups: { name: string; rules: { health: string; name: string }[] }[] } };
+    const rules = (await (await fetch(`${prom}/api/v1/rules`)).json()) as {
+      data: { groups: { name: string; rules: { health: string; name: string }[] }[] };
+    };
     const loaded = rules.data.groups.flatMap((g) => g.rules);
     assert.ok(loaded.length >= 9, `${loaded.length} rules loaded`);
     for (const r of loaded) assert.equal(r.health, 'ok', `rule ${r.name} evaluates`);

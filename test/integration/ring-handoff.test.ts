@@ -7,7 +7,16 @@ import { join } from 'node:path';
  * a compute thread the moment the rank's own allreduce resolves. A rank that gave up a buffer
  * its successor was still reading used to stall the successor (W >= 3, or large vectors).
  */
-interface Reply { cmd: string; step?: number; ms?: number; wrong?: number; hash?: string; length?: number; error?: string; address?: string }
+interface Reply {
+  cmd: string;
+  step?: number;
+  ms?: number;
+  wrong?: number;
+  hash?: string;
+  length?: number;
+  error?: string;
+  address?: string;
+}
 
 class Rank {
   private readonly waiting: ((m: Reply) => boolean)[] = [];
@@ -25,7 +34,10 @@ class Rank {
     const queued = this.inbox.findIndex((m) => cmds.includes(m.cmd));
     if (queued >= 0) return Promise.resolve(this.inbox.splice(queued, 1)[0] as Reply);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`rank pid ${this.proc.pid}: no ${cmds.join('/')} within ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`rank pid ${this.proc.pid}: no ${cmds.join('/')} within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
       this.waiting.push((m) => {
         if (!cmds.includes(m.cmd)) return false;
         clearTimeout(timer);
@@ -37,9 +49,17 @@ class Rank {
 }
 
 async function startRing(world: number, env: Record<string, string> = {}): Promise<Rank[]> {
-  const ranks = Array.from({ length: world }, () => new Rank(fork(join(__dirname, 'fixtures', 'ring-rank.ts'), [], {
-    execArgv: ['--import', 'tsx'], env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  })));
+  const ranks = Array.from(
+    { length: world },
+    () =>
+      new Rank(
+        fork(join(__dirname, 'fixtures', 'ring-rank.ts'), [], {
+          execArgv: ['--import', 'tsx'],
+          env: { ...process.env, ...env },
+          stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        }),
+      ),
+  );
   const addresses = await Promise.all(ranks.map(async (r) => (await r.next(['address'], 30000)).address as string));
   ranks.forEach((r, rank) => r.proc.send({ cmd: 'world', world: addresses, rank }));
   await Promise.all(ranks.map((r) => r.next(['ready'], 10000)));
@@ -47,11 +67,16 @@ async function startRing(world: number, env: Record<string, string> = {}): Promi
 }
 
 function stopRing(ranks: Rank[]): Promise<unknown> {
-  return Promise.all(ranks.map((r) => new Promise((resolve) => {
-    if (r.proc.exitCode !== null || r.proc.signalCode !== null) return resolve(null);
-    r.proc.once('exit', resolve);
-    r.proc.send({ cmd: 'exit' });
-  })));
+  return Promise.all(
+    ranks.map(
+      (r) =>
+        new Promise((resolve) => {
+          if (r.proc.exitCode !== null || r.proc.signalCode !== null) return resolve(null);
+          r.proc.once('exit', resolve);
+          r.proc.send({ cmd: 'exit' });
+        }),
+    ),
+  );
 }
 
 const MB = (1 << 20) / 4; // floats in a MiB
@@ -64,7 +89,12 @@ describe('ring allreduce between processes, buffer handed to a compute thread af
       const ranks = await startRing(world);
       try {
         let step = 0;
-        for (const [n, steps] of [[256, 200], [MB, 200], [16 * MB, 20], [64 * MB, 4]] as const) {
+        for (const [n, steps] of [
+          [256, 200],
+          [MB, 200],
+          [16 * MB, 20],
+          [64 * MB, 4],
+        ] as const) {
           for (let i = 0; i < steps; i++, step++) {
             ranks.forEach((r) => r.proc.send({ cmd: 'run', id: `handoff/${step}/1`, n, step }));
             const replies = await Promise.all(ranks.map((r) => r.next(['done', 'failed'], 60000)));

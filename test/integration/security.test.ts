@@ -16,15 +16,22 @@ const REDIS = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const ADMIN = 'admin-token-0123456789abcdef';
 const READ = 'read-token-0123456789abcdef';
 
-const freePort = () => new Promise<number>((resolve) => {
-  const s = createServer().listen(0, '127.0.0.1', () => {
-    const { port } = (s.address() as { port: number });
-    s.close(() => resolve(port));
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
   });
-});
 
 /** A raw HTTP request (fetch forbids setting Host and Origin). */
-function raw(url: string, method: string, path: string, headers: Record<string, string>, body?: string): Promise<{ status: number; body: string }> {
+function raw(
+  url: string,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body?: string,
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
     const req = rawRequest({ host: u.hostname, port: u.port, method, path, headers }, (res) => {
@@ -39,7 +46,9 @@ function raw(url: string, method: string, path: string, headers: Record<string, 
 }
 
 const smallSpec = (extra: object = {}) => ({
-  dataset: { kind: 'folder', path: ORL }, holdout: 10, worldSize: 1,
+  dataset: { kind: 'folder', path: ORL },
+  holdout: 10,
+  worldSize: 1,
   train: { model: { architecture: 'tiny', imageSize: 32 }, batch: { P: 4, K: 2 }, steps: 2 },
   ...extra,
 });
@@ -87,7 +96,9 @@ describe('security: the API, the queue and the data refuse what does not belong'
 
     it('the CLI sends its token (--token / $FACENET_TOKEN)', async () => {
       const run = promisify(execFile);
-      const denied = await run(process.execPath, [CLI, 'jobs', 'list', '--api', c.url], { env: { ...process.env, FACENET_TOKEN: '' } }).catch((e: { stderr: string }) => e);
+      const denied = await run(process.execPath, [CLI, 'jobs', 'list', '--api', c.url], {
+        env: { ...process.env, FACENET_TOKEN: '' },
+      }).catch((e: { stderr: string }) => e);
       assert.match((denied as { stderr: string }).stderr, /bearer token is required/);
       const ok = await run(process.execPath, [CLI, 'jobs', 'list', '--api', c.url, '--token', READ, '--json']);
       assert.ok(Array.isArray(JSON.parse(ok.stdout)));
@@ -111,20 +122,36 @@ describe('security: the API, the queue and the data refuse what does not belong'
 
     it('a cross-site text/plain POST or a foreign Origin cannot cancel a job; a foreign Host is refused', async () => {
       const port = new URL(c.url).port;
-      const plain = await raw(c.url, 'POST', `/v1/jobs/${jobId}/cancel`, { host: `127.0.0.1:${port}`, 'content-type': 'text/plain', origin: 'http://evil.example' }, 'x');
+      const plain = await raw(
+        c.url,
+        'POST',
+        `/v1/jobs/${jobId}/cancel`,
+        { host: `127.0.0.1:${port}`, 'content-type': 'text/plain', origin: 'http://evil.example' },
+        'x',
+      );
       assert.ok([403, 415].includes(plain.status), `${plain.status} ${plain.body}`);
-      const json = await raw(c.url, 'POST', `/v1/jobs/${jobId}/cancel`, { host: `127.0.0.1:${port}`, 'content-type': 'application/json', origin: 'http://evil.example' }, '{}');
+      const json = await raw(
+        c.url,
+        'POST',
+        `/v1/jobs/${jobId}/cancel`,
+        { host: `127.0.0.1:${port}`, 'content-type': 'application/json', origin: 'http://evil.example' },
+        '{}',
+      );
       assert.equal(json.status, 403);
       const noBody = await raw(c.url, 'POST', `/v1/jobs/${jobId}/cancel`, { host: `127.0.0.1:${port}` });
       assert.equal(noBody.status, 415);
       const rebinding = await raw(c.url, 'GET', '/v1/jobs', { host: `evil.example:${port}` });
       assert.equal(rebinding.status, 421);
       assert.equal((await api<JobView>(c.url, 'GET', `/v1/jobs/${jobId}`)).state, 'pending', 'the job was not cancelled');
-      assert.ok(!/access-control-allow-origin/i.test(JSON.stringify((await fetch(`${c.url}/v1/jobs`, { headers: { origin: c.url } })).headers)), 'no CORS grant');
+      assert.ok(
+        !/access-control-allow-origin/i.test(JSON.stringify((await fetch(`${c.url}/v1/jobs`, { headers: { origin: c.url } })).headers)),
+        'no CORS grant',
+      );
     });
 
     it('client mistakes are 4xx, not 500: malformed JSON, wrong type, too large, loose fork/resume bodies', async () => {
-      const post = (path: string, body: string, type = 'application/json') => fetch(`${c.url}${path}`, { method: 'POST', headers: { 'content-type': type }, body });
+      const post = (path: string, body: string, type = 'application/json') =>
+        fetch(`${c.url}${path}`, { method: 'POST', headers: { 'content-type': type }, body });
       assert.equal((await post('/v1/jobs', '{"dataset": ')).status, 400);
       assert.equal((await post('/v1/jobs', 'dataset: x', 'application/yaml')).status, 415);
       assert.equal((await post('/v1/jobs', JSON.stringify({ name: 'x'.repeat(2 << 20) }))).status, 413);
@@ -144,26 +171,43 @@ describe('security: the API, the queue and the data refuse what does not belong'
           await new Promise((r) => setTimeout(r, 20));
         }
       })();
-      const res = await fetch(`${c.url}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ dataset: { kind: 'synthetic', identities: 1_000_000_000 } }) });
+      const res = await fetch(`${c.url}/v1/jobs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ dataset: { kind: 'synthetic', identities: 1_000_000_000 } }),
+      });
       await new Promise((r) => setTimeout(r, 300));
       probing = false;
       await probe;
       assert.equal(res.status, 400);
       assert.ok(worst < 200, `/healthz answered within ${worst.toFixed(0)} ms throughout`);
       const absurd = [
-        ['train.steps', { steps: 1e12 }], ['train.batch.P', { batch: { P: 1e9, K: 2 } }],
-        ['train.model.embeddingDim', { model: { embeddingDim: 1e9 } }], ['train.optimizer.learningRate', { optimizer: { learningRate: 1e308 } }],
+        ['train.steps', { steps: 1e12 }],
+        ['train.batch.P', { batch: { P: 1e9, K: 2 } }],
+        ['train.model.embeddingDim', { model: { embeddingDim: 1e9 } }],
+        ['train.optimizer.learningRate', { optimizer: { learningRate: 1e308 } }],
       ] as const;
       for (const [field, spec] of absurd) {
-        const r = await fetch(`${c.url}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(smallSpec({ train: { ...smallSpec().train, ...spec } })) });
+        const r = await fetch(`${c.url}/v1/jobs`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(smallSpec({ train: { ...smallSpec().train, ...spec } })),
+        });
         assert.equal(r.status, 400);
-        assert.ok(((await r.json()) as { issues: { path: string }[] }).issues.some((i) => i.path === field), field);
+        assert.ok(
+          ((await r.json()) as { issues: { path: string }[] }).issues.some((i) => i.path === field),
+          field,
+        );
       }
     });
 
     it('datasets outside the data roots are refused with one message, whether the path exists or not', async () => {
       const answer = async (path: string) => {
-        const r = await fetch(`${c.url}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(smallSpec({ dataset: { kind: 'folder', path } })) });
+        const r = await fetch(`${c.url}/v1/jobs`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(smallSpec({ dataset: { kind: 'folder', path } })),
+        });
         assert.equal(r.status, 400);
         const issue = ((await r.json()) as { issues: { path: string; message: string }[] }).issues[0]!;
         assert.equal(issue.path, 'dataset.path');
@@ -188,9 +232,20 @@ describe('security: the API, the queue and the data refuse what does not belong'
       const q = new Queue(workerQueueName('target'), { connection: redis, prefix: redisKeys(prefix).bull });
       const evil = join(t.dir, 'evil-checkpoint');
       const forged = {
-        jobId: 'forged', step: 0, rank: 0, generation: 1, world: ['127.0.0.1:1'], shards: [[{ key: '/etc/hostname', label: 0 }]],
-        dataset: { kind: 'folder', path: '/etc', cropFraction: 1, exclude: [] }, train: { batch: { P: 2, K: 2 } }, restoreFrom: null, trustHeld: false,
-        checkpointDir: evil, checksum: false, learningRateScale: 1, collectiveSecret: 'x',
+        jobId: 'forged',
+        step: 0,
+        rank: 0,
+        generation: 1,
+        world: ['127.0.0.1:1'],
+        shards: [[{ key: '/etc/hostname', label: 0 }]],
+        dataset: { kind: 'folder', path: '/etc', cropFraction: 1, exclude: [] },
+        train: { batch: { P: 2, K: 2 } },
+        restoreFrom: null,
+        trustHeld: false,
+        checkpointDir: evil,
+        checksum: false,
+        learningRateScale: 1,
+        collectiveSecret: 'x',
       };
       const job = await q.add('forged', forged as never, { attempts: 1 });
       await waitFor(async () => (await job.getState()) === 'failed', 30000, 'the forged job to fail');
@@ -208,12 +263,37 @@ describe('security: the API, the queue and the data refuse what does not belong'
   it('runs against a Redis that requires a password (REDIS_URL carries it); a wrong one fails at start, clearly', async () => {
     const port = await freePort();
     const password = randomBytes(12).toString('hex');
-    const server: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--requirepass', password, '--maxmemory-policy', 'noeviction'], { stdio: 'ignore' });
+    const server: ChildProcess = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--requirepass',
+        password,
+        '--maxmemory-policy',
+        'noeviction',
+      ],
+      { stdio: 'ignore' },
+    );
     try {
       const url = `redis://:${password}@127.0.0.1:${port}`;
       const probe = new IORedis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => 50 });
       probe.on('error', () => undefined);
-      await waitFor(async () => probe.ping().then(() => true, () => false), 5000, 'redis-server');
+      await waitFor(
+        async () =>
+          probe.ping().then(
+            () => true,
+            () => false,
+          ),
+        5000,
+        'redis-server',
+      );
       probe.disconnect();
       const cluster = await startCluster(1, join(t.dir, 'pw-ckpt'), { REDIS_URL: url }, ['--redis', url, '--no-miner']);
       try {

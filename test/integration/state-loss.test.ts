@@ -8,21 +8,34 @@ import { waitFor } from '../cluster-helpers';
 import { ORL } from '../helpers';
 import { needTools } from '../requirements';
 
-const freePort = () => new Promise<number>((resolve) => {
-  const s = createServer().listen(0, '127.0.0.1', () => {
-    const { port } = s.address() as { port: number };
-    s.close(() => resolve(port));
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
   });
-});
 
 /** A redis-server of the test's own (it gets flushed and restarted). */
 async function privateRedis(): Promise<{ url: string; proc: ChildProcess }> {
   const port = await freePort();
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction'], { stdio: 'ignore' });
+  const proc = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction'],
+    { stdio: 'ignore' },
+  );
   const url = `redis://127.0.0.1:${port}`;
   const probe = new IORedis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => 50 });
   probe.on('error', () => undefined);
-  await waitFor(async () => probe.ping().then(() => true, () => false), 5000, 'redis-server');
+  await waitFor(
+    async () =>
+      probe.ping().then(
+        () => true,
+        () => false,
+      ),
+    5000,
+    'redis-server',
+  );
   probe.disconnect();
   return { url, proc };
 }
@@ -47,7 +60,11 @@ describe('the coordinator notices when Redis loses its state or its lock', funct
   async function started(options: object = {}): Promise<{ c: Coordinator; lines: string[]; fatal: string[] }> {
     const lines: string[] = [];
     const fatal: string[] = [];
-    const c = new Coordinator({ redisUrl: redis.url, port: 0, tickMs: 50, prefix: 'loss', ...options }, (l) => lines.push(l), (r) => fatal.push(r));
+    const c = new Coordinator(
+      { redisUrl: redis.url, port: 0, tickMs: 50, prefix: 'loss', ...options },
+      (l) => lines.push(l),
+      (r) => fatal.push(r),
+    );
     await c.start();
     return { c, lines, fatal };
   }
@@ -89,8 +106,17 @@ describe('the coordinator notices when Redis loses its state or its lock', funct
     await admin.sadd('loss:workers', 'silent');
     const { c, lines, fatal } = await started({ lockMs: 1000, stateQueryTimeoutMs: 3000 });
     try {
-      const spec = { dataset: { kind: 'folder', path: ORL }, holdout: 10, worldSize: 1, train: { model: { architecture: 'tiny', imageSize: 32 }, batch: { P: 4, K: 2 }, steps: 2 } };
-      const res = await fetch(`${c.url}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(spec) });
+      const spec = {
+        dataset: { kind: 'folder', path: ORL },
+        holdout: 10,
+        worldSize: 1,
+        train: { model: { architecture: 'tiny', imageSize: 32 }, batch: { P: 4, K: 2 }, steps: 2 },
+      };
+      const res = await fetch(`${c.url}/v1/jobs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(spec),
+      });
       assert.equal(res.status, 201, await res.text());
       await waitFor(async () => lines.some((l) => l.includes('state survey')), 10000, 'the state query to time out');
       assert.deepEqual(fatal, [], 'the lock outlived a scheduler tick of 3 s with a 1 s lifetime');

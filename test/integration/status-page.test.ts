@@ -10,7 +10,6 @@ import { api, JobView, startCluster, TestCluster, waitFor, waitForState } from '
 import { ORL, tempDir } from '../helpers';
 import { CHROMIUM, needTools } from '../requirements';
 
-
 describe('status page in a real browser (Debian chromium, playwright-core)', function () {
   this.timeout(300000);
   let t: ReturnType<typeof tempDir>;
@@ -23,7 +22,15 @@ describe('status page in a real browser (Debian chromium, playwright-core)', fun
     cluster = await startCluster(2, join(t.dir, 'ckpt'));
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
   });
   after(async () => {
@@ -32,13 +39,27 @@ describe('status page in a real browser (Debian chromium, playwright-core)', fun
     t?.cleanup();
   });
 
-  it('shows a job\'s loss curve, its evaluations with the best marked, its workers; pause and resume work from the page', async () => {
+  it("shows a job's loss curve, its evaluations with the best marked, its workers; pause and resume work from the page", async () => {
     const spec = {
-      name: 'status-page', dataset: { kind: 'folder', path: ORL }, holdout: 10, worldSize: 2,
-      train: { model: { architecture: 'tiny', imageSize: 32 }, batch: { P: 8, K: 4 }, virtualShards: 2, steps: 400, checkpointEvery: 4, seed: 9 },
+      name: 'status-page',
+      dataset: { kind: 'folder', path: ORL },
+      holdout: 10,
+      worldSize: 2,
+      train: {
+        model: { architecture: 'tiny', imageSize: 32 },
+        batch: { P: 8, K: 4 },
+        virtualShards: 2,
+        steps: 400,
+        checkpointEvery: 4,
+        seed: 9,
+      },
     };
     const job = await api<JobView>(cluster.url, 'POST', '/v1/jobs', spec);
-    await waitFor(async () => (await api<EvaluationRecord[]>(cluster.url, 'GET', `/v1/jobs/${job.id}/evaluations`)).length >= 2, 120000, 'two evaluations');
+    await waitFor(
+      async () => (await api<EvaluationRecord[]>(cluster.url, 'GET', `/v1/jobs/${job.id}/evaluations`)).length >= 2,
+      120000,
+      'two evaluations',
+    );
 
     const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
     const errors: string[] = [];
@@ -55,11 +76,15 @@ describe('status page in a real browser (Debian chromium, playwright-core)', fun
     assert.equal(await bestRow.count(), 1, 'one checkpoint is marked best');
     const best = (await api<JobView>(cluster.url, 'GET', `/v1/jobs/${job.id}`)).evaluation.best!;
     // The page refreshes every 2 s: the marked row follows the API's best (which may move on meanwhile).
-    await waitFor(async () => {
-      const marked = await bestRow.getAttribute('data-step');
-      const now = (await api<JobView>(cluster.url, 'GET', `/v1/jobs/${job.id}`)).evaluation.best!;
-      return marked === String(now.step) || marked === String(best.step);
-    }, 10000, 'the best checkpoint to be marked');
+    await waitFor(
+      async () => {
+        const marked = await bestRow.getAttribute('data-step');
+        const now = (await api<JobView>(cluster.url, 'GET', `/v1/jobs/${job.id}`)).evaluation.best!;
+        return marked === String(now.step) || marked === String(best.step);
+      },
+      10000,
+      'the best checkpoint to be marked',
+    );
     assert.ok((await page.locator('#loss-chart polyline').count()) >= 1, 'a loss curve is drawn');
     assert.ok((await page.locator('#val-chart polyline').count()) >= 2, 'VAL and accuracy curves are drawn');
     assert.equal(await page.locator('#workers tbody tr').count(), 2, 'both ranks are listed');
@@ -90,18 +115,60 @@ describe('status page in a real browser (Debian chromium, playwright-core)', fun
     writeFileSync(tokens, `admin:${admin}\n`);
     const prefix = `fnstatus-${process.pid}`;
     const reports = join(t.dir, 'tok-reports');
-    const coordinator = new Coordinator({ port: 0, prefix, checkpointRoot: join(t.dir, 'tok-ckpt'), apiTokensFile: tokens, reportRoot: reports }, () => undefined);
+    const coordinator = new Coordinator(
+      { port: 0, prefix, checkpointRoot: join(t.dir, 'tok-ckpt'), apiTokensFile: tokens, reportRoot: reports },
+      () => undefined,
+    );
     await coordinator.start();
     const page = await browser.newPage();
     const redis = new IORedis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
     try {
-      const job = await api<JobView>(coordinator.url, 'POST', '/v1/jobs', { name: 'behind-tokens', dataset: { kind: 'folder', path: ORL }, holdout: 10, worldSize: 1, train: { batch: { P: 4, K: 2 }, steps: 2 } }, admin);
+      const job = await api<JobView>(
+        coordinator.url,
+        'POST',
+        '/v1/jobs',
+        {
+          name: 'behind-tokens',
+          dataset: { kind: 'folder', path: ORL },
+          holdout: 10,
+          worldSize: 1,
+          train: { batch: { P: 4, K: 2 }, steps: 2 },
+        },
+        admin,
+      );
       // No workers here: an evaluation record and its report file as the evaluator would leave them.
       mkdirSync(join(reports, job.id), { recursive: true });
-      writeFileSync(join(reports, job.id, 'step-000002.html'), '<!doctype html><title>report</title><h1 id="marker">report behind tokens</h1>');
-      const record = { jobId: job.id, step: 2, checkpointDir: '-', set: 'holdout', pairs: 10, folds: 2, accuracy: 0.5, accuracyStd: 0, val: 0, valStd: 0, far: 0, farTarget: 1e-3, auc: 0.5, threshold: 1, droppedPairs: 0, skippedImages: 0, seconds: 1, at: new Date().toISOString(), report: `${job.id}/step-000002.html` };
+      writeFileSync(
+        join(reports, job.id, 'step-000002.html'),
+        '<!doctype html><title>report</title><h1 id="marker">report behind tokens</h1>',
+      );
+      const record = {
+        jobId: job.id,
+        step: 2,
+        checkpointDir: '-',
+        set: 'holdout',
+        pairs: 10,
+        folds: 2,
+        accuracy: 0.5,
+        accuracyStd: 0,
+        val: 0,
+        valStd: 0,
+        far: 0,
+        farTarget: 1e-3,
+        auc: 0.5,
+        threshold: 1,
+        droppedPairs: 0,
+        skippedImages: 0,
+        seconds: 1,
+        at: new Date().toISOString(),
+        report: `${job.id}/step-000002.html`,
+      };
       await redis.rpush(redisKeys(prefix).evaluations(job.id), JSON.stringify(record));
-      assert.equal((await fetch(`${coordinator.url}/v1/jobs/${job.id}/evaluations/2/report`)).status, 401, 'reports need a token like the rest of the API');
+      assert.equal(
+        (await fetch(`${coordinator.url}/v1/jobs/${job.id}/evaluations/2/report`)).status,
+        401,
+        'reports need a token like the rest of the API',
+      );
       await page.goto(`${coordinator.url}/?job=${job.id}`);
       const input = page.locator('[data-testid="token"]');
       await input.waitFor({ state: 'visible' });

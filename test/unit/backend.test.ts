@@ -18,14 +18,20 @@ describe('backend selection', function () {
   it('validates names', () => {
     assert.equal(parseBackendName(undefined), 'auto');
     assert.equal(parseBackendName('cpu'), 'cpu');
-    assert.throws(() => parseBackendName('tpu'), (e: unknown) => e instanceof BackendError && /unknown backend 'tpu'/.test(e.message));
+    assert.throws(
+      () => parseBackendName('tpu'),
+      (e: unknown) => e instanceof BackendError && /unknown backend 'tpu'/.test(e.message),
+    );
   });
 
   it('auto picks the best backend present and says why it skipped the others', async () => {
     const c = JSON.parse(await choose({ FACENET_BACKEND: '' })) as { name: string; skipped: { name: string; reason: string }[] };
     assert.ok(['node-gpu', 'node', 'wasm'].includes(c.name), c.name);
     const order = ['node-gpu', 'node', 'wasm', 'cpu'];
-    assert.deepEqual(c.skipped.map((s) => s.name), order.slice(0, order.indexOf(c.name)));
+    assert.deepEqual(
+      c.skipped.map((s) => s.name),
+      order.slice(0, order.indexOf(c.name)),
+    );
     for (const s of c.skipped) assert.ok(s.reason.length > 0);
   });
 
@@ -36,7 +42,11 @@ describe('backend selection', function () {
 
   it('a forced backend that cannot load is an error, not a silent fallback', async function () {
     let nodeInstalled = true;
-    try { require.resolve('@tensorflow/tfjs-node'); } catch { nodeInstalled = false; }
+    try {
+      require.resolve('@tensorflow/tfjs-node');
+    } catch {
+      nodeInstalled = false;
+    }
     if (nodeInstalled) this.skip();
     assert.match(await choose({ FACENET_BACKEND: 'node' }), /^ERR no usable backend \(node: /);
   });

@@ -2,7 +2,17 @@ import { strict as assert } from 'node:assert';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CheckpointError, EmbeddingModel, loadModel, readCheckpoint, resolveCheckpointDir, SyntheticSource, tf, Trainer, writeCheckpoint } from '@facenet/core';
+import {
+  CheckpointError,
+  EmbeddingModel,
+  loadModel,
+  readCheckpoint,
+  resolveCheckpointDir,
+  SyntheticSource,
+  tf,
+  Trainer,
+  writeCheckpoint,
+} from '@facenet/core';
 import { tempDir, useBackend } from '../helpers';
 
 async function weightsOf(model: EmbeddingModel): Promise<Map<string, Float32Array>> {
@@ -37,23 +47,38 @@ describe('checkpoints', function () {
     m.dispose();
     const path = join(dir, 'manifest.json');
     const original = readFileSync(path, 'utf8');
-    const rewrite = (edit: (mf: Record<string, any>) => void) => { // eslint-disable-line @typescript-eslint/no-explicit-any
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const rewrite = (edit: (mf: Record<string, any>) => void) => {
       const mf = JSON.parse(original) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
       edit(mf);
       writeFileSync(path, JSON.stringify(mf));
     };
-    rewrite((mf) => { mf.weights.file = '../../../../etc/passwd'; });
-    await assert.rejects(readCheckpoint(dir), (e: unknown) => e instanceof CheckpointError && /weights\.file must name a file inside/.test(e.message));
-    rewrite((mf) => { mf.tensors[0].offset = -5; });
+    rewrite((mf) => {
+      mf.weights.file = '../../../../etc/passwd';
+    });
+    await assert.rejects(
+      readCheckpoint(dir),
+      (e: unknown) => e instanceof CheckpointError && /weights\.file must name a file inside/.test(e.message),
+    );
+    rewrite((mf) => {
+      mf.tensors[0].offset = -5;
+    });
     await assert.rejects(readCheckpoint(dir), (e: unknown) => e instanceof CheckpointError && /malformed tensor entry/.test(e.message));
-    rewrite((mf) => { delete mf.optimizer; });
+    rewrite((mf) => {
+      delete mf.optimizer;
+    });
     await assert.rejects(readCheckpoint(dir), (e: unknown) => e instanceof CheckpointError && /optimizer is missing/.test(e.message));
     // NaN weights with a recomputed sha256: the file is intact, its numbers are not.
     const weights = readFileSync(join(dir, 'weights.bin'));
     weights.writeFloatLE(Number.NaN, 8);
     writeFileSync(join(dir, 'weights.bin'), weights);
-    rewrite((mf) => { mf.weights.sha256 = createHash('sha256').update(weights).digest('hex'); });
-    await assert.rejects(loadModel(dir), (e: unknown) => e instanceof CheckpointError && /non-finite value \(NaN at element/.test(e.message));
+    rewrite((mf) => {
+      mf.weights.sha256 = createHash('sha256').update(weights).digest('hex');
+    });
+    await assert.rejects(
+      loadModel(dir),
+      (e: unknown) => e instanceof CheckpointError && /non-finite value \(NaN at element/.test(e.message),
+    );
   });
 
   it('rejects a corrupt weights file and a mismatched architecture with clear errors', async () => {
@@ -64,7 +89,10 @@ describe('checkpoints', function () {
     const other = new EmbeddingModel({ architecture: 'resnet-small', imageSize: 32 });
     const ckpt = await readCheckpoint(dir);
     const { restoreCheckpoint } = await import('@facenet/core');
-    assert.throws(() => restoreCheckpoint(ckpt, other, undefined, dir), (e: unknown) => e instanceof CheckpointError && /has no param/.test(e.message));
+    assert.throws(
+      () => restoreCheckpoint(ckpt, other, undefined, dir),
+      (e: unknown) => e instanceof CheckpointError && /has no param/.test(e.message),
+    );
     const w = readFileSync(join(dir, 'weights.bin'));
     w[100] = (w[100]! + 1) % 256;
     writeFileSync(join(dir, 'weights.bin'), w);
@@ -78,7 +106,13 @@ describe('checkpoints', function () {
 
   it('resuming from step N reproduces the uninterrupted 2N-step run exactly', async () => {
     const source = new SyntheticSource({ identities: 12, imagesPerIdentity: 6 });
-    const opts = { model: { architecture: 'tiny' as const, imageSize: 24 }, batch: { P: 4, K: 4 }, steps: 6, virtualShards: 2, optimizer: { name: 'adam' as const } };
+    const opts = {
+      model: { architecture: 'tiny' as const, imageSize: 24 },
+      batch: { P: 4, K: 4 },
+      steps: 6,
+      virtualShards: 2,
+      optimizer: { name: 'adam' as const },
+    };
     const straight = new Trainer(source, { ...opts, checkpointDir: join(t.dir, 'a'), checkpointEvery: 3 });
     await straight.run();
     const resumed = await Trainer.resume(join(t.dir, 'a', 'step-000003'), source, { checkpointDir: join(t.dir, 'b') });
@@ -87,14 +121,21 @@ describe('checkpoints', function () {
     const a = await weightsOf(straight.model);
     const b = await weightsOf(resumed.model);
     for (const [k, v] of a) assert.deepEqual(b.get(k), v, `variable ${k} differs after resume`);
-    for (const [k, v] of straight.optimizer.slots) assert.deepEqual(await resumed.optimizer.slots.get(k)?.data(), await v.data(), `slot ${k}`);
+    for (const [k, v] of straight.optimizer.slots)
+      assert.deepEqual(await resumed.optimizer.slots.get(k)?.data(), await v.data(), `slot ${k}`);
     straight.dispose();
     resumed.dispose();
   });
 
   it('resumes a checkpoint written before the online selection was renamed (training.mining)', async () => {
     const source = new SyntheticSource({ identities: 12, imagesPerIdentity: 6 });
-    const trainer = new Trainer(source, { model: { architecture: 'tiny', imageSize: 24 }, batch: { P: 4, K: 4 }, steps: 1, selection: 'batch-hard', checkpointDir: t.dir });
+    const trainer = new Trainer(source, {
+      model: { architecture: 'tiny', imageSize: 24 },
+      batch: { P: 4, K: 4 },
+      steps: 1,
+      selection: 'batch-hard',
+      checkpointDir: t.dir,
+    });
     await trainer.run();
     trainer.dispose();
     const dir = join(t.dir, 'step-000001');
@@ -109,7 +150,12 @@ describe('checkpoints', function () {
 
   it('keeps the tensor count flat across training steps', async () => {
     const source = new SyntheticSource({ identities: 8, imagesPerIdentity: 4 });
-    const trainer = new Trainer(source, { model: { architecture: 'tiny', imageSize: 24 }, batch: { P: 4, K: 3 }, steps: 8, virtualShards: 2 });
+    const trainer = new Trainer(source, {
+      model: { architecture: 'tiny', imageSize: 24 },
+      batch: { P: 4, K: 3 },
+      steps: 8,
+      virtualShards: 2,
+    });
     await trainer.run({}, undefined, 2); // optimizer slots are created on the first step
     const before = tf.memory().numTensors;
     await trainer.run({}, undefined, 8);

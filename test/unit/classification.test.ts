@@ -1,7 +1,16 @@
 import { strict as assert } from 'node:assert';
 import { join } from 'node:path';
 import {
-  classificationLoss, compileTrainOptions, ConfigError, loadModel, lossWeightsAt, parseTrainSpec, SpecError, SyntheticSource, tf, Trainer,
+  classificationLoss,
+  compileTrainOptions,
+  ConfigError,
+  loadModel,
+  lossWeightsAt,
+  parseTrainSpec,
+  SpecError,
+  SyntheticSource,
+  tf,
+  Trainer,
 } from '@facenet/core';
 import { tempDir, useBackend } from '../helpers';
 
@@ -13,20 +22,42 @@ describe('classification loss (softmax / cosface over training identities)', fun
     const c = compileTrainOptions({ steps: 100, classification: {} }).classification;
     assert.deepEqual(c, { head: 'cosface', mode: 'beside', weight: 1, warmupSteps: 50, scale: 30, margin: 0.35, classes: 0 });
     assert.equal(compileTrainOptions({}).classification, false);
-    assert.throws(() => compileTrainOptions({ steps: 10, classification: { warmupSteps: 11 } }), (e: ConfigError) => e.field === 'classification.warmupSteps');
-    assert.throws(() => compileTrainOptions({ classification: { weight: 0 } }), (e: ConfigError) => e.field === 'classification.weight');
-    assert.throws(() => parseTrainSpec({ classification: { head: 'arcface' } }), (e: SpecError) => e.issues[0]?.path === 'classification.head');
-    const at = (mode: 'beside' | 'alone' | 'warmup', step: number) => lossWeightsAt(compileTrainOptions({ steps: 10, classification: { mode, weight: 0.5, warmupSteps: 4 } }).classification, step);
+    assert.throws(
+      () => compileTrainOptions({ steps: 10, classification: { warmupSteps: 11 } }),
+      (e: ConfigError) => e.field === 'classification.warmupSteps',
+    );
+    assert.throws(
+      () => compileTrainOptions({ classification: { weight: 0 } }),
+      (e: ConfigError) => e.field === 'classification.weight',
+    );
+    assert.throws(
+      () => parseTrainSpec({ classification: { head: 'arcface' } }),
+      (e: SpecError) => e.issues[0]?.path === 'classification.head',
+    );
+    const at = (mode: 'beside' | 'alone' | 'warmup', step: number) =>
+      lossWeightsAt(compileTrainOptions({ steps: 10, classification: { mode, weight: 0.5, warmupSteps: 4 } }).classification, step);
     assert.deepEqual(at('beside', 0), { triplet: 1, classification: 0.5 });
     assert.deepEqual(at('alone', 9), { triplet: 0, classification: 1 });
-    assert.deepEqual([at('warmup', 3), at('warmup', 4)], [{ triplet: 0, classification: 1 }, { triplet: 1, classification: 0 }]);
+    assert.deepEqual(
+      [at('warmup', 3), at('warmup', 4)],
+      [
+        { triplet: 0, classification: 1 },
+        { triplet: 1, classification: 0 },
+      ],
+    );
     assert.deepEqual(lossWeightsAt(false, 0), { triplet: 1, classification: 0 });
   });
 
   it('is the cross-entropy of scaled cosines, with the margin taken from the true class only', () => {
     // Two unit embeddings, three classes; class weights of different norms (normalised away).
-    const e = tf.tensor2d([[1, 0], [0.6, 0.8]]);
-    const w = tf.tensor2d([[2, 0, -1], [0, 3, 0]]); // columns: (1,0), (0,1), (-1,0) after normalising
+    const e = tf.tensor2d([
+      [1, 0],
+      [0.6, 0.8],
+    ]);
+    const w = tf.tensor2d([
+      [2, 0, -1],
+      [0, 3, 0],
+    ]); // columns: (1,0), (0,1), (-1,0) after normalising
     const labels = new Int32Array([0, 1]);
     const expected = (m: number) => {
       const ce = (cos: number[], y: number) => {
@@ -49,8 +80,14 @@ describe('classification loss (softmax / cosface over training identities)', fun
     try {
       const source = new SyntheticSource({ identities: 12, imagesPerIdentity: 6 });
       const trainer = new Trainer(source, {
-        model: { architecture: 'tiny', imageSize: 24 }, batch: { P: 12, K: 4 }, steps: 30, augment: false, seed: 2,
-        optimizer: { name: 'adam', learningRate: 0.01 }, classification: { mode: 'alone', head: 'softmax' }, checkpointDir: t.dir,
+        model: { architecture: 'tiny', imageSize: 24 },
+        batch: { P: 12, K: 4 },
+        steps: 30,
+        augment: false,
+        seed: 2,
+        optimizer: { name: 'adam', learningRate: 0.01 },
+        classification: { mode: 'alone', head: 'softmax' },
+        checkpointDir: t.dir,
       });
       assert.equal(trainer.config.classification && trainer.config.classification.classes, 12, 'one class per identity of the source');
       const history: { classificationLoss: number; classificationAccuracy: number }[] = [];

@@ -27,13 +27,16 @@ describe('compute thread', function () {
       // A shard whose images do not match its count throws inside the second shard's forward.
       const bad = { ...shard(9), count: 5 };
       await assert.rejects(compute.gradients({ shards: [shard(5), bad] }));
-      assert.equal(await compute.tensors(), counts[1], 'the first shard\'s gradients leaked');
+      assert.equal(await compute.tensors(), counts[1], "the first shard's gradients leaked");
       // A NaN vector, and an update that would overflow the weights, are refused and leak nothing.
       const nan = await compute.gradients({ shards: [shard(6)] });
       nan.fill(NaN);
       await assert.rejects(compute.apply({ flat: nan, step: 4, learningRateScale: 1, checksum: false }), /non-finite gradients at step 5/);
       const huge = await compute.gradients({ shards: [shard(6)] });
-      await assert.rejects(compute.apply({ flat: huge, step: 4, learningRateScale: 1e45, checksum: false }), /non-finite weights at step 5/);
+      await assert.rejects(
+        compute.apply({ flat: huge, step: 4, learningRateScale: 1e45, checksum: false }),
+        /non-finite weights at step 5/,
+      );
       assert.equal(await compute.tensors(), counts[1]);
       // Nothing was applied: the next good update is still step 4's.
       const ok = await compute.gradients({ shards: [shard(7)] });

@@ -3,7 +3,14 @@ import { conv2dFilterGradient, conv2dInputGradient, tf } from '@facenet/core';
 import { useBackend } from '../helpers';
 
 type Pad = 'same' | 'valid';
-interface Case { x: [number, number, number, number]; k: [number, number]; co: number; s: number; d: number; pad: Pad }
+interface Case {
+  x: [number, number, number, number];
+  k: [number, number];
+  co: number;
+  s: number;
+  d: number;
+  pad: Pad;
+}
 
 /** A dilated filter as the equivalent dense filter with zeros between taps. */
 function dilateFilter(f: tf.Tensor4D, d: number): tf.Tensor4D {
@@ -11,7 +18,8 @@ function dilateFilter(f: tf.Tensor4D, d: number): tf.Tensor4D {
   const [kh, kw, ci, co] = f.shape;
   const buf = tf.buffer([(kh - 1) * d + 1, (kw - 1) * d + 1, ci, co]);
   const v = f.arraySync();
-  for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) for (let c = 0; c < ci; c++) for (let o = 0; o < co; o++) buf.set(v[i]![j]![c]![o]!, i * d, j * d, c, o);
+  for (let i = 0; i < kh; i++)
+    for (let j = 0; j < kw; j++) for (let c = 0; c < ci; c++) for (let o = 0; o < co; o++) buf.set(v[i]![j]![c]![o]!, i * d, j * d, c, o);
   return buf.toTensor() as tf.Tensor4D;
 }
 
@@ -74,7 +82,9 @@ describe('conv2d gradients as forward convolutions', function () {
         const refDf = ref.df.arraySync();
         await tf.setBackend(backend);
         // Through tf.grads, so the registered Conv2D gradient (ours) is what runs.
-        const [gx, gf] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.s, c.pad, 'NHWC', c.d), dy)))([x, f]);
+        const [gx, gf] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+          tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.s, c.pad, 'NHWC', c.d), dy)),
+        )([x, f]);
         const errX = tf.max(tf.abs(tf.sub(gx!, tf.tensor(refDx as number[])))).dataSync()[0]!;
         const errF = tf.max(tf.abs(tf.sub(gf!, tf.tensor(refDf as number[])))).dataSync()[0]!;
         assert.ok(errX <= 1e-4, `dx max error ${errX} for ${JSON.stringify(c)}`);
@@ -89,6 +99,9 @@ describe('conv2d gradients as forward convolutions', function () {
     const dy = tf.randomNormal([2, 4, 4, 5]) as tf.Tensor4D;
     const pad = { top: 0, bottom: 1, left: 0, right: 1 };
     assert.deepEqual(conv2dFilterGradient(x, dy, [3, 3, 3, 5], [2, 2], [1, 1], pad).shape, [3, 3, 3, 5]);
-    assert.deepEqual(conv2dInputGradient([2, 8, 8, 3], dy, tf.randomNormal([3, 3, 3, 5]) as tf.Tensor4D, [2, 2], [1, 1], pad).shape, [2, 8, 8, 3]);
+    assert.deepEqual(
+      conv2dInputGradient([2, 8, 8, 3], dy, tf.randomNormal([3, 3, 3, 5]) as tf.Tensor4D, [2, 2], [1, 1], pad).shape,
+      [2, 8, 8, 3],
+    );
   });
 });

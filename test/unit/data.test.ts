@@ -1,7 +1,21 @@
 import { strict as assert } from 'node:assert';
 import { copyFileSync, mkdirSync, writeFileSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { DatasetError, decodeNetpbm, decodeSquare, FolderSource, scanPeopleFolderAsync, ImageDecodeError, loadImages, samplePK, compilePKOptions, splitByIdentity, SyntheticSource, ConfigError, splitHoldout } from '@facenet/core';
+import {
+  DatasetError,
+  decodeNetpbm,
+  decodeSquare,
+  FolderSource,
+  scanPeopleFolderAsync,
+  ImageDecodeError,
+  loadImages,
+  samplePK,
+  compilePKOptions,
+  splitByIdentity,
+  SyntheticSource,
+  ConfigError,
+  splitHoldout,
+} from '@facenet/core';
 import { ORL, tempDir } from '../helpers';
 
 describe('data', () => {
@@ -19,7 +33,12 @@ describe('data', () => {
   it('skips broken symlinks and unreadable entries in a dataset folder instead of failing', () => {
     const t = tempDir();
     try {
-      for (const [id, n] of [['s1', 1], ['s1', 2], ['s2', 1], ['s2', 2]] as const) {
+      for (const [id, n] of [
+        ['s1', 1],
+        ['s1', 2],
+        ['s2', 1],
+        ['s2', 2],
+      ] as const) {
         mkdirSync(join(t.dir, id), { recursive: true });
         copyFileSync(join(ORL, id, `${n}.pgm`), join(t.dir, id, `${n}.pgm`));
       }
@@ -35,8 +54,14 @@ describe('data', () => {
 
   it('scans a folder asynchronously to the same index, bounded in images and time', async () => {
     assert.deepEqual(await scanPeopleFolderAsync(ORL), new FolderSource(ORL).index);
-    await assert.rejects(scanPeopleFolderAsync(ORL, { maxImages: 50 }), (e: unknown) => e instanceof DatasetError && /more than 50 images/.test(e.message));
-    await assert.rejects(scanPeopleFolderAsync(ORL, { deadlineMs: -1 }), (e: unknown) => e instanceof DatasetError && /took longer than/.test(e.message));
+    await assert.rejects(
+      scanPeopleFolderAsync(ORL, { maxImages: 50 }),
+      (e: unknown) => e instanceof DatasetError && /more than 50 images/.test(e.message),
+    );
+    await assert.rejects(
+      scanPeopleFolderAsync(ORL, { deadlineMs: -1 }),
+      (e: unknown) => e instanceof DatasetError && /took longer than/.test(e.message),
+    );
     await assert.rejects(scanPeopleFolderAsync('/no/such/folder'), DatasetError);
   });
 
@@ -90,7 +115,10 @@ describe('data', () => {
     const batch = samplePK(index, compilePKOptions({ P: 4, K: 2, singletonNegatives: 1 }), 1, 0);
     assert.deepEqual([...batch.identities].sort(), [0, 1]);
     assert.equal(batch.items.filter((i) => i.identity >= 2).length, 1);
-    assert.throws(() => compilePKOptions({ K: 1 }), (e: unknown) => e instanceof ConfigError && e.field === 'batch.K');
+    assert.throws(
+      () => compilePKOptions({ K: 1 }),
+      (e: unknown) => e instanceof ConfigError && e.field === 'batch.K',
+    );
   });
 
   it('holds out whole identities', () => {

@@ -8,20 +8,30 @@ import { createMinerMetrics } from '@facenet/miner';
 import { createWorkerMetrics } from '@facenet/worker';
 
 /** Every service's registry, as each serves it at /metrics. */
-const registries = () => [createMetrics().registry, createWorkerMetrics().registry, createMinerMetrics().registry, createEvaluatorMetrics().registry];
+const registries = () => [
+  createMetrics().registry,
+  createWorkerMetrics().registry,
+  createMinerMetrics().registry,
+  createEvaluatorMetrics().registry,
+];
 import { REPO } from '../helpers';
 
 const K8S = join(REPO, 'deploy', 'k8s');
 
 function yamlFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? yamlFiles(join(dir, e.name)) : e.name.endsWith('.yaml') ? [join(dir, e.name)] : []));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? yamlFiles(join(dir, e.name)) : e.name.endsWith('.yaml') ? [join(dir, e.name)] : [],
+  );
 }
 
 /** Environment variables a service entry point reads (process.env.X or envNumber('X')). */
 function envRead(): Set<string> {
   const names = new Set<string>();
   for (const pkg of ['coordinator', 'worker', 'miner', 'evaluator', 'protocol', 'facenet']) {
-    const walk = (d: string): string[] => readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(d, e.name)) : e.name.endsWith('.ts') ? [join(d, e.name)] : []));
+    const walk = (d: string): string[] =>
+      readdirSync(d, { withFileTypes: true }).flatMap((e) =>
+        e.isDirectory() ? walk(join(d, e.name)) : e.name.endsWith('.ts') ? [join(d, e.name)] : [],
+      );
     for (const f of walk(join(REPO, 'packages', pkg, 'src'))) {
       const text = readFileSync(f, 'utf8');
       for (const m of text.matchAll(/(?:process\.)?env\.([A-Z_]+)|envNumber\('([A-Z_]+)'\)/g)) names.add((m[1] ?? m[2]) as string);
@@ -38,7 +48,8 @@ describe('deployment manifests', () => {
       if (f.endsWith('kustomization.yaml')) {
         const k = docs[0]!.toJS() as { resources?: string[]; configMapGenerator?: { files?: string[] }[] };
         for (const r of k.resources ?? []) assert.ok(existsSync(join(dirname(f), r)), `${f}: resource ${r}`);
-        for (const g of k.configMapGenerator ?? []) for (const file of g.files ?? []) assert.ok(existsSync(join(dirname(f), file.split('=').pop()!)), `${f}: ${file}`);
+        for (const g of k.configMapGenerator ?? [])
+          for (const file of g.files ?? []) assert.ok(existsSync(join(dirname(f), file.split('=').pop()!)), `${f}: ${file}`);
       }
     }
   });
@@ -58,12 +69,23 @@ describe('deployment manifests', () => {
   });
 
   it('the dashboard queries only metrics some service exports', async () => {
-    const dash = JSON.parse(readFileSync(join(K8S, 'base', 'monitoring', 'facenet-dashboard.json'), 'utf8')) as { panels: { targets?: { expr: string }[] }[] };
+    const dash = JSON.parse(readFileSync(join(K8S, 'base', 'monitoring', 'facenet-dashboard.json'), 'utf8')) as {
+      panels: { targets?: { expr: string }[] }[];
+    };
     const exported = new Set((await Promise.all(registries().map((r) => r.getMetricsAsJSON()))).flat().map((m) => m.name));
-    const queried = dash.panels.flatMap((p) => (p.targets ?? []).flatMap((t) => [...t.expr.matchAll(/facenet_[a-z_]+/g)].map((m) => m[0].replace(/_(bucket|sum|count)$/, ''))));
+    const queried = dash.panels.flatMap((p) =>
+      (p.targets ?? []).flatMap((t) => [...t.expr.matchAll(/facenet_[a-z_]+/g)].map((m) => m[0].replace(/_(bucket|sum|count)$/, ''))),
+    );
     assert.ok(queried.length >= 20);
     for (const q of queried) assert.ok(exported.has(q), `dashboard queries ${q}, which no service exports`);
-    for (const q of ['facenet_evaluation_val', 'facenet_evaluation_accuracy', 'facenet_worker_step_phase_seconds', 'facenet_queue_jobs', 'facenet_mining_seconds']) assert.ok(queried.includes(q), `no panel shows ${q}`);
+    for (const q of [
+      'facenet_evaluation_val',
+      'facenet_evaluation_accuracy',
+      'facenet_worker_step_phase_seconds',
+      'facenet_queue_jobs',
+      'facenet_mining_seconds',
+    ])
+      assert.ok(queried.includes(q), `no panel shows ${q}`);
   });
 
   it('no metric labels the training job `job` or `instance` (Prometheus owns them: the job is `job_id`), nor does the dashboard group by them', async () => {
@@ -79,7 +101,9 @@ describe('deployment manifests', () => {
     n.planVersion.set({ job_id: 'j1' }, 1);
     for (const registry of [m.registry, w.registry, e.registry, n.registry]) {
       for (const metric of await registry.getMetricsAsJSON()) {
-        for (const v of metric.values ?? []) for (const label of Object.keys(v.labels ?? {})) assert.ok(!['job', 'instance'].includes(label), `${metric.name} has label ${label}`);
+        for (const v of metric.values ?? [])
+          for (const label of Object.keys(v.labels ?? {}))
+            assert.ok(!['job', 'instance'].includes(label), `${metric.name} has label ${label}`);
       }
     }
     const dash = readFileSync(join(K8S, 'base', 'monitoring', 'facenet-dashboard.json'), 'utf8');

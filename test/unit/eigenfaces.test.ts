@@ -13,7 +13,12 @@ describe('eigenfaces baseline (whitened PCA) on ORL', function () {
     const e = await fitEigenfaces(source, fitKeys, { size: 32, components: 24 });
     assert.equal(e.images, 300);
     const d = e.size * e.size;
-    for (const [a, b] of [[0, 0], [0, 1], [5, 5], [3, 17]] as const) {
+    for (const [a, b] of [
+      [0, 0],
+      [0, 1],
+      [5, 5],
+      [3, 17],
+    ] as const) {
       let dot = 0;
       for (let p = 0; p < d; p++) dot += e.basis[a * d + p]! * e.basis[b * d + p]!;
       assert.ok(Math.abs(dot - (a === b ? 1 : 0)) < 1e-3, `component ${a} . ${b} = ${dot}`);

@@ -16,7 +16,10 @@ describe('job lifecycle: one table of allowed transitions', () => {
           assert.equal(transition(j, e).state, t.to);
         } else {
           assert.ok(!canTransition(from, e));
-          assert.throws(() => transition(j, e), (err: JobStateError) => err instanceof JobStateError && err.status === 409 && err.message.includes(`a ${from} job`));
+          assert.throws(
+            () => transition(j, e),
+            (err: JobStateError) => err instanceof JobStateError && err.status === 409 && err.message.includes(`a ${from} job`),
+          );
           assert.equal(j.state, from, 'a refused transition changes nothing');
         }
       }

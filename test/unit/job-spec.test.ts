@@ -32,8 +32,16 @@ describe('job spec', () => {
     const spec = parseJobSpec({ ...base, worldSize: 3 });
     assert.equal(spec.minWorldSize, undefined);
     assert.deepEqual(spec.nonFinite, { learningRateFactor: 0.1, maxRollbacks: 3 });
-    assert.deepEqual(issues({ ...base, worldSize: 2, minWorldSize: 3 }).map((i) => i.path), ['minWorldSize']);
-    assert.deepEqual(issues({ ...base, nonFinite: { learningRateFactor: 1.5, maxRollbacks: -1 } }).map((i) => i.path).sort(), ['nonFinite.learningRateFactor', 'nonFinite.maxRollbacks']);
+    assert.deepEqual(
+      issues({ ...base, worldSize: 2, minWorldSize: 3 }).map((i) => i.path),
+      ['minWorldSize'],
+    );
+    assert.deepEqual(
+      issues({ ...base, nonFinite: { learningRateFactor: 1.5, maxRollbacks: -1 } })
+        .map((i) => i.path)
+        .sort(),
+      ['nonFinite.learningRateFactor', 'nonFinite.maxRollbacks'],
+    );
   });
 });
 
@@ -46,9 +54,15 @@ describe('dataset.excludePairsFolds', () => {
     const all = sourceFromSpec({ ...spec.dataset, excludePairsFolds: undefined } as typeof spec.dataset).index.names;
     const kept = sourceFromSpec(spec.dataset).index.names;
     assert.ok(evalPeople.size > 500, `${evalPeople.size} people in folds 8-9`);
-    assert.ok(kept.every((n) => !evalPeople.has(n)), 'no person of folds 8-9 trains');
+    assert.ok(
+      kept.every((n) => !evalPeople.has(n)),
+      'no person of folds 8-9 trains',
+    );
     assert.equal(kept.length, all.length - evalPeople.size);
-    assert.throws(() => parseJobSpec({ dataset: { kind: 'folder', path: 'x', excludePairsFolds: { pairs, folds: [] } } }), (e: SpecError) => e.issues.some((i) => i.path === 'dataset.excludePairsFolds.folds'));
+    assert.throws(
+      () => parseJobSpec({ dataset: { kind: 'folder', path: 'x', excludePairsFolds: { pairs, folds: [] } } }),
+      (e: SpecError) => e.issues.some((i) => i.path === 'dataset.excludePairsFolds.folds'),
+    );
   });
 
   it('every example job in examples/ is a valid spec whose training options compile', () => {
@@ -58,7 +72,8 @@ describe('dataset.excludePairsFolds', () => {
     for (const f of files) {
       const spec = parseJobSpec(parseYaml(readFileSync(join(dir, f), 'utf8')));
       assert.doesNotThrow(() => compileTrainOptions(spec.train as TrainOptions), f);
-      if (spec.train.virtualShards !== undefined) assert.ok(spec.worldSize <= spec.train.virtualShards, `${f}: every rank needs a virtual shard`);
+      if (spec.train.virtualShards !== undefined)
+        assert.ok(spec.worldSize <= spec.train.virtualShards, `${f}: every rank needs a virtual shard`);
     }
   });
 });

@@ -17,8 +17,11 @@ describe('matMul gradient without transposed operands', () => {
     it(`${backend}: dA = dy B^T and dB = A^T dy, for dense-layer shapes, batched and transposed products`, async () => {
       await tf.setBackend(backend);
       const cases: { a: number[]; b: number[]; ta?: boolean; tb?: boolean }[] = [
-        { a: [90, 512], b: [512, 128] }, { a: [7, 33], b: [33, 5] }, { a: [3, 4, 6], b: [3, 6, 2] },
-        { a: [6, 4], b: [6, 5], ta: true }, { a: [4, 6], b: [5, 6], tb: true },
+        { a: [90, 512], b: [512, 128] },
+        { a: [7, 33], b: [33, 5] },
+        { a: [3, 4, 6], b: [3, 6, 2] },
+        { a: [6, 4], b: [6, 5], ta: true },
+        { a: [4, 6], b: [5, 6], tb: true },
       ];
       for (const c of cases) {
         const a = tf.randomNormal(c.a, 0, 1, 'float32', 1);

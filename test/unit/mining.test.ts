@@ -1,5 +1,13 @@
 import { strict as assert } from 'node:assert';
-import { confusableIdentities, mineTriplets, mineTripletsBruteForce, mineTripletsRestricted, mineTripletsRestrictedParallel, miningRecall, rngFor } from '@facenet/core';
+import {
+  confusableIdentities,
+  mineTriplets,
+  mineTripletsBruteForce,
+  mineTripletsRestricted,
+  mineTripletsRestrictedParallel,
+  miningRecall,
+  rngFor,
+} from '@facenet/core';
 import { useBackend } from '../helpers';
 
 /** Points on a line in 2-D (second coordinate 0): squared distance = (x_i - x_j)^2. */
@@ -11,12 +19,13 @@ describe('miner: blocked semi-hard mining', function () {
   this.timeout(60000);
   before(useBackend);
 
-  it('picks the expected negative in each pair\'s window, by hardness', () => {
+  it("picks the expected negative in each pair's window, by hardness", () => {
     // Identity 0 at x=0 and x=0.5 (d(a,p) = 0.25). Negatives of identity 1 at distances
     // (from x=0) 0.09 (hard), 0.2704 and 0.3249 (inside 0.25..0.45, semi-hard), 0.64 (easy).
     const emb = line([0, 0.5, 0.3, 0.52, 0.57, 0.8]);
     const labels = [0, 0, 1, 1, 1, 1];
-    const mined = (hardness: number) => mineTriplets(emb, 2, labels, { hardness, margin: 0.2, rowBlock: 2, colBlock: 3 }).triplets.find((t) => t.anchor === 0);
+    const mined = (hardness: number) =>
+      mineTriplets(emb, 2, labels, { hardness, margin: 0.2, rowBlock: 2, colBlock: 3 }).triplets.find((t) => t.anchor === 0);
     // hardness 0: target d(a,p)+alpha = 0.45 -> the semi-hard negative closest to it, x=0.57 (0.3249).
     assert.equal(mined(0)?.negative, 4);
     // hardness 1: target d(a,p) = 0.25 -> the closest one above it, x=0.52 (0.2704).
@@ -25,7 +34,9 @@ describe('miner: blocked semi-hard mining', function () {
     const all = mineTriplets(emb, 2, labels, { hardness: 1, margin: 0.2 }).triplets;
     assert.ok(all.every((t) => t.dan > t.dap));
     // ...and can be once it is off (window from d(a,p) - alpha = 0.05).
-    const noFloor = mineTriplets(emb, 2, labels, { hardness: 1, floor: false, margin: 0.2 }).triplets.find((t) => t.anchor === 0 && t.positive === 1);
+    const noFloor = mineTriplets(emb, 2, labels, { hardness: 1, floor: false, margin: 0.2 }).triplets.find(
+      (t) => t.anchor === 0 && t.positive === 1,
+    );
     assert.equal(noFloor?.negative, 3, 'closest to d(a,p) either side: 0.2704 (|0.02|) beats 0.09 (|0.16|)');
   });
 
@@ -39,11 +50,16 @@ describe('miner: blocked semi-hard mining', function () {
 
   it('blocked tiles give exactly the brute-force result', () => {
     const rng = rngFor('mining-test');
-    const n = 97, dim = 16;
+    const n = 97,
+      dim = 16;
     const emb = new Float32Array(n * dim);
     for (let i = 0; i < n; i++) {
       let norm = 0;
-      for (let d = 0; d < dim; d++) { const v = rng() - 0.5; emb[i * dim + d] = v; norm += v * v; }
+      for (let d = 0; d < dim; d++) {
+        const v = rng() - 0.5;
+        emb[i * dim + d] = v;
+        norm += v * v;
+      }
       for (let d = 0; d < dim; d++) emb[i * dim + d] = emb[i * dim + d]! / Math.sqrt(norm);
     }
     const labels = Array.from({ length: n }, (_, i) => i % 13);
@@ -52,7 +68,10 @@ describe('miner: blocked semi-hard mining', function () {
       const blocked = mineTriplets(emb, dim, labels, { ...opts, rowBlock: 10, colBlock: 7 }).triplets;
       const brute = mineTripletsBruteForce(emb, dim, labels, opts);
       assert.ok(brute.length > n, `enough triplets to mean something (${brute.length})`);
-      assert.deepEqual(blocked.map((t) => [t.anchor, t.positive, t.negative]), brute.map((t) => [t.anchor, t.positive, t.negative]));
+      assert.deepEqual(
+        blocked.map((t) => [t.anchor, t.positive, t.negative]),
+        brute.map((t) => [t.anchor, t.positive, t.negative]),
+      );
     }
   });
 
@@ -75,7 +94,11 @@ describe('miner: blocked semi-hard mining', function () {
       if (i % (per * 10) === 0) for (let d = 0; d < dim; d++) group[d] = rng() - 0.5;
       if (i % per === 0) for (let d = 0; d < dim; d++) centre[d] = group[d]! + 0.5 * (rng() - 0.5);
       let norm = 0;
-      for (let d = 0; d < dim; d++) { const v = centre[d]! + spread * (rng() - 0.5); emb[i * dim + d] = v; norm += v * v; }
+      for (let d = 0; d < dim; d++) {
+        const v = centre[d]! + spread * (rng() - 0.5);
+        emb[i * dim + d] = v;
+        norm += v * v;
+      }
       for (let d = 0; d < dim; d++) emb[i * dim + d] = emb[i * dim + d]! / Math.sqrt(norm);
     }
     return { emb, labels: Array.from({ length: identities * per }, (_, i) => Math.floor(i / per)) };
@@ -87,7 +110,10 @@ describe('miner: blocked semi-hard mining', function () {
     const exact = mineTriplets(emb, 16, labels, opts).triplets;
     const restricted = mineTripletsRestricted(emb, 16, labels, { ...opts, neighbourIdentities: 11, randomCandidates: 0 }).triplets;
     assert.ok(exact.length > 100);
-    assert.deepEqual(restricted.map((t) => [t.anchor, t.positive, t.negative]), exact.map((t) => [t.anchor, t.positive, t.negative]));
+    assert.deepEqual(
+      restricted.map((t) => [t.anchor, t.positive, t.negative]),
+      exact.map((t) => [t.anchor, t.positive, t.negative]),
+    );
   });
 
   it('restricted to a few neighbour identities, it keeps >= 95% of the exact negatives (recall)', () => {

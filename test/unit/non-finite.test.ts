@@ -11,14 +11,30 @@ function snapshot(model: EmbeddingModel, optimizer: Optimizer): Map<string, Floa
 describe('non-finite guard', () => {
   before(() => useBackend());
 
-  it('names NaN or Inf in a reduced vector as gradients or loss (the statistics are its last 9 elements)', () => {
+  it('names NaN or Inf in a reduced vector as gradients, batch-norm statistics or loss (the step statistics are its last 9 elements)', () => {
     const v = new Float32Array(20);
     checkFiniteVector(v, 4);
     v[3] = NaN;
-    assert.throws(() => checkFiniteVector(v, 4), (e: NonFiniteError) => e instanceof NonFiniteError && e.what === 'gradients' && e.step === 4 && /step 5/.test(e.message));
+    assert.throws(
+      () => checkFiniteVector(v, 4),
+      (e: NonFiniteError) => e instanceof NonFiniteError && e.what === 'gradients' && e.step === 4 && /step 5/.test(e.message),
+    );
     v[3] = 0;
     v[15] = Infinity;
-    assert.throws(() => checkFiniteVector(v, 4), (e: NonFiniteError) => e.what === 'loss');
+    assert.throws(
+      () => checkFiniteVector(v, 4),
+      (e: NonFiniteError) => e.what === 'loss',
+    );
+    v[15] = 0;
+    v[8] = NaN; // gradients end at 6, batch-norm statistics run 6-10
+    assert.throws(
+      () => checkFiniteVector(v, 4, 6),
+      (e: NonFiniteError) => e.what === 'batch-norm statistics',
+    );
+    assert.throws(
+      () => checkFiniteVector(v, 4, 9),
+      (e: NonFiniteError) => e.what === 'gradients',
+    );
   });
 
   it('an update that makes weights non-finite leaves weights, statistics and optimizer slots exactly as before', () => {
@@ -31,13 +47,22 @@ describe('non-finite guard', () => {
     const good = computeShardGradients(model, { images, labels, count: n }, 'semi-hard', 0.2);
     applyUpdateGuarded(model, optimizer, good, 1, 1e-3, 0.99, 0); // creates the Adam slots
     for (const t of good.grads.values()) t.dispose();
-    for (const s of good.bnStats.values()) { s.mean.dispose(); s.variance.dispose(); }
+    for (const s of good.bnStats.values()) {
+      s.mean.dispose();
+      s.variance.dispose();
+    }
     const kept = snapshot(model, optimizer);
     const iterations = optimizer.iterations;
     const g = computeShardGradients(model, { images, labels, count: n }, 'semi-hard', 0.2);
-    assert.throws(() => applyUpdateGuarded(model, optimizer, g, 1, 1e39, 0.99, 1), (e: NonFiniteError) => e.what === 'weights' && /not applied/.test(e.message));
+    assert.throws(
+      () => applyUpdateGuarded(model, optimizer, g, 1, 1e39, 0.99, 1),
+      (e: NonFiniteError) => e.what === 'weights' && /not applied/.test(e.message),
+    );
     for (const t of g.grads.values()) t.dispose();
-    for (const s of g.bnStats.values()) { s.mean.dispose(); s.variance.dispose(); }
+    for (const s of g.bnStats.values()) {
+      s.mean.dispose();
+      s.variance.dispose();
+    }
     assert.equal(optimizer.iterations, iterations);
     const after = snapshot(model, optimizer);
     assert.deepEqual([...after.keys()].sort(), [...kept.keys()].sort());

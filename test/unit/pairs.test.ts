@@ -12,12 +12,15 @@ describe('pairs.txt', () => {
     const p = parsePairs(GOOD);
     assert.equal(p.folds, 2);
     assert.equal(p.pairsPerFold, 1);
-    assert.deepEqual(p.pairs.map((x) => [x.a.name, x.a.index, x.b.name, x.b.index, x.same, x.fold]), [
-      ['Ann', 1, 'Ann', 2, true, 0],
-      ['Bob', 1, 'Cid', 3, false, 0],
-      ['Dee', 2, 'Dee', 4, true, 1],
-      ['Eve', 1, 'Fay', 1, false, 1],
-    ]);
+    assert.deepEqual(
+      p.pairs.map((x) => [x.a.name, x.a.index, x.b.name, x.b.index, x.same, x.fold]),
+      [
+        ['Ann', 1, 'Ann', 2, true, 0],
+        ['Bob', 1, 'Cid', 3, false, 0],
+        ['Dee', 2, 'Dee', 4, true, 1],
+        ['Eve', 1, 'Fay', 1, false, 1],
+      ],
+    );
   });
 
   it('names the line of each error', () => {
@@ -29,7 +32,10 @@ describe('pairs.txt', () => {
       ['2\t1\nAnn\t1\t2\n', 2, /expected 4 pair lines/],
     ];
     for (const [text, line, msg] of cases) {
-      assert.throws(() => parsePairs(text, 'p.txt'), (e: unknown) => e instanceof PairsFormatError && e.line === line && msg.test(e.message) && e.message.startsWith(`p.txt:${line}:`));
+      assert.throws(
+        () => parsePairs(text, 'p.txt'),
+        (e: unknown) => e instanceof PairsFormatError && e.line === line && msg.test(e.message) && e.message.startsWith(`p.txt:${line}:`),
+      );
     }
   });
 

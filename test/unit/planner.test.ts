@@ -6,9 +6,24 @@ import { curriculumSchema, MiningPlan } from '@facenet/protocol';
 const source = new SyntheticSource({ identities: 30, imagesPerIdentity: 6 });
 const config = compileTrainOptions({ batch: { P: 10, K: 4 }, virtualShards: 4, seed: 4 });
 const plan = {
-  jobId: 'j', version: 3, step: 10, checkpoint: '', createdAt: '', hardness: 0.5, floor: true,
-  pairs: [[1, 2, 9], [3, 4, 7], [5, 6, 5], [7, 8, 2]], confusable: { 11: [12], 13: [14] }, sample: [], skippedSteps: [],
-  stats: {} as MiningPlan['stats'], timings: { embedMs: 0, mineMs: 0, images: 0 },
+  jobId: 'j',
+  version: 3,
+  step: 10,
+  checkpoint: '',
+  createdAt: '',
+  hardness: 0.5,
+  floor: true,
+  pairs: [
+    [1, 2, 9],
+    [3, 4, 7],
+    [5, 6, 5],
+    [7, 8, 2],
+  ],
+  confusable: { 11: [12], 13: [14] },
+  sample: [],
+  skippedSteps: [],
+  stats: {} as MiningPlan['stats'],
+  timings: { embedMs: 0, mineMs: 0, images: 0 },
 } as MiningPlan;
 
 describe('batch planner', () => {
@@ -28,7 +43,12 @@ describe('batch planner', () => {
     assert.equal(all.size, 10, 'P identities');
     const together = (a: number, b: number) => ids.some((s) => s.has(a) && s.has(b));
     // 0.6 x 10 = 6 mined identities: the three most frequent mined pairs fit.
-    const placed = [[1, 2], [3, 4], [5, 6], [7, 8]].filter(([a, b]) => all.has(a!) && all.has(b!));
+    const placed = [
+      [1, 2],
+      [3, 4],
+      [5, 6],
+      [7, 8],
+    ].filter(([a, b]) => all.has(a!) && all.has(b!));
     assert.equal(placed.length, 3);
     for (const [a, b] of placed) assert.ok(together(a!, b!), `${a} and ${b} share a shard`);
     assert.ok(shards!.every((s) => s.length > 0));
@@ -39,6 +59,9 @@ describe('batch planner', () => {
   it('without a plan or before the curriculum starts, plans uniformly', () => {
     const curriculum = curriculumSchema.parse({ enabled: true, startStep: 100 });
     assert.deepEqual(planBatch(source, config, 20, 1, curriculum, plan), planBatch(source, config, 20, 1));
-    assert.deepEqual(planBatch(source, config, 20, 1, curriculumSchema.parse({ enabled: true }), undefined), planBatch(source, config, 20, 1));
+    assert.deepEqual(
+      planBatch(source, config, 20, 1, curriculumSchema.parse({ enabled: true }), undefined),
+      planBatch(source, config, 20, 1),
+    );
   });
 });

@@ -9,7 +9,7 @@ class RecordingCompute implements StepCompute {
   readonly trained: Float32Array[][] = [];
   async init(b: { step: number }) {
     this.step = b.step;
-    return { step: b.step };
+    return { step: b.step, bnOffset: 0 };
   }
   async gradients(b: { shards: { images: Float32Array }[] }) {
     this.trained.push(b.shards.map((s) => s.images.slice()));
@@ -35,7 +35,20 @@ describe('step runner: prefetched images', () => {
   const source = sourceFromSpec(dataset);
   const shardsOf = (seed: number, step: number) => [splitByIdentity(samplePK(source.index, train.batch, seed, step), 2).flat()];
   const job = (step: number, shards: ShardJobData['shards'], prefetch?: ShardJobData['prefetch']): ShardJobData => ({
-    jobId: 'j', step, rank: 0, generation: 1, world: ['self'], shards, prefetch, dataset, train, restoreFrom: null, trustHeld: false, checksum: false, learningRateScale: 1, collectiveSecret: 's',
+    jobId: 'j',
+    step,
+    rank: 0,
+    generation: 1,
+    world: ['self'],
+    shards,
+    prefetch,
+    dataset,
+    train,
+    restoreFrom: null,
+    trustHeld: false,
+    checksum: false,
+    learningRateScale: 1,
+    collectiveSecret: 's',
   });
 
   it('trains the step on its own items when they changed after the prefetch (a new mining plan)', async () => {
@@ -46,7 +59,10 @@ describe('step runner: prefetched images', () => {
     assert.notDeepEqual(planned, replanned);
     await runner.run(job(0, shardsOf(1, 0), { step: 1, shards: planned }));
     await runner.run(job(1, replanned));
-    const expected = await loadImages(source, replanned[0]!, { size: 24, augment: { ...train.augment as object, seed: train.seed, step: 1 } as never });
+    const expected = await loadImages(source, replanned[0]!, {
+      size: 24,
+      augment: { ...(train.augment as object), seed: train.seed, step: 1 } as never,
+    });
     assert.deepEqual(compute.trained[1]![0], expected.data, 'step 1 trained on the prefetched (stale) images');
   });
 
@@ -56,7 +72,10 @@ describe('step runner: prefetched images', () => {
     const next = shardsOf(1, 1);
     await runner.run(job(0, shardsOf(1, 0), { step: 1, shards: next }));
     await runner.run(job(1, next));
-    const expected = await loadImages(source, next[0]!, { size: 24, augment: { ...train.augment as object, seed: train.seed, step: 1 } as never });
+    const expected = await loadImages(source, next[0]!, {
+      size: 24,
+      augment: { ...(train.augment as object), seed: train.seed, step: 1 } as never,
+    });
     assert.deepEqual(compute.trained[1]![0], expected.data);
   });
 
@@ -67,7 +86,10 @@ describe('step runner: prefetched images', () => {
     await runner.run(job(0, shardsOf(1, 0), { step: 1, shards: next }));
     assert.equal((runner as unknown as { prefetched: unknown }).prefetched, undefined, 'no decode started for step 1');
     await runner.run(job(1, next));
-    const expected = await loadImages(source, next[0]!, { size: 24, augment: { ...train.augment as object, seed: train.seed, step: 1 } as never });
+    const expected = await loadImages(source, next[0]!, {
+      size: 24,
+      augment: { ...(train.augment as object), seed: train.seed, step: 1 } as never,
+    });
     assert.deepEqual(compute.trained[1]![0], expected.data);
   });
 });

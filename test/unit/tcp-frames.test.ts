@@ -6,7 +6,10 @@ function stream(values: Float32Array): Buffer {
   const bytes = Buffer.from(values.buffer, values.byteOffset, values.byteLength);
   const half = (values.length / 2) * 4;
   const parts: Buffer[] = [];
-  for (const [round, from, to] of [[0, 0, half], [1, half, bytes.length]] as const) {
+  for (const [round, from, to] of [
+    [0, 0, half],
+    [1, half, bytes.length],
+  ] as const) {
     const mid = from + Math.floor((to - from) / 8) * 4;
     parts.push(frameHeader(FrameType.Data, round, 0, mid - from), bytes.subarray(from, mid));
     parts.push(frameHeader(FrameType.Data, round, (mid - from) / 4, to - mid), bytes.subarray(mid, to));
@@ -47,13 +50,16 @@ describe('TCP data-plane frames', () => {
       assert.deepEqual(events, ['end'], `cut at ${cut}`);
       assert.deepEqual([...(rounds.get(0) ?? []), ...(rounds.get(1) ?? [])], [...values], `cut at ${cut}`);
     }
-    const bytewise = read(wire, Array.from({ length: wire.length - 1 }, (_, i) => i + 1));
+    const bytewise = read(
+      wire,
+      Array.from({ length: wire.length - 1 }, (_, i) => i + 1),
+    );
     assert.deepEqual([...(bytewise.rounds.get(0) ?? []), ...(bytewise.rounds.get(1) ?? [])], [...values]);
   });
 
   it('reports an ERROR frame with its code and reason, split or whole', () => {
-    const frame = errorFrame(7, 'collective x: not this rank\'s successor');
-    for (const cuts of [[], [3], [17, 20]]) assert.deepEqual(read(frame, cuts).events, ['error 7 collective x: not this rank\'s successor']);
+    const frame = errorFrame(7, "collective x: not this rank's successor");
+    for (const cuts of [[], [3], [17, 20]]) assert.deepEqual(read(frame, cuts).events, ["error 7 collective x: not this rank's successor"]);
   });
 
   it('rejects a malformed stream: an unknown frame type, a DATA frame of partial floats, bytes after END', () => {

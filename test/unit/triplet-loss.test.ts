@@ -4,12 +4,7 @@ import { useBackend } from '../helpers';
 
 // Four faces, two identities. Symmetric squared distances chosen by hand.
 const LABELS = [0, 0, 1, 1];
-const D = Float32Array.from([
-  0, 0.5, 0.55, 0.9,
-  0.5, 0, 0.3, 1.2,
-  0.55, 0.3, 0, 0.4,
-  0.9, 1.2, 0.4, 0,
-]);
+const D = Float32Array.from([0, 0.5, 0.55, 0.9, 0.5, 0, 0.3, 1.2, 0.55, 0.3, 0, 0.4, 0.9, 1.2, 0.4, 0]);
 const close = (a: number, b: number, eps = 1e-6) => assert.ok(Math.abs(a - b) <= eps, `${a} != ${b}`);
 
 describe('triplet selection on constructed distances', () => {
@@ -36,7 +31,15 @@ describe('triplet selection on constructed distances', () => {
 
   it('batch-hard takes the farthest positive and the closest negative per anchor', () => {
     const s = selectTriplets(D, LABELS, 'batch-hard', 0.2);
-    assert.deepEqual(s.triplets?.map((t) => [t.anchor, t.positive, t.negative]), [[0, 1, 2], [1, 0, 2], [2, 3, 1], [3, 2, 0]]);
+    assert.deepEqual(
+      s.triplets?.map((t) => [t.anchor, t.positive, t.negative]),
+      [
+        [0, 1, 2],
+        [1, 0, 2],
+        [2, 3, 1],
+        [3, 2, 0],
+      ],
+    );
     close(s.loss, (0.15 + 0.4 + 0.3 + 0) / 4);
     assert.equal(s.active, 3);
   });
@@ -54,7 +57,10 @@ describe('triplet selection on constructed distances', () => {
     const labels = [0, 0, 5];
     const d = Float32Array.from([0, 0.5, 0.6, 0.5, 0, 0.9, 0.6, 0.9, 0]);
     const s = selectTriplets(d, labels, 'semi-hard', 0.2);
-    assert.deepEqual(s.triplets?.map((t) => t.anchor), [0, 1]);
+    assert.deepEqual(
+      s.triplets?.map((t) => t.anchor),
+      [0, 1],
+    );
     assert.ok(s.triplets?.every((t) => t.negative === 2));
   });
 });

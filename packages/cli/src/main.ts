@@ -18,7 +18,18 @@ export function buildProgram(): Command {
     .description('Train and use FaceNet-style face embeddings (triplet loss, semi-hard mining)')
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)');
-  for (const c of [trainCommand(), embedCommand(), verifyCommand(), identifyCommand(), clusterCommand(), evaluateCommand(), dataCommand(), modelsCommand(), upCommand(), jobsCommand()]) {
+  for (const c of [
+    trainCommand(),
+    embedCommand(),
+    verifyCommand(),
+    identifyCommand(),
+    clusterCommand(),
+    evaluateCommand(),
+    dataCommand(),
+    modelsCommand(),
+    upCommand(),
+    jobsCommand(),
+  ]) {
     program.addCommand(c);
   }
   return program;
@@ -43,7 +54,8 @@ async function main(): Promise<void> {
     const e = err as Error;
     process.stderr.write(`error: ${e.message}\n`);
     if (process.env.FACENET_DEBUG) process.stderr.write(`${e.stack}\n`);
-    else if (!(err instanceof FacenetError) && !(err instanceof UsageError)) process.stderr.write('(unexpected error; set FACENET_DEBUG=1 for the stack trace)\n');
+    else if (!(err instanceof FacenetError) && !(err instanceof UsageError))
+      process.stderr.write('(unexpected error; set FACENET_DEBUG=1 for the stack trace)\n');
     process.exitCode = err instanceof UsageError ? 2 : 1;
   }
 }

@@ -26,7 +26,12 @@ export class Output {
   progress(label: string, total: number): { update(done: number, payload?: Record<string, string>): void; stop(): void } {
     if (!process.stderr.isTTY) return { update() {}, stop() {} };
     const bar = new SingleBar(
-      { format: `${label} [{bar}] {value}/{total} {eta_formatted} {info}`, stream: process.stderr, hideCursor: true, clearOnComplete: true },
+      {
+        format: `${label} [{bar}] {value}/{total} {eta_formatted} {info}`,
+        stream: process.stderr,
+        hideCursor: true,
+        clearOnComplete: true,
+      },
       Presets.shades_classic,
     );
     bar.start(total, 0, { info: '' });

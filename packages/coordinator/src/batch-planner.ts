@@ -13,15 +13,25 @@ import { curriculumAt, CurriculumSpec, MiningPlan } from '@facenet/protocol';
  * can be formed inside a shard. The rest is drawn uniformly.
  */
 export function planBatch(
-  train: FaceSource, config: TrainConfig, step: number, world: number,
-  curriculum?: CurriculumSpec, plan?: MiningPlan,
+  train: FaceSource,
+  config: TrainConfig,
+  step: number,
+  world: number,
+  curriculum?: CurriculumSpec,
+  plan?: MiningPlan,
 ): BatchItem[][][] {
   const shards = curriculum && plan ? curriculumShards(train, config, step, curriculum, plan) : undefined;
   const virtual = shards ?? splitByIdentity(samplePK(train.index, config.batch, config.seed, step), config.virtualShards);
   return Array.from({ length: world }, (_, rank) => virtual.filter((_, v) => v % world === rank));
 }
 
-function curriculumShards(train: FaceSource, config: TrainConfig, step: number, curriculum: CurriculumSpec, plan: MiningPlan): BatchItem[][] | undefined {
+function curriculumShards(
+  train: FaceSource,
+  config: TrainConfig,
+  step: number,
+  curriculum: CurriculumSpec,
+  plan: MiningPlan,
+): BatchItem[][] | undefined {
   const { fraction } = curriculumAt(curriculum, step);
   const { P, K } = config.batch;
   const mined = Math.floor(P * fraction);
@@ -44,13 +54,17 @@ function curriculumShards(train: FaceSource, config: TrainConfig, step: number, 
     const b = plan.confusable[String(a)]?.find((x) => !chosen.has(x));
     if (b !== undefined) tryGroup(a, b);
   }
-  const rest = shuffled(images.flatMap((imgs, i) => (imgs.length >= 2 && !chosen.has(i) ? [i] : [])), rng).slice(0, P - chosen.size);
+  const rest = shuffled(
+    images.flatMap((imgs, i) => (imgs.length >= 2 && !chosen.has(i) ? [i] : [])),
+    rng,
+  ).slice(0, P - chosen.size);
   const out: BatchItem[][] = Array.from({ length: config.virtualShards }, () => []);
   let next = 0;
   const place = (ids: number[]) => {
     const shard = out[next++ % config.virtualShards] as BatchItem[];
     for (const id of ids) {
-      for (const key of shuffled(images[id] as string[], rngFor(config.seed, 'pk', step, id)).slice(0, K)) shard.push({ identity: id, key });
+      for (const key of shuffled(images[id] as string[], rngFor(config.seed, 'pk', step, id)).slice(0, K))
+        shard.push({ identity: id, key });
     }
   };
   for (const g of groups) place(g);

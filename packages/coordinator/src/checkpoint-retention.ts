@@ -7,7 +7,12 @@ import { CheckpointEntry, insideRoots } from '@facenet/protocol';
  * VAL (`bestStep`), and any still referenced (`pinned` dirs: what a job restores from or was
  * forked from). keepLast 0 keeps everything.
  */
-export function checkpointsToDelete(checkpoints: readonly CheckpointEntry[], keepLast: number, bestStep: number | undefined, pinned: ReadonlySet<string>): CheckpointEntry[] {
+export function checkpointsToDelete(
+  checkpoints: readonly CheckpointEntry[],
+  keepLast: number,
+  bestStep: number | undefined,
+  pinned: ReadonlySet<string>,
+): CheckpointEntry[] {
   if (keepLast <= 0) return [];
   const newest = new Set(checkpoints.slice(-keepLast).map((c) => c.dir));
   return checkpoints.filter((c) => !newest.has(c.dir) && c.step !== bestStep && !pinned.has(c.dir));

@@ -63,9 +63,12 @@ export function compileCoordinatorOptions(o: CoordinatorOptions = {}): CompiledC
     allowOpenApi: o.allowOpenApi ?? false,
     reportRoot: o.reportRoot ? resolve(o.reportRoot) : '',
   };
-  if (!Number.isInteger(c.port) || c.port < 0 || c.port > 65535) throw new TypeError(`coordinator option port must be 0-65535, got ${c.port}`);
-  if (!(Number.isInteger(c.maxFaultsPerStep) && c.maxFaultsPerStep >= 0)) throw new TypeError(`coordinator option maxFaultsPerStep must be an integer >= 0, got ${c.maxFaultsPerStep}`);
+  if (!Number.isInteger(c.port) || c.port < 0 || c.port > 65535)
+    throw new TypeError(`coordinator option port must be 0-65535, got ${c.port}`);
+  if (!(Number.isInteger(c.maxFaultsPerStep) && c.maxFaultsPerStep >= 0))
+    throw new TypeError(`coordinator option maxFaultsPerStep must be an integer >= 0, got ${c.maxFaultsPerStep}`);
   if (!(c.faultSettleMs >= 0)) throw new TypeError(`coordinator option faultSettleMs must be >= 0, got ${c.faultSettleMs}`);
-  for (const k of ['stepTimeoutMs', 'tickMs', 'stateQueryTimeoutMs', 'lockMs'] as const) if (!(c[k] > 0)) throw new TypeError(`coordinator option ${k} must be > 0, got ${c[k]}`);
+  for (const k of ['stepTimeoutMs', 'tickMs', 'stateQueryTimeoutMs', 'lockMs'] as const)
+    if (!(c[k] > 0)) throw new TypeError(`coordinator option ${k} must be > 0, got ${c[k]}`);
   return c;
 }

@@ -1,7 +1,16 @@
 import Fastify, { FastifyInstance } from 'fastify';
 import IORedis from 'ioredis';
 import { randomBytes } from 'node:crypto';
-import { connectRedis, EvaluationRecord, logRedisErrors, redactUrl, MiningPlan, redisKeys, summarizePlan, runCloseSteps } from '@facenet/protocol';
+import {
+  connectRedis,
+  EvaluationRecord,
+  logRedisErrors,
+  redactUrl,
+  MiningPlan,
+  redisKeys,
+  summarizePlan,
+  runCloseSteps,
+} from '@facenet/protocol';
 import { isLoopback, loadTokens, registerAccessControl } from './api/access';
 import { registerRoutes } from './api/routes';
 import { compileCoordinatorOptions, CompiledCoordinatorOptions, CoordinatorOptions } from './coordinator-options';
@@ -61,7 +70,8 @@ export class Coordinator {
    * vanished; the process entry exits non-zero so a supervisor restarts it against sound state.
    */
   constructor(
-    options: CoordinatorOptions = {}, private readonly log: (line: string) => void = (l) => console.error(l),
+    options: CoordinatorOptions = {},
+    private readonly log: (line: string) => void = (l) => console.error(l),
     private readonly onFatal: (reason: string) => void = () => undefined,
   ) {
     this.options = compileCoordinatorOptions(options);
@@ -72,15 +82,22 @@ export class Coordinator {
     this.queueDepths = new QueueDepths(this.redis, this.options.prefix);
     this.metrics = createMetrics({
       queueDepths: async () => this.queueDepths.read((await this.membership.alive()).map((w) => w.id)),
-      checkpointAges: async () => (await this.store.list()).filter((j) => j.state === 'running').map((j) => {
-        const last = j.checkpoints[j.checkpoints.length - 1];
-        return { jobId: j.id, seconds: (Date.now() - Date.parse(last?.createdAt ?? j.createdAt)) / 1000 };
-      }),
+      checkpointAges: async () =>
+        (await this.store.list())
+          .filter((j) => j.state === 'running')
+          .map((j) => {
+            const last = j.checkpoints[j.checkpoints.length - 1];
+            return { jobId: j.id, seconds: (Date.now() - Date.parse(last?.createdAt ?? j.createdAt)) / 1000 };
+          }),
     });
     this.driver = new JobDriver(this.redis, this.store, this.membership, this.metrics, {
-      prefix: this.options.prefix, checkpointRoot: this.options.checkpointRoot, stepTimeoutMs: this.options.stepTimeoutMs,
-      maxFaultsPerStep: this.options.maxFaultsPerStep, faultSettleMs: this.options.faultSettleMs,
-      stateQueryTimeoutMs: this.options.stateQueryTimeoutMs, log,
+      prefix: this.options.prefix,
+      checkpointRoot: this.options.checkpointRoot,
+      stepTimeoutMs: this.options.stepTimeoutMs,
+      maxFaultsPerStep: this.options.maxFaultsPerStep,
+      faultSettleMs: this.options.faultSettleMs,
+      stateQueryTimeoutMs: this.options.stateQueryTimeoutMs,
+      log,
     });
     this.app = Fastify({ logger: false, bodyLimit: 1 << 20 });
     // Checked here, thrown by start() (which reports it in one line): a bad tokens file, or an
@@ -88,15 +105,19 @@ export class Coordinator {
     try {
       const tokens = loadTokens(this.options.apiTokensFile || undefined);
       if (!isLoopback(this.options.host) && tokens.read.length + tokens.admin.length === 0 && !this.options.allowOpenApi) {
-        throw new CoordinatorError(`refusing to serve the API on ${this.options.host} without tokens: anyone who reaches it could drive jobs. Set FACENET_API_TOKENS_FILE (lines 'admin:TOKEN', 'read:TOKEN') or FACENET_API_TOKEN_ADMIN, or FACENET_API_OPEN=1 to run open on purpose`);
+        throw new CoordinatorError(
+          `refusing to serve the API on ${this.options.host} without tokens: anyone who reaches it could drive jobs. Set FACENET_API_TOKENS_FILE (lines 'admin:TOKEN', 'read:TOKEN') or FACENET_API_TOKEN_ADMIN, or FACENET_API_OPEN=1 to run open on purpose`,
+        );
       }
       registerAccessControl(this.app, { tokens, host: this.options.host });
     } catch (err) {
       this.startError = err as Error;
     }
     registerRoutes(this.app, {
-      store: this.store, membership: this.membership,
-      metrics: () => this.metrics.registry.metrics(), metricsContentType: this.metrics.registry.contentType,
+      store: this.store,
+      membership: this.membership,
+      metrics: () => this.metrics.registry.metrics(),
+      metricsContentType: this.metrics.registry.contentType,
       redisPing: () => this.redis.ping(),
       fatal: () => this.fatal,
       newestPlan: async (jobId) => {
@@ -107,7 +128,8 @@ export class Coordinator {
       },
       dataRoots: this.options.dataRoots,
       reportRoot: this.options.reportRoot,
-      evaluations: async (jobId) => (await this.redis.lrange(redisKeys(this.options.prefix).evaluations(jobId), 0, -1)).map((e) => JSON.parse(e) as EvaluationRecord),
+      evaluations: async (jobId) =>
+        (await this.redis.lrange(redisKeys(this.options.prefix).evaluations(jobId), 0, -1)).map((e) => JSON.parse(e) as EvaluationRecord),
       miner: () => this.registration(redisKeys(this.options.prefix).miner),
       evaluator: () => this.registration(redisKeys(this.options.prefix).evaluator),
     });
@@ -129,7 +151,10 @@ export class Coordinator {
     }
     const lockKey = redisKeys(this.options.prefix).coordinatorLock;
     const got = await this.redis.set(lockKey, this.lockToken, 'PX', this.options.lockMs, 'NX');
-    if (!got) throw new CoordinatorError(`another coordinator holds ${lockKey} (it expires ${this.options.lockMs / 1000} s after that coordinator stops)`);
+    if (!got)
+      throw new CoordinatorError(
+        `another coordinator holds ${lockKey} (it expires ${this.options.lockMs / 1000} s after that coordinator stops)`,
+      );
     const epochKey = redisKeys(this.options.prefix).epoch;
     await this.redis.set(epochKey, `${new Date().toISOString()} ${this.lockToken}`, 'NX');
     this.epoch = (await this.redis.get(epochKey)) ?? '';
@@ -138,7 +163,9 @@ export class Coordinator {
     this.lockTimer = setInterval(() => void this.renewLock(), Math.min(this.options.tickMs, this.options.lockMs / 3));
     this.timer = setInterval(() => void this.tick(), this.options.tickMs);
     this.state = 'RUNNING';
-    this.log(`[coordinator] ready: API at ${this.url}/v1, Redis ${redactUrl(this.options.redisUrl)} (prefix ${this.options.prefix}), checkpoints in ${this.options.checkpointRoot}`);
+    this.log(
+      `[coordinator] ready: API at ${this.url}/v1, Redis ${redactUrl(this.options.redisUrl)} (prefix ${this.options.prefix}), checkpoints in ${this.options.checkpointRoot}`,
+    );
     return this.url;
   }
 
@@ -151,9 +178,17 @@ export class Coordinator {
     this.renewing = true;
     try {
       const keys = redisKeys(this.options.prefix);
-      const held = Number(await this.redis.eval(RENEW_LOCK, 2, keys.coordinatorLock, keys.epoch, this.lockToken, this.epoch, this.options.lockMs));
-      if (held === 2) this.stopDriving(`Redis lost this coordinator's state: the key ${keys.epoch} written at start is gone (was Redis restarted without persistence, or flushed?). Jobs recorded there are lost; run Redis with AOF (appendonly yes) and noeviction`);
-      if (held === 1) this.stopDriving(`lost the coordinator lock ${keys.coordinatorLock} (another coordinator took it, or it expired while this one could not reach Redis); stopping so two never drive the same jobs`);
+      const held = Number(
+        await this.redis.eval(RENEW_LOCK, 2, keys.coordinatorLock, keys.epoch, this.lockToken, this.epoch, this.options.lockMs),
+      );
+      if (held === 2)
+        this.stopDriving(
+          `Redis lost this coordinator's state: the key ${keys.epoch} written at start is gone (was Redis restarted without persistence, or flushed?). Jobs recorded there are lost; run Redis with AOF (appendonly yes) and noeviction`,
+        );
+      if (held === 1)
+        this.stopDriving(
+          `lost the coordinator lock ${keys.coordinatorLock} (another coordinator took it, or it expired while this one could not reach Redis); stopping so two never drive the same jobs`,
+        );
     } catch (err) {
       this.log(`[coordinator] lock renewal: ${(err as Error).message}`);
     } finally {
@@ -195,16 +230,22 @@ export class Coordinator {
     this.state = 'DRAINING';
     const lockKey = redisKeys(this.options.prefix).coordinatorLock;
     const steps: [string, () => Promise<unknown>][] = [
-      ['stop scheduler', async () => {
-        clearInterval(this.timer);
-        clearInterval(this.lockTimer);
-      }],
+      [
+        'stop scheduler',
+        async () => {
+          clearInterval(this.timer);
+          clearInterval(this.lockTimer);
+        },
+      ],
       ['close API', () => this.app.close()],
       ['stop driver', () => this.driver.close()],
       ['close queue gauges', () => this.queueDepths.close()],
-      ['release lock', async () => {
-        if ((await this.redis.get(lockKey)) === this.lockToken) await this.redis.del(lockKey);
-      }],
+      [
+        'release lock',
+        async () => {
+          if ((await this.redis.get(lockKey)) === this.lockToken) await this.redis.del(lockKey);
+        },
+      ],
       ['close redis', () => this.redis.quit()],
     ];
     await runCloseSteps(steps, (l) => this.log(`[coordinator] ${l}`));

@@ -1,7 +1,18 @@
 import IORedis from 'ioredis';
 import { join } from 'node:path';
 import { FaceSource } from '@facenet/core';
-import { AbortMessage, collectiveSecret, FaultKind, JobRecord, redisKeys, ShardJobResult, shardJobId, sourceFromSpec, trainingSource, WorkerInfo } from '@facenet/protocol';
+import {
+  AbortMessage,
+  collectiveSecret,
+  FaultKind,
+  JobRecord,
+  redisKeys,
+  ShardJobResult,
+  shardJobId,
+  sourceFromSpec,
+  trainingSource,
+  WorkerInfo,
+} from '@facenet/protocol';
 import { transition } from './job-lifecycle';
 import { JobStore } from './job-store';
 import { Membership } from './membership';
@@ -28,7 +39,13 @@ export interface DriverOptions {
 
 /** A step that did not commit; `done` fills with the ranks' results as they arrive, even after the fault. */
 class StepFault extends Error {
-  constructor(message: string, readonly kind: FaultKind, readonly done: ShardJobResult[] = [], readonly step?: PlannedStep, readonly stepMs = 0) {
+  constructor(
+    message: string,
+    readonly kind: FaultKind,
+    readonly done: ShardJobResult[] = [],
+    readonly step?: PlannedStep,
+    readonly stepMs = 0,
+  ) {
     super(message);
   }
 }
@@ -52,14 +69,21 @@ export class JobDriver {
   private stopping = false;
 
   constructor(
-    private readonly redis: IORedis, private readonly store: JobStore, private readonly membership: Membership,
-    private readonly metrics: Metrics, private readonly o: DriverOptions,
+    private readonly redis: IORedis,
+    private readonly store: JobStore,
+    private readonly membership: Membership,
+    private readonly metrics: Metrics,
+    private readonly o: DriverOptions,
   ) {
     this.keys = redisKeys(o.prefix);
     this.queues = new WorkerQueues(redis, o.prefix);
     this.plans = new PlanLookup(redis, o.prefix, o.log);
     this.ledger = new StepLedger(redis, store, metrics, o.prefix, o.log, (id) => this.checkpointDir(id));
-    this.reshaper = new WorldReshaper(redis, store, this.queues, this.ledger, { ...o, checkpointDir: (id) => this.checkpointDir(id), stopping: () => this.stopping });
+    this.reshaper = new WorldReshaper(redis, store, this.queues, this.ledger, {
+      ...o,
+      checkpointDir: (id) => this.checkpointDir(id),
+      stopping: () => this.stopping,
+    });
   }
 
   private trainSource(job: JobRecord): FaceSource {
@@ -97,12 +121,13 @@ export class JobDriver {
     }
     for (const job of await this.store.list()) {
       if (job.state === 'running' && !this.loops.has(job.id)) {
-        const loop = this.drive(job.id).catch((err: Error) => this.o.log(`[coordinator] job ${job.id}: driver error: ${err.message}`)).finally(() => this.loops.delete(job.id));
+        const loop = this.drive(job.id)
+          .catch((err: Error) => this.o.log(`[coordinator] job ${job.id}: driver error: ${err.message}`))
+          .finally(() => this.loops.delete(job.id));
         this.loops.set(job.id, loop);
       }
     }
   }
-
 
   private async drive(id: string): Promise<void> {
     while (!this.stopping) {
@@ -121,9 +146,14 @@ export class JobDriver {
       }
       const change = await this.worldChange(job);
       if (change) {
-        const lost = change.lost.length ? { kind: 'worker-lost' as const, reason: `worker(s) ${change.lost.join(', ')} stopped heartbeating between steps` } : undefined;
+        const lost = change.lost.length
+          ? { kind: 'worker-lost' as const, reason: `worker(s) ${change.lost.join(', ')} stopped heartbeating between steps` }
+          : undefined;
         if (lost) this.metrics.faults.inc({ job_id: id });
-        const why = [change.leaving.length ? `${change.leaving.map((w) => w.id).join(', ')} drained` : '', change.joiners.length ? `${change.joiners.map((w) => w.id).join(', ')} joined` : ''];
+        const why = [
+          change.leaving.length ? `${change.leaving.map((w) => w.id).join(', ')} drained` : '',
+          change.joiners.length ? `${change.joiners.map((w) => w.id).join(', ')} joined` : '',
+        ];
         await this.reshaper.reshape(job, change, why.filter(Boolean).join('; ') || 'world changed', lost);
         continue;
       }
@@ -151,20 +181,23 @@ export class JobDriver {
     const watch = (async () => {
       while (watching) {
         await new Promise((r) => setTimeout(r, 1000));
-        if (watching && !(await this.membership.isAlive(ids))) throw new StepFault('a worker of the ring stopped heartbeating', 'worker-lost', done, planned);
+        if (watching && !(await this.membership.isAlive(ids)))
+          throw new StepFault('a worker of the ring stopped heartbeating', 'worker-lost', done, planned);
       }
       return [] as ShardJobResult[];
     })();
     try {
-      const all = Promise.all(jobs.map(async (j, r) => {
-        try {
-          const res = (await this.queues.result(ids[r] as string, j, this.o.stepTimeoutMs)) as ShardJobResult;
-          done.push(res);
-          return res;
-        } catch (err) {
-          throw new StepFault(`rank ${r} (${ids[r]}): ${(err as Error).message}`, 'step-failed', done, planned);
-        }
-      }));
+      const all = Promise.all(
+        jobs.map(async (j, r) => {
+          try {
+            const res = (await this.queues.result(ids[r] as string, j, this.o.stepTimeoutMs)) as ShardJobResult;
+            done.push(res);
+            return res;
+          } catch (err) {
+            throw new StepFault(`rank ${r} (${ids[r]}): ${(err as Error).message}`, 'step-failed', done, planned);
+          }
+        }),
+      );
       return await Promise.race([all, watch]);
     } finally {
       watching = false;
@@ -188,21 +221,46 @@ export class JobDriver {
     const world = job.world.map((w) => w.address);
     const holders = new Set(job.stateHolders ?? []);
     const t0 = performance.now();
-    const jobs = await Promise.all(job.world.map((m, rank) => this.queues.add(m.workerId, {
-      jobId: job.id, step: s, rank, generation: job.generation, world,
-      shards: plan[rank] ?? [], prefetch: next ? { step: s + 1, shards: next[rank] ?? [] } : undefined,
-      dataset: job.spec.dataset, train: t, restoreFrom: job.restoreFrom, trustHeld: holders.has(m.workerId),
-      checkpointDir: checkpointDue && rank === 0 ? this.checkpointDir(job.id) : undefined, checksum,
-      learningRateScale: job.learningRateScale ?? 1,
-      collectiveSecret: collectiveSecret(job.secretSeed ?? job.id, job.generation),
-      compression: job.spec.allreduce?.compression ?? 'none', // jobs stored before the option have none
-    }, shardJobId(job.id, s, rank, job.generation))));
+    const jobs = await Promise.all(
+      job.world.map((m, rank) =>
+        this.queues.add(
+          m.workerId,
+          {
+            jobId: job.id,
+            step: s,
+            rank,
+            generation: job.generation,
+            world,
+            shards: plan[rank] ?? [],
+            prefetch: next ? { step: s + 1, shards: next[rank] ?? [] } : undefined,
+            dataset: job.spec.dataset,
+            train: t,
+            restoreFrom: job.restoreFrom,
+            trustHeld: holders.has(m.workerId),
+            checkpointDir: checkpointDue && rank === 0 ? this.checkpointDir(job.id) : undefined,
+            checksum,
+            learningRateScale: job.learningRateScale ?? 1,
+            collectiveSecret: collectiveSecret(job.secretSeed ?? job.id, job.generation),
+            compression: job.spec.allreduce?.compression ?? 'none', // jobs stored before the option have none
+          },
+          shardJobId(job.id, s, rank, job.generation),
+        ),
+      ),
+    );
     const planned: PlannedStep = { mining: mining && { version: mining.version, step: mining.step }, switchTo };
     const results = await this.waitForAll(job, jobs, [], planned);
     const stepMs = performance.now() - t0;
     const rejected = results.filter((r) => r.nonFinite);
-    if (rejected.length === results.length) return rollBackNonFinite(this.store, this.metrics, this.o.log, job, rejected[0]?.nonFinite as string);
-    if (rejected.length > 0) throw new StepFault(`ranks disagree on the non-finite guard: ${rejected.map((r) => `rank ${r.rank}`).join(', ')} rejected step ${done}`, 'step-failed', results, planned, stepMs);
+    if (rejected.length === results.length)
+      return rollBackNonFinite(this.store, this.metrics, this.o.log, job, rejected[0]?.nonFinite as string);
+    if (rejected.length > 0)
+      throw new StepFault(
+        `ranks disagree on the non-finite guard: ${rejected.map((r) => `rank ${r.rank}`).join(', ')} rejected step ${done}`,
+        'step-failed',
+        results,
+        planned,
+        stepMs,
+      );
     if (checksum) {
       const sums = new Set(results.map((r) => r.checksum));
       if (sums.size !== 1) {
@@ -214,10 +272,6 @@ export class JobDriver {
     }
     await this.ledger.commit(job, results, stepMs, planned, {});
   }
-
-
-
-
 
   /** A step failed or a rank died: abandon the generation, then change the world from the survivors. */
   private async fault(job: JobRecord, f: StepFault): Promise<void> {
@@ -232,9 +286,14 @@ export class JobDriver {
       const byId = new Map((await this.membership.alive()).map((w) => [w.id, w]));
       change.survivors = job.world.map((m) => byId.get(m.workerId)).filter((w): w is WorkerInfo => !!w);
     }
-    await this.reshaper.reshape(job, change, `fault at step ${job.step + 1} (${f.message})`, { kind: f.kind, reason: f.message, done: f.done, step: f.step, stepMs: f.stepMs });
+    await this.reshaper.reshape(job, change, `fault at step ${job.step + 1} (${f.message})`, {
+      kind: f.kind,
+      reason: f.message,
+      done: f.done,
+      step: f.step,
+      stepMs: f.stepMs,
+    });
   }
-
 
   /** Starts nothing more: job loops end at their next step boundary (the lock or state is gone). */
   halt(): void {

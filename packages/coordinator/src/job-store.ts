@@ -7,7 +7,10 @@ import { JobRecord } from '@facenet/protocol';
 export class JobStore {
   private readonly keys: ReturnType<typeof redisKeys>;
 
-  constructor(private readonly redis: IORedis, prefix: string) {
+  constructor(
+    private readonly redis: IORedis,
+    prefix: string,
+  ) {
     this.keys = redisKeys(prefix);
   }
 

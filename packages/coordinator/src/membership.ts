@@ -8,7 +8,10 @@ import { redisKeys, WorkerInfo } from '@facenet/protocol';
 export class Membership {
   private readonly keys: ReturnType<typeof redisKeys>;
 
-  constructor(private readonly redis: IORedis, prefix: string) {
+  constructor(
+    private readonly redis: IORedis,
+    prefix: string,
+  ) {
     this.keys = redisKeys(prefix);
   }
 

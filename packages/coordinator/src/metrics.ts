@@ -17,22 +17,66 @@ export function createMetrics(sources?: ScrapeSources) {
     registry,
     step: new Gauge({ name: 'facenet_job_step', help: 'Steps committed', labelNames: labels, registers: [registry] }),
     loss: new Gauge({ name: 'facenet_job_loss', help: 'Triplet loss of the last step', labelNames: labels, registers: [registry] }),
-    classificationLoss: new Gauge({ name: 'facenet_job_classification_loss', help: 'Classification (softmax/cosface) loss of the last step; 0 when the job has none', labelNames: labels, registers: [registry] }),
-    active: new Gauge({ name: 'facenet_job_active_triplet_fraction', help: 'Fraction of triplets with non-zero loss', labelNames: labels, registers: [registry] }),
-    imagesPerSecond: new Gauge({ name: 'facenet_job_images_per_second', help: 'Images per second of the last step', labelNames: labels, registers: [registry] }),
-    minerLag: new Gauge({ name: 'facenet_job_miner_lag_steps', help: 'Current step minus the step of the mining plan in use', labelNames: labels, registers: [registry] }),
+    classificationLoss: new Gauge({
+      name: 'facenet_job_classification_loss',
+      help: 'Classification (softmax/cosface) loss of the last step; 0 when the job has none',
+      labelNames: labels,
+      registers: [registry],
+    }),
+    active: new Gauge({
+      name: 'facenet_job_active_triplet_fraction',
+      help: 'Fraction of triplets with non-zero loss',
+      labelNames: labels,
+      registers: [registry],
+    }),
+    imagesPerSecond: new Gauge({
+      name: 'facenet_job_images_per_second',
+      help: 'Images per second of the last step',
+      labelNames: labels,
+      registers: [registry],
+    }),
+    minerLag: new Gauge({
+      name: 'facenet_job_miner_lag_steps',
+      help: 'Current step minus the step of the mining plan in use',
+      labelNames: labels,
+      registers: [registry],
+    }),
     worldSize: new Gauge({ name: 'facenet_job_world_size', help: 'Ranks in the job', labelNames: labels, registers: [registry] }),
     phase: new Histogram({
-      name: 'facenet_step_phase_seconds', help: 'Per-rank step time by phase', labelNames: ['job_id', 'phase'], registers: [registry],
+      name: 'facenet_step_phase_seconds',
+      help: 'Per-rank step time by phase',
+      labelNames: ['job_id', 'phase'],
+      registers: [registry],
       buckets: [0.001, 0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
     }),
-    allreduceBytes: new Counter({ name: 'facenet_allreduce_bytes_total', help: 'Bytes sent by ranks in allreduce', labelNames: labels, registers: [registry] }),
-    nonFinite: new Counter({ name: 'facenet_job_non_finite_rollbacks_total', help: 'Steps rejected by the non-finite guard and retried with a lower learning rate', labelNames: labels, registers: [registry] }),
-    learningRateScale: new Gauge({ name: 'facenet_job_learning_rate_scale', help: 'Factor on the learning rate schedule (lowered by non-finite rollbacks)', labelNames: labels, registers: [registry] }),
-    stateLost: new Gauge({ name: 'facenet_coordinator_state_lost', help: '1 once the coordinator stopped because its Redis state or lock vanished', registers: [registry] }),
+    allreduceBytes: new Counter({
+      name: 'facenet_allreduce_bytes_total',
+      help: 'Bytes sent by ranks in allreduce',
+      labelNames: labels,
+      registers: [registry],
+    }),
+    nonFinite: new Counter({
+      name: 'facenet_job_non_finite_rollbacks_total',
+      help: 'Steps rejected by the non-finite guard and retried with a lower learning rate',
+      labelNames: labels,
+      registers: [registry],
+    }),
+    learningRateScale: new Gauge({
+      name: 'facenet_job_learning_rate_scale',
+      help: 'Factor on the learning rate schedule (lowered by non-finite rollbacks)',
+      labelNames: labels,
+      registers: [registry],
+    }),
+    stateLost: new Gauge({
+      name: 'facenet_coordinator_state_lost',
+      help: '1 once the coordinator stopped because its Redis state or lock vanished',
+      registers: [registry],
+    }),
     queueJobs: new Gauge({
-      name: 'facenet_queue_jobs', help: 'BullMQ jobs per queue and state (waiting, active, failed): worker queues, checkpoints (miner), evaluations',
-      labelNames: ['queue', 'state'], registers: [registry],
+      name: 'facenet_queue_jobs',
+      help: 'BullMQ jobs per queue and state (waiting, active, failed): worker queues, checkpoints (miner), evaluations',
+      labelNames: ['queue', 'state'],
+      registers: [registry],
       async collect() {
         if (!sources) return;
         this.reset();
@@ -40,14 +84,22 @@ export function createMetrics(sources?: ScrapeSources) {
       },
     }),
     checkpointAge: new Gauge({
-      name: 'facenet_job_checkpoint_age_seconds', help: 'Seconds since a running job\'s last checkpoint (since it started, if none)', labelNames: labels, registers: [registry],
+      name: 'facenet_job_checkpoint_age_seconds',
+      help: "Seconds since a running job's last checkpoint (since it started, if none)",
+      labelNames: labels,
+      registers: [registry],
       async collect() {
         if (!sources) return;
         this.reset();
         for (const a of await sources.checkpointAges()) this.set({ job_id: a.jobId }, a.seconds);
       },
     }),
-    faults: new Counter({ name: 'facenet_job_faults_total', help: 'Steps abandoned (worker lost, step failed)', labelNames: labels, registers: [registry] }),
+    faults: new Counter({
+      name: 'facenet_job_faults_total',
+      help: 'Steps abandoned (worker lost, step failed)',
+      labelNames: labels,
+      registers: [registry],
+    }),
   };
 }
 

@@ -8,7 +8,13 @@ import { Metrics } from './metrics';
  * nothing: retry it from the weights they hold with a lower learning rate, or fail the job
  * after `maxRollbacks` such rollbacks.
  */
-export async function rollBackNonFinite(store: JobStore, metrics: Metrics, log: (line: string) => void, job: JobRecord, detail: string): Promise<void> {
+export async function rollBackNonFinite(
+  store: JobStore,
+  metrics: Metrics,
+  log: (line: string) => void,
+  job: JobRecord,
+  detail: string,
+): Promise<void> {
   const g = job.spec.nonFinite;
   metrics.nonFinite.inc({ job_id: job.id });
   metrics.faults.inc({ job_id: job.id });
@@ -16,9 +22,22 @@ export async function rollBackNonFinite(store: JobStore, metrics: Metrics, log: 
     const rollbacks = (j.nonFiniteRollbacks ?? 0) + 1;
     const scale = (j.learningRateScale ?? 1) * g.learningRateFactor;
     j.nonFiniteRollbacks = rollbacks;
-    j.faults.push({ at: new Date().toISOString(), step: j.step, generation: j.generation, kind: 'non-finite', reason: detail, resumedAt: j.step, stepsLost: 0, recovery: 'rollback' });
+    j.faults.push({
+      at: new Date().toISOString(),
+      step: j.step,
+      generation: j.generation,
+      kind: 'non-finite',
+      reason: detail,
+      resumedAt: j.step,
+      stepsLost: 0,
+      recovery: 'rollback',
+    });
     if (rollbacks > g.maxRollbacks) {
-      transition(j, 'fail', `${detail}; gave up after ${g.maxRollbacks} rollback(s) with the learning rate lowered to ${(j.learningRateScale ?? 1).toExponential(1)} x the schedule (nonFinite.maxRollbacks). The weights every rank holds are those after step ${j.step}: resume from an earlier checkpoint with a lower learning rate`);
+      transition(
+        j,
+        'fail',
+        `${detail}; gave up after ${g.maxRollbacks} rollback(s) with the learning rate lowered to ${(j.learningRateScale ?? 1).toExponential(1)} x the schedule (nonFinite.maxRollbacks). The weights every rank holds are those after step ${j.step}: resume from an earlier checkpoint with a lower learning rate`,
+      );
       return;
     }
     j.learningRateScale = scale;
@@ -26,5 +45,7 @@ export async function rollBackNonFinite(store: JobStore, metrics: Metrics, log: 
     j.stateHolders = j.world.map((w) => w.workerId); // nothing was applied: every rank still holds step j.step
   });
   metrics.learningRateScale.set({ job_id: job.id }, updated.learningRateScale ?? 1);
-  log(`[coordinator] job ${job.id}: ${detail}; ${updated.state === 'failed' ? `FAILED: ${updated.error}` : `rolled back (${updated.nonFiniteRollbacks}/${job.spec.nonFinite.maxRollbacks}), retrying step ${updated.step + 1} with the learning rate x ${(updated.learningRateScale ?? 1).toExponential(1)}`}`);
+  log(
+    `[coordinator] job ${job.id}: ${detail}; ${updated.state === 'failed' ? `FAILED: ${updated.error}` : `rolled back (${updated.nonFiniteRollbacks}/${job.spec.nonFinite.maxRollbacks}), retrying step ${updated.step + 1} with the learning rate x ${(updated.learningRateScale ?? 1).toExponential(1)}`}`,
+  );
 }

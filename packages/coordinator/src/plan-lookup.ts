@@ -9,7 +9,11 @@ export class PlanLookup {
   private readonly keys: ReturnType<typeof redisKeys>;
   private readonly plans = new Map<string, MiningPlan | null>();
 
-  constructor(private readonly redis: IORedis, prefix: string, private readonly log: (line: string) => void) {
+  constructor(
+    private readonly redis: IORedis,
+    prefix: string,
+    private readonly log: (line: string) => void,
+  ) {
     this.keys = redisKeys(prefix);
   }
 

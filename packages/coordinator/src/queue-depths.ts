@@ -16,7 +16,10 @@ export class QueueDepths {
   private readonly keys: ReturnType<typeof redisKeys>;
   private readonly queues = new Map<string, Queue>();
 
-  constructor(private readonly redis: IORedis, prefix: string) {
+  constructor(
+    private readonly redis: IORedis,
+    prefix: string,
+  ) {
     this.keys = redisKeys(prefix);
   }
 

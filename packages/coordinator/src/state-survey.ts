@@ -12,7 +12,13 @@ export interface VerifiedState {
 let queries = 0;
 
 /** Runs one state query on a worker (between its steps; its queue runs one job at a time). */
-export async function queryState(queues: WorkerQueues, job: JobRecord, workerId: string, timeoutMs: number, checkpointDir?: string): Promise<HeldState | null> {
+export async function queryState(
+  queues: WorkerQueues,
+  job: JobRecord,
+  workerId: string,
+  timeoutMs: number,
+  checkpointDir?: string,
+): Promise<HeldState | null> {
   const q: StateQuery = { kind: 'state', jobId: job.id, checkpointDir };
   const added = await queues.add(workerId, q, `${job.id}-state-g${job.generation}-${workerId}-${Date.now()}-${queries++}`);
   return (await queues.result(workerId, added, timeoutMs)) as HeldState | null;
@@ -24,19 +30,24 @@ export async function queryState(queues: WorkerQueues, job: JobRecord, workerId:
  * one died before reporting. Holders of one step that disagree on the checksum verify nothing.
  */
 export async function surveyState(
-  queues: WorkerQueues, job: JobRecord, candidates: string[], timeoutMs: number,
+  queues: WorkerQueues,
+  job: JobRecord,
+  candidates: string[],
+  timeoutMs: number,
 ): Promise<{ state?: VerifiedState; answers: string[] }> {
   const answers: string[] = [];
-  const held = await Promise.all(candidates.map(async (id) => {
-    try {
-      const h = await queryState(queues, job, id, timeoutMs);
-      answers.push(`${id}: ${h ? `step ${h.step} ${h.checksum.slice(0, 12)}` : 'holds nothing'}`);
-      return h && { id, ...h };
-    } catch (err) {
-      answers.push(`${id}: ${(err as Error).message}`);
-      return null;
-    }
-  }));
+  const held = await Promise.all(
+    candidates.map(async (id) => {
+      try {
+        const h = await queryState(queues, job, id, timeoutMs);
+        answers.push(`${id}: ${h ? `step ${h.step} ${h.checksum.slice(0, 12)}` : 'holds nothing'}`);
+        return h && { id, ...h };
+      } catch (err) {
+        answers.push(`${id}: ${(err as Error).message}`);
+        return null;
+      }
+    }),
+  );
   const usable = held.filter((h): h is NonNullable<typeof h> => !!h && h.step >= job.step && h.step <= job.step + 1);
   const newest = Math.max(...usable.map((h) => h.step));
   const atNewest = usable.filter((h) => h.step === newest);

@@ -16,8 +16,9 @@ export interface PlannedStep {
 const WAITING_EVENTS_KEPT = 3;
 
 /**
- * Where steps become history: the job record (step, history, checkpoints, plan switches), the
- * metrics, and the checkpoint events for the miner.
+ * Where steps become history: the job record (step, history of the last 200 steps, checkpoints,
+ * plan switches), the metrics, the checkpoint events for the miner's and the evaluator's queues,
+ * and the job's checkpoint retention (keepLast), applied after each checkpoint.
  */
 export class StepLedger {
   private readonly keys: ReturnType<typeof redisKeys>;
@@ -25,8 +26,12 @@ export class StepLedger {
   private readonly queues = new Map<string, Queue>();
 
   constructor(
-    private readonly redis: IORedis, private readonly store: JobStore, private readonly metrics: Metrics, prefix: string,
-    private readonly log: (line: string) => void, private readonly checkpointDir: (jobId: string) => string,
+    private readonly redis: IORedis,
+    private readonly store: JobStore,
+    private readonly metrics: Metrics,
+    prefix: string,
+    private readonly log: (line: string) => void,
+    private readonly checkpointDir: (jobId: string) => string,
   ) {
     this.keys = redisKeys(prefix);
   }
@@ -39,11 +44,19 @@ export class StepLedger {
     const checkpoint = results.find((r) => r.checkpoint)?.checkpoint;
     const { mining, switchTo } = planned;
     const record: StepRecord = {
-      ...r0.stats, step: done, generation: job.generation, stepMs, imagesPerSecond: stepMs > 0 ? r0.stats.images / (stepMs / 1000) : 0,
-      timings: results.map((r) => r.timings), planVersion: mining?.version, minerLag: mining ? s - mining.step : undefined,
-      ...(done <= job.highWater ? { replay: true } : {}), ...extra,
+      ...r0.stats,
+      step: done,
+      generation: job.generation,
+      stepMs,
+      imagesPerSecond: stepMs > 0 ? r0.stats.images / (stepMs / 1000) : 0,
+      timings: results.map((r) => r.timings),
+      planVersion: mining?.version,
+      minerLag: mining ? s - mining.step : undefined,
+      ...(done <= job.highWater ? { replay: true } : {}),
+      ...extra,
     };
-    for (const sk of results.flatMap((r) => r.skipped)) this.log(`[coordinator] job ${job.id} step ${done}: skipped ${sk.key}: ${sk.reason}`);
+    for (const sk of results.flatMap((r) => r.skipped))
+      this.log(`[coordinator] job ${job.id} step ${done}: skipped ${sk.key}: ${sk.reason}`);
     await this.store.update(job.id, (j) => {
       j.step = done;
       j.highWater = Math.max(j.highWater ?? 0, done);
@@ -72,7 +85,11 @@ export class StepLedger {
     const keepLast = job.spec.retention?.keepLast ?? 0;
     if (keepLast <= 0) return;
     const evals = (await this.redis.lrange(this.keys.evaluations(jobId), 0, -1)).map((e) => JSON.parse(e) as EvaluationRecord);
-    const pinned = new Set((await this.store.list()).flatMap((j) => (j.id === jobId ? [j.restoreFrom] : [j.restoreFrom, ...j.checkpoints.map((c) => c.dir)])).filter((d): d is string => !!d));
+    const pinned = new Set(
+      (await this.store.list())
+        .flatMap((j) => (j.id === jobId ? [j.restoreFrom] : [j.restoreFrom, ...j.checkpoints.map((c) => c.dir)]))
+        .filter((d): d is string => !!d),
+    );
     const doomed = checkpointsToDelete(job.checkpoints, keepLast, bestEvaluation(evals)?.step, pinned);
     if (doomed.length === 0) return;
     const gone = new Set(doomed.map((c) => c.dir));
@@ -80,7 +97,9 @@ export class StepLedger {
       j.checkpoints = j.checkpoints.filter((c) => !gone.has(c.dir));
     });
     await deleteCheckpoints(doomed, this.checkpointDir(jobId), (l) => this.log(`[coordinator] job ${jobId}: ${l}`));
-    this.log(`[coordinator] job ${jobId}: retention (keep last ${keepLast} and the best by VAL) deleted checkpoint(s) at step ${doomed.map((c) => c.step).join(', ')}`);
+    this.log(
+      `[coordinator] job ${jobId}: retention (keep last ${keepLast} and the best by VAL) deleted checkpoint(s) at step ${doomed.map((c) => c.step).join(', ')}`,
+    );
   }
 
   /**
@@ -97,7 +116,11 @@ export class StepLedger {
     for (const c of consumers) {
       let q = this.queues.get(c.name);
       if (!q) this.queues.set(c.name, (q = new Queue(c.name, { connection: this.redis, prefix: this.keys.bull })));
-      await q.add('checkpoint', event, { jobId: `${jobId}-ckpt-${step}`, removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } });
+      await q.add('checkpoint', event, {
+        jobId: `${jobId}-ckpt-${step}`,
+        removeOnComplete: { count: 1000 },
+        removeOnFail: { count: 1000 },
+      });
       const waiting = (await q.getWaiting(0, 10_000)).filter((e) => (e.data as CheckpointEvent).jobId === jobId);
       const stale = waiting.sort((a, b) => (b.data as CheckpointEvent).step - (a.data as CheckpointEvent).step).slice(WAITING_EVENTS_KEPT);
       for (const e of stale) {

@@ -15,7 +15,10 @@ export class WorkerQueues {
   private readonly events = new Map<string, QueueEvents>();
   private readonly closing = new AbortController();
 
-  constructor(private readonly redis: IORedis, prefix: string) {
+  constructor(
+    private readonly redis: IORedis,
+    prefix: string,
+  ) {
     this.keys = redisKeys(prefix);
   }
 
@@ -40,7 +43,9 @@ export class WorkerQueues {
       const stream = this.queue(workerId).keys.events as string;
       const [last] = await this.redis.xrevrange(stream, '+', '-', 'COUNT', 1);
       e = new QueueEvents(workerQueueName(workerId), {
-        connection: this.redis.duplicate({ maxRetriesPerRequest: null }), prefix: this.keys.bull, lastEventId: last?.[0] ?? '0-0',
+        connection: this.redis.duplicate({ maxRetriesPerRequest: null }),
+        prefix: this.keys.bull,
+        lastEventId: last?.[0] ?? '0-0',
       });
       this.events.set(workerId, e);
       await e.waitUntilReady();
@@ -51,7 +56,12 @@ export class WorkerQueues {
   /** Adds one job (never retried: a step runs once or is re-planned), listening for its end first. */
   async add(workerId: string, data: WorkerJobData, jobId: string): Promise<WorkerJob> {
     await this.queueEvents(workerId);
-    return this.queue(workerId).add(data.jobId, data, { jobId, attempts: 1, removeOnComplete: { count: 200 }, removeOnFail: { count: 200 } });
+    return this.queue(workerId).add(data.jobId, data, {
+      jobId,
+      attempts: 1,
+      removeOnComplete: { count: 200 },
+      removeOnFail: { count: 200 },
+    });
   }
 
   /**
@@ -64,11 +74,14 @@ export class WorkerQueues {
     let timer: NodeJS.Timeout | undefined;
     let onClose: (() => void) | undefined;
     try {
-      return await Promise.race([finished, new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no result from ${workerId} for ${job.id} after ${timeoutMs} ms`)), timeoutMs);
-        onClose = () => reject(new Error(`stopped waiting for ${workerId}: the coordinator is stopping`));
-        this.closing.signal.addEventListener('abort', onClose, { once: true });
-      })]);
+      return await Promise.race([
+        finished,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no result from ${workerId} for ${job.id} after ${timeoutMs} ms`)), timeoutMs);
+          onClose = () => reject(new Error(`stopped waiting for ${workerId}: the coordinator is stopping`));
+          this.closing.signal.addEventListener('abort', onClose, { once: true });
+        }),
+      ]);
     } finally {
       clearTimeout(timer);
       if (onClose) this.closing.signal.removeEventListener('abort', onClose);

@@ -25,8 +25,9 @@ export function planWorldChange(job: JobRecord, alive: WorkerInfo[], busy: Set<s
   const leaving = inWorld.filter((w): w is WorkerInfo => !!w && !!w.draining);
   const lost = job.world.filter((m) => !byId.has(m.workerId)).map((m) => m.workerId);
   const mine = new Set(job.world.map((m) => m.workerId));
-  const joiners = survivors.length < job.spec.worldSize
-    ? alive.filter((w) => !busy.has(w.id) && !mine.has(w.id) && !w.draining).slice(0, job.spec.worldSize - survivors.length)
-    : [];
+  const joiners =
+    survivors.length < job.spec.worldSize
+      ? alive.filter((w) => !busy.has(w.id) && !mine.has(w.id) && !w.draining).slice(0, job.spec.worldSize - survivors.length)
+      : [];
   return leaving.length || lost.length || joiners.length ? { survivors, leaving, lost, joiners } : undefined;
 }

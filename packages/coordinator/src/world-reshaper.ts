@@ -38,7 +38,13 @@ export interface ReshaperOptions {
 export class WorldReshaper {
   private readonly keys: ReturnType<typeof redisKeys>;
 
-  constructor(private readonly redis: IORedis, private readonly store: JobStore, private readonly queues: WorkerQueues, private readonly ledger: StepLedger, private readonly o: ReshaperOptions) {
+  constructor(
+    private readonly redis: IORedis,
+    private readonly store: JobStore,
+    private readonly queues: WorkerQueues,
+    private readonly ledger: StepLedger,
+    private readonly o: ReshaperOptions,
+  ) {
     this.keys = redisKeys(o.prefix);
   }
 
@@ -77,8 +83,11 @@ export class WorldReshaper {
             restoreFrom = dir;
             written = { step: state.step, dir };
           } else {
-            const answer = h instanceof Error ? h.message : h ? `step ${h.step} ${h.checksum.slice(0, 12)}, no checkpoint` : 'holds nothing';
-            this.o.log(`[coordinator] job ${job.id}: cannot write the survivors' state as a checkpoint (${state.holders[0]}: ${answer}); falling back to the last checkpoint`);
+            const answer =
+              h instanceof Error ? h.message : h ? `step ${h.step} ${h.checksum.slice(0, 12)}, no checkpoint` : 'holds nothing';
+            this.o.log(
+              `[coordinator] job ${job.id}: cannot write the survivors' state as a checkpoint (${state.holders[0]}: ${answer}); falling back to the last checkpoint`,
+            );
             state = undefined;
           }
         }
@@ -105,8 +114,14 @@ export class WorldReshaper {
       }
       if (f) {
         const fault: FaultRecord = {
-          at: new Date().toISOString(), step: committed, generation: job.generation, kind: f.kind, reason: f.reason,
-          resumedAt: finalStep, stepsLost: Math.max(0, committed - finalStep), recovery: state ? 'survivors' : 'checkpoint',
+          at: new Date().toISOString(),
+          step: committed,
+          generation: job.generation,
+          kind: f.kind,
+          reason: f.reason,
+          resumedAt: finalStep,
+          stepsLost: Math.max(0, committed - finalStep),
+          recovery: state ? 'survivors' : 'checkpoint',
         };
         j.faults.push(fault);
       }
@@ -127,8 +142,12 @@ export class WorldReshaper {
     for (const w of c.leaving) await this.release(w.id);
     for (const id of c.lost) await this.queues.forget(id);
     if (written) await this.ledger.announceCheckpoint(job.id, written.step, written.dir);
-    const from = state ? `verified state held by workers at step ${updated.step} (${state.holders.length} holder(s)${written ? `, written to ${written.dir} for the others` : ''})` : `checkpoint at step ${updated.step}`;
-    this.o.log(`[coordinator] job ${job.id}: ${why}; generation ${updated.generation}, ${updated.state === 'running' ? `continuing on ${updated.world.length} worker(s) from the ${from}` : updated.state === 'failed' ? `FAILED: ${updated.error}` : `pending (fewer than minWorldSize ${minWorld} workers), from the ${from}`}`);
+    const from = state
+      ? `verified state held by workers at step ${updated.step} (${state.holders.length} holder(s)${written ? `, written to ${written.dir} for the others` : ''})`
+      : `checkpoint at step ${updated.step}`;
+    this.o.log(
+      `[coordinator] job ${job.id}: ${why}; generation ${updated.generation}, ${updated.state === 'running' ? `continuing on ${updated.world.length} worker(s) from the ${from}` : updated.state === 'failed' ? `FAILED: ${updated.error}` : `pending (fewer than minWorldSize ${minWorld} workers), from the ${from}`}`,
+    );
     if (survey.answers.length) this.o.log(`[coordinator] job ${job.id}: state survey: ${survey.answers.join('; ')}`);
   }
 }

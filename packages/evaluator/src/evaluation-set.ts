@@ -23,7 +23,8 @@ export function evaluationSetFor(spec: JobSpec, seed: number): EvaluationSet {
     const crop = e.cropFraction ?? (spec.dataset.kind === 'folder' ? spec.dataset.cropFraction : 1);
     return { kind: 'pairs-file', set, source: new FilesSource(set.keys, crop) };
   }
-  if (spec.holdout < 2) throw new EvaluationSetError('the job holds out fewer than 2 identities and names no evaluation.pairs file: nothing to evaluate on');
+  if (spec.holdout < 2)
+    throw new EvaluationSetError('the job holds out fewer than 2 identities and names no evaluation.pairs file: nothing to evaluate on');
   const source = sourceFromSpec(spec.dataset);
   const { holdout } = trainingSource(source, spec.holdout, seed);
   const set = holdoutPairs(source.index, holdout, { maxDifferentPairs: e.maxDifferentPairs, seed });

@@ -30,7 +30,8 @@ export function compileEvaluatorOptions(o: EvaluatorOptions = {}): CompiledEvalu
     reportRoot: o.reportRoot ? resolve(o.reportRoot) : '',
     id: `${hostname()}-${process.pid}`,
   };
-  if (!(Number.isInteger(c.metricsPort) && c.metricsPort >= 0 && c.metricsPort <= 65535)) throw new TypeError(`evaluator option metricsPort must be 0-65535, got ${c.metricsPort}`);
+  if (!(Number.isInteger(c.metricsPort) && c.metricsPort >= 0 && c.metricsPort <= 65535))
+    throw new TypeError(`evaluator option metricsPort must be 0-65535, got ${c.metricsPort}`);
   for (const k of ['heartbeatMs', 'lockMs'] as const) {
     if (!(Number.isInteger(c[k]) && c[k] > 0)) throw new TypeError(`evaluator option ${k} must be a positive integer, got ${c[k]}`);
   }

@@ -3,7 +3,15 @@ import IORedis from 'ioredis';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkpointName, EvaluationResult, evaluatePairs, loadModel, writeReportFile } from '@facenet/core';
-import { bestEvaluation, CheckpointConsumer, CheckpointEvent, ConsumerState, EvaluationRecord, JobRecord, redisKeys } from '@facenet/protocol';
+import {
+  bestEvaluation,
+  CheckpointConsumer,
+  CheckpointEvent,
+  ConsumerState,
+  EvaluationRecord,
+  JobRecord,
+  redisKeys,
+} from '@facenet/protocol';
 import { EvaluationSet, evaluationSetFor } from './evaluation-set';
 import { compileEvaluatorOptions, CompiledEvaluatorOptions, EvaluatorOptions } from './evaluator-options';
 import { createEvaluatorMetrics } from './metrics';
@@ -26,14 +34,30 @@ export class EvaluatorService {
   /** Evaluation sets by job (their sources keep decoded images for the job's next checkpoint). */
   private readonly sets = new Map<string, EvaluationSet>();
 
-  constructor(options: EvaluatorOptions = {}, private readonly log: (line: string) => void = (l) => console.error(l)) {
+  constructor(
+    options: EvaluatorOptions = {},
+    private readonly log: (line: string) => void = (l) => console.error(l),
+  ) {
     this.options = compileEvaluatorOptions(options);
     const o = this.options;
     // Embedding blocks the thread for a while, hence the long lock (lockMs).
-    this.consumer = new CheckpointConsumer({
-      role: 'evaluator', redisUrl: o.redisUrl, prefix: o.prefix, id: o.id, queue: redisKeys(o.prefix).evaluationQueue, registrationKey: redisKeys(o.prefix).evaluator,
-      heartbeatMs: o.heartbeatMs, lockMs: o.lockMs, metricsHost: o.metricsHost, metricsPort: o.metricsPort, registry: this.metrics.registry,
-    }, (job) => this.process(job), log);
+    this.consumer = new CheckpointConsumer(
+      {
+        role: 'evaluator',
+        redisUrl: o.redisUrl,
+        prefix: o.prefix,
+        id: o.id,
+        queue: redisKeys(o.prefix).evaluationQueue,
+        registrationKey: redisKeys(o.prefix).evaluator,
+        heartbeatMs: o.heartbeatMs,
+        lockMs: o.lockMs,
+        metricsHost: o.metricsHost,
+        metricsPort: o.metricsPort,
+        registry: this.metrics.registry,
+      },
+      (job) => this.process(job),
+      log,
+    );
     this.redis = this.consumer.redis;
     this.keys = this.consumer.keys;
   }
@@ -69,7 +93,9 @@ export class EvaluatorService {
       await this.redis.rpush(this.keys.evaluations(jobId), JSON.stringify(record));
       this.observe(record, await this.evaluations(jobId));
       const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
-      this.log(`[evaluator] job ${jobId}: step ${step}: accuracy ${pct(record.accuracy)}, VAL ${pct(record.val)} at FAR ${record.farTarget}, AUC ${record.auc.toFixed(3)} on ${record.pairs} ${record.set} pairs (${record.seconds.toFixed(1)} s)`);
+      this.log(
+        `[evaluator] job ${jobId}: step ${step}: accuracy ${pct(record.accuracy)}, VAL ${pct(record.val)} at FAR ${record.farTarget}, AUC ${record.auc.toFixed(3)} on ${record.pairs} ${record.set} pairs (${record.seconds.toFixed(1)} s)`,
+      );
       return { step };
     } catch (err) {
       this.metrics.failures.inc({ job_id: jobId });
@@ -95,10 +121,25 @@ export class EvaluatorService {
     const e = r.report;
     const report = await this.writeReport(job, step, dir, es, r);
     return {
-      jobId: job.id, step, checkpointDir: dir, set: es.kind, pairs: e.pairs, folds: e.folds,
-      accuracy: e.accuracy, accuracyStd: e.accuracyStd, val: e.val, valStd: e.valStd, far: e.far, farTarget: e.farTarget,
-      auc: e.auc, threshold: e.threshold, droppedPairs: r.droppedPairs, skippedImages: r.skipped.length,
-      seconds: (performance.now() - t0) / 1000, at: new Date().toISOString(), ...(report ? { report } : {}),
+      jobId: job.id,
+      step,
+      checkpointDir: dir,
+      set: es.kind,
+      pairs: e.pairs,
+      folds: e.folds,
+      accuracy: e.accuracy,
+      accuracyStd: e.accuracyStd,
+      val: e.val,
+      valStd: e.valStd,
+      far: e.far,
+      farTarget: e.farTarget,
+      auc: e.auc,
+      threshold: e.threshold,
+      droppedPairs: r.droppedPairs,
+      skippedImages: r.skipped.length,
+      seconds: (performance.now() - t0) / 1000,
+      at: new Date().toISOString(),
+      ...(report ? { report } : {}),
     };
   }
 
@@ -106,14 +147,33 @@ export class EvaluatorService {
    * The checkpoint's HTML report (see writeReportFile) under reportRoot, as a path relative to
    * it; none without a reportRoot. A report that cannot be written is logged, never a failed evaluation.
    */
-  private async writeReport(job: JobRecord, step: number, dir: string, es: EvaluationSet, r: EvaluationResult): Promise<string | undefined> {
+  private async writeReport(
+    job: JobRecord,
+    step: number,
+    dir: string,
+    es: EvaluationSet,
+    r: EvaluationResult,
+  ): Promise<string | undefined> {
     if (!this.options.reportRoot) return undefined;
     const relative = join(job.id, `${checkpointName(step)}.html`);
     try {
       await writeReportFile(join(this.options.reportRoot, relative), es.source, {
-        title: `${job.name ?? job.id}: step ${step}`, result: r, keys: es.set.keys,
-        facts: [['job', `${job.id}${job.name ? ` (${job.name})` : ''}`], ['checkpoint', dir], ['step', String(step)], ['pairs', es.kind === 'pairs-file' ? `${job.spec.evaluation.pairs} folds ${job.spec.evaluation.folds?.join(',') ?? 'all'}` : `among ${job.spec.holdout} held-out identities`],
-          ['unreadable images', `${r.skipped.length} (${r.droppedPairs} pairs dropped)`], ['written', new Date().toISOString()]],
+        title: `${job.name ?? job.id}: step ${step}`,
+        result: r,
+        keys: es.set.keys,
+        facts: [
+          ['job', `${job.id}${job.name ? ` (${job.name})` : ''}`],
+          ['checkpoint', dir],
+          ['step', String(step)],
+          [
+            'pairs',
+            es.kind === 'pairs-file'
+              ? `${job.spec.evaluation.pairs} folds ${job.spec.evaluation.folds?.join(',') ?? 'all'}`
+              : `among ${job.spec.holdout} held-out identities`,
+          ],
+          ['unreadable images', `${r.skipped.length} (${r.droppedPairs} pairs dropped)`],
+          ['written', new Date().toISOString()],
+        ],
       });
       return relative;
     } catch (err) {

@@ -10,7 +10,10 @@ export class BackendError extends FacenetError {}
 
 /** An image that cannot be read or decoded. Carries the path so reports can name it. */
 export class ImageDecodeError extends FacenetError {
-  constructor(readonly path: string, reason: string) {
+  constructor(
+    readonly path: string,
+    reason: string,
+  ) {
     super(`cannot decode ${path}: ${reason}`);
   }
 }
@@ -19,33 +22,49 @@ export class DatasetError extends FacenetError {}
 
 /** A malformed pairs file; `line` is 1-based. */
 export class PairsFormatError extends FacenetError {
-  constructor(readonly file: string, readonly line: number, reason: string) {
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    reason: string,
+  ) {
     super(`${file}:${line}: ${reason}`);
   }
 }
 
 export class CheckpointError extends FacenetError {
-  constructor(readonly dir: string, reason: string) {
+  constructor(
+    readonly dir: string,
+    reason: string,
+  ) {
     super(`checkpoint ${dir}: ${reason}`);
   }
 }
 
 /** A bad option value; `field` names it (e.g. 'train.batch.P'). */
 export class ConfigError extends FacenetError {
-  constructor(readonly field: string, reason: string) {
+  constructor(
+    readonly field: string,
+    reason: string,
+  ) {
     super(`${field}: ${reason}`);
   }
 }
 
 export class DownloadError extends FacenetError {
-  constructor(readonly url: string, reason: string) {
+  constructor(
+    readonly url: string,
+    reason: string,
+  ) {
     super(`download ${url}: ${reason}`);
   }
 }
 
 /** A model whose variables do not fit its graph (e.g. weights of another architecture). */
 export class ModelError extends FacenetError {
-  constructor(readonly parameter: string, reason: string) {
+  constructor(
+    readonly parameter: string,
+    reason: string,
+  ) {
     super(`parameter ${parameter}: ${reason}`);
   }
 }
@@ -62,7 +81,11 @@ export class SpecError extends FacenetError {
  * the weights are those before the step.
  */
 export class NonFiniteError extends FacenetError {
-  constructor(readonly step: number, readonly what: 'loss' | 'gradients' | 'weights', readonly detail: string) {
+  constructor(
+    readonly step: number,
+    readonly what: 'loss' | 'gradients' | 'batch-norm statistics' | 'weights',
+    readonly detail: string,
+  ) {
     super(`non-finite ${what} at step ${step + 1}: ${detail}`);
   }
 }

@@ -56,7 +56,14 @@ export type { PairSet } from './eval/holdout-pairs';
 export { evaluatePairs, scorePairs } from './eval/evaluate-pairs';
 export type { EvaluationResult, EvaluatePairsOptions } from './eval/evaluate-pairs';
 
-export { writeCheckpoint, readCheckpoint, restoreCheckpoint, loadModel, resolveCheckpointDir, CHECKPOINT_FORMAT } from './checkpoint/checkpoint';
+export {
+  writeCheckpoint,
+  readCheckpoint,
+  restoreCheckpoint,
+  loadModel,
+  resolveCheckpointDir,
+  CHECKPOINT_FORMAT,
+} from './checkpoint/checkpoint';
 export type { CheckpointManifest, CheckpointContents, Preprocessing } from './checkpoint/checkpoint';
 
 export { computeShardGradients, accumulate, applyUpdate, meanStats, disposeGradients, TRIPLET_ONLY } from './train/train-step';
@@ -64,7 +71,14 @@ export { applyUpdateGuarded, checkFiniteVector, allFinite } from './train/non-fi
 export { loadStepShards, stepGradients, applyStep } from './train/training-step';
 export { classificationLoss, CLASSIFICATION_HEADS } from './loss/classification-loss';
 export type { ClassificationHead } from './loss/classification-loss';
-export { CLASS_WEIGHTS, CLASSIFICATION_MODES, compileClassificationOptions, lossWeightsAt, MAX_CLASS_WEIGHTS, trainingModel } from './train/objective';
+export {
+  CLASS_WEIGHTS,
+  CLASSIFICATION_MODES,
+  compileClassificationOptions,
+  lossWeightsAt,
+  MAX_CLASS_WEIGHTS,
+  trainingModel,
+} from './train/objective';
 export type { ClassificationConfig, ClassificationMode, ClassificationOptions } from './train/objective';
 export type { ShardGradients, ShardInput, StepObjective, TripletStats } from './train/train-step';
 export { compileTrainOptions, MAX_STEPS } from './train/train-options';

@@ -8,7 +8,12 @@ export class MinerError extends Error {
 
 /** A checkpoint that could not be mined (unreadable, or its job's data is gone); the event fails, training goes on. */
 export class MiningError extends MinerError {
-  constructor(readonly jobId: string, readonly step: number, readonly dir: string, readonly reason: string) {
+  constructor(
+    readonly jobId: string,
+    readonly step: number,
+    readonly dir: string,
+    readonly reason: string,
+  ) {
     super(`job ${jobId}: cannot mine checkpoint ${step} (${dir}): ${reason}`);
   }
 }

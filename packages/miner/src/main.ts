@@ -4,7 +4,14 @@ import { selectBackend } from '@facenet/core';
 import { envNumber, runService } from '@facenet/protocol';
 import { MinerService } from './miner-service';
 
-void selectBackend().then(() => runService('miner', new MinerService({
-  redisUrl: process.env.REDIS_URL, prefix: process.env.FACENET_PREFIX,
-  metricsHost: process.env.FACENET_METRICS_HOST, metricsPort: envNumber('FACENET_METRICS_PORT'),
-})));
+void selectBackend().then(() =>
+  runService(
+    'miner',
+    new MinerService({
+      redisUrl: process.env.REDIS_URL,
+      prefix: process.env.FACENET_PREFIX,
+      metricsHost: process.env.FACENET_METRICS_HOST,
+      metricsPort: envNumber('FACENET_METRICS_PORT'),
+    }),
+  ),
+);

@@ -1,4 +1,13 @@
-import { confusableIdentities, embedImages, FaceSource, loadModel, mineTriplets, mineTripletsRestrictedParallel, rngFor, shuffled } from '@facenet/core';
+import {
+  confusableIdentities,
+  embedImages,
+  FaceSource,
+  loadModel,
+  mineTriplets,
+  mineTripletsRestrictedParallel,
+  rngFor,
+  shuffled,
+} from '@facenet/core';
 import { curriculumAt, JobSpec, MiningPlan, sourceFromSpec, trainingSource } from '@facenet/protocol';
 import { CompiledMinerOptions } from './miner-options';
 
@@ -60,14 +69,24 @@ export class CheckpointMiner {
     const t1 = performance.now();
     const { hardness, floor } = curriculumAt(cur, step);
     const mineOptions = {
-      margin: job.margin, hardness, floor, seed: job.seed,
-      rowBlock: this.o.rowBlock, colBlock: this.o.colBlock, candidatesPerAnchor: this.o.candidatesPerAnchor,
+      margin: job.margin,
+      hardness,
+      floor,
+      seed: job.seed,
+      rowBlock: this.o.rowBlock,
+      colBlock: this.o.colBlock,
+      candidatesPerAnchor: this.o.candidatesPerAnchor,
     };
     // The exact scan is O(n^2): beyond exactUpTo embeddings, search each anchor's negatives among
     // its identity's nearest identities (recall >= 95% measured against the exact scan; README).
-    const { triplets, stats } = ok.length <= this.o.exactUpTo
-      ? mineTriplets(emb, dim, okLabels, mineOptions)
-      : await mineTripletsRestrictedParallel(emb, dim, okLabels, { ...mineOptions, neighbourIdentities: this.o.neighbourIdentities, randomCandidates: this.o.randomCandidates });
+    const { triplets, stats } =
+      ok.length <= this.o.exactUpTo
+        ? mineTriplets(emb, dim, okLabels, mineOptions)
+        : await mineTripletsRestrictedParallel(emb, dim, okLabels, {
+            ...mineOptions,
+            neighbourIdentities: this.o.neighbourIdentities,
+            randomCandidates: this.o.randomCandidates,
+          });
     const conf = confusableIdentities(emb, dim, okLabels, cur.confusableK);
     const t2 = performance.now();
     const pairCounts = new Map<string, number>();
@@ -80,10 +99,18 @@ export class CheckpointMiner {
       .sort((a, b) => b[2] - a[2] || a[0] - b[0] || a[1] - b[1]);
     const key = (row: number) => keys[ok[row] as number] as string;
     return {
-      jobId: job.jobId, step, checkpoint, hardness, floor, pairs,
+      jobId: job.jobId,
+      step,
+      checkpoint,
+      hardness,
+      floor,
+      pairs,
       confusable: Object.fromEntries([...conf.entries()].map(([id, nn]) => [String(id), nn.map((x) => x.identity)])),
-      sample: triplets.slice(0, this.o.sampleTriplets).map((t) => ({ anchor: key(t.anchor), positive: key(t.positive), negative: key(t.negative), dap: t.dap, dan: t.dan })),
-      stats, timings: { embedMs: t1 - t0, mineMs: t2 - t1, images: ok.length },
+      sample: triplets
+        .slice(0, this.o.sampleTriplets)
+        .map((t) => ({ anchor: key(t.anchor), positive: key(t.positive), negative: key(t.negative), dap: t.dap, dan: t.dan })),
+      stats,
+      timings: { embedMs: t1 - t0, mineMs: t2 - t1, images: ok.length },
     };
   }
 }

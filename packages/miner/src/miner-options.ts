@@ -50,10 +50,22 @@ export function compileMinerOptions(o: MinerOptions = {}): CompiledMinerOptions 
     metricsPort: o.metricsPort ?? 0,
     id: `${hostname()}-${process.pid}`,
   };
-  if (!(Number.isInteger(c.randomCandidates) && c.randomCandidates >= 0)) throw new TypeError(`miner option randomCandidates must be an integer >= 0, got ${c.randomCandidates}`);
-  for (const k of ['rowBlock', 'colBlock', 'candidatesPerAnchor', 'sampleTriplets', 'keepPlans', 'heartbeatMs', 'lockMs', 'exactUpTo', 'neighbourIdentities'] as const) {
+  if (!(Number.isInteger(c.randomCandidates) && c.randomCandidates >= 0))
+    throw new TypeError(`miner option randomCandidates must be an integer >= 0, got ${c.randomCandidates}`);
+  for (const k of [
+    'rowBlock',
+    'colBlock',
+    'candidatesPerAnchor',
+    'sampleTriplets',
+    'keepPlans',
+    'heartbeatMs',
+    'lockMs',
+    'exactUpTo',
+    'neighbourIdentities',
+  ] as const) {
     if (!(Number.isInteger(c[k]) && c[k] > 0)) throw new TypeError(`miner option ${k} must be a positive integer, got ${c[k]}`);
   }
-  if (!(Number.isInteger(c.metricsPort) && c.metricsPort >= 0 && c.metricsPort <= 65535)) throw new TypeError(`miner option metricsPort must be 0-65535, got ${c.metricsPort}`);
+  if (!(Number.isInteger(c.metricsPort) && c.metricsPort >= 0 && c.metricsPort <= 65535))
+    throw new TypeError(`miner option metricsPort must be 0-65535, got ${c.metricsPort}`);
   return c;
 }

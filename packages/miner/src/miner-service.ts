@@ -24,14 +24,30 @@ export class MinerService {
   /** Embedding and mining run in a worker thread: the main thread keeps heartbeats and the lock. */
   private readonly miner: MiningClient;
 
-  constructor(options: MinerOptions = {}, private readonly log: (line: string) => void = (l) => console.error(l)) {
+  constructor(
+    options: MinerOptions = {},
+    private readonly log: (line: string) => void = (l) => console.error(l),
+  ) {
     this.options = compileMinerOptions(options);
     const o = this.options;
     // The lock covers a whole mining pass (lockMs): if the miner dies, the event is mined again after it expires.
-    this.consumer = new CheckpointConsumer({
-      role: 'miner', redisUrl: o.redisUrl, prefix: o.prefix, id: o.id, queue: redisKeys(o.prefix).checkpointQueue, registrationKey: redisKeys(o.prefix).miner,
-      heartbeatMs: o.heartbeatMs, lockMs: o.lockMs, metricsHost: o.metricsHost, metricsPort: o.metricsPort, registry: this.metrics.registry,
-    }, (job) => this.process(job), log);
+    this.consumer = new CheckpointConsumer(
+      {
+        role: 'miner',
+        redisUrl: o.redisUrl,
+        prefix: o.prefix,
+        id: o.id,
+        queue: redisKeys(o.prefix).checkpointQueue,
+        registrationKey: redisKeys(o.prefix).miner,
+        heartbeatMs: o.heartbeatMs,
+        lockMs: o.lockMs,
+        metricsHost: o.metricsHost,
+        metricsPort: o.metricsPort,
+        registry: this.metrics.registry,
+      },
+      (job) => this.process(job),
+      log,
+    );
     this.redis = this.consumer.redis;
     this.keys = this.consumer.keys;
     this.miner = new MiningClient(this.options);
@@ -63,16 +79,22 @@ export class MinerService {
     if (!raw) return { skipped: true };
     const record = JSON.parse(raw) as JobRecord;
     if (!record.spec.curriculum?.enabled) return { skipped: true };
-    const mined = await this.miner.mine({ jobId, spec: record.spec, seed: record.train.seed, margin: record.train.margin }, dir, step).catch((err: Error) => {
-      const e = new MiningError(jobId, step, dir, err.message);
-      this.log(`[miner] ${e.message}`);
-      throw e;
-    });
+    const mined = await this.miner
+      .mine({ jobId, spec: record.spec, seed: record.train.seed, margin: record.train.margin }, dir, step)
+      .catch((err: Error) => {
+        const e = new MiningError(jobId, step, dir, err.message);
+        this.log(`[miner] ${e.message}`);
+        throw e;
+      });
     const skippedSteps = (await this.redis.lrange(this.keys.skippedCheckpoints(jobId), '0', '-1')).map(Number);
     await this.redis.del(this.keys.skippedCheckpoints(jobId));
     const version = await this.redis.incr(this.keys.planVersion(jobId));
     const plan: MiningPlan = { ...mined, version, createdAt: new Date().toISOString(), skippedSteps };
-    await this.redis.multi().set(this.keys.plan(jobId, version), JSON.stringify(plan)).zadd(this.keys.plans(jobId), version, String(version)).exec();
+    await this.redis
+      .multi()
+      .set(this.keys.plan(jobId, version), JSON.stringify(plan))
+      .zadd(this.keys.plans(jobId), version, String(version))
+      .exec();
     await this.prune(jobId);
     const s = plan.stats;
     const l = { job_id: jobId };
@@ -83,7 +105,9 @@ export class MinerService {
     this.metrics.planStep.set(l, step);
     this.metrics.semiHard.set(l, s.semiHard);
     this.metrics.plans.inc(l);
-    this.log(`[miner] job ${jobId}: plan v${version} from step ${step}: ${plan.timings.images} images embedded in ${plan.timings.embedMs.toFixed(0)} ms, mined in ${plan.timings.mineMs.toFixed(0)} ms; ${(100 * s.minedFraction).toFixed(0)}% of ${s.pairs} pairs got a negative; easy ${(100 * s.easy).toFixed(1)}% semi-hard ${(100 * s.semiHard).toFixed(1)}% hard ${(100 * s.hard).toFixed(1)}%`);
+    this.log(
+      `[miner] job ${jobId}: plan v${version} from step ${step}: ${plan.timings.images} images embedded in ${plan.timings.embedMs.toFixed(0)} ms, mined in ${plan.timings.mineMs.toFixed(0)} ms; ${(100 * s.minedFraction).toFixed(0)}% of ${s.pairs} pairs got a negative; easy ${(100 * s.easy).toFixed(1)}% semi-hard ${(100 * s.semiHard).toFixed(1)}% hard ${(100 * s.hard).toFixed(1)}%`,
+    );
     return { version };
   }
 
@@ -91,6 +115,10 @@ export class MinerService {
   private async prune(jobId: string): Promise<void> {
     const old = await this.redis.zrange(this.keys.plans(jobId), '0', String(-this.options.keepPlans - 1));
     if (old.length === 0) return;
-    await this.redis.multi().zrem(this.keys.plans(jobId), ...old).del(...old.map((v) => this.keys.plan(jobId, Number(v)))).exec();
+    await this.redis
+      .multi()
+      .zrem(this.keys.plans(jobId), ...old)
+      .del(...old.map((v) => this.keys.plan(jobId, Number(v))))
+      .exec();
   }
 }

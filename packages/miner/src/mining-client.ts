@@ -14,7 +14,10 @@ export interface MiningRequest {
 
 export type MiningReply = { id: number; ok: true; value: Mined } | { id: number; ok: false; error: string };
 
-/** The miner's main-thread handle on its mining thread (mining-thread.ts): one request at a time. */
+/**
+ * The miner's main-thread handle on its mining thread (mining-thread.ts). One request at a time:
+ * a mining pass holds the thread's memory for the whole pass, so a second one is refused, not queued.
+ */
 export class MiningClient {
   private readonly thread: Worker;
   private nextId = 1;
@@ -41,6 +44,7 @@ export class MiningClient {
 
   mine(job: MiningJob, checkpoint: string, step: number): Promise<Mined> {
     if (this.exited) return Promise.reject(this.exited);
+    if (this.pending.size > 0) return Promise.reject(new Error('the mining thread is busy: one mining pass at a time'));
     const id = this.nextId++;
     return new Promise<Mined>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });

@@ -42,7 +42,11 @@ export class CheckpointConsumer {
   private closing: Promise<void> | undefined;
   private readonly startedAt = new Date().toISOString();
 
-  constructor(private readonly o: CheckpointConsumerOptions, private readonly handle: (event: Job<CheckpointEvent>) => Promise<unknown>, private readonly log: (line: string) => void) {
+  constructor(
+    private readonly o: CheckpointConsumerOptions,
+    private readonly handle: (event: Job<CheckpointEvent>) => Promise<unknown>,
+    private readonly log: (line: string) => void,
+  ) {
     this.redis = new IORedis(o.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
     this.keys = redisKeys(o.prefix);
     logRedisErrors(this.redis, (l) => this.log(`[${o.role}] ${l}`));
@@ -56,8 +60,10 @@ export class CheckpointConsumer {
   async start(): Promise<string> {
     await connectRedis(this.redis, this.o.redisUrl);
     this.server = await serveMetrics({
-      host: this.o.metricsHost, port: this.o.metricsPort,
-      metrics: () => this.o.registry.metrics(), contentType: this.o.registry.contentType,
+      host: this.o.metricsHost,
+      port: this.o.metricsPort,
+      metrics: () => this.o.registry.metrics(),
+      contentType: this.o.registry.contentType,
       health: () => ({ ok: this.state === 'RUNNING', state: this.state }),
     });
     this.metricsAddress = this.server.address;
@@ -67,11 +73,17 @@ export class CheckpointConsumer {
     const connection = this.redis.duplicate({ maxRetriesPerRequest: null });
     logRedisErrors(connection, (l) => this.log(`[${this.o.role}] queue ${l}`));
     this.worker = new Worker<CheckpointEvent>(this.o.queue, (job) => this.handle(job), {
-      connection, prefix: this.keys.bull, concurrency: 1, lockDuration: this.o.lockMs, maxStalledCount: 1,
+      connection,
+      prefix: this.keys.bull,
+      concurrency: 1,
+      lockDuration: this.o.lockMs,
+      maxStalledCount: 1,
     });
     this.worker.on('error', (err) => this.log(`[${this.o.role}] queue error: ${err.message}`));
     this.state = 'RUNNING';
-    this.log(`[${this.o.role}] ready: consuming ${this.o.queue} (prefix ${this.o.prefix}), metrics at http://${this.metricsAddress}/metrics`);
+    this.log(
+      `[${this.o.role}] ready: consuming ${this.o.queue} (prefix ${this.o.prefix}), metrics at http://${this.metricsAddress}/metrics`,
+    );
     return this.metricsAddress;
   }
 

@@ -10,8 +10,11 @@ export function peopleOfPairsFolds(pairsFile: string, folds: number[]): string[]
 
 /** The image source a dataset spec names (`index`: a folder already scanned, see scanPeopleFolderAsync). */
 export function sourceFromSpec(spec: DatasetSpec, index?: IdentityIndex): FaceSource {
-  if (spec.kind === 'synthetic') return new SyntheticSource({ identities: spec.identities, imagesPerIdentity: spec.imagesPerIdentity, seed: spec.seed });
-  const exclude = spec.excludePairsFolds ? [...spec.exclude, ...peopleOfPairsFolds(spec.excludePairsFolds.pairs, spec.excludePairsFolds.folds)] : spec.exclude;
+  if (spec.kind === 'synthetic')
+    return new SyntheticSource({ identities: spec.identities, imagesPerIdentity: spec.imagesPerIdentity, seed: spec.seed });
+  const exclude = spec.excludePairsFolds
+    ? [...spec.exclude, ...peopleOfPairsFolds(spec.excludePairsFolds.pairs, spec.excludePairsFolds.folds)]
+    : spec.exclude;
   // A scanned index already holds every person: the exclusions apply to it as to a fresh scan.
   return new FolderSource(spec.path, { cropFraction: spec.cropFraction, exclude, index });
 }

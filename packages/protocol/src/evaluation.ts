@@ -33,7 +33,12 @@ export interface EvaluationRecord {
 export function bestEvaluation(evals: readonly EvaluationRecord[]): EvaluationRecord | null {
   let best: EvaluationRecord | null = null;
   for (const e of evals) {
-    if (!best || e.val > best.val || (e.val === best.val && (e.accuracy > best.accuracy || (e.accuracy === best.accuracy && e.step > best.step)))) best = e;
+    if (
+      !best ||
+      e.val > best.val ||
+      (e.val === best.val && (e.accuracy > best.accuracy || (e.accuracy === best.accuracy && e.step > best.step)))
+    )
+      best = e;
   }
   return best;
 }

@@ -1,7 +1,16 @@
 // @facenet/protocol: the contract between the processes (coordinator, workers, miner, CLI, tests):
 // job spec, job record and view, shard jobs, Redis key names, events, collective ids, and the small
 // runtime every service shares. The ML library (@facenet/core) holds no cluster code.
-export { parseJobSpec, jobSpecSchema, datasetSchema, curriculumSchema, curriculumAt, nonFiniteSchema, evaluationSchema, retentionSchema } from './job-spec';
+export {
+  parseJobSpec,
+  jobSpecSchema,
+  datasetSchema,
+  curriculumSchema,
+  curriculumAt,
+  nonFiniteSchema,
+  evaluationSchema,
+  retentionSchema,
+} from './job-spec';
 export type { JobSpec, DatasetSpec, CurriculumSpec, EvaluationSpec } from './job-spec';
 export { shardJobId, workerQueueName, isStateQuery, collectiveId, parseCollectiveId, collectiveSecret } from './shard-job';
 export type { ShardJobData, ShardJobResult, StepTimings, StateQuery, HeldState, WorkerJobData, WorkerJobResult } from './shard-job';

@@ -96,16 +96,32 @@ export interface JobRecord {
  */
 export function jobView(j: JobRecord, requested: 'pause' | 'cancel' | null = null, evaluations: readonly EvaluationRecord[] = []) {
   return {
-    id: j.id, name: j.name, state: j.state, requested, step: j.step, steps: j.train.steps,
-    loss: j.last?.loss, activeFraction: j.last?.activeFraction, imagesPerSecond: j.last?.imagesPerSecond,
+    id: j.id,
+    name: j.name,
+    state: j.state,
+    requested,
+    step: j.step,
+    steps: j.train.steps,
+    loss: j.last?.loss,
+    activeFraction: j.last?.activeFraction,
+    imagesPerSecond: j.last?.imagesPerSecond,
     classificationLoss: j.last?.classificationLoss || undefined, // absent when the job has no classification term
     world: { size: j.world.length, generation: j.generation, workers: j.world.map((w) => w.workerId) },
-    planVersion: j.last?.planVersion ?? null, minerLag: j.last?.minerLag ?? null,
+    planVersion: j.last?.planVersion ?? null,
+    minerLag: j.last?.minerLag ?? null,
     lastCheckpoint: j.checkpoints[j.checkpoints.length - 1] ?? null,
     evaluation: { latest: evaluations[evaluations.length - 1] ?? null, best: bestEvaluation(evaluations), count: evaluations.length },
-    learningRateScale: j.learningRateScale ?? 1, nonFiniteRollbacks: j.nonFiniteRollbacks ?? 0,
-    recent: j.history.slice(-10).map((h) => ({ step: h.step, loss: h.loss, activeFraction: h.activeFraction, imagesPerSecond: h.imagesPerSecond })),
-    faults: j.faults, forkedFrom: j.forkedFrom, error: j.error, spec: j.spec, createdAt: j.createdAt, updatedAt: j.updatedAt,
+    learningRateScale: j.learningRateScale ?? 1,
+    nonFiniteRollbacks: j.nonFiniteRollbacks ?? 0,
+    recent: j.history
+      .slice(-10)
+      .map((h) => ({ step: h.step, loss: h.loss, activeFraction: h.activeFraction, imagesPerSecond: h.imagesPerSecond })),
+    faults: j.faults,
+    forkedFrom: j.forkedFrom,
+    error: j.error,
+    spec: j.spec,
+    createdAt: j.createdAt,
+    updatedAt: j.updatedAt,
   };
 }
 

@@ -17,7 +17,10 @@ export function runService<T>(name: string, service: { start(): Promise<T>; clos
   const shutdown = (signal: string) => {
     if (++signals > 1) process.exit(130);
     console.error(`[${name}] ${signal}: draining (send again to force)`);
-    service.close().then(() => process.exit(0), () => process.exit(1));
+    service.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
@@ -75,7 +78,11 @@ export async function runCloseSteps(steps: [string, () => Promise<unknown>][], l
  * without a listener every failed reconnect during a Redis outage is an unhandled error event
  * with a raw stack.
  */
-export function logRedisErrors(client: { on(event: 'error', fn: (err: Error) => void): unknown }, log: (line: string) => void, everyMs = 10_000): void {
+export function logRedisErrors(
+  client: { on(event: 'error', fn: (err: Error) => void): unknown },
+  log: (line: string) => void,
+  everyMs = 10_000,
+): void {
   const last = new Map<string, number>();
   client.on('error', (err: Error) => {
     const now = Date.now();

@@ -8,7 +8,11 @@ export class WorkerError extends Error {
 
 /** A collective that could not complete: the step is aborted on this rank, nothing applied. */
 export class AllreduceError extends WorkerError {
-  constructor(readonly collectiveId: string, readonly rank: number, readonly reason: string) {
+  constructor(
+    readonly collectiveId: string,
+    readonly rank: number,
+    readonly reason: string,
+  ) {
     super(`allreduce ${collectiveId} (rank ${rank}): ${reason}`);
   }
 }
@@ -18,7 +22,11 @@ export class AllreduceError extends WorkerError {
  * shard job fails as unrecoverable (BullMQ's UnrecoverableError); the coordinator re-plans.
  */
 export class StateError extends WorkerError {
-  constructor(readonly jobId: string, readonly step: number, readonly reason: string) {
+  constructor(
+    readonly jobId: string,
+    readonly step: number,
+    readonly reason: string,
+  ) {
     super(`job ${jobId} at step ${step}: ${reason}`);
   }
 }

@@ -21,7 +21,8 @@ export function checkWorkerJob(d: WorkerJobData, o: JobGuardOptions): void {
     throw new RejectedJobError(`refused job for ${String(d.jobId)}: ${why}`);
   };
   const inCheckpoints = (what: string, dir: string | null | undefined) => {
-    if (dir !== null && dir !== undefined && !insideRoots(dir, [o.checkpointRoot])) reject(`${what} ${dir} is outside the checkpoint root ${o.checkpointRoot}`);
+    if (dir !== null && dir !== undefined && !insideRoots(dir, [o.checkpointRoot]))
+      reject(`${what} ${dir} is outside the checkpoint root ${o.checkpointRoot}`);
   };
   if (typeof d.jobId !== 'string' || !/^[A-Za-z0-9._-]{1,200}$/.test(d.jobId)) reject('malformed job id');
   if (isStateQuery(d)) return inCheckpoints('checkpointDir', d.checkpointDir);
@@ -38,7 +39,8 @@ export function checkWorkerJob(d: WorkerJobData, o: JobGuardOptions): void {
   } catch (err) {
     reject(`train configuration: ${(err as Error).message}`);
   }
-  const items = (shards: unknown) => (Array.isArray(shards) ? shards.reduce((n: number, s: unknown) => n + (Array.isArray(s) ? s.length : Infinity), 0) : Infinity);
+  const items = (shards: unknown) =>
+    Array.isArray(shards) ? shards.reduce((n: number, s: unknown) => n + (Array.isArray(s) ? s.length : Infinity), 0) : Infinity;
   const limit = batch.P * batch.K + batch.singletonNegatives;
   if (items(d.shards) > limit || (d.prefetch && items(d.prefetch.shards) > limit)) reject(`more images than a batch of ${limit}`);
   if (!(d.learningRateScale > 0 && d.learningRateScale <= 1)) reject(`learningRateScale must be in (0, 1], got ${d.learningRateScale}`);

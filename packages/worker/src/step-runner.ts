@@ -1,6 +1,15 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { BatchItem, checkFiniteVector, checkpointName, FaceSource, flatStats, LoadedImages, loadStepShards, NonFiniteError } from '@facenet/core';
+import {
+  BatchItem,
+  checkFiniteVector,
+  checkpointName,
+  FaceSource,
+  flatStats,
+  LoadedImages,
+  loadStepShards,
+  NonFiniteError,
+} from '@facenet/core';
 import { collectiveId, DatasetSpec, HeldState, ShardJobData, ShardJobResult, sourceFromSpec, StateQuery } from '@facenet/protocol';
 import type { AllreducePeer } from './allreduce/ring-allreduce';
 import type { ComputeClient } from './compute/compute-client';
@@ -21,6 +30,8 @@ export class StepRunner {
   private held: { jobId: string; step: number; generation: number } | undefined;
   private readonly sources = new Map<string, FaceSource>();
   private prefetched: { key: string; shards: Promise<LoadedImages[]> } | undefined;
+  /** Where the batch-norm statistics begin in the held model's flat vector (from the compute thread). */
+  private bnOffset: number | undefined;
 
   /**
    * @param faults fault injection for tests and drills (FACENET_FAULT_NON_FINITE_AT_STEP): this
@@ -29,7 +40,9 @@ export class StepRunner {
    * @param o prefetch: decode the next step's images during this step (default true).
    */
   constructor(
-    private readonly compute: StepCompute, private readonly peer: StepCollective, private readonly faults: { nonFiniteAtStep?: number } = {},
+    private readonly compute: StepCompute,
+    private readonly peer: StepCollective,
+    private readonly faults: { nonFiniteAtStep?: number } = {},
     private readonly o: { prefetch?: boolean } = {},
   ) {}
 
@@ -50,7 +63,9 @@ export class StepRunner {
    */
   private static contentKey(data: ShardJobData, step: number, shards: BatchItem[][]): string {
     const t = data.train;
-    return createHash('sha256').update(JSON.stringify([data.jobId, data.dataset, t.model.imageSize, t.augment, t.seed, step, shards])).digest('hex');
+    return createHash('sha256')
+      .update(JSON.stringify([data.jobId, data.dataset, t.model.imageSize, t.augment, t.seed, step, shards]))
+      .digest('hex');
   }
 
   private load(data: ShardJobData, step: number, shards: BatchItem[][]): Promise<LoadedImages[]> {
@@ -78,7 +93,15 @@ export class StepRunner {
     if (!h || h.jobId !== data.jobId || h.step !== data.step || (h.generation !== data.generation && !data.trustHeld)) {
       this.held = undefined;
       const cropFraction = data.dataset.kind === 'folder' ? data.dataset.cropFraction : 1;
-      await this.compute.init({ jobId: data.jobId, step: data.step, train: data.train, restoreFrom: data.restoreFrom, preprocessing: { cropFraction } });
+      this.bnOffset = (
+        await this.compute.init({
+          jobId: data.jobId,
+          step: data.step,
+          train: data.train,
+          restoreFrom: data.restoreFrom,
+          preprocessing: { cropFraction },
+        })
+      ).bnOffset;
     }
     this.held = { jobId: data.jobId, step: data.step, generation: data.generation };
     const shards = await this.images(data);
@@ -86,17 +109,29 @@ export class StepRunner {
     const flat = await this.compute.gradients({ shards: shards.map((s) => ({ images: s.data, labels: s.labels, count: s.count })) });
     if (this.faults.nonFiniteAtStep === data.step) flat[0] = Number.NaN;
     const t2 = performance.now();
-    const reduced = await this.peer.allreduce(collectiveId(data.jobId, data.step, data.generation), flat, data.rank, data.world, data.collectiveSecret, { compression: data.compression });
+    const reduced = await this.peer.allreduce(
+      collectiveId(data.jobId, data.step, data.generation),
+      flat,
+      data.rank,
+      data.world,
+      data.collectiveSecret,
+      { compression: data.compression },
+    );
     const t3 = performance.now();
     const stats = flatStats(flat);
     const result = (extra: Partial<ShardJobResult>, t4 = t3, t5 = t4): ShardJobResult => ({
-      step: data.step, rank: data.rank, generation: data.generation, stats,
+      step: data.step,
+      rank: data.rank,
+      generation: data.generation,
+      stats,
       timings: { dataMs: t1 - t0, computeMs: t2 - t1, allreduceMs: t3 - t2, optimizerMs: t4 - t3, checkpointMs: t5 - t4 },
-      allreduceBytes: reduced.bytes, skipped: shards.flatMap((s) => s.skipped), ...extra,
+      allreduceBytes: reduced.bytes,
+      skipped: shards.flatMap((s) => s.skipped),
+      ...extra,
     });
     let applied: { step: number; checksum?: string };
     try {
-      checkFiniteVector(flat, data.step);
+      checkFiniteVector(flat, data.step, this.bnOffset);
       this.held = undefined; // if apply fails half-way, the next step must restore
       applied = await this.compute.apply({ flat, step: data.step, learningRateScale: data.learningRateScale, checksum: data.checksum });
     } catch (err) {
@@ -107,7 +142,8 @@ export class StepRunner {
     this.held = { jobId: data.jobId, step: applied.step, generation: data.generation };
     const t4 = performance.now();
     let checkpoint: string | undefined;
-    if (data.rank === 0 && data.checkpointDir) checkpoint = await this.compute.checkpoint(join(data.checkpointDir, checkpointName(applied.step)));
+    if (data.rank === 0 && data.checkpointDir)
+      checkpoint = await this.compute.checkpoint(join(data.checkpointDir, checkpointName(applied.step)));
     return result({ checksum: applied.checksum, checkpoint }, t4, performance.now());
   }
 

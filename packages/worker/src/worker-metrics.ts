@@ -6,15 +6,42 @@ export function createWorkerMetrics() {
   collectDefaultMetrics({ register: registry, prefix: 'facenet_worker_' });
   return {
     registry,
-    info: new Gauge({ name: 'facenet_worker_info', help: 'Always 1; labels name the worker and its compute backend', labelNames: ['worker_id', 'backend'], registers: [registry] }),
-    phase: new Histogram({
-      name: 'facenet_worker_step_phase_seconds', help: 'This worker\'s step time by phase (data, compute, allreduce, optimizer, checkpoint)',
-      labelNames: ['job_id', 'phase'], registers: [registry], buckets: [0.001, 0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    info: new Gauge({
+      name: 'facenet_worker_info',
+      help: 'Always 1; labels name the worker and its compute backend',
+      labelNames: ['worker_id', 'backend'],
+      registers: [registry],
     }),
-    steps: new Counter({ name: 'facenet_worker_steps_total', help: 'Steps run, by outcome (applied, non_finite: rejected by the guard, failed)', labelNames: ['job_id', 'outcome'], registers: [registry] }),
-    allreduceBytes: new Counter({ name: 'facenet_worker_allreduce_bytes_total', help: 'Gradient bytes this rank sent in allreduce', labelNames: ['job_id'], registers: [registry] }),
-    allreduceSeconds: new Counter({ name: 'facenet_worker_allreduce_seconds_total', help: 'Time this rank spent in allreduce', labelNames: ['job_id'], registers: [registry] }),
-    tensors: new Gauge({ name: 'facenet_worker_compute_tensors', help: 'Tensors the compute thread holds after the last step (model, optimizer slots; growth is a leak)', registers: [registry] }),
+    phase: new Histogram({
+      name: 'facenet_worker_step_phase_seconds',
+      help: "This worker's step time by phase (data, compute, allreduce, optimizer, checkpoint)",
+      labelNames: ['job_id', 'phase'],
+      registers: [registry],
+      buckets: [0.001, 0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    }),
+    steps: new Counter({
+      name: 'facenet_worker_steps_total',
+      help: 'Steps run, by outcome (applied, non_finite: rejected by the guard, failed)',
+      labelNames: ['job_id', 'outcome'],
+      registers: [registry],
+    }),
+    allreduceBytes: new Counter({
+      name: 'facenet_worker_allreduce_bytes_total',
+      help: 'Gradient bytes this rank sent in allreduce',
+      labelNames: ['job_id'],
+      registers: [registry],
+    }),
+    allreduceSeconds: new Counter({
+      name: 'facenet_worker_allreduce_seconds_total',
+      help: 'Time this rank spent in allreduce',
+      labelNames: ['job_id'],
+      registers: [registry],
+    }),
+    tensors: new Gauge({
+      name: 'facenet_worker_compute_tensors',
+      help: 'Tensors the compute thread holds after the last step (model, optimizer slots; growth is a leak)',
+      registers: [registry],
+    }),
     step: new Gauge({ name: 'facenet_worker_step', help: 'Last step this worker finished', labelNames: ['job_id'], registers: [registry] }),
   };
 }

@@ -34,7 +34,10 @@ export interface WorkerOptions {
   prefetch?: boolean;
 }
 
-export type CompiledWorkerOptions = Required<Omit<WorkerOptions, 'allreduce' | 'faultNonFiniteAtStep'>> & { allreduce: CompiledAllreduceOptions; faultNonFiniteAtStep?: number };
+export type CompiledWorkerOptions = Required<Omit<WorkerOptions, 'allreduce' | 'faultNonFiniteAtStep'>> & {
+  allreduce: CompiledAllreduceOptions;
+  faultNonFiniteAtStep?: number;
+};
 
 export function compileWorkerOptions(o: WorkerOptions = {}): CompiledWorkerOptions {
   const c: CompiledWorkerOptions = {
@@ -51,10 +54,12 @@ export function compileWorkerOptions(o: WorkerOptions = {}): CompiledWorkerOptio
     faultNonFiniteAtStep: o.faultNonFiniteAtStep,
     prefetch: o.prefetch ?? true,
   };
-  if (!(Number.isInteger(c.metricsPort) && c.metricsPort >= 0 && c.metricsPort <= 65535)) throw new TypeError(`worker option metricsPort must be 0-65535, got ${c.metricsPort}`);
+  if (!(Number.isInteger(c.metricsPort) && c.metricsPort >= 0 && c.metricsPort <= 65535))
+    throw new TypeError(`worker option metricsPort must be 0-65535, got ${c.metricsPort}`);
   for (const k of ['heartbeatMs', 'shutdownGraceMs'] as const) {
     if (!(Number.isFinite(c[k]) && c[k] > 0)) throw new TypeError(`worker option ${k} must be > 0, got ${c[k]}`);
   }
-  if (!/^[A-Za-z0-9._-]+$/.test(c.workerId)) throw new TypeError(`worker option workerId '${c.workerId}' may use letters, digits, '.', '_' and '-' only`);
+  if (!/^[A-Za-z0-9._-]+$/.test(c.workerId))
+    throw new TypeError(`worker option workerId '${c.workerId}' may use letters, digits, '.', '_' and '-' only`);
   return c;
 }

@@ -1,7 +1,19 @@
 import { Job, UnrecoverableError, Worker } from 'bullmq';
 import IORedis from 'ioredis';
 import { hostname } from 'node:os';
-import { AbortMessage, isStateQuery, redisKeys, WorkerInfo, workerQueueName, runCloseSteps, WorkerJobData, WorkerJobResult, connectRedis, logRedisErrors, serveMetrics } from '@facenet/protocol';
+import {
+  AbortMessage,
+  isStateQuery,
+  redisKeys,
+  WorkerInfo,
+  workerQueueName,
+  runCloseSteps,
+  WorkerJobData,
+  WorkerJobResult,
+  connectRedis,
+  logRedisErrors,
+  serveMetrics,
+} from '@facenet/protocol';
 import { AllreducePeer } from './allreduce/ring-allreduce';
 import { ComputeClient } from './compute/compute-client';
 import { StepRunner } from './step-runner';
@@ -32,13 +44,22 @@ export class WorkerService {
   readonly metrics = createWorkerMetrics();
   private metricsServer: { address: string; close: () => Promise<void> } | undefined;
 
-  constructor(options: WorkerOptions = {}, private readonly log: (line: string) => void = (l) => console.error(l)) {
+  constructor(
+    options: WorkerOptions = {},
+    private readonly log: (line: string) => void = (l) => console.error(l),
+  ) {
     this.options = compileWorkerOptions(options);
     this.redis = new IORedis(this.options.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
     logRedisErrors(this.redis, (l) => this.log(`[worker ${this.id}] ${l}`));
     this.peer = new AllreducePeer(this.options.allreduce);
-    this.runner = new StepRunner(this.compute, this.peer, { nonFiniteAtStep: this.options.faultNonFiniteAtStep }, { prefetch: this.options.prefetch });
-    if (this.options.faultNonFiniteAtStep !== undefined) this.log(`[worker ${this.id}] FAULT INJECTION: NaN gradients at step ${this.options.faultNonFiniteAtStep + 1} of every job`);
+    this.runner = new StepRunner(
+      this.compute,
+      this.peer,
+      { nonFiniteAtStep: this.options.faultNonFiniteAtStep },
+      { prefetch: this.options.prefetch },
+    );
+    if (this.options.faultNonFiniteAtStep !== undefined)
+      this.log(`[worker ${this.id}] FAULT INJECTION: NaN gradients at step ${this.options.faultNonFiniteAtStep + 1} of every job`);
   }
 
   get id(): string {
@@ -57,13 +78,23 @@ export class WorkerService {
     const backend = await this.compute.backend();
     const address = await this.peer.start();
     this.metricsServer = await serveMetrics({
-      host: this.options.metricsHost, port: this.options.metricsPort,
-      metrics: () => this.metrics.registry.metrics(), contentType: this.metrics.registry.contentType,
+      host: this.options.metricsHost,
+      port: this.options.metricsPort,
+      metrics: () => this.metrics.registry.metrics(),
+      contentType: this.metrics.registry.contentType,
       // Ready once registered and serving its queue; 503 while draining, so no new job lands here.
       health: () => ({ ok: this.state === 'RUNNING', state: this.state }),
     });
     this.metrics.info.set({ worker_id: this.id, backend }, 1);
-    this.info = { id: this.id, address, host: hostname(), pid: process.pid, backend, startedAt: new Date().toISOString(), metrics: this.metricsServer.address };
+    this.info = {
+      id: this.id,
+      address,
+      host: hostname(),
+      pid: process.pid,
+      backend,
+      startedAt: new Date().toISOString(),
+      metrics: this.metricsServer.address,
+    };
     await this.register();
     this.heartbeat = setInterval(() => {
       this.register().catch((err: Error) => this.log(`[worker ${this.id}] heartbeat failed: ${err.message}`));
@@ -89,7 +120,9 @@ export class WorkerService {
       this.peer.abandonGeneration(m.jobId, m.generation);
     });
     this.state = 'RUNNING';
-    this.log(`[worker ${this.id}] ready: backend ${backend}, allreduce at ${address}${this.options.allreduce.tls ? ' (mutual TLS)' : ''}, queue ${workerQueueName(this.id)}, metrics at http://${this.metricsServer.address}/metrics`);
+    this.log(
+      `[worker ${this.id}] ready: backend ${backend}, allreduce at ${address}${this.options.allreduce.tls ? ' (mutual TLS)' : ''}, queue ${workerQueueName(this.id)}, metrics at http://${this.metricsServer.address}/metrics`,
+    );
   }
 
   private async process(job: Job<WorkerJobData, WorkerJobResult>): Promise<WorkerJobResult> {
@@ -102,7 +135,9 @@ export class WorkerService {
     }
     if (isStateQuery(d)) {
       const held = await this.runner.state(d);
-      this.log(`[worker ${this.id}] job ${d.jobId}: holds ${held ? `step ${held.step} (${held.checksum.slice(0, 12)})${held.checkpoint ? `, written to ${held.checkpoint}` : ''}` : 'nothing'}`);
+      this.log(
+        `[worker ${this.id}] job ${d.jobId}: holds ${held ? `step ${held.step} (${held.checksum.slice(0, 12)})${held.checkpoint ? `, written to ${held.checkpoint}` : ''}` : 'nothing'}`,
+      );
       return held;
     }
     const l = { job_id: d.jobId };
@@ -110,7 +145,9 @@ export class WorkerService {
       const r = await this.runner.run(d);
       this.observe(d.jobId, r);
       const t = r.timings;
-      const outcome = r.nonFinite ? `NOT APPLIED: ${r.nonFinite}` : `loss ${r.stats.loss.toFixed(4)}${r.stats.classificationLoss ? ` (classification ${r.stats.classificationLoss.toFixed(3)}, ${(100 * r.stats.classificationAccuracy).toFixed(0)}% right)` : ''} data ${t.dataMs.toFixed(0)} ms, compute ${t.computeMs.toFixed(0)} ms, allreduce ${t.allreduceMs.toFixed(0)} ms, update ${t.optimizerMs.toFixed(0)} ms${r.checkpoint ? `, checkpoint ${r.checkpoint}` : ''}`;
+      const outcome = r.nonFinite
+        ? `NOT APPLIED: ${r.nonFinite}`
+        : `loss ${r.stats.loss.toFixed(4)}${r.stats.classificationLoss ? ` (classification ${r.stats.classificationLoss.toFixed(3)}, ${(100 * r.stats.classificationAccuracy).toFixed(0)}% right)` : ''} data ${t.dataMs.toFixed(0)} ms, compute ${t.computeMs.toFixed(0)} ms, allreduce ${t.allreduceMs.toFixed(0)} ms, update ${t.optimizerMs.toFixed(0)} ms${r.checkpoint ? `, checkpoint ${r.checkpoint}` : ''}`;
       this.log(`[worker ${this.id}] job ${d.jobId} step ${d.step + 1} rank ${d.rank}/${d.world.length}: ${outcome}`);
       return r;
     } catch (err) {
@@ -131,7 +168,10 @@ export class WorkerService {
     m.allreduceSeconds.inc(l, r.timings.allreduceMs / 1000);
     m.step.set(l, r.step + 1);
     // Between steps the thread is idle, so asking costs nothing; a scrape never waits on a step.
-    void this.compute.tensors().then((n) => m.tensors.set(n), () => undefined);
+    void this.compute.tensors().then(
+      (n) => m.tensors.set(n),
+      () => undefined,
+    );
   }
 
   /**
@@ -163,19 +203,25 @@ export class WorkerService {
     this.state = 'DRAINING';
     const keys = redisKeys(this.options.prefix);
     const steps: [string, () => Promise<unknown>][] = [
-      ['announce draining', async () => {
-        if (!this.info) return;
-        this.info.draining = true;
-        await this.register();
-      }],
+      [
+        'announce draining',
+        async () => {
+          if (!this.info) return;
+          this.info.draining = true;
+          await this.register();
+        },
+      ],
       ['wait for release', () => (this.info ? this.awaitRelease() : Promise.resolve())],
       ['stop heartbeat', async () => clearInterval(this.heartbeat)],
       ['deregister', () => this.redis.multi().del(keys.worker(this.id), keys.workerReleased(this.id)).srem(keys.workers, this.id).exec()],
-      ['close queue worker', async () => {
-        if (!this.worker) return;
-        const forced = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), this.options.shutdownGraceMs).unref());
-        if ((await Promise.race([this.worker.close(), forced])) === 'timeout') await this.worker.close(true);
-      }],
+      [
+        'close queue worker',
+        async () => {
+          if (!this.worker) return;
+          const forced = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), this.options.shutdownGraceMs).unref());
+          if ((await Promise.race([this.worker.close(), forced])) === 'timeout') await this.worker.close(true);
+        },
+      ],
       ['close allreduce server', () => this.peer.close()],
       ['close metrics server', async () => this.metricsServer?.close()],
       ['stop compute thread', () => this.compute.close()],

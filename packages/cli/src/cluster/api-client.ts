@@ -22,9 +22,15 @@ export async function api<T>(target: string | ApiTarget, method: string, path: s
   if (token) headers.authorization = `Bearer ${token}`;
   let res: Response;
   try {
-    res = await fetch(`${base.replace(/\/$/, '')}${path}`, { method, headers, body: payload === undefined ? undefined : JSON.stringify(payload) });
+    res = await fetch(`${base.replace(/\/$/, '')}${path}`, {
+      method,
+      headers,
+      body: payload === undefined ? undefined : JSON.stringify(payload),
+    });
   } catch (err) {
-    throw new UsageError(`cannot reach the coordinator at ${base} (${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message}); is 'facenet up' running? (--api, $FACENET_API)`);
+    throw new UsageError(
+      `cannot reach the coordinator at ${base} (${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message}); is 'facenet up' running? (--api, $FACENET_API)`,
+    );
   }
   const data = (await res.json().catch(() => ({}))) as { error?: string; issues?: { path: string; message: string }[] };
   if (!res.ok) {
@@ -64,4 +70,3 @@ export async function watch(flags: ApiTarget, id: string, out: Output): Promise<
     await new Promise((r) => setTimeout(r, 1000));
   }
 }
-

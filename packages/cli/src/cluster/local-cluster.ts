@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import IORedis from 'ioredis';
-import { redactUrl } from '@facenet/protocol';
+import { deleteKeysUnder, redactUrl } from '@facenet/protocol';
 
 export interface LocalClusterOptions {
   workers: number;
@@ -20,6 +20,8 @@ export interface LocalClusterOptions {
   /** Where the evaluator writes checkpoint reports (the coordinator serves them). */
   reportRoot: string;
   backend?: string;
+  /** Delete every Redis key under the prefix when the cluster stops (a demo leaves nothing behind). */
+  removeKeysOnStop?: boolean;
   log: (line: string) => void;
 }
 
@@ -95,22 +97,51 @@ export class LocalCluster {
   async start(): Promise<void> {
     if (!(await redisAnswers(this.redisUrl))) {
       const which = spawnSync('sh', ['-c', 'command -v redis-server']);
-      if (which.status !== 0) throw new Error(`no Redis answers at ${this.redisUrl} and redis-server is not on the PATH; start Redis or set REDIS_URL`);
+      if (which.status !== 0)
+        throw new Error(`no Redis answers at ${this.redisUrl} and redis-server is not on the PATH; start Redis or set REDIS_URL`);
       const port = await freePort();
       // AOF: job state lives in Redis; a restarted redis-server must come back with it.
       this.redisDir = mkdtempSync(join(tmpdir(), 'facenet-redis-'));
-      this.redisProc = spawn('redis-server', [
-        '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec', '--dir', this.redisDir, '--maxmemory-policy', 'noeviction',
-      ], { stdio: 'ignore' });
+      this.redisProc = spawn(
+        'redis-server',
+        [
+          '--port',
+          String(port),
+          '--bind',
+          '127.0.0.1',
+          '--save',
+          '',
+          '--appendonly',
+          'yes',
+          '--appendfsync',
+          'everysec',
+          '--dir',
+          this.redisDir,
+          '--maxmemory-policy',
+          'noeviction',
+        ],
+        { stdio: 'ignore' },
+      );
       this.redisUrl = `redis://127.0.0.1:${port}`;
       for (let i = 0; i < 50 && !(await redisAnswers(this.redisUrl)); i++) await new Promise((r) => setTimeout(r, 100));
       this.o.log(`no Redis at ${redactUrl(this.o.redisUrl)}: started a private redis-server at ${this.redisUrl}`);
     }
-    const common = { REDIS_URL: this.redisUrl, FACENET_PREFIX: this.o.prefix, FACENET_CHECKPOINT_ROOT: this.o.checkpointRoot, FACENET_REPORT_ROOT: this.o.reportRoot, ...(this.o.backend ? { FACENET_BACKEND: this.o.backend } : {}) };
+    const common = {
+      REDIS_URL: this.redisUrl,
+      FACENET_PREFIX: this.o.prefix,
+      FACENET_CHECKPOINT_ROOT: this.o.checkpointRoot,
+      FACENET_REPORT_ROOT: this.o.reportRoot,
+      ...(this.o.backend ? { FACENET_BACKEND: this.o.backend } : {}),
+    };
     this.apiUrl = await new Promise<string>((resolve, reject) => {
-      const proc = this.spawnNode('coordinator', mainOf('@facenet/coordinator'), { ...common, FACENET_API_PORT: String(this.o.apiPort), FACENET_CHECKPOINT_ROOT: this.o.checkpointRoot }, (line) => {
-        if (line.startsWith('{"event":"ready"')) resolve((JSON.parse(line) as { url: string }).url);
-      });
+      const proc = this.spawnNode(
+        'coordinator',
+        mainOf('@facenet/coordinator'),
+        { ...common, FACENET_API_PORT: String(this.o.apiPort), FACENET_CHECKPOINT_ROOT: this.o.checkpointRoot },
+        (line) => {
+          if (line.startsWith('{"event":"ready"')) resolve((JSON.parse(line) as { url: string }).url);
+        },
+      );
       proc.on('exit', (code) => reject(new Error(`the coordinator exited during start (${code}); see its log above`)));
     });
     for (let i = 0; i < this.o.workers; i++) this.spawnNode(`worker-${i}`, mainOf('@facenet/worker'), { ...common });
@@ -118,7 +149,7 @@ export class LocalCluster {
     if (this.o.evaluator) this.spawnNode('evaluator', mainOf('@facenet/evaluator'), { ...common, FACENET_METRICS_PORT: '0' });
   }
 
-  /** SIGTERM to everything (workers first, so they drain), then the private Redis. */
+  /** SIGTERM to everything (workers first, so they drain), then the keys if asked, then the private Redis. */
   async stop(graceMs = 30_000): Promise<void> {
     this.stopping = true;
     for (const { proc } of [...this.children].reverse()) {
@@ -127,6 +158,14 @@ export class LocalCluster {
       const exited = new Promise((r) => proc.once('exit', r));
       const timeout = new Promise((r) => setTimeout(r, graceMs).unref());
       if ((await Promise.race([exited.then(() => 'exited'), timeout.then(() => 'timeout')])) === 'timeout') proc.kill('SIGKILL');
+    }
+    if (this.o.removeKeysOnStop && !this.redisProc) {
+      // a private redis-server takes its keys with it
+      const n = await deleteKeysUnder(this.redisUrl, this.o.prefix).catch((e: Error) => {
+        this.o.log(`could not remove the keys under '${this.o.prefix}': ${e.message}`);
+        return 0;
+      });
+      this.o.log(`removed ${n} Redis keys under the prefix '${this.o.prefix}'`);
     }
     if (this.redisProc) {
       this.redisProc.kill('SIGTERM');

@@ -4,7 +4,13 @@ import { loadModelForCommand, thresholdOf } from '../model-loader';
 import { float } from '../parse';
 import { Output } from '../output';
 
-interface ClusterFlags { checkpoint: string; threshold?: number; cropFraction?: number; backend?: string; json: boolean }
+interface ClusterFlags {
+  checkpoint: string;
+  threshold?: number;
+  cropFraction?: number;
+  backend?: string;
+  json: boolean;
+}
 
 async function runCluster(dir: string, flags: ClusterFlags): Promise<void> {
   const out = new Output(flags.json);

@@ -8,15 +8,33 @@ import { int, oneOf } from '../parse';
 import { Output } from '../output';
 import { UsageError } from '../errors';
 
-interface FetchFlags { dest: string; url: string; pairsUrl: string; sha256?: string; pairsSha256?: string; json: boolean }
-interface SynthFlags { identities: number; images: number; size: number; seed: number; layout: 'png' | 'orl'; json: boolean }
+interface FetchFlags {
+  dest: string;
+  url: string;
+  pairsUrl: string;
+  sha256?: string;
+  pairsSha256?: string;
+  json: boolean;
+}
+interface SynthFlags {
+  identities: number;
+  images: number;
+  size: number;
+  seed: number;
+  layout: 'png' | 'orl';
+  json: boolean;
+}
 
 async function runFetch(dataset: string, flags: FetchFlags): Promise<void> {
   if (dataset !== 'lfw') throw new UsageError(`unknown dataset '${dataset}' (known: lfw)`);
   const out = new Output(flags.json);
   let last = 0;
   const r = await fetchLfw({
-    dest: flags.dest, url: flags.url, pairsUrl: flags.pairsUrl, sha256: flags.sha256, pairsSha256: flags.pairsSha256,
+    dest: flags.dest,
+    url: flags.url,
+    pairsUrl: flags.pairsUrl,
+    sha256: flags.sha256,
+    pairsSha256: flags.pairsSha256,
     onProgress: (what, bytes, total) => {
       if (bytes - last < 16 << 20 && bytes !== total) return;
       last = bytes;
@@ -24,9 +42,18 @@ async function runFetch(dataset: string, flags: FetchFlags): Promise<void> {
     },
   });
   for (const d of [r.archive, r.pairs]) {
-    out.info(d.verified ? `[facenet] sha256 verified: ${d.path}` : `[facenet] sha256 not verified (pass --sha256/--pairs-sha256): ${d.sha256}`);
+    out.info(
+      d.verified ? `[facenet] sha256 verified: ${d.path}` : `[facenet] sha256 not verified (pass --sha256/--pairs-sha256): ${d.sha256}`,
+    );
   }
-  out.data({ imagesDir: r.imagesDir, pairsFile: r.pairsFile, identities: r.identities, archiveSha256: r.archive.sha256, pairsSha256: r.pairs.sha256, verified: r.archive.verified && r.pairs.verified });
+  out.data({
+    imagesDir: r.imagesDir,
+    pairsFile: r.pairsFile,
+    identities: r.identities,
+    archiveSha256: r.archive.sha256,
+    pairsSha256: r.pairs.sha256,
+    verified: r.archive.verified && r.pairs.verified,
+  });
   out.line(`LFW: ${r.identities} identities in ${r.imagesDir}; pairs in ${r.pairsFile}`);
 }
 
@@ -61,14 +88,16 @@ async function runSynth(dir: string, flags: SynthFlags): Promise<void> {
   const src = new SyntheticSource({ identities: flags.identities, imagesPerIdentity: flags.images, seed: flags.seed });
   let n = 0;
   for (let i = 0; i < src.index.names.length; i++) {
-    const folder = join(dir, flags.layout === 'orl' ? `s${i + 1}` : src.index.names[i] as string);
+    const folder = join(dir, flags.layout === 'orl' ? `s${i + 1}` : (src.index.names[i] as string));
     mkdirSync(folder, { recursive: true });
     for (const [j, key] of (src.index.images[i] as string[]).entries()) {
       if (flags.layout === 'orl') {
         writeFileSync(join(folder, `${j + 1}.pgm`), await orlPgm(src, key));
       } else {
         const img = await src.read(key, flags.size);
-        await sharp(Buffer.from(img.pixels), { raw: { width: flags.size, height: flags.size, channels: 3 } }).png().toFile(join(folder, `${String(j).padStart(4, '0')}.png`));
+        await sharp(Buffer.from(img.pixels), { raw: { width: flags.size, height: flags.size, channels: 3 } })
+          .png()
+          .toFile(join(folder, `${String(j).padStart(4, '0')}.png`));
       }
       n++;
     }
@@ -79,7 +108,8 @@ async function runSynth(dir: string, flags: SynthFlags): Promise<void> {
 
 export function dataCommand(): Command {
   const data = new Command('data').description('datasets: download LFW, write the synthetic set');
-  data.command('fetch')
+  data
+    .command('fetch')
     .description('download a dataset (lfw) with its pairs file, verify sha256 and extract')
     .argument('<dataset>', 'lfw')
     .option('--dest <dir>', 'destination folder', 'data/lfw')
@@ -89,14 +119,22 @@ export function dataCommand(): Command {
     .option('--pairs-sha256 <hex>', 'expected sha256 of pairs.txt')
     .option('--json', 'JSON output', false)
     .action((dataset: string, flags: FetchFlags) => runFetch(dataset, flags));
-  data.command('synth')
-    .description('write the built-in synthetic face set as PNGs (<dir>/<identity>/<n>.png), or in ORL\'s layout (--layout orl: <dir>/sN/M.pgm, 92x112 grey)')
+  data
+    .command('synth')
+    .description(
+      "write the built-in synthetic face set as PNGs (<dir>/<identity>/<n>.png), or in ORL's layout (--layout orl: <dir>/sN/M.pgm, 92x112 grey)",
+    )
     .argument('<dir>', 'output folder')
     .option('--identities <n>', 'identities', int, 60)
     .option('--images <n>', 'images per identity', int, 12)
     .option('--size <px>', 'image side', int, 96)
     .option('--seed <n>', 'seed', int, 7)
-    .option('--layout <layout>', 'png (people folders of PNGs, --size px) or orl (sN/M.pgm, 92x112 grey; use --identities 40 --images 10 for ORL\'s size)', oneOf(['png', 'orl'] as const), 'png')
+    .option(
+      '--layout <layout>',
+      "png (people folders of PNGs, --size px) or orl (sN/M.pgm, 92x112 grey; use --identities 40 --images 10 for ORL's size)",
+      oneOf(['png', 'orl'] as const),
+      'png',
+    )
     .option('--json', 'JSON output', false)
     .action((dir: string, flags: SynthFlags) => runSynth(dir, flags));
   return data;

@@ -6,7 +6,13 @@ import { oneOf, float } from '../parse';
 import { Output } from '../output';
 import { UsageError } from '../errors';
 
-interface EmbedFlags { checkpoint: string; format: 'json' | 'float32' | 'int8'; out?: string; cropFraction?: number; backend?: string }
+interface EmbedFlags {
+  checkpoint: string;
+  format: 'json' | 'float32' | 'int8';
+  out?: string;
+  cropFraction?: number;
+  backend?: string;
+}
 
 /**
  * json: [{ path, embedding }]. float32: rows of raw little-endian floats (dim x 4 bytes).
@@ -25,7 +31,10 @@ async function runEmbed(target: string, flags: EmbedFlags): Promise<void> {
   const rows = new Float32Array(okRows.length * r.dim);
   okRows.forEach((i, k) => rows.set(r.embeddings.subarray(i * r.dim, (i + 1) * r.dim), k * r.dim));
   if (flags.format === 'json') {
-    const items = okRows.map((i, k) => ({ path: files[i], embedding: Array.from(rows.subarray(k * r.dim, (k + 1) * r.dim), (v) => Number(v.toFixed(6))) }));
+    const items = okRows.map((i, k) => ({
+      path: files[i],
+      embedding: Array.from(rows.subarray(k * r.dim, (k + 1) * r.dim), (v) => Number(v.toFixed(6))),
+    }));
     const text = JSON.stringify({ dim: r.dim, embeddings: items, skipped: r.skipped });
     if (flags.out) writeFileSync(flags.out, text);
     else process.stdout.write(`${text}\n`);
@@ -38,7 +47,8 @@ async function runEmbed(target: string, flags: EmbedFlags): Promise<void> {
     writeFileSync(`${flags.out as string}.paths.txt`, okRows.map((i) => files[i]).join('\n') + '\n');
     out.info(`[facenet] int8 scale ${q.scale} (value = code x scale), ${r.dim} bytes per face`);
   }
-  if (flags.out) out.info(`[facenet] wrote ${okRows.length} embeddings to ${flags.out}${r.skipped.length ? `, skipped ${r.skipped.length}` : ''}`);
+  if (flags.out)
+    out.info(`[facenet] wrote ${okRows.length} embeddings to ${flags.out}${r.skipped.length ? `, skipped ${r.skipped.length}` : ''}`);
   model.dispose();
 }
 

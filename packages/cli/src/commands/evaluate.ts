@@ -2,8 +2,20 @@ import { Command } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import {
-  eigenfaceEmbeddings, EmbeddingModel, EvaluationResult, evaluatePairs, FilesSource, fitEigenfaces, pairSetFromFile, PairSet, readPairsFile, roc, rocPng,
-  scorePairs, selectBackend, writeReportFolder,
+  eigenfaceEmbeddings,
+  EmbeddingModel,
+  EvaluationResult,
+  evaluatePairs,
+  FilesSource,
+  fitEigenfaces,
+  pairSetFromFile,
+  PairSet,
+  readPairsFile,
+  roc,
+  rocPng,
+  scorePairs,
+  selectBackend,
+  writeReportFolder,
 } from '@facenet/core';
 import { loadModelForCommand } from '../model-loader';
 import { float } from '../parse';
@@ -11,8 +23,20 @@ import { Output, pct } from '../output';
 import { UsageError } from '../errors';
 
 interface EvaluateFlags {
-  pairs: string; images: string; checkpoint?: string; eigenfaces: boolean; untrained: boolean; folds?: string; ext: string; roc?: string; report?: string; int8: boolean;
-  farTarget: number; cropFraction?: number; backend?: string; json: boolean;
+  pairs: string;
+  images: string;
+  checkpoint?: string;
+  eigenfaces: boolean;
+  untrained: boolean;
+  folds?: string;
+  ext: string;
+  roc?: string;
+  report?: string;
+  int8: boolean;
+  farTarget: number;
+  cropFraction?: number;
+  backend?: string;
+  json: boolean;
 }
 
 /** "8,9" or "8-9" (1-based, as LFW numbers its folds) -> 0-based fold set. */
@@ -21,7 +45,8 @@ function parseFolds(spec: string, total: number): Set<number> {
   for (const part of spec.split(',')) {
     const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
     if (!m) throw new UsageError(`--folds: '${part}' is not a fold number or range`);
-    const lo = Number(m[1]), hi = Number(m[2] ?? m[1]);
+    const lo = Number(m[1]),
+      hi = Number(m[2] ?? m[1]);
     if (lo < 1 || hi > total || lo > hi) throw new UsageError(`--folds: ${part} is outside 1-${total}`);
     for (let f = lo; f <= hi; f++) out.add(f - 1);
   }
@@ -31,20 +56,36 @@ function parseFolds(spec: string, total: number): Set<number> {
 /** Eigenfaces are fit on the images of the pairs outside the evaluated folds: LFW's folds share no people. */
 const EIGENFACES_CROP = 0.5;
 
-async function scoreEigenfaces(flags: EvaluateFlags, out: Output, file: ReturnType<typeof readPairsFile>, folds: Set<number> | undefined, set: PairSet): Promise<{ r: EvaluationResult; what: string; cropFraction: number }> {
+async function scoreEigenfaces(
+  flags: EvaluateFlags,
+  out: Output,
+  file: ReturnType<typeof readPairsFile>,
+  folds: Set<number> | undefined,
+  set: PairSet,
+): Promise<{ r: EvaluationResult; what: string; cropFraction: number }> {
   if (!folds) throw new UsageError('--eigenfaces needs --folds: the baseline is fit on the images of the other folds');
   const others = new Set(Array.from({ length: file.folds }, (_, f) => f).filter((f) => !folds.has(f)));
   if (others.size === 0) throw new UsageError('--eigenfaces needs at least one fold outside --folds to fit on');
   await selectBackend({ backend: flags.backend, log: (l) => out.info(l) });
   const cropFraction = flags.cropFraction ?? EIGENFACES_CROP;
   const fitKeys = pairSetFromFile(file, flags.images, flags.ext, others).keys;
-  out.info(`[facenet] eigenfaces: fitting 128 whitened components on ${fitKeys.length} images of folds ${[...others].map((f) => f + 1).join(',')} (48 px grey, crop fraction ${cropFraction})`);
+  out.info(
+    `[facenet] eigenfaces: fitting 128 whitened components on ${fitKeys.length} images of folds ${[...others].map((f) => f + 1).join(',')} (48 px grey, crop fraction ${cropFraction})`,
+  );
   const eig = await fitEigenfaces(new FilesSource(fitKeys, cropFraction), fitKeys);
   const e = await eigenfaceEmbeddings(eig, new FilesSource(set.keys, cropFraction), set.keys);
-  return { r: scorePairs(e, set, { farTarget: flags.farTarget, int8: flags.int8 }), what: `eigenfaces (whitened PCA, 128 components, fit on ${eig.images} images of folds ${[...others].map((f) => f + 1).join(',')})`, cropFraction };
+  return {
+    r: scorePairs(e, set, { farTarget: flags.farTarget, int8: flags.int8 }),
+    what: `eigenfaces (whitened PCA, 128 components, fit on ${eig.images} images of folds ${[...others].map((f) => f + 1).join(',')})`,
+    cropFraction,
+  };
 }
 
-async function scoreModel(flags: EvaluateFlags, out: Output, set: PairSet): Promise<{ r: EvaluationResult; what: string; cropFraction: number }> {
+async function scoreModel(
+  flags: EvaluateFlags,
+  out: Output,
+  set: PairSet,
+): Promise<{ r: EvaluationResult; what: string; cropFraction: number }> {
   if (!flags.checkpoint) throw new UsageError('--checkpoint is required (or --eigenfaces)');
   const loaded = await loadModelForCommand(flags.checkpoint, flags.backend, out, flags.cropFraction);
   let model = loaded.model;
@@ -57,7 +98,11 @@ async function scoreModel(flags: EvaluateFlags, out: Output, set: PairSet): Prom
     out.info(`[facenet] ${what}`);
   }
   const bar = out.progress('embed', set.keys.length);
-  const r = await evaluatePairs(model, new FilesSource(set.keys, loaded.cropFraction), set, { farTarget: flags.farTarget, int8: flags.int8, onProgress: (d) => bar.update(d) });
+  const r = await evaluatePairs(model, new FilesSource(set.keys, loaded.cropFraction), set, {
+    farTarget: flags.farTarget,
+    int8: flags.int8,
+    onProgress: (d) => bar.update(d),
+  });
   bar.stop();
   model.dispose();
   return { r, what, cropFraction: loaded.cropFraction };
@@ -69,23 +114,45 @@ async function runEvaluate(flags: EvaluateFlags): Promise<void> {
   const folds = flags.folds ? parseFolds(flags.folds, file.folds) : undefined;
   const set = pairSetFromFile(file, flags.images, flags.ext, folds);
   const keys = set.keys;
-  const { r, what, cropFraction } = flags.eigenfaces ? await scoreEigenfaces(flags, out, file, folds, set) : await scoreModel(flags, out, set);
-  if (r.skipped.length) out.info(`[facenet] ${r.skipped.length} images could not be read (first: ${r.skipped[0]?.reason}); ${r.droppedPairs} pairs dropped`);
+  const { r, what, cropFraction } = flags.eigenfaces
+    ? await scoreEigenfaces(flags, out, file, folds, set)
+    : await scoreModel(flags, out, set);
+  if (r.skipped.length)
+    out.info(`[facenet] ${r.skipped.length} images could not be read (first: ${r.skipped[0]?.reason}); ${r.droppedPairs} pairs dropped`);
   const e = r.report;
   if (flags.roc) {
     writeFileSync(flags.roc, rocPng(roc(r.distances, r.same)));
     out.info(`[facenet] ROC curve written to ${flags.roc}`);
   }
   if (flags.report) {
-    const file = await writeReportFolder(flags.report, { title: 'facenet verification report', result: r, keys, facts: [
-      ['embedding', what], ['pairs file', resolve(flags.pairs)], ['folds', flags.folds ?? 'all'],
-      ['crop fraction', String(cropFraction)], ['embeddings', flags.int8 ? 'int8 (128 bytes)' : 'float32'],
-      ['unreadable images', `${r.skipped.length} (${r.droppedPairs} pairs dropped)`], ['written', new Date().toISOString()],
-    ] });
+    const file = await writeReportFolder(flags.report, {
+      title: 'facenet verification report',
+      result: r,
+      keys,
+      facts: [
+        ['embedding', what],
+        ['pairs file', resolve(flags.pairs)],
+        ['folds', flags.folds ?? 'all'],
+        ['crop fraction', String(cropFraction)],
+        ['embeddings', flags.int8 ? 'int8 (128 bytes)' : 'float32'],
+        ['unreadable images', `${r.skipped.length} (${r.droppedPairs} pairs dropped)`],
+        ['written', new Date().toISOString()],
+      ],
+    });
     out.info(`[facenet] report written to ${file}`);
   }
-  out.data({ embedding: what, pairsFile: flags.pairs, foldsUsed: folds ? [...folds].map((f) => f + 1) : 'all', int8: flags.int8, droppedPairs: r.droppedPairs, skippedImages: r.skipped.length, ...e });
-  out.line(`pairs: ${e.pairs} in ${e.folds} folds${r.droppedPairs ? ` (${r.droppedPairs} dropped: unreadable images)` : ''}${flags.int8 ? ', int8 embeddings' : ''}`);
+  out.data({
+    embedding: what,
+    pairsFile: flags.pairs,
+    foldsUsed: folds ? [...folds].map((f) => f + 1) : 'all',
+    int8: flags.int8,
+    droppedPairs: r.droppedPairs,
+    skippedImages: r.skipped.length,
+    ...e,
+  });
+  out.line(
+    `pairs: ${e.pairs} in ${e.folds} folds${r.droppedPairs ? ` (${r.droppedPairs} dropped: unreadable images)` : ''}${flags.int8 ? ', int8 embeddings' : ''}`,
+  );
   out.line(`accuracy: ${pct(e.accuracy)} ± ${pct(e.accuracyStd)} (threshold chosen on the other folds)`);
   out.line(`VAL@FAR=${e.farTarget}: ${pct(e.val)} ± ${pct(e.valStd)} (measured FAR ${e.far.toFixed(5)})`);
   out.line(`AUC: ${e.auc.toFixed(4)}; best threshold on all pairs: ${e.threshold.toFixed(4)}`);
@@ -97,8 +164,12 @@ export function evaluateCommand(): Command {
     .requiredOption('--pairs <file>', 'pairs.txt (LFW format)')
     .requiredOption('--images <dir>', 'images folder: <dir>/<name>/<name>_NNNN.jpg')
     .option('--checkpoint <dir>', 'checkpoint or run folder')
-    .option('--untrained', 'score the checkpoint\'s architecture from a fresh random initialisation (a baseline)', false)
-    .option('--eigenfaces', 'score the eigenfaces baseline (whitened PCA of 48 px grey crops, fit on the other folds) instead of a model', false)
+    .option('--untrained', "score the checkpoint's architecture from a fresh random initialisation (a baseline)", false)
+    .option(
+      '--eigenfaces',
+      'score the eigenfaces baseline (whitened PCA of 48 px grey crops, fit on the other folds) instead of a model',
+      false,
+    )
     .option('--folds <list>', 'only these folds, 1-based (e.g. 8,9 or 1-5)')
     .option('--ext <ext>', 'image file extension', '.jpg')
     .option('--roc <file.png>', 'write the ROC curve as a PNG')

@@ -4,7 +4,15 @@ import { loadModelForCommand, thresholdOf } from '../model-loader';
 import { float, positiveInt } from '../parse';
 import { Output } from '../output';
 
-interface IdentifyFlags { gallery: string; checkpoint: string; k: number; threshold?: number; cropFraction?: number; backend?: string; json: boolean }
+interface IdentifyFlags {
+  gallery: string;
+  checkpoint: string;
+  k: number;
+  threshold?: number;
+  cropFraction?: number;
+  backend?: string;
+  json: boolean;
+}
 
 /** k-NN recognition: majority vote of the k nearest gallery faces; "unknown" beyond the threshold. */
 async function runIdentify(probe: string, flags: IdentifyFlags): Promise<void> {
@@ -28,7 +36,9 @@ async function runIdentify(probe: string, flags: IdentifyFlags): Promise<void> {
   const results = probes.flatMap((file, row) => {
     if (!p.ok[row]) return [];
     const nn = nearestNeighbours(okEmb, p.embeddings, row, g.dim, flags.k).map((n) => ({
-      path: galleryFiles[galleryOk[n.index] as number] as string, label: labelOf.get(galleryFiles[galleryOk[n.index] as number] as string) as string, distance: n.distance,
+      path: galleryFiles[galleryOk[n.index] as number] as string,
+      label: labelOf.get(galleryFiles[galleryOk[n.index] as number] as string) as string,
+      distance: n.distance,
     }));
     const votes = new Map<string, number>();
     for (const n of nn) if (n.distance <= threshold) votes.set(n.label, (votes.get(n.label) ?? 0) + 1);
@@ -37,7 +47,9 @@ async function runIdentify(probe: string, flags: IdentifyFlags): Promise<void> {
   });
   out.data({ threshold, k: flags.k, results });
   for (const r of results) {
-    out.line(`${r.probe}: ${r.identity}${r.identity !== 'unknown' ? ` (${r.votes}/${flags.k} votes, nearest ${r.neighbours[0]?.distance.toFixed(4)})` : ` (nearest ${r.neighbours[0]?.label} at ${r.neighbours[0]?.distance.toFixed(4)} > ${threshold.toFixed(4)})`}`);
+    out.line(
+      `${r.probe}: ${r.identity}${r.identity !== 'unknown' ? ` (${r.votes}/${flags.k} votes, nearest ${r.neighbours[0]?.distance.toFixed(4)})` : ` (nearest ${r.neighbours[0]?.label} at ${r.neighbours[0]?.distance.toFixed(4)} > ${threshold.toFixed(4)})`}`,
+    );
   }
 }
 

@@ -3,13 +3,23 @@ import { int, readSpecFile } from '../parse';
 import { Output } from '../output';
 import { api, JobView, line, watch } from '../cluster/api-client';
 
-interface ApiFlags { api: string; token?: string; json: boolean }
+interface ApiFlags {
+  api: string;
+  token?: string;
+  json: boolean;
+}
 
 export function jobsCommand(): Command {
   const jobs = new Command('jobs').description('launch, watch and steer jobs on a running cluster (facenet up)');
-  const withApi = (c: Command) => c.option('--api <url>', 'coordinator URL ($FACENET_API)', process.env.FACENET_API ?? 'http://127.0.0.1:8080')
-    .option('--token <token>', 'API bearer token ($FACENET_TOKEN; read scope for get/list, admin to change jobs)', process.env.FACENET_TOKEN)
-    .option('--json', 'JSON output', false);
+  const withApi = (c: Command) =>
+    c
+      .option('--api <url>', 'coordinator URL ($FACENET_API)', process.env.FACENET_API ?? 'http://127.0.0.1:8080')
+      .option(
+        '--token <token>',
+        'API bearer token ($FACENET_TOKEN; read scope for get/list, admin to change jobs)',
+        process.env.FACENET_TOKEN,
+      )
+      .option('--json', 'JSON output', false);
 
   withApi(jobs.command('create').argument('<spec>', 'job spec (YAML or JSON)').option('--watch', 'follow progress until it ends', false))
     .description('create a job from a spec file')
@@ -22,39 +32,56 @@ export function jobsCommand(): Command {
         if (end.state === 'failed') process.exitCode = 1;
       } else out.data(j);
     });
-  withApi(jobs.command('list')).description('list jobs').action(async (flags: ApiFlags) => {
-    const out = new Output(flags.json);
-    const all = await api<JobView[]>(flags, 'GET', '/v1/jobs');
-    out.data(all);
-    for (const j of all) out.line(line(j));
-    if (all.length === 0) out.line('no jobs');
-  });
-  withApi(jobs.command('get').argument('<id>').option('--watch', 'follow progress', false)).description('show a job').action(async (id: string, flags: ApiFlags & { watch: boolean }) => {
-    const out = new Output(flags.json);
-    if (flags.watch) await watch(flags, id, out);
-    else {
-      const j = await api<JobView>(flags, 'GET', `/v1/jobs/${id}`);
-      out.data(j);
-      out.line(line(j));
-    }
-  });
-  for (const verb of ['pause', 'cancel'] as const) {
-    withApi(jobs.command(verb).argument('<id>')).description(`${verb} a job at its next step boundary`).action(async (id: string, flags: ApiFlags) => {
+  withApi(jobs.command('list'))
+    .description('list jobs')
+    .action(async (flags: ApiFlags) => {
       const out = new Output(flags.json);
-      const j = await api<JobView>(flags, 'POST', `/v1/jobs/${id}/${verb}`);
-      out.data(j);
-      out.line(line(j));
+      const all = await api<JobView[]>(flags, 'GET', '/v1/jobs');
+      out.data(all);
+      for (const j of all) out.line(line(j));
+      if (all.length === 0) out.line('no jobs');
     });
+  withApi(jobs.command('get').argument('<id>').option('--watch', 'follow progress', false))
+    .description('show a job')
+    .action(async (id: string, flags: ApiFlags & { watch: boolean }) => {
+      const out = new Output(flags.json);
+      if (flags.watch) await watch(flags, id, out);
+      else {
+        const j = await api<JobView>(flags, 'GET', `/v1/jobs/${id}`);
+        out.data(j);
+        out.line(line(j));
+      }
+    });
+  for (const verb of ['pause', 'cancel'] as const) {
+    withApi(jobs.command(verb).argument('<id>'))
+      .description(`${verb} a job at its next step boundary`)
+      .action(async (id: string, flags: ApiFlags) => {
+        const out = new Output(flags.json);
+        const j = await api<JobView>(flags, 'POST', `/v1/jobs/${id}/${verb}`);
+        out.data(j);
+        out.line(line(j));
+      });
   }
   withApi(jobs.command('resume').argument('<id>').option('--from-step <n>', 'resume from the checkpoint of this step', int))
     .description('resume a paused job (or rerun from a checkpoint)')
     .action(async (id: string, flags: ApiFlags & { fromStep?: number }) => {
       const out = new Output(flags.json);
-      const j = await api<JobView>(flags, 'POST', `/v1/jobs/${id}/resume`, flags.fromStep === undefined ? {} : { fromStep: flags.fromStep });
+      const j = await api<JobView>(
+        flags,
+        'POST',
+        `/v1/jobs/${id}/resume`,
+        flags.fromStep === undefined ? {} : { fromStep: flags.fromStep },
+      );
       out.data(j);
       out.line(line(j));
     });
-  withApi(jobs.command('fork').argument('<id>').option('--from-step <n>', 'checkpoint step (default: newest)', int).option('--steps <n>', 'total steps of the new job', int))
+  withApi(
+    jobs
+      .command('fork')
+      .argument('<id>')
+      .option('--from-step <n>', 'checkpoint step (default: newest)', int)
+      .option('--steps <n>', 'total steps of the new job', int),
+  )
     .description('start a new job from a checkpoint of this one')
     .action(async (id: string, flags: ApiFlags & { fromStep?: number; steps?: number }) => {
       const out = new Output(flags.json);
@@ -62,12 +89,14 @@ export function jobsCommand(): Command {
       out.data(j);
       out.line(`created ${j.id} from ${id}`);
     });
-  withApi(jobs.command('checkpoints').argument('<id>')).description('list a job\'s checkpoints').action(async (id: string, flags: ApiFlags) => {
-    const out = new Output(flags.json);
-    const list = await api<{ step: number; dir: string; createdAt: string }[]>(flags, 'GET', `/v1/jobs/${id}/checkpoints`);
-    out.data(list);
-    for (const c of list) out.line(`step ${String(c.step).padStart(6)}  ${c.dir}  ${c.createdAt}`);
-    if (list.length === 0) out.line('no checkpoints yet');
-  });
+  withApi(jobs.command('checkpoints').argument('<id>'))
+    .description("list a job's checkpoints")
+    .action(async (id: string, flags: ApiFlags) => {
+      const out = new Output(flags.json);
+      const list = await api<{ step: number; dir: string; createdAt: string }[]>(flags, 'GET', `/v1/jobs/${id}/checkpoints`);
+      out.data(list);
+      for (const c of list) out.line(`step ${String(c.step).padStart(6)}  ${c.dir}  ${c.createdAt}`);
+      if (list.length === 0) out.line('no checkpoints yet');
+    });
   return jobs;
 }

@@ -16,6 +16,9 @@ export function modelsCommand(): Command {
         return row;
       });
       out.data(rows);
-      for (const r of rows) out.line(`${r.name.padEnd(16)} ${String(r.imageSize).padStart(4)} px  ${r.parameters.toLocaleString().padStart(10)} params  ${r.summary}`);
+      for (const r of rows)
+        out.line(
+          `${r.name.padEnd(16)} ${String(r.imageSize).padStart(4)} px  ${r.parameters.toLocaleString().padStart(10)} params  ${r.summary}`,
+        );
     });
 }

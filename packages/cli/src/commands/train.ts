@@ -1,14 +1,59 @@
 import { Command } from 'commander';
 import { join } from 'node:path';
-import { compileTrainOptions, FaceSource, FolderSource, holdoutPairs, SELECTION_STRATEGIES, OPTIMIZERS, ARCHITECTURES, parseTrainSpec, resolveCheckpointDir, selectBackend, splitHoldout, StepReport, SubsetSource, SyntheticSource, Trainer, TrainOptions, EvaluationResult, ArchitectureName, SelectionStrategy, OptimizerName, ScheduleKind } from '@facenet/core';
+import {
+  compileTrainOptions,
+  FaceSource,
+  FolderSource,
+  holdoutPairs,
+  SELECTION_STRATEGIES,
+  OPTIMIZERS,
+  ARCHITECTURES,
+  parseTrainSpec,
+  resolveCheckpointDir,
+  selectBackend,
+  splitHoldout,
+  StepReport,
+  SubsetSource,
+  SyntheticSource,
+  Trainer,
+  TrainOptions,
+  EvaluationResult,
+  ArchitectureName,
+  SelectionStrategy,
+  OptimizerName,
+  ScheduleKind,
+} from '@facenet/core';
 import { float, int, oneOf, readSpecFile } from '../parse';
 import { Output, pct } from '../output';
 
 interface TrainFlags {
-  data?: string; config?: string; model?: ArchitectureName; imageSize?: number; width?: number; steps?: number; P?: number; K?: number;
-  selection?: SelectionStrategy; margin?: number; optimizer?: OptimizerName; lr?: number; schedule?: ScheduleKind; warmup?: number; virtualShards?: number;
-  seed?: number; holdout?: number; cropFraction?: number; checkpointDir?: string; checkpointEvery?: number; evalEvery?: number;
-  resume?: string; backend?: string; json: boolean; logEvery?: number; syntheticIdentities: number; syntheticImages: number;
+  data?: string;
+  config?: string;
+  model?: ArchitectureName;
+  imageSize?: number;
+  width?: number;
+  steps?: number;
+  P?: number;
+  K?: number;
+  selection?: SelectionStrategy;
+  margin?: number;
+  optimizer?: OptimizerName;
+  lr?: number;
+  schedule?: ScheduleKind;
+  warmup?: number;
+  virtualShards?: number;
+  seed?: number;
+  holdout?: number;
+  cropFraction?: number;
+  checkpointDir?: string;
+  checkpointEvery?: number;
+  evalEvery?: number;
+  resume?: string;
+  backend?: string;
+  json: boolean;
+  logEvery?: number;
+  syntheticIdentities: number;
+  syntheticImages: number;
 }
 
 /** Flags override the config file, which overrides the defaults. */
@@ -17,9 +62,22 @@ function mergeOptions(flags: TrainFlags): TrainOptions {
   const pick = <T>(v: T | undefined, fallback: T | undefined) => (v !== undefined ? v : fallback);
   return {
     ...spec,
-    model: { ...spec.model, architecture: pick(flags.model, spec.model?.architecture), imageSize: pick(flags.imageSize, spec.model?.imageSize), width: pick(flags.width, spec.model?.width) },
-    optimizer: { ...spec.optimizer, name: pick(flags.optimizer, spec.optimizer?.name), learningRate: pick(flags.lr, spec.optimizer?.learningRate) },
-    schedule: { ...spec.schedule, kind: pick(flags.schedule, spec.schedule?.kind), warmupSteps: pick(flags.warmup, spec.schedule?.warmupSteps) },
+    model: {
+      ...spec.model,
+      architecture: pick(flags.model, spec.model?.architecture),
+      imageSize: pick(flags.imageSize, spec.model?.imageSize),
+      width: pick(flags.width, spec.model?.width),
+    },
+    optimizer: {
+      ...spec.optimizer,
+      name: pick(flags.optimizer, spec.optimizer?.name),
+      learningRate: pick(flags.lr, spec.optimizer?.learningRate),
+    },
+    schedule: {
+      ...spec.schedule,
+      kind: pick(flags.schedule, spec.schedule?.kind),
+      warmupSteps: pick(flags.warmup, spec.schedule?.warmupSteps),
+    },
     batch: { ...spec.batch, P: pick(flags.P, spec.batch?.P), K: pick(flags.K, spec.batch?.K) },
     virtualShards: pick(flags.virtualShards, spec.virtualShards),
     selection: pick(flags.selection, spec.selection),
@@ -60,15 +118,34 @@ async function runTrain(flags: TrainFlags): Promise<void> {
   options.checkpointDir ??= join('runs', `train-${stamp}`);
 
   const trainer = flags.resume
-    ? await Trainer.resume(resolveCheckpointDir(flags.resume), trainSource, stripUndefined({ ...compileTrainOptions(options), steps: flags.steps, checkpointDir: options.checkpointDir }), evalSet)
+    ? await Trainer.resume(
+        resolveCheckpointDir(flags.resume),
+        trainSource,
+        stripUndefined({ ...compileTrainOptions(options), steps: flags.steps, checkpointDir: options.checkpointDir }),
+        evalSet,
+      )
     : new Trainer(trainSource, options, evalSet);
   const c = trainer.config;
   out.info(`[facenet] data: ${trainSource.description}`);
-  if (evalSet) out.info(`[facenet] held out: ${split.holdout.length} identities, ${evalSet.pairs.pairs.length} pairs (${evalSet.pairs.same.filter(Boolean).length} same)`);
-  out.info(`[facenet] model: ${c.model.architecture} ${c.model.imageSize}px, ${trainer.model.parameterCount.toLocaleString()} parameters, ${c.model.embeddingDim}-D`);
-  out.info(`[facenet] batch: P=${c.batch.P} x K=${c.batch.K}, ${c.virtualShards} virtual shard(s), ${c.selection} selection, margin ${c.margin}, ${c.optimizer.name} lr ${c.optimizer.learningRate}`);
+  if (evalSet)
+    out.info(
+      `[facenet] held out: ${split.holdout.length} identities, ${evalSet.pairs.pairs.length} pairs (${evalSet.pairs.same.filter(Boolean).length} same)`,
+    );
+  out.info(
+    `[facenet] model: ${c.model.architecture} ${c.model.imageSize}px, ${trainer.model.parameterCount.toLocaleString()} parameters, ${c.model.embeddingDim}-D`,
+  );
+  out.info(
+    `[facenet] batch: P=${c.batch.P} x K=${c.batch.K}, ${c.virtualShards} virtual shard(s), ${c.selection} selection, margin ${c.margin}, ${c.optimizer.name} lr ${c.optimizer.learningRate}`,
+  );
   out.info(`[facenet] checkpoints: ${c.checkpointDir}`);
-  out.data({ event: 'start', backend: backend.name, data: trainSource.description, parameters: trainer.model.parameterCount, config: c, startStep: trainer.step });
+  out.data({
+    event: 'start',
+    backend: backend.name,
+    data: trainSource.description,
+    parameters: trainer.model.parameterCount,
+    config: c,
+    startStep: trainer.step,
+  });
 
   const controller = new AbortController();
   const stop = () => {
@@ -88,22 +165,39 @@ async function runTrain(flags: TrainFlags): Promise<void> {
   const bar = out.progress('train', c.steps);
   const t0 = performance.now();
   let images = 0;
-  await trainer.run({
-    onStep: (r: StepReport) => {
-      images += r.images;
-      for (const s of r.skipped) out.info(`[facenet] skipped ${s.key}: ${s.reason}`);
-      bar.update(r.step + 1, { info: `loss ${r.loss.toFixed(4)} active ${pct(r.activeFraction)}` });
-      out.data({ event: 'step', step: r.step + 1, loss: r.loss, activeFraction: r.activeFraction, meanPositiveDistance: r.meanPositiveDistance, meanNegativeDistance: r.meanNegativeDistance, learningRate: r.learningRate, images: r.images, imagesPerSecond: r.imagesPerSecond, skipped: r.skipped.length, timings: r.timings });
-      if ((r.step + 1) % logEvery === 0 || r.step === 0) {
-        out.line(`step ${String(r.step + 1).padStart(String(c.steps).length)}/${c.steps}  loss ${r.loss.toFixed(4)}${r.classificationLoss ? `  classification ${r.classificationLoss.toFixed(3)} (${pct(r.classificationAccuracy)} right)` : ''}  active ${pct(r.activeFraction)}  d(a,p) ${r.meanPositiveDistance.toFixed(3)}  d(a,n) ${r.meanNegativeDistance.toFixed(3)}  lr ${r.learningRate.toPrecision(3)}  ${r.imagesPerSecond.toFixed(0)} img/s`);
-      }
+  await trainer.run(
+    {
+      onStep: (r: StepReport) => {
+        images += r.images;
+        for (const s of r.skipped) out.info(`[facenet] skipped ${s.key}: ${s.reason}`);
+        bar.update(r.step + 1, { info: `loss ${r.loss.toFixed(4)} active ${pct(r.activeFraction)}` });
+        out.data({
+          event: 'step',
+          step: r.step + 1,
+          loss: r.loss,
+          activeFraction: r.activeFraction,
+          meanPositiveDistance: r.meanPositiveDistance,
+          meanNegativeDistance: r.meanNegativeDistance,
+          learningRate: r.learningRate,
+          images: r.images,
+          imagesPerSecond: r.imagesPerSecond,
+          skipped: r.skipped.length,
+          timings: r.timings,
+        });
+        if ((r.step + 1) % logEvery === 0 || r.step === 0) {
+          out.line(
+            `step ${String(r.step + 1).padStart(String(c.steps).length)}/${c.steps}  loss ${r.loss.toFixed(4)}${r.classificationLoss ? `  classification ${r.classificationLoss.toFixed(3)} (${pct(r.classificationAccuracy)} right)` : ''}  active ${pct(r.activeFraction)}  d(a,p) ${r.meanPositiveDistance.toFixed(3)}  d(a,n) ${r.meanNegativeDistance.toFixed(3)}  lr ${r.learningRate.toPrecision(3)}  ${r.imagesPerSecond.toFixed(0)} img/s`,
+          );
+        }
+      },
+      onEvaluate: (r, step) => {
+        out.line(`step ${step}: ${describeEval(r)}`);
+        out.data({ event: 'evaluation', step, ...r.report });
+      },
+      onCheckpoint: (dir, step) => out.data({ event: 'checkpoint', step, dir }),
     },
-    onEvaluate: (r, step) => {
-      out.line(`step ${step}: ${describeEval(r)}`);
-      out.data({ event: 'evaluation', step, ...r.report });
-    },
-    onCheckpoint: (dir, step) => out.data({ event: 'checkpoint', step, dir }),
-  }, controller.signal);
+    controller.signal,
+  );
   bar.stop();
   if (controller.signal.aborted && trainer.step < c.steps) {
     const dir = await trainer.saveCheckpoint();
@@ -113,9 +207,19 @@ async function runTrain(flags: TrainFlags): Promise<void> {
   process.off('SIGTERM', stop);
   const seconds = (performance.now() - t0) / 1000;
   const e = trainer.lastEvaluation;
-  out.line(`done: ${trainer.step} steps, ${images} images in ${seconds.toFixed(1)} s (${(images / seconds).toFixed(0)} img/s), ${trainer.skippedTotal} images skipped`);
+  out.line(
+    `done: ${trainer.step} steps, ${images} images in ${seconds.toFixed(1)} s (${(images / seconds).toFixed(0)} img/s), ${trainer.skippedTotal} images skipped`,
+  );
   out.line(`checkpoint: ${c.checkpointDir}`);
-  out.data({ event: 'done', steps: trainer.step, images, seconds, skipped: trainer.skippedTotal, checkpointDir: c.checkpointDir, evaluation: e?.report });
+  out.data({
+    event: 'done',
+    steps: trainer.step,
+    images,
+    seconds,
+    skipped: trainer.skippedTotal,
+    checkpointDir: c.checkpointDir,
+    evaluation: e?.report,
+  });
   trainer.dispose();
   if (controller.signal.aborted) process.exitCode = 130;
 }

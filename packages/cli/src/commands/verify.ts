@@ -5,7 +5,13 @@ import { float } from '../parse';
 import { Output } from '../output';
 import { UsageError } from '../errors';
 
-interface VerifyFlags { checkpoint: string; threshold?: number; cropFraction?: number; backend?: string; json: boolean }
+interface VerifyFlags {
+  checkpoint: string;
+  threshold?: number;
+  cropFraction?: number;
+  backend?: string;
+  json: boolean;
+}
 
 async function runVerify(a: string, b: string, flags: VerifyFlags): Promise<void> {
   const out = new Output(flags.json);
@@ -19,15 +25,18 @@ async function runVerify(a: string, b: string, flags: VerifyFlags): Promise<void
   const { threshold, from } = thresholdOf(manifest, flags.threshold);
   const same = distance <= threshold;
   out.data({ a: files[0], b: files[1], distance, threshold, thresholdFrom: from, same });
-  out.line(`${same ? 'same' : 'different'}: squared distance ${distance.toFixed(4)} ${same ? '<=' : '>'} threshold ${threshold.toFixed(4)} (${from})`);
+  out.line(
+    `${same ? 'same' : 'different'}: squared distance ${distance.toFixed(4)} ${same ? '<=' : '>'} threshold ${threshold.toFixed(4)} (${from})`,
+  );
 }
 
 export function verifyCommand(): Command {
   return new Command('verify')
     .description('are two face images the same person? (squared distance against the threshold)')
-    .argument('<a>', 'first image').argument('<b>', 'second image')
+    .argument('<a>', 'first image')
+    .argument('<b>', 'second image')
     .requiredOption('--checkpoint <dir>', 'checkpoint or run folder')
-    .option('--threshold <d>', 'squared-distance threshold (default: from the checkpoint\'s evaluation)', float)
+    .option('--threshold <d>', "squared-distance threshold (default: from the checkpoint's evaluation)", float)
     .option('--crop-fraction <f>', 'centre crop before resizing (default: the crop the model was trained with)', float)
     .option('--backend <name>', 'compute backend')
     .option('--json', 'JSON output', false)

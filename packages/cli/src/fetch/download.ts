@@ -18,7 +18,8 @@ export interface DownloadResult {
  * complete and (if `expectedSha256` is given) verified; otherwise the partial file is removed.
  */
 export async function download(
-  url: string, dest: string,
+  url: string,
+  dest: string,
   o: { expectedSha256?: string; onProgress?: (bytes: number, total: number | undefined) => void; timeoutMs?: number } = {},
 ): Promise<DownloadResult> {
   let res: Response;

@@ -49,9 +49,15 @@ export async function fetchLfw(o: FetchLfwOptions): Promise<FetchLfwResult> {
   if (existsSync(imagesDir)) throw new DatasetError(`${imagesDir} already exists; remove it to fetch again`);
   await mkdir(dest, { recursive: true });
   const archivePath = join(dest, 'lfw-archive.tgz');
-  const archive = await download(o.url ?? LFW_DEFAULT_URL, archivePath, { expectedSha256: o.sha256, onProgress: (b, t) => o.onProgress?.('archive', b, t) });
+  const archive = await download(o.url ?? LFW_DEFAULT_URL, archivePath, {
+    expectedSha256: o.sha256,
+    onProgress: (b, t) => o.onProgress?.('archive', b, t),
+  });
   const pairsFile = join(dest, 'pairs.txt');
-  const pairs = await download(o.pairsUrl ?? LFW_PAIRS_DEFAULT_URL, pairsFile, { expectedSha256: o.pairsSha256, onProgress: (b, t) => o.onProgress?.('pairs', b, t) });
+  const pairs = await download(o.pairsUrl ?? LFW_PAIRS_DEFAULT_URL, pairsFile, {
+    expectedSha256: o.pairsSha256,
+    onProgress: (b, t) => o.onProgress?.('pairs', b, t),
+  });
   readPairsFile(pairsFile); // fail now, naming the line, if it is not a pairs file
   const tmp = await mkdtemp(join(dest, '.extract-'));
   try {

@@ -17,13 +17,15 @@ export interface ApiTokens {
 export function loadTokens(file: string | undefined, env: NodeJS.ProcessEnv = process.env): ApiTokens {
   const t: ApiTokens = { read: [], admin: [] };
   if (file) {
-    readFileSync(file, 'utf8').split(/\r?\n/).forEach((raw, i) => {
-      const line = raw.trim();
-      if (!line || line.startsWith('#')) return;
-      const m = /^(read|admin):(\S{16,})$/.exec(line);
-      if (!m) throw new TypeError(`${file}:${i + 1}: expected 'read:TOKEN' or 'admin:TOKEN' with a token of 16+ characters`);
-      t[m[1] as Scope].push(m[2] as string);
-    });
+    readFileSync(file, 'utf8')
+      .split(/\r?\n/)
+      .forEach((raw, i) => {
+        const line = raw.trim();
+        if (!line || line.startsWith('#')) return;
+        const m = /^(read|admin):(\S{16,})$/.exec(line);
+        if (!m) throw new TypeError(`${file}:${i + 1}: expected 'read:TOKEN' or 'admin:TOKEN' with a token of 16+ characters`);
+        t[m[1] as Scope].push(m[2] as string);
+      });
   }
   for (const scope of ['read', 'admin'] as const) {
     const v = env[`FACENET_API_TOKEN_${scope.toUpperCase()}`];
@@ -78,7 +80,9 @@ export function registerAccessControl(app: FastifyInstance, o: AccessOptions): v
       let sameOrigin = false;
       try {
         sameOrigin = origin !== 'null' && new URL(origin).host === req.headers.host;
-      } catch { /* a malformed Origin is foreign */ }
+      } catch {
+        /* a malformed Origin is foreign */
+      }
       if (!sameOrigin) return deny(reply, 403, `cross-site request from ${origin} refused`);
     }
     const write = req.method !== 'GET' && req.method !== 'HEAD';
@@ -88,9 +92,14 @@ export function registerAccessControl(app: FastifyInstance, o: AccessOptions): v
     if (!enforceTokens || PUBLIC.has(path)) return;
     const auth = req.headers.authorization ?? '';
     const token = /^Bearer (\S+)$/i.exec(auth)?.[1];
-    if (!token) return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'a bearer token is required (Authorization: Bearer <token>; facenet --token or $FACENET_TOKEN)' });
+    if (!token)
+      return reply
+        .code(401)
+        .header('www-authenticate', 'Bearer')
+        .send({ error: 'a bearer token is required (Authorization: Bearer <token>; facenet --token or $FACENET_TOKEN)' });
     const admin = oneOf(token, o.tokens.admin);
-    if (!admin && !oneOf(token, o.tokens.read)) return reply.code(401).header('www-authenticate', 'Bearer error="invalid_token"').send({ error: 'unknown token' });
+    if (!admin && !oneOf(token, o.tokens.read))
+      return reply.code(401).header('www-authenticate', 'Bearer error="invalid_token"').send({ error: 'unknown token' });
     if (write && !admin) return deny(reply, 403, 'this token may read but not change jobs (admin scope needed)');
   });
 }

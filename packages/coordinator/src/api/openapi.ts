@@ -13,42 +13,135 @@ export function openApiDocument() {
     info: { title: 'facenet coordinator', version: '1.0.0', description: 'Launch, watch and steer distributed FaceNet training jobs.' },
     paths: {
       '/v1/jobs': {
-        post: { summary: 'Create a job', requestBody: { required: true, ...json(ref('JobSpec')) }, responses: { 201: { description: 'Created', ...json(ref('Job')) }, 400: { description: 'Invalid spec: one issue per bad field', ...json(ref('ValidationError')) } } },
+        post: {
+          summary: 'Create a job',
+          requestBody: { required: true, ...json(ref('JobSpec')) },
+          responses: {
+            201: { description: 'Created', ...json(ref('Job')) },
+            400: { description: 'Invalid spec: one issue per bad field', ...json(ref('ValidationError')) },
+          },
+        },
         get: { summary: 'List jobs', responses: { 200: { description: 'Jobs', ...json({ type: 'array', items: ref('Job') }) } } },
       },
-      '/v1/jobs/{id}': { get: { summary: 'A job: state, step, loss, images/s, world, last checkpoint', parameters: [idParam], responses: jobResponse } },
-      '/v1/jobs/{id}/pause': { post: { summary: 'Pause at the next step boundary', parameters: [idParam], responses: { ...jobResponse, 409: { description: 'Not running', ...json(ref('Error')) } } } },
+      '/v1/jobs/{id}': {
+        get: { summary: 'A job: state, step, loss, images/s, world, last checkpoint', parameters: [idParam], responses: jobResponse },
+      },
+      '/v1/jobs/{id}/pause': {
+        post: {
+          summary: 'Pause at the next step boundary',
+          parameters: [idParam],
+          responses: { ...jobResponse, 409: { description: 'Not running', ...json(ref('Error')) } },
+        },
+      },
       '/v1/jobs/{id}/resume': {
         post: {
-          summary: 'Resume a paused job, optionally from a chosen checkpoint step', parameters: [idParam],
-          requestBody: { required: false, ...json({ type: 'object', properties: { fromStep: { type: 'integer' } }, additionalProperties: false }) },
+          summary: 'Resume a paused job, optionally from a chosen checkpoint step',
+          parameters: [idParam],
+          requestBody: {
+            required: false,
+            ...json({ type: 'object', properties: { fromStep: { type: 'integer' } }, additionalProperties: false }),
+          },
           responses: { ...jobResponse, 409: { description: 'Cannot resume in this state', ...json(ref('Error')) } },
         },
       },
-      '/v1/jobs/{id}/cancel': { post: { summary: 'Cancel (at the next step boundary if running)', parameters: [idParam], responses: jobResponse } },
-      '/v1/jobs/{id}/history': { get: { summary: 'Per-step records (loss, active fraction, images/s, per-rank timings), the last 200', parameters: [idParam], responses: { 200: { description: 'Steps', ...json({ type: 'array', items: { type: 'object' } }) } } } },
-      '/v1/jobs/{id}/checkpoints': { get: { summary: 'Checkpoints of a job', parameters: [idParam], responses: { 200: { description: 'Checkpoints', ...json({ type: 'array', items: ref('Checkpoint') }) } } } },
-      '/v1/jobs/{id}/evaluations/{step}/report': { get: { summary: 'The evaluator\'s HTML report of one checkpoint (ROC, distance histograms, worst false accepts and rejects; self-contained); 404 without one (FACENET_REPORT_ROOT unset on the evaluator and coordinator)', parameters: [idParam, { name: 'step', in: 'path', required: true, schema: { type: 'integer' } }], responses: { 200: { description: 'HTML page', content: { 'text/html': { schema: { type: 'string' } } } }, 404: { description: 'No report' } } } },
-      '/v1/jobs/{id}/evaluations': { get: { summary: 'The evaluator\'s scores of each evaluated checkpoint (accuracy, VAL at the target FAR, AUC, threshold), oldest first', parameters: [idParam], responses: { 200: { description: 'Evaluations', ...json({ type: 'array', items: { type: 'object' } }) } } } },
+      '/v1/jobs/{id}/cancel': {
+        post: { summary: 'Cancel (at the next step boundary if running)', parameters: [idParam], responses: jobResponse },
+      },
+      '/v1/jobs/{id}/history': {
+        get: {
+          summary: 'Per-step records (loss, active fraction, images/s, per-rank timings), the last 200',
+          parameters: [idParam],
+          responses: { 200: { description: 'Steps', ...json({ type: 'array', items: { type: 'object' } }) } },
+        },
+      },
+      '/v1/jobs/{id}/checkpoints': {
+        get: {
+          summary: 'Checkpoints of a job',
+          parameters: [idParam],
+          responses: { 200: { description: 'Checkpoints', ...json({ type: 'array', items: ref('Checkpoint') }) } },
+        },
+      },
+      '/v1/jobs/{id}/evaluations/{step}/report': {
+        get: {
+          summary:
+            "The evaluator's HTML report of one checkpoint (ROC, distance histograms, worst false accepts and rejects; self-contained); 404 without one (FACENET_REPORT_ROOT unset on the evaluator and coordinator)",
+          parameters: [idParam, { name: 'step', in: 'path', required: true, schema: { type: 'integer' } }],
+          responses: {
+            200: { description: 'HTML page', content: { 'text/html': { schema: { type: 'string' } } } },
+            404: { description: 'No report' },
+          },
+        },
+      },
+      '/v1/jobs/{id}/evaluations': {
+        get: {
+          summary: "The evaluator's scores of each evaluated checkpoint (accuracy, VAL at the target FAR, AUC, threshold), oldest first",
+          parameters: [idParam],
+          responses: { 200: { description: 'Evaluations', ...json({ type: 'array', items: { type: 'object' } }) } },
+        },
+      },
       '/v1/jobs/{id}/fork': {
         post: {
-          summary: 'A new job starting from one of this job\'s checkpoints', parameters: [idParam],
-          requestBody: { required: false, ...json({ type: 'object', properties: { fromStep: { type: 'integer' }, steps: { type: 'integer' }, name: { type: 'string' } }, additionalProperties: false }) },
+          summary: "A new job starting from one of this job's checkpoints",
+          parameters: [idParam],
+          requestBody: {
+            required: false,
+            ...json({
+              type: 'object',
+              properties: { fromStep: { type: 'integer' }, steps: { type: 'integer' }, name: { type: 'string' } },
+              additionalProperties: false,
+            }),
+          },
           responses: { 201: { description: 'The new job', ...json(ref('Job')) } },
         },
       },
-      '/v1/jobs/{id}/plan': { get: { summary: 'The newest mining plan of the job (summary: version, step, statistics)', parameters: [idParam], responses: { 200: { description: 'Plan or null', ...json({ type: ['object', 'null'] }) } } } },
-      '/v1/miner': { get: { summary: 'The live miner, or null', responses: { 200: { description: 'Miner', ...json({ type: ['object', 'null'] }) } } } },
-      '/v1/evaluator': { get: { summary: 'The live evaluator (its metrics address), or null', responses: { 200: { description: 'Evaluator', ...json({ type: ['object', 'null'] }) } } } },
-      '/v1/workers': { get: { summary: 'Live workers and their jobs', responses: { 200: { description: 'Workers', ...json({ type: 'array', items: { type: 'object' } }) } } } },
+      '/v1/jobs/{id}/plan': {
+        get: {
+          summary: 'The newest mining plan of the job (summary: version, step, statistics)',
+          parameters: [idParam],
+          responses: { 200: { description: 'Plan or null', ...json({ type: ['object', 'null'] }) } },
+        },
+      },
+      '/v1/miner': {
+        get: { summary: 'The live miner, or null', responses: { 200: { description: 'Miner', ...json({ type: ['object', 'null'] }) } } },
+      },
+      '/v1/evaluator': {
+        get: {
+          summary: 'The live evaluator (its metrics address), or null',
+          responses: { 200: { description: 'Evaluator', ...json({ type: ['object', 'null'] }) } },
+        },
+      },
+      '/v1/workers': {
+        get: {
+          summary: 'Live workers and their jobs',
+          responses: { 200: { description: 'Workers', ...json({ type: 'array', items: { type: 'object' } }) } },
+        },
+      },
     },
     components: {
       schemas: {
         JobSpec: z.toJSONSchema(jobSpecSchema, { io: 'input', unrepresentable: 'any' }),
-        Job: { type: 'object', properties: { id: { type: 'string' }, state: { enum: ['pending', 'running', 'paused', 'completed', 'failed', 'cancelled'] }, step: { type: 'integer' }, steps: { type: 'integer' }, loss: { type: 'number' }, imagesPerSecond: { type: 'number' }, world: { type: 'object' }, lastCheckpoint: {} } },
+        Job: {
+          type: 'object',
+          properties: {
+            id: { type: 'string' },
+            state: { enum: ['pending', 'running', 'paused', 'completed', 'failed', 'cancelled'] },
+            step: { type: 'integer' },
+            steps: { type: 'integer' },
+            loss: { type: 'number' },
+            imagesPerSecond: { type: 'number' },
+            world: { type: 'object' },
+            lastCheckpoint: {},
+          },
+        },
         Checkpoint: { type: 'object', properties: { step: { type: 'integer' }, dir: { type: 'string' }, createdAt: { type: 'string' } } },
         Error: { type: 'object', properties: { error: { type: 'string' } } },
-        ValidationError: { type: 'object', properties: { error: { type: 'string' }, issues: { type: 'array', items: { type: 'object', properties: { path: { type: 'string' }, message: { type: 'string' } } } } } },
+        ValidationError: {
+          type: 'object',
+          properties: {
+            error: { type: 'string' },
+            issues: { type: 'array', items: { type: 'object', properties: { path: { type: 'string' }, message: { type: 'string' } } } },
+          },
+        },
       },
     },
   };

@@ -3,9 +3,34 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
-import { compileTrainOptions, ConfigError, DatasetError, FacenetError, MAX_CLASS_WEIGHTS, MAX_STEPS, readPairsFile, scanPeopleFolderAsync, SpecError, TrainConfig, TrainOptions } from '@facenet/core';
+import {
+  compileTrainOptions,
+  ConfigError,
+  DatasetError,
+  FacenetError,
+  MAX_CLASS_WEIGHTS,
+  MAX_STEPS,
+  readPairsFile,
+  scanPeopleFolderAsync,
+  SpecError,
+  TrainConfig,
+  TrainOptions,
+} from '@facenet/core';
 import { z } from 'zod';
-import { bestEvaluation, EvaluationRecord, FINAL_STATES, insideRoots, OUTSIDE_ROOTS, JobRecord, JobSpec, jobView, parseJobSpec, PlanSummary, sourceFromSpec, trainingSource } from '@facenet/protocol';
+import {
+  bestEvaluation,
+  EvaluationRecord,
+  FINAL_STATES,
+  insideRoots,
+  OUTSIDE_ROOTS,
+  JobRecord,
+  JobSpec,
+  jobView,
+  parseJobSpec,
+  PlanSummary,
+  sourceFromSpec,
+  trainingSource,
+} from '@facenet/protocol';
 import { CoordinatorError, JobStateError, ReportNotFoundError } from '../errors';
 import { transition } from '../job-lifecycle';
 import { JobStore } from '../job-store';
@@ -42,14 +67,19 @@ async function checkData(spec: JobSpec, train: TrainConfig | undefined, issues: 
     const index = spec.dataset.kind === 'folder' ? await scanPeopleFolderAsync(spec.dataset.path) : undefined;
     const source = sourceFromSpec(spec.dataset, index);
     const eligible = source.index.images.filter((i) => i.length >= 2).length;
-    if (spec.holdout > 0 && eligible - spec.holdout < 2) issues.push({ path: 'holdout', message: `leaves ${eligible - spec.holdout} identities with 2+ images to train on; need at least 2` });
+    if (spec.holdout > 0 && eligible - spec.holdout < 2)
+      issues.push({ path: 'holdout', message: `leaves ${eligible - spec.holdout} identities with 2+ images to train on; need at least 2` });
     else if (train) {
       const classes = trainingSource(source, spec.holdout, train.seed).train.index.images.length;
       if (train.classification) {
         // One class per training identity, counted here so every rank builds the same class weights.
         train.classification.classes = classes;
         const weights = classes * train.model.embeddingDim;
-        if (weights > MAX_CLASS_WEIGHTS) issues.push({ path: 'train.classification', message: `${classes} identities x embeddingDim ${train.model.embeddingDim} = ${weights} class weights exceeds ${MAX_CLASS_WEIGHTS}` });
+        if (weights > MAX_CLASS_WEIGHTS)
+          issues.push({
+            path: 'train.classification',
+            message: `${classes} identities x embeddingDim ${train.model.embeddingDim} = ${weights} class weights exceeds ${MAX_CLASS_WEIGHTS}`,
+          });
       }
     }
   } catch (err) {
@@ -65,7 +95,9 @@ async function validate(body: unknown, roots: readonly string[]): Promise<{ spec
   // Paths outside the data roots are refused before anything looks at them.
   const outside = [
     spec.dataset.kind === 'folder' ? { path: 'dataset.path', value: spec.dataset.path } : undefined,
-    spec.dataset.kind === 'folder' && spec.dataset.excludePairsFolds ? { path: 'dataset.excludePairsFolds.pairs', value: spec.dataset.excludePairsFolds.pairs } : undefined,
+    spec.dataset.kind === 'folder' && spec.dataset.excludePairsFolds
+      ? { path: 'dataset.excludePairsFolds.pairs', value: spec.dataset.excludePairsFolds.pairs }
+      : undefined,
     spec.evaluation.pairs ? { path: 'evaluation.pairs', value: spec.evaluation.pairs } : undefined,
     spec.evaluation.images ? { path: 'evaluation.images', value: spec.evaluation.images } : undefined,
   ].filter((x): x is { path: string; value: string } => !!x && !insideRoots(x.value, roots));
@@ -83,7 +115,8 @@ async function validate(body: unknown, roots: readonly string[]): Promise<{ spec
     try {
       const folds = readPairsFile(excluded.pairs).folds;
       const beyond = excluded.folds.filter((f) => f > folds);
-      if (beyond.length) issues.push({ path: 'dataset.excludePairsFolds.folds', message: `the pairs file has ${folds} folds, not ${beyond.join(', ')}` });
+      if (beyond.length)
+        issues.push({ path: 'dataset.excludePairsFolds.folds', message: `the pairs file has ${folds} folds, not ${beyond.join(', ')}` });
     } catch (err) {
       issues.push({ path: 'dataset.excludePairsFolds.pairs', message: (err as Error).message });
     }
@@ -91,14 +124,23 @@ async function validate(body: unknown, roots: readonly string[]): Promise<{ spec
   if (issues.length === before) await checkData(spec, train, issues);
   issues.push(...evaluationIssues(spec));
   if (train && spec.worldSize > train.virtualShards) {
-    issues.push({ path: 'worldSize', message: `${spec.worldSize} ranks but only ${train.virtualShards} virtual shards (train.virtualShards); every rank needs one` });
+    issues.push({
+      path: 'worldSize',
+      message: `${spec.worldSize} ranks but only ${train.virtualShards} virtual shards (train.virtualShards); every rank needs one`,
+    });
   }
   if (issues.length || !train) throw new SpecError(issues);
   return { spec, train };
 }
 
 const resumeBody = z.object({ fromStep: z.number().int().min(0).optional() }).strict();
-const forkBody = z.object({ fromStep: z.number().int().min(0).optional(), steps: z.number().int().min(1).max(MAX_STEPS).optional(), name: z.string().max(200).optional() }).strict();
+const forkBody = z
+  .object({
+    fromStep: z.number().int().min(0).optional(),
+    steps: z.number().int().min(1).max(MAX_STEPS).optional(),
+    name: z.string().max(200).optional(),
+  })
+  .strict();
 
 /** A strict request body (an empty body is `{}`); a SpecError names each bad field. */
 function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
@@ -119,20 +161,37 @@ function evaluationIssues(spec: JobSpec): Issue[] {
   } catch (err) {
     issues.push({ path: 'evaluation.pairs', message: (err as Error).message });
   }
-  if (!existsSync(e.images) || !statSync(e.images).isDirectory()) issues.push({ path: 'evaluation.images', message: `${e.images} is not a folder` });
+  if (!existsSync(e.images) || !statSync(e.images).isDirectory())
+    issues.push({ path: 'evaluation.images', message: `${e.images} is not a folder` });
   return issues;
 }
 
-export function newJobRecord(spec: JobSpec, train: TrainConfig, from?: { jobId: string; step: number; dir: string; planSwitches: JobRecord['planSwitches'] }): JobRecord {
+export function newJobRecord(
+  spec: JobSpec,
+  train: TrainConfig,
+  from?: { jobId: string; step: number; dir: string; planSwitches: JobRecord['planSwitches'] },
+): JobRecord {
   const now = new Date();
   const id = `job-${now.toISOString().replace(/[-:T]/g, '').slice(0, 14)}-${randomBytes(3).toString('hex')}`;
   return {
-    id, name: spec.name, spec, train, state: 'pending', step: from?.step ?? 0, generation: 0, world: [],
-    restoreFrom: from?.dir ?? null, checkpoints: from ? [{ step: from.step, dir: from.dir, createdAt: now.toISOString() }] : [],
-    history: [], faults: [], forkedFrom: from && { jobId: from.jobId, step: from.step },
-    planSwitches: from?.planSwitches.filter((p) => p.fromStep < from.step) ?? [], highWater: from?.step ?? 0,
+    id,
+    name: spec.name,
+    spec,
+    train,
+    state: 'pending',
+    step: from?.step ?? 0,
+    generation: 0,
+    world: [],
+    restoreFrom: from?.dir ?? null,
+    checkpoints: from ? [{ step: from.step, dir: from.dir, createdAt: now.toISOString() }] : [],
+    history: [],
+    faults: [],
+    forkedFrom: from && { jobId: from.jobId, step: from.step },
+    planSwitches: from?.planSwitches.filter((p) => p.fromStep < from.step) ?? [],
+    highWater: from?.step ?? 0,
     secretSeed: randomBytes(32).toString('hex'),
-    createdAt: now.toISOString(), updatedAt: now.toISOString(),
+    createdAt: now.toISOString(),
+    updatedAt: now.toISOString(),
   };
 }
 
@@ -148,7 +207,13 @@ function sendError(reply: FastifyReply, err: unknown): FastifyReply {
 
 function checkpointAt(job: JobRecord, step: number | undefined) {
   const c = step === undefined ? job.checkpoints[job.checkpoints.length - 1] : job.checkpoints.find((x) => x.step === step);
-  if (!c) throw new JobStateError(job.id, step === undefined ? 'has no checkpoint yet' : `has no checkpoint at step ${step} (have: ${job.checkpoints.map((x) => x.step).join(', ') || 'none'})`);
+  if (!c)
+    throw new JobStateError(
+      job.id,
+      step === undefined
+        ? 'has no checkpoint yet'
+        : `has no checkpoint at step ${step} (have: ${job.checkpoints.map((x) => x.step).join(', ') || 'none'})`,
+    );
   return c;
 }
 
@@ -207,7 +272,10 @@ export function registerRoutes(app: FastifyInstance, d: Deps): void {
     const page = await readFile(file).catch(() => undefined);
     if (!page) throw new ReportNotFoundError(job.id, step, `${e.report} is not in ${d.reportRoot}`);
     // A self-contained page (inline styles and data: images): it may load nothing else and run nothing.
-    return reply.type('text/html; charset=utf-8').header('content-security-policy', "default-src 'none'; img-src data:; style-src 'unsafe-inline'").send(page);
+    return reply
+      .type('text/html; charset=utf-8')
+      .header('content-security-policy', "default-src 'none'; img-src data:; style-src 'unsafe-inline'")
+      .send(page);
   });
 
   app.post<{ Params: { id: string } }>('/v1/jobs/:id/pause', async (req) => {
@@ -226,7 +294,8 @@ export function registerRoutes(app: FastifyInstance, d: Deps): void {
       else if (fromStep !== undefined) throw new JobStateError(job.id, `pause it before resuming from step ${fromStep}`);
       return jobView(job);
     }
-    if (job.state === 'cancelled' && fromStep === undefined) throw new JobStateError(job.id, 'is cancelled; resume it from a checkpoint (fromStep) or fork it');
+    if (job.state === 'cancelled' && fromStep === undefined)
+      throw new JobStateError(job.id, 'is cancelled; resume it from a checkpoint (fromStep) or fork it');
     const ckpt = fromStep === undefined ? undefined : checkpointAt(job, fromStep);
     if (job.state === 'completed' && !ckpt) throw new JobStateError(job.id, 'is completed; give fromStep to rerun from a checkpoint');
     const updated = await d.store.update(job.id, (j) => {
@@ -255,7 +324,11 @@ export function registerRoutes(app: FastifyInstance, d: Deps): void {
     const job = await d.store.get(req.params.id);
     const body = parseBody(forkBody, req.body);
     const ckpt = checkpointAt(job, body.fromStep);
-    const spec = { ...job.spec, name: body.name ?? `${job.spec.name ?? job.id} (fork at ${ckpt.step})`, train: { ...job.spec.train, steps: body.steps ?? job.train.steps } };
+    const spec = {
+      ...job.spec,
+      name: body.name ?? `${job.spec.name ?? job.id} (fork at ${ckpt.step})`,
+      train: { ...job.spec.train, steps: body.steps ?? job.train.steps },
+    };
     const v = await validate(spec, d.dataRoots);
     if (v.train.steps <= ckpt.step) throw new SpecError([{ path: 'steps', message: `must exceed the checkpoint's step ${ckpt.step}` }]);
     const fork = newJobRecord(v.spec, v.train, { jobId: job.id, step: ckpt.step, dir: ckpt.dir, planSwitches: job.planSwitches });
@@ -265,7 +338,9 @@ export function registerRoutes(app: FastifyInstance, d: Deps): void {
 
   app.get('/v1/workers', async () => {
     const [alive, jobs] = await Promise.all([d.membership.alive(), d.store.list()]);
-    const jobOf = new Map(jobs.filter((j) => j.state === 'running').flatMap((j) => j.world.map((w, rank) => [w.workerId, { job: j.id, rank }] as const)));
+    const jobOf = new Map(
+      jobs.filter((j) => j.state === 'running').flatMap((j) => j.world.map((w, rank) => [w.workerId, { job: j.id, rank }] as const)),
+    );
     return alive.map((w) => ({ ...w, assignment: jobOf.get(w.id) ?? null }));
   });
 }

@@ -34,14 +34,23 @@ function convInfo(xShape: number[], filterShape: number[], strides: Pair, dilati
  * x (channels as batch) with dy (batch as input channels), stride d and dilation s swapped.
  */
 export function conv2dFilterGradient(
-  x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [number, number, number, number],
-  strides: Pair, dilations: Pair, padInfo: PadInfo,
+  x: tf.Tensor4D,
+  dy: tf.Tensor4D,
+  filterShape: [number, number, number, number],
+  strides: Pair,
+  dilations: Pair,
+  padInfo: PadInfo,
 ): tf.Tensor4D {
   return tf.tidy(() => {
     const [kh, kw] = filterShape;
     const xT = tf.transpose(x, [3, 1, 2, 0]); // [C, H, W, B]
     const dyT = tf.transpose(dy, [1, 2, 0, 3]); // [oh, ow, B, O]
-    const pad: ConvPad = [[0, 0], [padInfo.top, padInfo.bottom], [padInfo.left, padInfo.right], [0, 0]];
+    const pad: ConvPad = [
+      [0, 0],
+      [padInfo.top, padInfo.bottom],
+      [padInfo.left, padInfo.right],
+      [0, 0],
+    ];
     const out = tf.conv2d(xT, dyT, dilations, pad as unknown as 'valid', 'NHWC', strides); // [C, >=kh, >=kw, O]
     const cropped = out.shape[1] === kh && out.shape[2] === kw ? out : tf.slice(out, [0, 0, 0, 0], [-1, kh, kw, -1]);
     return tf.transpose(cropped, [1, 2, 0, 3]);
@@ -53,8 +62,22 @@ function zeroStuff(dy: tf.Tensor4D, strides: Pair): tf.Tensor4D {
   const [sh, sw] = strides;
   if (sh === 1 && sw === 1) return dy;
   const [b, oh, ow, o] = dy.shape;
-  const rows = tf.reshape(tf.pad(tf.reshape(dy, [b * oh, 1, ow * o]), [[0, 0], [0, sh - 1], [0, 0]]), [b, oh * sh, ow, o]);
-  const cols = tf.reshape(tf.pad(tf.reshape(rows, [b * oh * sh * ow, 1, o]), [[0, 0], [0, sw - 1], [0, 0]]), [b, oh * sh, ow * sw, o]);
+  const rows = tf.reshape(
+    tf.pad(tf.reshape(dy, [b * oh, 1, ow * o]), [
+      [0, 0],
+      [0, sh - 1],
+      [0, 0],
+    ]),
+    [b, oh * sh, ow, o],
+  );
+  const cols = tf.reshape(
+    tf.pad(tf.reshape(rows, [b * oh * sh * ow, 1, o]), [
+      [0, 0],
+      [0, sw - 1],
+      [0, 0],
+    ]),
+    [b, oh * sh, ow * sw, o],
+  );
   return tf.slice(cols, [0, 0, 0, 0], [b, (oh - 1) * sh + 1, (ow - 1) * sw + 1, o]) as tf.Tensor4D;
 }
 
@@ -69,7 +92,12 @@ function padOrCrop(t: tf.Tensor4D, axis: 1 | 2, before: number, after: number): 
     r = tf.slice(r, begin, size);
   }
   if (before > 0 || after > 0) {
-    const p: [number, number][] = [[0, 0], [0, 0], [0, 0], [0, 0]];
+    const p: [number, number][] = [
+      [0, 0],
+      [0, 0],
+      [0, 0],
+      [0, 0],
+    ];
     p[axis] = [Math.max(0, before), Math.max(0, after)];
     r = tf.pad(r, p);
   }
@@ -81,8 +109,12 @@ function padOrCrop(t: tf.Tensor4D, axis: 1 | 2, before: number, after: number): 
  * convolution of padded Z with the spatially flipped filter, in and out channels swapped.
  */
 export function conv2dInputGradient(
-  xShape: [number, number, number, number], dy: tf.Tensor4D, filter: tf.Tensor4D,
-  strides: Pair, dilations: Pair, padInfo: PadInfo,
+  xShape: [number, number, number, number],
+  dy: tf.Tensor4D,
+  filter: tf.Tensor4D,
+  strides: Pair,
+  dilations: Pair,
+  padInfo: PadInfo,
 ): tf.Tensor4D {
   return tf.tidy(() => {
     const [, H, W] = xShape;

@@ -100,9 +100,7 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
     }
     skipped.push({ name, reason });
   }
-  throw new BackendError(
-    `no usable backend (${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')})`,
-  );
+  throw new BackendError(`no usable backend (${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')})`);
 }
 
 /** The backend chosen by selectBackend, or undefined before it ran. */

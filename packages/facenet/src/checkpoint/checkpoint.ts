@@ -47,7 +47,10 @@ export interface CheckpointContents {
 }
 
 function groups(model: EmbeddingModel, optimizer?: Optimizer): [TensorGroup, Map<string, tf.Variable>][] {
-  const g: [TensorGroup, Map<string, tf.Variable>][] = [['param', model.store.trainable], ['state', model.store.state]];
+  const g: [TensorGroup, Map<string, tf.Variable>][] = [
+    ['param', model.store.trainable],
+    ['state', model.store.state],
+  ];
   if (optimizer) g.push(['slot', optimizer.slots]);
   return g;
 }
@@ -72,7 +75,12 @@ export interface WriteCheckpointOptions {
  * goes to a temporary sibling folder that is renamed into place, so a reader sees either no
  * checkpoint or a complete one, never half of one.
  */
-export async function writeCheckpoint(dir: string, model: EmbeddingModel, optimizer: Optimizer | undefined, o: WriteCheckpointOptions): Promise<CheckpointManifest> {
+export async function writeCheckpoint(
+  dir: string,
+  model: EmbeddingModel,
+  optimizer: Optimizer | undefined,
+  o: WriteCheckpointOptions,
+): Promise<CheckpointManifest> {
   const target = resolve(dir);
   if (existsSync(target) && !o.overwrite) throw new CheckpointError(target, 'already exists');
   const entries: TensorEntry[] = [];
@@ -98,7 +106,9 @@ export async function writeCheckpoint(dir: string, model: EmbeddingModel, optimi
     createdAt: new Date().toISOString(),
     model: model.config,
     step: o.step,
-    optimizer: optimizer ? { config: optimizer.config, iterations: optimizer.iterations } : { config: new Optimizer().config, iterations: 0 },
+    optimizer: optimizer
+      ? { config: optimizer.config, iterations: optimizer.iterations }
+      : { config: new Optimizer().config, iterations: 0 },
     rng: { seed: o.seed },
     training: o.training,
     preprocessing: o.preprocessing,
@@ -129,19 +139,31 @@ export async function readCheckpoint(dir: string): Promise<CheckpointContents> {
     manifest = JSON.parse(await readFile(join(target, MANIFEST), 'utf8')) as CheckpointManifest;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new CheckpointError(target, code === 'ENOENT' ? `no ${MANIFEST} (not a checkpoint folder)` : `unreadable manifest: ${(err as Error).message}`);
+    throw new CheckpointError(
+      target,
+      code === 'ENOENT' ? `no ${MANIFEST} (not a checkpoint folder)` : `unreadable manifest: ${(err as Error).message}`,
+    );
   }
-  if (manifest.format !== CHECKPOINT_FORMAT) throw new CheckpointError(target, `format '${String(manifest.format)}', expected '${CHECKPOINT_FORMAT}'`);
+  if (manifest.format !== CHECKPOINT_FORMAT)
+    throw new CheckpointError(target, `format '${String(manifest.format)}', expected '${CHECKPOINT_FORMAT}'`);
   checkManifestShape(target, manifest);
   let weights: Buffer;
   try {
     weights = await readFile(join(target, manifest.weights.file));
   } catch (err) {
-    throw new CheckpointError(target, `cannot read ${manifest.weights.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new CheckpointError(
+      target,
+      `cannot read ${manifest.weights.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
-  if (weights.length !== manifest.weights.bytes) throw new CheckpointError(target, `${manifest.weights.file} has ${weights.length} bytes, manifest says ${manifest.weights.bytes}`);
+  if (weights.length !== manifest.weights.bytes)
+    throw new CheckpointError(target, `${manifest.weights.file} has ${weights.length} bytes, manifest says ${manifest.weights.bytes}`);
   const sha = createHash('sha256').update(weights).digest('hex');
-  if (sha !== manifest.weights.sha256) throw new CheckpointError(target, `${manifest.weights.file} is corrupt (sha256 ${sha.slice(0, 12)}..., manifest ${manifest.weights.sha256.slice(0, 12)}...)`);
+  if (sha !== manifest.weights.sha256)
+    throw new CheckpointError(
+      target,
+      `${manifest.weights.file} is corrupt (sha256 ${sha.slice(0, 12)}..., manifest ${manifest.weights.sha256.slice(0, 12)}...)`,
+    );
   const floats = new Float32Array(weights.buffer, weights.byteOffset, weights.length / 4);
   const tensors = new Map<string, Float32Array>();
   for (const e of manifest.tensors) {
@@ -150,7 +172,11 @@ export async function readCheckpoint(dir: string): Promise<CheckpointContents> {
     const values = floats.slice(e.offset, e.offset + n);
     // A sha256 proves the file is the one the manifest names, not that its numbers are usable.
     const bad = values.findIndex((v) => !Number.isFinite(v));
-    if (bad >= 0) throw new CheckpointError(target, `${e.group} '${e.name}' holds a non-finite value (${values[bad]} at element ${bad}); refusing to load it`);
+    if (bad >= 0)
+      throw new CheckpointError(
+        target,
+        `${e.group} '${e.name}' holds a non-finite value (${values[bad]} at element ${bad}); refusing to load it`,
+      );
     tensors.set(`${e.group}:${e.name}`, values);
   }
   return { manifest, tensors };
@@ -166,14 +192,22 @@ function checkManifestShape(target: string, m: CheckpointManifest): void {
   if (typeof file !== 'string' || file !== basename(file) || file === '..' || file === '.' || file === '') {
     throw new CheckpointError(target, `weights.file must name a file inside the checkpoint folder, got ${JSON.stringify(file)}`);
   }
-  if (!Number.isSafeInteger(m.weights.bytes) || m.weights.bytes < 0 || typeof m.weights.sha256 !== 'string') throw new CheckpointError(target, 'weights.bytes and weights.sha256 are missing or malformed');
+  if (!Number.isSafeInteger(m.weights.bytes) || m.weights.bytes < 0 || typeof m.weights.sha256 !== 'string')
+    throw new CheckpointError(target, 'weights.bytes and weights.sha256 are missing or malformed');
   if (!Array.isArray(m.tensors)) throw new CheckpointError(target, 'tensors is missing');
   if (!m.model || typeof m.model !== 'object') throw new CheckpointError(target, 'model is missing');
-  if (!m.optimizer || typeof m.optimizer !== 'object' || !Number.isSafeInteger(m.optimizer.iterations)) throw new CheckpointError(target, 'optimizer is missing or malformed');
-  if (!Number.isSafeInteger(m.step) || m.step < 0) throw new CheckpointError(target, `step must be an integer >= 0, got ${JSON.stringify(m.step)}`);
+  if (!m.optimizer || typeof m.optimizer !== 'object' || !Number.isSafeInteger(m.optimizer.iterations))
+    throw new CheckpointError(target, 'optimizer is missing or malformed');
+  if (!Number.isSafeInteger(m.step) || m.step < 0)
+    throw new CheckpointError(target, `step must be an integer >= 0, got ${JSON.stringify(m.step)}`);
   for (const e of m.tensors) {
-    const ok = typeof e?.name === 'string' && ['param', 'state', 'slot'].includes(e.group) && Array.isArray(e.shape)
-      && e.shape.every((d) => Number.isSafeInteger(d) && d >= 0) && Number.isSafeInteger(e.offset) && e.offset >= 0;
+    const ok =
+      typeof e?.name === 'string' &&
+      ['param', 'state', 'slot'].includes(e.group) &&
+      Array.isArray(e.shape) &&
+      e.shape.every((d) => Number.isSafeInteger(d) && d >= 0) &&
+      Number.isSafeInteger(e.offset) &&
+      e.offset >= 0;
     if (!ok) throw new CheckpointError(target, `malformed tensor entry ${JSON.stringify(e).slice(0, 120)}`);
   }
 }
@@ -189,8 +223,13 @@ export function restoreCheckpoint(ckpt: CheckpointContents, model: EmbeddingMode
     if (group === 'slot') continue;
     for (const [name, v] of vars) {
       const e = byKey.get(`${group}:${name}`);
-      if (!e) throw new CheckpointError(dir, `has no ${group} '${name}' (architecture ${ckpt.manifest.model.architecture} vs model ${model.config.architecture}?)`);
-      if (e.shape.join(',') !== v.shape.join(',')) throw new CheckpointError(dir, `${group} '${name}' has shape [${e.shape}], model expects [${v.shape}]`);
+      if (!e)
+        throw new CheckpointError(
+          dir,
+          `has no ${group} '${name}' (architecture ${ckpt.manifest.model.architecture} vs model ${model.config.architecture}?)`,
+        );
+      if (e.shape.join(',') !== v.shape.join(','))
+        throw new CheckpointError(dir, `${group} '${name}' has shape [${e.shape}], model expects [${v.shape}]`);
       plan.push([v, ckpt.tensors.get(`${group}:${name}`) as Float32Array]);
     }
   }
@@ -227,7 +266,9 @@ export function resolveCheckpointDir(path: string): string {
   if (existsSync(join(target, MANIFEST))) return target;
   let names: string[] = [];
   try {
-    names = readdirSync(target).filter((n) => /^step-\d+$/.test(n) && existsSync(join(target, n, MANIFEST))).sort();
+    names = readdirSync(target)
+      .filter((n) => /^step-\d+$/.test(n) && existsSync(join(target, n, MANIFEST)))
+      .sort();
   } catch (err) {
     throw new CheckpointError(target, (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such folder' : (err as Error).message);
   }

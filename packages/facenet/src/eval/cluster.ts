@@ -13,13 +13,19 @@ export function agglomerativeCluster(emb: Float32Array, dim: number, threshold: 
   const alive = new Array<boolean>(n).fill(true);
   const parent = Array.from({ length: n }, (_, i) => i);
   for (;;) {
-    let best = Infinity, bi = -1, bj = -1;
+    let best = Infinity,
+      bi = -1,
+      bj = -1;
     for (let i = 0; i < n; i++) {
       if (!alive[i]) continue;
       for (let j = i + 1; j < n; j++) {
         if (!alive[j]) continue;
         const avg = (sum[i * n + j] as number) / ((size[i] as number) * (size[j] as number));
-        if (avg < best) { best = avg; bi = i; bj = j; }
+        if (avg < best) {
+          best = avg;
+          bi = i;
+          bj = j;
+        }
       }
     }
     if (bi < 0 || best >= threshold) break;

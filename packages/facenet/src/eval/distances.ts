@@ -1,7 +1,8 @@
 /** Squared L2 distance between rows i and j of row-major matrices with `dim` columns. */
 export function squaredDistance(a: Float32Array, i: number, b: Float32Array, j: number, dim: number): number {
   let s = 0;
-  const oa = i * dim, ob = j * dim;
+  const oa = i * dim,
+    ob = j * dim;
   for (let k = 0; k < dim; k++) {
     const d = (a[oa + k] as number) - (b[ob + k] as number);
     s += d * d;

@@ -33,14 +33,22 @@ export interface FitEigenfacesOptions {
 }
 
 /** Grey [n, size * size] pixels of `keys`, centre-cropped as the source crops; unreadable images are skipped and reported. */
-async function greyPixels(source: FaceSource, keys: string[], size: number): Promise<{ pixels: Float32Array; ok: boolean[]; skipped: SkippedImage[] }> {
+async function greyPixels(
+  source: FaceSource,
+  keys: string[],
+  size: number,
+): Promise<{ pixels: Float32Array; ok: boolean[]; skipped: SkippedImage[] }> {
   const d = size * size;
   const pixels = new Float32Array(keys.length * d);
   const ok = new Array<boolean>(keys.length).fill(false);
   const skipped: SkippedImage[] = [];
   for (let start = 0; start < keys.length; start += 256) {
     const chunk = keys.slice(start, start + 256);
-    const loaded = await loadImages(source, chunk.map((key) => ({ identity: 0, key })), { size, augment: null });
+    const loaded = await loadImages(
+      source,
+      chunk.map((key) => ({ identity: 0, key })),
+      { size, augment: null },
+    );
     skipped.push(...loaded.skipped);
     const row = new Map(loaded.keys.map((k, i) => [k, i]));
     chunk.forEach((k, i) => {
@@ -74,7 +82,11 @@ function orthonormalise(q: Float32Array, d: number, m: number): void {
  * Fits whitened eigenfaces on the images `keys` of `source`: the covariance on the tfjs backend,
  * its top components by subspace iteration, the final small eigenproblem by ml-matrix.
  */
-export async function fitEigenfaces(source: FaceSource, keys: string[], o: FitEigenfacesOptions = {}): Promise<Eigenfaces & { images: number }> {
+export async function fitEigenfaces(
+  source: FaceSource,
+  keys: string[],
+  o: FitEigenfacesOptions = {},
+): Promise<Eigenfaces & { images: number }> {
   const size = o.size ?? 48;
   const k = o.components ?? 128;
   const d = size * size;
@@ -108,7 +120,9 @@ export async function fitEigenfaces(source: FaceSource, keys: string[], o: FitEi
     });
     const b = (await small.data()) as Float32Array;
     small.dispose();
-    const eig = new EigenvalueDecomposition(new Matrix(Array.from({ length: m }, (_, i) => Array.from(b.subarray(i * m, (i + 1) * m)))), { assumeSymmetric: true });
+    const eig = new EigenvalueDecomposition(new Matrix(Array.from({ length: m }, (_, i) => Array.from(b.subarray(i * m, (i + 1) * m)))), {
+      assumeSymmetric: true,
+    });
     const values = eig.realEigenvalues; // ascending
     const vectors = eig.eigenvectorMatrix;
     const basis = new Float32Array(k * d);

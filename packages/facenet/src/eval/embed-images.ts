@@ -14,7 +14,9 @@ export interface EmbeddedImages {
 
 /** Embeds images in batches (centre crop, no augmentation); corrupt files are reported, not thrown. */
 export async function embedImages(
-  model: EmbeddingModel, source: FaceSource, keys: string[],
+  model: EmbeddingModel,
+  source: FaceSource,
+  keys: string[],
   o: { batchSize?: number; onProgress?: (done: number, total: number) => void } = {},
 ): Promise<EmbeddedImages> {
   const dim = model.config.embeddingDim;
@@ -25,7 +27,11 @@ export async function embedImages(
   const skipped: SkippedImage[] = [];
   for (let start = 0; start < keys.length; start += batch) {
     const chunk = keys.slice(start, start + batch);
-    const loaded = await loadImages(source, chunk.map((key) => ({ identity: 0, key })), { size, augment: null });
+    const loaded = await loadImages(
+      source,
+      chunk.map((key) => ({ identity: 0, key })),
+      { size, augment: null },
+    );
     skipped.push(...loaded.skipped);
     if (loaded.count > 0) {
       const out = tf.tidy(() => model.forward(tf.tensor4d(loaded.data, [loaded.count, size, size, 3]), false));

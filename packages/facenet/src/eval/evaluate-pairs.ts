@@ -28,7 +28,12 @@ export interface EvaluatePairsOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-export async function evaluatePairs(model: EmbeddingModel, source: FaceSource, set: PairSet, o: EvaluatePairsOptions = {}): Promise<EvaluationResult> {
+export async function evaluatePairs(
+  model: EmbeddingModel,
+  source: FaceSource,
+  set: PairSet,
+  o: EvaluatePairsOptions = {},
+): Promise<EvaluationResult> {
   const e = await embedImages(model, source, set.keys, { onProgress: o.onProgress });
   return scorePairs(e, set, o);
 }
@@ -38,16 +43,31 @@ export function scorePairs(e: EmbeddedImages, set: PairSet, o: EvaluatePairsOpti
   if (o.int8) {
     const finite = e.embeddings.filter((v) => Number.isFinite(v));
     const scale = fitQuantScale(finite);
-    const q = dequantizeEmbeddings(quantizeEmbeddings(e.embeddings.map((v) => (Number.isFinite(v) ? v : 0)), e.dim, scale));
+    const q = dequantizeEmbeddings(
+      quantizeEmbeddings(
+        e.embeddings.map((v) => (Number.isFinite(v) ? v : 0)),
+        e.dim,
+        scale,
+      ),
+    );
     e = { ...e, embeddings: q };
   }
-  const kept = set.pairs.map((p, i) => i).filter((i) => {
-    const [a, b] = set.pairs[i] as [number, number];
-    return e.ok[a] && e.ok[b];
-  });
+  const kept = set.pairs
+    .map((p, i) => i)
+    .filter((i) => {
+      const [a, b] = set.pairs[i] as [number, number];
+      return e.ok[a] && e.ok[b];
+    });
   const pairs = kept.map((i) => set.pairs[i] as [number, number]);
   const distances = pairDistances(e.embeddings, e.dim, pairs);
   const same = kept.map((i) => set.same[i] as boolean);
   const fold = kept.map((i) => set.fold[i] as number);
-  return { report: evaluateFolds(distances, same, fold, o.farTarget ?? 1e-3), distances, same, pairs, droppedPairs: set.pairs.length - kept.length, skipped: e.skipped };
+  return {
+    report: evaluateFolds(distances, same, fold, o.farTarget ?? 1e-3),
+    distances,
+    same,
+    pairs,
+    droppedPairs: set.pairs.length - kept.length,
+    skipped: e.skipped,
+  };
 }

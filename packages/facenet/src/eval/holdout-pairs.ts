@@ -28,7 +28,11 @@ export function holdoutPairs(index: IdentityIndex, identities: number[], o: Hold
   const rng = rngFor(o.seed ?? 1, 'holdout-pairs');
   const keys: string[] = [];
   const owner: number[] = [];
-  for (const id of identities) for (const k of index.images[id] ?? []) { keys.push(k); owner.push(id); }
+  for (const id of identities)
+    for (const k of index.images[id] ?? []) {
+      keys.push(k);
+      owner.push(id);
+    }
   const foldOf = new Map(shuffled(identities, rng).map((id, i) => [id, i % folds]));
   const same: [number, number][] = [];
   const diff: [number, number][] = [];

@@ -39,7 +39,11 @@ export function parsePairs(text: string, file = 'pairs.txt'): PairsFile {
   }
   const expected = 1 + folds * 2 * pairsPerFold;
   if (lines.length !== expected) {
-    throw new PairsFormatError(file, Math.min(lines.length, expected), `expected ${expected - 1} pair lines for ${folds} folds of 2x${pairsPerFold}, found ${lines.length - 1}`);
+    throw new PairsFormatError(
+      file,
+      Math.min(lines.length, expected),
+      `expected ${expected - 1} pair lines for ${folds} folds of 2x${pairsPerFold}, found ${lines.length - 1}`,
+    );
   }
   const pairs: FacePair[] = [];
   for (let i = 1; i < lines.length; i++) {
@@ -49,10 +53,20 @@ export function parsePairs(text: string, file = 'pairs.txt'): PairsFile {
     const f = (lines[i] as string).trim().split(/\s+/);
     if (same) {
       if (f.length !== 3) throw new PairsFormatError(file, i + 1, `matched pair needs 'name i j', got ${f.length} fields`);
-      pairs.push({ a: { name: f[0] as string, index: imageNumber(file, i + 1, f[1]) }, b: { name: f[0] as string, index: imageNumber(file, i + 1, f[2]) }, same, fold });
+      pairs.push({
+        a: { name: f[0] as string, index: imageNumber(file, i + 1, f[1]) },
+        b: { name: f[0] as string, index: imageNumber(file, i + 1, f[2]) },
+        same,
+        fold,
+      });
     } else {
       if (f.length !== 4) throw new PairsFormatError(file, i + 1, `mismatched pair needs 'name1 i name2 j', got ${f.length} fields`);
-      pairs.push({ a: { name: f[0] as string, index: imageNumber(file, i + 1, f[1]) }, b: { name: f[2] as string, index: imageNumber(file, i + 1, f[3]) }, same, fold });
+      pairs.push({
+        a: { name: f[0] as string, index: imageNumber(file, i + 1, f[1]) },
+        b: { name: f[2] as string, index: imageNumber(file, i + 1, f[3]) },
+        same,
+        fold,
+      });
     }
   }
   return { folds, pairsPerFold, pairs };

@@ -16,19 +16,38 @@ export interface ReportContent {
   facts: [string, string][];
 }
 
-function worstPairs(c: ReportContent, image: (kind: string, k: number, side: 'a' | 'b', key: string) => Promise<string>): Promise<{ falseAccepts: ReportPair[]; falseRejects: ReportPair[] }> {
+function worstPairs(
+  c: ReportContent,
+  image: (kind: string, k: number, side: 'a' | 'b', key: string) => Promise<string>,
+): Promise<{ falseAccepts: ReportPair[]; falseRejects: ReportPair[] }> {
   const r = c.result;
   const worst = worstErrors(r.distances, r.same, r.report.threshold, REPORT_ERRORS);
-  const shown = (kind: string, indices: number[]) => Promise.all(indices.map(async (i, k) => {
-    const [a, b] = r.pairs[i] as [number, number];
-    return { a: await image(kind, k, 'a', c.keys[a] as string), b: await image(kind, k, 'b', c.keys[b] as string), distance: r.distances[i] as number, same: r.same[i] as boolean };
-  }));
-  return Promise.all([shown('false-accept', worst.falseAccepts), shown('false-reject', worst.falseRejects)]).then(([falseAccepts, falseRejects]) => ({ falseAccepts, falseRejects }));
+  const shown = (kind: string, indices: number[]) =>
+    Promise.all(
+      indices.map(async (i, k) => {
+        const [a, b] = r.pairs[i] as [number, number];
+        return {
+          a: await image(kind, k, 'a', c.keys[a] as string),
+          b: await image(kind, k, 'b', c.keys[b] as string),
+          distance: r.distances[i] as number,
+          same: r.same[i] as boolean,
+        };
+      }),
+    );
+  return Promise.all([shown('false-accept', worst.falseAccepts), shown('false-reject', worst.falseRejects)]).then(
+    ([falseAccepts, falseRejects]) => ({ falseAccepts, falseRejects }),
+  );
 }
 
-const html = (c: ReportContent, pairs: { falseAccepts: ReportPair[]; falseRejects: ReportPair[] }) => verificationReportHtml({
-  title: c.title, report: c.result.report, distances: c.result.distances, same: c.result.same, facts: c.facts, ...pairs,
-});
+const html = (c: ReportContent, pairs: { falseAccepts: ReportPair[]; falseRejects: ReportPair[] }) =>
+  verificationReportHtml({
+    title: c.title,
+    report: c.result.report,
+    distances: c.result.distances,
+    same: c.result.same,
+    facts: c.facts,
+    ...pairs,
+  });
 
 /**
  * DIR/index.html with the worst errors' image files copied into DIR/pairs/, so the folder can
@@ -57,7 +76,11 @@ const INLINE_SIDE = 112;
 export async function writeReportFile(file: string, source: FaceSource, c: ReportContent): Promise<void> {
   const pairs = await worstPairs(c, async (_kind, _k, _side, key) => {
     const img = await source.read(key, INLINE_SIDE);
-    const jpeg = await sharp(Buffer.from(img.pixels.buffer, img.pixels.byteOffset, img.pixels.length), { raw: { width: img.side, height: img.side, channels: 3 } }).jpeg({ quality: 85 }).toBuffer();
+    const jpeg = await sharp(Buffer.from(img.pixels.buffer, img.pixels.byteOffset, img.pixels.length), {
+      raw: { width: img.side, height: img.side, channels: 3 },
+    })
+      .jpeg({ quality: 85 })
+      .toBuffer();
     return `data:image/jpeg;base64,${jpeg.toString('base64')}`;
   });
   mkdirSync(dirname(file), { recursive: true });

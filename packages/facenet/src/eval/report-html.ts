@@ -21,12 +21,23 @@ export interface VerificationReportInput {
 }
 
 /** The worst errors at `threshold`: indices of false accepts (ascending distance) and false rejects (descending). */
-export function worstErrors(distances: ArrayLike<number>, same: ArrayLike<boolean>, threshold: number, count: number): { falseAccepts: number[]; falseRejects: number[] } {
+export function worstErrors(
+  distances: ArrayLike<number>,
+  same: ArrayLike<boolean>,
+  threshold: number,
+  count: number,
+): { falseAccepts: number[]; falseRejects: number[] } {
   const idx = Array.from({ length: distances.length }, (_, i) => i);
   const d = (i: number) => distances[i] as number;
   return {
-    falseAccepts: idx.filter((i) => !same[i] && d(i) <= threshold).sort((x, y) => d(x) - d(y)).slice(0, count),
-    falseRejects: idx.filter((i) => same[i] && d(i) > threshold).sort((x, y) => d(y) - d(x)).slice(0, count),
+    falseAccepts: idx
+      .filter((i) => !same[i] && d(i) <= threshold)
+      .sort((x, y) => d(x) - d(y))
+      .slice(0, count),
+    falseRejects: idx
+      .filter((i) => same[i] && d(i) > threshold)
+      .sort((x, y) => d(y) - d(x))
+      .slice(0, count),
   };
 }
 
@@ -36,12 +47,28 @@ const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 /** ROC on a log FPR axis (1e-4 .. 1), the FAR target marked. */
 function rocSvg(distances: ArrayLike<number>, same: ArrayLike<boolean>, farTarget: number): string {
   const c = roc(distances, same);
-  const W = 420, H = 320, L = 48, B = 36, T = 12, R = 12;
+  const W = 420,
+    H = 320,
+    L = 48,
+    B = 36,
+    T = 12,
+    R = 12;
   const x = (fpr: number) => L + ((Math.log10(Math.max(fpr, 1e-4)) + 4) / 4) * (W - L - R);
   const y = (tpr: number) => H - B - tpr * (H - B - T);
   const points = c.fpr.map((f, i) => `${x(f).toFixed(1)},${y(c.tpr[i] as number).toFixed(1)}`).join(' ');
-  const grid = [-4, -3, -2, -1, 0].map((e) => `<line x1="${x(10 ** e)}" y1="${y(0)}" x2="${x(10 ** e)}" y2="${y(1)}" class="grid"/><text x="${x(10 ** e)}" y="${H - B + 16}" text-anchor="middle">1e${e}</text>`).join('')
-    + [0, 0.25, 0.5, 0.75, 1].map((t) => `<line x1="${L}" y1="${y(t)}" x2="${x(1)}" y2="${y(t)}" class="grid"/><text x="${L - 6}" y="${y(t) + 4}" text-anchor="end">${t}</text>`).join('');
+  const grid =
+    [-4, -3, -2, -1, 0]
+      .map(
+        (e) =>
+          `<line x1="${x(10 ** e)}" y1="${y(0)}" x2="${x(10 ** e)}" y2="${y(1)}" class="grid"/><text x="${x(10 ** e)}" y="${H - B + 16}" text-anchor="middle">1e${e}</text>`,
+      )
+      .join('') +
+    [0, 0.25, 0.5, 0.75, 1]
+      .map(
+        (t) =>
+          `<line x1="${L}" y1="${y(t)}" x2="${x(1)}" y2="${y(t)}" class="grid"/><text x="${L - 6}" y="${y(t) + 4}" text-anchor="end">${t}</text>`,
+      )
+      .join('');
   return `<svg id="roc" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="ROC curve">
 ${grid}<line x1="${x(farTarget)}" y1="${y(0)}" x2="${x(farTarget)}" y2="${y(1)}" class="target"/>
 <polyline points="${points}" class="curve"/>
@@ -51,7 +78,13 @@ ${grid}<line x1="${x(farTarget)}" y1="${y(0)}" x2="${x(farTarget)}" y2="${y(1)}"
 
 /** Histograms of matched and mismatched distances (40 bins), the threshold marked. */
 function histogramSvg(distances: ArrayLike<number>, same: ArrayLike<boolean>, threshold: number): string {
-  const W = 420, H = 320, L = 48, B = 36, T = 12, R = 12, bins = 40;
+  const W = 420,
+    H = 320,
+    L = 48,
+    B = 36,
+    T = 12,
+    R = 12,
+    bins = 40;
   let max = threshold;
   for (let i = 0; i < distances.length; i++) max = Math.max(max, distances[i] as number);
   max = max > 0 ? max * 1.02 : 1;
@@ -63,8 +96,13 @@ function histogramSvg(distances: ArrayLike<number>, same: ArrayLike<boolean>, th
   const top = Math.max(1, ...counts.same, ...counts.different);
   const x = (d: number) => L + (d / max) * (W - L - R);
   const y = (n: number) => H - B - (n / top) * (H - B - T);
-  const steps = (cs: number[]) => cs.map((n, b) => `${x((b * max) / bins).toFixed(1)},${y(n).toFixed(1)} ${x(((b + 1) * max) / bins).toFixed(1)},${y(n).toFixed(1)}`).join(' ');
-  const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => `<text x="${x(f * max)}" y="${H - B + 16}" text-anchor="middle">${(f * max).toFixed(2)}</text>`).join('');
+  const steps = (cs: number[]) =>
+    cs
+      .map((n, b) => `${x((b * max) / bins).toFixed(1)},${y(n).toFixed(1)} ${x(((b + 1) * max) / bins).toFixed(1)},${y(n).toFixed(1)}`)
+      .join(' ');
+  const ticks = [0, 0.25, 0.5, 0.75, 1]
+    .map((f) => `<text x="${x(f * max)}" y="${H - B + 16}" text-anchor="middle">${(f * max).toFixed(2)}</text>`)
+    .join('');
   return `<svg id="histogram" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="distance histograms">
 <line x1="${L}" y1="${y(0)}" x2="${x(max)}" y2="${y(0)}" class="axis"/>${ticks}
 <polyline points="${x(0)},${y(0)} ${steps(counts.same)} ${x(max)},${y(0)}" class="same"/>
@@ -75,7 +113,12 @@ function histogramSvg(distances: ArrayLike<number>, same: ArrayLike<boolean>, th
 }
 
 function pairsHtml(id: string, title: string, pairs: ReportPair[]): string {
-  const rows = pairs.map((p) => `<figure class="pair"><img src="${esc(p.a)}" alt=""><img src="${esc(p.b)}" alt=""><figcaption>${p.distance.toFixed(3)}</figcaption></figure>`).join('');
+  const rows = pairs
+    .map(
+      (p) =>
+        `<figure class="pair"><img src="${esc(p.a)}" alt=""><img src="${esc(p.b)}" alt=""><figcaption>${p.distance.toFixed(3)}</figcaption></figure>`,
+    )
+    .join('');
   return `<section id="${id}"><h2>${esc(title)} (${pairs.length})</h2>${rows || '<p>none at this threshold</p>'}</section>`;
 }
 
@@ -93,7 +136,8 @@ export function verificationReportHtml(i: VerificationReportInput): string {
     ['threshold (best accuracy, all pairs)', r.threshold.toFixed(4)],
     ['pairs', `${r.pairs} in ${r.folds} folds`],
   ];
-  const table = (rows: [string, string][], id: string) => `<table id="${id}">${rows.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join('')}</table>`;
+  const table = (rows: [string, string][], id: string) =>
+    `<table id="${id}">${rows.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join('')}</table>`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(i.title)}</title>
 <style>

@@ -13,17 +13,26 @@ export interface ValFar {
 }
 
 export function valFarAt(dist: ArrayLike<number>, same: ArrayLike<boolean>, threshold: number): ValFar {
-  let ta = 0, fa = 0, ns = 0, nd = 0;
+  let ta = 0,
+    fa = 0,
+    ns = 0,
+    nd = 0;
   for (let i = 0; i < dist.length; i++) {
     const accept = (dist[i] as number) <= threshold;
-    if (same[i]) { ns++; if (accept) ta++; } else { nd++; if (accept) fa++; }
+    if (same[i]) {
+      ns++;
+      if (accept) ta++;
+    } else {
+      nd++;
+      if (accept) fa++;
+    }
   }
   return { val: ns ? ta / ns : 0, far: nd ? fa / nd : 0, trueAccepts: ta, falseAccepts: fa, same: ns, different: nd };
 }
 
 export function accuracyAt(dist: ArrayLike<number>, same: ArrayLike<boolean>, threshold: number): number {
   let correct = 0;
-  for (let i = 0; i < dist.length; i++) if (((dist[i] as number) <= threshold) === same[i]) correct++;
+  for (let i = 0; i < dist.length; i++) if ((dist[i] as number) <= threshold === same[i]) correct++;
   return dist.length ? correct / dist.length : 0;
 }
 
@@ -95,12 +104,23 @@ function meanStd(xs: number[]): [number, number] {
  */
 export function evaluateFolds(dist: ArrayLike<number>, same: ArrayLike<boolean>, fold: ArrayLike<number>, farTarget = 1e-3): FoldReport {
   const folds = [...new Set(Array.from(fold))].sort((a, b) => a - b);
-  const accs: number[] = [], vals: number[] = [], fars: number[] = [], thresholds: number[] = [];
+  const accs: number[] = [],
+    vals: number[] = [],
+    fars: number[] = [],
+    thresholds: number[] = [];
   for (const f of folds) {
-    const trainD: number[] = [], trainS: boolean[] = [], testD: number[] = [], testS: boolean[] = [];
+    const trainD: number[] = [],
+      trainS: boolean[] = [],
+      testD: number[] = [],
+      testS: boolean[] = [];
     for (let i = 0; i < dist.length; i++) {
-      if (fold[i] === f) { testD.push(dist[i] as number); testS.push(same[i] as boolean); }
-      else { trainD.push(dist[i] as number); trainS.push(same[i] as boolean); }
+      if (fold[i] === f) {
+        testD.push(dist[i] as number);
+        testS.push(same[i] as boolean);
+      } else {
+        trainD.push(dist[i] as number);
+        trainS.push(same[i] as boolean);
+      }
     }
     // A single fold has no "other folds": fall back to choosing on itself (optimistic, flagged by folds=1).
     const [fitD, fitS] = folds.length > 1 ? [trainD, trainS] : [testD, testS];
@@ -115,8 +135,17 @@ export function evaluateFolds(dist: ArrayLike<number>, same: ArrayLike<boolean>,
   const [accuracy, accuracyStd] = meanStd(accs);
   const [val, valStd] = meanStd(vals);
   return {
-    accuracy, accuracyStd, thresholds, val, valStd, far: meanStd(fars)[0], farTarget,
-    threshold: bestAccuracyThreshold(dist, same).threshold, auc: roc(dist, same).auc, pairs: dist.length, folds: folds.length,
+    accuracy,
+    accuracyStd,
+    thresholds,
+    val,
+    valStd,
+    far: meanStd(fars)[0],
+    farTarget,
+    threshold: bestAccuracyThreshold(dist, same).threshold,
+    auc: roc(dist, same).auc,
+    pairs: dist.length,
+    folds: folds.length,
   };
 }
 
@@ -130,16 +159,21 @@ export interface Roc {
 /** ROC over every distinct threshold, and its area (trapezoids). */
 export function roc(dist: ArrayLike<number>, same: ArrayLike<boolean>): Roc {
   const order = Array.from({ length: dist.length }, (_, i) => i).sort((a, b) => (dist[a] as number) - (dist[b] as number));
-  let ns = 0, nd = 0;
+  let ns = 0,
+    nd = 0;
   for (let i = 0; i < dist.length; i++) {
     if (same[i]) ns++;
     else nd++;
   }
-  const fpr = [0], tpr = [0], thresholds = [-Infinity];
-  let tp = 0, fp = 0;
+  const fpr = [0],
+    tpr = [0],
+    thresholds = [-Infinity];
+  let tp = 0,
+    fp = 0;
   for (let k = 0; k < order.length; k++) {
     const i = order[k] as number;
-    if (same[i]) tp++; else fp++;
+    if (same[i]) tp++;
+    else fp++;
     const d = dist[i] as number;
     if (k + 1 < order.length && dist[order[k + 1] as number] === d) continue;
     fpr.push(nd ? fp / nd : 0);
@@ -147,6 +181,7 @@ export function roc(dist: ArrayLike<number>, same: ArrayLike<boolean>): Roc {
     thresholds.push(d);
   }
   let auc = 0;
-  for (let k = 1; k < fpr.length; k++) auc += ((fpr[k] as number) - (fpr[k - 1] as number)) * ((tpr[k] as number) + (tpr[k - 1] as number)) / 2;
+  for (let k = 1; k < fpr.length; k++)
+    auc += (((fpr[k] as number) - (fpr[k - 1] as number)) * ((tpr[k] as number) + (tpr[k - 1] as number))) / 2;
   return { fpr, tpr, thresholds, auc };
 }

@@ -19,7 +19,12 @@ export interface ClassificationLossResult {
  * together by a margin as the triplet loss does.
  */
 export function classificationLoss(
-  embeddings: tf.Tensor2D, labels: Int32Array, classWeights: tf.Tensor2D, head: ClassificationHead, scale: number, margin: number,
+  embeddings: tf.Tensor2D,
+  labels: Int32Array,
+  classWeights: tf.Tensor2D,
+  head: ClassificationHead,
+  scale: number,
+  margin: number,
 ): ClassificationLossResult {
   const classes = classWeights.shape[1];
   const oneHot = tf.oneHot(tf.tensor1d(labels, 'int32'), classes);

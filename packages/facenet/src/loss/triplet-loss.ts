@@ -23,7 +23,10 @@ export interface TripletLossResult {
  * the triplet loss, with the exact gradient dL/dD = W.
  */
 export function tripletLoss(
-  embeddings: tf.Tensor2D, labels: ArrayLike<number>, strategy: SelectionStrategy, margin = 0.2,
+  embeddings: tf.Tensor2D,
+  labels: ArrayLike<number>,
+  strategy: SelectionStrategy,
+  margin = 0.2,
 ): TripletLossResult {
   const dist = pairwiseSquaredDistances(embeddings);
   const d = dist.dataSync() as Float32Array;

@@ -96,8 +96,13 @@ function fromTriplets(dist: Float32Array, n: number, triplets: Triplet[], margin
     }
   }
   return {
-    weights, loss: t ? loss / t : 0, total: t, active,
-    meanPositiveDistance: t ? sumAp / t : 0, meanNegativeDistance: t ? sumAn / t : 0, triplets,
+    weights,
+    loss: t ? loss / t : 0,
+    total: t,
+    active,
+    meanPositiveDistance: t ? sumAp / t : 0,
+    meanNegativeDistance: t ? sumAn / t : 0,
+    triplets,
   };
 }
 
@@ -176,20 +181,30 @@ function batchAll(dist: Float32Array, labels: ArrayLike<number>, margin: number)
   });
   if (active > 0) for (let i = 0; i < weights.length; i++) weights[i] = (weights[i] as number) / active;
   return {
-    weights, loss: active ? loss / active : 0, total, active,
-    meanPositiveDistance: total ? sumAp / total : 0, meanNegativeDistance: total ? sumAn / total : 0,
+    weights,
+    loss: active ? loss / active : 0,
+    total,
+    active,
+    meanPositiveDistance: total ? sumAp / total : 0,
+    meanNegativeDistance: total ? sumAn / total : 0,
   };
 }
 
 /** Chooses triplets by `strategy` and returns the loss, its gradient weights and statistics. */
 export function selectTriplets(
-  dist: Float32Array, labels: ArrayLike<number>, strategy: SelectionStrategy, margin: number,
+  dist: Float32Array,
+  labels: ArrayLike<number>,
+  strategy: SelectionStrategy,
+  margin: number,
 ): TripletSelection {
   const n = labels.length;
   if (dist.length !== n * n) throw new Error(`distance matrix has ${dist.length} entries, expected ${n}x${n}`);
   switch (strategy) {
-    case 'semi-hard': return fromTriplets(dist, n, semiHardTriplets(dist, labels), margin);
-    case 'batch-hard': return fromTriplets(dist, n, batchHardTriplets(dist, labels), margin);
-    case 'batch-all': return batchAll(dist, labels, margin);
+    case 'semi-hard':
+      return fromTriplets(dist, n, semiHardTriplets(dist, labels), margin);
+    case 'batch-hard':
+      return fromTriplets(dist, n, batchHardTriplets(dist, labels), margin);
+    case 'batch-all':
+      return batchAll(dist, labels, margin);
   }
 }

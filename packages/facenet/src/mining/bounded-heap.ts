@@ -39,8 +39,13 @@ export class BoundedHeap {
       const r = l + 1;
       let big = i;
       let bigScore = score;
-      if (l < this.size && (this.scores[l] as number) > bigScore) { big = l; bigScore = this.scores[l] as number; }
-      if (r < this.size && (this.scores[r] as number) > bigScore) { big = r; }
+      if (l < this.size && (this.scores[l] as number) > bigScore) {
+        big = l;
+        bigScore = this.scores[l] as number;
+      }
+      if (r < this.size && (this.scores[r] as number) > bigScore) {
+        big = r;
+      }
       if (big === i) break;
       this.move(big, i);
       i = big;
@@ -68,7 +73,8 @@ export class BoundedHeap {
   /** Entries by ascending score (ties by id). */
   sorted(): { score: number; id: number; value: number }[] {
     const out = [];
-    for (let i = 0; i < this.size; i++) out.push({ score: this.scores[i] as number, id: this.ids[i] as number, value: this.values[i] as number });
+    for (let i = 0; i < this.size; i++)
+      out.push({ score: this.scores[i] as number, id: this.ids[i] as number, value: this.values[i] as number });
     return out.sort((x, y) => x.score - y.score || x.id - y.id);
   }
 }

@@ -6,7 +6,13 @@ import { forEachDistanceTile } from './distance-tiles';
  * renormalised) by squared distance, computed in tiles with a bounded heap per identity.
  * Returns neighbours per label in ascending distance; labels are the values in `labels`.
  */
-export function confusableIdentities(emb: Float32Array, dim: number, labels: ArrayLike<number>, k: number, block = 2048): Map<number, { identity: number; distance: number }[]> {
+export function confusableIdentities(
+  emb: Float32Array,
+  dim: number,
+  labels: ArrayLike<number>,
+  k: number,
+  block = 2048,
+): Map<number, { identity: number; distance: number }[]> {
   const ids = [...new Set(Array.from(labels))].sort((a, b) => a - b);
   const row = new Map(ids.map((id, i) => [id, i]));
   const centroids = new Float32Array(ids.length * dim);
@@ -33,5 +39,7 @@ export function confusableIdentities(emb: Float32Array, dim: number, labels: Arr
       }
     }
   });
-  return new Map(ids.map((id, i) => [id, (heaps[i] as BoundedHeap).sorted().map((e) => ({ identity: ids[e.id] as number, distance: e.value }))]));
+  return new Map(
+    ids.map((id, i) => [id, (heaps[i] as BoundedHeap).sorted().map((e) => ({ identity: ids[e.id] as number, distance: e.value }))]),
+  );
 }

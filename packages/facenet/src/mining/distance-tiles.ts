@@ -6,7 +6,11 @@ import { tf } from '../backend/tf';
  * never held: peak extra memory is about 3 x rowBlock x colBlock x 4 bytes.
  */
 export function forEachDistanceTile(
-  a: Float32Array, b: Float32Array, dim: number, rowBlock: number, colBlock: number,
+  a: Float32Array,
+  b: Float32Array,
+  dim: number,
+  rowBlock: number,
+  colBlock: number,
   visit: (rowStart: number, colStart: number, tile: Float32Array, rows: number, cols: number) => void,
 ): void {
   const n = a.length / dim;

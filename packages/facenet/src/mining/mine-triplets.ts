@@ -26,7 +26,12 @@ export interface MiningStats {
 const HIST_BINS = 512;
 
 /** Positives, their windows and targets, per anchor (null: no positive, cannot anchor). */
-export function anchorPlans(emb: Float32Array, dim: number, labels: ArrayLike<number>, c: ReturnType<typeof compile>): (AnchorPlan | null)[] {
+export function anchorPlans(
+  emb: Float32Array,
+  dim: number,
+  labels: ArrayLike<number>,
+  c: ReturnType<typeof compile>,
+): (AnchorPlan | null)[] {
   const byLabel = new Map<number, number[]>();
   for (let i = 0; i < labels.length; i++) {
     const l = labels[i] as number;
@@ -57,7 +62,12 @@ export function anchorPlans(emb: Float32Array, dim: number, labels: ArrayLike<nu
  * 3 x rowBlock x colBlock x 4 bytes (tiles) + n x candidatesPerAnchor x 16 bytes (heaps)
  * + statsAnchors x 512 x 4 bytes (histograms), never n x n.
  */
-export function mineTriplets(emb: Float32Array, dim: number, labels: ArrayLike<number>, options: MiningOptions = {}): { triplets: MinedTriplet[]; stats: MiningStats } {
+export function mineTriplets(
+  emb: Float32Array,
+  dim: number,
+  labels: ArrayLike<number>,
+  options: MiningOptions = {},
+): { triplets: MinedTriplet[]; stats: MiningStats } {
   const c = compile(options);
   const n = labels.length;
   const plans = anchorPlans(emb, dim, labels, c);
@@ -84,7 +94,9 @@ export function mineTriplets(emb: Float32Array, dim: number, labels: ArrayLike<n
   });
   const triplets = pick(plans, (a) => (heaps[a] as BoundedHeap).sorted());
   const anchorsWithPlan = plans.flatMap((p, i) => (p ? [i] : []));
-  const sampled = shuffled(anchorsWithPlan, rngFor(c.seed, 'mining-stats')).slice(0, c.statsAnchors).map((a) => ({ anchor: a, plan: plans[a] as AnchorPlan }));
+  const sampled = shuffled(anchorsWithPlan, rngFor(c.seed, 'mining-stats'))
+    .slice(0, c.statsAnchors)
+    .map((a) => ({ anchor: a, plan: plans[a] as AnchorPlan }));
   const dap = new PairHistogram();
   for (const plan of plans) for (const p of plan?.positives ?? []) dap.add(p.d);
   const stats = miningStats(emb, dim, labels, sampled, dap, anchorsWithPlan.length, triplets.length, c);
@@ -97,8 +109,14 @@ export function mineTriplets(emb: Float32Array, dim: number, labels: ArrayLike<n
  * full rows, in one tiled pass), and the d(a,p) and d(a,n) histograms.
  */
 export function miningStats(
-  emb: Float32Array, dim: number, labels: ArrayLike<number>, sampledPlans: { anchor: number; plan: AnchorPlan }[],
-  dap: PairHistogram, anchors: number, mined: number, c: ReturnType<typeof compile>,
+  emb: Float32Array,
+  dim: number,
+  labels: ArrayLike<number>,
+  sampledPlans: { anchor: number; plan: AnchorPlan }[],
+  dap: PairHistogram,
+  anchors: number,
+  mined: number,
+  c: ReturnType<typeof compile>,
 ): MiningStats {
   const sampled = sampledPlans.map((s) => s.anchor);
   const hist = new Uint32Array(sampled.length * HIST_BINS);
@@ -109,11 +127,14 @@ export function miningStats(
     forEachDistanceTile(sampledEmb, emb, dim, sampled.length, Math.min(c.colBlock, Math.max(1, n)), (_r0, c0, tile, rows, cols) => {
       for (let r = 0; r < rows; r++) {
         const la = labels[sampled[r] as number];
-        for (let k = 0; k < cols; k++) if (labels[c0 + k] !== la) hist[r * HIST_BINS + binOf(tile[r * cols + k] as number, HIST_BINS)]! += 1;
+        for (let k = 0; k < cols; k++)
+          if (labels[c0 + k] !== la) hist[r * HIST_BINS + binOf(tile[r * cols + k] as number, HIST_BINS)]! += 1;
       }
     });
   }
-  let easy = 0, semi = 0, hard = 0;
+  let easy = 0,
+    semi = 0,
+    hard = 0;
   const danHistogram = new Array<number>(40).fill(0);
   sampled.forEach((a, k) => {
     const row = hist.subarray(k * HIST_BINS, (k + 1) * HIST_BINS);
@@ -133,13 +154,25 @@ export function miningStats(
   });
   const all = easy + semi + hard || 1;
   return {
-    anchors, pairs: dap.pairs, minedFraction: dap.pairs ? mined / dap.pairs : 0,
-    easy: easy / all, semiHard: semi / all, hard: hard / all, dapHistogram: dap.bins, danHistogram, memoryBoundBytes: 0,
+    anchors,
+    pairs: dap.pairs,
+    minedFraction: dap.pairs ? mined / dap.pairs : 0,
+    easy: easy / all,
+    semiHard: semi / all,
+    hard: hard / all,
+    dapHistogram: dap.bins,
+    danHistogram,
+    memoryBoundBytes: 0,
   };
 }
 
 /** The same selection from the full n x n matrix held at once: the reference the blocked scan must equal (tests only). */
-export function mineTripletsBruteForce(emb: Float32Array, dim: number, labels: ArrayLike<number>, options: MiningOptions = {}): MinedTriplet[] {
+export function mineTripletsBruteForce(
+  emb: Float32Array,
+  dim: number,
+  labels: ArrayLike<number>,
+  options: MiningOptions = {},
+): MinedTriplet[] {
   const c = compile(options);
   const n = labels.length;
   const plans = anchorPlans(emb, dim, labels, c);

@@ -18,7 +18,10 @@ export interface RestrictedMiningOptions extends MiningOptions {
 export type Triplets = Iterable<MinedTriplet> & { readonly length: number };
 
 /** An Int32Array or Float32Array in shared memory, so the scan's worker thread reads it without a copy. */
-function sharedArray<T extends Int32Array | Float32Array>(Ctor: { new (b: SharedArrayBuffer): T; BYTES_PER_ELEMENT: number }, n: number): T {
+function sharedArray<T extends Int32Array | Float32Array>(
+  Ctor: { new (b: SharedArrayBuffer): T; BYTES_PER_ELEMENT: number },
+  n: number,
+): T {
   return new Ctor(new SharedArrayBuffer(n * Ctor.BYTES_PER_ELEMENT));
 }
 
@@ -48,7 +51,10 @@ function prepare(emb: Float32Array, dim: number, labels: ArrayLike<number>, opti
   const memberOffsets = new Int32Array(groups.length + 1);
   const candidateOffsets = new Int32Array(groups.length + 1);
   // Typed arrays sized for the worst case up front: no growing arrays of millions of numbers.
-  const members = sharedArray(Int32Array, groups.reduce((sum, [, list]) => sum + list.length, 0));
+  const members = sharedArray(
+    Int32Array,
+    groups.reduce((sum, [, list]) => sum + list.length, 0),
+  );
   const candidates = sharedArray(Int32Array, groups.length * (k * largest + randomCount));
   let mm = 0;
   let cc = 0;
@@ -73,15 +79,35 @@ function prepare(emb: Float32Array, dim: number, labels: ArrayLike<number>, opti
 }
 
 /** Merges the parts (in identity order: the same table from one thread or two). */
-function finish(emb: Float32Array, dim: number, labels: ArrayLike<number>, p: ReturnType<typeof prepare>, parts: ScanResult[]): { triplets: TripletTable; stats: MiningStats } {
+function finish(
+  emb: Float32Array,
+  dim: number,
+  labels: ArrayLike<number>,
+  p: ReturnType<typeof prepare>,
+  parts: ScanResult[],
+): { triplets: TripletTable; stats: MiningStats } {
   const triplets = TripletTable.concat(parts.map((r) => r.triplets));
   const dap = new PairHistogram();
   for (const r of parts) {
     r.dapBins.forEach((v, i) => (dap.bins[i]! += v));
     dap.pairs += r.pairs;
   }
-  const stats = miningStats(emb, dim, labels, parts.flatMap((r) => r.sampled), dap, p.eligible, triplets.length, p.c);
-  stats.memoryBoundBytes = p.n * 4 + p.work.candidates.byteLength + p.work.members.byteLength + 3 * p.sampledSet.size * Math.min(p.c.colBlock, p.n) * 4 + triplets.length * 28;
+  const stats = miningStats(
+    emb,
+    dim,
+    labels,
+    parts.flatMap((r) => r.sampled),
+    dap,
+    p.eligible,
+    triplets.length,
+    p.c,
+  );
+  stats.memoryBoundBytes =
+    p.n * 4 +
+    p.work.candidates.byteLength +
+    p.work.members.byteLength +
+    3 * p.sampledSet.size * Math.min(p.c.colBlock, p.n) * 4 +
+    triplets.length * 28;
   return { triplets, stats };
 }
 
@@ -93,7 +119,12 @@ function finish(emb: Float32Array, dim: number, labels: ArrayLike<number>, p: Re
  * O(n^2 x dim); memory O(n) numbers plus the candidate lists. The statistics still come from
  * full rows of sampled anchors.
  */
-export function mineTripletsRestricted(emb: Float32Array, dim: number, labels: ArrayLike<number>, options: RestrictedMiningOptions = {}): { triplets: TripletTable; stats: MiningStats } {
+export function mineTripletsRestricted(
+  emb: Float32Array,
+  dim: number,
+  labels: ArrayLike<number>,
+  options: RestrictedMiningOptions = {},
+): { triplets: TripletTable; stats: MiningStats } {
   const p = prepare(emb, dim, labels, options);
   return finish(emb, dim, labels, p, [scanIdentities(emb, p.norms, dim, p.c, p.sampledSet, p.work, 0, p.groups)]);
 }
@@ -103,7 +134,12 @@ export function mineTripletsRestricted(emb: Float32Array, dim: number, labels: A
  * the embeddings through shared memory): the same triplets and statistics, about half the scan
  * time. Pass `emb` in a SharedArrayBuffer (as the miner does) to spare a copy of it.
  */
-export async function mineTripletsRestrictedParallel(emb: Float32Array, dim: number, labels: ArrayLike<number>, options: RestrictedMiningOptions = {}): Promise<{ triplets: TripletTable; stats: MiningStats }> {
+export async function mineTripletsRestrictedParallel(
+  emb: Float32Array,
+  dim: number,
+  labels: ArrayLike<number>,
+  options: RestrictedMiningOptions = {},
+): Promise<{ triplets: TripletTable; stats: MiningStats }> {
   const p = prepare(emb, dim, labels, options);
   let sharedEmb = emb;
   if (!(emb.buffer instanceof SharedArrayBuffer)) {
@@ -112,8 +148,14 @@ export async function mineTripletsRestrictedParallel(emb: Float32Array, dim: num
   }
   const half = Math.floor(p.groups / 2);
   const data = {
-    emb: sharedEmb, norms: p.norms, dim, c: p.c, sampled: [...p.sampledSet],
-    work: p.work, from: half, to: p.groups,
+    emb: sharedEmb,
+    norms: p.norms,
+    dim,
+    c: p.c,
+    sampled: [...p.sampledSet],
+    work: p.work,
+    from: half,
+    to: p.groups,
   };
   const worker = new Worker(join(__dirname, 'restricted-worker.js'), { workerData: data });
   const theirs = new Promise<ScanResult>((resolve, reject) => {

@@ -12,8 +12,12 @@ import { TripletTable, TripletTableBuilder } from './triplet-table';
  * sums so the CPU overlaps them (this loop is the miner's hot path).
  */
 function distance(emb: Float32Array, norms: Float32Array, a: number, b: number, dim: number): number {
-  const oa = a * dim, ob = b * dim;
-  let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  const oa = a * dim,
+    ob = b * dim;
+  let s0 = 0,
+    s1 = 0,
+    s2 = 0,
+    s3 = 0;
   let k = 0;
   for (; k + 3 < dim; k += 4) {
     s0 += emb[oa + k]! * emb[ob + k]!;
@@ -43,7 +47,16 @@ export interface ScanResult {
 }
 
 /** Scans identities [from, to) of `work`: each anchor against its identity's candidates. */
-export function scanIdentities(emb: Float32Array, norms: Float32Array, dim: number, c: ReturnType<typeof compile>, sampledSet: ReadonlySet<number>, work: ScanWork, from: number, to: number): ScanResult {
+export function scanIdentities(
+  emb: Float32Array,
+  norms: Float32Array,
+  dim: number,
+  c: ReturnType<typeof compile>,
+  sampledSet: ReadonlySet<number>,
+  work: ScanWork,
+  from: number,
+  to: number,
+): ScanResult {
   const heap = new BoundedHeap(c.cap);
   const triplets = new TripletTableBuilder();
   const dap = new PairHistogram();
@@ -79,4 +92,3 @@ export function scanIdentities(emb: Float32Array, norms: Float32Array, dim: numb
   }
   return { triplets: triplets.build(), dapBins: dap.bins, pairs: dap.pairs, sampled };
 }
-

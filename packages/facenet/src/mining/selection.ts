@@ -43,9 +43,14 @@ export interface AnchorPlan {
 
 export function compile(o: MiningOptions) {
   return {
-    margin: o.margin ?? 0.2, hardness: Math.min(1, Math.max(0, o.hardness ?? 0.5)), floor: o.floor ?? true,
-    cap: o.candidatesPerAnchor ?? 16, rowBlock: o.rowBlock ?? 1024, colBlock: o.colBlock ?? 4096,
-    statsAnchors: o.statsAnchors ?? 256, seed: o.seed ?? 1,
+    margin: o.margin ?? 0.2,
+    hardness: Math.min(1, Math.max(0, o.hardness ?? 0.5)),
+    floor: o.floor ?? true,
+    cap: o.candidatesPerAnchor ?? 16,
+    rowBlock: o.rowBlock ?? 1024,
+    colBlock: o.colBlock ?? 4096,
+    statsAnchors: o.statsAnchors ?? 256,
+    seed: o.seed ?? 1,
   };
 }
 
@@ -53,12 +58,21 @@ export function compile(o: MiningOptions) {
  * For each positive of one anchor's plan, the kept candidate inside that pair's window closest to
  * its target (ties: the smaller id), handed to `take`.
  */
-export function pickForAnchor(plan: AnchorPlan, cands: { id: number; value: number }[], take: (positive: number, negative: number, dap: number, dan: number) => void): void {
+export function pickForAnchor(
+  plan: AnchorPlan,
+  cands: { id: number; value: number }[],
+  take: (positive: number, negative: number, dap: number, dan: number) => void,
+): void {
   for (const p of plan.positives) {
     let best: { id: number; value: number } | undefined;
     for (const c of cands) {
       if (c.value <= p.low || c.value >= p.high) continue;
-      if (!best || Math.abs(c.value - p.target) < Math.abs(best.value - p.target) || (Math.abs(c.value - p.target) === Math.abs(best.value - p.target) && c.id < best.id)) best = c;
+      if (
+        !best ||
+        Math.abs(c.value - p.target) < Math.abs(best.value - p.target) ||
+        (Math.abs(c.value - p.target) === Math.abs(best.value - p.target) && c.id < best.id)
+      )
+        best = c;
     }
     if (best) take(p.id, best.id, p.d, best.value);
   }
@@ -88,4 +102,3 @@ export class PairHistogram {
     this.pairs++;
   }
 }
-

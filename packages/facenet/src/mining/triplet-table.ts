@@ -18,7 +18,13 @@ export class TripletTable implements Iterable<MinedTriplet> {
   }
 
   at(i: number): MinedTriplet {
-    return { anchor: this.anchor[i] as number, positive: this.positive[i] as number, negative: this.negative[i] as number, dap: this.dap[i] as number, dan: this.dan[i] as number };
+    return {
+      anchor: this.anchor[i] as number,
+      positive: this.positive[i] as number,
+      negative: this.negative[i] as number,
+      dap: this.dap[i] as number,
+      dan: this.dan[i] as number,
+    };
   }
 
   *[Symbol.iterator](): Iterator<MinedTriplet> {
@@ -99,6 +105,12 @@ export class TripletTableBuilder {
 
   build(): TripletTable {
     const n = this.n;
-    return new TripletTable(this.anchor.slice(0, n), this.positive.slice(0, n), this.negative.slice(0, n), this.dap.slice(0, n), this.dan.slice(0, n));
+    return new TripletTable(
+      this.anchor.slice(0, n),
+      this.positive.slice(0, n),
+      this.negative.slice(0, n),
+      this.dap.slice(0, n),
+      this.dan.slice(0, n),
+    );
   }
 }

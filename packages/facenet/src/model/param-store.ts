@@ -24,8 +24,13 @@ export class ParamStore {
   }
 
   private getOrCreate(
-    map: Map<string, tf.Variable>, name: string, shape: number[], init: Initializer,
-    fanIn: number, fanOut: number, trainable: boolean,
+    map: Map<string, tf.Variable>,
+    name: string,
+    shape: number[],
+    init: Initializer,
+    fanIn: number,
+    fanOut: number,
+    trainable: boolean,
   ): tf.Variable {
     const existing = map.get(name);
     if (existing) {
@@ -37,10 +42,14 @@ export class ParamStore {
     const value = tf.tidy(() => {
       const seed = (this.seed * 2654435761 + hashString(name)) % 2147483647;
       switch (init) {
-        case 'zeros': return tf.zeros(shape);
-        case 'ones': return tf.ones(shape);
-        case 'he': return tf.randomNormal(shape, 0, Math.sqrt(2 / fanIn), 'float32', seed);
-        case 'glorot': return tf.randomNormal(shape, 0, Math.sqrt(2 / (fanIn + fanOut)), 'float32', seed);
+        case 'zeros':
+          return tf.zeros(shape);
+        case 'ones':
+          return tf.ones(shape);
+        case 'he':
+          return tf.randomNormal(shape, 0, Math.sqrt(2 / fanIn), 'float32', seed);
+        case 'glorot':
+          return tf.randomNormal(shape, 0, Math.sqrt(2 / (fanIn + fanOut)), 'float32', seed);
       }
     });
     const v = tf.variable(value, trainable, `${name}_${Math.random().toString(36).slice(2, 8)}`);

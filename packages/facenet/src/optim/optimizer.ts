@@ -40,12 +40,16 @@ export function compileOptimizerOptions(o: OptimizerOptions = {}): OptimizerConf
     weightDecay: o.weightDecay ?? 0,
   };
   // Upper bounds far above any useful value: they only keep absurd numbers (1e308) out.
-  if (!(c.learningRate > 0 && c.learningRate <= 1000)) throw new ConfigError('optimizer.learningRate', `must be in (0, 1000], got ${c.learningRate}`);
+  if (!(c.learningRate > 0 && c.learningRate <= 1000))
+    throw new ConfigError('optimizer.learningRate', `must be in (0, 1000], got ${c.learningRate}`);
   if (!(c.momentum >= 0 && c.momentum < 1)) throw new ConfigError('optimizer.momentum', `must be in [0, 1), got ${c.momentum}`);
-  for (const k of ['beta1', 'beta2'] as const) if (!(c[k] >= 0 && c[k] < 1)) throw new ConfigError(`optimizer.${k}`, `must be in [0, 1), got ${c[k]}`);
+  for (const k of ['beta1', 'beta2'] as const)
+    if (!(c[k] >= 0 && c[k] < 1)) throw new ConfigError(`optimizer.${k}`, `must be in [0, 1), got ${c[k]}`);
   if (!(c.epsilon > 0 && c.epsilon <= 1)) throw new ConfigError('optimizer.epsilon', `must be in (0, 1], got ${c.epsilon}`);
-  if (!(c.initialAccumulator >= 0 && c.initialAccumulator <= 1000)) throw new ConfigError('optimizer.initialAccumulator', `must be in [0, 1000], got ${c.initialAccumulator}`);
-  if (!(c.weightDecay >= 0 && c.weightDecay <= 1)) throw new ConfigError('optimizer.weightDecay', `must be in [0, 1], got ${c.weightDecay}`);
+  if (!(c.initialAccumulator >= 0 && c.initialAccumulator <= 1000))
+    throw new ConfigError('optimizer.initialAccumulator', `must be in [0, 1000], got ${c.initialAccumulator}`);
+  if (!(c.weightDecay >= 0 && c.weightDecay <= 1))
+    throw new ConfigError('optimizer.weightDecay', `must be in [0, 1], got ${c.weightDecay}`);
   return c;
 }
 

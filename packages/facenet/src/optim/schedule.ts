@@ -26,7 +26,8 @@ export function compileScheduleOptions(o: ScheduleOptions = {}, totalSteps = 1):
     minFactor: o.minFactor ?? 0.01,
     totalSteps: o.totalSteps ?? totalSteps,
   };
-  if (!['constant', 'step', 'cosine'].includes(c.kind)) throw new ConfigError('schedule.kind', `unknown '${c.kind}', expected constant, step or cosine`);
+  if (!['constant', 'step', 'cosine'].includes(c.kind))
+    throw new ConfigError('schedule.kind', `unknown '${c.kind}', expected constant, step or cosine`);
   if (!(c.warmupSteps >= 0)) throw new ConfigError('schedule.warmupSteps', `must be >= 0, got ${c.warmupSteps}`);
   if (!(c.every >= 1)) throw new ConfigError('schedule.every', `must be >= 1, got ${c.every}`);
   if (!(c.factor > 0 && c.factor <= 1)) throw new ConfigError('schedule.factor', `must be in (0, 1], got ${c.factor}`);

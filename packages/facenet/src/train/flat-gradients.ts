@@ -11,6 +11,8 @@ import { ShardGradients, TripletStats } from './train-step';
 export interface FlatLayout {
   grads: { name: string; shape: number[]; offset: number; size: number }[];
   bn: { layer: string; channels: number; meanOffset: number; varianceOffset: number }[];
+  /** Offset of the batch-norm statistics (where the gradients end). */
+  bnOffset: number;
   /** Offset of [shards, loss, activeFraction, d(a,p), d(a,n), images, triplets, classification loss, classification accuracy]. */
   statsOffset: number;
   length: number;
@@ -27,6 +29,7 @@ export function flatLayout(model: EmbeddingModel): FlatLayout {
     offset += v.size;
     return e;
   });
+  const bnOffset = offset;
   const layers = [...new Set(model.stateNames.map((n) => n.replace(/\/moving_(mean|variance)$/, '')))].sort();
   const bn = layers.map((layer) => {
     const channels = (model.store.state.get(`${layer}/moving_mean`) as tf.Variable).size;
@@ -34,11 +37,16 @@ export function flatLayout(model: EmbeddingModel): FlatLayout {
     offset += 2 * channels;
     return e;
   });
-  return { grads, bn, statsOffset: offset, length: offset + FLAT_STATS };
+  return { grads, bn, bnOffset, statsOffset: offset, length: offset + FLAT_STATS };
 }
 
 /** Writes a (summed) shard gradient and its statistics into a new flat vector. */
-export async function flattenGradients(layout: FlatLayout, g: ShardGradients, shards: number, stats: TripletStats[]): Promise<Float32Array> {
+export async function flattenGradients(
+  layout: FlatLayout,
+  g: ShardGradients,
+  shards: number,
+  stats: TripletStats[],
+): Promise<Float32Array> {
   const flat = new Float32Array(layout.length);
   for (const e of layout.grads) flat.set((await (g.grads.get(e.name) as tf.Tensor).data()) as Float32Array, e.offset);
   for (const e of layout.bn) {
@@ -81,9 +89,13 @@ export function flatStats(flat: Float32Array): TripletStats {
   const o = flat.length - FLAT_STATS;
   const n = Math.max(1, flat[o] as number);
   return {
-    loss: (flat[o + 1] as number) / n, activeFraction: (flat[o + 2] as number) / n,
-    meanPositiveDistance: (flat[o + 3] as number) / n, meanNegativeDistance: (flat[o + 4] as number) / n,
-    images: flat[o + 5] as number, triplets: flat[o + 6] as number,
-    classificationLoss: (flat[o + 7] as number) / n, classificationAccuracy: (flat[o + 8] as number) / n,
+    loss: (flat[o + 1] as number) / n,
+    activeFraction: (flat[o + 2] as number) / n,
+    meanPositiveDistance: (flat[o + 3] as number) / n,
+    meanNegativeDistance: (flat[o + 4] as number) / n,
+    images: flat[o + 5] as number,
+    triplets: flat[o + 6] as number,
+    classificationLoss: (flat[o + 7] as number) / n,
+    classificationAccuracy: (flat[o + 8] as number) / n,
   };
 }

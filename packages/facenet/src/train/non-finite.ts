@@ -11,12 +11,15 @@ import { applyUpdate, ShardGradients } from './train-step';
  * weights before the update are identical, so so are the weights after it.
  */
 
-/** Throws NonFiniteError when the summed flat vector (gradients, batch statistics, loss) has NaN or Inf. */
-export function checkFiniteVector(flat: Float32Array, step: number): void {
+/**
+ * Throws NonFiniteError when the summed flat vector (gradients, batch-norm batch statistics from
+ * `bnOffset` on, step statistics last) has NaN or Inf, naming the part that holds it.
+ */
+export function checkFiniteVector(flat: Float32Array, step: number, bnOffset = flat.length - FLAT_STATS): void {
   const statsOffset = flat.length - FLAT_STATS;
   for (let i = 0; i < flat.length; i++) {
     if (!Number.isFinite(flat[i] as number)) {
-      const what = i >= statsOffset ? 'loss' : 'gradients';
+      const what = i >= statsOffset ? 'loss' : i >= bnOffset ? 'batch-norm statistics' : 'gradients';
       throw new NonFiniteError(step, what, `element ${i} of ${flat.length} is ${flat[i]}`);
     }
   }
@@ -40,8 +43,12 @@ class UpdateSnapshot {
   private readonly slotNames: Set<string>;
   private readonly iterations: number;
 
-  constructor(private readonly model: EmbeddingModel, private readonly optimizer: Optimizer) {
-    for (const v of [...model.store.trainable.values(), ...model.store.state.values(), ...optimizer.slots.values()]) this.saved.set(v, tf.clone(v));
+  constructor(
+    private readonly model: EmbeddingModel,
+    private readonly optimizer: Optimizer,
+  ) {
+    for (const v of [...model.store.trainable.values(), ...model.store.state.values(), ...optimizer.slots.values()])
+      this.saved.set(v, tf.clone(v));
     this.slotNames = new Set(optimizer.slots.keys());
     this.iterations = optimizer.iterations;
   }
@@ -66,7 +73,13 @@ class UpdateSnapshot {
  * NonFiniteError thrown, so the model and optimizer are exactly as before the call.
  */
 export function applyUpdateGuarded(
-  model: EmbeddingModel, optimizer: Optimizer, summed: ShardGradients, count: number, lr: number, bnMomentum: number, step: number,
+  model: EmbeddingModel,
+  optimizer: Optimizer,
+  summed: ShardGradients,
+  count: number,
+  lr: number,
+  bnMomentum: number,
+  step: number,
 ): void {
   const before = new UpdateSnapshot(model, optimizer);
   try {

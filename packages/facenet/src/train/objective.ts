@@ -38,16 +38,25 @@ export type ClassificationConfig = Required<ClassificationOptions>;
 export function compileClassificationOptions(o: ClassificationOptions | false | undefined, steps: number): ClassificationConfig | false {
   if (!o) return false;
   const c: ClassificationConfig = {
-    head: o.head ?? 'cosface', mode: o.mode ?? 'beside', weight: o.weight ?? 1,
-    warmupSteps: o.warmupSteps ?? Math.floor(steps / 2), scale: o.scale ?? 30, margin: o.margin ?? 0.35, classes: o.classes ?? 0,
+    head: o.head ?? 'cosface',
+    mode: o.mode ?? 'beside',
+    weight: o.weight ?? 1,
+    warmupSteps: o.warmupSteps ?? Math.floor(steps / 2),
+    scale: o.scale ?? 30,
+    margin: o.margin ?? 0.35,
+    classes: o.classes ?? 0,
   };
-  if (!CLASSIFICATION_HEADS.includes(c.head)) throw new ConfigError('classification.head', `unknown '${c.head}', expected ${CLASSIFICATION_HEADS.join(', ')}`);
-  if (!CLASSIFICATION_MODES.includes(c.mode)) throw new ConfigError('classification.mode', `unknown '${c.mode}', expected ${CLASSIFICATION_MODES.join(', ')}`);
+  if (!CLASSIFICATION_HEADS.includes(c.head))
+    throw new ConfigError('classification.head', `unknown '${c.head}', expected ${CLASSIFICATION_HEADS.join(', ')}`);
+  if (!CLASSIFICATION_MODES.includes(c.mode))
+    throw new ConfigError('classification.mode', `unknown '${c.mode}', expected ${CLASSIFICATION_MODES.join(', ')}`);
   if (!(c.weight > 0 && c.weight <= 100)) throw new ConfigError('classification.weight', `must be in (0, 100], got ${c.weight}`);
-  if (!Number.isInteger(c.warmupSteps) || c.warmupSteps < 0 || c.warmupSteps > steps) throw new ConfigError('classification.warmupSteps', `must be an integer in [0, steps=${steps}], got ${c.warmupSteps}`);
+  if (!Number.isInteger(c.warmupSteps) || c.warmupSteps < 0 || c.warmupSteps > steps)
+    throw new ConfigError('classification.warmupSteps', `must be an integer in [0, steps=${steps}], got ${c.warmupSteps}`);
   if (!(c.scale > 0 && c.scale <= 128)) throw new ConfigError('classification.scale', `must be in (0, 128], got ${c.scale}`);
   if (!(c.margin >= 0 && c.margin < 1)) throw new ConfigError('classification.margin', `must be in [0, 1), got ${c.margin}`);
-  if (!Number.isInteger(c.classes) || c.classes < 0) throw new ConfigError('classification.classes', `must be a non-negative integer, got ${c.classes}`);
+  if (!Number.isInteger(c.classes) || c.classes < 0)
+    throw new ConfigError('classification.classes', `must be a non-negative integer, got ${c.classes}`);
   return c;
 }
 
@@ -58,9 +67,12 @@ export const MAX_CLASS_WEIGHTS = 64 * 1024 * 1024;
 export function lossWeightsAt(c: ClassificationConfig | false, step: number): { triplet: number; classification: number } {
   if (!c) return { triplet: 1, classification: 0 };
   switch (c.mode) {
-    case 'beside': return { triplet: 1, classification: c.weight };
-    case 'alone': return { triplet: 0, classification: 1 };
-    case 'warmup': return step < c.warmupSteps ? { triplet: 0, classification: 1 } : { triplet: 1, classification: 0 };
+    case 'beside':
+      return { triplet: 1, classification: c.weight };
+    case 'alone':
+      return { triplet: 0, classification: 1 };
+    case 'warmup':
+      return step < c.warmupSteps ? { triplet: 0, classification: 1 } : { triplet: 1, classification: 0 };
   }
 }
 
@@ -71,12 +83,18 @@ export const CLASS_WEIGHTS = 'classifier/weights';
  * objective has a classification term. Inference loads the network alone (restoring ignores the
  * class weights a checkpoint also holds).
  */
-export function trainingModel(model: ConstructorParameters<typeof EmbeddingModel>[0], classification: ClassificationConfig | false): EmbeddingModel {
+export function trainingModel(
+  model: ConstructorParameters<typeof EmbeddingModel>[0],
+  classification: ClassificationConfig | false,
+): EmbeddingModel {
   const m = new EmbeddingModel(model);
   if (classification) {
     if (classification.classes < 2) {
       m.dispose();
-      throw new ConfigError('classification.classes', `needs at least 2 training identities, got ${classification.classes} (set from the training data)`);
+      throw new ConfigError(
+        'classification.classes',
+        `needs at least 2 training identities, got ${classification.classes} (set from the training data)`,
+      );
     }
     const d = m.config.embeddingDim;
     m.store.param(CLASS_WEIGHTS, [d, classification.classes], 'glorot', d, classification.classes);

@@ -65,9 +65,11 @@ const nonNegInt = (field: string, v: number) => {
 /** Fills defaults and rejects bad values up front, naming the field. */
 export function compileTrainOptions(o: TrainOptions = {}): TrainConfig {
   const steps = o.steps ?? 1000;
-  if (!Number.isInteger(steps) || steps < 1 || steps > MAX_STEPS) throw new ConfigError('steps', `must be an integer in [1, ${MAX_STEPS}], got ${steps}`);
+  if (!Number.isInteger(steps) || steps < 1 || steps > MAX_STEPS)
+    throw new ConfigError('steps', `must be an integer in [1, ${MAX_STEPS}], got ${steps}`);
   const selection = o.selection ?? 'semi-hard';
-  if (!SELECTION_STRATEGIES.includes(selection)) throw new ConfigError('selection', `unknown '${selection}', expected ${SELECTION_STRATEGIES.join(', ')}`);
+  if (!SELECTION_STRATEGIES.includes(selection))
+    throw new ConfigError('selection', `unknown '${selection}', expected ${SELECTION_STRATEGIES.join(', ')}`);
   const margin = o.margin ?? 0.2;
   if (!(margin > 0 && margin < 4)) throw new ConfigError('margin', `must be in (0, 4), got ${margin}`);
   const batch = compilePKOptions(o.batch);
@@ -78,15 +80,21 @@ export function compileTrainOptions(o: TrainOptions = {}): TrainConfig {
   const bnMomentum = o.bnMomentum ?? 0.9;
   if (!(bnMomentum >= 0 && bnMomentum < 1)) throw new ConfigError('bnMomentum', `must be in [0, 1), got ${bnMomentum}`);
   const augment = o.augment === false ? false : { cropMargin: o.augment?.cropMargin ?? 0.125, flip: o.augment?.flip ?? true };
-  if (augment && !(augment.cropMargin >= 0 && augment.cropMargin <= 1)) throw new ConfigError('augment.cropMargin', `must be in [0, 1], got ${augment.cropMargin}`);
+  if (augment && !(augment.cropMargin >= 0 && augment.cropMargin <= 1))
+    throw new ConfigError('augment.cropMargin', `must be in [0, 1], got ${augment.cropMargin}`);
   return {
     model: compileModelOptions(o.model),
     optimizer: compileOptimizerOptions(o.optimizer),
     schedule: compileScheduleOptions(o.schedule, steps),
-    batch, virtualShards, selection, margin, steps,
+    batch,
+    virtualShards,
+    selection,
+    margin,
+    steps,
     classification: compileClassificationOptions(o.classification, steps),
     seed: o.seed ?? 1,
-    augment, bnMomentum,
+    augment,
+    bnMomentum,
     checkpointDir: o.checkpointDir,
     checkpointEvery: nonNegInt('checkpointEvery', o.checkpointEvery ?? 0),
     evaluateEvery: nonNegInt('evaluateEvery', o.evaluateEvery ?? 0),

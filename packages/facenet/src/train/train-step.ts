@@ -53,7 +53,11 @@ export interface ShardInput {
  * the triplet selection runs (and is reported) even at w_t = 0, so runs stay comparable.
  */
 export function computeShardGradients(
-  model: EmbeddingModel, shard: ShardInput, strategy: SelectionStrategy, margin: number, objective: StepObjective = TRIPLET_ONLY,
+  model: EmbeddingModel,
+  shard: ShardInput,
+  strategy: SelectionStrategy,
+  margin: number,
+  objective: StepObjective = TRIPLET_ONLY,
 ): ShardGradients {
   const size = model.config.imageSize;
   const names = model.trainableNames;
@@ -62,15 +66,16 @@ export function computeShardGradients(
   let selection: ReturnType<typeof tripletLoss>['selection'] | undefined;
   let classification = { loss: 0, accuracy: 0 };
   const cls = objective.classification > 0 ? objective.settings : false;
-  const classWeights = cls ? model.store.trainable.get(CLASS_WEIGHTS) as tf.Tensor2D | undefined : undefined;
-  if (cls && !classWeights) throw new Error(`the objective has a classification term but the model has no '${CLASS_WEIGHTS}' (build it with trainingModel)`);
+  const classWeights = cls ? (model.store.trainable.get(CLASS_WEIGHTS) as tf.Tensor2D | undefined) : undefined;
+  if (cls && !classWeights)
+    throw new Error(`the objective has a classification term but the model has no '${CLASS_WEIGHTS}' (build it with trainingModel)`);
   const { value, grads } = tf.tidy(() => {
     const x = tf.tensor4d(shard.images, [shard.count, size, size, 3]);
     return tf.variableGrads(() => {
       const emb = model.forward(x, true, bnStats);
       const r = tripletLoss(emb, shard.labels, strategy, margin);
       selection = r.selection;
-      let loss = objective.triplet === 1 ? r.loss : tf.mul(r.loss, objective.triplet) as tf.Scalar;
+      let loss = objective.triplet === 1 ? r.loss : (tf.mul(r.loss, objective.triplet) as tf.Scalar);
       if (cls && classWeights) {
         const c = classificationLoss(emb, shard.labels, classWeights, cls.head, cls.scale, cls.margin);
         classification = { loss: c.loss.dataSync()[0] as number, accuracy: c.accuracy };
@@ -87,10 +92,14 @@ export function computeShardGradients(
     grads: byName,
     bnStats,
     stats: {
-      loss: s.loss, activeFraction: s.total ? s.active / s.total : 0,
-      meanPositiveDistance: s.meanPositiveDistance, meanNegativeDistance: s.meanNegativeDistance,
-      triplets: s.total, images: shard.count,
-      classificationLoss: classification.loss, classificationAccuracy: classification.accuracy,
+      loss: s.loss,
+      activeFraction: s.total ? s.active / s.total : 0,
+      meanPositiveDistance: s.meanPositiveDistance,
+      meanNegativeDistance: s.meanNegativeDistance,
+      triplets: s.total,
+      images: shard.count,
+      classificationLoss: classification.loss,
+      classificationAccuracy: classification.accuracy,
     },
   };
 }
@@ -100,10 +109,14 @@ export function meanStats(all: TripletStats[]): TripletStats {
   const n = Math.max(1, all.length);
   const avg = (f: (s: TripletStats) => number) => all.reduce((a, s) => a + f(s), 0) / n;
   return {
-    loss: avg((s) => s.loss), activeFraction: avg((s) => s.activeFraction),
-    meanPositiveDistance: avg((s) => s.meanPositiveDistance), meanNegativeDistance: avg((s) => s.meanNegativeDistance),
-    triplets: all.reduce((a, s) => a + s.triplets, 0), images: all.reduce((a, s) => a + s.images, 0),
-    classificationLoss: avg((s) => s.classificationLoss), classificationAccuracy: avg((s) => s.classificationAccuracy),
+    loss: avg((s) => s.loss),
+    activeFraction: avg((s) => s.activeFraction),
+    meanPositiveDistance: avg((s) => s.meanPositiveDistance),
+    meanNegativeDistance: avg((s) => s.meanNegativeDistance),
+    triplets: all.reduce((a, s) => a + s.triplets, 0),
+    images: all.reduce((a, s) => a + s.images, 0),
+    classificationLoss: avg((s) => s.classificationLoss),
+    classificationAccuracy: avg((s) => s.classificationAccuracy),
   };
 }
 
@@ -118,7 +131,10 @@ export function accumulate(a: ShardGradients | undefined, b: ShardGradients): Sh
   }
   for (const [k, s] of b.bnStats) {
     const prev = a.bnStats.get(k);
-    if (!prev) { a.bnStats.set(k, s); continue; }
+    if (!prev) {
+      a.bnStats.set(k, s);
+      continue;
+    }
     a.bnStats.set(k, { mean: tf.add(prev.mean, s.mean), variance: tf.add(prev.variance, s.variance) });
     for (const t of [prev.mean, prev.variance, s.mean, s.variance]) t.dispose();
   }
@@ -127,7 +143,10 @@ export function accumulate(a: ShardGradients | undefined, b: ShardGradients): Sh
 
 export function disposeGradients(g: ShardGradients): void {
   for (const t of g.grads.values()) t.dispose();
-  for (const s of g.bnStats.values()) { s.mean.dispose(); s.variance.dispose(); }
+  for (const s of g.bnStats.values()) {
+    s.mean.dispose();
+    s.variance.dispose();
+  }
 }
 
 /**
@@ -135,7 +154,12 @@ export function disposeGradients(g: ShardGradients): void {
  * moving statistics toward the mean of the shards' batch statistics.
  */
 export function applyUpdate(
-  model: EmbeddingModel, optimizer: Optimizer, summed: ShardGradients, count: number, lr: number, bnMomentum: number,
+  model: EmbeddingModel,
+  optimizer: Optimizer,
+  summed: ShardGradients,
+  count: number,
+  lr: number,
+  bnMomentum: number,
 ): void {
   const mean = new Map<string, tf.Tensor>();
   try {

@@ -46,7 +46,11 @@ export class Trainer {
   lastEvaluation: (EvaluationResult & { step: number }) | undefined;
   skippedTotal = 0;
 
-  constructor(readonly source: FaceSource, options: TrainOptions, readonly evalSet?: { source: FaceSource; pairs: PairSet }) {
+  constructor(
+    readonly source: FaceSource,
+    options: TrainOptions,
+    readonly evalSet?: { source: FaceSource; pairs: PairSet },
+  ) {
     // compileTrainOptions is idempotent, so a saved TrainConfig (resume) passes through it too.
     this.config = compileTrainOptions(options);
     if (this.config.classification) this.config.classification.classes = source.index.images.length;
@@ -55,7 +59,12 @@ export class Trainer {
   }
 
   /** A trainer continuing from a checkpoint: same config, weights, optimizer slots and step. */
-  static async resume(dir: string, source: FaceSource, overrides: Partial<TrainConfig> = {}, evalSet?: Trainer['evalSet']): Promise<Trainer> {
+  static async resume(
+    dir: string,
+    source: FaceSource,
+    overrides: Partial<TrainConfig> = {},
+    evalSet?: Trainer['evalSet'],
+  ): Promise<Trainer> {
     const ckpt = await readCheckpoint(dir);
     const saved = ckpt.manifest.training as TrainConfig | undefined;
     if (!saved) throw new CheckpointError(dir, 'has no training configuration; it can be used for inference only');
@@ -64,7 +73,10 @@ export class Trainer {
     const t = new Trainer(source, { ...current, selection: current.selection ?? mining, ...overrides }, evalSet);
     if (t.config.steps < ckpt.manifest.step) {
       t.dispose();
-      throw new ConfigError('steps', `must be at least the checkpoint's step ${ckpt.manifest.step} to resume from ${dir}, got ${t.config.steps}`);
+      throw new ConfigError(
+        'steps',
+        `must be at least the checkpoint's step ${ckpt.manifest.step} to resume from ${dir}, got ${t.config.steps}`,
+      );
     }
     restoreCheckpoint(ckpt, t.model, t.optimizer, dir);
     t.step = ckpt.manifest.step;
@@ -87,16 +99,26 @@ export class Trainer {
       // Prefetch: decoding of step s+1 starts before step s computes.
       next = s + 1 < untilStep ? this.loadStep(s + 1) : undefined;
       const t1 = performance.now();
-      const { summed, stats } = stepGradients(this.model, shards.map((sh) => ({ images: sh.data, labels: sh.labels, count: sh.count })), c, s);
+      const { summed, stats } = stepGradients(
+        this.model,
+        shards.map((sh) => ({ images: sh.data, labels: sh.labels, count: sh.count })),
+        c,
+        s,
+      );
       const t2 = performance.now();
-      const lr = summed ? applyStep(this.model, this.optimizer, summed, stats.length, c, s) : learningRateAt(c.optimizer.learningRate, c.schedule, s);
+      const lr = summed
+        ? applyStep(this.model, this.optimizer, summed, stats.length, c, s)
+        : learningRateAt(c.optimizer.learningRate, c.schedule, s);
       const t3 = performance.now();
       this.step = s + 1;
       const skipped = shards.flatMap((sh) => sh.skipped);
       this.skippedTotal += skipped.length;
       const m = meanStats(stats);
       events.onStep?.({
-        ...m, step: s, learningRate: lr, skipped,
+        ...m,
+        step: s,
+        learningRate: lr,
+        skipped,
         timings: { dataMs: t1 - t0, computeMs: t2 - t1, optimizerMs: t3 - t2 },
         imagesPerSecond: m.images / ((t3 - t0) / 1000),
       });
@@ -124,7 +146,11 @@ export class Trainer {
   async saveCheckpoint(dir = join(this.config.checkpointDir ?? '.', checkpointName(this.step))): Promise<string> {
     const e = this.lastEvaluation;
     await writeCheckpoint(dir, this.model, this.optimizer, {
-      step: this.step, seed: this.config.seed, training: this.config, overwrite: true, preprocessing: { cropFraction: this.source.cropFraction ?? 1 },
+      step: this.step,
+      seed: this.config.seed,
+      training: this.config,
+      overwrite: true,
+      preprocessing: { cropFraction: this.source.cropFraction ?? 1 },
       evaluation: e && { threshold: e.report.threshold, accuracy: e.report.accuracy, val: e.report.val, far: e.report.far, step: e.step },
     });
     return dir;
@@ -135,4 +161,3 @@ export class Trainer {
     this.optimizer.dispose();
   }
 }
-

@@ -10,8 +10,9 @@ import { lossWeightsAt } from './objective';
 import { accumulate, computeShardGradients, disposeGradients, ShardGradients, ShardInput, TripletStats } from './train-step';
 
 /**
- * One training step, in three parts, shared by the one-process Trainer and the worker's compute
- * thread (which puts the allreduce between the second and the third):
+ * One training step, in three parts, shared by the one-process Trainer and the worker. In the
+ * worker, part 1 and the allreduce run on its main thread (step-runner.ts) and parts 2 and 3 in
+ * its compute thread, with the allreduce between them:
  *  1. loadStepShards: decode (and augment, seeded by step) the images of the step's virtual shards;
  *  2. stepGradients: forward, online triplet selection (and the classification term, if any) and
  *     backward per virtual shard, summed;
@@ -25,7 +26,12 @@ export function loadStepShards(source: FaceSource, shards: BatchItem[][], config
 }
 
 /** The summed gradients of step `step`'s non-empty shards (the caller owns `summed`), and each shard's statistics. */
-export function stepGradients(model: EmbeddingModel, shards: ShardInput[], config: TrainConfig, step: number): { summed?: ShardGradients; stats: TripletStats[] } {
+export function stepGradients(
+  model: EmbeddingModel,
+  shards: ShardInput[],
+  config: TrainConfig,
+  step: number,
+): { summed?: ShardGradients; stats: TripletStats[] } {
   let summed: ShardGradients | undefined;
   const stats: TripletStats[] = [];
   const objective = { ...lossWeightsAt(config.classification, step), settings: config.classification };
@@ -49,7 +55,13 @@ export function stepGradients(model: EmbeddingModel, shards: ShardInput[], confi
  * nothing applied, when the update would make any weight NaN or Inf. Returns the rate used.
  */
 export function applyStep(
-  model: EmbeddingModel, optimizer: Optimizer, summed: ShardGradients, shards: number, config: TrainConfig, step: number, learningRateScale = 1,
+  model: EmbeddingModel,
+  optimizer: Optimizer,
+  summed: ShardGradients,
+  shards: number,
+  config: TrainConfig,
+  step: number,
+  learningRateScale = 1,
 ): number {
   try {
     const lr = learningRateAt(config.optimizer.learningRate, config.schedule, step) * learningRateScale;

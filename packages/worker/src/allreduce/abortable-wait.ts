@@ -4,7 +4,9 @@
  * and returns how to remove them; they are removed however the wait ends.
  */
 export function abortableWait<T>(
-  signal: AbortSignal, timeoutMs: number, timeoutMessage: () => string,
+  signal: AbortSignal,
+  timeoutMs: number,
+  timeoutMessage: () => string,
   arm: (done: (value: T) => void, fail: (err: Error) => void) => () => void,
 ): Promise<T> {
   return new Promise<T>((resolve, reject) => {
@@ -21,7 +23,10 @@ export function abortableWait<T>(
       fn();
     };
     signal.addEventListener('abort', onAbort, { once: true });
-    disarm = arm((v) => settle(() => resolve(v)), (e) => settle(() => reject(e)));
+    disarm = arm(
+      (v) => settle(() => resolve(v)),
+      (e) => settle(() => reject(e)),
+    );
     if (signal.aborted) onAbort();
   });
 }

@@ -28,7 +28,10 @@ export interface AllreduceOptions {
   tls?: { ca: string; cert: string; key: string };
 }
 
-export type CompiledAllreduceOptions = Required<Omit<AllreduceOptions, 'advertiseAddress' | 'tls'>> & { advertiseAddress: string | undefined; tls: AllreduceOptions['tls'] };
+export type CompiledAllreduceOptions = Required<Omit<AllreduceOptions, 'advertiseAddress' | 'tls'>> & {
+  advertiseAddress: string | undefined;
+  tls: AllreduceOptions['tls'];
+};
 
 /** The allreduce's defaults, in one place for the peer and the worker that configures it. */
 export function compileAllreduceOptions(o: AllreduceOptions = {}): CompiledAllreduceOptions {
@@ -43,14 +46,19 @@ export function compileAllreduceOptions(o: AllreduceOptions = {}): CompiledAllre
     timeoutMs: o.timeoutMs ?? 120_000,
     tls: o.tls,
   };
-  if (c.tls) for (const k of ['ca', 'cert', 'key'] as const) if (!c.tls[k]) throw new TypeError(`allreduce option tls.${k} is required with TLS (FACENET_TLS_CA, FACENET_TLS_CERT, FACENET_TLS_KEY)`);
+  if (c.tls)
+    for (const k of ['ca', 'cert', 'key'] as const)
+      if (!c.tls[k])
+        throw new TypeError(`allreduce option tls.${k} is required with TLS (FACENET_TLS_CA, FACENET_TLS_CERT, FACENET_TLS_KEY)`);
   for (const k of ['port', 'dataPort'] as const) {
     if (!Number.isInteger(c[k]) || c[k] < 0 || c[k] > 65535) throw new TypeError(`allreduce option ${k} must be 0-65535, got ${c[k]}`);
   }
-  if (c.transport !== 'tcp' && c.transport !== 'grpc') throw new TypeError(`allreduce option transport must be 'tcp' or 'grpc' (FACENET_ALLREDUCE_TRANSPORT), got ${String(c.transport)}`);
+  if (c.transport !== 'tcp' && c.transport !== 'grpc')
+    throw new TypeError(`allreduce option transport must be 'tcp' or 'grpc' (FACENET_ALLREDUCE_TRANSPORT), got ${String(c.transport)}`);
   for (const k of ['chunkBytes', 'windowBytes', 'timeoutMs'] as const) {
     if (!(Number.isFinite(c[k]) && c[k] > 0)) throw new TypeError(`allreduce option ${k} must be > 0, got ${c[k]}`);
   }
-  if (c.chunkBytes % 4 !== 0 || c.chunkBytes > 4 << 20) throw new TypeError(`allreduce option chunkBytes must be a multiple of 4 up to 4 MiB, got ${c.chunkBytes}`);
+  if (c.chunkBytes % 4 !== 0 || c.chunkBytes > 4 << 20)
+    throw new TypeError(`allreduce option chunkBytes must be a multiple of 4 up to 4 MiB, got ${c.chunkBytes}`);
   return c;
 }

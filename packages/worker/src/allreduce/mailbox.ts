@@ -145,11 +145,16 @@ export class Mailbox {
     if (c.failure) throw c.failure;
     signal.throwIfAborted();
     if (r.received < expected || !r.target) {
-      await abortableWait<void>(signal, timeoutMs, () => `timed out after ${timeoutMs} ms waiting for round ${round} (${r.received}/${expected} elements)`, (done) => {
-        r.waiter = () => done();
-        if (r.target && r.received >= expected) done();
-        return () => (r.waiter = undefined);
-      });
+      await abortableWait<void>(
+        signal,
+        timeoutMs,
+        () => `timed out after ${timeoutMs} ms waiting for round ${round} (${r.received}/${expected} elements)`,
+        (done) => {
+          r.waiter = () => done();
+          if (r.target && r.received >= expected) done();
+          return () => (r.waiter = undefined);
+        },
+      );
     }
     if (r.received !== expected) throw new Error(`round ${round}: received ${r.received} elements, expected ${expected}`);
   }

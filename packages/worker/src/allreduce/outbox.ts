@@ -3,7 +3,6 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { abortableWait } from './abortable-wait';
 import type { PullStream } from './pull-stream';
 
-
 /** Who may pull a collective: the ring successor's rank, knowing the generation's secret. */
 export interface PullExpectation {
   toRank: number;
@@ -56,7 +55,8 @@ export class Outbox {
   private offer(id: string, s: Slot, call: PullStream): void {
     const e = s.expect as PullExpectation;
     if (s.call) return call.deny(grpc.status.ALREADY_EXISTS, `collective ${id} is already being pulled`);
-    if (!Outbox.verified(call, e)) return call.deny(grpc.status.PERMISSION_DENIED, `collective ${id}: not this rank's successor, or a wrong secret`);
+    if (!Outbox.verified(call, e))
+      return call.deny(grpc.status.PERMISSION_DENIED, `collective ${id}: not this rank's successor, or a wrong secret`);
     s.call = call;
     call.onGone(() => this.slots.delete(id));
     s.waiter?.resolve(call);
@@ -67,7 +67,8 @@ export class Outbox {
     const s = this.slot(id);
     if (!s) return call.deny(grpc.status.RESOURCE_EXHAUSTED, 'too many collectives pending on this rank');
     if (s.expect) return this.offer(id, s, call);
-    if (s.candidates.length >= CANDIDATES_PER_COLLECTIVE) return call.deny(grpc.status.RESOURCE_EXHAUSTED, `collective ${id}: too many pulls`);
+    if (s.candidates.length >= CANDIDATES_PER_COLLECTIVE)
+      return call.deny(grpc.status.RESOURCE_EXHAUSTED, `collective ${id}: too many pulls`);
     s.candidates.push(call);
     call.onGone(() => {
       s.candidates = s.candidates.filter((c) => c !== call);
@@ -83,10 +84,15 @@ export class Outbox {
     s.candidates = [];
     for (const c of early) this.offer(id, s, c);
     if (s.call) return Promise.resolve(s.call);
-    return abortableWait<PullStream>(signal, timeoutMs, () => `successor did not pull ${id} within ${timeoutMs} ms`, (resolve, reject) => {
-      s.waiter = { resolve, reject };
-      return () => (s.waiter = undefined);
-    });
+    return abortableWait<PullStream>(
+      signal,
+      timeoutMs,
+      () => `successor did not pull ${id} within ${timeoutMs} ms`,
+      (resolve, reject) => {
+        s.waiter = { resolve, reject };
+        return () => (s.waiter = undefined);
+      },
+    );
   }
 
   /** Ends the stream normally (all rounds written). */

@@ -11,7 +11,12 @@ let loaded: ProtoGrpcType | undefined;
 /** The facenet.v1 package, loaded once. Options match the type generator's (proto script). */
 export function facenetProto(): ProtoGrpcType {
   loaded ??= grpc.loadPackageDefinition(
-    protoLoader.loadSync(join(PROTO_DIR, 'facenet', 'v1', 'allreduce.proto'), { keepCase: true, longs: Number, defaults: true, oneofs: true }),
+    protoLoader.loadSync(join(PROTO_DIR, 'facenet', 'v1', 'allreduce.proto'), {
+      keepCase: true,
+      longs: Number,
+      defaults: true,
+      oneofs: true,
+    }),
   ) as unknown as ProtoGrpcType;
   return loaded;
 }

@@ -35,7 +35,11 @@ export class GrpcPullStream implements PullStream {
 
   constructor(private readonly call: PullCall) {
     const given = call.metadata.get(SECRET_METADATA)[0];
-    this.request = { collectiveId: call.request.collective_id, toRank: call.request.to_rank, secret: typeof given === 'string' ? given : '' };
+    this.request = {
+      collectiveId: call.request.collective_id,
+      toRank: call.request.to_rank,
+      secret: typeof given === 'string' ? given : '',
+    };
   }
 
   get gone(): boolean {

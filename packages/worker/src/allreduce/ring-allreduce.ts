@@ -16,7 +16,6 @@ import { facenetProto } from './proto';
 import { ringSchedule, segmentBounds } from './segments';
 import { encodeHalves, roundToHalf } from './fp16';
 
-
 export interface AllreduceStats {
   /** Bytes this rank sent. */
   bytes: number;
@@ -135,7 +134,9 @@ export class AllreducePeer {
     let port = this.dataPorts.get(address);
     if (!port) {
       port = new Promise<number>((resolve, reject) => {
-        this.client(address).DataEndpoint({}, { deadline: Date.now() + ENDPOINT_DEADLINE_MS }, (err, res) => (err ? reject(err) : resolve(res?.port ?? 0)));
+        this.client(address).DataEndpoint({}, { deadline: Date.now() + ENDPOINT_DEADLINE_MS }, (err, res) =>
+          err ? reject(err) : resolve(res?.port ?? 0),
+        );
       });
       port.catch(() => this.dataPorts.delete(address)); // ask again next time
       this.dataPorts.set(address, port);
@@ -149,7 +150,14 @@ export class AllreducePeer {
    * collective, and so does a stream that ends before every round arrived: the predecessor has
    * stopped sending, and waiting for the timeout would only delay the fault.
    */
-  private pull(address: string, id: string, rank: number, secret: string, elementBytes: number, abort: AbortController): { cancel(): void } {
+  private pull(
+    address: string,
+    id: string,
+    rank: number,
+    secret: string,
+    elementBytes: number,
+    abort: AbortController,
+  ): { cancel(): void } {
     let cancelled = false;
     let handle: { cancel(): void } | undefined;
     const failWith = (err: Error) => {
@@ -178,11 +186,21 @@ export class AllreducePeer {
       },
     };
     const hello = { collective_id: id, to_rank: rank, secret };
-    this.predecessorDataPort(address).then((port) => {
-      if (cancelled) return;
-      handle = port ? pullOverTcp(hostOf(address), port, hello, elementBytes, handlers, this.tlsMaterial) : this.pullGrpc(address, hello, handlers, abort.signal);
-    }, (err: Error) => failWith(new Error(`predecessor ${address} did not say where its data plane is: ${err.message}`)));
-    return { cancel: () => { cancelled = true; handle?.cancel(); } };
+    this.predecessorDataPort(address).then(
+      (port) => {
+        if (cancelled) return;
+        handle = port
+          ? pullOverTcp(hostOf(address), port, hello, elementBytes, handlers, this.tlsMaterial)
+          : this.pullGrpc(address, hello, handlers, abort.signal);
+      },
+      (err: Error) => failWith(new Error(`predecessor ${address} did not say where its data plane is: ${err.message}`)),
+    );
+    return {
+      cancel: () => {
+        cancelled = true;
+        handle?.cancel();
+      },
+    };
   }
 
   /** The same pull through the predecessor's gRPC Pull stream (a predecessor without a data plane). */
@@ -207,7 +225,15 @@ export class AllreducePeer {
    * vector back. Within a collective a segment sent is only overwritten after its data has come
    * round the ring, so it was taken long before.
    */
-  private async write(out: PullStream, round: number, data: Float32Array, s0: number, s1: number, fp16: boolean, signal: AbortSignal): Promise<{ bytes: number; flushed: Promise<void> }> {
+  private async write(
+    out: PullStream,
+    round: number,
+    data: Float32Array,
+    s0: number,
+    s1: number,
+    fp16: boolean,
+    signal: AbortSignal,
+  ): Promise<{ bytes: number; flushed: Promise<void> }> {
     let bytes = 0;
     let flushed: Promise<void> = Promise.resolve();
     for (let off = s0; off < s1; off += this.chunkElements) {
@@ -227,17 +253,23 @@ export class AllreducePeer {
 
   /** Waits until the transport has taken the last chunk written (or the stream is gone, so it never will). */
   private async flushed(last: Promise<void>, signal: AbortSignal): Promise<void> {
-    await abortableWait<void>(signal, this.timeoutMs, () => `successor stream did not take the last round within ${this.timeoutMs} ms`, (done) => {
-      void last.then(done);
-      return () => {};
-    }).catch((err: unknown) => {
+    await abortableWait<void>(
+      signal,
+      this.timeoutMs,
+      () => `successor stream did not take the last round within ${this.timeoutMs} ms`,
+      (done) => {
+        void last.then(done);
+        return () => {};
+      },
+    ).catch((err: unknown) => {
       if (!signal.aborted) throw err; // aborted: the stream is gone, so nothing queued will be read
     });
   }
 
   private checkAbandoned(id: string, rank: number): void {
     const c = parseCollectiveId(id);
-    if (c && this.abandoned.has(`${c.jobId}/${c.generation}`)) throw new AllreduceError(id, rank, 'generation abandoned by the coordinator');
+    if (c && this.abandoned.has(`${c.jobId}/${c.generation}`))
+      throw new AllreduceError(id, rank, 'generation abandoned by the coordinator');
   }
 
   /** The successor's stream for `id`; its cancellation (the successor failed or died) aborts the collective. */
@@ -257,7 +289,14 @@ export class AllreducePeer {
    * `secret` is the job generation's collective secret: this rank sends it with its Pull and
    * serves its rounds only to a successor that sends the same one.
    */
-  async allreduce(id: string, data: Float32Array, rank: number, world: string[], secret = '', options: CollectiveOptions = {}): Promise<AllreduceStats> {
+  async allreduce(
+    id: string,
+    data: Float32Array,
+    rank: number,
+    world: string[],
+    secret = '',
+    options: CollectiveOptions = {},
+  ): Promise<AllreduceStats> {
     const W = world.length;
     if (W <= 1) return { bytes: 0 };
     const fp16 = options.compression === 'fp16';
@@ -266,10 +305,17 @@ export class AllreducePeer {
     const schedule = ringSchedule(rank, W);
     const abort = new AbortController();
     this.running.set(id, abort);
-    this.mailbox.expect(id, data, new Map(schedule.map((st) => {
-      const [r0, r1] = segments[st.receive] as [number, number];
-      return [st.round, { base: r0, length: r1 - r0, reduce: st.reduce }];
-    })), fp16 ? 2 : 4);
+    this.mailbox.expect(
+      id,
+      data,
+      new Map(
+        schedule.map((st) => {
+          const [r0, r1] = segments[st.receive] as [number, number];
+          return [st.round, { base: r0, length: r1 - r0, reduce: st.reduce }];
+        }),
+      ),
+      fp16 ? 2 : 4,
+    );
     const incoming = this.pull(world[(rank - 1 + W) % W] as string, id, rank, secret, fp16 ? 2 : 4, abort);
     let sent = 0;
     try {

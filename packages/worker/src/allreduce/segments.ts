@@ -21,7 +21,9 @@ const mod = (a: number, m: number) => ((a % m) + m) % m;
  */
 export function ringSchedule(rank: number, world: number): { round: number; send: number; receive: number; reduce: boolean }[] {
   const rounds = [];
-  for (let k = 0; k < world - 1; k++) rounds.push({ round: k, send: mod(rank - k, world), receive: mod(rank - k - 1, world), reduce: true });
-  for (let k = 0; k < world - 1; k++) rounds.push({ round: world - 1 + k, send: mod(rank + 1 - k, world), receive: mod(rank - k, world), reduce: false });
+  for (let k = 0; k < world - 1; k++)
+    rounds.push({ round: k, send: mod(rank - k, world), receive: mod(rank - k - 1, world), reduce: true });
+  for (let k = 0; k < world - 1; k++)
+    rounds.push({ round: world - 1 + k, send: mod(rank + 1 - k, world), receive: mod(rank - k, world), reduce: false });
   return rounds;
 }

@@ -27,7 +27,10 @@ const READ_BUFFER_BYTES = 4 << 20;
 class TcpPullStream implements PullStream {
   private closedByUs = false;
 
-  constructor(private readonly socket: net.Socket, readonly request: PullStream['request']) {}
+  constructor(
+    private readonly socket: net.Socket,
+    readonly request: PullStream['request'],
+  ) {}
 
   get gone(): boolean {
     return !this.closedByUs && this.socket.destroyed;
@@ -78,7 +81,14 @@ function handshake(socket: net.Socket, accept: (id: string, stream: PullStream) 
     if (got.length < 4 + length) return;
     if (got.length > 4 + length) return finish(() => refuse('bytes after the hello'));
     const hello = decodeHello(got.subarray(4));
-    finish(() => (typeof hello === 'string' ? refuse(hello) : accept(hello.collective_id, new TcpPullStream(socket, { collectiveId: hello.collective_id, toRank: hello.to_rank, secret: hello.secret }))));
+    finish(() =>
+      typeof hello === 'string'
+        ? refuse(hello)
+        : accept(
+            hello.collective_id,
+            new TcpPullStream(socket, { collectiveId: hello.collective_id, toRank: hello.to_rank, secret: hello.secret }),
+          ),
+    );
   };
   const finish = (then: () => void) => {
     socket.off('data', onData);
@@ -128,7 +138,14 @@ export interface PullHandlers extends FrameSink {
  * a connection that breaks first goes to `failed`. Returns a cancel that closes the connection
  * (the serving rank sees its successor gone).
  */
-export function pullOverTcp(host: string, port: number, hello: Hello, elementBytes: number, handlers: PullHandlers, material?: TlsMaterial): { cancel(): void } {
+export function pullOverTcp(
+  host: string,
+  port: number,
+  hello: Hello,
+  elementBytes: number,
+  handlers: PullHandlers,
+  material?: TlsMaterial,
+): { cancel(): void } {
   let settled = false;
   const settle = (then: () => void) => {
     if (settled) return;
@@ -151,15 +168,38 @@ export function pullOverTcp(host: string, port: number, hello: Hello, elementByt
   };
   let socket: net.Socket;
   if (material) {
-    socket = tls.connect({ host, port, ca: material.ca, cert: material.cert, key: material.key, servername: net.isIP(host) ? undefined : host });
+    socket = tls.connect({
+      host,
+      port,
+      ca: material.ca,
+      cert: material.cert,
+      key: material.key,
+      servername: net.isIP(host) ? undefined : host,
+    });
     socket.on('data', consume);
   } else {
     // One reused read buffer: received elements are added into the vector (or copied) at once.
     const buffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
-    socket = net.connect({ host, port, noDelay: true, onread: { buffer, callback: (n: number, buf: Uint8Array) => { consume(Buffer.from(buf.buffer, buf.byteOffset, n)); return true; } } });
+    socket = net.connect({
+      host,
+      port,
+      noDelay: true,
+      onread: {
+        buffer,
+        callback: (n: number, buf: Uint8Array) => {
+          consume(Buffer.from(buf.buffer, buf.byteOffset, n));
+          return true;
+        },
+      },
+    });
   }
   socket.write(encodeHello(hello));
   socket.on('error', (err) => settle(() => handlers.failed(err)));
   socket.on('close', () => settle(() => handlers.failed(new Error('connection closed before the collective ended'))));
-  return { cancel: () => { settled = true; socket.destroy(); } };
+  return {
+    cancel: () => {
+      settled = true;
+      socket.destroy();
+    },
+  };
 }

@@ -88,7 +88,10 @@ export class FrameReader {
   private reason: Buffer[] = [];
 
   /** `elementBytes`: 4 for float32 payloads, 2 for fp16. */
-  constructor(private readonly sink: FrameSink, private readonly elementBytes = 4) {}
+  constructor(
+    private readonly sink: FrameSink,
+    private readonly elementBytes = 4,
+  ) {}
 
   push(buf: Buffer): void {
     let pos = 0;
@@ -109,7 +112,8 @@ export class FrameReader {
     const type = this.header.readUInt32LE(0);
     const length = this.header.readUInt32LE(12);
     if (type === FrameType.Data) {
-      if (length % this.elementBytes !== 0) throw new Error(`DATA frame of ${length} bytes is not whole ${this.elementBytes}-byte elements`);
+      if (length % this.elementBytes !== 0)
+        throw new Error(`DATA frame of ${length} bytes is not whole ${this.elementBytes}-byte elements`);
       this.round = this.header.readUInt32LE(4);
       this.offset = this.header.readUInt32LE(8);
       this.remaining = length;

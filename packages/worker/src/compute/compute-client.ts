@@ -59,7 +59,11 @@ export class ComputeClient {
 
   /** Transfers the image buffers to the thread (they are unusable here afterwards). */
   gradients(body: Body<'gradients'>): Promise<Float32Array> {
-    return this.call('gradients', body, body.shards.map((s) => s.images.buffer as ArrayBuffer));
+    return this.call(
+      'gradients',
+      body,
+      body.shards.map((s) => s.images.buffer as ArrayBuffer),
+    );
   }
 
   apply(body: Body<'apply'>): Promise<{ step: number; checksum?: string }> {

@@ -6,8 +6,24 @@
 import { createHash } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
 import {
-  applyStep, checkFiniteVector, disposeGradients, EmbeddingModel, trainingModel, flatLayout, FlatLayout, flattenGradients, Optimizer, readCheckpoint, restoreCheckpoint, selectBackend,
-  Preprocessing, stepGradients, tf, TrainConfig, unflattenGradients, writeCheckpoint,
+  applyStep,
+  checkFiniteVector,
+  disposeGradients,
+  EmbeddingModel,
+  trainingModel,
+  flatLayout,
+  FlatLayout,
+  flattenGradients,
+  Optimizer,
+  readCheckpoint,
+  restoreCheckpoint,
+  selectBackend,
+  Preprocessing,
+  stepGradients,
+  tf,
+  TrainConfig,
+  unflattenGradients,
+  writeCheckpoint,
 } from '@facenet/core';
 import { StateError } from '../errors';
 import type { ComputeReply, ComputeRequest, HeldState, InitResult } from './protocol';
@@ -44,10 +60,14 @@ async function init(req: Extract<ComputeRequest, { type: 'init' }>): Promise<Ini
   if (step !== req.step) {
     model.dispose();
     optimizer.dispose();
-    throw new StateError(req.jobId, req.step, `cannot start: ${req.restoreFrom ? `checkpoint ${req.restoreFrom} is at step ${step}` : 'no checkpoint to restore and not at step 0'}`);
+    throw new StateError(
+      req.jobId,
+      req.step,
+      `cannot start: ${req.restoreFrom ? `checkpoint ${req.restoreFrom} is at step ${step}` : 'no checkpoint to restore and not at step 0'}`,
+    );
   }
   state = { jobId: req.jobId, train: req.train, preprocessing: req.preprocessing, model, optimizer, layout: flatLayout(model), step };
-  return { step };
+  return { step, bnOffset: state.layout.bnOffset };
 }
 
 function current(): HeldJob {
@@ -81,7 +101,7 @@ async function checksum(s: HeldJob): Promise<string> {
 async function apply(req: Extract<ComputeRequest, { type: 'apply' }>): Promise<{ step: number; checksum?: string }> {
   const s = current();
   if (req.step !== s.step) throw new StateError(s.jobId, req.step, `update for step ${req.step + 1} but the weights are at step ${s.step}`);
-  checkFiniteVector(req.flat, req.step); // the main thread checked too; a NaN shard count would skip the update silently
+  checkFiniteVector(req.flat, req.step, s.layout.bnOffset); // the main thread checked too; a NaN shard count would skip the update silently
   const { summed, shards } = unflattenGradients(s.layout, req.flat);
   applyStep(s.model, s.optimizer, summed, shards, s.train, req.step, req.learningRateScale);
   s.step = req.step + 1;
@@ -95,7 +115,13 @@ async function heldState(req: Extract<ComputeRequest, { type: 'state' }>): Promi
   const s = state;
   let written: string | undefined;
   if (req.checkpointDir) {
-    await writeCheckpoint(req.checkpointDir, s.model, s.optimizer, { step: s.step, seed: s.train.seed, training: s.train, preprocessing: s.preprocessing, overwrite: true });
+    await writeCheckpoint(req.checkpointDir, s.model, s.optimizer, {
+      step: s.step,
+      seed: s.train.seed,
+      training: s.train,
+      preprocessing: s.preprocessing,
+      overwrite: true,
+    });
     written = req.checkpointDir;
   }
   return { jobId: s.jobId, step: s.step, checksum: await checksum(s), checkpoint: written };
@@ -103,19 +129,32 @@ async function heldState(req: Extract<ComputeRequest, { type: 'state' }>): Promi
 
 async function checkpoint(req: Extract<ComputeRequest, { type: 'checkpoint' }>): Promise<string> {
   const s = current();
-  await writeCheckpoint(req.dir, s.model, s.optimizer, { step: s.step, seed: s.train.seed, training: s.train, preprocessing: s.preprocessing, overwrite: true });
+  await writeCheckpoint(req.dir, s.model, s.optimizer, {
+    step: s.step,
+    seed: s.train.seed,
+    training: s.train,
+    preprocessing: s.preprocessing,
+    overwrite: true,
+  });
   return req.dir;
 }
 
 async function handle(req: ComputeRequest): Promise<unknown> {
   switch (req.type) {
-    case 'backend': return (await selectBackend({ log: null })).name;
-    case 'init': return init(req);
-    case 'gradients': return gradients(req);
-    case 'apply': return apply(req);
-    case 'checkpoint': return checkpoint(req);
-    case 'state': return heldState(req);
-    case 'memory': return tf.memory().numTensors;
+    case 'backend':
+      return (await selectBackend({ log: null })).name;
+    case 'init':
+      return init(req);
+    case 'gradients':
+      return gradients(req);
+    case 'apply':
+      return apply(req);
+    case 'checkpoint':
+      return checkpoint(req);
+    case 'state':
+      return heldState(req);
+    case 'memory':
+      return tf.memory().numTensors;
   }
 }
 

@@ -12,12 +12,13 @@ export type ComputeRequest =
   | { id: number; type: 'checkpoint'; dir: string };
 
 export type ComputeReply =
-  | { id: number; ok: true; value: unknown }
-  | { id: number; ok: false; error: string; name: string; fields?: Record<string, unknown> };
+  { id: number; ok: true; value: unknown } | { id: number; ok: false; error: string; name: string; fields?: Record<string, unknown> };
 
 export interface InitResult {
   /** Steps the loaded weights have applied. */
   step: number;
+  /** Where the gradients end and the batch-norm statistics begin in this model's flat vector. */
+  bnOffset: number;
 }
 
 export type { HeldState, ModelConfig, OptimizerConfig };
