@@ -44,7 +44,7 @@ describe('non-finite steps are never trained on (facenet up --workers 3, injecte
     assert.equal(end.state, 'failed');
     assert.match(end.error ?? '', /non-finite gradients at step 4.*gave up after 2 rollback/);
     assert.equal(end.step, 3, 'steps 1-3 committed, step 4 never applied');
-    assert.equal(end.nonFiniteRollbacks, 3);
+    assert.equal(end.nonFiniteRollbacks, 2, 'two rollbacks done; the third non-finite step failed the job instead');
     assert.ok(end.learningRateScale < 0.01 + 1e-12, `learning rate scale lowered twice: ${end.learningRateScale}`);
     const rejected = end.faults.filter((f) => f.kind === 'non-finite');
     assert.equal(rejected.length, 3);
@@ -52,7 +52,15 @@ describe('non-finite steps are never trained on (facenet up --workers 3, injecte
       rejected.every((f) => f.step === 3),
       'every rollback retried the same step: nothing was applied',
     );
+    assert.ok(
+      rejected.every((f) => f.inStep === 4),
+      'the record names the step as the log does',
+    );
+    assert.deepEqual(
+      rejected.map((f) => f.recovery),
+      ['rollback', 'rollback', undefined],
+    );
     const metrics = await (await fetch(`${cluster.url}/metrics`)).text();
-    assert.match(metrics, new RegExp(`facenet_job_non_finite_rollbacks_total\\{job_id="${job.id}"\\} 3`));
+    assert.match(metrics, new RegExp(`facenet_job_non_finite_rollbacks_total\\{job_id="${job.id}"\\} 2`));
   });
 });

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { dataRoots } from '@facenet/protocol';
+import { ConfigError } from '@facenet/core';
 
 export interface CoordinatorOptions {
   /** @default process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' */
@@ -25,6 +26,9 @@ export interface CoordinatorOptions {
   stateQueryTimeoutMs?: number;
   /** Faults tolerated at one step before a job fails. @default 3 */
   maxFaultsPerStep?: number;
+  /** Storage faults (a checkpoint the disk refused) since the last durable checkpoint before a job
+   * fails instead of pausing again. @default 3 */
+  maxStorageFaults?: number;
   /** Lifetime of the coordinator's lock in Redis; renewed every third of it, apart from the
    * scheduler (whose tick may wait on workers far longer). A restarted coordinator waits out
    * at most this long for a dead one's lock. @default 15000 */
@@ -54,6 +58,7 @@ export function compileCoordinatorOptions(o: CoordinatorOptions = {}): CompiledC
     stepTimeoutMs: o.stepTimeoutMs ?? 600_000,
     tickMs: o.tickMs ?? 500,
     maxFaultsPerStep: o.maxFaultsPerStep ?? 3,
+    maxStorageFaults: o.maxStorageFaults ?? 3,
     stateQueryTimeoutMs: o.stateQueryTimeoutMs ?? 15_000,
     faultSettleMs: o.faultSettleMs ?? 7000,
     requireNoeviction: o.requireNoeviction ?? true,
@@ -64,11 +69,13 @@ export function compileCoordinatorOptions(o: CoordinatorOptions = {}): CompiledC
     reportRoot: o.reportRoot ? resolve(o.reportRoot) : '',
   };
   if (!Number.isInteger(c.port) || c.port < 0 || c.port > 65535)
-    throw new TypeError(`coordinator option port must be 0-65535, got ${c.port}`);
+    throw new ConfigError(`coordinator option port`, `must be 0-65535, got ${c.port}`);
   if (!(Number.isInteger(c.maxFaultsPerStep) && c.maxFaultsPerStep >= 0))
-    throw new TypeError(`coordinator option maxFaultsPerStep must be an integer >= 0, got ${c.maxFaultsPerStep}`);
-  if (!(c.faultSettleMs >= 0)) throw new TypeError(`coordinator option faultSettleMs must be >= 0, got ${c.faultSettleMs}`);
+    throw new ConfigError(`coordinator option maxFaultsPerStep`, `must be an integer >= 0, got ${c.maxFaultsPerStep}`);
+  if (!(Number.isInteger(c.maxStorageFaults) && c.maxStorageFaults >= 1))
+    throw new ConfigError(`coordinator option maxStorageFaults`, `must be an integer >= 1, got ${c.maxStorageFaults}`);
+  if (!(c.faultSettleMs >= 0)) throw new ConfigError(`coordinator option faultSettleMs`, `must be >= 0, got ${c.faultSettleMs}`);
   for (const k of ['stepTimeoutMs', 'tickMs', 'stateQueryTimeoutMs', 'lockMs'] as const)
-    if (!(c[k] > 0)) throw new TypeError(`coordinator option ${k} must be > 0, got ${c[k]}`);
+    if (!(c[k] > 0)) throw new ConfigError(`coordinator option ${k}`, `must be > 0, got ${c[k]}`);
   return c;
 }

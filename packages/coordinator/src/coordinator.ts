@@ -5,6 +5,7 @@ import {
   connectRedis,
   EvaluationRecord,
   logRedisErrors,
+  logThrottled,
   redactUrl,
   MiningPlan,
   redisKeys,
@@ -79,7 +80,7 @@ export class Coordinator {
     logRedisErrors(this.redis, (l) => this.log(`[coordinator] ${l}`));
     this.store = new JobStore(this.redis, this.options.prefix);
     this.membership = new Membership(this.redis, this.options.prefix);
-    this.queueDepths = new QueueDepths(this.redis, this.options.prefix);
+    this.queueDepths = new QueueDepths(this.redis, this.options.prefix, (l) => this.log(`[coordinator] queue gauges ${l}`));
     this.metrics = createMetrics({
       queueDepths: async () => this.queueDepths.read((await this.membership.alive()).map((w) => w.id)),
       checkpointAges: async () =>
@@ -95,6 +96,7 @@ export class Coordinator {
       checkpointRoot: this.options.checkpointRoot,
       stepTimeoutMs: this.options.stepTimeoutMs,
       maxFaultsPerStep: this.options.maxFaultsPerStep,
+      maxStorageFaults: this.options.maxStorageFaults,
       faultSettleMs: this.options.faultSettleMs,
       stateQueryTimeoutMs: this.options.stateQueryTimeoutMs,
       log,
@@ -190,7 +192,7 @@ export class Coordinator {
           `lost the coordinator lock ${keys.coordinatorLock} (another coordinator took it, or it expired while this one could not reach Redis); stopping so two never drive the same jobs`,
         );
     } catch (err) {
-      this.log(`[coordinator] lock renewal: ${(err as Error).message}`);
+      logThrottled(this.log, `[coordinator] lock renewal: ${(err as Error).message}`);
     } finally {
       this.renewing = false;
     }
@@ -202,7 +204,7 @@ export class Coordinator {
     try {
       await this.driver.tick();
     } catch (err) {
-      this.log(`[coordinator] scheduler: ${(err as Error).message}`);
+      logThrottled(this.log, `[coordinator] scheduler: ${(err as Error).message}`);
     } finally {
       this.ticking = false;
     }

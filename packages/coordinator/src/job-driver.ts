@@ -1,6 +1,6 @@
 import IORedis from 'ioredis';
 import { join } from 'node:path';
-import { FaceSource } from '@facenet/core';
+import { FaceSource, lossWeightsAt } from '@facenet/core';
 import {
   AbortMessage,
   collectiveSecret,
@@ -23,6 +23,7 @@ import { planBatch } from './batch-planner';
 import { PlannedStep, StepLedger } from './step-ledger';
 import { planWorldChange, WorldChange } from './world-change';
 import { WorldReshaper } from './world-reshaper';
+import { Durability } from './durability';
 import { WorkerJob, WorkerQueues } from './worker-queues';
 
 export interface DriverOptions {
@@ -31,6 +32,8 @@ export interface DriverOptions {
   stepTimeoutMs: number;
   /** Faults tolerated at one step before the job fails. */
   maxFaultsPerStep: number;
+  /** Storage faults since the last durable checkpoint before the job fails instead of pausing. */
+  maxStorageFaults: number;
   faultSettleMs: number;
   /** How long a worker may take to say what it holds. */
   stateQueryTimeoutMs: number;
@@ -45,9 +48,17 @@ class StepFault extends Error {
     readonly done: ShardJobResult[] = [],
     readonly step?: PlannedStep,
     readonly stepMs = 0,
+    readonly errorClass?: string,
   ) {
     super(message);
   }
+}
+
+/** The fault a worker's error stands for, by its class (decoded from the failure's envelope). */
+function faultKindOf(err: Error): FaultKind {
+  if (err.name === 'StorageError') return 'storage';
+  if (err.name === 'RejectedJobError') return 'rejected';
+  return 'step-failed';
 }
 
 /**
@@ -66,6 +77,7 @@ export class JobDriver {
   private readonly loops = new Map<string, Promise<void>>();
   private readonly ledger: StepLedger;
   private readonly reshaper: WorldReshaper;
+  private readonly durability: Durability;
   private stopping = false;
 
   constructor(
@@ -76,13 +88,17 @@ export class JobDriver {
     private readonly o: DriverOptions,
   ) {
     this.keys = redisKeys(o.prefix);
-    this.queues = new WorkerQueues(redis, o.prefix);
+    this.queues = new WorkerQueues(redis, o.prefix, (l) => o.log(`[coordinator] worker queue ${l}`));
     this.plans = new PlanLookup(redis, o.prefix, o.log);
     this.ledger = new StepLedger(redis, store, metrics, o.prefix, o.log, (id) => this.checkpointDir(id));
     this.reshaper = new WorldReshaper(redis, store, this.queues, this.ledger, {
       ...o,
       checkpointDir: (id) => this.checkpointDir(id),
       stopping: () => this.stopping,
+    });
+    this.durability = new Durability(store, this.queues, this.ledger, metrics, {
+      ...o,
+      checkpointDir: (id) => this.checkpointDir(id),
     });
   }
 
@@ -140,8 +156,18 @@ export class JobDriver {
         return;
       }
       if (job.step >= job.train.steps) {
+        // Completed only with the final weights on disk (a refused final checkpoint paused the job).
+        let durable: boolean;
+        try {
+          durable = await this.durability.finalStateDurable(job);
+        } catch (err) {
+          if (this.stopping) return;
+          await this.fault(job, new StepFault(`final checkpoint: ${(err as Error).message}`, 'step-failed'));
+          continue;
+        }
+        if (!durable) return;
         await this.store.update(id, (j) => transition(j, 'complete'));
-        this.o.log(`[coordinator] job ${id}: completed ${job.step} steps`);
+        this.o.log(`[coordinator] job ${id}: completed ${job.step} steps, final checkpoint ${job.step} on disk`);
         return;
       }
       const change = await this.worldChange(job);
@@ -194,7 +220,8 @@ export class JobDriver {
             done.push(res);
             return res;
           } catch (err) {
-            throw new StepFault(`rank ${r} (${ids[r]}): ${(err as Error).message}`, 'step-failed', done, planned);
+            const e = err as Error;
+            throw new StepFault(`rank ${r} (${ids[r]}): ${e.message}`, faultKindOf(e), done, planned, 0, e.name);
           }
         }),
       );
@@ -271,13 +298,41 @@ export class JobDriver {
       }
     }
     await this.ledger.commit(job, results, stepMs, planned, {});
+    if (await this.failIfLearningNothing(job.id)) return;
+    const refused = results.find((r) => r.checkpointError)?.checkpointError;
+    if (refused) {
+      await this.durability.storageFault(
+        job.id,
+        `checkpoint of step ${done} refused at ${refused.path}: ${refused.reason} (${refused.code})`,
+      );
+    }
   }
 
   /** A step failed or a rank died: abandon the generation, then change the world from the survivors. */
   private async fault(job: JobRecord, f: StepFault): Promise<void> {
-    this.metrics.faults.inc({ job_id: job.id });
     const abort: AbortMessage = { jobId: job.id, generation: job.generation };
     await this.redis.publish(this.keys.abortChannel, JSON.stringify(abort));
+    if (f.kind === 'storage') return this.durability.storageFault(job.id, f.message, f.errorClass);
+    if (f.kind === 'rejected') {
+      // A worker refused the job itself as invalid (paths outside its roots, a malformed payload):
+      // every re-plan would be refused alike, so the job fails now, saying why.
+      const reason = `a worker refused the job: ${f.message}`;
+      await this.store.update(job.id, (j) => {
+        j.faults.push({
+          at: new Date().toISOString(),
+          step: j.step,
+          inStep: j.step + 1,
+          generation: j.generation,
+          kind: 'rejected',
+          reason,
+          errorClass: f.errorClass,
+        });
+        transition(j, 'fail', reason);
+      });
+      this.o.log(`[coordinator] job ${job.id}: FAILED: ${reason}`);
+      return;
+    }
+    this.metrics.faults.inc({ job_id: job.id });
     // A worker that just died still looks alive until its registration expires.
     await new Promise((r) => setTimeout(r, this.o.faultSettleMs));
     const change = (await this.worldChange(job)) ?? { survivors: [], leaving: [], lost: [], joiners: [] };
@@ -292,7 +347,25 @@ export class JobDriver {
       done: f.done,
       step: f.step,
       stepMs: f.stepMs,
+      errorClass: f.errorClass,
     });
+  }
+
+  /**
+   * Fails the job when its last maxStepsWithoutTriplets committed steps all formed no triplet while
+   * the triplet loss was on: it is training nothing, and would otherwise end "completed".
+   */
+  private async failIfLearningNothing(id: string): Promise<boolean> {
+    const job = await this.store.get(id);
+    const n = job.spec.maxStepsWithoutTriplets ?? 20; // specs stored before the option have none
+    const recent = job.history.filter((h) => !h.rolledBack).slice(-n);
+    if (n === 0 || recent.length < n) return false;
+    const idle = recent.every((h) => h.triplets === 0 && lossWeightsAt(job.train.classification, h.step - 1).triplet > 0);
+    if (!idle) return false;
+    const reason = `no triplet formed in the last ${n} steps (maxStepsWithoutTriplets): every virtual shard needs two identities with two decodable images; check the dataset (the workers log the images they skip as undecodable), train.batch.P and train.virtualShards`;
+    await this.store.update(id, (j) => transition(j, 'fail', reason));
+    this.o.log(`[coordinator] job ${id}: FAILED: ${reason}`);
+    return true;
   }
 
   /** Starts nothing more: job loops end at their next step boundary (the lock or state is gone). */

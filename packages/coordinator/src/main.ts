@@ -4,6 +4,8 @@ import { envNumber, runService } from '@facenet/protocol';
 import { Coordinator } from './coordinator';
 
 const env = process.env;
+const FATAL_503_MS = 2000;
+const CLOSE_DEADLINE_MS = 5000;
 const coordinator = new Coordinator(
   {
     redisUrl: env.REDIS_URL,
@@ -19,8 +21,12 @@ const coordinator = new Coordinator(
   },
   undefined,
   () => {
-    // Its state is gone or another coordinator drives: leave (non-zero, so a supervisor notices).
-    void coordinator.close().finally(() => process.exit(3));
+    // Its state is gone or another coordinator drives: leave with code 3 within seconds, so a
+    // supervisor restarts it against sound state. /healthz answers 503 with the reason for the
+    // first FATAL_503_MS (probes and people see why); close() then gets CLOSE_DEADLINE_MS, since
+    // waits on a Redis that lost its queues may never end.
+    setTimeout(() => process.exit(3), FATAL_503_MS + CLOSE_DEADLINE_MS).unref();
+    setTimeout(() => void coordinator.close().finally(() => process.exit(3)), FATAL_503_MS);
   },
 );
 

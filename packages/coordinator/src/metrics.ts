@@ -100,6 +100,12 @@ export function createMetrics(sources?: ScrapeSources) {
       labelNames: labels,
       registers: [registry],
     }),
+    storageFaults: new Counter({
+      name: 'facenet_job_storage_faults_total',
+      help: 'Checkpoints storage refused (full disk, read-only volume, bad read-back); each pauses the job',
+      labelNames: labels,
+      registers: [registry],
+    }),
   };
 }
 

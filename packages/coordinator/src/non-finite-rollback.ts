@@ -16,23 +16,23 @@ export async function rollBackNonFinite(
   detail: string,
 ): Promise<void> {
   const g = job.spec.nonFinite;
-  metrics.nonFinite.inc({ job_id: job.id });
   metrics.faults.inc({ job_id: job.id });
   const updated = await store.update(job.id, (j) => {
-    const rollbacks = (j.nonFiniteRollbacks ?? 0) + 1;
-    const scale = (j.learningRateScale ?? 1) * g.learningRateFactor;
-    j.nonFiniteRollbacks = rollbacks;
+    // Counts rollbacks done, so the failing event after the last allowed one is not counted as one.
+    const done = j.nonFiniteRollbacks ?? 0;
+    const giveUp = done >= g.maxRollbacks;
     j.faults.push({
       at: new Date().toISOString(),
       step: j.step,
+      inStep: j.step + 1,
       generation: j.generation,
       kind: 'non-finite',
       reason: detail,
       resumedAt: j.step,
       stepsLost: 0,
-      recovery: 'rollback',
+      recovery: giveUp ? undefined : 'rollback',
     });
-    if (rollbacks > g.maxRollbacks) {
+    if (giveUp) {
       transition(
         j,
         'fail',
@@ -40,10 +40,12 @@ export async function rollBackNonFinite(
       );
       return;
     }
-    j.learningRateScale = scale;
+    j.nonFiniteRollbacks = done + 1;
+    j.learningRateScale = (j.learningRateScale ?? 1) * g.learningRateFactor;
     j.generation++; // new shard job and collective ids for the retried step
     j.stateHolders = j.world.map((w) => w.workerId); // nothing was applied: every rank still holds step j.step
   });
+  if (updated.state !== 'failed') metrics.nonFinite.inc({ job_id: job.id }); // rollbacks done, as the record counts them
   metrics.learningRateScale.set({ job_id: job.id }, updated.learningRateScale ?? 1);
   log(
     `[coordinator] job ${job.id}: ${detail}; ${updated.state === 'failed' ? `FAILED: ${updated.error}` : `rolled back (${updated.nonFiniteRollbacks}/${job.spec.nonFinite.maxRollbacks}), retrying step ${updated.step + 1} with the learning rate x ${(updated.learningRateScale ?? 1).toExponential(1)}`}`,

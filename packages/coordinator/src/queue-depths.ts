@@ -1,6 +1,6 @@
 import { Queue } from 'bullmq';
 import IORedis from 'ioredis';
-import { redisKeys, workerQueueName } from '@facenet/protocol';
+import { logRedisErrors, redisKeys, workerQueueName } from '@facenet/protocol';
 
 export interface QueueDepth {
   queue: string;
@@ -19,6 +19,7 @@ export class QueueDepths {
   constructor(
     private readonly redis: IORedis,
     prefix: string,
+    private readonly log: (line: string) => void,
   ) {
     this.keys = redisKeys(prefix);
   }
@@ -34,7 +35,10 @@ export class QueueDepths {
     const out: QueueDepth[] = [];
     for (const name of names) {
       let q = this.queues.get(name);
-      if (!q) this.queues.set(name, (q = new Queue(name, { connection: this.redis, prefix: this.keys.bull })));
+      if (!q) {
+        this.queues.set(name, (q = new Queue(name, { connection: this.redis, prefix: this.keys.bull })));
+        logRedisErrors(q, this.log);
+      }
       const counts = await q.getJobCounts('waiting', 'active', 'failed');
       for (const state of ['waiting', 'active', 'failed'] as const) out.push({ queue: name, state, count: counts[state] ?? 0 });
     }

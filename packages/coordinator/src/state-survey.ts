@@ -34,7 +34,7 @@ export async function surveyState(
   job: JobRecord,
   candidates: string[],
   timeoutMs: number,
-): Promise<{ state?: VerifiedState; answers: string[] }> {
+): Promise<{ state?: VerifiedState; atCommitted?: VerifiedState; answers: string[] }> {
   const answers: string[] = [];
   const held = await Promise.all(
     candidates.map(async (id) => {
@@ -49,10 +49,17 @@ export async function surveyState(
     }),
   );
   const usable = held.filter((h): h is NonNullable<typeof h> => !!h && h.step >= job.step && h.step <= job.step + 1);
-  const newest = Math.max(...usable.map((h) => h.step));
-  const atNewest = usable.filter((h) => h.step === newest);
-  if (atNewest.length === 0) return { answers };
-  const sums = new Set(atNewest.map((h) => h.checksum));
-  if (sums.size !== 1) return { answers: [...answers, `holders of step ${newest} disagree`] };
-  return { state: { step: newest, checksum: atNewest[0]!.checksum, holders: atNewest.map((h) => h.id) }, answers };
+  const agreed = (step: number): VerifiedState | undefined => {
+    const at = usable.filter((h) => h.step === step);
+    if (at.length === 0) return undefined;
+    if (new Set(at.map((h) => h.checksum)).size !== 1) {
+      answers.push(`holders of step ${step} disagree`);
+      return undefined;
+    }
+    return { step, checksum: at[0]!.checksum, holders: at.map((h) => h.id) };
+  };
+  const ahead = agreed(job.step + 1);
+  const atCommitted = agreed(job.step);
+  const newest = usable.some((h) => h.step === job.step + 1) ? ahead : atCommitted;
+  return { state: newest, atCommitted, answers };
 }

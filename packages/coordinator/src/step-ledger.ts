@@ -1,6 +1,15 @@
 import { Queue } from 'bullmq';
 import IORedis from 'ioredis';
-import { bestEvaluation, CheckpointEvent, EvaluationRecord, JobRecord, redisKeys, ShardJobResult, StepRecord } from '@facenet/protocol';
+import {
+  bestEvaluation,
+  CheckpointEvent,
+  EvaluationRecord,
+  JobRecord,
+  logRedisErrors,
+  redisKeys,
+  ShardJobResult,
+  StepRecord,
+} from '@facenet/protocol';
 import { checkpointsToDelete, deleteCheckpoints } from './checkpoint-retention';
 import { JobStore } from './job-store';
 import { Metrics } from './metrics';
@@ -115,7 +124,10 @@ export class StepLedger {
     ];
     for (const c of consumers) {
       let q = this.queues.get(c.name);
-      if (!q) this.queues.set(c.name, (q = new Queue(c.name, { connection: this.redis, prefix: this.keys.bull })));
+      if (!q) {
+        this.queues.set(c.name, (q = new Queue(c.name, { connection: this.redis, prefix: this.keys.bull })));
+        logRedisErrors(q, (l) => this.log(`[coordinator] checkpoint queue ${l}`));
+      }
       await q.add('checkpoint', event, {
         jobId: `${jobId}-ckpt-${step}`,
         removeOnComplete: { count: 1000 },

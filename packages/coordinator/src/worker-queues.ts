@@ -1,6 +1,7 @@
 import { Job, Queue, QueueEvents } from 'bullmq';
 import IORedis from 'ioredis';
-import { redisKeys, workerQueueName, WorkerJobData, WorkerJobResult } from '@facenet/protocol';
+import { decodeFailure } from '@facenet/core';
+import { logRedisErrors, redisKeys, workerQueueName, WorkerJobData, WorkerJobResult } from '@facenet/protocol';
 
 export type WorkerQueue = Queue<WorkerJobData, WorkerJobResult>;
 export type WorkerJob = Job<WorkerJobData, WorkerJobResult>;
@@ -18,6 +19,7 @@ export class WorkerQueues {
   constructor(
     private readonly redis: IORedis,
     prefix: string,
+    private readonly log: (line: string) => void,
   ) {
     this.keys = redisKeys(prefix);
   }
@@ -26,6 +28,7 @@ export class WorkerQueues {
     let q = this.queues.get(workerId);
     if (!q) {
       q = new Queue(workerQueueName(workerId), { connection: this.redis, prefix: this.keys.bull });
+      logRedisErrors(q, this.log);
       this.queues.set(workerId, q);
     }
     return q;
@@ -47,6 +50,7 @@ export class WorkerQueues {
         prefix: this.keys.bull,
         lastEventId: last?.[0] ?? '0-0',
       });
+      logRedisErrors(e, this.log);
       this.events.set(workerId, e);
       await e.waitUntilReady();
     }
@@ -65,12 +69,15 @@ export class WorkerQueues {
   }
 
   /**
-   * The job's return value, or its failure as an Error; rejects after timeoutMs, or at once when
+   * The job's return value, or its failure as the worker's own error class (decoded from the
+   * failure's envelope, so a StorageError arrives as one); rejects after timeoutMs, or at once when
    * these queues close (BullMQ's own wait would hold a stopping coordinator for the whole step
    * timeout). The timer is ours so that nothing outlives close().
    */
   async result(workerId: string, job: WorkerJob, timeoutMs: number): Promise<WorkerJobResult> {
-    const finished = job.waitUntilFinished(await this.queueEvents(workerId), 0) as Promise<WorkerJobResult>;
+    const finished = (job.waitUntilFinished(await this.queueEvents(workerId), 0) as Promise<WorkerJobResult>).catch((err: Error) => {
+      throw decodeFailure(err.message);
+    });
     let timer: NodeJS.Timeout | undefined;
     let onClose: (() => void) | undefined;
     try {

@@ -16,6 +16,7 @@ export interface FaultInfo {
   done?: ShardJobResult[];
   step?: PlannedStep;
   stepMs?: number;
+  errorClass?: string;
 }
 
 export interface ReshaperOptions {
@@ -62,13 +63,26 @@ export class WorldReshaper {
     const world = [...c.survivors, ...c.joiners];
     const minWorld = job.spec.minWorldSize ?? 1;
     const sources = [...c.survivors, ...c.leaving].map((w) => w.id).filter((id) => !c.lost.includes(id));
-    const survey = sources.length ? await surveyState(this.queues, job, sources, this.o.stateQueryTimeoutMs) : { answers: [] };
+    const survey: Awaited<ReturnType<typeof surveyState>> = sources.length
+      ? await surveyState(this.queues, job, sources, this.o.stateQueryTimeoutMs)
+      : { answers: [] };
     let state: VerifiedState | undefined = survey.state;
     const committed = job.step;
     const inflight = f?.done?.filter((r) => r.step === committed && !r.nonFinite) ?? [];
-    // Holders one step ahead applied the step in flight; without a result of it to record, their
-    // state is not used (the job then continues from the last checkpoint).
-    if (state && state.step === committed + 1 && inflight.length === 0) state = undefined;
+    // Holders one step ahead applied the step in flight. Their state is used only with a result of
+    // it to record and two workers vouching for the same weights (two holders, or a holder and a
+    // rank whose reported checksum matches); one unchecked copy is not trusted, and the job then
+    // replays from the last checkpoint.
+    if (state && state.step === committed + 1) {
+      const vouching = new Set(state.holders);
+      for (const r of inflight) if (r.checksum === state.checksum) vouching.add(job.world[r.rank]?.workerId ?? `rank ${r.rank}`);
+      if (inflight.length === 0 || vouching.size < 2) {
+        this.o.log(
+          `[coordinator] job ${job.id}: step ${committed + 1} is held by ${state.holders.join(', ')} alone, with no second copy to check it against; replaying it from ${survey.atCommitted ? `the state of step ${committed} held by ${survey.atCommitted.holders.join(', ')}` : 'the last checkpoint'}`,
+        );
+        state = survey.atCommitted;
+      }
+    }
     let restoreFrom = job.restoreFrom;
     let written: { step: number; dir: string } | undefined;
     if (state && state.step > 0) {
@@ -116,9 +130,11 @@ export class WorldReshaper {
         const fault: FaultRecord = {
           at: new Date().toISOString(),
           step: committed,
+          inStep: committed + 1,
           generation: job.generation,
           kind: f.kind,
           reason: f.reason,
+          errorClass: f.errorClass,
           resumedAt: finalStep,
           stepsLost: Math.max(0, committed - finalStep),
           recovery: state ? 'survivors' : 'checkpoint',

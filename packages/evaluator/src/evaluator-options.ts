@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
+import { ConfigError } from '@facenet/core';
 
 export interface EvaluatorOptions {
   /** @default process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' */
@@ -31,9 +32,9 @@ export function compileEvaluatorOptions(o: EvaluatorOptions = {}): CompiledEvalu
     id: `${hostname()}-${process.pid}`,
   };
   if (!(Number.isInteger(c.metricsPort) && c.metricsPort >= 0 && c.metricsPort <= 65535))
-    throw new TypeError(`evaluator option metricsPort must be 0-65535, got ${c.metricsPort}`);
+    throw new ConfigError(`evaluator option metricsPort`, `must be 0-65535, got ${c.metricsPort}`);
   for (const k of ['heartbeatMs', 'lockMs'] as const) {
-    if (!(Number.isInteger(c[k]) && c[k] > 0)) throw new TypeError(`evaluator option ${k} must be a positive integer, got ${c[k]}`);
+    if (!(Number.isInteger(c[k]) && c[k] > 0)) throw new ConfigError(`evaluator option ${k}`, `must be a positive integer, got ${c[k]}`);
   }
   return c;
 }

@@ -1,5 +1,11 @@
-/** Errors of the core library, each class with the fields a caller needs to act on it. */
+import { registerErrorClasses } from './error-envelope';
+
+/**
+ * Errors of the core library, each class with the fields a caller needs to act on it, and
+ * whether retrying the same operation can help (bad input and full disks cannot).
+ */
 export class FacenetError extends Error {
+  readonly retryable: boolean = false;
   constructor(message: string) {
     super(message);
     this.name = new.target.name;
@@ -89,3 +95,32 @@ export class NonFiniteError extends FacenetError {
     super(`non-finite ${what} at step ${step + 1}: ${detail}`);
   }
 }
+
+/**
+ * Storage refused a write (a full disk, a read-only or vanished volume), or what was written did
+ * not read back the same. `code` is the system's (ENOSPC, EROFS, EIO, ...) or EVERIFY.
+ */
+export class StorageError extends FacenetError {
+  constructor(
+    readonly path: string,
+    readonly code: string,
+    readonly reason: string,
+  ) {
+    super(`cannot write ${path}: ${reason}`);
+  }
+}
+
+registerErrorClasses(
+  FacenetError,
+  BackendError,
+  ImageDecodeError,
+  DatasetError,
+  PairsFormatError,
+  CheckpointError,
+  ConfigError,
+  DownloadError,
+  ModelError,
+  SpecError,
+  NonFiniteError,
+  StorageError,
+);

@@ -6,6 +6,7 @@ export type { BackendName, BackendChoice, SelectBackendOptions } from './backend
 export { registerFastConvGradients, conv2dFilterGradient, conv2dInputGradient } from './backend/conv-gradients';
 export { registerFastMatMulGradient } from './backend/matmul-gradient';
 export * from './errors';
+export * from './error-envelope';
 
 export { EmbeddingModel, compileModelOptions } from './model/embedding-model';
 export type { ModelOptions, ModelConfig } from './model/embedding-model';

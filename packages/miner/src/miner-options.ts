@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { ConfigError } from '@facenet/core';
 
 export interface MinerOptions {
   /** @default process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' */
@@ -51,7 +52,7 @@ export function compileMinerOptions(o: MinerOptions = {}): CompiledMinerOptions 
     id: `${hostname()}-${process.pid}`,
   };
   if (!(Number.isInteger(c.randomCandidates) && c.randomCandidates >= 0))
-    throw new TypeError(`miner option randomCandidates must be an integer >= 0, got ${c.randomCandidates}`);
+    throw new ConfigError(`miner option randomCandidates`, `must be an integer >= 0, got ${c.randomCandidates}`);
   for (const k of [
     'rowBlock',
     'colBlock',
@@ -63,9 +64,9 @@ export function compileMinerOptions(o: MinerOptions = {}): CompiledMinerOptions 
     'exactUpTo',
     'neighbourIdentities',
   ] as const) {
-    if (!(Number.isInteger(c[k]) && c[k] > 0)) throw new TypeError(`miner option ${k} must be a positive integer, got ${c[k]}`);
+    if (!(Number.isInteger(c[k]) && c[k] > 0)) throw new ConfigError(`miner option ${k}`, `must be a positive integer, got ${c[k]}`);
   }
   if (!(Number.isInteger(c.metricsPort) && c.metricsPort >= 0 && c.metricsPort <= 65535))
-    throw new TypeError(`miner option metricsPort must be 0-65535, got ${c.metricsPort}`);
+    throw new ConfigError(`miner option metricsPort`, `must be 0-65535, got ${c.metricsPort}`);
   return c;
 }

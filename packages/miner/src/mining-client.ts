@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { ErrorEnvelope, fromEnvelope } from '@facenet/core';
 import type { CheckpointMiner, MiningJob } from './mine-checkpoint';
 import type { CompiledMinerOptions } from './miner-options';
 
@@ -12,7 +13,7 @@ export interface MiningRequest {
   step: number;
 }
 
-export type MiningReply = { id: number; ok: true; value: Mined } | { id: number; ok: false; error: string };
+export type MiningReply = { id: number; ok: true; value: Mined } | { id: number; ok: false; error: ErrorEnvelope };
 
 /**
  * The miner's main-thread handle on its mining thread (mining-thread.ts). One request at a time:
@@ -31,7 +32,7 @@ export class MiningClient {
       if (!p) return;
       this.pending.delete(r.id);
       if (r.ok) p.resolve(r.value);
-      else p.reject(new Error(r.error));
+      else p.reject(fromEnvelope(r.error));
     });
     const fail = (err: Error) => {
       this.exited = err;

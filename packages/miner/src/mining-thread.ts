@@ -5,7 +5,7 @@
  * /metrics. The thread lives as long as the miner, so its sources' decoded-image caches do too.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { selectBackend } from '@facenet/core';
+import { selectBackend, toEnvelope } from '@facenet/core';
 import { CheckpointMiner } from './mine-checkpoint';
 import type { CompiledMinerOptions } from './miner-options';
 import type { MiningReply, MiningRequest } from './mining-client';
@@ -20,7 +20,7 @@ parentPort?.on('message', (req: MiningRequest) => {
       await backend;
       return { id: req.id, ok: true, value: await miner.mine(req.job, req.checkpoint, req.step) };
     } catch (err) {
-      return { id: req.id, ok: false, error: (err as Error).message };
+      return { id: req.id, ok: false, error: toEnvelope(err) };
     }
   })().then((reply) => parentPort?.postMessage(reply));
 });

@@ -70,6 +70,7 @@ export class CheckpointConsumer {
     await this.register();
     this.heartbeat = setInterval(() => void this.register().catch(() => undefined), this.o.heartbeatMs);
     this.queue = new Queue(this.o.queue, { connection: this.redis, prefix: this.keys.bull });
+    logRedisErrors(this.queue, (l) => this.log(`[${this.o.role}] queue ${l}`));
     const connection = this.redis.duplicate({ maxRetriesPerRequest: null });
     logRedisErrors(connection, (l) => this.log(`[${this.o.role}] queue ${l}`));
     this.worker = new Worker<CheckpointEvent>(this.o.queue, (job) => this.handle(job), {
@@ -79,7 +80,7 @@ export class CheckpointConsumer {
       lockDuration: this.o.lockMs,
       maxStalledCount: 1,
     });
-    this.worker.on('error', (err) => this.log(`[${this.o.role}] queue error: ${err.message}`));
+    logRedisErrors(this.worker, (l) => this.log(`[${this.o.role}] queue ${l}`));
     this.state = 'RUNNING';
     this.log(
       `[${this.o.role}] ready: consuming ${this.o.queue} (prefix ${this.o.prefix}), metrics at http://${this.metricsAddress}/metrics`,

@@ -25,7 +25,16 @@ export { peopleOfPairsFolds, sourceFromSpec, trainingSource } from './dataset-so
 export { bestEvaluation } from './evaluation';
 export { dataRoots, insideRoots, OUTSIDE_ROOTS } from './data-roots';
 export type { EvaluationRecord } from './evaluation';
-export { envNumber, runService, runCloseSteps, logRedisErrors, deleteKeysUnder, redactUrl, connectRedis } from './service-runtime';
+export {
+  envNumber,
+  runService,
+  runCloseSteps,
+  logRedisErrors,
+  logThrottled,
+  deleteKeysUnder,
+  redactUrl,
+  connectRedis,
+} from './service-runtime';
 export { serveMetrics } from './metrics-server';
 export { CheckpointConsumer } from './checkpoint-consumer';
 export type { CheckpointConsumerOptions, ConsumerState } from './checkpoint-consumer';

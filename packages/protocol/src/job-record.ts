@@ -36,15 +36,25 @@ export interface StepRecord extends TripletStats {
   timings: StepTimings[];
 }
 
-export type FaultKind = 'worker-lost' | 'step-failed' | 'non-finite';
+/**
+ * What went wrong: a rank gone or a step that failed on the ring or a worker (the world is rebuilt
+ * from the survivors), NaN/Inf (rolled back), storage refusing a checkpoint (the job pauses; the
+ * world stays), or a worker refusing the job as invalid (the job fails: re-planning cannot help).
+ */
+export type FaultKind = 'worker-lost' | 'step-failed' | 'non-finite' | 'storage' | 'rejected';
 
 export interface FaultRecord {
   at: string;
   /** Committed steps when it happened (the step in flight is step + 1). */
   step: number;
+  /** The step it happened in, numbered as logs and the status page number steps (1-based): the step
+   * in flight, or for a storage fault the step whose checkpoint was refused. */
+  inStep?: number;
   generation: number;
   kind?: FaultKind;
   reason: string;
+  /** The class of the error behind it, as the worker threw it (AllreduceError, StorageError, ...). */
+  errorClass?: string;
   /** Where the job continued from, and how many committed steps that undid. */
   resumedAt?: number;
   stepsLost?: number;

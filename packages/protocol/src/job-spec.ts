@@ -140,6 +140,12 @@ export const jobSpecSchema = z
     minWorldSize: z.number().int().min(1).max(256).optional(),
     /** Compare weight checksums across ranks every N steps (0 = never). */
     checksumEvery: z.number().int().min(0).default(10),
+    /**
+     * Fail the job when this many steps in a row formed no triplet while the triplet loss was on
+     * (every image undecodable, shards of one identity): it would "complete" having learnt nothing.
+     * 0 = never.
+     */
+    maxStepsWithoutTriplets: z.number().int().min(0).max(1_000_000).default(20),
     /** Training options; checkpoint folders and evaluation belong to the cluster here, not to the spec. */
     train: trainOptionsSchema.omit({ checkpointDir: true, evaluateEvery: true }).default({}),
     curriculum: curriculumSchema.default(curriculumSchema.parse({})),

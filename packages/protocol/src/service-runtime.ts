@@ -1,4 +1,5 @@
 import IORedis from 'ioredis';
+import { ConfigError } from '@facenet/core';
 
 /**
  * Process plumbing shared by the service entry points: numbers from the environment, and
@@ -8,7 +9,7 @@ export function envNumber(name: string): number | undefined {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return undefined;
   const n = Number(raw);
-  if (!Number.isFinite(n)) throw new TypeError(`${name} must be a number, got '${raw}'`);
+  if (!Number.isFinite(n)) throw new ConfigError(`${name}`, `must be a number, got '${raw}'`);
   return n;
 }
 
@@ -73,23 +74,34 @@ export async function runCloseSteps(steps: [string, () => Promise<unknown>][], l
   }
 }
 
+/** When each distinct error message was last logged in this process (shared by every client and queue). */
+const lastLogged = new Map<string, number>();
+
 /**
- * Logs an ioredis client's connection errors, at most one line per error message every 10 s:
- * without a listener every failed reconnect during a Redis outage is an unhandled error event
- * with a raw stack.
+ * Logs `line` unless the same first line was logged in the last `everyMs` (10 s) anywhere in this
+ * process: a failure that repeats every tick of a loop during an outage writes one line, not hundreds.
+ */
+export function logThrottled(log: (line: string) => void, line: string, everyMs = 10_000): void {
+  const first = line.split('\n')[0] as string;
+  const now = Date.now();
+  if (now - (lastLogged.get(first) ?? -Infinity) < everyMs) return;
+  if (lastLogged.size > 1000) lastLogged.clear(); // bounded: messages may carry ids
+  lastLogged.set(first, now);
+  log(first);
+}
+
+/**
+ * Logs the errors of an ioredis client, or of a BullMQ Queue, QueueEvents or Worker, at most one
+ * line per distinct message every 10 s across the whole process, never a stack: during a Redis
+ * outage every client and queue reports every failed reconnect, and BullMQ prints an error event
+ * nobody listens to with console.error, stack and all.
  */
 export function logRedisErrors(
   client: { on(event: 'error', fn: (err: Error) => void): unknown },
   log: (line: string) => void,
   everyMs = 10_000,
 ): void {
-  const last = new Map<string, number>();
-  client.on('error', (err: Error) => {
-    const now = Date.now();
-    if (now - (last.get(err.message) ?? 0) < everyMs) return;
-    last.set(err.message, now);
-    log(`redis: ${err.message}`);
-  });
+  client.on('error', (err: Error) => logThrottled(log, `redis: ${String(err?.message ?? err)}`, everyMs));
 }
 
 /**

@@ -93,6 +93,9 @@ export interface ShardJobResult {
   /** Set when the step was not applied because its loss, gradients or new weights were NaN or Inf
    * (every rank decides alike); the weights stay at `step`. */
   nonFinite?: string;
+  /** Set when the step was applied (every rank holds it) but rank 0 could not write its checkpoint:
+   * a storage fault, not a fault of the ring; `checkpoint` is then absent. */
+  checkpointError?: { path: string; code: string; reason: string };
 }
 
 export const shardJobId = (jobId: string, step: number, rank: number, generation: number) => `${jobId}-s${step}-r${rank}-g${generation}`;

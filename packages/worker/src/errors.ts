@@ -1,13 +1,18 @@
+import { registerErrorClasses } from '@facenet/core';
+
 /** Errors of the worker, each with the fields (job, step, rank) that say where it happened. */
 export class WorkerError extends Error {
+  /** Whether another try (a new generation of the ring) can help. */
+  readonly retryable: boolean = false;
   constructor(message: string) {
     super(message);
     this.name = new.target.name;
   }
 }
 
-/** A collective that could not complete: the step is aborted on this rank, nothing applied. */
+/** A collective that could not complete: the step is aborted on this rank, nothing applied; a new ring may succeed. */
 export class AllreduceError extends WorkerError {
+  override readonly retryable = true;
   constructor(
     readonly collectiveId: string,
     readonly rank: number,
@@ -32,4 +37,8 @@ export class StateError extends WorkerError {
 }
 
 /** The compute thread crashed or exited; every request in flight fails with this. */
-export class ComputeThreadError extends WorkerError {}
+export class ComputeThreadError extends WorkerError {
+  override readonly retryable = true;
+}
+
+registerErrorClasses(WorkerError, AllreduceError, StateError, ComputeThreadError);

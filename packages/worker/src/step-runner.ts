@@ -9,6 +9,7 @@ import {
   LoadedImages,
   loadStepShards,
   NonFiniteError,
+  StorageError,
 } from '@facenet/core';
 import { collectiveId, DatasetSpec, HeldState, ShardJobData, ShardJobResult, sourceFromSpec, StateQuery } from '@facenet/protocol';
 import type { AllreducePeer } from './allreduce/ring-allreduce';
@@ -142,9 +143,18 @@ export class StepRunner {
     this.held = { jobId: data.jobId, step: applied.step, generation: data.generation };
     const t4 = performance.now();
     let checkpoint: string | undefined;
-    if (data.rank === 0 && data.checkpointDir)
-      checkpoint = await this.compute.checkpoint(join(data.checkpointDir, checkpointName(applied.step)));
-    return result({ checksum: applied.checksum, checkpoint }, t4, performance.now());
+    let checkpointError: ShardJobResult['checkpointError'];
+    if (data.rank === 0 && data.checkpointDir) {
+      try {
+        checkpoint = await this.compute.checkpoint(join(data.checkpointDir, checkpointName(applied.step)));
+      } catch (err) {
+        // The update is applied on every rank; only the disk failed. Say so, and let the
+        // coordinator decide (it pauses the job), instead of failing the step like a dead rank.
+        if (!(err instanceof StorageError)) throw err;
+        checkpointError = { path: err.path, code: err.code, reason: err.reason };
+      }
+    }
+    return result({ checksum: applied.checksum, checkpoint, checkpointError }, t4, performance.now());
   }
 
   /** Answers a state query: what this rank holds for the job, written as a checkpoint if asked. */

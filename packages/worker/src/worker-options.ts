@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { dataRoots } from '@facenet/protocol';
 import { AllreduceOptions, compileAllreduceOptions, CompiledAllreduceOptions } from './allreduce/allreduce-options';
+import { ConfigError } from '@facenet/core';
 
 export interface WorkerOptions {
   /** @default process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' */
@@ -55,11 +56,11 @@ export function compileWorkerOptions(o: WorkerOptions = {}): CompiledWorkerOptio
     prefetch: o.prefetch ?? true,
   };
   if (!(Number.isInteger(c.metricsPort) && c.metricsPort >= 0 && c.metricsPort <= 65535))
-    throw new TypeError(`worker option metricsPort must be 0-65535, got ${c.metricsPort}`);
+    throw new ConfigError(`worker option metricsPort`, `must be 0-65535, got ${c.metricsPort}`);
   for (const k of ['heartbeatMs', 'shutdownGraceMs'] as const) {
-    if (!(Number.isFinite(c[k]) && c[k] > 0)) throw new TypeError(`worker option ${k} must be > 0, got ${c[k]}`);
+    if (!(Number.isFinite(c[k]) && c[k] > 0)) throw new ConfigError(`worker option ${k}`, `must be > 0, got ${c[k]}`);
   }
   if (!/^[A-Za-z0-9._-]+$/.test(c.workerId))
-    throw new TypeError(`worker option workerId '${c.workerId}' may use letters, digits, '.', '_' and '-' only`);
+    throw new ConfigError(`worker option workerId`, `'${c.workerId}' may use letters, digits, '.', '_' and '-' only`);
   return c;
 }

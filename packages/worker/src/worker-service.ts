@@ -1,4 +1,5 @@
 import { Job, UnrecoverableError, Worker } from 'bullmq';
+import { encodeFailure } from '@facenet/core';
 import IORedis from 'ioredis';
 import { hostname } from 'node:os';
 import {
@@ -12,12 +13,12 @@ import {
   WorkerJobResult,
   connectRedis,
   logRedisErrors,
+  logThrottled,
   serveMetrics,
 } from '@facenet/protocol';
 import { AllreducePeer } from './allreduce/ring-allreduce';
 import { ComputeClient } from './compute/compute-client';
 import { StepRunner } from './step-runner';
-import { StateError } from './errors';
 import { checkWorkerJob } from './job-guard';
 import { compileWorkerOptions, CompiledWorkerOptions, WorkerOptions } from './worker-options';
 import { createWorkerMetrics } from './worker-metrics';
@@ -97,7 +98,7 @@ export class WorkerService {
     };
     await this.register();
     this.heartbeat = setInterval(() => {
-      this.register().catch((err: Error) => this.log(`[worker ${this.id}] heartbeat failed: ${err.message}`));
+      this.register().catch((err: Error) => logThrottled(this.log, `[worker ${this.id}] heartbeat failed: ${err.message}`));
     }, this.options.heartbeatMs);
     const keys = redisKeys(this.options.prefix);
     const connection = this.redis.duplicate({ maxRetriesPerRequest: null });
@@ -109,7 +110,7 @@ export class WorkerService {
       maxStalledCount: 0,
       lockDuration: 30_000,
     });
-    this.worker.on('error', (err) => this.log(`[worker ${this.id}] queue error: ${err.message}`));
+    logRedisErrors(this.worker, (l) => this.log(`[worker ${this.id}] queue ${l}`));
     // The coordinator announces abandoned generations so a rank stuck waiting on a dead
     // neighbour aborts its step at once instead of after the allreduce timeout.
     this.subscriber = this.redis.duplicate();
@@ -131,10 +132,13 @@ export class WorkerService {
       checkWorkerJob(d, { dataRoots: this.options.dataRoots, checkpointRoot: this.options.checkpointRoot });
     } catch (err) {
       this.log(`[worker ${this.id}] ${(err as Error).message}`);
-      throw new UnrecoverableError((err as Error).message);
+      throw new UnrecoverableError(encodeFailure(err));
     }
     if (isStateQuery(d)) {
-      const held = await this.runner.state(d);
+      const held = await this.runner.state(d).catch((err: Error) => {
+        this.log(`[worker ${this.id}] job ${d.jobId}: state query failed: ${err.message}`);
+        throw new UnrecoverableError(encodeFailure(err));
+      });
       this.log(
         `[worker ${this.id}] job ${d.jobId}: holds ${held ? `step ${held.step} (${held.checksum.slice(0, 12)})${held.checkpoint ? `, written to ${held.checkpoint}` : ''}` : 'nothing'}`,
       );
@@ -153,9 +157,9 @@ export class WorkerService {
     } catch (err) {
       this.metrics.steps.inc({ ...l, outcome: 'failed' });
       this.log(`[worker ${this.id}] job ${d.jobId} step ${d.step + 1} rank ${d.rank} failed: ${(err as Error).message}`);
-      // The coordinator re-plans failed steps itself; BullMQ must not retry them.
-      if (err instanceof StateError) throw new UnrecoverableError(err.message);
-      throw err;
+      // The coordinator re-plans failed steps itself (BullMQ never retries them); the envelope
+      // tells it the error's class, fields and whether another try can help.
+      throw new UnrecoverableError(encodeFailure(err));
     }
   }
 

@@ -1,6 +1,7 @@
 import { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { ConfigError } from '@facenet/core';
 
 export type Scope = 'read' | 'admin';
 
@@ -23,14 +24,14 @@ export function loadTokens(file: string | undefined, env: NodeJS.ProcessEnv = pr
         const line = raw.trim();
         if (!line || line.startsWith('#')) return;
         const m = /^(read|admin):(\S{16,})$/.exec(line);
-        if (!m) throw new TypeError(`${file}:${i + 1}: expected 'read:TOKEN' or 'admin:TOKEN' with a token of 16+ characters`);
+        if (!m) throw new ConfigError(`${file}:${i + 1}`, `expected 'read:TOKEN' or 'admin:TOKEN' with a token of 16+ characters`);
         t[m[1] as Scope].push(m[2] as string);
       });
   }
   for (const scope of ['read', 'admin'] as const) {
     const v = env[`FACENET_API_TOKEN_${scope.toUpperCase()}`];
     if (v) {
-      if (v.length < 16) throw new TypeError(`FACENET_API_TOKEN_${scope.toUpperCase()} must be at least 16 characters`);
+      if (v.length < 16) throw new ConfigError(`FACENET_API_TOKEN_${scope.toUpperCase()}`, `must be at least 16 characters`);
       t[scope].push(v);
     }
   }

@@ -70,7 +70,15 @@ async function checkData(spec: JobSpec, train: TrainConfig | undefined, issues: 
     if (spec.holdout > 0 && eligible - spec.holdout < 2)
       issues.push({ path: 'holdout', message: `leaves ${eligible - spec.holdout} identities with 2+ images to train on; need at least 2` });
     else if (train) {
-      const classes = trainingSource(source, spec.holdout, train.seed).train.index.images.length;
+      const trainIndex = trainingSource(source, spec.holdout, train.seed).train.index;
+      const classes = trainIndex.images.length;
+      const fill = trainIndex.images.filter((i) => i.length >= 2).length;
+      // A batch holds min(P, identities with 2+ images); every virtual shard needs two of them.
+      if (fill < 2 * train.virtualShards && !(train.classification && train.classification.mode === 'alone'))
+        issues.push({
+          path: 'train.virtualShards',
+          message: `${train.virtualShards} virtual shards need ${2 * train.virtualShards} training identities with 2+ images (two per shard to form a triplet); the dataset leaves ${fill} after holdout ${spec.holdout}`,
+        });
       if (train.classification) {
         // One class per training identity, counted here so every rank builds the same class weights.
         train.classification.classes = classes;

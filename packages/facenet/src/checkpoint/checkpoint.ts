@@ -1,9 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { tf } from '../backend/tf';
-import { CheckpointError } from '../errors';
+import { CheckpointError, StorageError } from '../errors';
 import { EmbeddingModel, ModelConfig } from '../model/embedding-model';
 import { Optimizer, OptimizerConfig } from '../optim/optimizer';
 
@@ -116,19 +116,45 @@ export async function writeCheckpoint(
     tensors: entries,
     weights: { file: WEIGHTS, bytes: weights.length, sha256: createHash('sha256').update(weights).digest('hex') },
   };
-  await mkdir(dirname(target), { recursive: true });
   const tmp = join(dirname(target), `.${basename(target)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
-    await mkdir(tmp);
-    await writeFile(join(tmp, WEIGHTS), weights);
-    await writeFile(join(tmp, MANIFEST), JSON.stringify(manifest, null, 2));
+    await mkdir(tmp, { recursive: true });
+    await writeDurably(join(tmp, WEIGHTS), weights);
+    await writeDurably(join(tmp, MANIFEST), Buffer.from(JSON.stringify(manifest, null, 2)));
+    await verifyWeights(tmp, manifest.weights);
     if (o.overwrite && existsSync(target)) await rm(target, { recursive: true });
     await rename(tmp, target);
   } catch (err) {
-    await rm(tmp, { recursive: true, force: true });
-    throw new CheckpointError(target, `write failed: ${(err as Error).message}`);
+    await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+    if (err instanceof StorageError) throw new StorageError(target, err.code, err.reason);
+    const e = err as NodeJS.ErrnoException;
+    throw new StorageError(target, e.code ?? 'EIO', e.message);
   }
   return manifest;
+}
+
+/** Writes and fsyncs a file: a checkpoint counts only once its bytes are on the disk, not in the page cache. */
+async function writeDurably(path: string, data: Buffer): Promise<void> {
+  const f = await open(path, 'w');
+  try {
+    await f.writeFile(data);
+    await f.sync();
+  } finally {
+    await f.close();
+  }
+}
+
+/** Reads the weights back and compares size and sha256 with the manifest (a short write or a bad disk shows here). */
+async function verifyWeights(dir: string, expected: CheckpointManifest['weights']): Promise<void> {
+  const back = await readFile(join(dir, WEIGHTS));
+  const sha = createHash('sha256').update(back).digest('hex');
+  if (back.length !== expected.bytes || sha !== expected.sha256) {
+    throw new StorageError(
+      dir,
+      'EVERIFY',
+      `weights read back as ${back.length} bytes (sha256 ${sha.slice(0, 12)}), written ${expected.bytes} (${expected.sha256.slice(0, 12)})`,
+    );
+  }
 }
 
 /** Reads and verifies a checkpoint (format, sha256, sizes). Errors say what is wrong. */

@@ -77,6 +77,15 @@ export function compileTrainOptions(o: TrainOptions = {}): TrainConfig {
   if (!Number.isInteger(virtualShards) || virtualShards < 1 || virtualShards > batch.P) {
     throw new ConfigError('virtualShards', `must be an integer in [1, P=${batch.P}], got ${virtualShards}`);
   }
+  const classification = compileClassificationOptions(o.classification, steps);
+  // Identities are dealt to virtual shards whole, and triplets form within a shard: a shard with
+  // one identity has no negative, so a job with P < 2V would train nothing in some shards.
+  if (batch.P < 2 * virtualShards && !(classification && classification.mode === 'alone')) {
+    throw new ConfigError(
+      'virtualShards',
+      `${virtualShards} virtual shards need P >= ${2 * virtualShards} identities a batch (two per shard, or no triplet can form in it), got batch.P = ${batch.P}`,
+    );
+  }
   const bnMomentum = o.bnMomentum ?? 0.9;
   if (!(bnMomentum >= 0 && bnMomentum < 1)) throw new ConfigError('bnMomentum', `must be in [0, 1), got ${bnMomentum}`);
   const augment = o.augment === false ? false : { cropMargin: o.augment?.cropMargin ?? 0.125, flip: o.augment?.flip ?? true };
@@ -91,7 +100,7 @@ export function compileTrainOptions(o: TrainOptions = {}): TrainConfig {
     selection,
     margin,
     steps,
-    classification: compileClassificationOptions(o.classification, steps),
+    classification,
     seed: o.seed ?? 1,
     augment,
     bnMomentum,

@@ -1,3 +1,5 @@
+import { ConfigError } from '@facenet/core';
+
 export interface AllreduceOptions {
   /** Interface the allreduce server listens on. @default '127.0.0.1' */
   host?: string;
@@ -49,16 +51,19 @@ export function compileAllreduceOptions(o: AllreduceOptions = {}): CompiledAllre
   if (c.tls)
     for (const k of ['ca', 'cert', 'key'] as const)
       if (!c.tls[k])
-        throw new TypeError(`allreduce option tls.${k} is required with TLS (FACENET_TLS_CA, FACENET_TLS_CERT, FACENET_TLS_KEY)`);
+        throw new ConfigError(`allreduce option tls.${k}`, `is required with TLS (FACENET_TLS_CA, FACENET_TLS_CERT, FACENET_TLS_KEY)`);
   for (const k of ['port', 'dataPort'] as const) {
-    if (!Number.isInteger(c[k]) || c[k] < 0 || c[k] > 65535) throw new TypeError(`allreduce option ${k} must be 0-65535, got ${c[k]}`);
+    if (!Number.isInteger(c[k]) || c[k] < 0 || c[k] > 65535) throw new ConfigError(`allreduce option ${k}`, `must be 0-65535, got ${c[k]}`);
   }
   if (c.transport !== 'tcp' && c.transport !== 'grpc')
-    throw new TypeError(`allreduce option transport must be 'tcp' or 'grpc' (FACENET_ALLREDUCE_TRANSPORT), got ${String(c.transport)}`);
+    throw new ConfigError(
+      `allreduce option transport`,
+      `must be 'tcp' or 'grpc' (FACENET_ALLREDUCE_TRANSPORT), got ${String(c.transport)}`,
+    );
   for (const k of ['chunkBytes', 'windowBytes', 'timeoutMs'] as const) {
-    if (!(Number.isFinite(c[k]) && c[k] > 0)) throw new TypeError(`allreduce option ${k} must be > 0, got ${c[k]}`);
+    if (!(Number.isFinite(c[k]) && c[k] > 0)) throw new ConfigError(`allreduce option ${k}`, `must be > 0, got ${c[k]}`);
   }
   if (c.chunkBytes % 4 !== 0 || c.chunkBytes > 4 << 20)
-    throw new TypeError(`allreduce option chunkBytes must be a multiple of 4 up to 4 MiB, got ${c.chunkBytes}`);
+    throw new ConfigError(`allreduce option chunkBytes`, `must be a multiple of 4 up to 4 MiB, got ${c.chunkBytes}`);
   return c;
 }

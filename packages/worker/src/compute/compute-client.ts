@@ -1,16 +1,8 @@
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { NonFiniteError } from '@facenet/core';
-import { ComputeThreadError, StateError, WorkerError } from '../errors';
+import { fromEnvelope } from '@facenet/core';
+import { ComputeThreadError } from '../errors';
 import type { ComputeReply, ComputeRequest, HeldState, InitResult } from './protocol';
-
-/** The error a failed reply stands for, with its class and fields as thrown in the compute thread. */
-function errorOf(r: Extract<ComputeReply, { ok: false }>): Error {
-  const f = r.fields ?? {};
-  if (r.name === 'StateError') return new StateError(f.jobId as string, f.step as number, f.reason as string);
-  if (r.name === 'NonFiniteError') return new NonFiniteError(f.step as number, f.what as NonFiniteError['what'], f.detail as string);
-  return new WorkerError(r.error);
-}
 
 type Body<T extends ComputeRequest['type']> = Omit<Extract<ComputeRequest, { type: T }>, 'id' | 'type'>;
 
@@ -28,7 +20,7 @@ export class ComputeClient {
       if (!p) return;
       this.pending.delete(r.id);
       if (r.ok) p.resolve(r.value);
-      else p.reject(errorOf(r));
+      else p.reject(fromEnvelope(r.error));
     });
     const fail = (err: Error) => {
       this.exited = err;

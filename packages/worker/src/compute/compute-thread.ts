@@ -22,6 +22,7 @@ import {
   stepGradients,
   tf,
   TrainConfig,
+  toEnvelope,
   unflattenGradients,
   writeCheckpoint,
 } from '@facenet/core';
@@ -168,10 +169,8 @@ port.on('message', (req: ComputeRequest) => {
     try {
       reply = { id: req.id, ok: true, value: await handle(req) };
     } catch (err) {
-      // Name and own fields travel with the message, so the main thread rebuilds the same class.
-      const e = err as Error & Record<string, unknown>;
-      const fields = Object.fromEntries(Object.entries(e).filter(([, v]) => typeof v === 'string' || typeof v === 'number'));
-      reply = { id: req.id, ok: false, error: e.message, name: e.name, fields };
+      // Class, fields and retryability travel with the message, so the main thread rebuilds the same class.
+      reply = { id: req.id, ok: false, error: toEnvelope(err) };
     }
     const transfer = reply.ok && reply.value instanceof Float32Array ? [reply.value.buffer as ArrayBuffer] : [];
     port.postMessage(reply, transfer);
