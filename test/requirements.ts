@@ -48,3 +48,21 @@ export function needLfw(ctx: Mocha.Context): void {
     );
   }
 }
+
+/**
+ * Mounts a tmpfs of `size` (e.g. '128k') on `dir`, a real small filesystem for ENOSPC; skips (or
+ * fails, as above) where mounting is not permitted (not root, or no CAP_SYS_ADMIN in a container).
+ * Returns the unmount.
+ */
+export function smallFilesystem(ctx: Mocha.Context, dir: string, size: string): { resize: (size: string) => void; unmount: () => void } {
+  const mount = (...args: string[]) => spawnSync('mount', args, { encoding: 'utf8' });
+  const r = mount('-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir);
+  if (r.status !== 0) skipOrFail(ctx, `permission to mount a tmpfs (${r.stderr.trim() || 'mount failed'})`, 'run the tests as root');
+  return {
+    resize: (s) => {
+      const again = mount('-o', `remount,size=${s}`, dir);
+      if (again.status !== 0) throw new Error(`remount ${dir}: ${again.stderr}`);
+    },
+    unmount: () => void spawnSync('umount', ['-l', dir]),
+  };
+}

@@ -88,7 +88,7 @@ describe('elastic training: faults cost at most the step in flight (facenet up -
     if (this.currentTest?.state === 'failed') console.log(cluster.logs.slice(-60).join('\n'));
   });
 
-  it('W=3 with 8.6 MB gradient vectors (embeddingDim 65536): 20 steps, no fault, checksums equal after every step', async () => {
+  it('W=3 with 17.1 MB gradient vectors (embeddingDim 65536): 20 steps, no fault, checksums equal after every step', async () => {
     const job = await api<JobView>(
       cluster.url,
       'POST',

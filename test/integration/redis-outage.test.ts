@@ -36,7 +36,15 @@ class OwnRedis {
     this.proc = spawn('redis-server', args, { stdio: 'ignore' });
     const probe = new IORedis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => 50 });
     probe.on('error', () => undefined);
-    await waitFor(async () => probe.ping().then(() => true, () => false), 5000, 'redis-server');
+    await waitFor(
+      async () =>
+        probe.ping().then(
+          () => true,
+          () => false,
+        ),
+      5000,
+      'redis-server',
+    );
     probe.disconnect();
   }
   /** SHUTDOWN NOSAVE, as an operator's restart of a Redis without persistence would be. */

@@ -14,6 +14,7 @@ runService(
     metricsPort: envNumber('FACENET_METRICS_PORT'),
     checkpointRoot: env.FACENET_CHECKPOINT_ROOT,
     faultNonFiniteAtStep: envNumber('FACENET_FAULT_NON_FINITE_AT_STEP'),
+    faultExitAfterApplyAtStep: envNumber('FACENET_FAULT_EXIT_AFTER_APPLY_AT_STEP'),
     prefetch: env.FACENET_WORKER_PREFETCH === undefined ? undefined : env.FACENET_WORKER_PREFETCH !== '0',
     allreduce: {
       host: env.FACENET_WORKER_HOST,

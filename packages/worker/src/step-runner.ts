@@ -37,13 +37,15 @@ export class StepRunner {
   /**
    * @param faults fault injection for tests and drills (FACENET_FAULT_NON_FINITE_AT_STEP): this
    * rank's gradients at that step become NaN before the allreduce, as an overflowing model's
-   * would; spec limits keep a real learning rate from getting there quickly. Unset in service.
+   * would; spec limits keep a real learning rate from getting there quickly. exitAfterApplyAtStep
+   * (FACENET_FAULT_EXIT_AFTER_APPLY_AT_STEP): the process exits right after applying that step,
+   * before reporting it, as a rank killed at the worst moment would. Unset in service.
    * @param o prefetch: decode the next step's images during this step (default true).
    */
   constructor(
     private readonly compute: StepCompute,
     private readonly peer: StepCollective,
-    private readonly faults: { nonFiniteAtStep?: number } = {},
+    private readonly faults: { nonFiniteAtStep?: number; exitAfterApplyAtStep?: number } = {},
     private readonly o: { prefetch?: boolean } = {},
   ) {}
 
@@ -141,6 +143,7 @@ export class StepRunner {
       return result({ nonFinite: err.message });
     }
     this.held = { jobId: data.jobId, step: applied.step, generation: data.generation };
+    if (this.faults.exitAfterApplyAtStep === data.step) process.exit(137);
     const t4 = performance.now();
     let checkpoint: string | undefined;
     let checkpointError: ShardJobResult['checkpointError'];

@@ -27,6 +27,8 @@ export interface WorkerOptions {
   checkpointRoot?: string;
   /** Fault injection for tests and drills: NaN gradients at this (0-based) step of every job. @default none */
   faultNonFiniteAtStep?: number;
+  /** Fault injection for tests and drills: exit right after applying this (0-based) step, before reporting it. @default none */
+  faultExitAfterApplyAtStep?: number;
   /**
    * Decode the next step's images on the main thread while the compute thread computes. It keeps
    * a GPU fed; where ranks share few CPU cores it competes with their compute (2 ranks on 2
@@ -35,9 +37,10 @@ export interface WorkerOptions {
   prefetch?: boolean;
 }
 
-export type CompiledWorkerOptions = Required<Omit<WorkerOptions, 'allreduce' | 'faultNonFiniteAtStep'>> & {
+export type CompiledWorkerOptions = Required<Omit<WorkerOptions, 'allreduce' | 'faultNonFiniteAtStep' | 'faultExitAfterApplyAtStep'>> & {
   allreduce: CompiledAllreduceOptions;
   faultNonFiniteAtStep?: number;
+  faultExitAfterApplyAtStep?: number;
 };
 
 export function compileWorkerOptions(o: WorkerOptions = {}): CompiledWorkerOptions {
@@ -53,6 +56,7 @@ export function compileWorkerOptions(o: WorkerOptions = {}): CompiledWorkerOptio
     dataRoots: o.dataRoots ?? dataRoots(),
     checkpointRoot: resolve(o.checkpointRoot ?? 'runs/jobs'),
     faultNonFiniteAtStep: o.faultNonFiniteAtStep,
+    faultExitAfterApplyAtStep: o.faultExitAfterApplyAtStep,
     prefetch: o.prefetch ?? true,
   };
   if (!(Number.isInteger(c.metricsPort) && c.metricsPort >= 0 && c.metricsPort <= 65535))

@@ -56,7 +56,7 @@ export class WorkerService {
     this.runner = new StepRunner(
       this.compute,
       this.peer,
-      { nonFiniteAtStep: this.options.faultNonFiniteAtStep },
+      { nonFiniteAtStep: this.options.faultNonFiniteAtStep, exitAfterApplyAtStep: this.options.faultExitAfterApplyAtStep },
       { prefetch: this.options.prefetch },
     );
     if (this.options.faultNonFiniteAtStep !== undefined)
