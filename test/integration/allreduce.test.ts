@@ -110,15 +110,15 @@ describe('ring allreduce', function () {
       const data = vectors(3, 100, 1);
       // Rank 2 never joins: rank 0 waits on it and must fail.
       const results = await Promise.allSettled([
-        peers[0]!.allreduce('job/x/0', data[0]!, 0, world),
-        peers[1]!.allreduce('job/x/0', data[1]!, 1, world),
+        peers[0]!.allreduce('job/9/0', data[0]!, 0, world),
+        peers[1]!.allreduce('job/9/0', data[1]!, 1, world),
       ]);
       assert.ok(results.every((r) => r.status === 'rejected'));
       // Whichever rank's timer fires first (rank 0 waiting for rank 2's data, or rank 1 for rank
       // 2's pull) fails, and its failure ends the other's wait at once.
       const reasons = results.map((r) => String((r as PromiseRejectedResult).reason));
       assert.ok(
-        reasons.some((r) => /timed out after 500 ms|did not pull job\/x\/0 within 500 ms/.test(r)),
+        reasons.some((r) => /timed out after 500 ms|did not pull job\/9\/0 within 500 ms/.test(r)),
         reasons.join('; '),
       );
     } finally {
@@ -257,15 +257,33 @@ describe('who may pull a collective', function () {
     }
   });
 
-  it('holds pulls for made-up collectives in bounded numbers (RESOURCE_EXHAUSTED beyond)', async () => {
-    const [peer] = await ring(1, 1 << 20);
+  it("holds a stranger's pulls for unknown generations only 4 per host, refuses them at once for known ones, and never refuses the rank's own collectives", async () => {
+    const peers = await ring(2, 1 << 20);
+    const world = peers.map((p) => p.address);
     try {
-      const attempts = Array.from({ length: 300 }, (_, i) => impostor(peer!.address, `made-up/${i}/0`, 1, 'x'));
-      const first = await Promise.race([Promise.all(attempts.slice(256)), new Promise((r) => setTimeout(() => r('held'), 5000))]);
-      assert.notEqual(first, 'held', 'pulls beyond the bound must be refused at once');
+      // Made-up collectives of generations nobody announced: a few held, the rest refused at once.
+      const attempts = Array.from({ length: 300 }, (_, i) => impostor(world[0]!, `made-up/${i}/0`, 1, 'x'));
+      const first = await Promise.race([Promise.all(attempts.slice(4)), new Promise((r) => setTimeout(() => r('held'), 5000))]);
+      assert.notEqual(first, 'held', 'pulls beyond the per-host bound must be refused at once');
       for (const r of first as { code: number }[]) assert.equal(r.code, grpc.status.RESOURCE_EXHAUSTED);
+      // A generation this rank knows (its shard job arrived): a stranger is refused on arrival, and holds nothing.
+      peers[0]!.expectGeneration('job', 3, 0, 2, 'gen-secret');
+      const t0 = Date.now();
+      const stranger = await impostor(world[0]!, 'job/7/3', 1, 'guess');
+      assert.equal(stranger.code, grpc.status.PERMISSION_DENIED);
+      assert.ok(Date.now() - t0 < 2000, 'refused at once, not held');
+      // With the unproven pool full of strangers, the ring's own collectives still run.
+      const inputs = vectors(2, 5000, 9);
+      const data = inputs.map((v) => v.slice());
+      await Promise.all(peers.map((p, r) => p.allreduce('job/7/3', data[r]!, r, world, 'gen-secret')));
+      for (let i = 0; i < 5000; i += 97) assert.ok(Math.abs(data[1]![i]! - (inputs[0]![i]! + inputs[1]![i]!)) < 1e-5);
+      // A held stranger is judged as soon as its generation is known: refused, never served.
+      const held = impostor(world[1]!, 'later/1/0', 0, 'guess');
+      await new Promise((r) => setTimeout(r, 200));
+      peers[1]!.expectGeneration('later', 0, 1, 2, 'gen-secret');
+      assert.deepEqual(await held, { code: grpc.status.PERMISSION_DENIED, chunks: 0 });
     } finally {
-      await peer!.close();
+      await Promise.all(peers.map((p) => p.close()));
     }
   });
 });

@@ -145,6 +145,7 @@ export class WorkerService {
       return held;
     }
     const l = { job_id: d.jobId };
+    this.peer.expectGeneration(d.jobId, d.generation, d.rank, d.world.length, d.collectiveSecret);
     try {
       const r = await this.runner.run(d);
       this.observe(d.jobId, r);

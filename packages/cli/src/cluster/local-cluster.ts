@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import IORedis from 'ioredis';
 import { deleteKeysUnder, redactUrl } from '@facenet/protocol';
+import type { RingTls } from './ephemeral-ca';
 
 export interface LocalClusterOptions {
   workers: number;
@@ -22,6 +23,8 @@ export interface LocalClusterOptions {
   backend?: string;
   /** Delete every Redis key under the prefix when the cluster stops (a demo leaves nothing behind). */
   removeKeysOnStop?: boolean;
+  /** Run the workers' ring in plaintext instead of mutual TLS with an ephemeral CA (the default). */
+  insecureRing?: boolean;
   log: (line: string) => void;
 }
 
@@ -92,6 +95,7 @@ export class LocalCluster {
     return proc;
   }
 
+  private tls: RingTls | undefined;
   private stopping = false;
 
   async start(): Promise<void> {
@@ -144,7 +148,13 @@ export class LocalCluster {
       );
       proc.on('exit', (code) => reject(new Error(`the coordinator exited during start (${code}); see its log above`)));
     });
-    for (let i = 0; i < this.o.workers; i++) this.spawnNode(`worker-${i}`, mainOf('@facenet/worker'), { ...common });
+    // The ring runs over mutual TLS unless told not to: a CA made for this cluster, whose key
+    // is never written, signs the one certificate all local workers present.
+    if (!this.o.insecureRing && !process.env.FACENET_TLS_CA) this.tls = await (await import('./ephemeral-ca')).makeRingTls();
+    const ringTls: Record<string, string> = this.tls
+      ? { FACENET_TLS_CA: this.tls.ca, FACENET_TLS_CERT: this.tls.cert, FACENET_TLS_KEY: this.tls.key }
+      : {};
+    for (let i = 0; i < this.o.workers; i++) this.spawnNode(`worker-${i}`, mainOf('@facenet/worker'), { ...common, ...ringTls });
     if (this.o.miner) this.spawnNode('miner', mainOf('@facenet/miner'), { ...common });
     if (this.o.evaluator) this.spawnNode('evaluator', mainOf('@facenet/evaluator'), { ...common, FACENET_METRICS_PORT: '0' });
   }
@@ -172,5 +182,6 @@ export class LocalCluster {
       await new Promise((r) => this.redisProc?.once('exit', r));
     }
     if (this.redisDir) rmSync(this.redisDir, { recursive: true, force: true });
+    if (this.tls) rmSync(this.tls.dir, { recursive: true, force: true });
   }
 }

@@ -18,6 +18,7 @@ interface UpFlags {
   redis: string;
   prefix?: string;
   ephemeral: boolean;
+  insecureRing: boolean;
   checkpointRoot: string;
   reportRoot?: string;
   backend?: string;
@@ -36,6 +37,7 @@ async function runUp(flags: UpFlags): Promise<void> {
     prefix,
     apiPort: flags.port,
     removeKeysOnStop: flags.ephemeral,
+    insecureRing: flags.insecureRing,
     checkpointRoot: resolve(flags.checkpointRoot),
     reportRoot: resolve(flags.reportRoot ?? join(flags.checkpointRoot, '..', 'reports')),
     backend: flags.backend,
@@ -135,6 +137,11 @@ export function upCommand(): Command {
     .option(
       '--prefix <name>',
       'Redis key prefix (separates clusters sharing a Redis; default facenet, or facenet-demo-<random> with --ephemeral)',
+    )
+    .option(
+      '--insecure-ring',
+      "run the workers' ring (gradients, weight checksums) in plaintext instead of mutual TLS with a CA made at start",
+      false,
     )
     .option(
       '--ephemeral',

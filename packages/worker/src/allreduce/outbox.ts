@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { parseCollectiveId } from '@facenet/protocol';
 import { abortableWait } from './abortable-wait';
 import type { PullStream } from './pull-stream';
 
@@ -10,45 +11,71 @@ export interface PullExpectation {
 }
 
 interface Slot {
-  /** Pulls that arrived for this collective, not yet checked (the local rank has not started it). */
+  /** Pulls proven by the generation's secret, arrived before this rank started the collective. */
   candidates: PullStream[];
   /** The verified successor's stream. */
   call?: PullStream;
   expect?: PullExpectation;
   waiter?: { resolve: (call: PullStream) => void; reject: (err: Error) => void };
-  createdAt: number;
 }
 
-/** Pulls held per collective before this rank starts it, and collectives held in all. */
+/** Proven pulls held per collective before this rank starts it. */
 const CANDIDATES_PER_COLLECTIVE = 4;
-const PENDING_COLLECTIVES = 256;
+/** Pulls nobody can vouch for yet (an unknown generation): held this many per remote host, this many in all, this long. */
+const UNPROVEN_PER_HOST = 4;
+const UNPROVEN_MAX = 16;
+const UNPROVEN_TTL_MS = 10_000;
+/** Generations whose expectation this rank remembers (a worker takes part in few at a time). */
+const GENERATIONS_KEPT = 64;
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
+const generationOf = (id: string) => {
+  const c = parseCollectiveId(id);
+  return c ? `${c.jobId}/${c.generation}` : undefined;
+};
 
 /**
- * Outgoing streams (gRPC Pulls or data-plane connections) by collective: the successor's Pull arrives (maybe before this rank starts
- * the collective) and waits here until this rank writes its rounds into it. A Pull is served
- * only if it names the expected successor rank and carries the generation's secret (compared in
- * constant time); others are refused with PERMISSION_DENIED and never see a byte. Pulls for
- * collectives this rank has not started are held in bounded numbers.
+ * Outgoing streams (gRPC Pulls or data-plane connections) by collective. A pull proves itself
+ * before it is given anything lasting: it must name this rank's successor and carry the
+ * generation's secret (compared in constant time). The rank learns a generation's expectation
+ * when a shard job of it arrives (`expectGeneration`) or when it starts one of its collectives,
+ * so a stranger's pull is refused on arrival with PERMISSION_DENIED and holds nothing. Only a
+ * pull for a generation this rank has not heard of yet (its successor got its shard job first)
+ * cannot be checked: a few of those are held per remote host for 10 s, and beyond that refused
+ * with RESOURCE_EXHAUSTED, which the real successor retries. The rank's own collectives always
+ * get their slot: no number of strangers can refuse them.
  */
 export class Outbox {
   private readonly slots = new Map<string, Slot>();
-
-  private slot(id: string): Slot | undefined {
-    let s = this.slots.get(id);
-    if (!s) {
-      this.collectGarbage();
-      if (this.slots.size >= PENDING_COLLECTIVES) return undefined;
-      s = { candidates: [], createdAt: Date.now() };
-      this.slots.set(id, s);
-    }
-    return s;
-  }
+  private readonly generations = new Map<string, PullExpectation>();
+  private readonly unproven = new Map<PullStream, { id: string; until: number }>();
 
   private static verified(call: PullStream, e: PullExpectation): boolean {
     const secretOk = timingSafeEqual(digest(call.request.secret), digest(e.secret));
     return secretOk && call.request.toRank === e.toRank;
+  }
+
+  /** Remembers who may pull the collectives of a generation ("job/generation"). */
+  expectGeneration(jobId: string, generation: number, expect: PullExpectation): void {
+    const key = `${jobId}/${generation}`;
+    this.generations.delete(key);
+    this.generations.set(key, expect);
+    if (this.generations.size > GENERATIONS_KEPT) this.generations.delete(this.generations.keys().next().value as string);
+    // Pulls held unproven for this generation can be judged now.
+    for (const [call, u] of [...this.unproven]) {
+      if (generationOf(u.id) !== key) continue;
+      this.unproven.delete(call);
+      this.judge(u.id, call, expect);
+    }
+  }
+
+  private ownSlot(id: string): Slot {
+    let s = this.slots.get(id);
+    if (!s) {
+      s = { candidates: [] };
+      this.slots.set(id, s);
+    }
+    return s;
   }
 
   /** Serves `call` if it is the expected successor; refuses it otherwise. */
@@ -62,27 +89,55 @@ export class Outbox {
     s.waiter?.resolve(call);
   }
 
-  /** Called by the Pull handler. */
-  attach(id: string, call: PullStream): void {
-    const s = this.slot(id);
-    if (!s) return call.deny(grpc.status.RESOURCE_EXHAUSTED, 'too many collectives pending on this rank');
+  /** A pull for a collective not started yet, checked against its generation's expectation. */
+  private judge(id: string, call: PullStream, e: PullExpectation): void {
+    if (!Outbox.verified(call, e))
+      return call.deny(grpc.status.PERMISSION_DENIED, `collective ${id}: not this rank's successor, or a wrong secret`);
+    const s = this.ownSlot(id);
     if (s.expect) return this.offer(id, s, call);
     if (s.candidates.length >= CANDIDATES_PER_COLLECTIVE)
       return call.deny(grpc.status.RESOURCE_EXHAUSTED, `collective ${id}: too many pulls`);
     s.candidates.push(call);
     call.onGone(() => {
       s.candidates = s.candidates.filter((c) => c !== call);
+      if (!s.expect && s.candidates.length === 0 && !s.call) this.slots.delete(id);
     });
+  }
+
+  /** Called by the Pull handler (either transport). */
+  attach(id: string, call: PullStream): void {
+    const s = this.slots.get(id);
+    if (s?.expect) return this.offer(id, s, call);
+    const gen = generationOf(id);
+    const known = gen ? this.generations.get(gen) : undefined;
+    if (known) return this.judge(id, call, known);
+    if (!gen) return call.deny(grpc.status.INVALID_ARGUMENT, `malformed collective id`);
+    this.expireUnproven();
+    const fromHost = [...this.unproven.keys()].filter((c) => c.peer === call.peer).length;
+    if (this.unproven.size >= UNPROVEN_MAX || fromHost >= UNPROVEN_PER_HOST)
+      return call.deny(grpc.status.RESOURCE_EXHAUSTED, `collective ${id}: this rank has not started that generation`);
+    this.unproven.set(call, { id, until: Date.now() + UNPROVEN_TTL_MS });
+    call.onGone(() => this.unproven.delete(call));
+  }
+
+  private expireUnproven(): void {
+    const now = Date.now();
+    for (const [call, u] of this.unproven) {
+      if (u.until > now) continue;
+      this.unproven.delete(call);
+      call.deny(grpc.status.RESOURCE_EXHAUSTED, `collective ${u.id}: this rank has not started that generation`);
+    }
   }
 
   /** The verified successor's stream for `id`, once it has asked for it (or a failure: timeout, abort). */
   stream(id: string, expect: PullExpectation, timeoutMs: number, signal: AbortSignal): Promise<PullStream> {
-    const s = this.slot(id);
-    if (!s) return Promise.reject(new Error('too many collectives pending on this rank'));
+    const c = parseCollectiveId(id);
+    if (c) this.expectGeneration(c.jobId, c.generation, expect);
+    const s = this.ownSlot(id);
     s.expect = expect;
     const early = s.candidates;
     s.candidates = [];
-    for (const c of early) this.offer(id, s, c);
+    for (const call of early) this.offer(id, s, call);
     if (s.call) return Promise.resolve(s.call);
     return abortableWait<PullStream>(
       signal,
@@ -108,15 +163,15 @@ export class Outbox {
     for (const c of [...(s?.candidates ?? []), ...(s?.call ? [s.call] : [])]) c.deny(code, reason);
     s?.waiter?.reject(new Error(reason));
     this.slots.delete(id);
+    for (const [call, u] of [...this.unproven]) {
+      if (u.id !== id) continue;
+      this.unproven.delete(call);
+      call.deny(code, reason);
+    }
   }
 
   failMatching(match: (id: string) => boolean, reason: string, code = grpc.status.ABORTED): void {
-    for (const id of [...this.slots.keys()]) if (match(id)) this.fail(id, reason, code);
-  }
-
-  /** Pulls nobody served (an abandoned step, a made-up id) are aborted after a minute. */
-  private collectGarbage(): void {
-    const cutoff = Date.now() - 60_000;
-    for (const [id, s] of this.slots) if (s.createdAt < cutoff && !s.expect) this.fail(id, 'collective never started');
+    const ids = new Set([...this.slots.keys(), ...[...this.unproven.values()].map((u) => u.id)]);
+    for (const id of ids) if (match(id)) this.fail(id, reason, code);
   }
 }

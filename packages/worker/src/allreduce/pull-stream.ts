@@ -12,6 +12,8 @@ export const SECRET_METADATA = 'facenet-collective-secret';
  */
 export interface PullStream {
   readonly request: { collectiveId: string; toRank: number; secret: string };
+  /** The remote host (no port): pulls nobody can vouch for yet are bounded per host. */
+  readonly peer: string;
   /** The puller cancelled or the connection broke (not set by this side's own end or deny). */
   readonly gone: boolean;
   onGone(listener: () => void): void;
@@ -29,11 +31,20 @@ export interface PullStream {
 
 type PullCall = grpc.ServerWritableStream<PullRequest__Output, PullResponse>;
 
+/** "ipv4:127.0.0.1:5000", "[::1]:5000" or "127.0.0.1:5000" -> the host part. */
+export function hostOfPeer(peer: string): string {
+  const bare = peer.replace(/^(ipv4|ipv6):/, '');
+  const m = /^\[(.*)\]:\d+$/.exec(bare) ?? /^(.*):\d+$/.exec(bare);
+  return m ? (m[1] as string) : bare;
+}
+
 /** A gRPC Pull server stream as a PullStream. */
 export class GrpcPullStream implements PullStream {
   readonly request: PullStream['request'];
+  readonly peer: string;
 
   constructor(private readonly call: PullCall) {
+    this.peer = hostOfPeer(call.getPeer());
     const given = call.metadata.get(SECRET_METADATA)[0];
     this.request = {
       collectiveId: call.request.collective_id,

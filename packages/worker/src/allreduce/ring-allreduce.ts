@@ -159,7 +159,11 @@ export class AllreducePeer {
     abort: AbortController,
   ): { cancel(): void } {
     let cancelled = false;
+    let received = false;
     let handle: { cancel(): void } | undefined;
+    // A predecessor that has not heard of this generation yet answers RESOURCE_EXHAUSTED (it
+    // holds only a few pulls it cannot check); ask again until it has, within the timeout.
+    const retryUntil = Date.now() + this.timeoutMs;
     const failWith = (err: Error) => {
       this.mailbox.fail(id, err);
       abort.abort(err);
@@ -167,6 +171,7 @@ export class AllreducePeer {
     // What either transport hands on: chunks, the end, a refusal, a broken connection.
     const handlers: PullHandlers = {
       data: (round, offset, bytes) => {
+        received = true;
         try {
           this.mailbox.deliver(id, round, offset, bytes);
         } catch (err) {
@@ -178,7 +183,15 @@ export class AllreducePeer {
         const missing = this.mailbox.shortfall(id);
         if (missing) failWith(new Error(`predecessor ${address} ended its stream after ${missing}`));
       },
-      error: (code, reason) => failWith(new Error(`predecessor ${address}: ${reason} (${grpc.status[code] ?? code})`)),
+      error: (code, reason) => {
+        if (code === grpc.status.RESOURCE_EXHAUSTED && !received && !cancelled && !abort.signal.aborted && Date.now() < retryUntil) {
+          setTimeout(() => {
+            if (!cancelled && !abort.signal.aborted) connect();
+          }, 100);
+          return;
+        }
+        failWith(new Error(`predecessor ${address}: ${reason} (${grpc.status[code] ?? code})`));
+      },
       failed: (err) => {
         // Ask for the port again next time: a restarted peer at the same address may have a new one.
         this.dataPorts.delete(address);
@@ -186,15 +199,17 @@ export class AllreducePeer {
       },
     };
     const hello = { collective_id: id, to_rank: rank, secret };
-    this.predecessorDataPort(address).then(
-      (port) => {
-        if (cancelled) return;
-        handle = port
-          ? pullOverTcp(hostOf(address), port, hello, elementBytes, handlers, this.tlsMaterial)
-          : this.pullGrpc(address, hello, handlers, abort.signal);
-      },
-      (err: Error) => failWith(new Error(`predecessor ${address} did not say where its data plane is: ${err.message}`)),
-    );
+    const connect = () =>
+      this.predecessorDataPort(address).then(
+        (port) => {
+          if (cancelled) return;
+          handle = port
+            ? pullOverTcp(hostOf(address), port, hello, elementBytes, handlers, this.tlsMaterial)
+            : this.pullGrpc(address, hello, handlers, abort.signal);
+        },
+        (err: Error) => failWith(new Error(`predecessor ${address} did not say where its data plane is: ${err.message}`)),
+      );
+    void connect();
     return {
       cancel: () => {
         cancelled = true;
@@ -347,6 +362,15 @@ export class AllreducePeer {
       this.running.delete(id);
       this.mailbox.finish(id);
     }
+  }
+
+  /**
+   * Tells this rank who may pull the collectives of a job generation (its successor, with the
+   * generation's secret) before it starts one, so a pull that arrives early is checked at once
+   * and a stranger's is refused without holding anything.
+   */
+  expectGeneration(jobId: string, generation: number, rank: number, worldSize: number, secret: string): void {
+    this.outbox.expectGeneration(jobId, generation, { toRank: (rank + 1) % worldSize, secret });
   }
 
   /** Fails every collective, present and future, of one job generation (the coordinator moved on). */

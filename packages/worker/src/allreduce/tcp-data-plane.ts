@@ -26,11 +26,14 @@ const READ_BUFFER_BYTES = 4 << 20;
 /** One successor's connection on the serving side. */
 class TcpPullStream implements PullStream {
   private closedByUs = false;
+  readonly peer: string;
 
   constructor(
     private readonly socket: net.Socket,
     readonly request: PullStream['request'],
-  ) {}
+  ) {
+    this.peer = socket.remoteAddress ?? 'unknown';
+  }
 
   get gone(): boolean {
     return !this.closedByUs && this.socket.destroyed;
