@@ -150,7 +150,7 @@ export class LocalCluster {
     });
     // The ring runs over mutual TLS unless told not to: a CA made for this cluster, whose key
     // is never written, signs the one certificate all local workers present.
-    if (!this.o.insecureRing && !process.env.FACENET_TLS_CA) this.tls = await (await import('./ephemeral-ca')).makeRingTls();
+    if (!this.o.insecureRing && !process.env.FACENET_TLS_CA) this.tls = await (await import('./ephemeral-ca.js')).makeRingTls();
     const ringTls: Record<string, string> = this.tls
       ? { FACENET_TLS_CA: this.tls.ca, FACENET_TLS_CERT: this.tls.cert, FACENET_TLS_KEY: this.tls.key }
       : {};
