@@ -48,7 +48,7 @@ const generationOf = (id: string) => {
 export class Outbox {
   private readonly slots = new Map<string, Slot>();
   private readonly generations = new Map<string, PullExpectation>();
-  private readonly unproven = new Map<PullStream, { id: string; until: number }>();
+  private readonly unproven = new Map<PullStream, { id: string; timer: NodeJS.Timeout }>();
 
   private static verified(call: PullStream, e: PullExpectation): boolean {
     const secretOk = timingSafeEqual(digest(call.request.secret), digest(e.secret));
@@ -64,7 +64,7 @@ export class Outbox {
     // Pulls held unproven for this generation can be judged now.
     for (const [call, u] of [...this.unproven]) {
       if (generationOf(u.id) !== key) continue;
-      this.unproven.delete(call);
+      this.release(call);
       this.judge(u.id, call, expect);
     }
   }
@@ -81,9 +81,10 @@ export class Outbox {
   /** Serves `call` if it is the expected successor; refuses it otherwise. */
   private offer(id: string, s: Slot, call: PullStream): void {
     const e = s.expect as PullExpectation;
-    if (s.call) return call.deny(grpc.status.ALREADY_EXISTS, `collective ${id} is already being pulled`);
+    // Verified first: a stranger learns nothing, not even whether the collective is being pulled.
     if (!Outbox.verified(call, e))
       return call.deny(grpc.status.PERMISSION_DENIED, `collective ${id}: not this rank's successor, or a wrong secret`);
+    if (s.call) return call.deny(grpc.status.ALREADY_EXISTS, `collective ${id} is already being pulled`);
     s.call = call;
     call.onGone(() => this.slots.delete(id));
     s.waiter?.resolve(call);
@@ -112,21 +113,24 @@ export class Outbox {
     const known = gen ? this.generations.get(gen) : undefined;
     if (known) return this.judge(id, call, known);
     if (!gen) return call.deny(grpc.status.INVALID_ARGUMENT, `malformed collective id`);
-    this.expireUnproven();
     const fromHost = [...this.unproven.keys()].filter((c) => c.peer === call.peer).length;
     if (this.unproven.size >= UNPROVEN_MAX || fromHost >= UNPROVEN_PER_HOST)
       return call.deny(grpc.status.RESOURCE_EXHAUSTED, `collective ${id}: this rank has not started that generation`);
-    this.unproven.set(call, { id, until: Date.now() + UNPROVEN_TTL_MS });
-    call.onGone(() => this.unproven.delete(call));
+    const timer = setTimeout(() => {
+      this.unproven.delete(call);
+      call.deny(grpc.status.RESOURCE_EXHAUSTED, `collective ${id}: this rank has not started that generation`);
+    }, UNPROVEN_TTL_MS).unref();
+    this.unproven.set(call, { id, timer });
+    call.onGone(() => this.release(call));
   }
 
-  private expireUnproven(): void {
-    const now = Date.now();
-    for (const [call, u] of this.unproven) {
-      if (u.until > now) continue;
-      this.unproven.delete(call);
-      call.deny(grpc.status.RESOURCE_EXHAUSTED, `collective ${u.id}: this rank has not started that generation`);
-    }
+  /** Forgets an unproven pull (judged, expired, gone) and its timer. */
+  private release(call: PullStream): { id: string } | undefined {
+    const u = this.unproven.get(call);
+    if (!u) return undefined;
+    clearTimeout(u.timer);
+    this.unproven.delete(call);
+    return u;
   }
 
   /** The verified successor's stream for `id`, once it has asked for it (or a failure: timeout, abort). */
@@ -165,7 +169,7 @@ export class Outbox {
     this.slots.delete(id);
     for (const [call, u] of [...this.unproven]) {
       if (u.id !== id) continue;
-      this.unproven.delete(call);
+      this.release(call);
       call.deny(code, reason);
     }
   }

@@ -31,11 +31,16 @@ export interface PullStream {
 
 type PullCall = grpc.ServerWritableStream<PullRequest__Output, PullResponse>;
 
-/** "ipv4:127.0.0.1:5000", "[::1]:5000" or "127.0.0.1:5000" -> the host part. */
+/** "ipv4:127.0.0.1:5000", "[::1]:5000" or "127.0.0.1:5000" -> the host part, IPv4-mapped IPv6 as IPv4. */
 export function hostOfPeer(peer: string): string {
   const bare = peer.replace(/^(ipv4|ipv6):/, '');
   const m = /^\[(.*)\]:\d+$/.exec(bare) ?? /^(.*):\d+$/.exec(bare);
-  return m ? (m[1] as string) : bare;
+  return canonicalHost(m ? (m[1] as string) : bare);
+}
+
+/** One spelling per host, so both transports count a host's pulls together. */
+export function canonicalHost(host: string): string {
+  return host.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/, '$1');
 }
 
 /** A gRPC Pull server stream as a PullStream. */

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
-import type { PullStream } from './pull-stream';
+import { canonicalHost, PullStream } from './pull-stream';
 import { decodeHello, encodeHello, errorFrame, FrameReader, FrameSink, frameHeader, FrameType, Hello, MAX_HELLO_BYTES } from './tcp-frames';
 
 /**
@@ -32,7 +32,7 @@ class TcpPullStream implements PullStream {
     private readonly socket: net.Socket,
     readonly request: PullStream['request'],
   ) {
-    this.peer = socket.remoteAddress ?? 'unknown';
+    this.peer = canonicalHost(socket.remoteAddress ?? 'unknown');
   }
 
   get gone(): boolean {
