@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, request as rawRequest } from 'node:http';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
 import IORedis from 'ioredis';
 import { Coordinator } from '@facenet/coordinator';
+import { compileTrainOptions } from '@facenet/core';
 import { deleteKeysUnder, redisKeys, workerQueueName } from '@facenet/protocol';
 import { api, JobView, spawnWorker, startCluster, waitFor, waitForState } from '../cluster-helpers';
 import { CLI, ORL, tempDir } from '../helpers';
@@ -255,6 +256,94 @@ describe('security: the API, the queue and the data refuse what does not belong'
       assert.ok(!existsSync(evil), 'no checkpoint was written');
       await q.close();
     } finally {
+      worker.kill('SIGKILL');
+      redis.disconnect();
+    }
+  });
+
+  it("a worker opens only its dataset's own images and writes only to its job's folder: forged keys, links out of the dataset, another job's folder, a linked weights file", async () => {
+    const prefix = `fnsec-${randomBytes(4).toString('hex')}`;
+    prefixes.push(prefix);
+    const ckptRoot = join(t.dir, 'keys-ckpt');
+    const people = join(t.dir, 'data', 'people');
+    const outside = join(t.dir, 'outside');
+    for (const d of [join(people, 'alice'), join(people, 'bob'), join(outside, 'person')]) mkdirSync(d, { recursive: true });
+    for (const n of [1, 2, 3, 4]) copyFileSync(join(ORL, 's1', `${n}.pgm`), join(people, 'alice', `${n}.pgm`));
+    copyFileSync(join(ORL, 's2', '1.pgm'), join(people, 'bob', '1.pgm'));
+    copyFileSync(join(ORL, 's3', '1.pgm'), join(outside, 'secret.pgm'));
+    copyFileSync(join(ORL, 's3', '2.pgm'), join(outside, 'person', '1.pgm'));
+    symlinkSync(join(outside, 'person'), join(people, 'linked')); // a person folder linking out
+    symlinkSync(join(outside, 'secret.pgm'), join(people, 'bob', 'x.pgm')); // an image linking out
+    const worker = spawnWorker(
+      { prefix, checkpointRoot: ckptRoot },
+      { FACENET_WORKER_ID: 'keys', FACENET_DATA_ROOTS: join(t.dir, 'data') },
+    );
+    const redis = new IORedis(REDIS, { maxRetriesPerRequest: null });
+    const q = new Queue(workerQueueName('keys'), { connection: redis, prefix: redisKeys(prefix).bull });
+    const job = (jobId: string, extra: object) => ({
+      jobId,
+      step: 0,
+      rank: 0,
+      generation: 1,
+      world: ['127.0.0.1:1'],
+      dataset: { kind: 'folder', path: people, cropFraction: 1, exclude: [] },
+      train: compileTrainOptions({ model: { architecture: 'tiny', imageSize: 32 }, batch: { P: 2, K: 4 } }),
+      restoreFrom: null,
+      trustHeld: false,
+      checkpointDir: join(ckptRoot, jobId),
+      checksum: false,
+      learningRateScale: 1,
+      collectiveSecret: 'x',
+      ...extra,
+    });
+    const run = async (data: object) => {
+      const added = await q.add('forged', data as never, { attempts: 1 });
+      await waitFor(async () => ['failed', 'completed'].includes(await added.getState()), 60000, 'the forged job to end');
+      return (await q.getJob(added.id!))!;
+    };
+    try {
+      await waitFor(async () => (await redis.exists(redisKeys(prefix).worker('keys'))) === 1, 30000, 'the worker to register');
+      const forgedKeys = [
+        '/etc/hostname',
+        join(outside, 'secret.pgm'),
+        '/nonexistent/y.pgm',
+        join(people, 'linked', '1.pgm'),
+        join(people, 'bob', 'x.pgm'),
+      ];
+      const keys = await run(
+        job('forged-keys', {
+          shards: [
+            [
+              ...[1, 2].map((n) => ({ identity: 0, key: join(people, 'alice', `${n}.pgm`) })),
+              ...forgedKeys.map((key) => ({ identity: 1, key })),
+            ],
+          ],
+        }),
+      );
+      assert.equal(await keys.getState(), 'completed', keys.failedReason);
+      const skipped = (keys.returnvalue as { skipped: { key: string; reason: string }[] }).skipped;
+      assert.deepEqual(skipped.map((s) => s.key).sort(), [...forgedKeys].sort(), "every forged key skipped, alice's images read");
+      assert.deepEqual(
+        [...new Set(skipped.map((s) => s.reason.replace(s.key, '<key>')))],
+        ['cannot decode <key>: not an image of this dataset'],
+        'one reason whether the file exists or not',
+      );
+      // Writing into another job's folder (inside the checkpoint root) is refused.
+      const other = await run(job('forged-other', { checkpointDir: join(ckptRoot, 'someone-else'), shards: [[]] }));
+      assert.equal(await other.getState(), 'failed');
+      assert.match(other.failedReason, /checkpointDir .*someone-else is not this job's folder/);
+      assert.ok(!existsSync(join(ckptRoot, 'someone-else')));
+      // A checkpoint whose weights file is a link (here to another job's weights) is not loaded.
+      const real = join(ckptRoot, 'forged-keys', 'step-000001');
+      const linked = join(ckptRoot, 'linked-ckpt', 'step-000001');
+      mkdirSync(linked, { recursive: true });
+      copyFileSync(join(real, 'manifest.json'), join(linked, 'manifest.json'));
+      symlinkSync(join(real, 'weights.bin'), join(linked, 'weights.bin'));
+      const restored = await run(job('linked-ckpt', { step: 1, restoreFrom: linked, shards: [[]] }));
+      assert.equal(await restored.getState(), 'failed');
+      assert.match(restored.failedReason, /weights\.bin is a symbolic link/);
+    } finally {
+      await q.close();
       worker.kill('SIGKILL');
       redis.disconnect();
     }

@@ -1,3 +1,4 @@
+import { join, resolve } from 'node:path';
 import { compileTrainOptions, FacenetError } from '@facenet/core';
 import { insideRoots, isStateQuery, OUTSIDE_ROOTS, WorkerJobData } from '@facenet/protocol';
 
@@ -25,9 +26,16 @@ export function checkWorkerJob(d: WorkerJobData, o: JobGuardOptions): void {
       reject(`${what} ${dir} is outside the checkpoint root ${o.checkpointRoot}`);
   };
   if (typeof d.jobId !== 'string' || !/^[A-Za-z0-9._-]{1,200}$/.test(d.jobId)) reject('malformed job id');
-  if (isStateQuery(d)) return inCheckpoints('checkpointDir', d.checkpointDir);
+  // Writes go only to the job's own folder, derived from its id, whatever the payload names: a
+  // forged job must not write weights into another job's checkpoints.
+  const own = join(o.checkpointRoot, d.jobId);
+  const ownFolder = (what: string, dir: string | undefined, exact: boolean) => {
+    if (dir === undefined) return;
+    if (exact ? resolve(dir) !== resolve(own) : !insideRoots(dir, [own])) reject(`${what} ${dir} is not this job's folder ${own}`);
+  };
+  if (isStateQuery(d)) return ownFolder('checkpointDir', d.checkpointDir, false);
   if (d.dataset?.kind === 'folder' && !insideRoots(d.dataset.path, o.dataRoots)) reject(`dataset ${d.dataset.path} ${OUTSIDE_ROOTS}`);
-  inCheckpoints('checkpointDir', d.checkpointDir);
+  ownFolder('checkpointDir', d.checkpointDir, true);
   inCheckpoints('restoreFrom', d.restoreFrom);
   if (!Array.isArray(d.world) || d.world.length < 1 || d.world.length > 256) reject('world must list 1-256 ranks');
   if (!Number.isInteger(d.rank) || d.rank < 0 || d.rank >= d.world.length) reject(`rank ${d.rank} is not in a world of ${d.world.length}`);

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { lstat, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { tf } from '../backend/tf';
 import { CheckpointError, StorageError } from '../errors';
@@ -157,10 +157,17 @@ async function verifyWeights(dir: string, expected: CheckpointManifest['weights'
   }
 }
 
+/** A checkpoint's files are its own: a symbolic link (to another job's weights, to /etc/...) is refused. */
+async function refuseLink(dir: string, file: string): Promise<void> {
+  const st = await lstat(join(dir, file)).catch(() => undefined);
+  if (st?.isSymbolicLink()) throw new CheckpointError(dir, `${file} is a symbolic link; a checkpoint's files must be its own`);
+}
+
 /** Reads and verifies a checkpoint (format, sha256, sizes). Errors say what is wrong. */
 export async function readCheckpoint(dir: string): Promise<CheckpointContents> {
   const target = resolve(dir);
   let manifest: CheckpointManifest;
+  await refuseLink(target, MANIFEST);
   try {
     manifest = JSON.parse(await readFile(join(target, MANIFEST), 'utf8')) as CheckpointManifest;
   } catch (err) {
@@ -174,6 +181,7 @@ export async function readCheckpoint(dir: string): Promise<CheckpointContents> {
     throw new CheckpointError(target, `format '${String(manifest.format)}', expected '${CHECKPOINT_FORMAT}'`);
   checkManifestShape(target, manifest);
   let weights: Buffer;
+  await refuseLink(target, manifest.weights.file);
   try {
     weights = await readFile(join(target, manifest.weights.file));
   } catch (err) {

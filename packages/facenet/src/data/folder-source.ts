@@ -1,7 +1,7 @@
-import { Dirent, readdirSync, statSync } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { DatasetError } from '../errors';
+import { Dirent, readdirSync, realpathSync, statSync } from 'node:fs';
+import { readdir, realpath, stat } from 'node:fs/promises';
+import { isAbsolute, join, relative, resolve } from 'node:path';
+import { DatasetError, ImageDecodeError } from '../errors';
 import { decodeSquare, isImagePath } from './decode-image';
 import { FaceSource, IdentityIndex, SquareImage } from './face-source';
 
@@ -14,6 +14,21 @@ export interface FolderSourceOptions {
   exclude?: string[];
   /** An index already scanned (by scanPeopleFolderAsync), so construction touches no disk. */
   index?: IdentityIndex;
+}
+
+/** True when `path` is `root` or inside it (both already resolved). */
+function within(root: string, path: string): boolean {
+  const rel = relative(root, path);
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+}
+
+/** The real path of `p`, or undefined when it cannot be resolved (broken link, no permission). */
+function realOrUndefined(p: string): string | undefined {
+  try {
+    return realpathSync(p);
+  } catch {
+    return undefined;
+  }
 }
 
 /** The most images a dataset folder may hold: indexing is synchronous, so it is bounded. */
@@ -32,9 +47,13 @@ export function scanPeopleFolder(root: string): IdentityIndex {
   }
   const index: IdentityIndex = { names: [], images: [] };
   let total = 0;
+  const realRoot = realOrUndefined(root) ?? resolve(root);
   for (const name of entries) {
     const dir = join(root, name);
     if (!statSync(dir, { throwIfNoEntry: false })?.isDirectory()) continue;
+    // A person folder that is a link to a folder outside the dataset is not part of it.
+    const real = realOrUndefined(dir);
+    if (!real || !within(realRoot, real)) continue;
     let files: string[];
     try {
       files = readdirSync(dir);
@@ -69,10 +88,15 @@ export async function scanPeopleFolderAsync(root: string, o: { maxImages?: numbe
   }
   const index: IdentityIndex = { names: [], images: [] };
   let total = 0;
+  const realRoot = await realpath(root).catch(() => resolve(root));
   for (const e of entries) {
     if (Date.now() > deadline) throw new DatasetError(`scanning ${root} took longer than ${(o.deadlineMs ?? 30_000) / 1000} s; split it into several datasets`);
     const dir = join(root, e.name);
     if (!e.isDirectory() && !(e.isSymbolicLink() && (await stat(dir).catch(() => undefined))?.isDirectory())) continue;
+    if (e.isSymbolicLink()) {
+      const real = await realpath(dir).catch(() => undefined);
+      if (!real || !within(realRoot, real)) continue; // a link out of the dataset is not part of it
+    }
     const files = await readdir(dir).catch(() => [] as string[]);
     const images = files.filter(isImagePath).sort().map((f) => join(dir, f));
     if (images.length === 0) continue;
@@ -94,6 +118,9 @@ export class FolderSource implements FaceSource {
   private readonly cache = new Map<string, Promise<SquareImage>>();
   readonly cropFraction: number;
   private readonly cacheSize: number;
+  /** Every image of the index: a key that is not one is never opened (a forged shard job's, say). */
+  private readonly known: Set<string>;
+  private realRoot: Promise<string> | undefined;
 
   constructor(readonly root: string, options: FolderSourceOptions = {}) {
     this.root = resolve(root);
@@ -103,7 +130,8 @@ export class FolderSource implements FaceSource {
     this.index = { names: keep.map((i) => scanned.names[i] as string), images: keep.map((i) => scanned.images[i] as string[]) };
     this.cropFraction = options.cropFraction ?? 1;
     this.cacheSize = options.cacheSize ?? 20000;
-    const n = this.index.images.reduce((s, i) => s + i.length, 0);
+    this.known = new Set(this.index.images.flat());
+    const n = this.known.size;
     this.description = `${this.root} (${this.index.names.length} identities, ${n} images)`;
   }
 
@@ -111,7 +139,7 @@ export class FolderSource implements FaceSource {
     const cacheKey = `${side}:${key}`;
     const hit = this.cache.get(cacheKey);
     if (hit) return hit;
-    const p = decodeSquare(key, side, this.cropFraction);
+    const p = this.resolveKey(key).then((path) => decodeSquare(path, side, this.cropFraction));
     // Failed decodes are not cached: the error is reported each time the image is drawn.
     p.catch(() => this.cache.delete(cacheKey));
     if (this.cache.size >= this.cacheSize) {
@@ -120,5 +148,19 @@ export class FolderSource implements FaceSource {
     }
     this.cache.set(cacheKey, p);
     return p;
+  }
+
+  /**
+   * The file behind a key, if it is one of this dataset's images and its real path (links
+   * resolved) stays inside the dataset's folder. Every refusal gives the same reason, whether
+   * the file exists or not, so a refusal never tells what is on the disk.
+   */
+  private async resolveKey(key: string): Promise<string> {
+    const refuse = () => new ImageDecodeError(key, 'not an image of this dataset');
+    if (!this.known.has(key)) throw refuse();
+    this.realRoot ??= realpath(this.root).catch(() => this.root);
+    const real = await realpath(key).catch(() => undefined);
+    if (!real || !within(await this.realRoot, real)) throw refuse();
+    return real;
   }
 }
