@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import { AddressInfo } from 'node:net';
 import { strict as assert } from 'node:assert';
 import IORedis from 'ioredis';
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
@@ -90,7 +92,7 @@ describe('status page in a real browser (Debian chromium, playwright-core)', fun
     assert.equal(await page.locator('#workers tbody tr').count(), 2, 'both ranks are listed');
     assert.match(await page.locator('#workers tbody tr').first().innerText(), /\d+ ms/);
     // The best checkpoint's report opens from its row, in a new tab, with its figures loaded.
-    const [report] = await Promise.all([page.waitForEvent('popup'), bestRow.locator('[data-testid="report-link"]').click()]);
+    const [report] = await Promise.all([page.context().waitForEvent('page'), bestRow.locator('[data-testid="report-link"]').click()]);
     await report.locator('#roc').waitFor();
     const faces = await report.evaluate<boolean[]>('[...document.images].map((i) => i.complete && i.naturalWidth > 0)');
     assert.ok(faces.length >= 2 && faces.every(Boolean), `report images loaded: ${faces}`);
@@ -107,6 +109,33 @@ describe('status page in a real browser (Debian chromium, playwright-core)', fun
     await waitForState(cluster.url, job.id, ['cancelled'], 60000);
     assert.deepEqual(errors, [], 'no script errors on the page');
     await page.close();
+  });
+
+  it('the page sends its own CSP, refuses to be framed and sniffed; a foreign site cannot frame it (clickjacking)', async () => {
+    const res = await fetch(`${cluster.url}/`);
+    const csp = res.headers.get('content-security-policy') ?? '';
+    assert.match(csp, /script-src 'self'/);
+    assert.doesNotMatch(csp, /script-src[^;]*unsafe-inline/, 'no inline script allowed');
+    assert.match(csp, /frame-ancestors 'none'/);
+    assert.equal(res.headers.get('x-frame-options'), 'DENY');
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+    assert.doesNotMatch(await res.text(), /<script>/, 'the page holds no inline script');
+    // A foreign origin (another port) embedding the page in an iframe gets nothing rendered.
+    const evil = createServer((_req, r) =>
+      r.writeHead(200, { 'content-type': 'text/html' }).end(`<iframe id="f" src="${cluster.url}/"></iframe>`),
+    );
+    await new Promise<void>((r) => evil.listen(0, '127.0.0.1', () => r()));
+    const page = await browser.newPage();
+    try {
+      await page.goto(`http://127.0.0.1:${(evil.address() as AddressInfo).port}/`);
+      await new Promise((r) => setTimeout(r, 1500));
+      const framed = page.frames().find((f) => f !== page.mainFrame());
+      assert.ok(framed, 'the iframe exists');
+      assert.equal(await framed.locator('#jobs').count(), 0, 'the status page did not render inside a foreign frame');
+    } finally {
+      await page.close();
+      evil.close();
+    }
   });
 
   it('behind API tokens: asks for one, then shows the jobs with it', async () => {
@@ -177,9 +206,19 @@ describe('status page in a real browser (Debian chromium, playwright-core)', fun
       await page.locator('#token-form button').click();
       await page.locator(`#jobs tr[data-job="${job.id}"]`).waitFor();
       assert.match(await page.locator(`#jobs tr[data-job="${job.id}"]`).innerText(), /behind-tokens/);
-      // A plain link would arrive without the token: the page fetches the report with it.
-      const [report] = await Promise.all([page.waitForEvent('popup'), page.locator('[data-testid="report-link"]').click()]);
+      // A plain link would arrive without the token: the page opens a signed link valid for a
+      // minute, where the report has its own CSP and an opaque origin, so it cannot read the token.
+      const [report] = await Promise.all([page.context().waitForEvent('page'), page.locator('[data-testid="report-link"]').click()]);
       await report.locator('#marker').waitFor();
+      assert.match(report.url(), /\/report\?link=[^&]+$/);
+      // A string, run in the report's page: the test's own types know no localStorage.
+      const stolen = await report.evaluate<string | null>(
+        "(() => { try { return localStorage.getItem('facenetToken'); } catch (e) { return 'blocked: ' + e.name; } })()",
+      );
+      assert.equal(stolen, 'blocked: SecurityError', "the report cannot read the page's storage");
+      const direct = await fetch(report.url());
+      assert.match(direct.headers.get('content-security-policy') ?? '', /sandbox/);
+      assert.equal((await fetch(report.url().replace(/.$/, (c) => (c === 'A' ? 'B' : 'A')))).status, 403, 'a tampered link is refused');
       await report.close();
     } finally {
       redis.disconnect();

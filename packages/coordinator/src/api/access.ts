@@ -2,6 +2,7 @@ import { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '@facenet/core';
+import { isPublicPage } from './pages';
 
 export type Scope = 'read' | 'admin';
 
@@ -58,7 +59,7 @@ export interface AccessOptions {
   host: string;
 }
 
-const PUBLIC = new Set(['/healthz', '/metrics', '/', '/v1/openapi.json']);
+const PUBLIC = new Set(['/healthz', '/metrics', '/v1/openapi.json']);
 
 /**
  * Who may call what. With tokens configured, every /v1 route needs a bearer token: read scope
@@ -90,7 +91,7 @@ export function registerAccessControl(app: FastifyInstance, o: AccessOptions): v
     if (write && !(req.headers['content-type'] ?? '').toLowerCase().startsWith('application/json')) {
       return deny(reply, 415, 'requests that change state must send a JSON body (content-type: application/json)');
     }
-    if (!enforceTokens || PUBLIC.has(path)) return;
+    if (!enforceTokens || PUBLIC.has(path) || isPublicPage(path)) return;
     const auth = req.headers.authorization ?? '';
     const token = /^Bearer (\S+)$/i.exec(auth)?.[1];
     if (!token)

@@ -72,6 +72,19 @@ export function openApiDocument() {
           },
         },
       },
+      '/v1/jobs/{id}/evaluations/{step}/report-link': {
+        get: {
+          summary:
+            'A signed link (/report?link=...) to that report, valid for a minute and needing no token, so a browser tab can open it; the report is served sandboxed (an opaque origin)',
+          parameters: [idParam, { name: 'step', in: 'path', required: true, schema: { type: 'integer' } }],
+          responses: {
+            200: {
+              description: 'Link',
+              ...json({ type: 'object', properties: { url: { type: 'string' }, expiresInMs: { type: 'integer' } } }),
+            },
+          },
+        },
+      },
       '/v1/jobs/{id}/evaluations': {
         get: {
           summary: "The evaluator's scores of each evaluated checkpoint (accuracy, VAL at the target FAR, AUC, threshold), oldest first",

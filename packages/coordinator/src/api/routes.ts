@@ -1,8 +1,6 @@
 import { FastifyInstance, FastifyReply } from 'fastify';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { join, resolve, sep } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
 import {
   compileTrainOptions,
   ConfigError,
@@ -31,11 +29,12 @@ import {
   sourceFromSpec,
   trainingSource,
 } from '@facenet/protocol';
-import { CoordinatorError, JobStateError, ReportNotFoundError } from '../errors';
+import { CoordinatorError, JobStateError } from '../errors';
 import { transition } from '../job-lifecycle';
 import { JobStore } from '../job-store';
 import { Membership } from '../membership';
 import { openApiDocument } from './openapi';
+import { registerPages } from './pages';
 
 interface Deps {
   store: JobStore;
@@ -235,9 +234,12 @@ export function registerRoutes(app: FastifyInstance, d: Deps): void {
   });
   app.get('/metrics', async (_req, reply) => reply.type(d.metricsContentType).send(await d.metrics()));
   app.get('/v1/openapi.json', async () => openApiDocument());
-  // The status page: one static file that reads this API (no build step, no external resources).
-  const statusPage = readFileSync(join(__dirname, '..', '..', 'static', 'status.html'), 'utf8');
-  app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(statusPage));
+  // The status page (static files that read this API) and the evaluator's reports.
+  registerPages(app, {
+    evaluations: d.evaluations,
+    jobExists: async (id) => void (await d.store.get(id)),
+    reportRoot: d.reportRoot,
+  });
 
   app.post('/v1/jobs', async (req, reply) => {
     const { spec, train } = await validate(req.body ?? {}, d.dataRoots);
@@ -268,24 +270,6 @@ export function registerRoutes(app: FastifyInstance, d: Deps): void {
     await d.store.get(req.params.id); // 404 for an unknown job
     return d.evaluations(req.params.id);
   });
-  app.get<{ Params: { id: string; step: string } }>('/v1/jobs/:id/evaluations/:step/report', async (req, reply) => {
-    const job = await d.store.get(req.params.id);
-    const step = Number(req.params.step);
-    const e = (await d.evaluations(job.id)).find((x) => x.step === step);
-    if (!e) throw new ReportNotFoundError(job.id, step, 'that step was not evaluated');
-    if (!e.report || !d.reportRoot) throw new ReportNotFoundError(job.id, step, 'the evaluator writes no reports (FACENET_REPORT_ROOT)');
-    // The path comes from Redis: never follow it out of the report root.
-    const file = resolve(d.reportRoot, e.report);
-    if (!file.startsWith(d.reportRoot + sep)) throw new ReportNotFoundError(job.id, step, 'its path leaves the report root');
-    const page = await readFile(file).catch(() => undefined);
-    if (!page) throw new ReportNotFoundError(job.id, step, `${e.report} is not in ${d.reportRoot}`);
-    // A self-contained page (inline styles and data: images): it may load nothing else and run nothing.
-    return reply
-      .type('text/html; charset=utf-8')
-      .header('content-security-policy', "default-src 'none'; img-src data:; style-src 'unsafe-inline'")
-      .send(page);
-  });
-
   app.post<{ Params: { id: string } }>('/v1/jobs/:id/pause', async (req) => {
     const job = await d.store.get(req.params.id);
     if (job.state === 'pending') return jobView(await d.store.update(job.id, (j) => transition(j, 'pause')));

@@ -186,7 +186,7 @@ export class AllreducePeer {
       error: (code, reason) => {
         if (code === grpc.status.RESOURCE_EXHAUSTED && !received && !cancelled && !abort.signal.aborted && Date.now() < retryUntil) {
           setTimeout(() => {
-            if (!cancelled && !abort.signal.aborted) connect();
+            if (!cancelled && !abort.signal.aborted) void connect();
           }, 100);
           return;
         }

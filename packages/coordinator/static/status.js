@@ -1,0 +1,216 @@
+'use strict';
+// The status page reads the same REST API as the CLI (GET /v1/...), every two seconds. When the
+// API asks for a token (401), the page asks for one and keeps it in this browser's localStorage.
+const $ = (id) => document.getElementById(id);
+let selected = new URLSearchParams(location.search).get('job');
+
+async function api(method, path, body) {
+  const headers = { accept: 'application/json' };
+  const token = localStorage.getItem('facenetToken');
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const data = await res.json().catch(() => ({}));
+  if (res.status === 401 || res.status === 403) $('token-form').hidden = false;
+  if (!res.ok) throw new Error(data.error || `HTTP ${res.status}`);
+  return data;
+}
+
+$('token-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  localStorage.setItem('facenetToken', $('token').value.trim());
+  $('token').value = '';
+  $('token-form').hidden = true;
+  refresh();
+});
+
+const pct = (x) => (x === null || x === undefined ? '–' : `${(100 * x).toFixed(1)}%`);
+const num = (x, d = 3) => (x === null || x === undefined ? '–' : Number(x).toFixed(d));
+const ms = (x) => (x === undefined ? '–' : `${Math.round(x)} ms`);
+function cell(row, content, cls) {
+  const td = row.insertCell();
+  if (content instanceof Node) td.append(content);
+  else td.textContent = content;
+  if (cls) td.className = cls;
+  return td;
+}
+
+// A checkpoint's report opens in a new tab at a short-lived signed URL (with a token, a plain
+// link would arrive without it). The report is served with its own CSP as a sandboxed, opaque
+// origin, so nothing in it can read this page's storage, where the token is kept.
+function reportLink(jobId, step) {
+  const a = document.createElement('a');
+  a.textContent = 'report';
+  a.href = `/v1/jobs/${encodeURIComponent(jobId)}/evaluations/${step}/report`;
+  a.target = '_blank';
+  a.rel = 'noopener';
+  a.dataset.testid = 'report-link';
+  a.addEventListener('click', async (e) => {
+    if (!localStorage.getItem('facenetToken')) return;
+    e.preventDefault();
+    const link = await api('GET', `${a.href}-link`);
+    window.open(link.url, '_blank', 'noopener');
+  });
+  return a;
+}
+
+function fill(table, rows, render) {
+  const body = table.tBodies[0];
+  body.replaceChildren();
+  for (const r of rows) render(body.insertRow(), r);
+  if (rows.length === 0) cell(body.insertRow(), 'none', 'muted').colSpan = table.tHead.rows[0].cells.length;
+}
+
+function button(label, action, job) {
+  const b = document.createElement('button');
+  b.textContent = label;
+  b.dataset.action = action;
+  b.addEventListener('click', async (e) => {
+    e.stopPropagation();
+    $('action-error').textContent = '';
+    try {
+      await api('POST', `/v1/jobs/${job.id}/${action}`, {});
+    } catch (err) {
+      $('action-error').textContent = `${action} ${job.id}: ${err.message}`;
+    }
+    refresh();
+  });
+  return b;
+}
+
+/** A line chart of [x, y] series into an SVG, with min/max labels. */
+function chart(svg, series) {
+  svg.replaceChildren();
+  const all = series.flatMap((s) => s.points);
+  if (all.length === 0) return;
+  const W = svg.clientWidth || 480,
+    H = svg.clientHeight || 220,
+    pad = 34;
+  const xs = all.map((p) => p[0]),
+    ys = all.map((p) => p[1]);
+  const x0 = Math.min(...xs),
+    x1 = Math.max(...xs, x0 + 1),
+    y0 = Math.min(0, ...ys),
+    y1 = Math.max(...ys, y0 + 1e-9);
+  const X = (x) => pad + ((x - x0) / (x1 - x0)) * (W - 2 * pad),
+    Y = (y) => H - pad + 10 - ((y - y0) / (y1 - y0)) * (H - 2 * pad);
+  const ns = 'http://www.w3.org/2000/svg';
+  const el = (tag, attrs, text) => {
+    const e = document.createElementNS(ns, tag);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    if (text) e.textContent = text;
+    svg.append(e);
+    return e;
+  };
+  el('line', { x1: pad, y1: Y(y0), x2: W - pad, y2: Y(y0), class: 'axis' });
+  el('line', { x1: pad, y1: Y(y0), x2: pad, y2: Y(y1), class: 'axis' });
+  el('text', { x: 2, y: Y(y1) + 4 }, num(y1, 3));
+  el('text', { x: 2, y: Y(y0) }, num(y0, 3));
+  el('text', { x: pad, y: H - 4 }, `step ${x0}`);
+  el('text', { x: W - pad - 50, y: H - 4 }, `step ${x1}`);
+  series.forEach((s, i) => {
+    el('polyline', { points: s.points.map((p) => `${X(p[0])},${Y(p[1])}`).join(' '), fill: 'none', stroke: s.color, 'stroke-width': 1.8 });
+    for (const p of s.marks || []) el('circle', { cx: X(p[0]), cy: Y(p[1]), r: 4, fill: s.color });
+    el('text', { x: W - pad - 110, y: 14 + 14 * i, fill: s.color }, s.label);
+  });
+}
+
+async function renderDetail(job) {
+  $('detail').hidden = false;
+  const [history, evaluations, workers] = await Promise.all([
+    api('GET', `/v1/jobs/${job.id}/history`),
+    api('GET', `/v1/jobs/${job.id}/evaluations`),
+    api('GET', '/v1/workers'),
+  ]);
+  const live = history.filter((h) => !h.rolledBack);
+  $('loss-caption').textContent = `${job.id}, last ${live.length} steps`;
+  chart($('loss-chart'), [{ label: 'triplet loss', color: '#2f6fdf', points: live.map((h) => [h.step, h.loss]) }]);
+  const best = job.evaluation.best;
+  chart($('val-chart'), [
+    { label: 'VAL', color: '#16803c', points: evaluations.map((e) => [e.step, e.val]), marks: best ? [[best.step, best.val]] : [] },
+    { label: 'accuracy', color: '#b54708', points: evaluations.map((e) => [e.step, e.accuracy]) },
+  ]);
+  fill($('evaluations'), [...evaluations].reverse(), (row, e) => {
+    const isBest = best && e.step === best.step;
+    row.dataset.step = e.step;
+    if (isBest) row.dataset.best = 'true';
+    cell(row, `${isBest ? '★ ' : ''}${e.step}`, isBest ? 'best' : '');
+    cell(row, pct(e.accuracy));
+    cell(row, pct(e.val));
+    cell(row, num(e.far, 5));
+    cell(row, num(e.auc));
+    cell(row, num(e.threshold));
+    cell(row, String(e.pairs));
+    cell(row, e.report ? reportLink(job.id, e.step) : '-', 'muted');
+    cell(row, e.checkpointDir, 'muted');
+  });
+  const byId = new Map(workers.map((w) => [w.id, w]));
+  const last = live[live.length - 1];
+  fill(
+    $('workers'),
+    job.world.workers.map((id, rank) => ({ id, rank, t: last && last.timings[rank] })),
+    (row, w) => {
+      cell(row, String(w.rank));
+      cell(row, w.id);
+      cell(row, byId.get(w.id)?.backend || 'gone');
+      for (const k of ['dataMs', 'computeMs', 'allreduceMs', 'optimizerMs', 'checkpointMs']) cell(row, ms(w.t && w.t[k]));
+    },
+  );
+  fill($('faults'), [...job.faults].reverse(), (row, f) => {
+    cell(row, new Date(f.at).toLocaleTimeString());
+    cell(row, String(f.inStep ?? f.step + 1));
+    cell(row, f.kind || '');
+    cell(row, String(f.resumedAt ?? ''));
+    cell(row, String(f.stepsLost ?? ''));
+    cell(row, f.reason);
+  });
+}
+
+async function refresh() {
+  try {
+    const health = await fetch('/healthz').then((r) => r.json());
+    $('health').textContent = health.ok ? 'coordinator healthy' : `coordinator stopped: ${health.error}`;
+    $('health').classList.toggle('bad', !health.ok);
+    const jobs = (await api('GET', '/v1/jobs')).reverse();
+    if (!selected && jobs.length) selected = jobs[0].id;
+    fill($('jobs'), jobs, (row, j) => {
+      row.className = `job${j.id === selected ? ' selected' : ''}`;
+      row.dataset.job = j.id;
+      row.addEventListener('click', () => {
+        selected = j.id;
+        refresh();
+      });
+      cell(row, j.name ? `${j.name} (${j.id})` : j.id);
+      cell(row, j.requested ? `${j.state} (${j.requested} asked)` : j.state, `state ${j.state}`);
+      const bar = document.createElement('span');
+      bar.className = 'bar';
+      bar.innerHTML = `<span style="width:${((100 * j.step) / Math.max(1, j.steps)).toFixed(1)}%"></span>`;
+      const prog = document.createElement('span');
+      prog.append(bar, ` ${j.step}/${j.steps}`);
+      cell(row, prog);
+      cell(row, num(j.loss, 4));
+      cell(row, num(j.imagesPerSecond, 1));
+      cell(row, String(j.world.size));
+      cell(row, j.evaluation.latest ? `${pct(j.evaluation.latest.val)} (step ${j.evaluation.latest.step})` : '–');
+      cell(
+        row,
+        j.evaluation.best ? `★ step ${j.evaluation.best.step}: VAL ${pct(j.evaluation.best.val)}` : '–',
+        j.evaluation.best ? 'best' : '',
+      );
+      const actions = document.createElement('span');
+      if (j.state === 'running' && !j.requested) actions.append(button('pause', 'pause', j));
+      if (j.state === 'paused' || (j.state === 'running' && j.requested === 'pause')) actions.append(button('resume', 'resume', j));
+      if (!['completed', 'failed', 'cancelled'].includes(j.state)) actions.append(' ', button('cancel', 'cancel', j));
+      cell(row, actions);
+    });
+    const job = jobs.find((j) => j.id === selected);
+    if (job) await renderDetail(job);
+    $('updated').textContent = `updated ${new Date().toLocaleTimeString()}`;
+  } catch (err) {
+    $('health').textContent = `cannot reach the API: ${err.message}`;
+    $('health').classList.add('bad');
+  }
+}
+
+refresh();
+setInterval(refresh, 2000);
