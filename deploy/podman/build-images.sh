@@ -11,4 +11,4 @@ cd "$(dirname "$0")/../.."
 deploy/podman/build-base-image.sh
 podman image exists localhost/facenet-redis:debian ||
   podman build --network=host --pull=never -f deploy/podman/Containerfile.redis -t localhost/facenet-redis:debian deploy/podman
-podman build --network=host --pull=never -f deploy/docker/Dockerfile -t localhost/facenet:latest .
+podman build --network=host --pull=never -f deploy/docker/Dockerfile -t localhost/facenet:latest -t "localhost/facenet:$(node -p "require('./package.json').version")" .

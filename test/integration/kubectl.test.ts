@@ -15,16 +15,24 @@ interface K8sObject {
   metadata: { name: string; labels?: Labels };
   spec?: {
     selector?: { matchLabels?: Labels; matchExpressions?: { key: string; operator: string; values: string[] }[] } & Labels;
-    podSelector?: { matchLabels?: Labels };
-    ingress?: { from?: { podSelector?: { matchLabels?: Labels } }[]; ports?: { port: number }[] }[];
+    podSelector?: Selector;
+    policyTypes?: string[];
+    ingress?: { from?: { podSelector?: Selector }[]; ports?: { port: number }[] }[];
+    egress?: { to?: { podSelector?: Selector }[]; ports?: { port: number }[] }[];
     ports?: { port: number; targetPort?: number | string }[];
     endpoints?: { port: string }[];
     podMetricsEndpoints?: { port: string }[];
     template?: { metadata: { labels: Labels }; spec: PodSpec };
   };
 }
+interface Selector {
+  matchLabels?: Labels;
+  matchExpressions?: { key: string; operator: string; values: string[] }[];
+}
 interface Container {
   name: string;
+  image?: string;
+  securityContext?: { readOnlyRootFilesystem?: boolean };
   ports?: { containerPort: number; name?: string }[];
   envFrom?: { configMapRef?: { name: string }; secretRef?: { name: string } }[];
   readinessProbe?: Probe;
@@ -33,11 +41,16 @@ interface Container {
 }
 interface PodSpec {
   containers: Container[];
-  securityContext?: { runAsNonRoot?: boolean };
+  securityContext?: { runAsNonRoot?: boolean; seccompProfile?: { type: string } };
+  automountServiceAccountToken?: boolean;
   volumes?: { configMap?: { name: string }; persistentVolumeClaim?: { claimName: string } }[];
 }
 
 const matches = (labels: Labels, selector: Labels = {}) => Object.entries(selector).every(([k, v]) => labels[k] === v);
+/** A label selector with matchLabels and `In` expressions, as NetworkPolicies use them. */
+const selects = (labels: Labels, s: Selector = {}) =>
+  matches(labels, s.matchLabels) &&
+  (s.matchExpressions ?? []).every((e) => e.operator === 'In' && e.values.includes(labels[e.key] as string));
 
 /**
  * Validates an object against the Kubernetes API's JSON schema (kubernetes-models, offline), or
@@ -87,6 +100,13 @@ describe('Kubernetes manifests rendered by kubectl', function () {
       for (const w of workloads) {
         const pod = w.spec!.template!.spec;
         assert.equal(pod.securityContext?.runAsNonRoot, true, `${w.metadata.name}: runs as non-root`);
+        // Hardened: no service-account token, the runtime's seccomp profile, a read-only root, pinned images.
+        assert.equal(pod.automountServiceAccountToken, false, `${w.metadata.name}: no service-account token mounted`);
+        assert.equal(pod.securityContext?.seccompProfile?.type, 'RuntimeDefault', `${w.metadata.name}: seccomp RuntimeDefault`);
+        for (const c of pod.containers) {
+          assert.equal(c.securityContext?.readOnlyRootFilesystem, true, `${w.metadata.name}/${c.name}: read-only root filesystem`);
+          assert.match(String(c.image), /:(?!latest$)[\w.-]+$/, `${w.metadata.name}/${c.name}: image ${c.image} has a pinned tag`);
+        }
         for (const c of pod.containers) {
           assert.ok(
             c.resources?.requests && c.resources.limits?.memory,
@@ -104,25 +124,34 @@ describe('Kubernetes manifests rendered by kubectl', function () {
         }
       }
       const podLabels = workloads.map((w) => w.spec!.template!.metadata.labels);
-      for (const np of objects.filter((o) => o.kind === 'NetworkPolicy')) {
+      const policies = objects.filter((o) => o.kind === 'NetworkPolicy');
+      for (const np of policies) {
         assert.ok(
-          podLabels.some((l) => matches(l, np.spec?.podSelector?.matchLabels)),
+          podLabels.some((l) => selects(l, np.spec?.podSelector)),
           `NetworkPolicy ${np.metadata.name} selects no pod`,
         );
-        for (const rule of np.spec?.ingress ?? []) {
-          for (const from of rule.from ?? []) {
-            if (from.podSelector)
-              assert.ok(
-                podLabels.some((l) => matches(l, from.podSelector!.matchLabels)),
-                `NetworkPolicy ${np.metadata.name} admits no pod`,
-              );
-          }
+        for (const peer of [
+          ...(np.spec?.ingress ?? []).flatMap((r) => r.from ?? []),
+          ...(np.spec?.egress ?? []).flatMap((r) => r.to ?? []),
+        ]) {
+          if (peer.podSelector)
+            assert.ok(
+              podLabels.some((l) => selects(l, peer.podSelector)),
+              `NetworkPolicy ${np.metadata.name} names no pod`,
+            );
         }
       }
-      // Every project pod may reach Redis under its NetworkPolicy.
-      const redisPolicy = objects.find((o) => o.kind === 'NetworkPolicy' && o.metadata.name === 'facenet-redis');
-      for (const l of podLabels)
-        assert.ok(matches(l, redisPolicy?.spec?.ingress?.[0]?.from?.[0]?.podSelector?.matchLabels), `pod ${l.app} may not reach Redis`);
+      // Default deny: one policy with no rules selects every project pod, for ingress and egress.
+      const deny = policies.find((p) => !p.spec?.ingress && !p.spec?.egress && (p.spec?.policyTypes ?? []).length === 2);
+      assert.ok(deny, 'a default-deny NetworkPolicy');
+      for (const l of podLabels) assert.ok(selects(l, deny.spec?.podSelector), `default deny covers ${l.app}`);
+      // Redis: exactly the four services may reach it, by component, not by the part-of label any pod may carry.
+      const redisPolicy = policies.find((o) => o.metadata.name === 'facenet-redis');
+      const allowed = podLabels.filter((l) => selects(l, redisPolicy?.spec?.ingress?.[0]?.from?.[0]?.podSelector)).map((l) => l.app);
+      assert.deepEqual(allowed.sort(), ['facenet-coordinator', 'facenet-evaluator', 'facenet-miner', 'facenet-worker']);
+      assert.ok(
+        !selects({ 'app.kubernetes.io/part-of': 'facenet', app: 'intruder' }, redisPolicy?.spec?.ingress?.[0]?.from?.[0]?.podSelector),
+      );
       for (const sm of objects.filter((o) => o.kind === 'ServiceMonitor')) {
         const svc = objects.find((o) => o.kind === 'Service' && matches(o.metadata.labels ?? {}, sm.spec?.selector?.matchLabels));
         assert.ok(svc, `ServiceMonitor ${sm.metadata.name} selects no Service`);
