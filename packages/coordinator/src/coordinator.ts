@@ -14,6 +14,7 @@ import {
 } from '@facenet/protocol';
 import { isLoopback, loadTokens, registerAccessControl } from './api/access';
 import { registerRoutes } from './api/routes';
+import { AdmissionClient } from './api/admission';
 import { compileCoordinatorOptions, CompiledCoordinatorOptions, CoordinatorOptions } from './coordinator-options';
 import { CoordinatorError } from './errors';
 import { JobDriver } from './job-driver';
@@ -54,6 +55,7 @@ export class Coordinator {
   private readonly queueDepths: QueueDepths;
   private readonly driver: JobDriver;
   private readonly app: FastifyInstance;
+  private readonly admission = new AdmissionClient();
   private readonly lockToken = randomBytes(8).toString('hex');
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
@@ -130,6 +132,7 @@ export class Coordinator {
       },
       dataRoots: this.options.dataRoots,
       reportRoot: this.options.reportRoot,
+      admission: this.admission,
       evaluations: async (jobId) =>
         (await this.redis.lrange(redisKeys(this.options.prefix).evaluations(jobId), 0, -1)).map((e) => JSON.parse(e) as EvaluationRecord),
       miner: () => this.registration(redisKeys(this.options.prefix).miner),
@@ -240,6 +243,7 @@ export class Coordinator {
         },
       ],
       ['close API', () => this.app.close()],
+      ['stop admission thread', () => this.admission.close()],
       ['stop driver', () => this.driver.close()],
       ['close queue gauges', () => this.queueDepths.close()],
       [

@@ -4,12 +4,9 @@ import { existsSync, statSync } from 'node:fs';
 import {
   compileTrainOptions,
   ConfigError,
-  DatasetError,
   FacenetError,
-  MAX_CLASS_WEIGHTS,
   MAX_STEPS,
   readPairsFile,
-  scanPeopleFolderAsync,
   SpecError,
   TrainConfig,
   TrainOptions,
@@ -26,8 +23,6 @@ import {
   jobView,
   parseJobSpec,
   PlanSummary,
-  sourceFromSpec,
-  trainingSource,
 } from '@facenet/protocol';
 import { CoordinatorError, JobStateError } from '../errors';
 import { transition } from '../job-lifecycle';
@@ -35,6 +30,7 @@ import { JobStore } from '../job-store';
 import { Membership } from '../membership';
 import { openApiDocument } from './openapi';
 import { registerPages } from './pages';
+import { AdmissionClient, Issue } from './admission';
 
 interface Deps {
   store: JobStore;
@@ -55,48 +51,16 @@ interface Deps {
   evaluations: (jobId: string) => Promise<EvaluationRecord[]>;
   /** The folder the evaluator writes checkpoint reports to ('' = none). */
   reportRoot: string;
-}
-
-type Issue = { path: string; message: string };
-
-/** That the dataset is there and leaves people to train on (issues appended). */
-async function checkData(spec: JobSpec, train: TrainConfig | undefined, issues: Issue[]): Promise<void> {
-  try {
-    // A folder is scanned without blocking the API (bounded in images and time); synthetic sets are bounded by the schema.
-    const index = spec.dataset.kind === 'folder' ? await scanPeopleFolderAsync(spec.dataset.path) : undefined;
-    const source = sourceFromSpec(spec.dataset, index);
-    const eligible = source.index.images.filter((i) => i.length >= 2).length;
-    if (spec.holdout > 0 && eligible - spec.holdout < 2)
-      issues.push({ path: 'holdout', message: `leaves ${eligible - spec.holdout} identities with 2+ images to train on; need at least 2` });
-    else if (train) {
-      const trainIndex = trainingSource(source, spec.holdout, train.seed).train.index;
-      const classes = trainIndex.images.length;
-      const fill = trainIndex.images.filter((i) => i.length >= 2).length;
-      // A batch holds min(P, identities with 2+ images); every virtual shard needs two of them.
-      if (fill < 2 * train.virtualShards && !(train.classification && train.classification.mode === 'alone'))
-        issues.push({
-          path: 'train.virtualShards',
-          message: `${train.virtualShards} virtual shards need ${2 * train.virtualShards} training identities with 2+ images (two per shard to form a triplet); the dataset leaves ${fill} after holdout ${spec.holdout}`,
-        });
-      if (train.classification) {
-        // One class per training identity, counted here so every rank builds the same class weights.
-        train.classification.classes = classes;
-        const weights = classes * train.model.embeddingDim;
-        if (weights > MAX_CLASS_WEIGHTS)
-          issues.push({
-            path: 'train.classification',
-            message: `${classes} identities x embeddingDim ${train.model.embeddingDim} = ${weights} class weights exceeds ${MAX_CLASS_WEIGHTS}`,
-          });
-      }
-    }
-  } catch (err) {
-    if (!(err instanceof DatasetError)) throw err;
-    issues.push({ path: spec.dataset.kind === 'folder' ? 'dataset.path' : 'dataset', message: err.message });
-  }
+  /** Checks a spec's data off the event loop. */
+  admission: AdmissionClient;
 }
 
 /** Full validation of a spec: structure (zod), ranges (compile), and that the data is there. */
-async function validate(body: unknown, roots: readonly string[]): Promise<{ spec: JobSpec; train: TrainConfig }> {
+async function validate(
+  body: unknown,
+  roots: readonly string[],
+  admission: AdmissionClient,
+): Promise<{ spec: JobSpec; train: TrainConfig }> {
   const spec = parseJobSpec(body);
   const issues: Issue[] = [];
   // Paths outside the data roots are refused before anything looks at them.
@@ -128,7 +92,12 @@ async function validate(body: unknown, roots: readonly string[]): Promise<{ spec
       issues.push({ path: 'dataset.excludePairsFolds.pairs', message: (err as Error).message });
     }
   }
-  if (issues.length === before) await checkData(spec, train, issues);
+  if (issues.length === before) {
+    // Scanning a folder or indexing a 2M-image synthetic set takes seconds: off the event loop.
+    const data = await admission.check(spec, train);
+    issues.push(...data.issues);
+    if (train?.classification && data.classes !== undefined) train.classification.classes = data.classes;
+  }
   issues.push(...evaluationIssues(spec));
   if (train && spec.worldSize > train.virtualShards) {
     issues.push({
@@ -242,7 +211,7 @@ export function registerRoutes(app: FastifyInstance, d: Deps): void {
   });
 
   app.post('/v1/jobs', async (req, reply) => {
-    const { spec, train } = await validate(req.body ?? {}, d.dataRoots);
+    const { spec, train } = await validate(req.body ?? {}, d.dataRoots, d.admission);
     const job = newJobRecord(spec, train);
     await d.store.create(job);
     return reply.code(201).send(jobView(job));
@@ -321,7 +290,7 @@ export function registerRoutes(app: FastifyInstance, d: Deps): void {
       name: body.name ?? `${job.spec.name ?? job.id} (fork at ${ckpt.step})`,
       train: { ...job.spec.train, steps: body.steps ?? job.train.steps },
     };
-    const v = await validate(spec, d.dataRoots);
+    const v = await validate(spec, d.dataRoots, d.admission);
     if (v.train.steps <= ckpt.step) throw new SpecError([{ path: 'steps', message: `must exceed the checkpoint's step ${ckpt.step}` }]);
     const fork = newJobRecord(v.spec, v.train, { jobId: job.id, step: ckpt.step, dir: ckpt.dir, planSwitches: job.planSwitches });
     await d.store.create(fork);

@@ -1,0 +1,12 @@
+/** The admission thread: checks one spec's data at a time for the coordinator (admission.ts). */
+import { parentPort } from 'node:worker_threads';
+import type { TrainConfig } from '@facenet/core';
+import type { JobSpec } from '@facenet/protocol';
+import { checkData } from './admission';
+
+parentPort?.on('message', (req: { id: number; spec: JobSpec; train: TrainConfig | undefined }) => {
+  checkData(req.spec, req.train).then(
+    (value) => parentPort?.postMessage({ id: req.id, ok: true, value }),
+    (err: Error) => parentPort?.postMessage({ id: req.id, ok: false, error: err.message }),
+  );
+});
