@@ -1,20 +1,12 @@
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import IORedis from 'ioredis';
 import { Coordinator } from '@facenet/coordinator';
 import { api, JobView, startCluster, TestCluster, waitFor, waitForState } from '../cluster-helpers';
-import { CLI, ORL, tempDir } from '../helpers';
+import { CLI, ORL, tempDir, freePort } from '../helpers';
 import { needTools } from '../requirements';
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 
 describe('faults', function () {
   this.timeout(300000);

@@ -1,22 +1,13 @@
 import { strict as assert } from 'node:assert';
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { EvaluationRecord, WorkerInfo } from '@facenet/protocol';
 import { api, JobView, startCluster, TestCluster, waitFor, waitForState } from '../cluster-helpers';
-import { ORL, REPO, tempDir } from '../helpers';
+import { ORL, REPO, tempDir, freePort } from '../helpers';
 import { needTools } from '../requirements';
 
 const MONITORING = join(REPO, 'deploy', 'k8s', 'base', 'monitoring');
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 
 interface Sample {
   metric: Record<string, string>;

@@ -1,23 +1,11 @@
 import { strict as assert } from 'node:assert';
 import { ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import IORedis from 'ioredis';
 import { api, JobView, startCluster, TestCluster, waitFor } from '../cluster-helpers';
-import { ORL, tempDir } from '../helpers';
+import { freePort, ORL, tempDir } from '../helpers';
 import { needTools } from '../requirements';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** A redis-server on a fixed port (restarted on the same one), its data in `dir`. */
 class OwnRedis {

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { ChildProcess, execFile, spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer, request as rawRequest } from 'node:http';
+import { request as rawRequest } from 'node:http';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
@@ -11,19 +11,11 @@ import { Coordinator } from '@facenet/coordinator';
 import { compileTrainOptions } from '@facenet/core';
 import { deleteKeysUnder, redisKeys, workerQueueName } from '@facenet/protocol';
 import { api, JobView, spawnWorker, startCluster, waitFor, waitForState } from '../cluster-helpers';
-import { CLI, ORL, tempDir } from '../helpers';
+import { CLI, ORL, tempDir, freePort } from '../helpers';
 
 const REDIS = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const ADMIN = 'admin-token-0123456789abcdef';
 const READ = 'read-token-0123456789abcdef';
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 
 /** A raw HTTP request (fetch forbids setting Host and Origin). */
 function raw(

@@ -1,20 +1,11 @@
 import { strict as assert } from 'node:assert';
 import { spawn, ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import IORedis from 'ioredis';
 import { Coordinator } from '@facenet/coordinator';
 import { logRedisErrors } from '@facenet/protocol';
 import { waitFor } from '../cluster-helpers';
-import { ORL } from '../helpers';
+import { ORL, freePort } from '../helpers';
 import { needTools } from '../requirements';
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 
 /** A redis-server of the test's own (it gets flushed and restarted). */
 async function privateRedis(): Promise<{ url: string; proc: ChildProcess }> {
