@@ -9,6 +9,8 @@ export interface TestCluster {
   url: string;
   prefix: string;
   checkpointRoot: string;
+  /** What a worker started outside `facenet up` needs to join its ring (the mTLS files, when on). */
+  workerEnv: Record<string, string>;
   proc: ChildProcess;
   logs: string[];
   stop(): Promise<void>;
@@ -32,9 +34,18 @@ export async function startCluster(
   );
   const logs: string[] = [];
   createInterface({ input: proc.stderr! }).on('line', (l) => logs.push(l));
+  const workerEnv: Record<string, string> = {};
   const url = await new Promise<string>((resolve, reject) => {
     createInterface({ input: proc.stdout! }).on('line', (l) => {
-      if (l.startsWith('{"event":"ready"')) resolve((JSON.parse(l) as { url: string }).url);
+      if (!l.startsWith('{"event":"ready"')) return;
+      const ready = JSON.parse(l) as { url: string; ringTls: { ca: string; cert: string; key: string } | null };
+      if (ready.ringTls)
+        Object.assign(workerEnv, {
+          FACENET_TLS_CA: ready.ringTls.ca,
+          FACENET_TLS_CERT: ready.ringTls.cert,
+          FACENET_TLS_KEY: ready.ringTls.key,
+        });
+      resolve(ready.url);
     });
     proc.on('exit', (code) => reject(new Error(`facenet up exited (${code}):\n${logs.join('\n')}`)));
   });
@@ -46,6 +57,7 @@ export async function startCluster(
     proc,
     logs,
     checkpointRoot,
+    workerEnv,
     stop: async () => {
       if (proc.exitCode === null) {
         proc.kill('SIGTERM');
@@ -57,9 +69,12 @@ export async function startCluster(
 }
 
 /** A worker process of its own (not one of `facenet up`'s), joining the cluster's prefix and checkpoint root. */
-export function spawnWorker(cluster: { prefix: string; checkpointRoot: string }, env: Record<string, string> = {}): ChildProcess {
+export function spawnWorker(
+  cluster: { prefix: string; checkpointRoot: string; workerEnv?: Record<string, string> },
+  env: Record<string, string> = {},
+): ChildProcess {
   const main = join(REPO, 'packages', 'worker', 'dist', 'main.js');
-  const own = { FACENET_PREFIX: cluster.prefix, FACENET_CHECKPOINT_ROOT: cluster.checkpointRoot };
+  const own = { FACENET_PREFIX: cluster.prefix, FACENET_CHECKPOINT_ROOT: cluster.checkpointRoot, ...cluster.workerEnv };
   return spawn(process.execPath, [main], { env: { ...process.env, ...own, ...env }, stdio: ['ignore', 'ignore', 'ignore'] });
 }
 

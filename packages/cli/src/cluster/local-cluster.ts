@@ -95,7 +95,8 @@ export class LocalCluster {
     return proc;
   }
 
-  private tls: RingTls | undefined;
+  /** The ring's certificate files (absent with insecureRing): another worker joins with them as FACENET_TLS_*. */
+  tls: RingTls | undefined;
   private stopping = false;
 
   async start(): Promise<void> {

@@ -50,7 +50,9 @@ async function runUp(flags: UpFlags): Promise<void> {
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   await cluster.start();
-  out.data({ event: 'ready', url: cluster.apiUrl, redis: redactUrl(cluster.redisUrl), workers: flags.workers, prefix });
+  // A worker started by hand joins this cluster's mutual-TLS ring with these files (FACENET_TLS_CA/CERT/KEY).
+  const ringTls = cluster.tls ? { ca: cluster.tls.ca, cert: cluster.tls.cert, key: cluster.tls.key } : null;
+  out.data({ event: 'ready', url: cluster.apiUrl, redis: redactUrl(cluster.redisUrl), workers: flags.workers, prefix, ringTls });
   out.line(
     `cluster up: API ${cluster.apiUrl}/v1 (OpenAPI at /v1/openapi.json, metrics at /metrics), ${flags.workers} worker(s)${flags.miner ? ', the miner' : ''}${flags.evaluator ? ', the evaluator' : ''}, Redis ${redactUrl(cluster.redisUrl)}`,
   );
