@@ -47,14 +47,27 @@ async function finalWeights(url: string, id: string): Promise<Map<string, Float3
   return (await readCheckpoint(job.lastCheckpoint!.dir)).tensors;
 }
 
-/** Largest absolute difference between two sets of weights. */
-function maxDiff(a: Map<string, Float32Array>, b: Map<string, Float32Array>): number {
-  let worst = 0;
+/**
+ * How far two sets of weights are apart: the mean and the largest absolute difference. After the
+ * world changes (W=3 to 2) the sums are taken in another order, and Adam turns a near-zero
+ * gradient whose sign flips into a step of up to the learning rate (0.002) for that parameter:
+ * a few weights may differ by ~1e-3 with nothing wrong. A lost or doubled step moves nearly every
+ * weight by about the learning rate, so the mean tells the two apart where the maximum cannot.
+ */
+function weightDiff(a: Map<string, Float32Array>, b: Map<string, Float32Array>): { mean: number; max: number } {
+  let max = 0;
+  let sum = 0;
+  let n = 0;
   for (const [name, x] of a) {
     const y = b.get(name)!;
-    for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i]! - y[i]!));
+    for (let i = 0; i < x.length; i++) {
+      const d = Math.abs(x[i]! - y[i]!);
+      max = Math.max(max, d);
+      sum += d;
+      n++;
+    }
   }
-  return worst;
+  return { mean: sum / n, max };
 }
 
 async function rankPid(url: string, jobId: string, rank: number): Promise<number> {
@@ -139,8 +152,11 @@ describe('elastic training: faults cost at most the step in flight (facenet up -
       Array.from({ length: STEPS }, (_, i) => i + 1),
       'every step once: none re-run',
     );
-    const diff = maxDiff(reference, await finalWeights(cluster.url, job.id));
-    assert.ok(diff < 1e-3, `final weights differ from the fault-free run by ${diff}`);
+    const diff = weightDiff(reference, await finalWeights(cluster.url, job.id));
+    assert.ok(
+      diff.mean < 1e-4 && diff.max < 1e-2,
+      `final weights differ from the fault-free run by ${diff.mean} on average, ${diff.max} at most`,
+    );
   });
 
   it('SIGTERM to a rank: it leaves at a step boundary, no fault, no rewind', async () => {
@@ -156,8 +172,11 @@ describe('elastic training: faults cost at most the step in flight (facenet up -
       history.map((h) => h.step),
       Array.from({ length: STEPS }, (_, i) => i + 1),
     );
-    const diff = maxDiff(reference, await finalWeights(cluster.url, job.id));
-    assert.ok(diff < 1e-3, `final weights differ from the fault-free run by ${diff}`);
+    const diff = weightDiff(reference, await finalWeights(cluster.url, job.id));
+    assert.ok(
+      diff.mean < 1e-4 && diff.max < 1e-2,
+      `final weights differ from the fault-free run by ${diff.mean} on average, ${diff.max} at most`,
+    );
     await waitFor(
       async () => !(await api<WorkerView[]>(cluster.url, 'GET', '/v1/workers')).some((w) => w.pid === pid),
       20000,
