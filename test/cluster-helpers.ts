@@ -1,6 +1,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { randomBytes } from 'node:crypto';
+import IORedis from 'ioredis';
 import { deleteKeysUnder } from '@facenet/protocol';
 import { join } from 'node:path';
 import { CLI, REPO } from './helpers';
@@ -113,4 +114,23 @@ export async function waitForState(url: string, id: string, states: string[], ti
     `job ${id} to reach ${states.join('/')}`,
   );
   return job!;
+}
+
+/** Waits until a Redis at `url` answers PING (a redis-server the test just spawned). */
+export async function waitForRedis(url: string, timeoutMs = 5000): Promise<void> {
+  const probe = new IORedis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => 50 });
+  probe.on('error', () => undefined);
+  try {
+    await waitFor(
+      () =>
+        probe.ping().then(
+          () => true,
+          () => false,
+        ),
+      timeoutMs,
+      'redis-server',
+    );
+  } finally {
+    probe.disconnect();
+  }
 }

@@ -3,7 +3,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import IORedis from 'ioredis';
-import { api, JobView, startCluster, TestCluster, waitFor } from '../cluster-helpers';
+import { api, JobView, startCluster, TestCluster, waitFor, waitForRedis } from '../cluster-helpers';
 import { freePort, ORL, tempDir } from '../helpers';
 import { needTools } from '../requirements';
 
@@ -22,18 +22,7 @@ class OwnRedis {
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--dir', this.dir, '--maxmemory-policy', 'noeviction'];
     args.push('--appendonly', this.aof ? 'yes' : 'no', '--appendfsync', 'always');
     this.proc = spawn('redis-server', args, { stdio: 'ignore' });
-    const probe = new IORedis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => 50 });
-    probe.on('error', () => undefined);
-    await waitFor(
-      async () =>
-        probe.ping().then(
-          () => true,
-          () => false,
-        ),
-      5000,
-      'redis-server',
-    );
-    probe.disconnect();
+    await waitForRedis(this.url);
   }
   /** SHUTDOWN NOSAVE, as an operator's restart of a Redis without persistence would be. */
   async stop(): Promise<void> {

@@ -10,7 +10,7 @@ import IORedis from 'ioredis';
 import { Coordinator } from '@facenet/coordinator';
 import { compileTrainOptions } from '@facenet/core';
 import { deleteKeysUnder, redisKeys, workerQueueName } from '@facenet/protocol';
-import { api, JobView, spawnWorker, startCluster, waitFor, waitForState } from '../cluster-helpers';
+import { api, JobView, spawnWorker, startCluster, waitFor, waitForState, waitForRedis } from '../cluster-helpers';
 import { CLI, ORL, tempDir, freePort } from '../helpers';
 
 const REDIS = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -394,18 +394,7 @@ describe('security: the API, the queue and the data refuse what does not belong'
     );
     try {
       const url = `redis://:${password}@127.0.0.1:${port}`;
-      const probe = new IORedis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => 50 });
-      probe.on('error', () => undefined);
-      await waitFor(
-        async () =>
-          probe.ping().then(
-            () => true,
-            () => false,
-          ),
-        5000,
-        'redis-server',
-      );
-      probe.disconnect();
+      await waitForRedis(url);
       const cluster = await startCluster(1, join(t.dir, 'pw-ckpt'), { REDIS_URL: url }, ['--redis', url, '--no-miner']);
       try {
         const job = await api<JobView>(cluster.url, 'POST', '/v1/jobs', smallSpec());

@@ -3,7 +3,7 @@ import { spawn, ChildProcess } from 'node:child_process';
 import IORedis from 'ioredis';
 import { Coordinator } from '@facenet/coordinator';
 import { logRedisErrors } from '@facenet/protocol';
-import { waitFor } from '../cluster-helpers';
+import { waitFor, waitForRedis } from '../cluster-helpers';
 import { ORL, freePort } from '../helpers';
 import { needTools } from '../requirements';
 
@@ -16,18 +16,7 @@ async function privateRedis(): Promise<{ url: string; proc: ChildProcess }> {
     { stdio: 'ignore' },
   );
   const url = `redis://127.0.0.1:${port}`;
-  const probe = new IORedis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => 50 });
-  probe.on('error', () => undefined);
-  await waitFor(
-    async () =>
-      probe.ping().then(
-        () => true,
-        () => false,
-      ),
-    5000,
-    'redis-server',
-  );
-  probe.disconnect();
+  await waitForRedis(url);
   return { url, proc };
 }
 

@@ -74,7 +74,7 @@ export class Durability {
     try {
       held = await queryState(this.queues, job, holder, this.o.stepTimeoutMs, dir);
     } catch (err) {
-      const e = err as Error & { code?: string; path?: string };
+      const e = err as Error; // decoded from the worker's failure: the class survives by name
       if (e.name !== 'StorageError') throw err;
       await this.storageFault(job.id, `final checkpoint ${dir}: ${e.message}`);
       return false;

@@ -1,6 +1,6 @@
 import IORedis from 'ioredis';
 import { join } from 'node:path';
-import { FaceSource, lossWeightsAt } from '@facenet/core';
+import { FaceSource } from '@facenet/core';
 import {
   AbortMessage,
   collectiveSecret,
@@ -297,8 +297,8 @@ export class JobDriver {
         return;
       }
     }
-    await this.ledger.commit(job, results, stepMs, planned, {});
-    if (await this.failIfLearningNothing(job.id)) return;
+    const committed = await this.ledger.commit(job, results, stepMs, planned, {});
+    if (await this.failIfLearningNothing(committed)) return;
     const refused = results.find((r) => r.checkpointError)?.checkpointError;
     if (refused) {
       await this.durability.storageFault(
@@ -352,16 +352,13 @@ export class JobDriver {
   }
 
   /**
-   * Fails the job when its last maxStepsWithoutTriplets committed steps all formed no triplet while
-   * the triplet loss was on: it is training nothing, and would otherwise end "completed".
+   * Fails the job when maxStepsWithoutTriplets committed steps in a row formed no triplet while the
+   * triplet loss was on (the ledger counts them): it is training nothing, and would otherwise end "completed".
    */
-  private async failIfLearningNothing(id: string): Promise<boolean> {
-    const job = await this.store.get(id);
+  private async failIfLearningNothing(job: JobRecord): Promise<boolean> {
     const n = job.spec.maxStepsWithoutTriplets ?? 20; // specs stored before the option have none
-    const recent = job.history.filter((h) => !h.rolledBack).slice(-n);
-    if (n === 0 || recent.length < n) return false;
-    const idle = recent.every((h) => h.triplets === 0 && lossWeightsAt(job.train.classification, h.step - 1).triplet > 0);
-    if (!idle) return false;
+    if (n === 0 || (job.stepsWithoutTriplets ?? 0) < n) return false;
+    const id = job.id;
     const reason = `no triplet formed in the last ${n} steps (maxStepsWithoutTriplets): every virtual shard needs two identities with two decodable images; check the dataset (the workers log the images they skip as undecodable), train.batch.P and train.virtualShards`;
     await this.store.update(id, (j) => transition(j, 'fail', reason));
     this.o.log(`[coordinator] job ${id}: FAILED: ${reason}`);

@@ -1,3 +1,4 @@
+import { lossWeightsAt } from '@facenet/core';
 import { Queue } from 'bullmq';
 import IORedis from 'ioredis';
 import {
@@ -46,7 +47,13 @@ export class StepLedger {
   }
 
   /** Records step job.step + 1 as done, from its ranks' results, and announces its checkpoint. */
-  async commit(job: JobRecord, results: ShardJobResult[], stepMs: number, planned: PlannedStep, extra: Partial<StepRecord>): Promise<void> {
+  async commit(
+    job: JobRecord,
+    results: ShardJobResult[],
+    stepMs: number,
+    planned: PlannedStep,
+    extra: Partial<StepRecord>,
+  ): Promise<JobRecord> {
     const s = job.step;
     const done = s + 1;
     const r0 = results.find((r) => r.rank === 0) ?? (results[0] as ShardJobResult);
@@ -66,9 +73,12 @@ export class StepLedger {
     };
     for (const sk of results.flatMap((r) => r.skipped))
       this.log(`[coordinator] job ${job.id} step ${done}: skipped ${sk.key}: ${sk.reason}`);
-    await this.store.update(job.id, (j) => {
+    const updated = await this.store.update(job.id, (j) => {
       j.step = done;
       j.highWater = Math.max(j.highWater ?? 0, done);
+      // Kept as a count, so judging a job that learns nothing reads no history.
+      const tripletsDue = lossWeightsAt(j.train.classification, s).triplet > 0;
+      j.stepsWithoutTriplets = tripletsDue && record.triplets === 0 ? (j.stepsWithoutTriplets ?? 0) + 1 : 0;
       if (switchTo) j.planSwitches = [...j.planSwitches.filter((p) => p.fromStep < s), switchTo];
       j.last = record;
       j.history.push(record);
@@ -83,6 +93,7 @@ export class StepLedger {
       await this.announceCheckpoint(job.id, done, checkpoint);
       await this.applyRetention(job.id);
     }
+    return updated;
   }
 
   /**

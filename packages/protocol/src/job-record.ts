@@ -90,6 +90,8 @@ export interface JobRecord {
   /** Multiplies the learning rate schedule; lowered by each non-finite rollback. */
   learningRateScale?: number;
   nonFiniteRollbacks?: number;
+  /** Committed steps in a row that formed no triplet while the triplet loss was on. */
+  stepsWithoutTriplets?: number;
   /** Which mining plan was in force from which step, so re-run steps use the same plans. */
   planSwitches: { fromStep: number; jobId: string; version: number }[];
   /** The furthest step ever committed (steps below it after a rewind are replays). */
