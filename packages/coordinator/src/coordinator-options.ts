@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { dataRoots } from '@facenet/protocol';
+import { dataRoots, WorkerBudget } from '@facenet/protocol';
 import { ConfigError } from '@facenet/core';
 
 export interface CoordinatorOptions {
@@ -44,6 +44,9 @@ export interface CoordinatorOptions {
   reportRoot?: string;
   /** Refuse to start unless Redis evicts nothing (BullMQ loses jobs otherwise). @default true */
   requireNoeviction?: boolean;
+  /** The worker budget admission assumes while no worker is registered (a registered worker's
+   * own budget replaces it): a spec whose step exceeds it is refused. @default 16 GiB at 5 GFLOP/s */
+  assumedWorkerBudget?: WorkerBudget;
 }
 
 export type CompiledCoordinatorOptions = Required<CoordinatorOptions>;
@@ -67,6 +70,7 @@ export function compileCoordinatorOptions(o: CoordinatorOptions = {}): CompiledC
     dataRoots: o.dataRoots ?? dataRoots(),
     allowOpenApi: o.allowOpenApi ?? false,
     reportRoot: o.reportRoot ? resolve(o.reportRoot) : '',
+    assumedWorkerBudget: o.assumedWorkerBudget ?? { memoryBytes: 16 * 2 ** 30, gflops: 5 },
   };
   if (!Number.isInteger(c.port) || c.port < 0 || c.port > 65535)
     throw new ConfigError(`coordinator option port`, `must be 0-65535, got ${c.port}`);

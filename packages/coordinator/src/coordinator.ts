@@ -9,6 +9,7 @@ import {
   redactUrl,
   MiningPlan,
   redisKeys,
+  AbortMessage,
   summarizePlan,
   runCloseSteps,
 } from '@facenet/protocol';
@@ -19,7 +20,7 @@ import { compileCoordinatorOptions, CompiledCoordinatorOptions, CoordinatorOptio
 import { CoordinatorError } from './errors';
 import { JobDriver } from './job-driver';
 import { JobStore } from './job-store';
-import { Membership } from './membership';
+import { largestBudget, Membership } from './membership';
 import { createMetrics, Metrics } from './metrics';
 import { QueueDepths } from './queue-depths';
 
@@ -133,6 +134,12 @@ export class Coordinator {
       dataRoots: this.options.dataRoots,
       reportRoot: this.options.reportRoot,
       admission: this.admission,
+      workerBudget: async () => largestBudget(await this.membership.alive()) ?? this.options.assumedWorkerBudget,
+      stepTimeoutMs: this.options.stepTimeoutMs,
+      interrupt: async (job) => {
+        const m: AbortMessage = { jobId: job.id, generation: job.generation, interrupt: true };
+        await this.redis.publish(redisKeys(this.options.prefix).abortChannel, JSON.stringify(m));
+      },
       evaluations: async (jobId) =>
         (await this.redis.lrange(redisKeys(this.options.prefix).evaluations(jobId), 0, -1)).map((e) => JSON.parse(e) as EvaluationRecord),
       miner: () => this.registration(redisKeys(this.options.prefix).miner),

@@ -12,6 +12,7 @@ import {
   sourceFromSpec,
   trainingSource,
   WorkerInfo,
+  budgetShortfall,
 } from '@facenet/protocol';
 import { transition } from './job-lifecycle';
 import { JobStore } from './job-store';
@@ -124,7 +125,9 @@ export class JobDriver {
     for (const w of alive) if (w.draining && !busy.has(w.id)) await this.reshaper.release(w.id);
     for (const job of jobs) {
       if (job.state !== 'pending') continue;
-      const idle = alive.filter((w) => !busy.has(w.id) && !w.draining);
+      // A worker whose advertised budget cannot hold this job's step is not offered it.
+      const fits = (w: WorkerInfo) => !w.budget || !budgetShortfall(job.train, job.spec.minWorldSize ?? job.spec.worldSize, w.budget);
+      const idle = alive.filter((w) => !busy.has(w.id) && !w.draining && fits(w));
       // Without minWorldSize a new job waits for its full world, and one that ran before continues
       // on what is there; either way it grows back to worldSize at step boundaries.
       const need = job.spec.minWorldSize ?? (job.generation === 0 ? job.spec.worldSize : 1);
@@ -188,6 +191,8 @@ export class JobDriver {
       } catch (err) {
         if (this.stopping) return;
         if ((await this.store.get(id)).state !== 'running') return;
+        // A cancel interrupts the step in flight: no fault, the loop's next turn takes the request.
+        if ((await this.store.peekRequest(id)) === 'cancel') continue;
         const f = err instanceof StepFault ? err : new StepFault((err as Error).message, 'step-failed');
         await this.fault(job, f);
       }

@@ -15,6 +15,12 @@ const coordinator = new Coordinator(
     checkpointRoot: env.FACENET_CHECKPOINT_ROOT,
     reportRoot: env.FACENET_REPORT_ROOT,
     stepTimeoutMs: envNumber('FACENET_STEP_TIMEOUT_MS'),
+    assumedWorkerBudget: env.FACENET_ASSUMED_WORKER_MEMORY_MB
+      ? {
+          memoryBytes: (envNumber('FACENET_ASSUMED_WORKER_MEMORY_MB') as number) * 2 ** 20,
+          gflops: envNumber('FACENET_ASSUMED_WORKER_GFLOPS') ?? 5,
+        }
+      : undefined,
     faultSettleMs: envNumber('FACENET_FAULT_SETTLE_MS'),
     apiTokensFile: env.FACENET_API_TOKENS_FILE,
     allowOpenApi: env.FACENET_API_OPEN === '1',

@@ -1,5 +1,5 @@
 import IORedis from 'ioredis';
-import { redisKeys, WorkerInfo } from '@facenet/protocol';
+import { redisKeys, WorkerBudget, WorkerInfo } from '@facenet/protocol';
 
 /**
  * Who is alive: workers register a key that expires unless their heartbeat refreshes it.
@@ -29,4 +29,11 @@ export class Membership {
     const n = await this.redis.exists(...ids.map((id) => this.keys.worker(id)));
     return n === ids.length;
   }
+}
+
+/** The largest budget among registered workers (memory and speed each at their largest), if any advertises one. */
+export function largestBudget(workers: WorkerInfo[]): WorkerBudget | undefined {
+  const budgets = workers.flatMap((w) => (w.budget ? [w.budget] : []));
+  if (!budgets.length) return undefined;
+  return { memoryBytes: Math.max(...budgets.map((b) => b.memoryBytes)), gflops: Math.max(...budgets.map((b) => b.gflops)) };
 }

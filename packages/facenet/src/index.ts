@@ -102,3 +102,7 @@ export { TripletTable } from './mining/triplet-table';
 export { forEachDistanceTile } from './mining/distance-tiles';
 export { writeReportFile, writeReportFolder } from './eval/report-files';
 export type { ReportContent } from './eval/report-files';
+export { modelFootprint } from './model/footprint';
+export type { ModelFootprint } from './model/footprint';
+export { rankLoad, stepFootprint } from './train/step-footprint';
+export type { RankLoad, StepFootprint } from './train/step-footprint';

@@ -9,4 +9,6 @@ export interface CheckpointEvent {
 export interface AbortMessage {
   jobId: string;
   generation: number;
+  /** The job was cancelled: stop its step in flight now (loads and computation), not only its ring. */
+  interrupt?: boolean;
 }

@@ -39,3 +39,5 @@ export { serveMetrics } from './metrics-server';
 export { CheckpointConsumer } from './checkpoint-consumer';
 export type { CheckpointConsumerOptions, ConsumerState } from './checkpoint-consumer';
 export type { MetricsServerOptions } from './metrics-server';
+export { budgetShortfall, defaultGflops, defaultMemoryBudget, stepEstimate } from './step-budget';
+export type { WorkerBudget } from './step-budget';

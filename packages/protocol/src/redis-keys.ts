@@ -1,3 +1,4 @@
+import type { WorkerBudget } from './step-budget';
 /** Redis key names shared by coordinator and workers, all under one prefix (default 'facenet'). */
 export function redisKeys(prefix: string) {
   return {
@@ -54,4 +55,6 @@ export interface WorkerInfo {
   metrics?: string;
   /** Set once the worker got SIGTERM: it finishes its step and leaves at the next step boundary. */
   draining?: boolean;
+  /** What a step may cost on it (workers started before budgets have none). */
+  budget?: WorkerBudget;
 }

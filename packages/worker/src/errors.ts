@@ -41,4 +41,7 @@ export class ComputeThreadError extends WorkerError {
   override readonly retryable = true;
 }
 
-registerErrorClasses(WorkerError, AllreduceError, StateError, ComputeThreadError);
+/** A step stopped in flight because its job was cancelled: nothing of it was applied. */
+export class InterruptedError extends WorkerError {}
+
+registerErrorClasses(WorkerError, AllreduceError, StateError, ComputeThreadError, InterruptedError);

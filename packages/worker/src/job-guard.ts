@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path';
-import { compileTrainOptions, FacenetError } from '@facenet/core';
-import { insideRoots, isStateQuery, OUTSIDE_ROOTS, WorkerJobData } from '@facenet/protocol';
+import { compileTrainOptions, FacenetError, stepFootprint, TrainConfig } from '@facenet/core';
+import { insideRoots, isStateQuery, OUTSIDE_ROOTS, WorkerBudget, WorkerJobData } from '@facenet/protocol';
 
 /** A queued job that failed validation: failed as unrecoverable, never executed. */
 export class RejectedJobError extends FacenetError {}
@@ -10,6 +10,8 @@ export interface JobGuardOptions {
   dataRoots: readonly string[];
   /** The only folder checkpoints are read from and written to. */
   checkpointRoot: string;
+  /** What a step may cost here (none: not checked). */
+  budget?: WorkerBudget;
 }
 
 /**
@@ -41,15 +43,25 @@ export function checkWorkerJob(d: WorkerJobData, o: JobGuardOptions): void {
   if (!Number.isInteger(d.rank) || d.rank < 0 || d.rank >= d.world.length) reject(`rank ${d.rank} is not in a world of ${d.world.length}`);
   if (!Number.isInteger(d.step) || d.step < 0) reject(`bad step ${d.step}`);
   if (!d.train || typeof d.train !== 'object') reject('no train configuration');
-  let batch = { P: 0, K: 0, singletonNegatives: 0 };
+  let train: TrainConfig | undefined;
   try {
-    batch = compileTrainOptions({ ...d.train, checkpointDir: undefined }).batch;
+    train = compileTrainOptions({ ...d.train, checkpointDir: undefined });
   } catch (err) {
     reject(`train configuration: ${(err as Error).message}`);
   }
+  const batch = (train as TrainConfig).batch;
   const items = (shards: unknown) =>
     Array.isArray(shards) ? shards.reduce((n: number, s: unknown) => n + (Array.isArray(s) ? s.length : Infinity), 0) : Infinity;
   const limit = batch.P * batch.K + batch.singletonNegatives;
   if (items(d.shards) > limit || (d.prefetch && items(d.prefetch.shards) > limit)) reject(`more images than a batch of ${limit}`);
+  if (o.budget) {
+    // This rank's real share of the step, as the coordinator planned it.
+    const shards = d.shards.map((s) => s.length);
+    const need = stepFootprint(train as TrainConfig, { imagesOnRank: items(d.shards), imagesPerShard: Math.max(0, ...shards) }).memoryBytes;
+    if (need > o.budget.memoryBytes)
+      reject(
+        `a step of ${items(d.shards)} images needs ~${(need / 2 ** 30).toFixed(1)} GiB; this worker's budget is ${(o.budget.memoryBytes / 2 ** 30).toFixed(1)} GiB`,
+      );
+  }
   if (!(d.learningRateScale > 0 && d.learningRateScale <= 1)) reject(`learningRateScale must be in (0, 1], got ${d.learningRateScale}`);
 }

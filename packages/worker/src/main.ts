@@ -15,6 +15,8 @@ runService(
     checkpointRoot: env.FACENET_CHECKPOINT_ROOT,
     faultNonFiniteAtStep: envNumber('FACENET_FAULT_NON_FINITE_AT_STEP'),
     faultExitAfterApplyAtStep: envNumber('FACENET_FAULT_EXIT_AFTER_APPLY_AT_STEP'),
+    memoryBudgetBytes: env.FACENET_WORKER_MEMORY_MB ? (envNumber('FACENET_WORKER_MEMORY_MB') as number) * 2 ** 20 : undefined,
+    gflops: envNumber('FACENET_WORKER_GFLOPS'),
     prefetch: env.FACENET_WORKER_PREFETCH === undefined ? undefined : env.FACENET_WORKER_PREFETCH !== '0',
     allreduce: {
       host: env.FACENET_WORKER_HOST,

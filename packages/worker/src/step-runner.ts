@@ -1,22 +1,14 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import {
-  BatchItem,
-  checkFiniteVector,
-  checkpointName,
-  FaceSource,
-  flatStats,
-  LoadedImages,
-  loadStepShards,
-  NonFiniteError,
-  StorageError,
-} from '@facenet/core';
-import { collectiveId, DatasetSpec, HeldState, ShardJobData, ShardJobResult, sourceFromSpec, StateQuery } from '@facenet/protocol';
+import { BatchItem, checkFiniteVector, checkpointName, flatStats, LoadedImages, NonFiniteError, StorageError } from '@facenet/core';
+import { collectiveId, HeldState, ShardJobData, ShardJobResult, StateQuery } from '@facenet/protocol';
 import type { AllreducePeer } from './allreduce/ring-allreduce';
 import type { ComputeClient } from './compute/compute-client';
+import { InProcessLoader, StepLoader } from './data/step-loader';
 
 /** What a step needs of the compute thread and of the ring (fakes in unit tests). */
-export type StepCompute = Pick<ComputeClient, 'init' | 'gradients' | 'apply' | 'checkpoint' | 'state'>;
+export type StepCompute = Pick<ComputeClient, 'init' | 'gradients' | 'apply' | 'checkpoint' | 'state'> &
+  Partial<Pick<ComputeClient, 'interrupt'>>;
 export type StepCollective = Pick<AllreducePeer, 'allreduce'>;
 
 /**
@@ -29,7 +21,9 @@ export type StepCollective = Pick<AllreducePeer, 'allreduce'>;
 export class StepRunner {
   /** What the compute thread holds: job, steps applied, and the generation that last used it. */
   private held: { jobId: string; step: number; generation: number } | undefined;
-  private readonly sources = new Map<string, FaceSource>();
+  /** The job whose step is running now, if one is. */
+  private inFlight: string | undefined;
+  private readonly loader: StepLoader;
   private prefetched: { key: string; shards: Promise<LoadedImages[]> } | undefined;
   /** Where the batch-norm statistics begin in the held model's flat vector (from the compute thread). */
   private bnOffset: number | undefined;
@@ -40,23 +34,16 @@ export class StepRunner {
    * would; spec limits keep a real learning rate from getting there quickly. exitAfterApplyAtStep
    * (FACENET_FAULT_EXIT_AFTER_APPLY_AT_STEP): the process exits right after applying that step,
    * before reporting it, as a rank killed at the worst moment would. Unset in service.
-   * @param o prefetch: decode the next step's images during this step (default true).
+   * @param o prefetch: decode the next step's images during this step (default true); loader: where
+   * images are decoded (the data thread in service; this thread by default).
    */
   constructor(
     private readonly compute: StepCompute,
     private readonly peer: StepCollective,
     private readonly faults: { nonFiniteAtStep?: number; exitAfterApplyAtStep?: number } = {},
-    private readonly o: { prefetch?: boolean } = {},
-  ) {}
-
-  private source(spec: DatasetSpec): FaceSource {
-    const key = JSON.stringify(spec);
-    let s = this.sources.get(key);
-    if (!s) {
-      s = sourceFromSpec(spec);
-      this.sources.set(key, s);
-    }
-    return s;
+    private readonly o: { prefetch?: boolean; loader?: StepLoader } = {},
+  ) {
+    this.loader = o.loader ?? new InProcessLoader();
   }
 
   /**
@@ -72,7 +59,7 @@ export class StepRunner {
   }
 
   private load(data: ShardJobData, step: number, shards: BatchItem[][]): Promise<LoadedImages[]> {
-    return loadStepShards(this.source(data.dataset), shards, data.train, step);
+    return this.loader.load(data.dataset, shards, data.train, step);
   }
 
   /** The images of this step: the prefetched ones if they are exactly these, else decoded now. */
@@ -89,6 +76,36 @@ export class StepRunner {
   }
 
   async run(data: ShardJobData): Promise<ShardJobResult> {
+    this.inFlight = data.jobId;
+    try {
+      return await this.runStep(data);
+    } finally {
+      this.inFlight = undefined;
+    }
+  }
+
+  /**
+   * Stops the step of `jobId` in flight, if one is (its job was cancelled): the loads and the
+   * computation are abandoned mid-way and the step fails with InterruptedError. Nothing of it is
+   * applied unless the update had already begun; either way the held weights are dropped, so the
+   * next step of any job restores from a checkpoint. Returns whether there was a step to stop.
+   */
+  async interrupt(jobId: string, reason: string): Promise<boolean> {
+    if (this.inFlight !== jobId) return false;
+    this.held = undefined;
+    this.prefetched = undefined;
+    await Promise.all([this.loader.interrupt(reason), this.compute.interrupt?.(reason)]);
+    return true;
+  }
+
+  /** Drops the data of a job that ended between steps (its source and decoded images); the weights stay. */
+  async release(jobId: string): Promise<void> {
+    if (this.held?.jobId !== jobId) return;
+    this.prefetched = undefined;
+    await this.loader.release();
+  }
+
+  private async runStep(data: ShardJobData): Promise<ShardJobResult> {
     const t0 = performance.now();
     const h = this.held;
     // Held weights carry over within a generation, or into a new one the coordinator verified

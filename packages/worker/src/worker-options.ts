@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
-import { dataRoots } from '@facenet/protocol';
+import { dataRoots, defaultMemoryBudget } from '@facenet/protocol';
 import { AllreduceOptions, compileAllreduceOptions, CompiledAllreduceOptions } from './allreduce/allreduce-options';
 import { ConfigError } from '@facenet/core';
 
@@ -35,10 +35,22 @@ export interface WorkerOptions {
    * cores: W=2 at 80% of the two-trainer ceiling with it, 90% without; README). @default true
    */
   prefetch?: boolean;
+  /**
+   * Peak bytes a step may use here, advertised at registration: admission refuses specs that fit
+   * no worker, and this worker refuses shard jobs above it. @default 3/4 of the machine's memory or
+   * of the cgroup's limit, whichever is lower
+   */
+  memoryBudgetBytes?: number;
+  /** Training GFLOP/s advertised for step-time estimates. @default 5 on wasm/cpu, 50 on the native backend */
+  gflops?: number;
 }
 
-export type CompiledWorkerOptions = Required<Omit<WorkerOptions, 'allreduce' | 'faultNonFiniteAtStep' | 'faultExitAfterApplyAtStep'>> & {
+export type CompiledWorkerOptions = Required<
+  Omit<WorkerOptions, 'allreduce' | 'faultNonFiniteAtStep' | 'faultExitAfterApplyAtStep' | 'gflops'>
+> & {
   allreduce: CompiledAllreduceOptions;
+  /** Undefined: the backend's default, known once it is loaded. */
+  gflops?: number;
   faultNonFiniteAtStep?: number;
   faultExitAfterApplyAtStep?: number;
 };
@@ -58,10 +70,13 @@ export function compileWorkerOptions(o: WorkerOptions = {}): CompiledWorkerOptio
     faultNonFiniteAtStep: o.faultNonFiniteAtStep,
     faultExitAfterApplyAtStep: o.faultExitAfterApplyAtStep,
     prefetch: o.prefetch ?? true,
+    memoryBudgetBytes: o.memoryBudgetBytes ?? defaultMemoryBudget(),
+    gflops: o.gflops,
   };
   if (!(Number.isInteger(c.metricsPort) && c.metricsPort >= 0 && c.metricsPort <= 65535))
     throw new ConfigError(`worker option metricsPort`, `must be 0-65535, got ${c.metricsPort}`);
-  for (const k of ['heartbeatMs', 'shutdownGraceMs'] as const) {
+  for (const k of ['heartbeatMs', 'shutdownGraceMs', 'memoryBudgetBytes', 'gflops'] as const) {
+    if (c[k] === undefined) continue;
     if (!(Number.isFinite(c[k]) && c[k] > 0)) throw new ConfigError(`worker option ${k}`, `must be > 0, got ${c[k]}`);
   }
   if (!/^[A-Za-z0-9._-]+$/.test(c.workerId))

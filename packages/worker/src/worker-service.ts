@@ -15,9 +15,11 @@ import {
   logRedisErrors,
   logThrottled,
   serveMetrics,
+  defaultGflops,
 } from '@facenet/protocol';
 import { AllreducePeer } from './allreduce/ring-allreduce';
 import { ComputeClient } from './compute/compute-client';
+import { DataClient } from './data/data-client';
 import { StepRunner } from './step-runner';
 import { checkWorkerJob } from './job-guard';
 import { compileWorkerOptions, CompiledWorkerOptions, WorkerOptions } from './worker-options';
@@ -36,6 +38,7 @@ export class WorkerService {
   private readonly redis: IORedis;
   private readonly peer: AllreducePeer;
   private readonly compute = new ComputeClient();
+  private readonly data = new DataClient();
   private readonly runner: StepRunner;
   private worker: Worker<WorkerJobData, WorkerJobResult> | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
@@ -57,7 +60,7 @@ export class WorkerService {
       this.compute,
       this.peer,
       { nonFiniteAtStep: this.options.faultNonFiniteAtStep, exitAfterApplyAtStep: this.options.faultExitAfterApplyAtStep },
-      { prefetch: this.options.prefetch },
+      { prefetch: this.options.prefetch, loader: this.data },
     );
     if (this.options.faultNonFiniteAtStep !== undefined)
       this.log(`[worker ${this.id}] FAULT INJECTION: NaN gradients at step ${this.options.faultNonFiniteAtStep + 1} of every job`);
@@ -95,6 +98,7 @@ export class WorkerService {
       backend,
       startedAt: new Date().toISOString(),
       metrics: this.metricsServer.address,
+      budget: { memoryBytes: this.options.memoryBudgetBytes, gflops: this.options.gflops ?? defaultGflops(backend) },
     };
     await this.register();
     this.heartbeat = setInterval(() => {
@@ -119,6 +123,7 @@ export class WorkerService {
     this.subscriber.on('message', (_channel: string, message: string) => {
       const m = JSON.parse(message) as AbortMessage;
       this.peer.abandonGeneration(m.jobId, m.generation);
+      if (m.interrupt) void this.interrupt(m.jobId);
     });
     this.state = 'RUNNING';
     this.log(
@@ -126,10 +131,21 @@ export class WorkerService {
     );
   }
 
+  /** The job was cancelled: stop its step in flight, or drop its data if none is running. */
+  private async interrupt(jobId: string): Promise<void> {
+    try {
+      if (await this.runner.interrupt(jobId, 'the job was cancelled'))
+        this.log(`[worker ${this.id}] job ${jobId}: cancelled, step in flight stopped`);
+      else await this.runner.release(jobId);
+    } catch (err) {
+      this.log(`[worker ${this.id}] job ${jobId}: interrupt failed: ${(err as Error).message}`);
+    }
+  }
+
   private async process(job: Job<WorkerJobData, WorkerJobResult>): Promise<WorkerJobResult> {
     const d = job.data;
     try {
-      checkWorkerJob(d, { dataRoots: this.options.dataRoots, checkpointRoot: this.options.checkpointRoot });
+      checkWorkerJob(d, { dataRoots: this.options.dataRoots, checkpointRoot: this.options.checkpointRoot, budget: this.info?.budget });
     } catch (err) {
       this.log(`[worker ${this.id}] ${(err as Error).message}`);
       throw new UnrecoverableError(encodeFailure(err));
@@ -230,6 +246,7 @@ export class WorkerService {
       ['close allreduce server', () => this.peer.close()],
       ['close metrics server', async () => this.metricsServer?.close()],
       ['stop compute thread', () => this.compute.close()],
+      ['stop data thread', () => this.data.close()],
       ['close subscriber', async () => this.subscriber?.disconnect()],
       ['close redis', () => this.redis.quit()],
     ];

@@ -14,6 +14,8 @@ import {
 import { z } from 'zod';
 import {
   bestEvaluation,
+  budgetShortfall,
+  WorkerBudget,
   EvaluationRecord,
   FINAL_STATES,
   insideRoots,
@@ -53,14 +55,17 @@ interface Deps {
   reportRoot: string;
   /** Checks a spec's data off the event loop. */
   admission: AdmissionClient;
+  /** The budget a step must fit: the largest registered worker's, or the assumed one while none is. */
+  workerBudget: () => Promise<WorkerBudget>;
+  /** Steps not finished in this time are abandoned. */
+  stepTimeoutMs: number;
+  /** Tells a running job's workers to stop its step in flight (it was cancelled). */
+  interrupt: (job: JobRecord) => Promise<void>;
 }
 
 /** Full validation of a spec: structure (zod), ranges (compile), and that the data is there. */
-async function validate(
-  body: unknown,
-  roots: readonly string[],
-  admission: AdmissionClient,
-): Promise<{ spec: JobSpec; train: TrainConfig }> {
+async function validate(body: unknown, d: Deps): Promise<{ spec: JobSpec; train: TrainConfig }> {
+  const roots = d.dataRoots;
   const spec = parseJobSpec(body);
   const issues: Issue[] = [];
   // Paths outside the data roots are refused before anything looks at them.
@@ -94,7 +99,7 @@ async function validate(
   }
   if (issues.length === before) {
     // Scanning a folder or indexing a 2M-image synthetic set takes seconds: off the event loop.
-    const data = await admission.check(spec, train);
+    const data = await d.admission.check(spec, train);
     issues.push(...data.issues);
     if (train?.classification && data.classes !== undefined) train.classification.classes = data.classes;
   }
@@ -104,6 +109,11 @@ async function validate(
       path: 'worldSize',
       message: `${spec.worldSize} ranks but only ${train.virtualShards} virtual shards (train.virtualShards); every rank needs one`,
     });
+  }
+  if (train && !issues.length) {
+    // The smallest world it may run on carries the most per rank.
+    const shortfall = budgetShortfall(train, spec.minWorldSize ?? spec.worldSize, await d.workerBudget(), d.stepTimeoutMs);
+    if (shortfall) issues.push({ path: 'train', message: shortfall });
   }
   if (issues.length || !train) throw new SpecError(issues);
   return { spec, train };
@@ -211,7 +221,7 @@ export function registerRoutes(app: FastifyInstance, d: Deps): void {
   });
 
   app.post('/v1/jobs', async (req, reply) => {
-    const { spec, train } = await validate(req.body ?? {}, d.dataRoots, d.admission);
+    const { spec, train } = await validate(req.body ?? {}, d);
     const job = newJobRecord(spec, train);
     await d.store.create(job);
     return reply.code(201).send(jobView(job));
@@ -275,7 +285,10 @@ export function registerRoutes(app: FastifyInstance, d: Deps): void {
     const job = await d.store.get(req.params.id);
     if (FINAL_STATES.includes(job.state)) throw new JobStateError(job.id, `is already ${job.state}`);
     if (job.state === 'running') {
+      // The request is taken at the step boundary; the interrupt makes that boundary now, instead
+      // of after a step that may compute for minutes.
       await d.store.request(job.id, 'cancel');
+      await d.interrupt(job);
       return jobView(job, 'cancel');
     }
     return jobView(await d.store.update(job.id, (j) => transition(j, 'cancel')));
@@ -290,7 +303,7 @@ export function registerRoutes(app: FastifyInstance, d: Deps): void {
       name: body.name ?? `${job.spec.name ?? job.id} (fork at ${ckpt.step})`,
       train: { ...job.spec.train, steps: body.steps ?? job.train.steps },
     };
-    const v = await validate(spec, d.dataRoots, d.admission);
+    const v = await validate(spec, d);
     if (v.train.steps <= ckpt.step) throw new SpecError([{ path: 'steps', message: `must exceed the checkpoint's step ${ckpt.step}` }]);
     const fork = newJobRecord(v.spec, v.train, { jobId: job.id, step: ckpt.step, dir: ckpt.dir, planSwitches: job.planSwitches });
     await d.store.create(fork);

@@ -27,7 +27,9 @@ export async function decodeSquare(path: string, side: number, cropFraction = 1)
     let img: sharp.Sharp;
     if (NETPBM.has(extname(path).toLowerCase())) {
       const p = decodeNetpbm(path, buf);
-      img = sharp(Buffer.from(p.data.buffer, p.data.byteOffset, p.data.length), { raw: { width: p.width, height: p.height, channels: p.channels } });
+      img = sharp(Buffer.from(p.data.buffer, p.data.byteOffset, p.data.length), {
+        raw: { width: p.width, height: p.height, channels: p.channels },
+      });
     } else {
       img = sharp(buf, { failOn: 'error' });
     }

@@ -38,7 +38,11 @@ export class FilesSource implements FaceSource {
   readonly index: IdentityIndex;
   readonly description: string;
 
-  constructor(readonly files: string[], readonly cropFraction = 1, flatLabels = false) {
+  constructor(
+    readonly files: string[],
+    readonly cropFraction = 1,
+    flatLabels = false,
+  ) {
     const byName = new Map<string, string[]>();
     for (const f of files) {
       const label = flatLabels ? basename(f).replace(/\.[^.]+$/, '') : basename(dirname(f));

@@ -60,10 +60,14 @@ export function scanPeopleFolder(root: string): IdentityIndex {
     } catch {
       continue;
     }
-    const images = files.filter(isImagePath).sort().map((f) => join(dir, f));
+    const images = files
+      .filter(isImagePath)
+      .sort()
+      .map((f) => join(dir, f));
     if (images.length === 0) continue;
     total += images.length;
-    if (total > MAX_FOLDER_IMAGES) throw new DatasetError(`${root} holds more than ${MAX_FOLDER_IMAGES} images; split it into several datasets`);
+    if (total > MAX_FOLDER_IMAGES)
+      throw new DatasetError(`${root} holds more than ${MAX_FOLDER_IMAGES} images; split it into several datasets`);
     index.names.push(name);
     index.images.push(images);
   }
@@ -90,7 +94,8 @@ export async function scanPeopleFolderAsync(root: string, o: { maxImages?: numbe
   let total = 0;
   const realRoot = await realpath(root).catch(() => resolve(root));
   for (const e of entries) {
-    if (Date.now() > deadline) throw new DatasetError(`scanning ${root} took longer than ${(o.deadlineMs ?? 30_000) / 1000} s; split it into several datasets`);
+    if (Date.now() > deadline)
+      throw new DatasetError(`scanning ${root} took longer than ${(o.deadlineMs ?? 30_000) / 1000} s; split it into several datasets`);
     const dir = join(root, e.name);
     if (!e.isDirectory() && !(e.isSymbolicLink() && (await stat(dir).catch(() => undefined))?.isDirectory())) continue;
     if (e.isSymbolicLink()) {
@@ -98,7 +103,10 @@ export async function scanPeopleFolderAsync(root: string, o: { maxImages?: numbe
       if (!real || !within(realRoot, real)) continue; // a link out of the dataset is not part of it
     }
     const files = await readdir(dir).catch(() => [] as string[]);
-    const images = files.filter(isImagePath).sort().map((f) => join(dir, f));
+    const images = files
+      .filter(isImagePath)
+      .sort()
+      .map((f) => join(dir, f));
     if (images.length === 0) continue;
     total += images.length;
     if (total > maxImages) throw new DatasetError(`${root} holds more than ${maxImages} images; split it into several datasets`);
@@ -122,7 +130,10 @@ export class FolderSource implements FaceSource {
   private readonly known: Set<string>;
   private realRoot: Promise<string> | undefined;
 
-  constructor(readonly root: string, options: FolderSourceOptions = {}) {
+  constructor(
+    readonly root: string,
+    options: FolderSourceOptions = {},
+  ) {
     this.root = resolve(root);
     const scanned = options.index ?? scanPeopleFolder(this.root);
     const exclude = new Set(options.exclude ?? []);

@@ -31,7 +31,7 @@ export interface LoadImagesOptions {
  * (never thrown), so one corrupt file cannot stop a run; other errors propagate.
  */
 export async function loadImages(source: FaceSource, items: BatchItem[], o: LoadImagesOptions): Promise<LoadedImages> {
-  const margin = o.augment ? o.augment.cropMargin ?? 0.125 : 0;
+  const margin = o.augment ? (o.augment.cropMargin ?? 0.125) : 0;
   const side = decodeSide(o.size, margin);
   const decoded = new Array<Awaited<ReturnType<FaceSource['read']>> | SkippedImage>(items.length);
   let next = 0;

@@ -12,7 +12,8 @@ export function decodeNetpbm(path: string, buf: Buffer): { width: number; height
   let pos = 2;
   while (fields.length < 3) {
     while (pos < buf.length && /\s/.test(String.fromCharCode(buf[pos] as number))) pos++;
-    if (buf[pos] === 0x23) { // '#' comment to end of line
+    if (buf[pos] === 0x23) {
+      // '#' comment to end of line
       while (pos < buf.length && buf[pos] !== 0x0a) pos++;
       continue;
     }
@@ -35,7 +36,10 @@ export function decodeNetpbm(path: string, buf: Buffer): { width: number; height
       data[i] = Math.round(v * scale);
     }
   } else {
-    const values = buf.toString('latin1', pos).split(/\s+/).filter((s) => s.length > 0);
+    const values = buf
+      .toString('latin1', pos)
+      .split(/\s+/)
+      .filter((s) => s.length > 0);
     if (values.length < n) throw new ImageDecodeError(path, `truncated pixel data (${values.length} of ${n} values)`);
     for (let i = 0; i < n; i++) data[i] = Math.round(Number(values[i]) * scale);
   }

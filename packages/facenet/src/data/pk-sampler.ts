@@ -15,12 +15,15 @@ export type PKConfig = Required<PKOptions>;
 
 export function compilePKOptions(o: PKOptions = {}): PKConfig {
   const c: PKConfig = { P: o.P ?? 45, K: o.K ?? 40, singletonNegatives: o.singletonNegatives ?? 0 };
-  if (!Number.isInteger(c.P) || c.P < 2 || c.P > 10_000) throw new ConfigError('batch.P', `must be an integer in [2, 10000] (negatives need a second identity), got ${c.P}`);
-  if (!Number.isInteger(c.K) || c.K < 2 || c.K > 1000) throw new ConfigError('batch.K', `must be an integer in [2, 1000] (a positive needs a second image), got ${c.K}`);
+  if (!Number.isInteger(c.P) || c.P < 2 || c.P > 10_000)
+    throw new ConfigError('batch.P', `must be an integer in [2, 10000] (negatives need a second identity), got ${c.P}`);
+  if (!Number.isInteger(c.K) || c.K < 2 || c.K > 1000)
+    throw new ConfigError('batch.K', `must be an integer in [2, 1000] (a positive needs a second image), got ${c.K}`);
   if (!Number.isInteger(c.singletonNegatives) || c.singletonNegatives < 0 || c.singletonNegatives > 100_000) {
     throw new ConfigError('batch.singletonNegatives', `must be an integer in [0, 100000], got ${c.singletonNegatives}`);
   }
-  if (c.P * c.K + c.singletonNegatives > 200_000) throw new ConfigError('batch.P', `a batch of P x K + singletonNegatives = ${c.P * c.K + c.singletonNegatives} faces exceeds 200000`);
+  if (c.P * c.K + c.singletonNegatives > 200_000)
+    throw new ConfigError('batch.P', `a batch of P x K + singletonNegatives = ${c.P * c.K + c.singletonNegatives} faces exceeds 200000`);
   return c;
 }
 

@@ -6,7 +6,11 @@ export class SubsetSource implements FaceSource {
   readonly index: IdentityIndex;
   readonly description: string;
 
-  constructor(private readonly parent: FaceSource, readonly identities: number[], label = 'subset') {
+  constructor(
+    private readonly parent: FaceSource,
+    readonly identities: number[],
+    label = 'subset',
+  ) {
     this.index = subIndex(parent.index, identities);
     const n = this.index.images.reduce((s, i) => s + i.length, 0);
     this.description = `${label} of ${parent.description}: ${identities.length} identities, ${n} images`;

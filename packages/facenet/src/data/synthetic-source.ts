@@ -12,16 +12,36 @@ export interface SyntheticOptions {
 
 /** What makes an identity: proportions and colours of a cartoon face. */
 interface Identity {
-  faceW: number; faceH: number; skin: [number, number, number]; hair: [number, number, number];
-  hairline: number; eyeSep: number; eyeY: number; eyeSize: number; iris: [number, number, number];
-  browTilt: number; browThick: number; noseLen: number; noseW: number; mouthW: number; mouthY: number;
+  faceW: number;
+  faceH: number;
+  skin: [number, number, number];
+  hair: [number, number, number];
+  hairline: number;
+  eyeSep: number;
+  eyeY: number;
+  eyeSize: number;
+  iris: [number, number, number];
+  browTilt: number;
+  browThick: number;
+  noseLen: number;
+  noseW: number;
+  mouthW: number;
+  mouthY: number;
   background: [number, number, number];
 }
 
 /** What varies between photos of one identity. */
 interface Capture {
-  angle: number; scale: number; dx: number; dy: number; yaw: number;
-  light: [number, number]; brightness: number; smile: number; eyeOpen: number; noise: number;
+  angle: number;
+  scale: number;
+  dx: number;
+  dy: number;
+  yaw: number;
+  light: [number, number];
+  brightness: number;
+  smile: number;
+  eyeOpen: number;
+  noise: number;
 }
 
 const range = (rng: Rng, lo: number, hi: number) => lo + (hi - lo) * rng();
@@ -31,22 +51,37 @@ const colour = (rng: Rng, base: [number, number, number], spread: number): [numb
 function makeIdentity(rng: Rng): Identity {
   const tone = range(rng, 0.25, 0.95);
   return {
-    faceW: range(rng, 0.27, 0.38), faceH: range(rng, 0.36, 0.46),
+    faceW: range(rng, 0.27, 0.38),
+    faceH: range(rng, 0.36, 0.46),
     skin: colour(rng, [tone, tone * 0.8, tone * 0.65], 0.15),
     hair: colour(rng, [range(rng, 0.05, 0.6), range(rng, 0.03, 0.4), range(rng, 0.0, 0.3)], 0.1),
-    hairline: range(rng, -0.42, -0.22), eyeSep: range(rng, 0.1, 0.19), eyeY: range(rng, -0.12, 0.0),
-    eyeSize: range(rng, 0.03, 0.06), iris: colour(rng, [range(rng, 0.1, 0.5), range(rng, 0.1, 0.5), range(rng, 0.1, 0.6)], 0.2),
-    browTilt: range(rng, -0.25, 0.25), browThick: range(rng, 0.012, 0.03), noseLen: range(rng, 0.07, 0.16),
-    noseW: range(rng, 0.03, 0.07), mouthW: range(rng, 0.08, 0.17), mouthY: range(rng, 0.16, 0.26),
+    hairline: range(rng, -0.42, -0.22),
+    eyeSep: range(rng, 0.1, 0.19),
+    eyeY: range(rng, -0.12, 0.0),
+    eyeSize: range(rng, 0.03, 0.06),
+    iris: colour(rng, [range(rng, 0.1, 0.5), range(rng, 0.1, 0.5), range(rng, 0.1, 0.6)], 0.2),
+    browTilt: range(rng, -0.25, 0.25),
+    browThick: range(rng, 0.012, 0.03),
+    noseLen: range(rng, 0.07, 0.16),
+    noseW: range(rng, 0.03, 0.07),
+    mouthW: range(rng, 0.08, 0.17),
+    mouthY: range(rng, 0.16, 0.26),
     background: colour(rng, [rng(), rng(), rng()], 0.3),
   };
 }
 
 function makeCapture(rng: Rng): Capture {
   return {
-    angle: gaussian(rng) * 0.12, scale: range(rng, 0.88, 1.12), dx: gaussian(rng) * 0.04, dy: gaussian(rng) * 0.04,
-    yaw: gaussian(rng) * 0.06, light: [gaussian(rng) * 0.35, gaussian(rng) * 0.35], brightness: range(rng, 0.7, 1.25),
-    smile: range(rng, -0.6, 1), eyeOpen: range(rng, 0.35, 1), noise: range(rng, 0.01, 0.06),
+    angle: gaussian(rng) * 0.12,
+    scale: range(rng, 0.88, 1.12),
+    dx: gaussian(rng) * 0.04,
+    dy: gaussian(rng) * 0.04,
+    yaw: gaussian(rng) * 0.06,
+    light: [gaussian(rng) * 0.35, gaussian(rng) * 0.35],
+    brightness: range(rng, 0.7, 1.25),
+    smile: range(rng, -0.6, 1),
+    eyeOpen: range(rng, 0.35, 1),
+    noise: range(rng, 0.01, 0.06),
   };
 }
 
@@ -84,6 +119,9 @@ function shade(id: Identity, cap: Capture, u: number, v: number): [number, numbe
   return c;
 }
 
+/** Bytes of drawn images a synthetic source keeps (the demo's 720 faces at 72 px take 11 MB). */
+const SYNTHETIC_CACHE_BYTES = 256 * 2 ** 20;
+
 /**
  * A built-in face set drawn procedurally, so training works on a fresh machine with no
  * download. Each identity is a cartoon face with its own proportions and colours; each image
@@ -95,8 +133,9 @@ export class SyntheticSource implements FaceSource {
   readonly description: string;
   private readonly seed: number;
   private readonly people: Identity[];
-  /** Rendered images by side and key: rendering costs more than a cache hit. */
+  /** Rendered images by side and key, oldest first: rendering costs more than a cache hit. */
   private readonly cache = new Map<string, SquareImage>();
+  private cachedBytes = 0;
 
   constructor(options: SyntheticOptions = {}) {
     const n = options.identities ?? 60;
@@ -137,6 +176,13 @@ export class SyntheticSource implements FaceSource {
     }
     const img = { side, pixels };
     this.cache.set(`${side}:${key}`, img);
+    this.cachedBytes += pixels.length;
+    // Bounded, oldest out: a set of 2M faces must not keep every image it ever drew.
+    for (const [k, v] of this.cache) {
+      if (this.cachedBytes <= SYNTHETIC_CACHE_BYTES) break;
+      this.cache.delete(k);
+      this.cachedBytes -= v.pixels.length;
+    }
     return Promise.resolve(img);
   }
 }

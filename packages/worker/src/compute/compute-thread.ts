@@ -4,7 +4,6 @@
  * here keeps the main thread's event loop free for BullMQ lock renewal, heartbeats and gRPC.
  */
 import { createHash } from 'node:crypto';
-import { parentPort } from 'node:worker_threads';
 import {
   applyStep,
   checkFiniteVector,
@@ -22,12 +21,12 @@ import {
   stepGradients,
   tf,
   TrainConfig,
-  toEnvelope,
   unflattenGradients,
   writeCheckpoint,
 } from '@facenet/core';
 import { StateError } from '../errors';
-import type { ComputeReply, ComputeRequest, HeldState, InitResult } from './protocol';
+import { serveRequests } from '../threads/serve-requests';
+import type { ComputeRequest, HeldState, InitResult } from './protocol';
 
 interface HeldJob {
   jobId: string;
@@ -159,20 +158,5 @@ async function handle(req: ComputeRequest): Promise<unknown> {
   }
 }
 
-const port = parentPort;
-if (!port) throw new Error('compute-thread.js must run as a worker thread');
 // One request at a time, in order: tfjs work is synchronous anyway.
-let queue = Promise.resolve();
-port.on('message', (req: ComputeRequest) => {
-  queue = queue.then(async () => {
-    let reply: ComputeReply;
-    try {
-      reply = { id: req.id, ok: true, value: await handle(req) };
-    } catch (err) {
-      // Class, fields and retryability travel with the message, so the main thread rebuilds the same class.
-      reply = { id: req.id, ok: false, error: toEnvelope(err) };
-    }
-    const transfer = reply.ok && reply.value instanceof Float32Array ? [reply.value.buffer as ArrayBuffer] : [];
-    port.postMessage(reply, transfer);
-  });
-});
+serveRequests(handle, (value) => (value instanceof Float32Array ? [value.buffer as ArrayBuffer] : []));

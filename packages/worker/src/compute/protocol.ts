@@ -1,4 +1,4 @@
-import type { ErrorEnvelope, ModelConfig, OptimizerConfig, Preprocessing, TrainConfig } from '@facenet/core';
+import type { ModelConfig, OptimizerConfig, Preprocessing, TrainConfig } from '@facenet/core';
 import type { HeldState } from '@facenet/protocol';
 
 /** Messages from the worker's main thread to its compute thread; each carries an id for the reply. */
@@ -10,8 +10,6 @@ export type ComputeRequest =
   | { id: number; type: 'state'; jobId: string; checkpointDir?: string }
   | { id: number; type: 'memory' }
   | { id: number; type: 'checkpoint'; dir: string };
-
-export type ComputeReply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: ErrorEnvelope };
 
 export interface InitResult {
   /** Steps the loaded weights have applied. */
