@@ -74,7 +74,7 @@ describe('deployment manifests', () => {
     };
     const exported = new Set((await Promise.all(registries().map((r) => r.getMetricsAsJSON()))).flat().map((m) => m.name));
     const queried = dash.panels.flatMap((p) =>
-      (p.targets ?? []).flatMap((t) => [...t.expr.matchAll(/facenet_[a-z_]+/g)].map((m) => m[0].replace(/_(bucket|sum|count)$/, ''))),
+      (p.targets ?? []).flatMap((t) => [...t.expr.matchAll(/facenet_[a-z0-9_]+/g)].map((m) => m[0].replace(/_(bucket|sum|count)$/, ''))),
     );
     assert.ok(queried.length >= 20);
     for (const q of queried) assert.ok(exported.has(q), `dashboard queries ${q}, which no service exports`);
@@ -84,6 +84,8 @@ describe('deployment manifests', () => {
       'facenet_worker_step_phase_seconds',
       'facenet_queue_jobs',
       'facenet_mining_seconds',
+      'facenet_worker_nodejs_eventloop_lag_p99_seconds',
+      'facenet_coordinator_nodejs_eventloop_lag_p99_seconds',
     ])
       assert.ok(queried.includes(q), `no panel shows ${q}`);
   });
