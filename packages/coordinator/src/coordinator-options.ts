@@ -44,6 +44,10 @@ export interface CoordinatorOptions {
   reportRoot?: string;
   /** Refuse to start unless Redis evicts nothing (BullMQ loses jobs otherwise). @default true */
   requireNoeviction?: boolean;
+  /** Finished jobs kept in Redis (newest first); older ones are archived beside their checkpoints. @default 1000 */
+  keepFinishedJobs?: number;
+  /** Finished jobs older than this many days are archived whatever their number. @default 30 */
+  finishedJobDays?: number;
   /** The worker budget admission assumes while no worker is registered (a registered worker's
    * own budget replaces it): a spec whose step exceeds it is refused. @default 16 GiB at 5 GFLOP/s */
   assumedWorkerBudget?: WorkerBudget;
@@ -70,6 +74,8 @@ export function compileCoordinatorOptions(o: CoordinatorOptions = {}): CompiledC
     dataRoots: o.dataRoots ?? dataRoots(),
     allowOpenApi: o.allowOpenApi ?? false,
     reportRoot: o.reportRoot ? resolve(o.reportRoot) : '',
+    keepFinishedJobs: o.keepFinishedJobs ?? 1000,
+    finishedJobDays: o.finishedJobDays ?? 30,
     assumedWorkerBudget: o.assumedWorkerBudget ?? { memoryBytes: 16 * 2 ** 30, gflops: 5 },
   };
   if (!Number.isInteger(c.port) || c.port < 0 || c.port > 65535)
@@ -79,7 +85,9 @@ export function compileCoordinatorOptions(o: CoordinatorOptions = {}): CompiledC
   if (!(Number.isInteger(c.maxStorageFaults) && c.maxStorageFaults >= 1))
     throw new ConfigError(`coordinator option maxStorageFaults`, `must be an integer >= 1, got ${c.maxStorageFaults}`);
   if (!(c.faultSettleMs >= 0)) throw new ConfigError(`coordinator option faultSettleMs`, `must be >= 0, got ${c.faultSettleMs}`);
-  for (const k of ['stepTimeoutMs', 'tickMs', 'stateQueryTimeoutMs', 'lockMs'] as const)
+  if (!(Number.isInteger(c.keepFinishedJobs) && c.keepFinishedJobs >= 0))
+    throw new ConfigError(`coordinator option keepFinishedJobs`, `must be an integer >= 0, got ${c.keepFinishedJobs}`);
+  for (const k of ['stepTimeoutMs', 'tickMs', 'stateQueryTimeoutMs', 'lockMs', 'finishedJobDays'] as const)
     if (!(c[k] > 0)) throw new ConfigError(`coordinator option ${k}`, `must be > 0, got ${c[k]}`);
   return c;
 }

@@ -21,6 +21,7 @@ import { CoordinatorError } from './errors';
 import { JobDriver } from './job-driver';
 import { JobStore } from './job-store';
 import { largestBudget, Membership } from './membership';
+import { JobRetention } from './job-retention';
 import { createMetrics, Metrics } from './metrics';
 import { QueueDepths } from './queue-depths';
 
@@ -64,6 +65,8 @@ export class Coordinator {
   private renewing = false;
   private closing: Promise<void> | undefined;
   private epoch = '';
+  private lastSweep = 0;
+  private readonly retention: JobRetention;
   /** Why this coordinator stopped driving (state lost, lock lost). */
   fatal: string | undefined;
   url = '';
@@ -87,12 +90,16 @@ export class Coordinator {
     this.metrics = createMetrics({
       queueDepths: async () => this.queueDepths.read((await this.membership.alive()).map((w) => w.id)),
       checkpointAges: async () =>
-        (await this.store.list())
-          .filter((j) => j.state === 'running')
-          .map((j) => {
-            const last = j.checkpoints[j.checkpoints.length - 1];
-            return { jobId: j.id, seconds: (Date.now() - Date.parse(last?.createdAt ?? j.createdAt)) / 1000 };
-          }),
+        (await this.store.inStates(['running'])).map((j) => {
+          const last = j.checkpoints[j.checkpoints.length - 1];
+          return { jobId: j.id, seconds: (Date.now() - Date.parse(last?.createdAt ?? j.createdAt)) / 1000 };
+        }),
+    });
+    this.retention = new JobRetention(this.redis, this.store, this.options.prefix, {
+      keepFinished: this.options.keepFinishedJobs,
+      maxAgeMs: this.options.finishedJobDays * 86_400_000,
+      checkpointRoot: this.options.checkpointRoot,
+      log: this.log,
     });
     this.driver = new JobDriver(this.redis, this.store, this.membership, this.metrics, {
       prefix: this.options.prefix,
@@ -170,6 +177,8 @@ export class Coordinator {
     const epochKey = redisKeys(this.options.prefix).epoch;
     await this.redis.set(epochKey, `${new Date().toISOString()} ${this.lockToken}`, 'NX');
     this.epoch = (await this.redis.get(epochKey)) ?? '';
+    const indexed = await this.store.indexOlderRecords();
+    if (indexed) this.log(`[coordinator] indexed ${indexed} job record(s) written before the state index`);
     this.metrics.stateLost.set(0);
     this.url = await this.app.listen({ host: this.options.host, port: this.options.port });
     this.lockTimer = setInterval(() => void this.renewLock(), Math.min(this.options.tickMs, this.options.lockMs / 3));
@@ -213,6 +222,10 @@ export class Coordinator {
     this.ticking = true;
     try {
       await this.driver.tick();
+      if (Date.now() - this.lastSweep > 60_000) {
+        this.lastSweep = Date.now();
+        await this.retention.sweep();
+      }
     } catch (err) {
       logThrottled(this.log, `[coordinator] scheduler: ${(err as Error).message}`);
     } finally {

@@ -7,6 +7,7 @@ export { planBatch } from './batch-planner';
 export { planWorldChange } from './world-change';
 export type { WorldChange } from './world-change';
 export { JobStore } from './job-store';
+export { JobRetention } from './job-retention';
 export { transition, canTransition, TRANSITIONS } from './job-lifecycle';
 export type { JobEvent } from './job-lifecycle';
 export * from './errors';

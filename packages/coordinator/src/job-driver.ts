@@ -119,7 +119,7 @@ export class JobDriver {
   /** One scheduling pass: release idle draining workers, start pending jobs on idle workers, drive running ones. */
   async tick(): Promise<void> {
     if (this.stopping) return;
-    const jobs = await this.store.list();
+    const jobs = await this.store.active();
     const alive = await this.membership.alive();
     const busy = new Set(jobs.filter((j) => j.state === 'running').flatMap((j) => j.world.map((w) => w.workerId)));
     for (const w of alive) if (w.draining && !busy.has(w.id)) await this.reshaper.release(w.id);
@@ -138,7 +138,7 @@ export class JobDriver {
       // minWorldSize): reshape asks them, and loads the last checkpoint only if none does.
       await this.reshaper.reshape(job, { survivors: world, leaving: [], lost: [], joiners: [] }, 'starting');
     }
-    for (const job of await this.store.list()) {
+    for (const job of await this.store.inStates(['running'])) {
       if (job.state === 'running' && !this.loops.has(job.id)) {
         const loop = this.drive(job.id)
           .catch((err: Error) => this.o.log(`[coordinator] job ${job.id}: driver error: ${err.message}`))
@@ -202,7 +202,7 @@ export class JobDriver {
   /** The change a job's world needs now (members draining or gone, idle workers to add), if any. */
   private async worldChange(job: JobRecord): Promise<WorldChange | undefined> {
     const alive = await this.membership.alive();
-    const running = (await this.store.list()).filter((j) => j.state === 'running' && j.id !== job.id);
+    const running = (await this.store.inStates(['running'])).filter((j) => j.id !== job.id);
     return planWorldChange(job, alive, new Set(running.flatMap((j) => j.world.map((w) => w.workerId))));
   }
 

@@ -1,9 +1,25 @@
 import IORedis from 'ioredis';
-import { redisKeys } from '@facenet/protocol';
+import { JobRecord, JobState, redisKeys, StepRecord, stepSummary } from '@facenet/protocol';
 import { JobNotFoundError } from './errors';
-import { JobRecord } from '@facenet/protocol';
 
-/** Job records in Redis: all state lives there, so a restarted coordinator carries on. */
+const STATES: readonly JobState[] = ['pending', 'running', 'paused', 'completed', 'failed', 'cancelled'];
+/** The states the scheduler drives: it never reads a finished or paused job. */
+export const ACTIVE_STATES: readonly JobState[] = ['pending', 'running'];
+
+/** Step records kept per job in its history list (the newest; older ones are trimmed). */
+export const HISTORY_CAP = 1000;
+
+/** One page of jobs, newest first, and the cursor of the next (undefined: this was the last). */
+export interface JobPage {
+  jobs: JobRecord[];
+  next?: string;
+}
+
+/**
+ * Job records in Redis: all state lives there, so a restarted coordinator carries on. Beside
+ * the records, an index of ids by creation time and one per state, kept in the same
+ * transaction as every write, so listing a state or a page costs that page, never every job.
+ */
 export class JobStore {
   private readonly keys: ReturnType<typeof redisKeys>;
 
@@ -15,26 +31,68 @@ export class JobStore {
   }
 
   async create(job: JobRecord): Promise<void> {
-    await this.redis.multi().set(this.keys.job(job.id), JSON.stringify(job)).zadd(this.keys.jobs, Date.parse(job.createdAt), job.id).exec();
+    const score = Date.parse(job.createdAt);
+    const m = this.redis
+      .multi()
+      .set(this.keys.job(job.id), JSON.stringify(job))
+      .zadd(this.keys.jobs, score, job.id)
+      .zadd(this.keys.jobsInState(job.state), score, job.id);
+    if (job.restoreFrom) m.sadd(this.keys.pinnedCheckpoints, job.restoreFrom);
+    await m.exec();
   }
 
   async get(id: string): Promise<JobRecord> {
     const raw = await this.redis.get(this.keys.job(id));
     if (!raw) throw new JobNotFoundError(id);
-    return JSON.parse(raw) as JobRecord;
+    return JobStore.parse(raw);
   }
 
-  async save(job: JobRecord): Promise<void> {
-    job.updatedAt = new Date().toISOString();
-    await this.redis.set(this.keys.job(job.id), JSON.stringify(job));
-  }
-
-  /** Reads, changes and writes one job (the coordinator is the only writer; see the lock). */
-  async update(id: string, change: (job: JobRecord) => void): Promise<JobRecord> {
-    const job = await this.get(id);
-    change(job);
-    await this.save(job);
+  /** A stored record, upgraded: records from before the history list carry their steps inline. */
+  private static parse(raw: string): JobRecord {
+    const job = JSON.parse(raw) as JobRecord;
+    if (job.history && !job.recent) job.recent = job.history.slice(-10).map(stepSummary);
     return job;
+  }
+
+  /**
+   * Reads, changes and writes one job (the coordinator is the only writer; see the lock). A
+   * committed step's record goes to the history list in the same transaction: the header written
+   * per step stays the same size however long the job runs.
+   */
+  async update(id: string, change: (job: JobRecord) => void, committed?: StepRecord): Promise<JobRecord> {
+    const job = await this.get(id);
+    const was = job.state;
+    change(job);
+    if (committed) job.recent = [...(job.recent ?? []), stepSummary(committed)].slice(-10);
+    job.updatedAt = new Date().toISOString();
+    const m = this.redis.multi().set(this.keys.job(job.id), JSON.stringify(job));
+    if (committed) m.rpush(this.keys.jobHistory(id), JSON.stringify(committed)).ltrim(this.keys.jobHistory(id), -HISTORY_CAP, -1);
+    if (job.state !== was)
+      m.zrem(this.keys.jobsInState(was), job.id).zadd(this.keys.jobsInState(job.state), Date.parse(job.createdAt), job.id);
+    await m.exec();
+    return job;
+  }
+
+  /**
+   * A page of a job's step history, oldest first: the newest `limit` records after skipping
+   * `skip` newer ones; `next` is the skip of the page before it (undefined: none).
+   */
+  async history(id: string, o: { limit: number; skip: number }): Promise<{ steps: StepRecord[]; next?: number }> {
+    const key = this.keys.jobHistory(id);
+    const [total, raws] = await Promise.all([this.redis.llen(key), this.redis.lrange(key, -(o.skip + o.limit), -(o.skip + 1))]);
+    return { steps: raws.map((r) => JSON.parse(r) as StepRecord), next: total > o.skip + o.limit ? o.skip + o.limit : undefined };
+  }
+
+  /** Marks the history's steps after `step` as undone by a rewind (a rare path: reads the capped list). */
+  async markRolledBack(id: string, step: number): Promise<void> {
+    const key = this.keys.jobHistory(id);
+    const raws = await this.redis.lrange(key, 0, -1);
+    const m = this.redis.multi();
+    raws.forEach((raw, i) => {
+      const h = JSON.parse(raw) as StepRecord;
+      if (h.step > step && !h.rolledBack) m.lset(key, i, JSON.stringify({ ...h, rolledBack: true }));
+    });
+    await m.exec();
   }
 
   /** Asks a running job to pause or cancel at its next step boundary (a key of its own, so the
@@ -51,10 +109,109 @@ export class JobStore {
     return (await this.redis.get(this.keys.jobRequest(id))) as 'pause' | 'cancel' | null;
   }
 
-  async list(): Promise<JobRecord[]> {
-    const ids = await this.redis.zrange(this.keys.jobs, '0', '-1');
+  private async records(ids: string[]): Promise<JobRecord[]> {
     if (ids.length === 0) return [];
     const raws = await this.redis.mget(ids.map((id) => this.keys.job(id)));
-    return raws.flatMap((r) => (r ? [JSON.parse(r) as JobRecord] : []));
+    return raws.flatMap((r) => (r ? [JobStore.parse(r)] : []));
+  }
+
+  /** Jobs in the given states, oldest first. */
+  async inStates(states: readonly JobState[]): Promise<JobRecord[]> {
+    const ids = (await Promise.all(states.map((s) => this.redis.zrange(this.keys.jobsInState(s), '0', '-1', 'WITHSCORES')))).flatMap(
+      (flat) => Array.from({ length: flat.length / 2 }, (_, i) => ({ id: flat[2 * i] as string, at: Number(flat[2 * i + 1]) })),
+    );
+    return this.records(ids.sort((a, b) => a.at - b.at || a.id.localeCompare(b.id)).map((x) => x.id));
+  }
+
+  /** The jobs the scheduler drives (pending and running). */
+  active(): Promise<JobRecord[]> {
+    return this.inStates(ACTIVE_STATES);
+  }
+
+  /**
+   * A page of jobs, newest first, of one state or all; `cursor` is the previous page's `next`
+   * (the position after its last job, so jobs created meanwhile do not shift the pages).
+   */
+  async page(o: { limit: number; state?: JobState; cursor?: string }): Promise<JobPage> {
+    const key = o.state ? this.keys.jobsInState(o.state) : this.keys.jobs;
+    const [score, id] = (o.cursor ?? '').split(':');
+    // Newest first from the cursor's creation time down; jobs created in the same millisecond come
+    // in descending id order, so those at or above the cursor's id were on an earlier page (the
+    // 64 spare entries cover that many jobs created in one millisecond).
+    const flat = await this.redis.zrevrangebyscore(key, o.cursor ? Number(score) : '+inf', '-inf', 'WITHSCORES', 'LIMIT', 0, o.limit + 64);
+    let entries = Array.from({ length: flat.length / 2 }, (_, i) => ({ id: flat[2 * i] as string, at: Number(flat[2 * i + 1]) }));
+    if (o.cursor) entries = entries.filter((e) => e.at < Number(score) || e.id < (id as string));
+    const taken = entries.slice(0, o.limit);
+    const last = taken[taken.length - 1];
+    const more = entries.length > o.limit;
+    return { jobs: await this.records(taken.map((e) => e.id)), next: more && last ? `${last.at}:${last.id}` : undefined };
+  }
+
+  /** Finished jobs past retention: beyond the newest `keep` of them, or finished before `before` (ms). */
+  async expired(keep: number, before: number, limit = 100): Promise<string[]> {
+    const finished = (
+      await Promise.all(
+        ['completed', 'failed', 'cancelled'].map((s) => this.redis.zrange(this.keys.jobsInState(s), '0', '-1', 'WITHSCORES')),
+      )
+    ).flatMap((flat) => Array.from({ length: flat.length / 2 }, (_, i) => ({ id: flat[2 * i] as string, at: Number(flat[2 * i + 1]) })));
+    finished.sort((a, b) => b.at - a.at);
+    return finished
+      .filter((e, i) => i >= keep || e.at < before)
+      .slice(0, limit)
+      .map((e) => e.id);
+  }
+
+  /** Deletes a job's record and everything Redis keeps for it (the caller archived what it needs). */
+  async remove(job: JobRecord): Promise<void> {
+    const k = this.keys;
+    const plans = await this.redis.zrange(k.plans(job.id), '0', '-1');
+    await this.redis
+      .multi()
+      .del(
+        k.job(job.id),
+        k.jobRequest(job.id),
+        k.jobHistory(job.id),
+        k.evaluations(job.id),
+        k.skippedEvaluations(job.id),
+        k.plans(job.id),
+        k.planVersion(job.id),
+        k.skippedCheckpoints(job.id),
+        ...plans.map((v) => k.plan(job.id, Number(v))),
+      )
+      .zrem(k.jobs, job.id)
+      .zrem(k.jobsInState(job.state), job.id)
+      .exec();
+  }
+
+  /** Checkpoint folders some job starts from. */
+  async pinned(): Promise<Set<string>> {
+    return new Set(await this.redis.smembers(this.keys.pinnedCheckpoints));
+  }
+
+  /**
+   * Indexes records written before the state index existed (once, at start, in pages so the
+   * event loop never holds them all): a job without an index entry is added to its state's set,
+   * and steps kept inline in its record move to its history list.
+   */
+  async indexOlderRecords(): Promise<number> {
+    const indexed = new Set((await Promise.all(STATES.map((s) => this.redis.zrange(this.keys.jobsInState(s), '0', '-1')))).flat());
+    let added = 0;
+    const total = await this.redis.zcard(this.keys.jobs);
+    for (let start = 0; start < total; start += 200) {
+      const ids = (await this.redis.zrange(this.keys.jobs, String(start), String(start + 199))).filter((id) => !indexed.has(id));
+      const m = this.redis.multi();
+      for (const job of await this.records(ids)) {
+        m.zadd(this.keys.jobsInState(job.state), Date.parse(job.createdAt), job.id);
+        if (job.history) {
+          if (job.history.length) m.rpush(this.keys.jobHistory(job.id), ...job.history.map((h) => JSON.stringify(h)));
+          delete job.history;
+          m.set(this.keys.job(job.id), JSON.stringify(job));
+        }
+        if (job.restoreFrom) m.sadd(this.keys.pinnedCheckpoints, job.restoreFrom);
+        added++;
+      }
+      await m.exec();
+    }
+    return added;
   }
 }

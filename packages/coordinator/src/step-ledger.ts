@@ -26,8 +26,8 @@ export interface PlannedStep {
 const WAITING_EVENTS_KEPT = 3;
 
 /**
- * Where steps become history: the job record (step, history of the last 200 steps, checkpoints,
- * plan switches), the metrics, the checkpoint events for the miner's and the evaluator's queues,
+ * Where steps become history: the job record (step, the last ten steps in brief, checkpoints,
+ * plan switches) with each step's full record appended to the job's history list, the metrics, the checkpoint events for the miner's and the evaluator's queues,
  * and the job's checkpoint retention (keepLast), applied after each checkpoint.
  */
 export class StepLedger {
@@ -73,21 +73,23 @@ export class StepLedger {
     };
     for (const sk of results.flatMap((r) => r.skipped))
       this.log(`[coordinator] job ${job.id} step ${done}: skipped ${sk.key}: ${sk.reason}`);
-    const updated = await this.store.update(job.id, (j) => {
-      j.step = done;
-      j.highWater = Math.max(j.highWater ?? 0, done);
-      // Kept as a count, so judging a job that learns nothing reads no history.
-      const tripletsDue = lossWeightsAt(j.train.classification, s).triplet > 0;
-      j.stepsWithoutTriplets = tripletsDue && record.triplets === 0 ? (j.stepsWithoutTriplets ?? 0) + 1 : 0;
-      if (switchTo) j.planSwitches = [...j.planSwitches.filter((p) => p.fromStep < s), switchTo];
-      j.last = record;
-      j.history.push(record);
-      if (j.history.length > 200) j.history.splice(0, j.history.length - 200);
-      if (checkpoint) {
-        j.checkpoints.push({ step: done, dir: checkpoint, createdAt: new Date().toISOString() });
-        j.restoreFrom = checkpoint;
-      }
-    });
+    const updated = await this.store.update(
+      job.id,
+      (j) => {
+        j.step = done;
+        j.highWater = Math.max(j.highWater ?? 0, done);
+        // Kept as a count, so judging a job that learns nothing reads no history.
+        const tripletsDue = lossWeightsAt(j.train.classification, s).triplet > 0;
+        j.stepsWithoutTriplets = tripletsDue && record.triplets === 0 ? (j.stepsWithoutTriplets ?? 0) + 1 : 0;
+        if (switchTo) j.planSwitches = [...j.planSwitches.filter((p) => p.fromStep < s), switchTo];
+        j.last = record;
+        if (checkpoint) {
+          j.checkpoints.push({ step: done, dir: checkpoint, createdAt: new Date().toISOString() });
+          j.restoreFrom = checkpoint;
+        }
+      },
+      record,
+    );
     this.observe(job.id, record, results, job.world.length);
     if (checkpoint) {
       await this.announceCheckpoint(job.id, done, checkpoint);
@@ -105,11 +107,9 @@ export class StepLedger {
     const keepLast = job.spec.retention?.keepLast ?? 0;
     if (keepLast <= 0) return;
     const evals = (await this.redis.lrange(this.keys.evaluations(jobId), 0, -1)).map((e) => JSON.parse(e) as EvaluationRecord);
-    const pinned = new Set(
-      (await this.store.list())
-        .flatMap((j) => (j.id === jobId ? [j.restoreFrom] : [j.restoreFrom, ...j.checkpoints.map((c) => c.dir)]))
-        .filter((d): d is string => !!d),
-    );
+    // Folders another job starts from (a fork), and this job's own start: an index, not every record.
+    const pinned = await this.store.pinned();
+    if (job.restoreFrom) pinned.add(job.restoreFrom);
     const doomed = checkpointsToDelete(job.checkpoints, keepLast, bestEvaluation(evals)?.step, pinned);
     if (doomed.length === 0) return;
     const gone = new Set(doomed.map((c) => c.dir));

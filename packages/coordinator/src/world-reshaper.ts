@@ -120,7 +120,9 @@ export class WorldReshaper {
       // Every rank applied the step in flight before one died: commit it from the results in hand.
       await this.ledger.commit(job, inflight, f?.stepMs ?? 0, f?.step ?? {}, { recovered: true });
     }
+    let before = 0;
     const updated = await this.store.update(job.id, (j) => {
+      before = j.step;
       j.generation++;
       const finalStep = state ? step : (last?.step ?? 0);
       if (written) {
@@ -141,7 +143,6 @@ export class WorldReshaper {
         };
         j.faults.push(fault);
       }
-      if (finalStep < j.step) for (const h of j.history) if (h.step > finalStep) h.rolledBack = true;
       j.step = finalStep;
       j.restoreFrom = state ? restoreFrom : (last?.dir ?? null);
       j.stateHolders = state ? state.holders.filter((id) => world.some((w) => w.id === id)) : [];
@@ -155,6 +156,7 @@ export class WorldReshaper {
         transition(j, 'wait');
       }
     });
+    if (updated.step < before) await this.store.markRolledBack(job.id, updated.step);
     for (const w of c.leaving) await this.release(w.id);
     for (const id of c.lost) await this.queues.forget(id);
     if (written) await this.ledger.announceCheckpoint(job.id, written.step, written.dir);

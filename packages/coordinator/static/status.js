@@ -171,7 +171,8 @@ async function refresh() {
     const health = await fetch('/healthz').then((r) => r.json());
     $('health').textContent = health.ok ? 'coordinator healthy' : `coordinator stopped: ${health.error}`;
     $('health').classList.toggle('bad', !health.ok);
-    const jobs = (await api('GET', '/v1/jobs')).reverse();
+    // The newest 50 jobs (the API pages; `facenet jobs list --cursor` reaches older ones).
+    const jobs = await api('GET', '/v1/jobs?limit=50');
     if (!selected && jobs.length) selected = jobs[0].id;
     fill($('jobs'), jobs, (row, j) => {
       row.className = `job${j.id === selected ? ' selected' : ''}`;

@@ -14,8 +14,18 @@ export {
 export type { JobSpec, DatasetSpec, CurriculumSpec, EvaluationSpec } from './job-spec';
 export { shardJobId, workerQueueName, isStateQuery, collectiveId, parseCollectiveId, collectiveSecret } from './shard-job';
 export type { ShardJobData, ShardJobResult, StepTimings, StateQuery, HeldState, WorkerJobData, WorkerJobResult } from './shard-job';
-export { FINAL_STATES, jobView } from './job-record';
-export type { JobState, JobRecord, JobView, StepRecord, FaultRecord, FaultKind, WorldMember, CheckpointEntry } from './job-record';
+export { FINAL_STATES, jobView, stepSummary } from './job-record';
+export type {
+  JobState,
+  JobRecord,
+  JobView,
+  StepRecord,
+  StepSummary,
+  FaultRecord,
+  FaultKind,
+  WorldMember,
+  CheckpointEntry,
+} from './job-record';
 export { redisKeys } from './redis-keys';
 export type { WorkerInfo } from './redis-keys';
 export type { CheckpointEvent, AbortMessage } from './events';

@@ -36,6 +36,18 @@ export interface StepRecord extends TripletStats {
   timings: StepTimings[];
 }
 
+/** A step in brief, as the job's header keeps its last ten. */
+export interface StepSummary {
+  step: number;
+  loss: number;
+  activeFraction: number;
+  imagesPerSecond: number;
+}
+
+export function stepSummary(h: StepRecord): StepSummary {
+  return { step: h.step, loss: h.loss, activeFraction: h.activeFraction, imagesPerSecond: h.imagesPerSecond };
+}
+
 /**
  * What went wrong: a rank gone or a step that failed on the ring or a worker (the world is rebuilt
  * from the survivors), NaN/Inf (rolled back), storage refusing a checkpoint (the job pauses; the
@@ -79,8 +91,10 @@ export interface JobRecord {
   restoreFrom: string | null;
   checkpoints: CheckpointEntry[];
   last?: StepRecord;
-  /** The most recent steps, newest last (bounded). */
-  history: StepRecord[];
+  /** The last ten steps in brief, newest last; the full records are in the history list (redisKeys.jobHistory). */
+  recent?: StepSummary[];
+  /** Records written before the history list kept every step here; JobStore moves them out. */
+  history?: StepRecord[];
   faults: FaultRecord[];
   /** Workers whose held weights were verified at `step` for this generation (a state query after a
    * fault, drain or join): they continue without loading a checkpoint. */
@@ -125,9 +139,7 @@ export function jobView(j: JobRecord, requested: 'pause' | 'cancel' | null = nul
     evaluation: { latest: evaluations[evaluations.length - 1] ?? null, best: bestEvaluation(evaluations), count: evaluations.length },
     learningRateScale: j.learningRateScale ?? 1,
     nonFiniteRollbacks: j.nonFiniteRollbacks ?? 0,
-    recent: j.history
-      .slice(-10)
-      .map((h) => ({ step: h.step, loss: h.loss, activeFraction: h.activeFraction, imagesPerSecond: h.imagesPerSecond })),
+    recent: j.recent ?? [],
     faults: j.faults,
     forkedFrom: j.forkedFrom,
     error: j.error,

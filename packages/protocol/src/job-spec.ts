@@ -109,10 +109,13 @@ export const evaluationSchema = z
 
 export type EvaluationSpec = z.infer<typeof evaluationSchema>;
 
-/** Which checkpoints a job keeps on disk: the newest `keepLast` and the best by VAL (0: all). */
+/**
+ * Which checkpoints a job keeps on disk: the newest `keepLast` and the best by VAL (0: all, which
+ * a long job turns into an unbounded folder and record; bounded by default).
+ */
 export const retentionSchema = z
   .object({
-    keepLast: z.number().int().min(0).max(100_000).default(0),
+    keepLast: z.number().int().min(0).max(100_000).default(10),
   })
   .strict();
 

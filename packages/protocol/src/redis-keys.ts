@@ -10,6 +10,12 @@ export function redisKeys(prefix: string) {
     workerReleased: (id: string) => `${prefix}:worker:${id}:released`,
     /** Sorted set of job ids by creation time. */
     jobs: `${prefix}:jobs`,
+    /** Sorted set of the ids of jobs in one state, by creation time: the scheduler reads only the active ones. */
+    jobsInState: (state: string) => `${prefix}:jobs:${state}`,
+    /** Checkpoint folders some job restores from (a fork's start): retention never deletes them. */
+    pinnedCheckpoints: `${prefix}:checkpoints:pinned`,
+    /** A job's step history: a list of JSON StepRecords, oldest first, capped (one RPUSH per step). */
+    jobHistory: (id: string) => `${prefix}:job:${id}:history`,
     /** A job's record (JSON). */
     job: (id: string) => `${prefix}:job:${id}`,
     /** A pause or cancel asked of a running job, taken at its next step boundary. */

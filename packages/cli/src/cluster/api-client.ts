@@ -16,6 +16,21 @@ export interface ApiTarget {
  * carry a JSON body: the API refuses state changes without one (cross-site protection).
  */
 export async function api<T>(target: string | ApiTarget, method: string, path: string, body?: unknown): Promise<T> {
+  return (await apiWithHeaders<T>(target, method, path, body)).data;
+}
+
+/** A GET of one page of a paged list: the items and the next page's cursor (X-Next-Cursor), if any. */
+export async function apiPage<T>(target: string | ApiTarget, path: string): Promise<{ items: T[]; next?: string }> {
+  const r = await apiWithHeaders<T[]>(target, 'GET', path);
+  return { items: r.data, next: r.headers.get('x-next-cursor') ?? undefined };
+}
+
+async function apiWithHeaders<T>(
+  target: string | ApiTarget,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ data: T; headers: Headers }> {
   const { api: base, token } = typeof target === 'string' ? { api: target, token: process.env.FACENET_TOKEN } : target;
   const payload = body ?? (method === 'GET' ? undefined : {});
   const headers: Record<string, string> = payload === undefined ? {} : { 'content-type': 'application/json' };
@@ -37,7 +52,7 @@ export async function api<T>(target: string | ApiTarget, method: string, path: s
     const issues = data.issues?.map((i) => `\n  ${i.path}: ${i.message}`).join('') ?? '';
     throw new UsageError(`${data.error ?? `HTTP ${res.status}`}${issues}`);
   }
-  return data as T;
+  return { data: data as T, headers: res.headers };
 }
 
 export const FINAL = ['completed', 'failed', 'cancelled'];

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { int, readSpecFile } from '../parse';
 import { Output } from '../output';
-import { api, JobView, line, watch } from '../cluster/api-client';
+import { api, apiPage, JobView, line, watch } from '../cluster/api-client';
 
 interface ApiFlags {
   api: string;
@@ -32,14 +32,26 @@ export function jobsCommand(): Command {
         if (end.state === 'failed') process.exitCode = 1;
       } else out.data(j);
     });
-  withApi(jobs.command('list'))
-    .description('list jobs')
-    .action(async (flags: ApiFlags) => {
+  withApi(
+    jobs
+      .command('list')
+      .option('--limit <n>', 'jobs per page (1-500)', '50')
+      .option('--state <state>', 'only jobs in this state (pending, running, paused, completed, failed, cancelled)')
+      .option('--cursor <cursor>', 'the page after this cursor (printed at the end of the previous page)'),
+  )
+    .description('list jobs, newest first, a page at a time')
+    .action(async (flags: ApiFlags & { limit: string; state?: string; cursor?: string }) => {
       const out = new Output(flags.json);
-      const all = await api<JobView[]>(flags, 'GET', '/v1/jobs');
-      out.data(all);
-      for (const j of all) out.line(line(j));
-      if (all.length === 0) out.line('no jobs');
+      const query = new URLSearchParams({
+        limit: flags.limit,
+        ...(flags.state ? { state: flags.state } : {}),
+        ...(flags.cursor ? { cursor: flags.cursor } : {}),
+      });
+      const page = await apiPage<JobView>(flags, `/v1/jobs?${query.toString()}`);
+      out.data(page.items); // --json: the page as an array; the next page's cursor on stderr
+      for (const j of page.items) out.line(line(j));
+      if (page.items.length === 0) out.line('no jobs');
+      if (page.next) out.info(`more: facenet jobs list --cursor ${page.next}${flags.state ? ` --state ${flags.state}` : ''}`);
     });
   withApi(jobs.command('get').argument('<id>').option('--watch', 'follow progress', false))
     .description('show a job')

@@ -28,7 +28,7 @@ import {
 } from '@facenet/protocol';
 import { CoordinatorError, JobStateError } from '../errors';
 import { transition } from '../job-lifecycle';
-import { JobStore } from '../job-store';
+import { HISTORY_CAP, JobStore } from '../job-store';
 import { Membership } from '../membership';
 import { openApiDocument } from './openapi';
 import { registerPages } from './pages';
@@ -119,6 +119,22 @@ async function validate(body: unknown, d: Deps): Promise<{ spec: JobSpec; train:
   return { spec, train };
 }
 
+const jobsQuery = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(500).default(50),
+    state: z.enum(['pending', 'running', 'paused', 'completed', 'failed', 'cancelled']).optional(),
+    cursor: z
+      .string()
+      .regex(/^\d+:[A-Za-z0-9._-]+$/, 'a cursor from X-Next-Cursor')
+      .optional(),
+  })
+  .strict();
+const historyQuery = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(HISTORY_CAP).default(200),
+    cursor: z.coerce.number().int().min(0).default(0),
+  })
+  .strict();
 const resumeBody = z.object({ fromStep: z.number().int().min(0).optional() }).strict();
 const forkBody = z
   .object({
@@ -170,7 +186,7 @@ export function newJobRecord(
     world: [],
     restoreFrom: from?.dir ?? null,
     checkpoints: from ? [{ step: from.step, dir: from.dir, createdAt: now.toISOString() }] : [],
-    history: [],
+    recent: [],
     faults: [],
     forkedFrom: from && { jobId: from.jobId, step: from.step },
     planSwitches: from?.planSwitches.filter((p) => p.fromStep < from.step) ?? [],
@@ -227,7 +243,17 @@ export function registerRoutes(app: FastifyInstance, d: Deps): void {
     return reply.code(201).send(jobView(job));
   });
   const view = async (j: JobRecord) => jobView(j, await d.store.peekRequest(j.id), await d.evaluations(j.id));
-  app.get('/v1/jobs', async () => Promise.all((await d.store.list()).map(view)));
+  // Paged, newest first: an array body (as before pages), the next page's cursor in X-Next-Cursor
+  // and a Link header; none on the last page.
+  app.get<{ Querystring: unknown }>('/v1/jobs', async (req, reply) => {
+    const q = parseBody(jobsQuery, req.query);
+    const page = await d.store.page(q);
+    if (page.next) {
+      const next = new URLSearchParams({ limit: String(q.limit), cursor: page.next, ...(q.state ? { state: q.state } : {}) });
+      reply.header('x-next-cursor', page.next).header('link', `</v1/jobs?${next.toString()}>; rel="next"`);
+    }
+    return Promise.all(page.jobs.map(view));
+  });
   app.get<{ Params: { id: string } }>('/v1/jobs/:id', async (req) => view(await d.store.get(req.params.id)));
   app.get<{ Params: { id: string } }>('/v1/jobs/:id/plan', async (req) => {
     await d.store.get(req.params.id); // 404 for an unknown job
@@ -235,7 +261,17 @@ export function registerRoutes(app: FastifyInstance, d: Deps): void {
   });
   app.get('/v1/miner', async () => d.miner());
   app.get('/v1/evaluator', async () => d.evaluator());
-  app.get<{ Params: { id: string } }>('/v1/jobs/:id/history', async (req) => (await d.store.get(req.params.id)).history);
+  // The newest `limit` steps, oldest first; X-Next-Cursor pages back to older ones.
+  app.get<{ Params: { id: string }; Querystring: unknown }>('/v1/jobs/:id/history', async (req, reply) => {
+    const q = parseBody(historyQuery, req.query);
+    await d.store.get(req.params.id); // 404 for an unknown job
+    const page = await d.store.history(req.params.id, { limit: q.limit, skip: q.cursor });
+    if (page.next !== undefined)
+      reply
+        .header('x-next-cursor', String(page.next))
+        .header('link', `</v1/jobs/${req.params.id}/history?limit=${q.limit}&cursor=${page.next}>; rel="next"`);
+    return page.steps;
+  });
   app.get<{ Params: { id: string } }>('/v1/jobs/:id/checkpoints', async (req) => {
     const job = await d.store.get(req.params.id);
     const evals = await d.evaluations(job.id);
@@ -311,7 +347,7 @@ export function registerRoutes(app: FastifyInstance, d: Deps): void {
   });
 
   app.get('/v1/workers', async () => {
-    const [alive, jobs] = await Promise.all([d.membership.alive(), d.store.list()]);
+    const [alive, jobs] = await Promise.all([d.membership.alive(), d.store.inStates(['running'])]);
     const jobOf = new Map(
       jobs.filter((j) => j.state === 'running').flatMap((j) => j.world.map((w, rank) => [w.workerId, { job: j.id, rank }] as const)),
     );

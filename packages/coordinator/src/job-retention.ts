@@ -1,0 +1,60 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type IORedis from 'ioredis';
+import { redisKeys } from '@facenet/protocol';
+import type { JobStore } from './job-store';
+
+export interface JobRetentionOptions {
+  /** Finished jobs kept queryable, newest first; older ones are archived and removed from Redis. */
+  keepFinished: number;
+  /** Finished jobs older than this (by creation) are archived and removed whatever their number. */
+  maxAgeMs: number;
+  checkpointRoot: string;
+  log: (line: string) => void;
+}
+
+/**
+ * Keeps Redis to the jobs people still query: a finished job past retention is written, with its
+ * evaluations, to `<checkpointRoot>/<job id>/job-record.json` beside its checkpoints, and only
+ * then removed from Redis (a failed write removes nothing). Runs a bounded batch per sweep, so a
+ * backlog of thousands drains over a few sweeps without holding the event loop.
+ */
+export class JobRetention {
+  private readonly keys: ReturnType<typeof redisKeys>;
+
+  constructor(
+    private readonly redis: IORedis,
+    private readonly store: JobStore,
+    prefix: string,
+    private readonly o: JobRetentionOptions,
+  ) {
+    this.keys = redisKeys(prefix);
+  }
+
+  /** Archives and removes up to `batch` expired jobs; returns how many. */
+  async sweep(batch = 100): Promise<number> {
+    const ids = await this.store.expired(this.o.keepFinished, Date.now() - this.o.maxAgeMs, batch);
+    let removed = 0;
+    for (const id of ids) {
+      const job = await this.store.get(id).catch(() => undefined);
+      if (!job) continue;
+      const evaluations = (await this.redis.lrange(this.keys.evaluations(id), 0, -1)).map((e) => JSON.parse(e) as unknown);
+      const dir = join(this.o.checkpointRoot, id);
+      try {
+        await mkdir(dir, { recursive: true });
+        await writeFile(
+          join(dir, 'job-record.json'),
+          `${JSON.stringify({ archivedAt: new Date().toISOString(), job, evaluations }, null, 1)}\n`,
+        );
+      } catch (err) {
+        this.o.log(`[coordinator] job ${id}: not archived, kept in Redis: ${(err as Error).message}`);
+        continue;
+      }
+      await this.store.remove(job);
+      removed++;
+    }
+    if (removed)
+      this.o.log(`[coordinator] retention: archived ${removed} finished job(s) to ${this.o.checkpointRoot}/<id>/job-record.json`);
+    return removed;
+  }
+}

@@ -1,0 +1,125 @@
+import { strict as assert } from 'node:assert';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import IORedis from 'ioredis';
+import { deleteKeysUnder, JobRecord, redisKeys } from '@facenet/protocol';
+import { JobRetention, JobStore } from '@facenet/coordinator';
+import { tempDir } from '../helpers';
+
+const REDIS = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** The job store's indexes and retention on a real Redis. */
+describe('job store: state index and retention', () => {
+  let redis: IORedis;
+  let prefix: string;
+  let store: JobStore;
+  let t: ReturnType<typeof tempDir>;
+  const record = (i: number, state: JobRecord['state'], ageDays = 0): JobRecord =>
+    ({
+      id: `job-${String(i).padStart(3, '0')}`,
+      state,
+      createdAt: new Date(Date.now() - ageDays * 86_400_000 - (100 - i) * 1000).toISOString(),
+      history: [],
+      checkpoints: [],
+      restoreFrom: null,
+    }) as unknown as JobRecord;
+
+  beforeEach(() => {
+    redis = new IORedis(REDIS);
+    prefix = `fntest-store-${randomBytes(4).toString('hex')}`;
+    store = new JobStore(redis, prefix);
+    t = tempDir('facenet-store-');
+  });
+  afterEach(async () => {
+    redis.disconnect();
+    await deleteKeysUnder(REDIS, prefix);
+    t.cleanup();
+  });
+
+  it('keeps the state index in step with every transition, and the scheduler sees only pending and running jobs', async () => {
+    for (let i = 0; i < 6; i++) await store.create(record(i, 'pending'));
+    await store.update('job-001', (j) => void (j.state = 'running'));
+    await store.update('job-002', (j) => void (j.state = 'completed'));
+    await store.update('job-003', (j) => void (j.state = 'paused'));
+    assert.deepEqual(
+      (await store.active()).map((j) => j.id),
+      ['job-000', 'job-001', 'job-004', 'job-005'],
+    );
+    assert.deepEqual(
+      (await store.inStates(['completed', 'paused'])).map((j) => j.id),
+      ['job-002', 'job-003'],
+    );
+  });
+
+  it('indexes records written before the index existed, once', async () => {
+    const keys = redisKeys(prefix);
+    for (let i = 0; i < 450; i++) {
+      const j = record(i, i % 3 === 0 ? 'running' : 'completed');
+      await redis.multi().set(keys.job(j.id), JSON.stringify(j)).zadd(keys.jobs, Date.parse(j.createdAt), j.id).exec();
+    }
+    assert.equal((await store.active()).length, 0);
+    const inline = {
+      ...record(999, 'completed'),
+      history: [
+        { step: 1, loss: 0.5 },
+        { step: 2, loss: 0.4 },
+      ],
+    };
+    await redis.multi().set(keys.job(inline.id), JSON.stringify(inline)).zadd(keys.jobs, 1, inline.id).exec();
+    assert.deepEqual(
+      (await store.get(inline.id)).recent?.map((h) => h.step),
+      [1, 2],
+      'an old record read before migration',
+    );
+    assert.equal(await store.indexOlderRecords(), 451);
+    // Steps kept inline in old records move to the history list, and the record drops them.
+    assert.deepEqual(
+      (await store.history(inline.id, { limit: 10, skip: 0 })).steps.map((h) => h.loss),
+      [0.5, 0.4],
+    );
+    assert.equal((JSON.parse((await redis.get(keys.job(inline.id))) as string) as JobRecord).history, undefined);
+    assert.equal((await store.active()).length, 150);
+    assert.equal(await store.indexOlderRecords(), 0);
+  });
+
+  it('archives finished jobs beyond the newest N or older than the age limit beside their checkpoints, then removes them from Redis', async () => {
+    for (let i = 0; i < 30; i++) await store.create(record(i, i < 2 ? 'running' : 'completed'));
+    await store.create(record(90, 'failed', 40)); // 40 days old
+    await redis.rpush(redisKeys(prefix).evaluations('job-010'), JSON.stringify({ step: 5, val: 0.5 }));
+    const retention = new JobRetention(redis, store, prefix, {
+      keepFinished: 10,
+      maxAgeMs: 30 * 86_400_000,
+      checkpointRoot: t.dir,
+      log: () => undefined,
+    });
+    assert.equal(await retention.sweep(), 19); // 28 finished + the old one, keep the newest 10
+    const left = (await store.page({ limit: 100 })).jobs.map((j) => j.id);
+    assert.equal(left.length, 12);
+    assert.ok(left.includes('job-000') && left.includes('job-001'), 'a running job was removed');
+    assert.ok(!left.includes('job-090'));
+    const archived = JSON.parse(readFileSync(join(t.dir, 'job-010', 'job-record.json'), 'utf8')) as {
+      job: JobRecord;
+      evaluations: unknown[];
+    };
+    assert.equal(archived.job.id, 'job-010');
+    assert.deepEqual(archived.evaluations, [{ step: 5, val: 0.5 }]);
+    assert.equal(await redis.exists(redisKeys(prefix).evaluations('job-010')), 0);
+    assert.ok(existsSync(join(t.dir, 'job-090', 'job-record.json')));
+    assert.equal(await retention.sweep(), 0);
+  });
+
+  it('keeps a job in Redis when its archive cannot be written', async () => {
+    await store.create(record(1, 'completed', 40));
+    const notAFolder = join(t.dir, 'not-a-folder');
+    writeFileSync(notAFolder, '');
+    const retention = new JobRetention(redis, store, prefix, {
+      keepFinished: 0,
+      maxAgeMs: 86_400_000,
+      checkpointRoot: notAFolder,
+      log: () => undefined,
+    });
+    assert.equal(await retention.sweep(), 0);
+    assert.equal((await store.get('job-001')).id, 'job-001');
+  });
+});
