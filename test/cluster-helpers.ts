@@ -2,7 +2,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { randomBytes } from 'node:crypto';
 import IORedis from 'ioredis';
-import { deleteKeysUnder } from '@facenet/protocol';
+import { deleteKeysUnder, JobRecord, redisKeys } from '@facenet/protocol';
 import { join } from 'node:path';
 import { CLI, REPO } from './helpers';
 
@@ -132,5 +132,44 @@ export async function waitForRedis(url: string, timeoutMs = 5000): Promise<void>
     );
   } finally {
     probe.disconnect();
+  }
+}
+
+/**
+ * Writes `n` finished jobs into a running cluster's Redis, as weeks of use would leave them: the
+ * template is a real job the cluster runs (3 steps), its history padded to `historyLength` step
+ * records; createdAt a minute apart, older than the template, every fourth one failed. Returns the
+ * ids, newest first.
+ */
+export async function seedFinishedJobs(cluster: TestCluster, n: number, historyLength = 200): Promise<string[]> {
+  const real = await api<JobView>(cluster.url, 'POST', '/v1/jobs', {
+    dataset: { kind: 'synthetic', identities: 12, imagesPerIdentity: 4 },
+    train: { model: { architecture: 'tiny', imageSize: 24 }, batch: { P: 4, K: 2 }, steps: 3 },
+  });
+  await waitForState(cluster.url, real.id, ['completed'], 60_000);
+  const redis = new IORedis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+  try {
+    const keys = redisKeys(cluster.prefix);
+    const template = JSON.parse((await redis.get(keys.job(real.id))) as string) as JobRecord;
+    const step = JSON.parse((await redis.lindex(keys.jobHistory(real.id), 0)) as string) as object;
+    const history = Array.from({ length: historyLength }, (_, i) => JSON.stringify({ ...step, step: i }));
+    const ids: string[] = [];
+    for (let start = 0; start < n; start += 500) {
+      const m = redis.multi();
+      for (let i = start; i < Math.min(n, start + 500); i++) {
+        const id = `job-seeded-${String(i).padStart(6, '0')}`;
+        const at = Date.now() - (i + 10) * 60_000;
+        const state = i % 4 === 0 ? 'failed' : 'completed';
+        m.set(keys.job(id), JSON.stringify({ ...template, id, state, createdAt: new Date(at).toISOString() }));
+        m.zadd(keys.jobs, at, id)
+          .zadd(keys.jobsInState(state), at, id)
+          .rpush(keys.jobHistory(id), ...history);
+        ids.push(id);
+      }
+      await m.exec();
+    }
+    return ids;
+  } finally {
+    redis.disconnect();
   }
 }

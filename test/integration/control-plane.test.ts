@@ -1,8 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { join } from 'node:path';
 import IORedis from 'ioredis';
-import { JobRecord, redisKeys } from '@facenet/protocol';
-import { api, JobView, startCluster, TestCluster, waitForState } from '../cluster-helpers';
+import { redisKeys } from '@facenet/protocol';
+import { api, JobView, seedFinishedJobs, startCluster, TestCluster, waitForState } from '../cluster-helpers';
 import { tempDir } from '../helpers';
 
 const REDIS = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -39,25 +39,9 @@ describe('the control plane with 1,000 finished jobs', function () {
   before(async () => {
     t = tempDir('facenet-control-');
     cluster = await startCluster(1, join(t.dir, 'ckpt'), { FACENET_KEEP_FINISHED_JOBS: '5000' }, ['--no-miner', '--no-evaluator']);
-    // A real finished job's record is the template; its history is padded to the 200 kept.
-    const real = await api<JobView>(cluster.url, 'POST', '/v1/jobs', tinyJob(3));
-    await waitForState(cluster.url, real.id, ['completed'], 60_000);
+    seeded.push(...(await seedFinishedJobs(cluster, 1000)));
     const redis = new IORedis(REDIS);
     const keys = redisKeys(cluster.prefix);
-    const template = JSON.parse((await redis.get(keys.job(real.id))) as string) as JobRecord;
-    const step = JSON.parse((await redis.lindex(keys.jobHistory(real.id), 0)) as string) as object;
-    const history = Array.from({ length: 200 }, (_, i) => JSON.stringify({ ...step, step: i }));
-    const m = redis.multi();
-    for (let i = 0; i < 1000; i++) {
-      const id = `job-seeded-${String(i).padStart(4, '0')}`;
-      const at = Date.now() - (i + 10) * 60_000; // older than the real job, a minute apart
-      const state = i % 4 === 0 ? 'failed' : 'completed';
-      const job = { ...template, id, state, createdAt: new Date(at).toISOString() };
-      m.set(keys.job(id), JSON.stringify(job)).zadd(keys.jobs, at, id).zadd(keys.jobsInState(state), at, id);
-      m.rpush(keys.jobHistory(id), ...history);
-      seeded.push(id);
-    }
-    await m.exec();
     const header = await redis.strlen(keys.job(seeded[0]!));
     const steps = (await redis.lrange(keys.jobHistory(seeded[0]!), 0, -1)).reduce((n, h) => n + h.length, 0);
     console.log(

@@ -24,6 +24,9 @@ export interface CoordinatorOptions {
    * changes (a worker that does not answer holds nothing usable; writing them as a checkpoint
    * may take up to stepTimeoutMs). @default 15000 */
   stateQueryTimeoutMs?: number;
+  /** A worker whose heartbeat lapsed but whose /healthz still takes connections is late, not lost:
+   * waited for this long to register again before its job counts a fault. @default 10000 */
+  lateWorkerGraceMs?: number;
   /** Faults tolerated at one step before a job fails. @default 3 */
   maxFaultsPerStep?: number;
   /** Storage faults (a checkpoint the disk refused) since the last durable checkpoint before a job
@@ -68,6 +71,7 @@ export function compileCoordinatorOptions(o: CoordinatorOptions = {}): CompiledC
     maxStorageFaults: o.maxStorageFaults ?? 3,
     stateQueryTimeoutMs: o.stateQueryTimeoutMs ?? 15_000,
     faultSettleMs: o.faultSettleMs ?? 7000,
+    lateWorkerGraceMs: o.lateWorkerGraceMs ?? 10_000,
     requireNoeviction: o.requireNoeviction ?? true,
     lockMs: o.lockMs ?? 15_000,
     apiTokensFile: o.apiTokensFile ?? '',

@@ -108,6 +108,7 @@ export class Coordinator {
       maxFaultsPerStep: this.options.maxFaultsPerStep,
       maxStorageFaults: this.options.maxStorageFaults,
       faultSettleMs: this.options.faultSettleMs,
+      lateWorkerGraceMs: this.options.lateWorkerGraceMs,
       stateQueryTimeoutMs: this.options.stateQueryTimeoutMs,
       log,
     });

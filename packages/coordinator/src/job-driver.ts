@@ -1,6 +1,6 @@
 import IORedis from 'ioredis';
 import { join } from 'node:path';
-import { FaceSource } from '@facenet/core';
+import { FaceSource, scanPeopleFolderAsync } from '@facenet/core';
 import {
   AbortMessage,
   collectiveSecret,
@@ -36,6 +36,8 @@ export interface DriverOptions {
   /** Storage faults since the last durable checkpoint before the job fails instead of pausing. */
   maxStorageFaults: number;
   faultSettleMs: number;
+  /** How long a member whose heartbeat lapsed but whose process answers is waited for before it counts as lost. */
+  lateWorkerGraceMs: number;
   /** How long a worker may take to say what it holds. */
   stateQueryTimeoutMs: number;
   log: (line: string) => void;
@@ -103,10 +105,17 @@ export class JobDriver {
     });
   }
 
-  private trainSource(job: JobRecord): FaceSource {
+  /**
+   * The job's training split, built once per job while it runs (released when its loop ends). A
+   * folder is scanned one directory read at a time, so a 100k-image dataset never holds the
+   * event loop the API and the lock renewal share.
+   */
+  private async trainSource(job: JobRecord): Promise<FaceSource> {
     let s = this.sources.get(job.id);
     if (!s) {
-      s = trainingSource(sourceFromSpec(job.spec.dataset), job.spec.holdout, job.train.seed).train;
+      const d = job.spec.dataset;
+      const index = d.kind === 'folder' ? await scanPeopleFolderAsync(d.path) : undefined;
+      s = trainingSource(sourceFromSpec(d, index), job.spec.holdout, job.train.seed).train;
       this.sources.set(job.id, s);
     }
     return s;
@@ -142,7 +151,10 @@ export class JobDriver {
       if (job.state === 'running' && !this.loops.has(job.id)) {
         const loop = this.drive(job.id)
           .catch((err: Error) => this.o.log(`[coordinator] job ${job.id}: driver error: ${err.message}`))
-          .finally(() => this.loops.delete(job.id));
+          .finally(() => {
+            this.loops.delete(job.id);
+            this.sources.delete(job.id); // a paused or finished job's index is not kept
+          });
         this.loops.set(job.id, loop);
       }
     }
@@ -203,7 +215,12 @@ export class JobDriver {
   private async worldChange(job: JobRecord): Promise<WorldChange | undefined> {
     const alive = await this.membership.alive();
     const running = (await this.store.inStates(['running'])).filter((j) => j.id !== job.id);
-    return planWorldChange(job, alive, new Set(running.flatMap((j) => j.world.map((w) => w.workerId))));
+    const change = planWorldChange(job, alive, new Set(running.flatMap((j) => j.world.map((w) => w.workerId))));
+    // Members whose registration lapsed but whose process still answers are late, not lost: no
+    // change yet (the next look finds them registered again, or confirmed gone).
+    if (change?.lost.length && (await this.membership.confirmLost(change.lost, this.o.lateWorkerGraceMs)).length < change.lost.length)
+      return undefined;
+    return change;
   }
 
   private async waitForAll(job: JobRecord, jobs: WorkerJob[], done: ShardJobResult[], planned: PlannedStep): Promise<ShardJobResult[]> {
@@ -212,8 +229,11 @@ export class JobDriver {
     const watch = (async () => {
       while (watching) {
         await new Promise((r) => setTimeout(r, 1000));
-        if (watching && !(await this.membership.isAlive(ids)))
-          throw new StepFault('a worker of the ring stopped heartbeating', 'worker-lost', done, planned);
+        const lapsed = watching ? await this.membership.lapsed(ids) : [];
+        // A late heartbeat is not a death: confirmed lost only if its process is gone or stays silent.
+        const lost = lapsed.length ? await this.membership.confirmLost(lapsed, this.o.lateWorkerGraceMs) : [];
+        if (watching && lost.length)
+          throw new StepFault(`worker(s) ${lost.join(', ')} of the ring stopped heartbeating`, 'worker-lost', done, planned);
       }
       return [] as ShardJobResult[];
     })();
@@ -241,7 +261,7 @@ export class JobDriver {
     const s = job.step;
     const W = job.world.length;
     const t = job.train;
-    const src = this.trainSource(job);
+    const src = await this.trainSource(job);
     const { plan: mining, switchTo } = await this.plans.planFor(job, s);
     const plan = planBatch(src, t, s, W, job.spec.curriculum, mining);
     // Only a prefetch: the worker keys decoded images by their content, so if step s+1's plan

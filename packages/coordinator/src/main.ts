@@ -24,6 +24,7 @@ const coordinator = new Coordinator(
         }
       : undefined,
     faultSettleMs: envNumber('FACENET_FAULT_SETTLE_MS'),
+    lateWorkerGraceMs: envNumber('FACENET_LATE_WORKER_GRACE_MS'),
     apiTokensFile: env.FACENET_API_TOKENS_FILE,
     allowOpenApi: env.FACENET_API_OPEN === '1',
   },

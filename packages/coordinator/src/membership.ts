@@ -15,19 +15,51 @@ export class Membership {
     this.keys = redisKeys(prefix);
   }
 
+  /** The last registration seen of each worker: where to probe one whose registration lapsed. */
+  private readonly lastSeen = new Map<string, WorkerInfo>();
+
   async alive(): Promise<WorkerInfo[]> {
     const ids = (await this.redis.smembers(this.keys.workers)).sort();
     if (ids.length === 0) return [];
     const raws = await this.redis.mget(ids.map((id) => this.keys.worker(id)));
     const dead = ids.filter((_, i) => !raws[i]);
     if (dead.length) await this.redis.srem(this.keys.workers, ...dead);
-    return raws.flatMap((r) => (r ? [JSON.parse(r) as WorkerInfo] : []));
+    const infos = raws.flatMap((r) => (r ? [JSON.parse(r) as WorkerInfo] : []));
+    for (const w of infos) this.lastSeen.set(w.id, w);
+    return infos;
   }
 
-  async isAlive(ids: string[]): Promise<boolean> {
-    if (ids.length === 0) return true;
-    const n = await this.redis.exists(...ids.map((id) => this.keys.worker(id)));
-    return n === ids.length;
+  /**
+   * Which of `ids`, whose registrations lapsed, are really gone. A heartbeat can be late without
+   * the worker being dead (an oversubscribed host, a long GC): a worker whose /healthz still
+   * accepts a connection is waited for, up to `graceMs`, to register again. One whose port
+   * refuses (the process is gone), or still unregistered at the end, is lost.
+   */
+  async confirmLost(ids: string[], graceMs: number): Promise<string[]> {
+    const end = Date.now() + graceMs;
+    const lost: string[] = [];
+    await Promise.all(
+      ids.map(async (id) => {
+        const metrics = this.lastSeen.get(id)?.metrics;
+        while (Date.now() < end) {
+          if (await this.redis.exists(this.keys.worker(id))) return;
+          if (!metrics || !(await answers(metrics))) break;
+          await new Promise((r) => setTimeout(r, 500));
+        }
+        if (!(await this.redis.exists(this.keys.worker(id)))) lost.push(id);
+      }),
+    );
+    for (const id of lost) this.lastSeen.delete(id);
+    return lost;
+  }
+
+  /** The ids whose registrations have lapsed (dead, or late: see confirmLost). */
+  async lapsed(ids: string[]): Promise<string[]> {
+    if (ids.length === 0) return [];
+    const found = await this.redis.exists(...ids.map((id) => this.keys.worker(id)));
+    if (found === ids.length) return [];
+    const each = await Promise.all(ids.map((id) => this.redis.exists(this.keys.worker(id))));
+    return ids.filter((_, i) => !each[i]);
   }
 }
 
@@ -36,4 +68,15 @@ export function largestBudget(workers: WorkerInfo[]): WorkerBudget | undefined {
   const budgets = workers.flatMap((w) => (w.budget ? [w.budget] : []));
   if (!budgets.length) return undefined;
   return { memoryBytes: Math.max(...budgets.map((b) => b.memoryBytes)), gflops: Math.max(...budgets.map((b) => b.gflops)) };
+}
+
+/** Whether a worker's /healthz takes a connection and answers (any status) within a second. */
+async function answers(hostPort: string): Promise<boolean> {
+  try {
+    await fetch(`http://${hostPort}/healthz`, { signal: AbortSignal.timeout(1000) });
+    return true;
+  } catch (err) {
+    // A timeout is a busy process, not a dead one; a refused connection is a dead one.
+    return (err as Error).name === 'TimeoutError';
+  }
 }

@@ -13,6 +13,7 @@ runService(
     metricsHost: env.FACENET_METRICS_HOST,
     metricsPort: envNumber('FACENET_METRICS_PORT'),
     checkpointRoot: env.FACENET_CHECKPOINT_ROOT,
+    heartbeatMs: envNumber('FACENET_HEARTBEAT_MS'),
     faultNonFiniteAtStep: envNumber('FACENET_FAULT_NON_FINITE_AT_STEP'),
     faultExitAfterApplyAtStep: envNumber('FACENET_FAULT_EXIT_AFTER_APPLY_AT_STEP'),
     memoryBudgetBytes: env.FACENET_WORKER_MEMORY_MB ? (envNumber('FACENET_WORKER_MEMORY_MB') as number) * 2 ** 20 : undefined,

@@ -21,7 +21,18 @@ export function openApiDocument() {
             400: { description: 'Invalid spec: one issue per bad field', ...json(ref('ValidationError')) },
           },
         },
-        get: { summary: 'List jobs', responses: { 200: { description: 'Jobs', ...json({ type: 'array', items: ref('Job') }) } } },
+        get: {
+          summary: 'A page of jobs, newest first; the next page is named by the X-Next-Cursor and Link headers (absent on the last)',
+          parameters: [
+            { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 500, default: 50 } },
+            { name: 'state', in: 'query', schema: { enum: ['pending', 'running', 'paused', 'completed', 'failed', 'cancelled'] } },
+            { name: 'cursor', in: 'query', schema: { type: 'string' }, description: 'X-Next-Cursor of the previous page' },
+          ],
+          responses: {
+            200: { description: 'Jobs', ...json({ type: 'array', items: ref('Job') }) },
+            400: { description: 'A bad query parameter', ...json(ref('ValidationError')) },
+          },
+        },
       },
       '/v1/jobs/{id}': {
         get: { summary: 'A job: state, step, loss, images/s, world, last checkpoint', parameters: [idParam], responses: jobResponse },
@@ -45,12 +56,22 @@ export function openApiDocument() {
         },
       },
       '/v1/jobs/{id}/cancel': {
-        post: { summary: 'Cancel (at the next step boundary if running)', parameters: [idParam], responses: jobResponse },
+        post: { summary: 'Cancel (a running job: its step in flight is interrupted)', parameters: [idParam], responses: jobResponse },
       },
       '/v1/jobs/{id}/history': {
         get: {
-          summary: 'Per-step records (loss, active fraction, images/s, per-rank timings), the last 200',
-          parameters: [idParam],
+          summary:
+            'Per-step records (loss, active fraction, images/s, per-rank timings), the newest `limit` oldest first; X-Next-Cursor pages back (1,000 kept)',
+          parameters: [
+            idParam,
+            { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 200 } },
+            {
+              name: 'cursor',
+              in: 'query',
+              schema: { type: 'integer', minimum: 0, default: 0 },
+              description: 'X-Next-Cursor of the newer page',
+            },
+          ],
           responses: { 200: { description: 'Steps', ...json({ type: 'array', items: { type: 'object' } }) } },
         },
       },
