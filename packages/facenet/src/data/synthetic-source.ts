@@ -134,7 +134,9 @@ function formulaList<T>(length: number, at: (i: number) => T): T[] {
     has: (target, p) => isIndex(p) || Reflect.has(target, p),
     set: () => false,
     getOwnPropertyDescriptor: (target, p) =>
-      isIndex(p) ? { value: at(Number(p)), writable: false, enumerable: true, configurable: true } : Reflect.getOwnPropertyDescriptor(target, p),
+      isIndex(p)
+        ? { value: at(Number(p)), writable: false, enumerable: true, configurable: true }
+        : Reflect.getOwnPropertyDescriptor(target, p),
     ownKeys: (target) => [...Array.from({ length }, (_, i) => String(i)), ...Reflect.ownKeys(target)],
   });
 }
