@@ -115,11 +115,14 @@ export class JobStore {
     return raws.flatMap((r) => (r ? [JobStore.parse(r)] : []));
   }
 
+  /** The ids of jobs in the given states with their creation times, unordered. */
+  private async idsInStates(states: readonly JobState[]): Promise<{ id: string; at: number }[]> {
+    return (await Promise.all(states.map((s) => this.redis.zrange(this.keys.jobsInState(s), '0', '-1', 'WITHSCORES')))).flatMap(scored);
+  }
+
   /** Jobs in the given states, oldest first. */
   async inStates(states: readonly JobState[]): Promise<JobRecord[]> {
-    const ids = (await Promise.all(states.map((s) => this.redis.zrange(this.keys.jobsInState(s), '0', '-1', 'WITHSCORES')))).flatMap(
-      (flat) => Array.from({ length: flat.length / 2 }, (_, i) => ({ id: flat[2 * i] as string, at: Number(flat[2 * i + 1]) })),
-    );
+    const ids = await this.idsInStates(states);
     return this.records(ids.sort((a, b) => a.at - b.at || a.id.localeCompare(b.id)).map((x) => x.id));
   }
 
@@ -139,7 +142,7 @@ export class JobStore {
     // in descending id order, so those at or above the cursor's id were on an earlier page (the
     // 64 spare entries cover that many jobs created in one millisecond).
     const flat = await this.redis.zrevrangebyscore(key, o.cursor ? Number(score) : '+inf', '-inf', 'WITHSCORES', 'LIMIT', 0, o.limit + 64);
-    let entries = Array.from({ length: flat.length / 2 }, (_, i) => ({ id: flat[2 * i] as string, at: Number(flat[2 * i + 1]) }));
+    let entries = scored(flat);
     if (o.cursor) entries = entries.filter((e) => e.at < Number(score) || e.id < (id as string));
     const taken = entries.slice(0, o.limit);
     const last = taken[taken.length - 1];
@@ -149,11 +152,7 @@ export class JobStore {
 
   /** Finished jobs past retention: beyond the newest `keep` of them, or finished before `before` (ms). */
   async expired(keep: number, before: number, limit = 100): Promise<string[]> {
-    const finished = (
-      await Promise.all(
-        ['completed', 'failed', 'cancelled'].map((s) => this.redis.zrange(this.keys.jobsInState(s), '0', '-1', 'WITHSCORES')),
-      )
-    ).flatMap((flat) => Array.from({ length: flat.length / 2 }, (_, i) => ({ id: flat[2 * i] as string, at: Number(flat[2 * i + 1]) })));
+    const finished = await this.idsInStates(['completed', 'failed', 'cancelled']);
     finished.sort((a, b) => b.at - a.at);
     return finished
       .filter((e, i) => i >= keep || e.at < before)
@@ -214,4 +213,9 @@ export class JobStore {
     }
     return added;
   }
+}
+
+/** A sorted set read WITHSCORES ([member, score, member, score, ...]) as ids and creation times. */
+function scored(flat: string[]): { id: string; at: number }[] {
+  return Array.from({ length: flat.length / 2 }, (_, i) => ({ id: flat[2 * i] as string, at: Number(flat[2 * i + 1]) }));
 }

@@ -15,8 +15,8 @@ export class Membership {
     this.keys = redisKeys(prefix);
   }
 
-  /** The last registration seen of each worker: where to probe one whose registration lapsed. */
-  private readonly lastSeen = new Map<string, WorkerInfo>();
+  /** The last registration seen of each worker, and when: where to probe one whose registration lapsed. */
+  private readonly lastSeen = new Map<string, { info: WorkerInfo; at: number }>();
 
   async alive(): Promise<WorkerInfo[]> {
     const ids = (await this.redis.smembers(this.keys.workers)).sort();
@@ -25,7 +25,11 @@ export class Membership {
     const dead = ids.filter((_, i) => !raws[i]);
     if (dead.length) await this.redis.srem(this.keys.workers, ...dead);
     const infos = raws.flatMap((r) => (r ? [JSON.parse(r) as WorkerInfo] : []));
-    for (const w of infos) this.lastSeen.set(w.id, w);
+    const now = Date.now();
+    for (const w of infos) this.lastSeen.set(w.id, { info: w, at: now });
+    // Workers gone for ten minutes (drained, or lost long ago) are forgotten: the map stays the
+    // size of the recent pool, not of every worker that ever ran.
+    for (const [id, seen] of this.lastSeen) if (now - seen.at > 600_000) this.lastSeen.delete(id);
     return infos;
   }
 
@@ -40,7 +44,7 @@ export class Membership {
     const lost: string[] = [];
     await Promise.all(
       ids.map(async (id) => {
-        const metrics = this.lastSeen.get(id)?.metrics;
+        const metrics = this.lastSeen.get(id)?.info.metrics;
         while (Date.now() < end) {
           if (await this.redis.exists(this.keys.worker(id))) return;
           if (!metrics || !(await answers(metrics))) break;
