@@ -12,6 +12,7 @@ import {
   AbortMessage,
   summarizePlan,
   runCloseSteps,
+  DatasetIndexStore,
 } from '@facenet/protocol';
 import { isLoopback, loadTokens, registerAccessControl } from './api/access';
 import { registerRoutes } from './api/routes';
@@ -142,6 +143,7 @@ export class Coordinator {
       dataRoots: this.options.dataRoots,
       reportRoot: this.options.reportRoot,
       admission: this.admission,
+      indexes: new DatasetIndexStore(this.redis, this.options.prefix),
       workerBudget: async () => largestBudget(await this.membership.alive()) ?? this.options.assumedWorkerBudget,
       stepTimeoutMs: this.options.stepTimeoutMs,
       interrupt: async (job) => {

@@ -1,6 +1,6 @@
 import IORedis from 'ioredis';
 import { join } from 'node:path';
-import { FaceSource, scanPeopleFolderAsync } from '@facenet/core';
+import { FaceSource } from '@facenet/core';
 import {
   AbortMessage,
   collectiveSecret,
@@ -9,7 +9,8 @@ import {
   redisKeys,
   ShardJobResult,
   shardJobId,
-  sourceFromSpec,
+  DatasetIndexStore,
+  jobDataSource,
   trainingSource,
   WorkerInfo,
   budgetShortfall,
@@ -81,6 +82,7 @@ export class JobDriver {
   private readonly ledger: StepLedger;
   private readonly reshaper: WorldReshaper;
   private readonly durability: Durability;
+  private readonly indexes: DatasetIndexStore;
   private stopping = false;
 
   constructor(
@@ -91,6 +93,7 @@ export class JobDriver {
     private readonly o: DriverOptions,
   ) {
     this.keys = redisKeys(o.prefix);
+    this.indexes = new DatasetIndexStore(redis, o.prefix);
     this.queues = new WorkerQueues(redis, o.prefix, (l) => o.log(`[coordinator] worker queue ${l}`));
     this.plans = new PlanLookup(redis, o.prefix, o.log);
     this.ledger = new StepLedger(redis, store, metrics, o.prefix, o.log, (id) => this.checkpointDir(id));
@@ -106,16 +109,14 @@ export class JobDriver {
   }
 
   /**
-   * The job's training split, built once per job while it runs (released when its loop ends). A
-   * folder is scanned one directory read at a time, so a 100k-image dataset never holds the
-   * event loop the API and the lock renewal share.
+   * The job's training split, built once per job while it runs (released when its loop ends),
+   * from the index stored at admission: no rescan, nothing per image on the event loop the API
+   * and the lock renewal share.
    */
   private async trainSource(job: JobRecord): Promise<FaceSource> {
     let s = this.sources.get(job.id);
     if (!s) {
-      const d = job.spec.dataset;
-      const index = d.kind === 'folder' ? await scanPeopleFolderAsync(d.path) : undefined;
-      s = trainingSource(sourceFromSpec(d, index), job.spec.holdout, job.train.seed).train;
+      s = trainingSource(await jobDataSource(job.spec.dataset, job.dataIndex, this.indexes), job.spec.holdout, job.train.seed).train;
       this.sources.set(job.id, s);
     }
     return s;
@@ -286,6 +287,7 @@ export class JobDriver {
             shards: plan[rank] ?? [],
             prefetch: next ? { step: s + 1, shards: next[rank] ?? [] } : undefined,
             dataset: job.spec.dataset,
+            dataIndex: job.dataIndex?.id,
             train: t,
             restoreFrom: job.restoreFrom,
             trustHeld: holders.has(m.workerId),

@@ -1,5 +1,5 @@
 import { FaceSource, FilesSource, holdoutPairs, PairSet, pairSetFromFile, readPairsFile } from '@facenet/core';
-import { JobSpec, sourceFromSpec, trainingSource } from '@facenet/protocol';
+import { datasetKind, JobSpec, trainingSource } from '@facenet/protocol';
 import { EvaluationSetError } from './errors';
 
 /** The pairs a job's checkpoints are scored on, and where their images come from. */
@@ -11,21 +11,22 @@ export interface EvaluationSet {
 
 /**
  * The job's evaluation pairs: its pairs file (LFW format) when the spec names one, else pairs
- * among the identities held out of training (the same seeded split the coordinator trains without).
+ * among the identities held out of training (the same seeded split the coordinator trains
+ * without), from the job's data source (`dataSource`: read from the index stored at admission).
  */
-export function evaluationSetFor(spec: JobSpec, seed: number): EvaluationSet {
+export async function evaluationSetFor(spec: JobSpec, seed: number, dataSource: () => Promise<FaceSource>): Promise<EvaluationSet> {
   const e = spec.evaluation;
   if (e.pairs && e.images) {
     const file = readPairsFile(e.pairs);
     const folds = e.folds && new Set(e.folds.map((f) => f - 1));
     const set = pairSetFromFile(file, e.images, e.ext, folds);
     if (set.pairs.length === 0) throw new EvaluationSetError(`${e.pairs} has no pairs in folds ${e.folds?.join(',')}`);
-    const crop = e.cropFraction ?? (spec.dataset.kind === 'folder' ? spec.dataset.cropFraction : 1);
+    const crop = e.cropFraction ?? datasetKind(spec.dataset).cropFraction(spec.dataset);
     return { kind: 'pairs-file', set, source: new FilesSource(set.keys, crop) };
   }
   if (spec.holdout < 2)
     throw new EvaluationSetError('the job holds out fewer than 2 identities and names no evaluation.pairs file: nothing to evaluate on');
-  const source = sourceFromSpec(spec.dataset);
+  const source = await dataSource();
   const { holdout } = trainingSource(source, spec.holdout, seed);
   const set = holdoutPairs(source.index, holdout, { maxDifferentPairs: e.maxDifferentPairs, seed });
   return { kind: 'holdout', set, source };

@@ -11,12 +11,17 @@ import {
   EvaluationRecord,
   JobRecord,
   redisKeys,
+  DatasetIndexStore,
+  jobDataSource,
 } from '@facenet/protocol';
 import { EvaluationSet, evaluationSetFor } from './evaluation-set';
 import { compileEvaluatorOptions, CompiledEvaluatorOptions, EvaluatorOptions } from './evaluator-options';
 import { createEvaluatorMetrics } from './metrics';
 
 export type EvaluatorState = ConsumerState;
+
+/** Jobs whose evaluation sets (and their decoded-image caches) the evaluator keeps between checkpoints. */
+const MAX_HELD_SETS = 2;
 
 /**
  * The evaluator process: consumes checkpoint events, scores each checkpoint on the job's
@@ -33,6 +38,7 @@ export class EvaluatorService {
   private readonly keys: ReturnType<typeof redisKeys>;
   /** Evaluation sets by job (their sources keep decoded images for the job's next checkpoint). */
   private readonly sets = new Map<string, EvaluationSet>();
+  private readonly indexes: DatasetIndexStore;
 
   constructor(
     options: EvaluatorOptions = {},
@@ -59,6 +65,7 @@ export class EvaluatorService {
       log,
     );
     this.redis = this.consumer.redis;
+    this.indexes = new DatasetIndexStore(this.redis, this.options.prefix);
     this.keys = this.consumer.keys;
   }
 
@@ -108,7 +115,9 @@ export class EvaluatorService {
     const t0 = performance.now();
     let es = this.sets.get(job.id);
     if (!es) {
-      es = evaluationSetFor(job.spec, job.train.seed);
+      es = await evaluationSetFor(job.spec, job.train.seed, () => jobDataSource(job.spec.dataset, job.dataIndex, this.indexes));
+      // The sets of the jobs evaluated last only: a finished job's decoded images are not kept.
+      if (this.sets.size >= MAX_HELD_SETS) this.sets.delete(this.sets.keys().next().value as string);
       this.sets.set(job.id, es);
     }
     const { model } = await loadModel(dir);

@@ -23,9 +23,14 @@ export { learningRateAt, compileScheduleOptions } from './optim/schedule';
 export type { ScheduleOptions, ScheduleConfig, ScheduleKind } from './optim/schedule';
 
 export type { FaceSource, IdentityIndex, SquareImage } from './data/face-source';
-export { imageCount, subIndex } from './data/face-source';
-export { FolderSource, scanPeopleFolder, scanPeopleFolderAsync, MAX_FOLDER_IMAGES } from './data/folder-source';
-export type { FolderSourceOptions } from './data/folder-source';
+export { identitySizes, imageCount, subIndex } from './data/face-source';
+export { ManifestSource, packManifest, MAX_MANIFEST_IMAGES } from './data/manifest-source';
+export type { ManifestScanOptions, ManifestSourceOptions } from './data/manifest-source';
+export { PackedIndexBuilder, packIndex, unpackIndex } from './data/packed-index';
+export type { UnpackedIndex } from './data/packed-index';
+export { lazyList } from './util/lazy-list';
+export { FolderSource, packPeopleFolder, scanPeopleFolder, scanPeopleFolderAsync, MAX_FOLDER_IMAGES } from './data/folder-source';
+export type { FolderScanOptions, FolderSourceOptions } from './data/folder-source';
 export { SyntheticSource } from './data/synthetic-source';
 export { FilesSource, listImages } from './data/files-source';
 export { SubsetSource, splitHoldout } from './data/subset-source';

@@ -11,10 +11,15 @@ import {
 import { curriculumAt, JobSpec, MiningPlan, sourceFromSpec, trainingSource } from '@facenet/protocol';
 import { CompiledMinerOptions } from './miner-options';
 
+/** Jobs whose training sources (and their decoded-image caches) the miner keeps between checkpoints. */
+const MAX_HELD_SOURCES = 2;
+
 /** What mining a checkpoint needs to know about its job. */
 export interface MiningJob {
   jobId: string;
   spec: JobSpec;
+  /** The id of the job's stored dataset index (absent: synthetic data). */
+  dataIndex?: string;
   seed: number;
   margin: number;
 }
@@ -30,19 +35,27 @@ export class CheckpointMiner {
 
   constructor(private readonly o: CompiledMinerOptions) {}
 
-  private trainSource(job: MiningJob): FaceSource {
-    const key = JSON.stringify([job.spec.dataset, job.spec.holdout, job.seed]);
+  /** `packed`: the job's stored index, used when its source is not held. */
+  private trainSource(job: MiningJob, packed: Uint8Array | undefined): FaceSource {
+    const key = JSON.stringify([job.spec.dataset, job.dataIndex, job.spec.holdout, job.seed]);
     let s = this.sources.get(key);
     if (!s) {
-      s = trainingSource(sourceFromSpec(job.spec.dataset), job.spec.holdout, job.seed).train;
+      s = trainingSource(sourceFromSpec(job.spec.dataset, packed), job.spec.holdout, job.seed).train;
+      // The sources of the jobs mined last only: decoded images of finished jobs are not kept.
+      if (this.sources.size >= MAX_HELD_SOURCES) this.sources.delete(this.sources.keys().next().value as string);
       this.sources.set(key, s);
     }
     return s;
   }
 
-  async mine(job: MiningJob, checkpoint: string, step: number): Promise<Omit<MiningPlan, 'version' | 'skippedSteps' | 'createdAt'>> {
+  async mine(
+    job: MiningJob,
+    checkpoint: string,
+    step: number,
+    packed?: Uint8Array,
+  ): Promise<Omit<MiningPlan, 'version' | 'skippedSteps' | 'createdAt'>> {
     const cur = job.spec.curriculum;
-    const train = this.trainSource(job);
+    const train = this.trainSource(job, packed);
     const rng = rngFor(job.seed, 'miner-sample', step);
     const keys: string[] = [];
     const labels: number[] = [];

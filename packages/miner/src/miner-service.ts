@@ -1,7 +1,15 @@
 import { Job } from 'bullmq';
 import IORedis from 'ioredis';
 import { existsSync } from 'node:fs';
-import { CheckpointConsumer, CheckpointEvent, ConsumerState, JobRecord, MiningPlan, redisKeys } from '@facenet/protocol';
+import {
+  CheckpointConsumer,
+  CheckpointEvent,
+  ConsumerState,
+  DatasetIndexStore,
+  JobRecord,
+  MiningPlan,
+  redisKeys,
+} from '@facenet/protocol';
 import { MiningError } from './errors';
 import { createMinerMetrics } from './miner-metrics';
 import { MiningClient } from './mining-client';
@@ -50,7 +58,8 @@ export class MinerService {
     );
     this.redis = this.consumer.redis;
     this.keys = this.consumer.keys;
-    this.miner = new MiningClient(this.options);
+    const indexes = new DatasetIndexStore(this.redis, this.options.prefix);
+    this.miner = new MiningClient(this.options, (id) => indexes.get(id));
   }
 
   get state(): MinerState {
@@ -80,7 +89,7 @@ export class MinerService {
     const record = JSON.parse(raw) as JobRecord;
     if (!record.spec.curriculum?.enabled) return { skipped: true };
     const mined = await this.miner
-      .mine({ jobId, spec: record.spec, seed: record.train.seed, margin: record.train.margin }, dir, step)
+      .mine({ jobId, spec: record.spec, dataIndex: record.dataIndex?.id, seed: record.train.seed, margin: record.train.margin }, dir, step)
       .catch((err: Error) => {
         const e = new MiningError(jobId, step, dir, err.message);
         this.log(`[miner] ${e.message}`);

@@ -11,6 +11,8 @@ export interface MiningRequest {
   job: MiningJob;
   checkpoint: string;
   step: number;
+  /** The job's stored dataset index (sent with every request: the thread may have dropped its source). */
+  packed?: Uint8Array;
 }
 
 export type MiningReply = { id: number; ok: true; value: Mined } | { id: number; ok: false; error: ErrorEnvelope };
@@ -25,7 +27,10 @@ export class MiningClient {
   private readonly pending = new Map<number, { resolve: (v: Mined) => void; reject: (e: Error) => void }>();
   private exited: Error | undefined;
 
-  constructor(options: CompiledMinerOptions) {
+  constructor(
+    options: CompiledMinerOptions,
+    private readonly fetchIndex: (id: string) => Promise<Uint8Array>,
+  ) {
     this.thread = new Worker(join(__dirname, 'mining-thread.js'), { workerData: options });
     this.thread.on('message', (r: MiningReply) => {
       const p = this.pending.get(r.id);
@@ -43,14 +48,19 @@ export class MiningClient {
     this.thread.on('exit', (code) => fail(new Error(`mining thread exited (${code})`)));
   }
 
-  mine(job: MiningJob, checkpoint: string, step: number): Promise<Mined> {
-    if (this.exited) return Promise.reject(this.exited);
-    if (this.pending.size > 0) return Promise.reject(new Error('the mining thread is busy: one mining pass at a time'));
+  async mine(job: MiningJob, checkpoint: string, step: number): Promise<Mined> {
+    if (this.exited) throw this.exited;
+    if (this.pending.size > 0) throw new Error('the mining thread is busy: one mining pass at a time');
     const id = this.nextId++;
-    return new Promise<Mined>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.thread.postMessage({ id, job, checkpoint, step } satisfies MiningRequest);
-    });
+    const done = new Promise<Mined>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    try {
+      const packed = job.dataIndex ? await this.fetchIndex(job.dataIndex) : undefined;
+      this.thread.postMessage({ id, job, checkpoint, step, packed } satisfies MiningRequest, packed ? [packed.buffer as ArrayBuffer] : []);
+    } catch (err) {
+      this.pending.delete(id);
+      throw err;
+    }
+    return done;
   }
 
   async close(): Promise<void> {

@@ -18,7 +18,7 @@ parentPort?.on('message', (req: MiningRequest) => {
   void (async (): Promise<MiningReply> => {
     try {
       await backend;
-      return { id: req.id, ok: true, value: await miner.mine(req.job, req.checkpoint, req.step) };
+      return { id: req.id, ok: true, value: await miner.mine(req.job, req.checkpoint, req.step, req.packed) };
     } catch (err) {
       return { id: req.id, ok: false, error: toEnvelope(err) };
     }

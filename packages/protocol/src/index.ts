@@ -4,7 +4,6 @@
 export {
   parseJobSpec,
   jobSpecSchema,
-  datasetSchema,
   curriculumSchema,
   curriculumAt,
   nonFiniteSchema,
@@ -31,7 +30,11 @@ export type { WorkerInfo } from './redis-keys';
 export type { CheckpointEvent, AbortMessage } from './events';
 export { summarizePlan } from './mining-plan';
 export type { MiningPlan, PlanSummary } from './mining-plan';
-export { peopleOfPairsFolds, sourceFromSpec, trainingSource } from './dataset-source';
+export { datasetKind, datasetSchema, jobDataSource, sourceFromSpec, trainingSource } from './datasets/dataset-kinds';
+export { peopleOfPairsFolds } from './datasets/folder-dataset';
+export type { DatasetKind, SpecIssue } from './datasets/dataset-kind';
+export { DatasetIndexStore } from './datasets/dataset-index-store';
+export type { DatasetIndexRef } from './datasets/dataset-index-store';
 export { bestEvaluation } from './evaluation';
 export { dataRoots, insideRoots, OUTSIDE_ROOTS } from './data-roots';
 export type { EvaluationRecord } from './evaluation';

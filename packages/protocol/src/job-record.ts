@@ -2,6 +2,7 @@ import type { TrainConfig, TripletStats } from '@facenet/core';
 import type { JobSpec } from './job-spec';
 import { bestEvaluation, EvaluationRecord } from './evaluation';
 import type { StepTimings } from './shard-job';
+import type { DatasetIndexRef } from './datasets/dataset-index-store';
 
 export type JobState = 'pending' | 'running' | 'paused' | 'completed' | 'failed' | 'cancelled';
 export const FINAL_STATES: readonly JobState[] = ['completed', 'failed', 'cancelled'];
@@ -81,6 +82,8 @@ export interface JobRecord {
   spec: JobSpec;
   /** The compiled training configuration (defaults filled). */
   train: TrainConfig;
+  /** The dataset's packed identity index, stored at admission (DatasetIndexStore); absent for synthetic data. */
+  dataIndex?: DatasetIndexRef;
   state: JobState;
   /** Steps committed (the next step to run). */
   step: number;

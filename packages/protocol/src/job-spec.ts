@@ -1,37 +1,8 @@
 import { z } from 'zod';
 import { SpecError, specIssues, trainOptionsSchema } from '@facenet/core';
 
-/** Where a distributed job's images come from; every worker must see the same files. */
-export const datasetSchema = z.discriminatedUnion('kind', [
-  // Synthetic faces are indexed in memory when a job is created: bounded so that stays instant.
-  z
-    .object({
-      kind: z.literal('synthetic'),
-      identities: z.number().int().min(2).max(100_000).default(60),
-      imagesPerIdentity: z.number().int().min(2).max(1000).default(12),
-      seed: z.number().int().default(7),
-    })
-    .strict()
-    .refine((d) => d.identities * d.imagesPerIdentity <= 2_000_000, {
-      message: 'identities x imagesPerIdentity must not exceed 2000000',
-      path: ['identities'],
-    }),
-  z
-    .object({
-      kind: z.literal('folder'),
-      path: z.string().min(1),
-      cropFraction: z.number().gt(0).lte(1).default(1),
-      exclude: z.array(z.string()).default([]),
-      /** Also exclude every person named in these folds of an LFW-format pairs file: train beside an evaluation on those folds. */
-      excludePairsFolds: z
-        .object({ pairs: z.string().min(1), folds: z.array(z.number().int().min(1)).min(1) })
-        .strict()
-        .optional(),
-    })
-    .strict(),
-]);
-
-export type DatasetSpec = z.infer<typeof datasetSchema>;
+import { datasetSchema } from './datasets/dataset-kinds';
+export type { DatasetSpec } from './datasets/dataset-kinds';
 
 /**
  * The mining curriculum: how much of each batch comes from the miner's plan, and how hard the

@@ -18,6 +18,8 @@ export interface ShardJobData {
   /** The next step's shards for this rank, to decode while this step computes. */
   prefetch?: { step: number; shards: BatchItem[][] };
   dataset: DatasetSpec;
+  /** The id of the dataset's stored index (DatasetIndexStore); absent for synthetic data. */
+  dataIndex?: string;
   train: TrainConfig;
   /** Checkpoint to load when this rank's weights are not at `step` (null: fresh init, step 0 only). */
   restoreFrom: string | null;

@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path';
 import { compileTrainOptions, FacenetError, stepFootprint, TrainConfig } from '@facenet/core';
-import { insideRoots, isStateQuery, OUTSIDE_ROOTS, WorkerBudget, WorkerJobData } from '@facenet/protocol';
+import { datasetKind, datasetSchema, insideRoots, isStateQuery, OUTSIDE_ROOTS, WorkerBudget, WorkerJobData } from '@facenet/protocol';
 
 /** A queued job that failed validation: failed as unrecoverable, never executed. */
 export class RejectedJobError extends FacenetError {}
@@ -36,7 +36,12 @@ export function checkWorkerJob(d: WorkerJobData, o: JobGuardOptions): void {
     if (exact ? resolve(dir) !== resolve(own) : !insideRoots(dir, [own])) reject(`${what} ${dir} is not this job's folder ${own}`);
   };
   if (isStateQuery(d)) return ownFolder('checkpointDir', d.checkpointDir, false);
-  if (d.dataset?.kind === 'folder' && !insideRoots(d.dataset.path, o.dataRoots)) reject(`dataset ${d.dataset.path} ${OUTSIDE_ROOTS}`);
+  const dataset = datasetSchema.safeParse(d.dataset);
+  if (!dataset.success) reject(`malformed dataset: ${dataset.error.issues[0]?.message ?? 'not a dataset spec'}`);
+  else
+    for (const f of datasetKind(dataset.data).files(dataset.data))
+      if (!insideRoots(f.value, o.dataRoots)) reject(`${f.path} ${f.value} ${OUTSIDE_ROOTS}`);
+  if (d.dataIndex !== undefined && !/^[0-9a-f]{64}$/.test(d.dataIndex)) reject('malformed dataset index id');
   ownFolder('checkpointDir', d.checkpointDir, true);
   inCheckpoints('restoreFrom', d.restoreFrom);
   if (!Array.isArray(d.world) || d.world.length < 1 || d.world.length > 256) reject('world must list 1-256 ranks');

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { BatchItem, checkFiniteVector, checkpointName, flatStats, LoadedImages, NonFiniteError, StorageError } from '@facenet/core';
-import { collectiveId, HeldState, ShardJobData, ShardJobResult, StateQuery } from '@facenet/protocol';
+import { collectiveId, datasetKind, HeldState, ShardJobData, ShardJobResult, StateQuery } from '@facenet/protocol';
 import type { AllreducePeer } from './allreduce/ring-allreduce';
 import type { ComputeClient } from './compute/compute-client';
 import { InProcessLoader, StepLoader } from './data/step-loader';
@@ -54,12 +54,12 @@ export class StepRunner {
   private static contentKey(data: ShardJobData, step: number, shards: BatchItem[][]): string {
     const t = data.train;
     return createHash('sha256')
-      .update(JSON.stringify([data.jobId, data.dataset, t.model.imageSize, t.augment, t.seed, step, shards]))
+      .update(JSON.stringify([data.jobId, data.dataset, data.dataIndex, t.model.imageSize, t.augment, t.seed, step, shards]))
       .digest('hex');
   }
 
   private load(data: ShardJobData, step: number, shards: BatchItem[][]): Promise<LoadedImages[]> {
-    return this.loader.load(data.dataset, shards, data.train, step);
+    return this.loader.load({ spec: data.dataset, indexId: data.dataIndex }, shards, data.train, step);
   }
 
   /** The images of this step: the prefetched ones if they are exactly these, else decoded now. */
@@ -112,7 +112,7 @@ export class StepRunner {
     // them for; otherwise (another job, another step, a rewind) load the step's checkpoint.
     if (!h || h.jobId !== data.jobId || h.step !== data.step || (h.generation !== data.generation && !data.trustHeld)) {
       this.held = undefined;
-      const cropFraction = data.dataset.kind === 'folder' ? data.dataset.cropFraction : 1;
+      const cropFraction = datasetKind(data.dataset).cropFraction(data.dataset);
       this.bnOffset = (
         await this.compute.init({
           jobId: data.jobId,

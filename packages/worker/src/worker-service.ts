@@ -16,6 +16,7 @@ import {
   logThrottled,
   serveMetrics,
   defaultGflops,
+  DatasetIndexStore,
 } from '@facenet/protocol';
 import { AllreducePeer } from './allreduce/ring-allreduce';
 import { ComputeClient } from './compute/compute-client';
@@ -38,7 +39,7 @@ export class WorkerService {
   private readonly redis: IORedis;
   private readonly peer: AllreducePeer;
   private readonly compute = new ComputeClient();
-  private readonly data = new DataClient();
+  private readonly data: DataClient;
   private readonly runner: StepRunner;
   private worker: Worker<WorkerJobData, WorkerJobResult> | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
@@ -56,6 +57,8 @@ export class WorkerService {
     this.redis = new IORedis(this.options.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
     logRedisErrors(this.redis, (l) => this.log(`[worker ${this.id}] ${l}`));
     this.peer = new AllreducePeer(this.options.allreduce);
+    const indexes = new DatasetIndexStore(this.redis, this.options.prefix);
+    this.data = new DataClient((id) => indexes.get(id));
     this.runner = new StepRunner(
       this.compute,
       this.peer,

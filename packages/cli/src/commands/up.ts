@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { evaluatePairs, loadModel, selectBackend } from '@facenet/core';
 import { evaluationSetFor } from '@facenet/evaluator';
-import { EvaluationRecord, JobSpec, redactUrl } from '@facenet/protocol';
+import { EvaluationRecord, jobDataSource, JobSpec, redactUrl } from '@facenet/protocol';
 import { api, JobView, watch } from '../cluster/api-client';
 import { LocalCluster } from '../cluster/local-cluster';
 import { int, readSpecFile } from '../parse';
@@ -98,7 +98,7 @@ async function runJob(url: string, specFile: string, evaluator: boolean, reportR
     // No evaluator: score the last checkpoint here, on the pairs the evaluator would have used.
     await selectBackend({ log: null });
     const { model, manifest } = await loadModel(job.lastCheckpoint.dir);
-    const es = evaluationSetFor(job.spec, manifest.rng.seed);
+    const es = await evaluationSetFor(job.spec, manifest.rng.seed, () => jobDataSource(job.spec.dataset));
     const r = (await evaluatePairs(model, es.source, es.set, { farTarget: job.spec.evaluation.farTarget })).report;
     model.dispose();
     out.data({ event: 'evaluation', job: job.id, step: job.step, ...r });

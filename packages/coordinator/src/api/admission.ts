@@ -1,15 +1,18 @@
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { DatasetError, MAX_CLASS_WEIGHTS, scanPeopleFolderAsync, TrainConfig } from '@facenet/core';
-import { JobSpec, sourceFromSpec, trainingSource } from '@facenet/protocol';
+import { DatasetError, identitySizes, imageCount, MAX_CLASS_WEIGHTS, TrainConfig } from '@facenet/core';
+import { DatasetIndexRef, datasetKind, JobSpec, SpecIssue, trainingSource } from '@facenet/protocol';
 
-export type Issue = { path: string; message: string };
+export type Issue = SpecIssue;
 
-/** What admitting a spec's data found: the issues, and the classes a classification head needs. */
+/** What admitting a spec's data found: the issues, the classes a classification head needs, the index built. */
 export interface DataVerdict {
   issues: Issue[];
   /** Training identities (one class each). */
   classes?: number;
+  /** The packed identity index, for kinds that have one: stored by the coordinator, read by every process. */
+  index?: { ref: DatasetIndexRef; packed: Uint8Array };
 }
 
 /**
@@ -19,18 +22,28 @@ export interface DataVerdict {
  */
 export async function checkData(spec: JobSpec, train: TrainConfig | undefined): Promise<DataVerdict> {
   const issues: Issue[] = [];
+  const kind = datasetKind(spec.dataset);
   try {
-    const index = spec.dataset.kind === 'folder' ? await scanPeopleFolderAsync(spec.dataset.path) : undefined;
-    const source = sourceFromSpec(spec.dataset, index);
-    const eligible = source.index.images.filter((i) => i.length >= 2).length;
+    const packed = await kind.pack?.(spec.dataset);
+    const source = kind.source(spec.dataset, packed);
+    const index = packed && {
+      ref: {
+        id: createHash('sha256').update(packed).digest('hex'),
+        identities: source.index.names.length,
+        images: imageCount(source.index),
+        bytes: packed.length,
+      },
+      packed,
+    };
+    const eligible = countAtLeastTwo(identitySizes(source.index));
     if (spec.holdout > 0 && eligible - spec.holdout < 2) {
       issues.push({ path: 'holdout', message: `leaves ${eligible - spec.holdout} identities with 2+ images to train on; need at least 2` });
       return { issues };
     }
-    if (!train) return { issues };
+    if (!train) return { issues, index };
     const trainIndex = trainingSource(source, spec.holdout, train.seed).train.index;
-    const classes = trainIndex.images.length;
-    const fill = trainIndex.images.filter((i) => i.length >= 2).length;
+    const classes = trainIndex.names.length;
+    const fill = countAtLeastTwo(identitySizes(trainIndex));
     // A batch holds min(P, identities with 2+ images); every virtual shard needs two of them.
     if (fill < 2 * train.virtualShards && !(train.classification && train.classification.mode === 'alone'))
       issues.push({
@@ -45,12 +58,18 @@ export async function checkData(spec: JobSpec, train: TrainConfig | undefined): 
           message: `${classes} identities x embeddingDim ${train.model.embeddingDim} = ${weights} class weights exceeds ${MAX_CLASS_WEIGHTS}`,
         });
     }
-    return { issues, classes };
+    return { issues, classes, index };
   } catch (err) {
     if (!(err instanceof DatasetError)) throw err;
-    issues.push({ path: spec.dataset.kind === 'folder' ? 'dataset.path' : 'dataset', message: err.message });
+    issues.push({ path: kind.errorPath, message: err.message });
     return { issues };
   }
+}
+
+function countAtLeastTwo(sizes: ArrayLike<number>): number {
+  let n = 0;
+  for (let i = 0; i < sizes.length; i++) if ((sizes[i] as number) >= 2) n++;
+  return n;
 }
 
 type Reply = { id: number; ok: true; value: DataVerdict } | { id: number; ok: false; error: string };
@@ -103,10 +122,9 @@ export class AdmissionClient {
         done();
         this.thread = undefined;
         void thread.terminate();
-        const where = spec.dataset.kind === 'folder' ? 'dataset.path' : 'dataset';
         resolve({
           issues: [
-            { path: where, message: `admitting this dataset took longer than ${this.timeoutMs / 1000} s; split it or use a smaller set` },
+            { path: datasetKind(spec.dataset).errorPath, message: `admitting this dataset took longer than ${this.timeoutMs / 1000} s; split it or use a smaller set` },
           ],
         });
       }, this.timeoutMs);

@@ -14,6 +14,8 @@ import {
 import { z } from 'zod';
 import {
   bestEvaluation,
+  datasetKind,
+  DatasetIndexStore,
   budgetShortfall,
   WorkerBudget,
   EvaluationRecord,
@@ -32,7 +34,7 @@ import { HISTORY_CAP, JobStore } from '../job-store';
 import { Membership } from '../membership';
 import { openApiDocument } from './openapi';
 import { registerPages } from './pages';
-import { AdmissionClient, Issue } from './admission';
+import { AdmissionClient, DataVerdict, Issue } from './admission';
 
 interface Deps {
   store: JobStore;
@@ -55,6 +57,8 @@ interface Deps {
   reportRoot: string;
   /** Checks a spec's data off the event loop. */
   admission: AdmissionClient;
+  /** Where admitted jobs' packed dataset indexes are stored. */
+  indexes: DatasetIndexStore;
   /** The budget a step must fit: the largest registered worker's, or the assumed one while none is. */
   workerBudget: () => Promise<WorkerBudget>;
   /** Steps not finished in this time are abandoned. */
@@ -64,16 +68,14 @@ interface Deps {
 }
 
 /** Full validation of a spec: structure (zod), ranges (compile), and that the data is there. */
-async function validate(body: unknown, d: Deps): Promise<{ spec: JobSpec; train: TrainConfig }> {
+async function validate(body: unknown, d: Deps): Promise<{ spec: JobSpec; train: TrainConfig; index?: DataVerdict['index'] }> {
   const roots = d.dataRoots;
   const spec = parseJobSpec(body);
+  const kind = datasetKind(spec.dataset);
   const issues: Issue[] = [];
   // Paths outside the data roots are refused before anything looks at them.
   const outside = [
-    spec.dataset.kind === 'folder' ? { path: 'dataset.path', value: spec.dataset.path } : undefined,
-    spec.dataset.kind === 'folder' && spec.dataset.excludePairsFolds
-      ? { path: 'dataset.excludePairsFolds.pairs', value: spec.dataset.excludePairsFolds.pairs }
-      : undefined,
+    ...kind.files(spec.dataset),
     spec.evaluation.pairs ? { path: 'evaluation.pairs', value: spec.evaluation.pairs } : undefined,
     spec.evaluation.images ? { path: 'evaluation.images', value: spec.evaluation.images } : undefined,
   ].filter((x): x is { path: string; value: string } => !!x && !insideRoots(x.value, roots));
@@ -85,22 +87,14 @@ async function validate(body: unknown, d: Deps): Promise<{ spec: JobSpec; train:
     if (!(err instanceof ConfigError)) throw err;
     issues.push({ path: `train.${err.field}`, message: err.message.slice(err.field.length + 2) });
   }
-  const excluded = spec.dataset.kind === 'folder' ? spec.dataset.excludePairsFolds : undefined;
   const before = issues.length;
-  if (excluded) {
-    try {
-      const folds = readPairsFile(excluded.pairs).folds;
-      const beyond = excluded.folds.filter((f) => f > folds);
-      if (beyond.length)
-        issues.push({ path: 'dataset.excludePairsFolds.folds', message: `the pairs file has ${folds} folds, not ${beyond.join(', ')}` });
-    } catch (err) {
-      issues.push({ path: 'dataset.excludePairsFolds.pairs', message: (err as Error).message });
-    }
-  }
+  issues.push(...(kind.check?.(spec.dataset) ?? []));
+  let index: DataVerdict['index'];
   if (issues.length === before) {
-    // Scanning a folder or indexing a 2M-image synthetic set takes seconds: off the event loop.
+    // Scanning a folder, reading a manifest or indexing a 2M-image synthetic set takes seconds: off the event loop.
     const data = await d.admission.check(spec, train);
     issues.push(...data.issues);
+    index = data.index;
     if (train?.classification && data.classes !== undefined) train.classification.classes = data.classes;
   }
   issues.push(...evaluationIssues(spec));
@@ -116,7 +110,7 @@ async function validate(body: unknown, d: Deps): Promise<{ spec: JobSpec; train:
     if (shortfall) issues.push({ path: 'train', message: shortfall });
   }
   if (issues.length || !train) throw new SpecError(issues);
-  return { spec, train };
+  return { spec, train, index };
 }
 
 const jobsQuery = z
@@ -197,6 +191,15 @@ export function newJobRecord(
   };
 }
 
+/** Stores the job with its dataset index (first the index: a job never names one that is not stored). */
+async function createJob(job: JobRecord, index: DataVerdict['index'], d: Deps): Promise<void> {
+  if (index) {
+    await d.indexes.put(index.ref.id, index.packed);
+    job.dataIndex = index.ref;
+  }
+  await d.store.create(job);
+}
+
 function sendError(reply: FastifyReply, err: unknown): FastifyReply {
   if (err instanceof SpecError) return reply.code(400).send({ error: 'invalid job spec', issues: err.issues });
   if (err instanceof CoordinatorError) return reply.code(err.status).send({ error: err.message });
@@ -237,9 +240,9 @@ export function registerRoutes(app: FastifyInstance, d: Deps): void {
   });
 
   app.post('/v1/jobs', async (req, reply) => {
-    const { spec, train } = await validate(req.body ?? {}, d);
+    const { spec, train, index } = await validate(req.body ?? {}, d);
     const job = newJobRecord(spec, train);
-    await d.store.create(job);
+    await createJob(job, index, d);
     return reply.code(201).send(jobView(job));
   });
   const view = async (j: JobRecord) => jobView(j, await d.store.peekRequest(j.id), await d.evaluations(j.id));
@@ -342,7 +345,7 @@ export function registerRoutes(app: FastifyInstance, d: Deps): void {
     const v = await validate(spec, d);
     if (v.train.steps <= ckpt.step) throw new SpecError([{ path: 'steps', message: `must exceed the checkpoint's step ${ckpt.step}` }]);
     const fork = newJobRecord(v.spec, v.train, { jobId: job.id, step: ckpt.step, dir: ckpt.dir, planSwitches: job.planSwitches });
-    await d.store.create(fork);
+    await createJob(fork, v.index, d);
     return reply.code(201).send(jobView(fork));
   });
 

@@ -1,3 +1,5 @@
+import { lazyList } from '../util/lazy-list';
+
 /**
  * Where face images come from. A source lists identities and decodes an image to a square RGB
  * bitmap; everything downstream (sampler, augmentation, evaluation) works on any source.
@@ -7,6 +9,16 @@ export interface IdentityIndex {
   names: string[];
   /** Image keys per identity (paths for folders). */
   images: string[][];
+  /**
+   * Images per identity, when known without reading `images` (a packed or formula index, whose
+   * `images[i]` is built when read): samplers and splits count with it.
+   */
+  sizes?: ArrayLike<number>;
+}
+
+/** How many images each identity has, without building the key lists of a packed index. */
+export function identitySizes(index: IdentityIndex): ArrayLike<number> {
+  return index.sizes ?? index.images.map((imgs) => imgs.length);
 }
 
 /** A decoded square RGB image, 8 bits per channel, row-major [side, side, 3]. */
@@ -25,13 +37,19 @@ export interface FaceSource {
 }
 
 export function imageCount(index: IdentityIndex): number {
-  return index.images.reduce((n, imgs) => n + imgs.length, 0);
+  const sizes = identitySizes(index);
+  let n = 0;
+  for (let i = 0; i < sizes.length; i++) n += sizes[i] as number;
+  return n;
 }
 
 /** The sub-index of the given identities (labels renumbered 0..n-1 in the given order). */
 export function subIndex(index: IdentityIndex, identities: number[]): IdentityIndex {
+  const sizes = identitySizes(index);
   return {
     names: identities.map((i) => index.names[i] as string),
-    images: identities.map((i) => index.images[i] as string[]),
+    // Read when used: a packed parent builds an identity's keys only for the identities drawn.
+    images: lazyList(identities.length, (j) => index.images[identities[j] as number] as string[]),
+    sizes: Uint32Array.from(identities, (i) => sizes[i] as number),
   };
 }

@@ -1,9 +1,10 @@
 import { Dirent, readdirSync, realpathSync, statSync } from 'node:fs';
 import { readdir, realpath, stat } from 'node:fs/promises';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { DatasetError, ImageDecodeError } from '../errors';
 import { decodeSquare, isImagePath } from './decode-image';
-import { FaceSource, IdentityIndex, SquareImage } from './face-source';
+import { FaceSource, IdentityIndex, imageCount, SquareImage, subIndex } from './face-source';
+import { PackedIndexBuilder } from './packed-index';
 
 export interface FolderSourceOptions {
   /** Fraction of the shorter side kept by the centre crop (LFW's 250 px frames: ~0.5 keeps the face). @default 1 */
@@ -12,7 +13,7 @@ export interface FolderSourceOptions {
   cacheSize?: number;
   /** Identity folder names to leave out (e.g. the people of held-out evaluation folds). @default [] */
   exclude?: string[];
-  /** An index already scanned (by scanPeopleFolderAsync), so construction touches no disk. */
+  /** An index already scanned (scanPeopleFolderAsync, or packPeopleFolder unpacked with the root as prefix), so construction touches no disk. */
   index?: IdentityIndex;
 }
 
@@ -81,7 +82,36 @@ export function scanPeopleFolder(root: string): IdentityIndex {
  * The same scan without blocking the event loop (a server validating a job stays responsive):
  * one directory read at a time, bounded by `maxImages` and by a deadline.
  */
-export async function scanPeopleFolderAsync(root: string, o: { maxImages?: number; deadlineMs?: number } = {}): Promise<IdentityIndex> {
+export async function scanPeopleFolderAsync(root: string, o: FolderScanOptions = {}): Promise<IdentityIndex> {
+  const index: IdentityIndex = { names: [], images: [] };
+  await walkPeopleFolder(root, o, (name, files) => {
+    index.names.push(name);
+    index.images.push(files.map((f) => join(root, name, f)));
+  });
+  return index;
+}
+
+/**
+ * The scan packed as it goes (keys `<identity>/<file>`, relative to `root`): a folder of
+ * millions of images never exists as millions of strings. Unpack with the root as key prefix.
+ */
+export async function packPeopleFolder(root: string, o: FolderScanOptions = {}): Promise<Buffer> {
+  const b = new PackedIndexBuilder();
+  await walkPeopleFolder(root, o, (name, files) => {
+    for (const f of files) b.add(name, `${name}/${f}`);
+  });
+  return b.finish();
+}
+
+export interface FolderScanOptions {
+  /** @default MAX_FOLDER_IMAGES */
+  maxImages?: number;
+  /** @default 30000 */
+  deadlineMs?: number;
+}
+
+/** Visits each identity folder with images, in sorted order, with its sorted image file names. */
+async function walkPeopleFolder(root: string, o: FolderScanOptions, visit: (name: string, files: string[]) => void): Promise<void> {
   const maxImages = o.maxImages ?? MAX_FOLDER_IMAGES;
   const deadline = Date.now() + (o.deadlineMs ?? 30_000);
   let entries: Dirent[];
@@ -90,33 +120,28 @@ export async function scanPeopleFolderAsync(root: string, o: { maxImages?: numbe
   } catch (err) {
     throw new DatasetError(`cannot read dataset folder ${root}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  const index: IdentityIndex = { names: [], images: [] };
   let total = 0;
+  let identities = 0;
   const realRoot = await realpath(root).catch(() => resolve(root));
   for (const e of entries) {
     if (Date.now() > deadline)
-      throw new DatasetError(`scanning ${root} took longer than ${(o.deadlineMs ?? 30_000) / 1000} s; split it into several datasets`);
+      throw new DatasetError(`scanning ${root} took longer than ${(o.deadlineMs ?? 30_000) / 1000} s; split it into several datasets or write a manifest (facenet data manifest)`);
     const dir = join(root, e.name);
     if (!e.isDirectory() && !(e.isSymbolicLink() && (await stat(dir).catch(() => undefined))?.isDirectory())) continue;
     if (e.isSymbolicLink()) {
       const real = await realpath(dir).catch(() => undefined);
       if (!real || !within(realRoot, real)) continue; // a link out of the dataset is not part of it
     }
-    const files = await readdir(dir).catch(() => [] as string[]);
-    const images = files
-      .filter(isImagePath)
-      .sort()
-      .map((f) => join(dir, f));
-    if (images.length === 0) continue;
-    total += images.length;
+    const files = (await readdir(dir).catch(() => [] as string[])).filter(isImagePath).sort();
+    if (files.length === 0) continue;
+    total += files.length;
     if (total > maxImages) throw new DatasetError(`${root} holds more than ${maxImages} images; split it into several datasets`);
-    index.names.push(e.name);
-    index.images.push(images);
+    identities++;
+    visit(e.name, files);
   }
-  if (index.names.length === 0) {
+  if (identities === 0) {
     throw new DatasetError(`${root} holds no identity folders with images (expected root/<identity>/<image>.jpg|png|pgm|gif)`);
   }
-  return index;
 }
 
 /** A people-folder dataset on disk. */
@@ -126,8 +151,8 @@ export class FolderSource implements FaceSource {
   private readonly cache = new Map<string, Promise<SquareImage>>();
   readonly cropFraction: number;
   private readonly cacheSize: number;
-  /** Every image of the index: a key that is not one is never opened (a forged shard job's, say). */
-  private readonly known: Set<string>;
+  /** Identity folder name -> label, built when a key is first checked. */
+  private labels: Map<string, number> | undefined;
   private realRoot: Promise<string> | undefined;
 
   constructor(
@@ -137,13 +162,14 @@ export class FolderSource implements FaceSource {
     this.root = resolve(root);
     const scanned = options.index ?? scanPeopleFolder(this.root);
     const exclude = new Set(options.exclude ?? []);
-    const keep = scanned.names.flatMap((name, i) => (exclude.has(name) ? [] : [i]));
-    this.index = { names: keep.map((i) => scanned.names[i] as string), images: keep.map((i) => scanned.images[i] as string[]) };
+    if (exclude.size) {
+      const keep: number[] = [];
+      scanned.names.forEach((name, i) => exclude.has(name) || keep.push(i));
+      this.index = subIndex(scanned, keep);
+    } else this.index = scanned;
     this.cropFraction = options.cropFraction ?? 1;
     this.cacheSize = options.cacheSize ?? 20000;
-    this.known = new Set(this.index.images.flat());
-    const n = this.known.size;
-    this.description = `${this.root} (${this.index.names.length} identities, ${n} images)`;
+    this.description = `${this.root} (${this.index.names.length} identities, ${imageCount(this.index)} images)`;
   }
 
   read(key: string, side: number): Promise<SquareImage> {
@@ -168,10 +194,19 @@ export class FolderSource implements FaceSource {
    */
   private async resolveKey(key: string): Promise<string> {
     const refuse = () => new ImageDecodeError(key, 'not an image of this dataset');
-    if (!this.known.has(key)) throw refuse();
+    if (!this.isImageOfIndex(key)) throw refuse();
     this.realRoot ??= realpath(this.root).catch(() => this.root);
     const real = await realpath(key).catch(() => undefined);
     if (!real || !within(await this.realRoot, real)) throw refuse();
     return real;
+  }
+
+  /** Whether `key` is one of the index's images: `<root>/<identity>/<file>` listed under that identity. */
+  private isImageOfIndex(key: string): boolean {
+    const dir = dirname(key);
+    if (resolve(dirname(dir)) !== this.root) return false;
+    this.labels ??= new Map(this.index.names.map((name, i) => [name, i]));
+    const label = this.labels.get(basename(dir));
+    return label !== undefined && (this.index.images[label] as string[]).includes(key);
   }
 }

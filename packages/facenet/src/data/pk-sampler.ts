@@ -1,5 +1,5 @@
 import { ConfigError } from '../errors';
-import { IdentityIndex } from './face-source';
+import { IdentityIndex, identitySizes } from './face-source';
 import { rngFor, shuffled } from '../util/random';
 
 export interface PKOptions {
@@ -40,6 +40,23 @@ export interface PKBatch {
   items: BatchItem[];
 }
 
+/** Identities by size, worked out once per index: a batch is drawn every step. */
+const classesOf = new WeakMap<IdentityIndex, { eligible: number[]; singletons: number[] }>();
+
+function identityClasses(index: IdentityIndex): { eligible: number[]; singletons: number[] } {
+  let c = classesOf.get(index);
+  if (!c) {
+    const sizes = identitySizes(index);
+    c = { eligible: [], singletons: [] };
+    for (let i = 0; i < sizes.length; i++) {
+      if ((sizes[i] as number) >= 2) c.eligible.push(i);
+      else if (sizes[i] === 1) c.singletons.push(i);
+    }
+    classesOf.set(index, c);
+  }
+  return c;
+}
+
 /**
  * The identity-balanced batch of step `step`: P identities with two or more images, up to K
  * images each, plus optional one-image identities as negatives. A pure function of
@@ -47,9 +64,7 @@ export interface PKBatch {
  */
 export function samplePK(index: IdentityIndex, options: PKConfig, seed: number, step: number): PKBatch {
   const rng = rngFor(seed, 'pk', step);
-  const eligible: number[] = [];
-  const singletons: number[] = [];
-  index.images.forEach((imgs, i) => (imgs.length >= 2 ? eligible : imgs.length === 1 ? singletons : []).push(i));
+  const { eligible, singletons } = identityClasses(index);
   if (eligible.length < 2) {
     throw new ConfigError('dataset', `needs at least 2 identities with 2+ images, found ${eligible.length}`);
   }

@@ -1,5 +1,5 @@
 import { rngFor, shuffled } from '../util/random';
-import { FaceSource, IdentityIndex, SquareImage, subIndex } from './face-source';
+import { FaceSource, IdentityIndex, identitySizes, imageCount, SquareImage, subIndex } from './face-source';
 
 /** A view of some identities of another source (e.g. the training side of a held-out split). */
 export class SubsetSource implements FaceSource {
@@ -12,7 +12,7 @@ export class SubsetSource implements FaceSource {
     label = 'subset',
   ) {
     this.index = subIndex(parent.index, identities);
-    const n = this.index.images.reduce((s, i) => s + i.length, 0);
+    const n = imageCount(this.index);
     this.description = `${label} of ${parent.description}: ${identities.length} identities, ${n} images`;
   }
 
@@ -30,10 +30,14 @@ export class SubsetSource implements FaceSource {
  * one-image identities included, train. Identity-disjoint, as verification protocols require.
  */
 export function splitHoldout(index: IdentityIndex, count: number, seed: number): { train: number[]; holdout: number[] } {
-  const eligible = index.images.flatMap((imgs, i) => (imgs.length >= 2 ? [i] : []));
+  const sizes = identitySizes(index);
+  const eligible: number[] = [];
+  for (let i = 0; i < sizes.length; i++) if ((sizes[i] as number) >= 2) eligible.push(i);
   const holdout = new Set(shuffled(eligible, rngFor(seed, 'holdout')).slice(0, count));
+  const train: number[] = [];
+  for (let i = 0; i < sizes.length; i++) if (!holdout.has(i)) train.push(i);
   return {
-    train: index.names.map((_, i) => i).filter((i) => !holdout.has(i)),
+    train,
     holdout: [...holdout].sort((a, b) => a - b),
   };
 }

@@ -1,5 +1,6 @@
 import { FaceSource, IdentityIndex, SquareImage } from './face-source';
 import { gaussian, rngFor, Rng } from '../util/random';
+import { lazyList } from '../util/lazy-list';
 
 export interface SyntheticOptions {
   /** @default 60 */
@@ -119,28 +120,6 @@ function shade(id: Identity, cap: Capture, u: number, v: number): [number, numbe
   return c;
 }
 
-/**
- * A read-only array whose element i is `at(i)`, computed when read: every array method that
- * reads by index and length (map, filter, reduce, for-of, spread) works on it.
- */
-function formulaList<T>(length: number, at: (i: number) => T): T[] {
-  const isIndex = (p: string | symbol): p is string => {
-    if (typeof p !== 'string') return false;
-    const i = Number(p);
-    return Number.isInteger(i) && i >= 0 && i < length && String(i) === p;
-  };
-  return new Proxy([] as T[], {
-    get: (target, p, receiver) => (p === 'length' ? length : isIndex(p) ? at(Number(p)) : Reflect.get(target, p, receiver)),
-    has: (target, p) => isIndex(p) || Reflect.has(target, p),
-    set: () => false,
-    getOwnPropertyDescriptor: (target, p) =>
-      isIndex(p)
-        ? { value: at(Number(p)), writable: false, enumerable: true, configurable: true }
-        : Reflect.getOwnPropertyDescriptor(target, p),
-    ownKeys: (target) => [...Array.from({ length }, (_, i) => String(i)), ...Reflect.ownKeys(target)],
-  });
-}
-
 /** Bytes of drawn images a synthetic source keeps (the demo's 720 faces at 72 px take 11 MB). */
 const SYNTHETIC_CACHE_BYTES = 256 * 2 ** 20;
 
@@ -167,8 +146,9 @@ export class SyntheticSource implements FaceSource {
     // A formula, not a list: 100,000 x 20 keys built up front cost 4 s and 500 MB on whatever
     // event loop made the source; read element by element they cost what is read.
     this.index = {
-      names: formulaList(n, (i) => `synthetic_${String(i).padStart(4, '0')}`),
-      images: formulaList(n, (i) => formulaList(m, (j) => `synthetic:${i}:${j}`)),
+      names: lazyList(n, (i) => `synthetic_${String(i).padStart(4, '0')}`),
+      images: lazyList(n, (i) => lazyList(m, (j) => `synthetic:${i}:${j}`)),
+      sizes: lazyList(n, () => m),
     };
     this.description = `built-in synthetic faces (${n} identities x ${m} images, seed ${this.seed})`;
   }

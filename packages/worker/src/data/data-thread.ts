@@ -14,7 +14,7 @@ const loader = new InProcessLoader();
 async function handle(req: DataRequest): Promise<unknown> {
   switch (req.type) {
     case 'load':
-      return loader.load(req.dataset, req.shards, req.train, req.step);
+      return loader.load(req.dataset, req.shards, req.train, req.step, req.packed);
     case 'release':
       return loader.release();
   }

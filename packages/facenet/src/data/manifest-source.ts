@@ -1,0 +1,138 @@
+import { createReadStream } from 'node:fs';
+import { realpath } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { dirname, extname, isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
+import { parse } from 'csv-parse';
+import { DatasetError, ImageDecodeError } from '../errors';
+import { decodeSquare, isImagePath } from './decode-image';
+import { FaceSource, IdentityIndex, imageCount, SquareImage, subIndex } from './face-source';
+import { PackedIndexBuilder } from './packed-index';
+
+/**
+ * A manifest dataset: one file listing every image and its identity, so a set of millions is
+ * admitted by reading one file instead of walking a tree. Two forms:
+ *  - CSV (`.csv`) with a header row naming a `path` and an `identity` column (others ignored);
+ *  - JSON Lines (`.jsonl`, `.ndjson`): one `{"path": ..., "identity": ...}` object a line.
+ * Paths are relative to the manifest's folder and stay inside it (no absolute paths, no `..`).
+ */
+export interface ManifestScanOptions {
+  /** @default 20_000_000 */
+  maxImages?: number;
+  /** @default 120_000 */
+  deadlineMs?: number;
+}
+
+export const MAX_MANIFEST_IMAGES = 20_000_000;
+
+/** Checks one line's fields; returns the normalised relative path or throws naming the line. */
+function checkLine(line: number, path: unknown, identity: unknown): string {
+  const bad = (why: string) => new DatasetError(`line ${line}: ${why}`);
+  if (typeof path !== 'string' || !path) throw bad('no path');
+  if (typeof identity !== 'string' || !identity) throw bad(`no identity for ${path}`);
+  const rel = normalize(path);
+  if (isAbsolute(rel) || rel === '..' || rel.startsWith(`..${sep}`)) throw bad(`${path} is not a path inside the manifest's folder`);
+  if (!isImagePath(rel)) throw bad(`${path} is not an image file (jpg, png, gif, webp, tiff, pgm, ppm)`);
+  return rel;
+}
+
+async function* manifestRows(file: string): AsyncGenerator<{ line: number; path: unknown; identity: unknown }> {
+  const ext = extname(file).toLowerCase();
+  const input = createReadStream(file);
+  const opened = new Promise<void>((ok, fail) => {
+    input.once('open', () => ok());
+    input.once('error', (err: NodeJS.ErrnoException) => fail(new DatasetError(`cannot read manifest ${file}: ${err.code ?? err.message}`)));
+  });
+  await opened;
+  if (ext === '.csv') {
+    const parser = input.pipe(parse({ columns: true, skip_empty_lines: true, trim: true, info: true }));
+    try {
+      for await (const r of parser as AsyncIterable<{ record: Record<string, string>; info: { lines: number } }>) {
+        yield { line: r.info.lines, path: r.record.path, identity: r.record.identity };
+      }
+    } catch (err) {
+      if (err instanceof DatasetError) throw err;
+      throw new DatasetError(`${file}: ${(err as Error).message}`);
+    }
+    return;
+  }
+  if (ext !== '.jsonl' && ext !== '.ndjson') throw new DatasetError(`${file}: a manifest is .csv, .jsonl or .ndjson`);
+  let line = 0;
+  for await (const text of createInterface({ input, crlfDelay: Infinity })) {
+    line++;
+    if (!text.trim()) continue;
+    let row: { path?: unknown; identity?: unknown };
+    try {
+      row = JSON.parse(text) as typeof row;
+    } catch {
+      throw new DatasetError(`line ${line}: not a JSON object`);
+    }
+    yield { line, path: row?.path, identity: row?.identity };
+  }
+}
+
+/** Reads a manifest into a packed index (keys: paths relative to the manifest's folder). */
+export async function packManifest(file: string, o: ManifestScanOptions = {}): Promise<Buffer> {
+  const maxImages = o.maxImages ?? MAX_MANIFEST_IMAGES;
+  const deadlineMs = o.deadlineMs ?? 120_000;
+  const deadline = Date.now() + deadlineMs;
+  const b = new PackedIndexBuilder();
+  let rows = 0;
+  for await (const r of manifestRows(file)) {
+    b.add(r.identity as string, checkLine(r.line, r.path, r.identity));
+    if (++rows > maxImages) throw new DatasetError(`${file} lists more than ${maxImages} images; split it into several datasets`);
+    if (rows % 65536 === 0 && Date.now() > deadline)
+      throw new DatasetError(`reading ${file} took longer than ${deadlineMs / 1000} s (${rows} lines read)`);
+  }
+  if (b.identities === 0) throw new DatasetError(`${file} lists no images`);
+  return b.finish();
+}
+
+export interface ManifestSourceOptions {
+  /** @default 1 */
+  cropFraction?: number;
+  /** Identities to leave out. @default [] */
+  exclude?: string[];
+}
+
+/**
+ * The images a manifest lists. `index` is the packed manifest unpacked with the manifest's folder
+ * (and a separator) as key prefix. A key is opened only when its real path stays inside that folder.
+ */
+export class ManifestSource implements FaceSource {
+  readonly index: IdentityIndex;
+  readonly description: string;
+  readonly cropFraction: number;
+  readonly folder: string;
+  private realFolder: Promise<string> | undefined;
+
+  constructor(
+    readonly file: string,
+    index: IdentityIndex,
+    o: ManifestSourceOptions = {},
+  ) {
+    this.folder = dirname(resolve(file));
+    const exclude = new Set(o.exclude ?? []);
+    if (exclude.size) {
+      const keep: number[] = [];
+      index.names.forEach((name, i) => exclude.has(name) || keep.push(i));
+      this.index = subIndex(index, keep);
+    } else this.index = index;
+    this.cropFraction = o.cropFraction ?? 1;
+    this.description = `manifest ${file} (${this.index.names.length} identities, ${imageCount(this.index)} images)`;
+  }
+
+  /** The key prefix a packed manifest is unpacked with. */
+  static keyPrefix(file: string): string {
+    return join(dirname(resolve(file)), '/');
+  }
+
+  async read(key: string, side: number): Promise<SquareImage> {
+    this.realFolder ??= realpath(this.folder).catch(() => this.folder);
+    const real = await realpath(key).catch((err: NodeJS.ErrnoException) => {
+      throw new ImageDecodeError(key, err.code ?? err.message); // missing: skipped and counted like a corrupt image
+    });
+    const rel = relative(await this.realFolder, real);
+    if (!rel || rel.startsWith('..') || isAbsolute(rel)) throw new ImageDecodeError(key, 'not an image of this dataset');
+    return decodeSquare(real, side, this.cropFraction);
+  }
+}
