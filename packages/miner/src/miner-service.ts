@@ -1,15 +1,7 @@
 import { Job } from 'bullmq';
 import IORedis from 'ioredis';
 import { existsSync } from 'node:fs';
-import {
-  CheckpointConsumer,
-  CheckpointEvent,
-  ConsumerState,
-  DatasetIndexStore,
-  JobRecord,
-  MiningPlan,
-  redisKeys,
-} from '@facenet/protocol';
+import { CheckpointConsumer, CheckpointEvent, ConsumerState, DatasetIndexStore, JobRecord, MiningPlan, redisKeys } from '@facenet/protocol';
 import { MiningError } from './errors';
 import { createMinerMetrics } from './miner-metrics';
 import { MiningClient } from './mining-client';

@@ -1,8 +1,9 @@
 import { Command } from 'commander';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import sharp from 'sharp';
-import { SyntheticSource } from '@facenet/core';
+import { MAX_MANIFEST_IMAGES, scanPeopleFolderAsync, SyntheticSource } from '@facenet/core';
 import { fetchLfw, LFW_DEFAULT_URL, LFW_PAIRS_DEFAULT_URL } from '../fetch/fetch-lfw';
 import { int, oneOf } from '../parse';
 import { Output } from '../output';
@@ -106,8 +107,51 @@ async function runSynth(dir: string, flags: SynthFlags): Promise<void> {
   out.line(`wrote ${n} images of ${src.index.names.length} identities to ${dir}`);
 }
 
+interface ManifestFlags {
+  out?: string;
+  json: boolean;
+}
+
+/** One CSV field, quoted when it holds a comma, quote or line break (RFC 4180). */
+const csvField = (s: string) => (/[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
+
+/**
+ * Writes a manifest (CSV: path,identity) of a people folder, paths relative to the manifest's
+ * folder: a job then admits the set by reading one file instead of walking the tree.
+ */
+async function runManifest(dir: string, flags: ManifestFlags): Promise<void> {
+  const out = new Output(flags.json);
+  const file = resolve(flags.out ?? join(dir, 'manifest.csv'));
+  const base = dirname(file);
+  const rel = relative(base, resolve(dir));
+  if (rel.startsWith('..') || isAbsolute(rel))
+    throw new UsageError(`the manifest must be written in ${dir} or a folder above it (its paths are relative to its own folder)`);
+  const index = await scanPeopleFolderAsync(dir, { maxImages: MAX_MANIFEST_IMAGES, deadlineMs: 3_600_000 });
+  const stream = createWriteStream(file);
+  const write = (line: string) => (stream.write(line) ? Promise.resolve() : once(stream, 'drain').then(() => undefined));
+  await write('path,identity\n');
+  let n = 0;
+  for (let i = 0; i < index.names.length; i++) {
+    const name = csvField(index.names[i] as string);
+    for (const f of index.images[i] as string[]) {
+      await write(`${csvField(relative(base, resolve(f)).split(sep).join('/'))},${name}\n`);
+      n++;
+    }
+  }
+  await new Promise<void>((ok, fail) => stream.end((err?: Error | null) => (err ? fail(err) : ok())));
+  out.data({ manifest: file, identities: index.names.length, images: n });
+  out.line(`wrote ${file}: ${n} images of ${index.names.length} identities`);
+}
+
 export function dataCommand(): Command {
-  const data = new Command('data').description('datasets: download LFW, write the synthetic set');
+  const data = new Command('data').description('datasets: download LFW, write the synthetic set, write a manifest');
+  data
+    .command('manifest')
+    .description('write a manifest (CSV: path,identity) of a people folder <dir>/<identity>/<image>, for a `kind: manifest` dataset')
+    .argument('<dir>', 'people folder')
+    .option('--out <file>', 'manifest file, in <dir> or a folder above it (default <dir>/manifest.csv)')
+    .option('--json', 'JSON output', false)
+    .action((dir: string, flags: ManifestFlags) => runManifest(dir, flags));
   data
     .command('fetch')
     .description('download a dataset (lfw) with its pairs file, verify sha256 and extract')

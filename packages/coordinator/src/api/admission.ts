@@ -124,7 +124,10 @@ export class AdmissionClient {
         void thread.terminate();
         resolve({
           issues: [
-            { path: datasetKind(spec.dataset).errorPath, message: `admitting this dataset took longer than ${this.timeoutMs / 1000} s; split it or use a smaller set` },
+            {
+              path: datasetKind(spec.dataset).errorPath,
+              message: `admitting this dataset took longer than ${this.timeoutMs / 1000} s; split it or use a smaller set`,
+            },
           ],
         });
       }, this.timeoutMs);

@@ -125,7 +125,9 @@ async function walkPeopleFolder(root: string, o: FolderScanOptions, visit: (name
   const realRoot = await realpath(root).catch(() => resolve(root));
   for (const e of entries) {
     if (Date.now() > deadline)
-      throw new DatasetError(`scanning ${root} took longer than ${(o.deadlineMs ?? 30_000) / 1000} s; split it into several datasets or write a manifest (facenet data manifest)`);
+      throw new DatasetError(
+        `scanning ${root} took longer than ${(o.deadlineMs ?? 30_000) / 1000} s; split it into several datasets or write a manifest (facenet data manifest)`,
+      );
     const dir = join(root, e.name);
     if (!e.isDirectory() && !(e.isSymbolicLink() && (await stat(dir).catch(() => undefined))?.isDirectory())) continue;
     if (e.isSymbolicLink()) {

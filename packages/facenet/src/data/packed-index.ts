@@ -155,11 +155,14 @@ export function unpackIndex(packed: Uint8Array, keyPrefix = ''): UnpackedIndex {
   const keyEnds = u32(base + 4 * (2 * n + 1), m);
   const namesAt = base + tables;
   const keysAt = namesAt + (n ? (nameEnds[n - 1] as number) : 0);
-  if (keysAt + (m ? (keyEnds[m - 1] as number) : 0) > buf.length) throw new DatasetError('a packed dataset index shorter than its tables say (truncated?)');
+  if (keysAt + (m ? (keyEnds[m - 1] as number) : 0) > buf.length)
+    throw new DatasetError('a packed dataset index shorter than its tables say (truncated?)');
   const sizes = new Uint32Array(n);
   for (let i = 0; i < n; i++) sizes[i] = (starts[i + 1] as number) - (starts[i] as number);
-  const name = (i: number) => buf.toString('utf8', namesAt + (i === 0 ? 0 : (nameEnds[i - 1] as number)), namesAt + (nameEnds[i] as number));
-  const key = (j: number) => keyPrefix + buf.toString('utf8', keysAt + (j === 0 ? 0 : (keyEnds[j - 1] as number)), keysAt + (keyEnds[j] as number));
+  const name = (i: number) =>
+    buf.toString('utf8', namesAt + (i === 0 ? 0 : (nameEnds[i - 1] as number)), namesAt + (nameEnds[i] as number));
+  const key = (j: number) =>
+    keyPrefix + buf.toString('utf8', keysAt + (j === 0 ? 0 : (keyEnds[j - 1] as number)), keysAt + (keyEnds[j] as number));
   return {
     names: lazyList(n, name),
     images: lazyList(n, (i) => {

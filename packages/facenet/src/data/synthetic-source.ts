@@ -148,7 +148,7 @@ export class SyntheticSource implements FaceSource {
     this.index = {
       names: lazyList(n, (i) => `synthetic_${String(i).padStart(4, '0')}`),
       images: lazyList(n, (i) => lazyList(m, (j) => `synthetic:${i}:${j}`)),
-      sizes: lazyList(n, () => m),
+      sizes: new Uint32Array(n).fill(m),
     };
     this.description = `built-in synthetic faces (${n} identities x ${m} images, seed ${this.seed})`;
   }

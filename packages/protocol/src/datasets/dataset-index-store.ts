@@ -41,7 +41,10 @@ export class DatasetIndexStore {
 
   async get(id: string): Promise<Buffer> {
     const stored = await this.redis.getBuffer(this.keys.datasetIndex(id));
-    if (!stored) throw new DatasetError(`the job's dataset index ${id.slice(0, 12)} is not in Redis (deleted?); submit the job again to re-index its data`);
+    if (!stored)
+      throw new DatasetError(
+        `the job's dataset index ${id.slice(0, 12)} is not in Redis (deleted?); submit the job again to re-index its data`,
+      );
     return gunzipAsync(stored);
   }
 }
