@@ -151,14 +151,14 @@ describe('manifest datasets', () => {
     }
   });
 
-  it('names the line of a path that leaves its folder, an absolute path, a missing identity, a non-image or bad JSON', async () => {
+  it('names the row of a path that leaves its folder, an absolute path, a missing identity, a non-image or bad JSON', async () => {
     const t = tempDir();
     try {
       const cases: [string, string, RegExp][] = [
-        ['a.csv', 'path,identity\nfaces/s1/1.pgm,a\n../etc/x.jpg,a\n', /^line 3: \.\.\/etc\/x\.jpg is not a path inside/],
-        ['b.csv', 'path,identity\n/etc/x.jpg,a\n', /^line 2: \/etc\/x\.jpg is not a path inside/],
-        ['c.csv', 'path,identity\nfaces/s1/1.pgm,\n', /^line 2: no identity/],
-        ['d.csv', 'path,identity\nfaces/s1/1.txt,a\n', /^line 2: .*not an image file/],
+        ['a.csv', 'path,identity\nfaces/s1/1.pgm,a\n../etc/x.jpg,a\n', /^row 2: \.\.\/etc\/x\.jpg is not a path inside/],
+        ['b.csv', 'path,identity\n/etc/x.jpg,a\n', /^row 1: \/etc\/x\.jpg is not a path inside/],
+        ['c.csv', 'path,identity\nfaces/s1/1.pgm,\n', /^row 1: no identity/],
+        ['d.csv', 'path,identity\nfaces/s1/1.txt,a\n', /^row 1: .*not an image file/],
         ['e.jsonl', '{"path":"faces/s1/1.pgm","identity":"a"}\n{"path":\n', /^line 2: not a JSON object/],
         ['f.txt', 'x', /a manifest is \.csv, \.jsonl or \.ndjson/],
         ['g.csv', 'path,identity\n', /lists no images/],
