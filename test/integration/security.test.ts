@@ -273,7 +273,7 @@ describe('security: the API, the queue and the data refuse what does not belong'
       const job = await q.add('forged', forged as never, { attempts: 1 });
       await waitFor(async () => (await job.getState()) === 'failed', 30000, 'the forged job to fail');
       const failed = await q.getJob(job.id!);
-      assert.match(failed!.failedReason, /refused job for forged: dataset \/etc is not inside the data roots/);
+      assert.match(failed!.failedReason, /refused job for forged: dataset\.path \/etc is not inside the data roots/);
       assert.equal(failed!.attemptsMade, 1);
       assert.ok(!existsSync(evil), 'no checkpoint was written');
       await q.close();
