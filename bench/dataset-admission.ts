@@ -87,7 +87,8 @@ async function measure(images: number, format: string): Promise<Record<string, n
     const redis = new IORedis(REDIS);
     const keys = redisKeys(cluster.prefix);
     const record = JSON.parse((await redis.get(keys.job(job.id))) as string) as JobRecord;
-    const stored = await redis.strlen(keys.datasetIndex(record.dataIndex!.id));
+    const pieces = await redis.lrangeBuffer(keys.datasetIndex(record.dataIndex!.id), 0, -1);
+    const stored = pieces.reduce((n, p) => n + p.length, 0);
     redis.disconnect();
     return {
       images,

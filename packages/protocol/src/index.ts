@@ -33,7 +33,7 @@ export type { MiningPlan, PlanSummary } from './mining-plan';
 export { datasetKind, datasetSchema, jobDataSource, sourceFromSpec, trainingSource } from './datasets/dataset-kinds';
 export { peopleOfPairsFolds } from './datasets/folder-dataset';
 export type { DatasetKind, SpecIssue } from './datasets/dataset-kind';
-export { DatasetIndexStore } from './datasets/dataset-index-store';
+export { compressIndex, DatasetIndexStore } from './datasets/dataset-index-store';
 export type { DatasetIndexRef } from './datasets/dataset-index-store';
 export { bestEvaluation } from './evaluation';
 export { dataRoots, insideRoots, OUTSIDE_ROOTS } from './data-roots';

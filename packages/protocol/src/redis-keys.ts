@@ -46,7 +46,7 @@ export function redisKeys(prefix: string) {
     skippedEvaluations: (jobId: string) => `${prefix}:evaluations:${jobId}:skipped`,
     /** The evaluator's registration (JSON, expiring). */
     evaluator: `${prefix}:evaluator`,
-    /** A packed dataset index (gzipped), by the sha256 of its packed form; shared by jobs on the same data. */
+    /** A packed dataset index (gzipped, a list of 4 MB pieces), by the sha256 of its packed form; shared by jobs on the same data. */
     datasetIndex: (id: string) => `${prefix}:dataset-index:${id}`,
   };
 }

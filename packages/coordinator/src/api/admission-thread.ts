@@ -6,8 +6,8 @@ import { checkData } from './admission';
 
 parentPort?.on('message', (req: { id: number; spec: JobSpec; train: TrainConfig | undefined }) => {
   checkData(req.spec, req.train).then(
-    // The packed index moves to the main thread, not copied (tens of MB for a million images).
-    (value) => parentPort?.postMessage({ id: req.id, ok: true, value }, value.index ? [value.index.packed.buffer as ArrayBuffer] : []),
+    // The stored index moves to the main thread, not copied.
+    (value) => parentPort?.postMessage({ id: req.id, ok: true, value }, value.index ? [value.index.stored.buffer as ArrayBuffer] : []),
     (err: Error) => parentPort?.postMessage({ id: req.id, ok: false, error: err.message }),
   );
 });

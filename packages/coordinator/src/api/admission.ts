@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { DatasetError, identitySizes, imageCount, MAX_CLASS_WEIGHTS, TrainConfig } from '@facenet/core';
-import { DatasetIndexRef, datasetKind, JobSpec, SpecIssue, trainingSource } from '@facenet/protocol';
+import { compressIndex, DatasetIndexRef, datasetKind, JobSpec, SpecIssue, trainingSource } from '@facenet/protocol';
 
 export type Issue = SpecIssue;
 
@@ -11,14 +11,14 @@ export interface DataVerdict {
   issues: Issue[];
   /** Training identities (one class each). */
   classes?: number;
-  /** The packed identity index, for kinds that have one: stored by the coordinator, read by every process. */
-  index?: { ref: DatasetIndexRef; packed: Uint8Array };
+  /** The identity index, packed and compressed (compressIndex), for kinds that have one: stored by the coordinator, read by every process. */
+  index?: { ref: DatasetIndexRef; stored: Uint8Array };
 }
 
 /**
  * That the dataset is there and leaves people to train on, in shards that can form triplets.
- * Runs in the admission thread: scanning a folder of 100k files or indexing a 2M-image synthetic
- * set takes seconds.
+ * Runs in the admission thread: scanning a folder of 100k files, reading a manifest of millions or
+ * indexing a 2M-image synthetic set takes seconds; so do hashing and compressing the index.
  */
 export async function checkData(spec: JobSpec, train: TrainConfig | undefined): Promise<DataVerdict> {
   const issues: Issue[] = [];
@@ -33,7 +33,7 @@ export async function checkData(spec: JobSpec, train: TrainConfig | undefined): 
         images: imageCount(source.index),
         bytes: packed.length,
       },
-      packed,
+      stored: compressIndex(packed),
     };
     const eligible = countAtLeastTwo(identitySizes(source.index));
     if (spec.holdout > 0 && eligible - spec.holdout < 2) {
@@ -110,6 +110,11 @@ export class AdmissionClient {
       const onMessage = (r: Reply) => {
         if (r.id !== id) return;
         done();
+        if (r.ok && r.value.index) {
+          // Indexing millions of images leaves hundreds of MB in the thread's heap: drop the thread.
+          this.thread = undefined;
+          void thread.terminate();
+        }
         if (r.ok) resolve(r.value);
         else reject(new Error(r.error));
       };

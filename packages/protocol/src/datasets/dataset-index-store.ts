@@ -1,11 +1,46 @@
-import { promisify } from 'node:util';
-import { gunzip, gzip } from 'node:zlib';
+import { randomBytes } from 'node:crypto';
+import { createGunzip, gzipSync } from 'node:zlib';
 import type { Redis } from 'ioredis';
 import { DatasetError } from '@facenet/core';
 import { redisKeys } from '../redis-keys';
 
-const gzipAsync = promisify(gzip);
-const gunzipAsync = promisify(gunzip);
+/**
+ * The stored form of a packed index: gzip (a million VGGFace2-style keys: 24 MB packed, 5.5 MB
+ * stored). Synchronous: called in the admission thread, never on an event loop.
+ */
+export function compressIndex(packed: Uint8Array): Uint8Array {
+  const gz = gzipSync(packed, { level: 6 });
+  // A small result may be a slice of Node's shared buffer pool: copy it out so it can be transferred.
+  return gz.byteOffset === 0 && gz.byteLength === gz.buffer.byteLength ? gz : new Uint8Array(gz);
+}
+
+/** Redis holds a stored index as a list of pieces this size: one 55 MB SET held ioredis's event loop 161 ms (measured). */
+const PIECE_BYTES = 4 << 20;
+
+/**
+ * Inflates a stored index, read piece by piece, into one buffer of its final size (`size`, from
+ * gzip's trailer): no step copies the whole index at once on the event loop (a 240 MB
+ * Buffer.concat would hold it ~100 ms). The inflating runs on libuv's pool.
+ */
+async function inflate(pieces: AsyncIterable<Buffer>, size: number): Promise<Buffer> {
+  const out = Buffer.alloc(size);
+  let at = 0;
+  const z = createGunzip({ chunkSize: 1 << 20 });
+  const done = new Promise<void>((resolve, reject) => {
+    z.on('data', (chunk: Buffer) => {
+      if (at + chunk.length > out.length) return z.destroy(new DatasetError('a stored dataset index larger than its gzip trailer says'));
+      at += chunk.copy(out, at);
+    });
+    z.on('error', (err) => reject(err instanceof DatasetError ? err : new DatasetError(`a corrupt stored dataset index: ${err.message}`)));
+    z.on('end', () =>
+      at === out.length ? resolve() : reject(new DatasetError('a stored dataset index shorter than its gzip trailer says')),
+    );
+  });
+  for await (const piece of pieces) if (!z.write(piece)) await new Promise((r) => z.once('drain', r));
+  z.end();
+  await done;
+  return out;
+}
 
 /** A job's stored identity index: its content hash (the Redis key's tail) and size. */
 export interface DatasetIndexRef {
@@ -18,10 +53,9 @@ export interface DatasetIndexRef {
 }
 
 /**
- * Packed identity indexes in Redis, by content hash, gzipped (a million LFW-style keys: ~40 MB
- * packed, a few MB stored). Written once at admission; the coordinator, each worker, the miner and
- * the evaluator read it when a job starts instead of rescanning the data. The gzip work runs on
- * libuv's thread pool, not on the event loop.
+ * Packed identity indexes in Redis, by content hash, gzipped (compressIndex). Written once at
+ * admission; the coordinator, each worker, the miner and the evaluator read it when a job starts
+ * instead of rescanning the data.
  */
 export class DatasetIndexStore {
   private readonly keys;
@@ -33,18 +67,37 @@ export class DatasetIndexStore {
     this.keys = redisKeys(prefix);
   }
 
-  async put(id: string, packed: Uint8Array): Promise<void> {
+  /**
+   * `stored`: compressIndex(packed), made where the index was built. Written in pieces under a
+   * temporary key (expiring, should the writer die) and renamed: a reader sees all of it or none.
+   */
+  async put(id: string, stored: Uint8Array): Promise<void> {
     const key = this.keys.datasetIndex(id);
     if (await this.redis.exists(key)) return;
-    await this.redis.set(key, await gzipAsync(packed, { level: 6 }));
+    const partial = `${key}:partial:${randomBytes(4).toString('hex')}`;
+    for (let at = 0; at < stored.byteLength; at += PIECE_BYTES) {
+      const piece = Buffer.from(stored.buffer, stored.byteOffset + at, Math.min(PIECE_BYTES, stored.byteLength - at));
+      await this.redis.multi().rpush(partial, piece).expire(partial, 3600).exec();
+    }
+    await this.redis.multi().rename(partial, key).persist(key).exec();
   }
 
   async get(id: string): Promise<Buffer> {
-    const stored = await this.redis.getBuffer(this.keys.datasetIndex(id));
-    if (!stored)
+    const key = this.keys.datasetIndex(id);
+    const last = await this.redis.lindexBuffer(key, -1);
+    if (!last || last.length < 4)
       throw new DatasetError(
         `the job's dataset index ${id.slice(0, 12)} is not in Redis (deleted?); submit the job again to re-index its data`,
       );
-    return gunzipAsync(stored);
+    const pieces = await this.redis.llen(key);
+    const redis = this.redis;
+    async function* read(): AsyncGenerator<Buffer> {
+      for (let i = 0; i < pieces; i++) {
+        const piece = await redis.lindexBuffer(key, i);
+        if (!piece) throw new DatasetError(`the dataset index ${id.slice(0, 12)} changed while it was read`);
+        yield piece;
+      }
+    }
+    return inflate(read(), last.readUInt32LE(last.length - 4));
   }
 }
