@@ -24,6 +24,15 @@ export type { ScheduleOptions, ScheduleConfig, ScheduleKind } from './optim/sche
 
 export type { FaceSource, IdentityIndex, SquareImage } from './data/face-source';
 export { identitySizes, imageCount, subIndex } from './data/face-source';
+export { packShardIndex, ShardsSource, shardName, SHARD_INDEX } from './data/shards-source';
+export type { ShardsSourceOptions } from './data/shards-source';
+export { packShards } from './data/shards-writer';
+export type { PackShardsResult } from './data/shards-writer';
+export { CachedStore, isRemote, objectStoreFor } from './data/storage/stores';
+export type { ObjectStore } from './data/storage/object-store';
+export { DiskCache, processCache } from './data/storage/disk-cache';
+export type { CacheStats } from './data/storage/disk-cache';
+export { HttpStore } from './data/storage/http-store';
 export { ManifestSource, packManifest, MAX_MANIFEST_IMAGES } from './data/manifest-source';
 export type { ManifestScanOptions, ManifestSourceOptions } from './data/manifest-source';
 export { PackedIndexBuilder, packIndex, unpackIndex } from './data/packed-index';

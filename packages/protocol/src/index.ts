@@ -36,7 +36,7 @@ export type { DatasetKind, SpecIssue } from './datasets/dataset-kind';
 export { compressIndex, DatasetIndexStore } from './datasets/dataset-index-store';
 export type { DatasetIndexRef } from './datasets/dataset-index-store';
 export { bestEvaluation } from './evaluation';
-export { dataRoots, insideRoots, OUTSIDE_ROOTS } from './data-roots';
+export { allowedLocation, dataRoots, dataUrls, insideRoots, OUTSIDE_ROOTS } from './data-roots';
 export type { EvaluationRecord } from './evaluation';
 export {
   envNumber,

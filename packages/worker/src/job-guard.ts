@@ -1,6 +1,15 @@
 import { join, resolve } from 'node:path';
 import { compileTrainOptions, FacenetError, stepFootprint, TrainConfig } from '@facenet/core';
-import { datasetKind, datasetSchema, insideRoots, isStateQuery, OUTSIDE_ROOTS, WorkerBudget, WorkerJobData } from '@facenet/protocol';
+import {
+  allowedLocation,
+  datasetKind,
+  datasetSchema,
+  insideRoots,
+  isStateQuery,
+  OUTSIDE_ROOTS,
+  WorkerBudget,
+  WorkerJobData,
+} from '@facenet/protocol';
 
 /** A queued job that failed validation: failed as unrecoverable, never executed. */
 export class RejectedJobError extends FacenetError {}
@@ -40,7 +49,7 @@ export function checkWorkerJob(d: WorkerJobData, o: JobGuardOptions): void {
   if (!dataset.success) reject(`malformed dataset: ${dataset.error.issues[0]?.message ?? 'not a dataset spec'}`);
   else
     for (const f of datasetKind(dataset.data).files(dataset.data))
-      if (!insideRoots(f.value, o.dataRoots)) reject(`${f.path} ${f.value} ${OUTSIDE_ROOTS}`);
+      if (!allowedLocation(f.value, o.dataRoots)) reject(`${f.path} ${f.value} ${OUTSIDE_ROOTS}`);
   if (d.dataIndex !== undefined && !/^[0-9a-f]{64}$/.test(d.dataIndex)) reject('malformed dataset index id');
   ownFolder('checkpointDir', d.checkpointDir, true);
   inCheckpoints('restoreFrom', d.restoreFrom);

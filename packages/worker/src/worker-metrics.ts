@@ -19,6 +19,27 @@ export function createWorkerMetrics() {
       registers: [registry],
       buckets: [0.001, 0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
     }),
+    cacheHits: new Counter({
+      name: 'facenet_worker_data_cache_hits_total',
+      help: 'Reads of remote dataset bytes (shards over HTTP or S3) served from the local disk cache',
+      registers: [registry],
+    }),
+    cacheMisses: new Counter({
+      name: 'facenet_worker_data_cache_misses_total',
+      help: 'Reads of remote dataset bytes that went to the network',
+      registers: [registry],
+    }),
+    fetchedBytes: new Counter({
+      name: 'facenet_worker_data_fetched_bytes_total',
+      help: 'Dataset bytes fetched over the network (cache misses)',
+      registers: [registry],
+    }),
+    fetchSeconds: new Histogram({
+      name: 'facenet_worker_data_fetch_seconds',
+      help: 'Time of one fetch of remote dataset bytes (retries included)',
+      registers: [registry],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+    }),
     steps: new Counter({
       name: 'facenet_worker_steps_total',
       help: 'Steps run, by outcome (applied, non_finite: rejected by the guard, failed)',

@@ -58,7 +58,15 @@ export class WorkerService {
     logRedisErrors(this.redis, (l) => this.log(`[worker ${this.id}] ${l}`));
     this.peer = new AllreducePeer(this.options.allreduce);
     const indexes = new DatasetIndexStore(this.redis, this.options.prefix);
-    this.data = new DataClient((id) => indexes.get(id));
+    this.data = new DataClient(
+      (id) => indexes.get(id),
+      (c) => {
+        this.metrics.cacheHits.inc(c.hits);
+        this.metrics.cacheMisses.inc(c.misses);
+        this.metrics.fetchedBytes.inc(c.bytesFetched);
+        for (const s of c.fetchSeconds) this.metrics.fetchSeconds.observe(s);
+      },
+    );
     this.runner = new StepRunner(
       this.compute,
       this.peer,

@@ -3,7 +3,15 @@ import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import sharp from 'sharp';
-import { MAX_MANIFEST_IMAGES, scanPeopleFolderAsync, SyntheticSource } from '@facenet/core';
+import {
+  ManifestSource,
+  MAX_MANIFEST_IMAGES,
+  packManifest,
+  packShards,
+  scanPeopleFolderAsync,
+  SyntheticSource,
+  unpackIndex,
+} from '@facenet/core';
 import { fetchLfw, LFW_DEFAULT_URL, LFW_PAIRS_DEFAULT_URL } from '../fetch/fetch-lfw';
 import { int, oneOf } from '../parse';
 import { Output } from '../output';
@@ -143,8 +151,37 @@ async function runManifest(dir: string, flags: ManifestFlags): Promise<void> {
   out.line(`wrote ${file}: ${n} images of ${index.names.length} identities`);
 }
 
+interface PackFlags {
+  shardMb: number;
+  json: boolean;
+}
+
+/** Writes a people folder or a manifest's images as tar shards with index.jsonl (a `kind: shards` dataset). */
+async function runPack(src: string, dest: string, flags: PackFlags): Promise<void> {
+  const out = new Output(flags.json);
+  const isManifest = /\.(csv|jsonl|ndjson)$/i.test(src);
+  const index = isManifest
+    ? unpackIndex(await packManifest(src, { deadlineMs: 3_600_000 }), ManifestSource.keyPrefix(src))
+    : await scanPeopleFolderAsync(src, { maxImages: MAX_MANIFEST_IMAGES, deadlineMs: 3_600_000 });
+  const r = await packShards(index, dest, flags.shardMb * 2 ** 20);
+  out.data({ dest, ...r });
+  out.line(
+    `wrote ${r.shards} shard(s) of ${r.images} images, ${r.identities} identities (${(r.bytes / 1e6).toFixed(1)} MB) and index.jsonl to ${dest}`,
+  );
+}
+
 export function dataCommand(): Command {
-  const data = new Command('data').description('datasets: download LFW, write the synthetic set, write a manifest');
+  const data = new Command('data').description('datasets: download LFW, write the synthetic set, write a manifest, pack shards');
+  data
+    .command('pack')
+    .description(
+      'write a people folder or a manifest as tar shards (whole identities each) with index.jsonl, for a `kind: shards` dataset served from a folder, HTTP or S3',
+    )
+    .argument('<src>', 'people folder, or manifest (.csv, .jsonl)')
+    .argument('<dest>', 'output folder')
+    .option('--shard-mb <n>', 'shard size in MB (a shard may exceed it by one identity)', int, 256)
+    .option('--json', 'JSON output', false)
+    .action((src: string, dest: string, flags: PackFlags) => runPack(src, dest, flags));
   data
     .command('manifest')
     .description('write a manifest (CSV: path,identity) of a people folder <dir>/<identity>/<image>, for a `kind: manifest` dataset')

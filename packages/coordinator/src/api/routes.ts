@@ -20,7 +20,7 @@ import {
   WorkerBudget,
   EvaluationRecord,
   FINAL_STATES,
-  insideRoots,
+  allowedLocation,
   OUTSIDE_ROOTS,
   JobRecord,
   JobSpec,
@@ -78,7 +78,7 @@ async function validate(body: unknown, d: Deps): Promise<{ spec: JobSpec; train:
     ...kind.files(spec.dataset),
     spec.evaluation.pairs ? { path: 'evaluation.pairs', value: spec.evaluation.pairs } : undefined,
     spec.evaluation.images ? { path: 'evaluation.images', value: spec.evaluation.images } : undefined,
-  ].filter((x): x is { path: string; value: string } => !!x && !insideRoots(x.value, roots));
+  ].filter((x): x is { path: string; value: string } => !!x && !allowedLocation(x.value, roots));
   if (outside.length) throw new SpecError(outside.map((x) => ({ path: x.path, message: `${x.value} ${OUTSIDE_ROOTS}` })));
   let train: TrainConfig | undefined;
   try {

@@ -23,6 +23,12 @@ export async function decodeSquare(path: string, side: number, cropFraction = 1)
   } catch (err) {
     throw new ImageDecodeError(path, (err as NodeJS.ErrnoException).code ?? (err as Error).message);
   }
+  return decodeSquareBytes(buf, path, side, cropFraction);
+}
+
+/** decodeSquare on bytes already read (an archive member, an object fetched); `name` gives the format (extension) and errors. */
+export async function decodeSquareBytes(buf: Buffer, name: string, side: number, cropFraction = 1): Promise<SquareImage> {
+  const path = name;
   try {
     let img: sharp.Sharp;
     if (NETPBM.has(extname(path).toLowerCase())) {

@@ -4,13 +4,14 @@ import type { DatasetKind } from './dataset-kind';
 import type { DatasetIndexRef, DatasetIndexStore } from './dataset-index-store';
 import { folderDataset, folderSchema } from './folder-dataset';
 import { manifestDataset, manifestSchema } from './manifest-dataset';
+import { shardsDataset, shardsSchema } from './shards-dataset';
 import { syntheticDataset, syntheticSchema } from './synthetic-dataset';
 
 /** Where a distributed job's images come from; every worker must see the same data. */
-export const datasetSchema = z.discriminatedUnion('kind', [syntheticSchema, folderSchema, manifestSchema]);
+export const datasetSchema = z.discriminatedUnion('kind', [syntheticSchema, folderSchema, manifestSchema, shardsSchema]);
 export type DatasetSpec = z.infer<typeof datasetSchema>;
 
-const KINDS = { synthetic: syntheticDataset, folder: folderDataset, manifest: manifestDataset };
+const KINDS = { synthetic: syntheticDataset, folder: folderDataset, manifest: manifestDataset, shards: shardsDataset };
 
 /** The kind of a dataset spec: the one place that knows which kinds exist. */
 export function datasetKind(spec: DatasetSpec): DatasetKind<DatasetSpec> {

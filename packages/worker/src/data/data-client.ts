@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { BatchItem, LoadedImages, TrainConfig } from '@facenet/core';
 import { ThreadClient } from '../threads/thread-client';
 import type { StepDataset, StepLoader } from './step-loader';
+import type { CacheReport, LoadReply } from './protocol';
 
 /**
  * The main thread's handle on the data thread (data-thread.ts). A dataset's packed index is read
@@ -12,17 +13,37 @@ export class DataClient implements StepLoader {
   /** The index the thread holds (a fresh thread after an interrupt holds none). */
   private threadIndex: string | undefined;
 
-  constructor(private readonly fetchIndex: (id: string) => Promise<Uint8Array>) {}
+  /** The cache counts last reported by the current thread (a fresh thread starts from zero). */
+  private reported = { hits: 0, misses: 0, bytesFetched: 0 };
+
+  constructor(
+    private readonly fetchIndex: (id: string) => Promise<Uint8Array>,
+    private readonly onCache: (delta: CacheReport) => void = () => undefined,
+  ) {}
 
   async load(dataset: StepDataset, shards: BatchItem[][], train: TrainConfig, step: number): Promise<LoadedImages[]> {
     const id = dataset.indexId;
     const packed = id && id !== this.threadIndex ? await this.fetchIndex(id) : undefined;
     if (packed) this.threadIndex = id;
-    return this.thread.call('load', { dataset, shards, train, step, packed }, packed ? [packed.buffer as ArrayBuffer] : []);
+    const r = await this.thread.call<LoadReply>(
+      'load',
+      { dataset, shards, train, step, packed },
+      packed ? [packed.buffer as ArrayBuffer] : [],
+    );
+    const last = this.reported;
+    this.onCache({
+      hits: r.cache.hits - last.hits,
+      misses: r.cache.misses - last.misses,
+      bytesFetched: r.cache.bytesFetched - last.bytesFetched,
+      fetchSeconds: r.cache.fetchSeconds,
+    });
+    this.reported = { hits: r.cache.hits, misses: r.cache.misses, bytesFetched: r.cache.bytesFetched };
+    return r.images;
   }
 
   interrupt(reason: string): Promise<void> {
     this.threadIndex = undefined;
+    this.reported = { hits: 0, misses: 0, bytesFetched: 0 }; // the next thread counts from zero
     return this.thread.interrupt(reason);
   }
 

@@ -4,22 +4,28 @@
  * renewal and signal handling for minutes. Here it blocks only this thread, which an interrupt
  * (a cancelled job) terminates.
  */
-import type { LoadedImages } from '@facenet/core';
+import { LoadedImages, processCache } from '@facenet/core';
 import { serveRequests } from '../threads/serve-requests';
-import type { DataRequest } from './protocol';
+import type { DataRequest, LoadReply } from './protocol';
 import { InProcessLoader } from './step-loader';
 
 const loader = new InProcessLoader();
 
 async function handle(req: DataRequest): Promise<unknown> {
   switch (req.type) {
-    case 'load':
-      return loader.load(req.dataset, req.shards, req.train, req.step, req.packed);
+    case 'load': {
+      const images = await loader.load(req.dataset, req.shards, req.train, req.step, req.packed);
+      const cache = processCache();
+      const { hits, misses, bytesFetched } = cache.stats;
+      return { images, cache: { hits, misses, bytesFetched, fetchSeconds: cache.drainFetchSeconds() } } satisfies LoadReply;
+    }
     case 'release':
       return loader.release();
   }
 }
 
 serveRequests(handle, (value) =>
-  Array.isArray(value) ? (value as LoadedImages[]).flatMap((l) => [l.data.buffer as ArrayBuffer, l.labels.buffer as ArrayBuffer]) : [],
+  value && typeof value === 'object' && 'images' in value
+    ? (value as LoadReply).images.flatMap((l: LoadedImages) => [l.data.buffer as ArrayBuffer, l.labels.buffer as ArrayBuffer])
+    : [],
 );
