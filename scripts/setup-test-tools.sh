@@ -13,6 +13,8 @@ command -v prometheus >/dev/null && command -v promtool >/dev/null || need+=(pro
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v openssl >/dev/null || need+=(openssl)
 command -v redis-server >/dev/null || need+=(redis-server)
+# nginx serves dataset shards over HTTP with range requests (test/integration/object-storage.test.ts).
+command -v nginx >/dev/null || need+=(nginx-light)
 # The container test (test/containers): podman with runc (crun's cgroup handling fails on these
 # machines), its bridge network with DNS (netavark, aardvark-dns, iptables), and debootstrap for
 # the base image (no registry is reachable). deploy/podman/containers.conf holds podman's settings.

@@ -10,8 +10,8 @@ import type { CacheReport, LoadReply } from './protocol';
  */
 export class DataClient implements StepLoader {
   private readonly thread = new ThreadClient(join(__dirname, 'data-thread.js'), 'data');
-  /** The index the thread holds (a fresh thread after an interrupt holds none). */
-  private threadIndex: string | undefined;
+  /** The dataset (spec and index) whose source the thread holds (a fresh thread after an interrupt holds none). */
+  private threadDataset: string | undefined;
 
   /** The cache counts last reported by the current thread (a fresh thread starts from zero). */
   private reported = { hits: 0, misses: 0, bytesFetched: 0 };
@@ -22,9 +22,10 @@ export class DataClient implements StepLoader {
   ) {}
 
   async load(dataset: StepDataset, shards: BatchItem[][], train: TrainConfig, step: number): Promise<LoadedImages[]> {
-    const id = dataset.indexId;
-    const packed = id && id !== this.threadIndex ? await this.fetchIndex(id) : undefined;
-    if (packed) this.threadIndex = id;
+    // Keyed like the thread's source: two locations of the same files share an index id, not a source.
+    const held = JSON.stringify([dataset.spec, dataset.indexId]);
+    const packed = dataset.indexId && held !== this.threadDataset ? await this.fetchIndex(dataset.indexId) : undefined;
+    this.threadDataset = held;
     const r = await this.thread.call<LoadReply>(
       'load',
       { dataset, shards, train, step, packed },
@@ -42,13 +43,13 @@ export class DataClient implements StepLoader {
   }
 
   interrupt(reason: string): Promise<void> {
-    this.threadIndex = undefined;
+    this.threadDataset = undefined;
     this.reported = { hits: 0, misses: 0, bytesFetched: 0 }; // the next thread counts from zero
     return this.thread.interrupt(reason);
   }
 
   async release(): Promise<void> {
-    this.threadIndex = undefined;
+    this.threadDataset = undefined;
     await this.thread.call('release', {});
   }
 
