@@ -46,7 +46,10 @@ describe('datasets in object storage: shards over HTTP (nginx) and S3 (s3rver)',
   let nginx: ChildProcess;
   let s3: S3rver;
   let httpBase: string;
-  const accessLog = () => readFileSync(join(t.dir, 'nginx', 'access.log'), 'utf8').split('\n').filter(Boolean).length;
+  const accessLog = () =>
+    readFileSync(join(t.dir, 'nginx', 'access.log'), 'utf8')
+      .split('\n')
+      .filter(Boolean).length;
 
   before(async function () {
     if (!haveNginx) {
@@ -84,7 +87,13 @@ http {
     }
     // S3: a bucket on s3rver, filled through the AWS SDK as a user would.
     const s3port = await freePort();
-    s3 = new S3rver({ port: s3port, address: '127.0.0.1', silent: true, directory: join(t.dir, 's3'), configureBuckets: [{ name: 'faces', configs: [] }] });
+    s3 = new S3rver({
+      port: s3port,
+      address: '127.0.0.1',
+      silent: true,
+      directory: join(t.dir, 's3'),
+      configureBuckets: [{ name: 'faces', configs: [] }],
+    });
     await s3.run();
     const endpoint = `http://127.0.0.1:${s3port}`;
     const client = new S3Client({
@@ -139,9 +148,11 @@ http {
 
   it('refuses a location with no index, naming the object, and one outside FACENET_DATA_URLS', async () => {
     const post = (url: string) =>
-      fetch(`${cluster.url}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(job(url, 24)) }).then(
-        async (r) => ({ status: r.status, body: await r.text() }),
-      );
+      fetch(`${cluster.url}/v1/jobs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(job(url, 24)),
+      }).then(async (r) => ({ status: r.status, body: await r.text() }));
     const noIndex = await post(`${httpBase}nothing-here`);
     assert.equal(noIndex.status, 400);
     assert.match(noIndex.body, /nothing-here\/index\.jsonl: no such object \(HTTP 404\)/);

@@ -27,6 +27,15 @@ export class S3Store implements ObjectStore {
       // Self-hosted S3 servers answer at one host, the bucket in the path.
       forcePathStyle: !!endpoint,
       maxAttempts: 3,
+      // Keys from the environment (a Kubernetes Secret); else the SDK's chain (profiles, IRSA, instance roles).
+      credentials:
+        env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
+          ? {
+              accessKeyId: env.AWS_ACCESS_KEY_ID,
+              secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+              sessionToken: env.AWS_SESSION_TOKEN || undefined,
+            }
+          : undefined,
     });
   }
 
