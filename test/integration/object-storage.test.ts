@@ -1,21 +1,13 @@
 import { strict as assert } from 'node:assert';
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 import { WorkerInfo } from '@facenet/protocol';
 import { api, JobView, startCluster, TestCluster, waitForState } from '../cluster-helpers';
 import { CLI, freePort, ORL, tempDir } from '../helpers';
-
-const haveNginx = (() => {
-  try {
-    execFileSync('nginx', ['-v'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+import { haveNginx, startNginx, StaticServer } from '../nginx-helper';
 
 /** Sum of one counter over the workers' /metrics. */
 async function workerCounter(cluster: TestCluster, name: string): Promise<number> {
@@ -43,13 +35,9 @@ describe('datasets in object storage: shards over HTTP (nginx) and S3 (s3rver)',
   this.timeout(300_000);
   let t: ReturnType<typeof tempDir>;
   let cluster: TestCluster;
-  let nginx: ChildProcess;
+  let nginx: StaticServer;
   let s3: S3rver;
   let httpBase: string;
-  const accessLog = () =>
-    readFileSync(join(t.dir, 'nginx', 'access.log'), 'utf8')
-      .split('\n')
-      .filter(Boolean).length;
 
   before(async function () {
     if (!haveNginx) {
@@ -59,32 +47,8 @@ describe('datasets in object storage: shards over HTTP (nginx) and S3 (s3rver)',
     t = tempDir('facenet-objects-');
     const www = join(t.dir, 'www');
     execFileSync(process.execPath, [CLI, 'data', 'pack', ORL, join(www, 'orl'), '--shard-mb', '1']);
-    const port = await freePort();
-    mkdirSync(join(t.dir, 'nginx', 'tmp'), { recursive: true });
-    const conf = join(t.dir, 'nginx', 'nginx.conf');
-    const n = join(t.dir, 'nginx');
-    writeFileSync(
-      conf,
-      `${process.getuid?.() === 0 ? 'user root;' : ''}
-daemon off; worker_processes 1; pid ${n}/nginx.pid; error_log ${n}/error.log;
-events { worker_connections 256; }
-http {
-  access_log ${n}/access.log; client_body_temp_path ${n}/tmp; proxy_temp_path ${n}/tmp;
-  fastcgi_temp_path ${n}/tmp; uwsgi_temp_path ${n}/tmp; scgi_temp_path ${n}/tmp;
-  server { listen 127.0.0.1:${port}; root ${www}; }
-}`,
-    );
-    nginx = spawn('nginx', ['-p', n, '-c', conf], { stdio: 'ignore' });
-    httpBase = `http://127.0.0.1:${port}/`;
-    for (let i = 0; ; i++) {
-      const ok = await fetch(`${httpBase}orl/index.jsonl`).then(
-        (r) => r.ok,
-        () => false,
-      );
-      if (ok) break;
-      if (i > 100) throw new Error('nginx did not start');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    nginx = await startNginx(www, join(t.dir, 'nginx'));
+    httpBase = nginx.url;
     // S3: a bucket on s3rver, filled through the AWS SDK as a user would.
     const s3port = await freePort();
     s3 = new S3rver({
@@ -115,7 +79,7 @@ http {
   });
   after(async () => {
     await cluster?.stop();
-    nginx?.kill('SIGTERM');
+    nginx?.stop();
     await s3?.close();
     t?.cleanup();
   });
@@ -129,13 +93,13 @@ http {
     const fetched = await workerCounter(cluster, 'facenet_worker_data_fetched_bytes_total');
     const misses = await workerCounter(cluster, 'facenet_worker_data_cache_misses_total');
     assert.ok(fetched > 0 && misses > 0, `fetched ${fetched} bytes in ${misses} misses`);
-    const requests = accessLog();
+    const requests = nginx.requests();
     // Another size misses the in-memory decoded images, not the bytes on disk.
     const second = await api<JobView>(cluster.url, 'POST', '/v1/jobs', { ...job(`${httpBase}orl`, 28), holdout: 8 });
     assert.equal((await waitForState(cluster.url, second.id, ['completed', 'failed'], 180_000)).state, 'completed');
     const hits = await workerCounter(cluster, 'facenet_worker_data_cache_hits_total');
     console.log(
-      `      first job: ${misses} fetches, ${(fetched / 1e6).toFixed(2)} MB; second job: ${hits} cache hits, ${accessLog() - requests} more requests to nginx`,
+      `      first job: ${misses} fetches, ${(fetched / 1e6).toFixed(2)} MB; second job: ${hits} cache hits, ${nginx.requests() - requests} more requests to nginx`,
     );
     assert.ok(hits > 0, 'the second job read cached bytes');
   });
