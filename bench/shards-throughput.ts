@@ -25,7 +25,10 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'facenet-shardbench-'));
   execFileSync(process.execPath, [CLI, 'data', 'pack', ORL, join(dir, 'www', 'orl'), '--shard-mb', '1']);
   const nginx = await startNginx(join(dir, 'www'), join(dir, 'nginx'));
-  const cluster = await startCluster(2, join(dir, 'ckpt'), { FACENET_DATA_URLS: nginx.url, FACENET_DATA_ROOTS: ORL }, ['--no-miner', '--no-evaluator']);
+  const cluster = await startCluster(2, join(dir, 'ckpt'), { FACENET_DATA_URLS: nginx.url, FACENET_DATA_ROOTS: ORL }, [
+    '--no-miner',
+    '--no-evaluator',
+  ]);
   const run = async (dataset: object, imageSize: number) => {
     const job = await api<JobView>(cluster.url, 'POST', '/v1/jobs', {
       dataset,
@@ -46,7 +49,9 @@ async function main(): Promise<void> {
       const fetched = nginx.requests() - requests;
       const folder = await run({ kind: 'folder', path: ORL }, size);
       const cache = round === 0 ? 'cold' : 'warm';
-      console.log(JSON.stringify({ round, imageSize: size, cache, httpImagesPerSecond: http, folderImagesPerSecond: folder, nginxRequests: fetched }));
+      console.log(
+        JSON.stringify({ round, imageSize: size, cache, httpImagesPerSecond: http, folderImagesPerSecond: folder, nginxRequests: fetched }),
+      );
       ratios.push({ round, cache, ratio: http / folder });
     }
     const warm = ratios.filter((r) => r.cache === 'warm').map((r) => r.ratio);
