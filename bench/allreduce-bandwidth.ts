@@ -1,3 +1,4 @@
+import { ringPlace } from '@facenet/protocol';
 /**
  * Allreduce bus bandwidth, 2(W-1)/W x bytes / seconds, of the ring on each transport (the TCP
  * data plane and gRPC Pull streams), beside two raw loopback TCP baselines between two Node
@@ -52,7 +53,7 @@ async function rankProcess(): Promise<void> {
     if (m.cmd === 'run') {
       const data = new Float32Array(m.n as number).fill(rank + 1);
       const t0 = performance.now();
-      await peer.allreduce(m.id as string, data, rank, world, '', { compression });
+      await peer.allreduce(m.id as string, data, rank, ringPlace(world, rank), '', { compression });
       const seconds = (performance.now() - t0) / 1000;
       const expected = (world.length * (world.length + 1)) / 2;
       process.send?.({ cmd: 'done', seconds, correct: data[0] === expected && data[data.length - 1] === expected });

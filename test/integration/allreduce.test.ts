@@ -1,3 +1,4 @@
+import { ringPlace } from '@facenet/protocol';
 import { strict as assert } from 'node:assert';
 import { connect } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
@@ -61,7 +62,7 @@ describe('ring allreduce', function () {
           const inputs = vectors(world, n, n + world);
           const expected = Array.from({ length: n }, (_, i) => inputs.reduce((a, v) => a + v[i]!, 0) / world);
           const data = inputs.map((v) => v.slice());
-          await Promise.all(peers.map((p, r) => p.allreduce(`job/${n}/0`, data[r]!, r, world_)));
+          await Promise.all(peers.map((p, r) => p.allreduce(`job/${n}/0`, data[r]!, r, ringPlace(world_, r))));
           for (let r = 0; r < world; r++) {
             for (let i = 0; i < n; i++) {
               const got = data[r]![i]! / world;
@@ -88,8 +89,10 @@ describe('ring allreduce', function () {
         const exact = Array.from({ length: n }, (_, i) => inputs.reduce((a, v) => a + v[i]!, 0));
         const data = inputs.map((v) => v.slice());
         const plain = inputs.map((v) => v.slice());
-        const half = await Promise.all(peers.map((p, r) => p.allreduce('fp16/1/0', data[r]!, r, addresses, '', { compression: 'fp16' })));
-        const full = await Promise.all(peers.map((p, r) => p.allreduce('fp32/1/0', plain[r]!, r, addresses)));
+        const half = await Promise.all(
+          peers.map((p, r) => p.allreduce('fp16/1/0', data[r]!, r, ringPlace(addresses, r), '', { compression: 'fp16' })),
+        );
+        const full = await Promise.all(peers.map((p, r) => p.allreduce('fp32/1/0', plain[r]!, r, ringPlace(addresses, r))));
         let worst = 0;
         for (let i = 0; i < n; i++) worst = Math.max(worst, Math.abs(data[0]![i]! - exact[i]!));
         // Inputs in [-1, 1], W=3: each of the 2W-2 = 4 hops rounds once to 2^-11 relative of a value below 3.
@@ -110,8 +113,8 @@ describe('ring allreduce', function () {
       const data = vectors(3, 100, 1);
       // Rank 2 never joins: rank 0 waits on it and must fail.
       const results = await Promise.allSettled([
-        peers[0]!.allreduce('job/9/0', data[0]!, 0, world),
-        peers[1]!.allreduce('job/9/0', data[1]!, 1, world),
+        peers[0]!.allreduce('job/9/0', data[0]!, 0, ringPlace(world, 0)),
+        peers[1]!.allreduce('job/9/0', data[1]!, 1, ringPlace(world, 1)),
       ]);
       assert.ok(results.every((r) => r.status === 'rejected'));
       // Whichever rank's timer fires first (rank 0 waiting for rank 2's data, or rank 1 for rank
@@ -137,13 +140,16 @@ describe('abandoning a generation', function () {
       const data = vectors(3, 100, 2);
       // Ranks 0 and 1 start; rank 2 (0's predecessor, 1's successor) never does.
       const started = Date.now();
-      const pending = [peers[0]!.allreduce('jobA/7/3', data[0]!, 0, world), peers[1]!.allreduce('jobA/7/3', data[1]!, 1, world)];
+      const pending = [
+        peers[0]!.allreduce('jobA/7/3', data[0]!, 0, ringPlace(world, 0)),
+        peers[1]!.allreduce('jobA/7/3', data[1]!, 1, ringPlace(world, 1)),
+      ];
       await new Promise((r) => setTimeout(r, 300));
       for (const p of peers) p.abandonGeneration('jobA', 3);
       const results = await Promise.allSettled(pending);
       assert.ok(results.every((r) => r.status === 'rejected'));
       assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
-      await assert.rejects(peers[0]!.allreduce('jobA/8/3', data[0]!, 0, world), /generation abandoned/);
+      await assert.rejects(peers[0]!.allreduce('jobA/8/3', data[0]!, 0, ringPlace(world, 0)), /generation abandoned/);
     } finally {
       await Promise.all(peers.map((p) => p.close()));
     }
@@ -184,7 +190,7 @@ describe('who may pull a collective', function () {
       const wrongSecret = impostor(world[0]!, 'auth/1/0', 1, 'guess');
       const wrongRank = impostor(world[0]!, 'auth/1/0', 2, 'gen-secret');
       await new Promise((r) => setTimeout(r, 200));
-      await Promise.all(peers.map((p, r) => p.allreduce('auth/1/0', data[r]!, r, world, 'gen-secret')));
+      await Promise.all(peers.map((p, r) => p.allreduce('auth/1/0', data[r]!, r, ringPlace(world, r), 'gen-secret')));
       for (const attempt of [await wrongSecret, await wrongRank]) {
         assert.equal(attempt.code, grpc.status.PERMISSION_DENIED);
         assert.equal(attempt.chunks, 0);
@@ -192,7 +198,7 @@ describe('who may pull a collective', function () {
       for (let i = 0; i < 1000; i++) assert.ok(Math.abs(data[0]![i]! - (inputs[0]![i]! + inputs[1]![i]! + inputs[2]![i]!)) < 1e-5);
       // Ranks that disagree on the secret never exchange data: the collective fails on every rank.
       const results = await Promise.allSettled(
-        peers.map((p, r) => p.allreduce('auth/2/0', data[r]!, r, world, r === 1 ? 'stale' : 'gen-secret')),
+        peers.map((p, r) => p.allreduce('auth/2/0', data[r]!, r, ringPlace(world, r), r === 1 ? 'stale' : 'gen-secret')),
       );
       assert.ok(
         results.every((r) => r.status === 'rejected'),
@@ -241,7 +247,7 @@ describe('who may pull a collective', function () {
       const wrongSecret = tcpImpostor(world[0]!, 'tauth/1/0', 1, 'guess');
       const wrongRank = tcpImpostor(world[0]!, 'tauth/1/0', 2, 'gen-secret');
       await new Promise((r) => setTimeout(r, 200));
-      await Promise.all(peers.map((p, r) => p.allreduce('tauth/1/0', data[r]!, r, world, 'gen-secret')));
+      await Promise.all(peers.map((p, r) => p.allreduce('tauth/1/0', data[r]!, r, ringPlace(world, r), 'gen-secret')));
       for (const attempt of [await wrongSecret, await wrongRank]) {
         assert.equal(attempt.code, grpc.status.PERMISSION_DENIED, attempt.reason);
         assert.match(attempt.reason, /not this rank's successor, or a wrong secret/);
@@ -275,7 +281,7 @@ describe('who may pull a collective', function () {
       // With the unproven pool full of strangers, the ring's own collectives still run.
       const inputs = vectors(2, 5000, 9);
       const data = inputs.map((v) => v.slice());
-      await Promise.all(peers.map((p, r) => p.allreduce('job/7/3', data[r]!, r, world, 'gen-secret')));
+      await Promise.all(peers.map((p, r) => p.allreduce('job/7/3', data[r]!, r, ringPlace(world, r), 'gen-secret')));
       for (let i = 0; i < 5000; i += 97) assert.ok(Math.abs(data[1]![i]! - (inputs[0]![i]! + inputs[1]![i]!)) < 1e-5);
       // A held stranger is judged as soon as its generation is known: refused, never served.
       const held = impostor(world[1]!, 'later/1/0', 0, 'guess');

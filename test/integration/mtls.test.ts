@@ -1,3 +1,4 @@
+import { ringPlace } from '@facenet/protocol';
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -86,7 +87,7 @@ describe('mutual TLS between workers (certificates made by openssl)', function (
     try {
       const data = peers.map((_, r) => Float32Array.from({ length: 5000 }, (_, i) => r + i));
       const secret = 's'.repeat(64);
-      await Promise.all(peers.map((p, r) => p.allreduce('job/0/1', data[r]!, r, world, secret)));
+      await Promise.all(peers.map((p, r) => p.allreduce('job/0/1', data[r]!, r, ringPlace(world, r), secret)));
       for (const d of data) assert.equal(d[10], 0 + 1 + 2 + 3 * 10);
 
       const Ctor = facenetProto().facenet.v1.AllreduceService;

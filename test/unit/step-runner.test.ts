@@ -39,7 +39,7 @@ describe('step runner: prefetched images', () => {
     step,
     rank: 0,
     generation: 1,
-    world: ['self'],
+    ring: { size: 1, predecessor: 'self:1' },
     shards,
     prefetch,
     dataset,

@@ -14,6 +14,7 @@ import {
   trainingSource,
   WorkerInfo,
   budgetShortfall,
+  ringPlace,
 } from '@facenet/protocol';
 import { transition } from './job-lifecycle';
 import { JobStore } from './job-store';
@@ -283,7 +284,7 @@ export class JobDriver {
             step: s,
             rank,
             generation: job.generation,
-            world,
+            ring: ringPlace(world, rank),
             shards: plan[rank] ?? [],
             prefetch: next ? { step: s + 1, shards: next[rank] ?? [] } : undefined,
             dataset: job.spec.dataset,

@@ -11,8 +11,17 @@ export {
   retentionSchema,
 } from './job-spec';
 export type { JobSpec, DatasetSpec, CurriculumSpec, EvaluationSpec } from './job-spec';
-export { shardJobId, workerQueueName, isStateQuery, collectiveId, parseCollectiveId, collectiveSecret } from './shard-job';
-export type { ShardJobData, ShardJobResult, StepTimings, StateQuery, HeldState, WorkerJobData, WorkerJobResult } from './shard-job';
+export { shardJobId, workerQueueName, isStateQuery, collectiveId, parseCollectiveId, collectiveSecret, ringPlace } from './shard-job';
+export type {
+  RingPlace,
+  ShardJobData,
+  ShardJobResult,
+  StepTimings,
+  StateQuery,
+  HeldState,
+  WorkerJobData,
+  WorkerJobResult,
+} from './shard-job';
 export { FINAL_STATES, jobView, stepSummary } from './job-record';
 export type {
   JobState,

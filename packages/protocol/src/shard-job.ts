@@ -11,8 +11,8 @@ export interface ShardJobData {
   step: number;
   rank: number;
   generation: number;
-  /** Allreduce addresses in rank order. */
-  world: string[];
+  /** This rank's place in the allreduce ring: the world's size and its predecessor's address (O(1) in W: the ring needs no other address). */
+  ring: RingPlace;
   /** This rank's virtual shards (whole identities each). */
   shards: BatchItem[][];
   /** The next step's shards for this rank, to decode while this step computes. */
@@ -37,6 +37,22 @@ export interface ShardJobData {
   collectiveSecret: string;
   /** Gradients on the wire as fp16 (job spec `allreduce.compression`); absent: float32. */
   compression?: 'none' | 'fp16';
+}
+
+/**
+ * What a rank needs of the ring: its size, and the address of the rank before it, which it pulls
+ * its rounds from (its successor finds it the same way). A shard job carries this, not the world's
+ * W addresses: dispatching a step stays O(W) bytes in all, not O(W^2).
+ */
+export interface RingPlace {
+  size: number;
+  /** host:port of rank (rank - 1 + size) % size; this rank's own when size is 1. */
+  predecessor: string;
+}
+
+/** The place of `rank` in a world listed in rank order. */
+export function ringPlace(world: readonly string[], rank: number): RingPlace {
+  return { size: world.length, predecessor: world[(rank - 1 + world.length) % world.length] as string };
 }
 
 /** The collective secret of one job generation, derived from the job's random seed. */

@@ -7,6 +7,7 @@ import {
   insideRoots,
   isStateQuery,
   OUTSIDE_ROOTS,
+  RingPlace,
   WorkerBudget,
   WorkerJobData,
 } from '@facenet/protocol';
@@ -53,8 +54,13 @@ export function checkWorkerJob(d: WorkerJobData, o: JobGuardOptions): void {
   if (d.dataIndex !== undefined && !/^[0-9a-f]{64}$/.test(d.dataIndex)) reject('malformed dataset index id');
   ownFolder('checkpointDir', d.checkpointDir, true);
   inCheckpoints('restoreFrom', d.restoreFrom);
-  if (!Array.isArray(d.world) || d.world.length < 1 || d.world.length > 256) reject('world must list 1-256 ranks');
-  if (!Number.isInteger(d.rank) || d.rank < 0 || d.rank >= d.world.length) reject(`rank ${d.rank} is not in a world of ${d.world.length}`);
+  const ring = d.ring as Partial<RingPlace> | undefined;
+  if (!ring || !Number.isInteger(ring.size) || (ring.size as number) < 1 || (ring.size as number) > 1024)
+    reject('the ring must have 1-1024 ranks');
+  if (typeof ring?.predecessor !== 'string' || !/^[\w.:[\]-]{1,300}:\d{1,5}$/.test(ring.predecessor))
+    reject('malformed ring predecessor address');
+  if (!Number.isInteger(d.rank) || d.rank < 0 || d.rank >= (ring?.size as number))
+    reject(`rank ${d.rank} is not in a ring of ${ring?.size}`);
   if (!Number.isInteger(d.step) || d.step < 0) reject(`bad step ${d.step}`);
   if (!d.train || typeof d.train !== 'object') reject('no train configuration');
   let train: TrainConfig | undefined;

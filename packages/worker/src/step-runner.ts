@@ -133,7 +133,7 @@ export class StepRunner {
       collectiveId(data.jobId, data.step, data.generation),
       flat,
       data.rank,
-      data.world,
+      data.ring,
       data.collectiveSecret,
       { compression: data.compression },
     );

@@ -172,7 +172,7 @@ export class WorkerService {
       return held;
     }
     const l = { job_id: d.jobId };
-    this.peer.expectGeneration(d.jobId, d.generation, d.rank, d.world.length, d.collectiveSecret);
+    this.peer.expectGeneration(d.jobId, d.generation, d.rank, d.ring.size, d.collectiveSecret);
     try {
       const r = await this.runner.run(d);
       this.observe(d.jobId, r);
@@ -180,7 +180,7 @@ export class WorkerService {
       const outcome = r.nonFinite
         ? `NOT APPLIED: ${r.nonFinite}`
         : `loss ${r.stats.loss.toFixed(4)}${r.stats.classificationLoss ? ` (classification ${r.stats.classificationLoss.toFixed(3)}, ${(100 * r.stats.classificationAccuracy).toFixed(0)}% right)` : ''} data ${t.dataMs.toFixed(0)} ms, compute ${t.computeMs.toFixed(0)} ms, allreduce ${t.allreduceMs.toFixed(0)} ms, update ${t.optimizerMs.toFixed(0)} ms${r.checkpoint ? `, checkpoint ${r.checkpoint}` : ''}`;
-      this.log(`[worker ${this.id}] job ${d.jobId} step ${d.step + 1} rank ${d.rank}/${d.world.length}: ${outcome}`);
+      this.log(`[worker ${this.id}] job ${d.jobId} step ${d.step + 1} rank ${d.rank}/${d.ring.size}: ${outcome}`);
       return r;
     } catch (err) {
       this.metrics.steps.inc({ ...l, outcome: 'failed' });

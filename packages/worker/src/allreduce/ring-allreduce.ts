@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { AllreduceServiceClient } from '../generated/facenet/v1/AllreduceService';
 import type { PullResponse, PullResponse__Output } from '../generated/facenet/v1/PullResponse';
 import type { PullRequest__Output } from '../generated/facenet/v1/PullRequest';
-import { parseCollectiveId } from '@facenet/protocol';
+import { parseCollectiveId, RingPlace } from '@facenet/protocol';
 import { AllreduceError } from '../errors';
 import { AllreduceOptions, compileAllreduceOptions, CompiledAllreduceOptions } from './allreduce-options';
 import { Mailbox } from './mailbox';
@@ -297,7 +297,7 @@ export class AllreducePeer {
   }
 
   /**
-   * Sums `data` across the ranks of `world` (addresses in rank order) in place. Every rank
+   * Sums `data` across the ranks of a ring (`ring`: its size and this rank's predecessor) in place. Every rank
    * calls this with the same collective id and vector length. Throws AllreduceError on any
    * failure; the vector's contents are then undefined and must not be applied. Once it
    * resolves the caller owns `data` again: nothing queued for the wire refers to it.
@@ -308,11 +308,11 @@ export class AllreducePeer {
     id: string,
     data: Float32Array,
     rank: number,
-    world: string[],
+    ring: RingPlace,
     secret = '',
     options: CollectiveOptions = {},
   ): Promise<AllreduceStats> {
-    const W = world.length;
+    const W = ring.size;
     if (W <= 1) return { bytes: 0 };
     const fp16 = options.compression === 'fp16';
     this.checkAbandoned(id, rank);
@@ -331,7 +331,7 @@ export class AllreducePeer {
       ),
       fp16 ? 2 : 4,
     );
-    const incoming = this.pull(world[(rank - 1 + W) % W] as string, id, rank, secret, fp16 ? 2 : 4, abort);
+    const incoming = this.pull(ring.predecessor, id, rank, secret, fp16 ? 2 : 4, abort);
     let sent = 0;
     try {
       const out = await this.successor(id, { toRank: (rank + 1) % W, secret }, abort);
