@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Creates the Secret every facenet pod reads (`facenet-secrets`): a random Redis password, API
 # tokens (one admin, one read), and a CA with one worker certificate for mutual TLS on the
-# allreduce ring (names: facenet-worker-<i>.facenet-worker for i < MAX_WORKERS (default 64),
-# *.facenet-worker.<namespace>.svc[.cluster.local]).
+# allreduce ring (names: *.facenet-worker.<namespace>.svc[.cluster.local], any number of pods).
 #
 #   deploy/k8s/make-secrets.sh [namespace]             # creates it in the cluster (kubectl apply)
 #   DRY_RUN=1 deploy/k8s/make-secrets.sh [namespace]   # prints the Secret as YAML instead
@@ -17,13 +16,10 @@ cd "$dir"
 ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
 openssl req -x509 "${ec[@]}" -keyout ca.key -out ca.crt -days 825 -subj "/CN=facenet ring CA" 2>/dev/null
 openssl req "${ec[@]}" -keyout tls.key -out tls.csr -subj "/CN=facenet-worker" 2>/dev/null
-# Peers dial <pod>.facenet-worker, a two-label name: TLS clients (Node's among them) refuse a
-# wildcard over two labels, so each StatefulSet pod name up to MAX_WORKERS is listed (found by the
-# podman test: the ring's handshake failed with *.facenet-worker alone).
-max_workers="${MAX_WORKERS:-64}"
-pods=""
-for i in $(seq 0 $((max_workers - 1))); do pods="${pods}DNS:facenet-worker-${i}.facenet-worker,"; done
-printf 'subjectAltName=%sDNS:*.facenet-worker.%s.svc,DNS:*.facenet-worker.%s.svc.cluster.local\nextendedKeyUsage=serverAuth,clientAuth\n' "$pods" "$ns" "$ns" > ext
+# Peers dial <pod>.facenet-worker.<namespace>.svc (workers.yaml): a wildcard covers its first label
+# for any pod. (TLS clients refuse a wildcard over the two-label <pod>.facenet-worker, which the
+# podman test found; listing each pod name instead capped the ring at the names listed.)
+printf 'subjectAltName=DNS:*.facenet-worker.%s.svc,DNS:*.facenet-worker.%s.svc.cluster.local\nextendedKeyUsage=serverAuth,clientAuth\n' "$ns" "$ns" > ext
 openssl x509 -req -in tls.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out tls.crt -days 825 -extfile ext 2>/dev/null
 admin="$(openssl rand -hex 24)"
 read_token="$(openssl rand -hex 24)"

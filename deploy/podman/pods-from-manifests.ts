@@ -138,7 +138,7 @@ export function podsFromManifests(o: ConvertOptions): PodmanPod[] {
         .filter((s) => matches(s.spec.selector, template.metadata?.labels))
         .flatMap((s) =>
           s.spec.clusterIP === 'None' && stateful && workload.spec.serviceName === s.metadata.name
-            ? [s.metadata.name, `${name}.${s.metadata.name}`]
+            ? [s.metadata.name, `${name}.${s.metadata.name}`, `${name}.${s.metadata.name}.default.svc`]
             : [s.metadata.name],
         );
       const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: template.metadata?.labels ?? {} }, spec };

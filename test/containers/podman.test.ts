@@ -155,8 +155,8 @@ describe('containers: the local overlay on podman, a W=2 job across pods', funct
     // The ring ran between the two worker pods, by the headless Service's names, over mutual TLS (the manifests set FACENET_TLS_*).
     const workers = await api<{ address: string }[]>(url, 'GET', '/v1/workers', undefined, admin);
     assert.deepEqual(workers.map((w) => w.address).sort(), [
-      'facenet-worker-0.facenet-worker:50051',
-      'facenet-worker-1.facenet-worker:50051',
+      'facenet-worker-0.facenet-worker.default.svc:50051',
+      'facenet-worker-1.facenet-worker.default.svc:50051',
     ]);
     // Checkpoints landed on the shared volume, and the evaluator pod scored one.
     const ckpts = await api<{ step: number }[]>(url, 'GET', `/v1/jobs/${job.id}/checkpoints`, undefined, admin);
