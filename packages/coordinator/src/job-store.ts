@@ -1,8 +1,8 @@
 import IORedis from 'ioredis';
-import { JobRecord, JobState, redisKeys, StepRecord, stepSummary } from '@facenet/protocol';
+import { JOB_STATES, JobRecord, JobState, redisKeys, StepRecord, stepSummary } from '@facenet/protocol';
 import { JobNotFoundError } from './errors';
 
-const STATES: readonly JobState[] = ['pending', 'running', 'paused', 'completed', 'failed', 'cancelled'];
+const STATES: readonly JobState[] = JOB_STATES;
 /** The states the scheduler drives: it never reads a finished or paused job. */
 export const ACTIVE_STATES: readonly JobState[] = ['pending', 'running'];
 

@@ -22,7 +22,7 @@ export type {
   WorkerJobData,
   WorkerJobResult,
 } from './shard-job';
-export { FINAL_STATES, jobView, stepSummary } from './job-record';
+export { FINAL_STATES, JOB_STATES, jobView, stepSummary } from './job-record';
 export type {
   JobState,
   JobRecord,

@@ -4,7 +4,9 @@ import { bestEvaluation, EvaluationRecord } from './evaluation';
 import type { StepTimings } from './shard-job';
 import type { DatasetIndexRef } from './datasets/dataset-index-store';
 
-export type JobState = 'pending' | 'running' | 'paused' | 'completed' | 'failed' | 'cancelled';
+/** Every state a job can be in (job-lifecycle.ts holds the transitions). */
+export const JOB_STATES = ['pending', 'running', 'paused', 'completed', 'failed', 'cancelled'] as const;
+export type JobState = (typeof JOB_STATES)[number];
 export const FINAL_STATES: readonly JobState[] = ['completed', 'failed', 'cancelled'];
 
 export interface WorldMember {

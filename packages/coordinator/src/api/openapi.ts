@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { jobSpecSchema } from '@facenet/protocol';
+import { JOB_STATES, jobSpecSchema } from '@facenet/protocol';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
@@ -25,7 +25,7 @@ export function openApiDocument() {
           summary: 'A page of jobs, newest first; the next page is named by the X-Next-Cursor and Link headers (absent on the last)',
           parameters: [
             { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 500, default: 50 } },
-            { name: 'state', in: 'query', schema: { enum: ['pending', 'running', 'paused', 'completed', 'failed', 'cancelled'] } },
+            { name: 'state', in: 'query', schema: { enum: [...JOB_STATES] } },
             { name: 'cursor', in: 'query', schema: { type: 'string' }, description: 'X-Next-Cursor of the previous page' },
           ],
           responses: {
@@ -158,7 +158,7 @@ export function openApiDocument() {
           type: 'object',
           properties: {
             id: { type: 'string' },
-            state: { enum: ['pending', 'running', 'paused', 'completed', 'failed', 'cancelled'] },
+            state: { enum: [...JOB_STATES] },
             step: { type: 'integer' },
             steps: { type: 'integer' },
             loss: { type: 'number' },

@@ -14,6 +14,7 @@ import {
 import { z } from 'zod';
 import {
   bestEvaluation,
+  JOB_STATES,
   datasetKind,
   DatasetIndexStore,
   budgetShortfall,
@@ -116,7 +117,7 @@ async function validate(body: unknown, d: Deps): Promise<{ spec: JobSpec; train:
 const jobsQuery = z
   .object({
     limit: z.coerce.number().int().min(1).max(500).default(50),
-    state: z.enum(['pending', 'running', 'paused', 'completed', 'failed', 'cancelled']).optional(),
+    state: z.enum(JOB_STATES).optional(),
     cursor: z
       .string()
       .regex(/^\d+:[A-Za-z0-9._-]+$/, 'a cursor from X-Next-Cursor')
