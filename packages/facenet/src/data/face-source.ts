@@ -43,6 +43,15 @@ export function imageCount(index: IdentityIndex): number {
   return n;
 }
 
+/** The index without the identities named in `exclude` (the index itself when none is). */
+export function withoutIdentities(index: IdentityIndex, exclude: readonly string[] = []): IdentityIndex {
+  if (!exclude.length) return index;
+  const out = new Set(exclude);
+  const keep: number[] = [];
+  index.names.forEach((name, i) => out.has(name) || keep.push(i));
+  return subIndex(index, keep);
+}
+
 /** The sub-index of the given identities (labels renumbered 0..n-1 in the given order). */
 export function subIndex(index: IdentityIndex, identities: number[]): IdentityIndex {
   const sizes = identitySizes(index);

@@ -3,7 +3,8 @@ import { readdir, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { DatasetError, ImageDecodeError } from '../errors';
 import { decodeSquare, isImagePath } from './decode-image';
-import { FaceSource, IdentityIndex, imageCount, SquareImage, subIndex } from './face-source';
+import { DecodedCache } from './decoded-cache';
+import { FaceSource, IdentityIndex, imageCount, SquareImage, withoutIdentities } from './face-source';
 import { PackedIndexBuilder } from './packed-index';
 
 export interface FolderSourceOptions {
@@ -150,9 +151,8 @@ async function walkPeopleFolder(root: string, o: FolderScanOptions, visit: (name
 export class FolderSource implements FaceSource {
   readonly index: IdentityIndex;
   readonly description: string;
-  private readonly cache = new Map<string, Promise<SquareImage>>();
+  private readonly decoded: DecodedCache;
   readonly cropFraction: number;
-  private readonly cacheSize: number;
   /** Identity folder name -> label, built when a key is first checked. */
   private labels: Map<string, number> | undefined;
   private realRoot: Promise<string> | undefined;
@@ -163,30 +163,14 @@ export class FolderSource implements FaceSource {
   ) {
     this.root = resolve(root);
     const scanned = options.index ?? scanPeopleFolder(this.root);
-    const exclude = new Set(options.exclude ?? []);
-    if (exclude.size) {
-      const keep: number[] = [];
-      scanned.names.forEach((name, i) => exclude.has(name) || keep.push(i));
-      this.index = subIndex(scanned, keep);
-    } else this.index = scanned;
+    this.index = withoutIdentities(scanned, options.exclude);
     this.cropFraction = options.cropFraction ?? 1;
-    this.cacheSize = options.cacheSize ?? 20000;
+    this.decoded = new DecodedCache(options.cacheSize);
     this.description = `${this.root} (${this.index.names.length} identities, ${imageCount(this.index)} images)`;
   }
 
   read(key: string, side: number): Promise<SquareImage> {
-    const cacheKey = `${side}:${key}`;
-    const hit = this.cache.get(cacheKey);
-    if (hit) return hit;
-    const p = this.resolveKey(key).then((path) => decodeSquare(path, side, this.cropFraction));
-    // Failed decodes are not cached: the error is reported each time the image is drawn.
-    p.catch(() => this.cache.delete(cacheKey));
-    if (this.cache.size >= this.cacheSize) {
-      const oldest = this.cache.keys().next().value;
-      if (oldest !== undefined) this.cache.delete(oldest);
-    }
-    this.cache.set(cacheKey, p);
-    return p;
+    return this.decoded.get(key, side, () => this.resolveKey(key).then((path) => decodeSquare(path, side, this.cropFraction)));
   }
 
   /**

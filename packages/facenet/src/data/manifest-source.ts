@@ -5,7 +5,7 @@ import { dirname, extname, isAbsolute, join, normalize, relative, resolve, sep }
 import Papa from 'papaparse';
 import { DatasetError, ImageDecodeError } from '../errors';
 import { decodeSquare, isImagePath } from './decode-image';
-import { FaceSource, IdentityIndex, imageCount, SquareImage, subIndex } from './face-source';
+import { FaceSource, IdentityIndex, imageCount, SquareImage, withoutIdentities } from './face-source';
 import { PackedIndexBuilder } from './packed-index';
 
 /**
@@ -134,12 +134,7 @@ export class ManifestSource implements FaceSource {
     o: ManifestSourceOptions = {},
   ) {
     this.folder = dirname(resolve(file));
-    const exclude = new Set(o.exclude ?? []);
-    if (exclude.size) {
-      const keep: number[] = [];
-      index.names.forEach((name, i) => exclude.has(name) || keep.push(i));
-      this.index = subIndex(index, keep);
-    } else this.index = index;
+    this.index = withoutIdentities(index, o.exclude);
     this.cropFraction = o.cropFraction ?? 1;
     this.description = `manifest ${file} (${this.index.names.length} identities, ${imageCount(this.index)} images)`;
   }

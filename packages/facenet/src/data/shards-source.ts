@@ -1,7 +1,8 @@
 import { createInterface } from 'node:readline';
 import { DatasetError, ImageDecodeError } from '../errors';
 import { decodeSquareBytes } from './decode-image';
-import { FaceSource, IdentityIndex, imageCount, SquareImage, subIndex } from './face-source';
+import { DecodedCache } from './decoded-cache';
+import { FaceSource, IdentityIndex, imageCount, SquareImage, withoutIdentities } from './face-source';
 import { PackedIndexBuilder } from './packed-index';
 import type { ObjectStore } from './storage/object-store';
 
@@ -76,34 +77,21 @@ export class ShardsSource implements FaceSource {
   readonly index: IdentityIndex;
   readonly description: string;
   readonly cropFraction: number;
-  private readonly decoded = new Map<string, Promise<SquareImage>>();
-  private readonly cacheSize: number;
+  private readonly decoded: DecodedCache;
 
   constructor(
     private readonly store: ObjectStore,
     index: IdentityIndex,
     o: ShardsSourceOptions = {},
   ) {
-    const exclude = new Set(o.exclude ?? []);
-    if (exclude.size) {
-      const keep: number[] = [];
-      index.names.forEach((name, i) => exclude.has(name) || keep.push(i));
-      this.index = subIndex(index, keep);
-    } else this.index = index;
+    this.index = withoutIdentities(index, o.exclude);
     this.cropFraction = o.cropFraction ?? 1;
-    this.cacheSize = o.cacheSize ?? 20000;
+    this.decoded = new DecodedCache(o.cacheSize);
     this.description = `shards at ${store.base} (${this.index.names.length} identities, ${imageCount(this.index)} images)`;
   }
 
   read(key: string, side: number): Promise<SquareImage> {
-    const cacheKey = `${side}:${key}`;
-    const hit = this.decoded.get(cacheKey);
-    if (hit) return hit;
-    const p = this.fetchAndDecode(key, side);
-    p.catch(() => this.decoded.delete(cacheKey)); // failures are reported each time the image is drawn
-    if (this.decoded.size >= this.cacheSize) this.decoded.delete(this.decoded.keys().next().value as string);
-    this.decoded.set(cacheKey, p);
-    return p;
+    return this.decoded.get(key, side, () => this.fetchAndDecode(key, side));
   }
 
   private async fetchAndDecode(key: string, side: number): Promise<SquareImage> {
