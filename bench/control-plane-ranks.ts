@@ -1,0 +1,150 @@
+/**
+ * The coordinator's share of a step as the world grows, with no compute or allreduce in the way:
+ * `facenet up --workers 0` (the real coordinator on its own Redis prefix) and W simulated ranks in
+ * this process, each a registered worker (heartbeats) consuming its own BullMQ queue and answering
+ * every shard job at once with a well-formed result. Per W it runs a job of S steps and prints one
+ * JSON line: wall time per step (median of the job's step records), coordinator CPU per step, the
+ * shard-job payload per rank, and Redis commands per rank per step (INFO commandstats: run alone).
+ *
+ *   npx tsx bench/control-plane-ranks.ts [--ranks 16,64,256] [--steps 20]
+ */
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Worker } from 'bullmq';
+import IORedis from 'ioredis';
+import {
+  isStateQuery,
+  JobRecord,
+  redisKeys,
+  ShardJobResult,
+  StepRecord,
+  WorkerInfo,
+  WorkerJobData,
+  workerQueueName,
+} from '@facenet/protocol';
+import { api, JobView, startCluster, waitForState } from '../test/cluster-helpers';
+
+const { values } = parseArgs({ options: { ranks: { type: 'string', default: '16,64,256' }, steps: { type: 'string', default: '20' } } });
+const REDIS = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+
+async function commandCount(redis: IORedis): Promise<number> {
+  let n = 0;
+  for (const m of (await redis.info('commandstats')).matchAll(/^cmdstat_[\w|]+:calls=(\d+)/gm)) n += Number(m[1]);
+  return n;
+}
+
+/** W ranks that register, heartbeat and answer shard jobs without computing anything. */
+async function simulatedRanks(prefix: string, W: number, payloads: number[]): Promise<() => Promise<void>> {
+  const keys = redisKeys(prefix);
+  const redis = new IORedis(REDIS, { maxRetriesPerRequest: null });
+  const ids = Array.from({ length: W }, (_, i) => `sim-${String(i).padStart(3, '0')}`);
+  const register = () => {
+    const m = redis.multi();
+    for (const [i, id] of ids.entries()) {
+      const info: WorkerInfo = {
+        id,
+        address: `127.0.0.1:${20000 + i}`,
+        host: 'sim',
+        pid: process.pid,
+        backend: 'simulated',
+        startedAt: new Date().toISOString(),
+        budget: { memoryBytes: 2 ** 36, gflops: 1000 },
+      };
+      m.set(keys.worker(id), JSON.stringify(info), 'PX', 15_000).sadd(keys.workers, id);
+    }
+    return m.exec();
+  };
+  await register();
+  const heartbeat = setInterval(() => void register(), 5000);
+  const workers = ids.map(
+    (id) =>
+      new Worker<WorkerJobData, ShardJobResult | null>(
+        workerQueueName(id),
+        async (job) => {
+          const d = job.data;
+          if (isStateQuery(d)) return null;
+          payloads.push(JSON.stringify(d).length);
+          if (d.checkpointDir) mkdirSync(d.checkpointDir, { recursive: true });
+          return {
+            step: d.step,
+            rank: d.rank,
+            generation: d.generation,
+            stats: {
+              loss: 0.2,
+              activeFraction: 0.5,
+              meanPositiveDistance: 0.5,
+              meanNegativeDistance: 1,
+              triplets: 10,
+              images: 4 * d.ring.size,
+              classificationLoss: 0,
+              classificationAccuracy: 0,
+            },
+            timings: { dataMs: 0, computeMs: 0, allreduceMs: 0, optimizerMs: 0, checkpointMs: 0 },
+            allreduceBytes: 0,
+            checksum: d.checksum ? 'simulated' : undefined,
+            checkpoint: d.checkpointDir,
+            skipped: [],
+          };
+        },
+        { connection: new IORedis(REDIS, { maxRetriesPerRequest: null }), prefix: keys.bull, concurrency: 1 },
+      ),
+  );
+  return async () => {
+    clearInterval(heartbeat);
+    await Promise.all(workers.map((w) => w.close()));
+    const m = redis.multi();
+    for (const id of ids) m.del(keys.worker(id)).srem(keys.workers, id);
+    await m.exec();
+    redis.disconnect();
+  };
+}
+
+async function measure(W: number, steps: number): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'facenet-ranksbench-'));
+  const cluster = await startCluster(0, join(dir, 'ckpt'), {}, ['--no-miner', '--no-evaluator']);
+  const redis = new IORedis(REDIS);
+  const payloads: number[] = [];
+  const stopRanks = await simulatedRanks(cluster.prefix, W, payloads);
+  const cpu = async () =>
+    Number(/^facenet_coordinator_process_cpu_seconds_total (\S+)$/m.exec(await (await fetch(`${cluster.url}/metrics`)).text())?.[1]);
+  try {
+    await new Promise((r) => setTimeout(r, 2000));
+    const [cpu0, cmd0, t0] = [await cpu(), await commandCount(redis), performance.now()];
+    const job = await api<JobView>(cluster.url, 'POST', '/v1/jobs', {
+      dataset: { kind: 'synthetic', identities: 4 * W, imagesPerIdentity: 4 },
+      worldSize: W,
+      checksumEvery: 10,
+      train: { model: { architecture: 'tiny', imageSize: 16 }, batch: { P: 2 * W, K: 2 }, virtualShards: W, steps, checkpointEvery: 1000 },
+    });
+    const done = await waitForState(cluster.url, job.id, ['completed', 'failed'], 900_000);
+    if (done.state !== 'completed') throw new Error(JSON.stringify(done).slice(0, 2000));
+    const [cpu1, cmd1, t1] = [await cpu(), await commandCount(redis), performance.now()];
+    const history = (await redis.lrange(redisKeys(cluster.prefix).jobHistory(job.id), 0, -1)).map((h) => JSON.parse(h) as StepRecord);
+    const record = JSON.parse((await redis.get(redisKeys(cluster.prefix).job(job.id))) as string) as JobRecord;
+    console.log(
+      JSON.stringify({
+        ranks: W,
+        steps,
+        jobSeconds: +((t1 - t0) / 1000).toFixed(1),
+        stepMsMedian: +median(history.map((h) => h.stepMs)).toFixed(1),
+        coordinatorCpuMsPerStep: +((1000 * (cpu1 - cpu0)) / steps).toFixed(1),
+        shardJobBytesMedian: median(payloads),
+        redisCommandsPerRankStep: +((cmd1 - cmd0) / (W * steps)).toFixed(1),
+        faults: record.faults.length,
+      }),
+    );
+  } finally {
+    await stopRanks();
+    redis.disconnect();
+    await cluster.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+void (async () => {
+  for (const w of (values.ranks ?? '').split(',').map(Number)) await measure(w, Number(values.steps));
+  process.exit(0); // BullMQ's closed workers can leave a blocking connection behind
+})();
