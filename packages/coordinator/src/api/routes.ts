@@ -1,32 +1,17 @@
 import { FastifyInstance, FastifyReply } from 'fastify';
 import { randomBytes } from 'node:crypto';
-import { existsSync, statSync } from 'node:fs';
-import {
-  compileTrainOptions,
-  ConfigError,
-  FacenetError,
-  MAX_STEPS,
-  readPairsFile,
-  SpecError,
-  TrainConfig,
-  TrainOptions,
-} from '@facenet/core';
+import { FacenetError, MAX_STEPS, SpecError, TrainConfig } from '@facenet/core';
 import { z } from 'zod';
 import {
   bestEvaluation,
   JOB_STATES,
-  datasetKind,
   DatasetIndexStore,
-  budgetShortfall,
   WorkerBudget,
   EvaluationRecord,
   FINAL_STATES,
-  allowedLocation,
-  OUTSIDE_ROOTS,
   JobRecord,
   JobSpec,
   jobView,
-  parseJobSpec,
   PlanSummary,
 } from '@facenet/protocol';
 import { CoordinatorError, JobStateError } from '../errors';
@@ -35,7 +20,8 @@ import { HISTORY_CAP, JobStore } from '../job-store';
 import { Membership } from '../membership';
 import { openApiDocument } from './openapi';
 import { registerPages } from './pages';
-import { AdmissionClient, DataVerdict, Issue } from './admission';
+import { AdmissionClient, DataVerdict } from './admission';
+import { admitSpec } from './job-admission';
 
 interface Deps {
   store: JobStore;
@@ -68,52 +54,6 @@ interface Deps {
   interrupt: (job: JobRecord) => Promise<void>;
 }
 
-/** Full validation of a spec: structure (zod), ranges (compile), and that the data is there. */
-async function validate(body: unknown, d: Deps): Promise<{ spec: JobSpec; train: TrainConfig; index?: DataVerdict['index'] }> {
-  const roots = d.dataRoots;
-  const spec = parseJobSpec(body);
-  const kind = datasetKind(spec.dataset);
-  const issues: Issue[] = [];
-  // Paths outside the data roots are refused before anything looks at them.
-  const outside = [
-    ...kind.files(spec.dataset),
-    spec.evaluation.pairs ? { path: 'evaluation.pairs', value: spec.evaluation.pairs } : undefined,
-    spec.evaluation.images ? { path: 'evaluation.images', value: spec.evaluation.images } : undefined,
-  ].filter((x): x is { path: string; value: string } => !!x && !allowedLocation(x.value, roots));
-  if (outside.length) throw new SpecError(outside.map((x) => ({ path: x.path, message: `${x.value} ${OUTSIDE_ROOTS}` })));
-  let train: TrainConfig | undefined;
-  try {
-    train = compileTrainOptions({ ...(spec.train as TrainOptions), checkpointDir: undefined });
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    issues.push({ path: `train.${err.field}`, message: err.message.slice(err.field.length + 2) });
-  }
-  const before = issues.length;
-  issues.push(...(kind.check?.(spec.dataset) ?? []));
-  let index: DataVerdict['index'];
-  if (issues.length === before) {
-    // Scanning a folder, reading a manifest or indexing a 2M-image synthetic set takes seconds: off the event loop.
-    const data = await d.admission.check(spec, train);
-    issues.push(...data.issues);
-    index = data.index;
-    if (train?.classification && data.classes !== undefined) train.classification.classes = data.classes;
-  }
-  issues.push(...evaluationIssues(spec));
-  if (train && spec.worldSize > train.virtualShards) {
-    issues.push({
-      path: 'worldSize',
-      message: `${spec.worldSize} ranks but only ${train.virtualShards} virtual shards (train.virtualShards); every rank needs one`,
-    });
-  }
-  if (train && !issues.length) {
-    // The smallest world it may run on carries the most per rank.
-    const shortfall = budgetShortfall(train, spec.minWorldSize ?? spec.worldSize, await d.workerBudget(), d.stepTimeoutMs);
-    if (shortfall) issues.push({ path: 'train', message: shortfall });
-  }
-  if (issues.length || !train) throw new SpecError(issues);
-  return { spec, train, index };
-}
-
 const jobsQuery = z
   .object({
     limit: z.coerce.number().int().min(1).max(500).default(50),
@@ -144,23 +84,6 @@ function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   const r = schema.safeParse(body ?? {});
   if (!r.success) throw new SpecError(r.error.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message })));
   return r.data;
-}
-
-/** The evaluation pairs file must parse and its images folder exist (the evaluator reads them later). */
-function evaluationIssues(spec: JobSpec): Issue[] {
-  const e = spec.evaluation;
-  if (!e.enabled || !e.pairs || !e.images) return [];
-  const issues: Issue[] = [];
-  try {
-    const file = readPairsFile(e.pairs);
-    const bad = (e.folds ?? []).filter((f) => f > file.folds);
-    if (bad.length) issues.push({ path: 'evaluation.folds', message: `${e.pairs} has ${file.folds} folds; no fold ${bad.join(', ')}` });
-  } catch (err) {
-    issues.push({ path: 'evaluation.pairs', message: (err as Error).message });
-  }
-  if (!existsSync(e.images) || !statSync(e.images).isDirectory())
-    issues.push({ path: 'evaluation.images', message: `${e.images} is not a folder` });
-  return issues;
 }
 
 export function newJobRecord(
@@ -241,7 +164,7 @@ export function registerRoutes(app: FastifyInstance, d: Deps): void {
   });
 
   app.post('/v1/jobs', async (req, reply) => {
-    const { spec, train, index } = await validate(req.body ?? {}, d);
+    const { spec, train, index } = await admitSpec(req.body ?? {}, d);
     const job = newJobRecord(spec, train);
     await createJob(job, index, d);
     return reply.code(201).send(jobView(job));
@@ -343,7 +266,7 @@ export function registerRoutes(app: FastifyInstance, d: Deps): void {
       name: body.name ?? `${job.spec.name ?? job.id} (fork at ${ckpt.step})`,
       train: { ...job.spec.train, steps: body.steps ?? job.train.steps },
     };
-    const v = await validate(spec, d);
+    const v = await admitSpec(spec, d);
     if (v.train.steps <= ckpt.step) throw new SpecError([{ path: 'steps', message: `must exceed the checkpoint's step ${ckpt.step}` }]);
     const fork = newJobRecord(v.spec, v.train, { jobId: job.id, step: ckpt.step, dir: ckpt.dir, planSwitches: job.planSwitches });
     await createJob(fork, v.index, d);
