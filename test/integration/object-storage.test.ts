@@ -7,7 +7,8 @@ import S3rver from 's3rver';
 import { WorkerInfo } from '@facenet/protocol';
 import { api, JobView, startCluster, TestCluster, waitForState } from '../cluster-helpers';
 import { CLI, freePort, ORL, tempDir } from '../helpers';
-import { haveNginx, startNginx, StaticServer } from '../nginx-helper';
+import { startNginx, StaticServer } from '../nginx-helper';
+import { needTools } from '../requirements';
 
 /** Sum of one counter over the workers' /metrics. */
 async function workerCounter(cluster: TestCluster, name: string): Promise<number> {
@@ -40,10 +41,7 @@ describe('datasets in object storage: shards over HTTP (nginx) and S3 (s3rver)',
   let httpBase: string;
 
   before(async function () {
-    if (!haveNginx) {
-      console.log('      skipped: nginx is not installed (npm run setup installs Debian nginx-light)');
-      this.skip();
-    }
+    needTools(this, 'nginx');
     t = tempDir('facenet-objects-');
     const www = join(t.dir, 'www');
     execFileSync(process.execPath, [CLI, 'data', 'pack', ORL, join(www, 'orl'), '--shard-mb', '1']);
