@@ -9,7 +9,8 @@ import { LFW } from './helpers';
  * `npm test` passes on a fresh machine; with FACENET_TEST_REQUIRE_ALL=1 (set by .ci/run, which
  * installs everything) a missing requirement fails the test instead, so CI cannot skip silently.
  */
-export type Tool = 'chromium' | 'prometheus' | 'promtool' | 'kubectl' | 'openssl' | 'redis-server' | 'podman' | 'runc' | 'debootstrap' | 'nginx';
+export type Tool =
+  'chromium' | 'prometheus' | 'promtool' | 'kubectl' | 'openssl' | 'redis-server' | 'podman' | 'runc' | 'debootstrap' | 'nginx';
 
 /** Debian's chromium, driven by playwright-core (Playwright's own browser download cannot work here). */
 export const CHROMIUM = '/usr/bin/chromium';

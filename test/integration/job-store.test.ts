@@ -3,7 +3,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import IORedis from 'ioredis';
-import { deleteKeysUnder, JobRecord, redisKeys } from '@facenet/protocol';
+import { packIndex } from '@facenet/core';
+import { compressIndex, DatasetIndexStore, deleteKeysUnder, JobRecord, redisKeys } from '@facenet/protocol';
 import { JobRetention, JobStore } from '@facenet/coordinator';
 import { tempDir } from '../helpers';
 
@@ -107,6 +108,27 @@ describe('job store: state index and retention', () => {
     assert.equal(await redis.exists(redisKeys(prefix).evaluations('job-010')), 0);
     assert.ok(existsSync(join(t.dir, 'job-090', 'job-record.json')));
     assert.equal(await retention.sweep(), 0);
+  });
+
+  it('removes a stored dataset index with the last job that used it', async () => {
+    const indexes = new DatasetIndexStore(redis, prefix);
+    const stored = compressIndex(packIndex({ names: ['a', 'b'], images: [['a/1.jpg', 'a/2.jpg'], ['b/1.jpg']] }));
+    const ref = { id: 'f'.repeat(64), identities: 2, images: 3, bytes: 100 };
+    for (const [i, state] of [
+      [0, 'completed'],
+      [1, 'completed'],
+      [2, 'running'],
+    ] as const) {
+      const job = { ...record(i, state, 40), dataIndex: i < 2 ? ref : undefined };
+      await indexes.put(ref.id, stored, job.id);
+      await store.create(job);
+    }
+    const retention = new JobRetention(redis, store, prefix, { keepFinished: 0, maxAgeMs: 0, checkpointRoot: t.dir, log: () => undefined });
+    await indexes.put(ref.id, stored, 'job-002'); // the running job uses it too
+    assert.equal(await retention.sweep(), 2);
+    assert.equal(await redis.exists(redisKeys(prefix).datasetIndex(ref.id)), 1, 'kept: a running job still uses it');
+    assert.equal(await indexes.release(ref.id, 'job-002'), true);
+    assert.equal(await redis.exists(redisKeys(prefix).datasetIndex(ref.id)), 0);
   });
 
   it('keeps a job in Redis when its archive cannot be written', async () => {

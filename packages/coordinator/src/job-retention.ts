@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type IORedis from 'ioredis';
-import { redisKeys } from '@facenet/protocol';
+import { DatasetIndexStore, redisKeys } from '@facenet/protocol';
 import type { JobStore } from './job-store';
 
 export interface JobRetentionOptions {
@@ -21,6 +21,7 @@ export interface JobRetentionOptions {
  */
 export class JobRetention {
   private readonly keys: ReturnType<typeof redisKeys>;
+  private readonly indexes: DatasetIndexStore;
 
   constructor(
     private readonly redis: IORedis,
@@ -29,6 +30,7 @@ export class JobRetention {
     private readonly o: JobRetentionOptions,
   ) {
     this.keys = redisKeys(prefix);
+    this.indexes = new DatasetIndexStore(redis, prefix);
   }
 
   /** Archives and removes up to `batch` expired jobs; returns how many. */
@@ -51,6 +53,8 @@ export class JobRetention {
         continue;
       }
       await this.store.remove(job);
+      if (job.dataIndex && (await this.indexes.release(job.dataIndex.id, id)))
+        this.o.log(`[coordinator] retention: dataset index ${job.dataIndex.id.slice(0, 12)} removed with the last job using it`);
       removed++;
     }
     if (removed)

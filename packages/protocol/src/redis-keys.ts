@@ -48,6 +48,8 @@ export function redisKeys(prefix: string) {
     evaluator: `${prefix}:evaluator`,
     /** A packed dataset index (gzipped, a list of 4 MB pieces), by the sha256 of its packed form; shared by jobs on the same data. */
     datasetIndex: (id: string) => `${prefix}:dataset-index:${id}`,
+    /** The ids of the jobs that use a stored dataset index: the last one removed takes the index with it. */
+    datasetIndexUsers: (id: string) => `${prefix}:dataset-index:${id}:jobs`,
   };
 }
 

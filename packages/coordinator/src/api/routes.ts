@@ -118,7 +118,7 @@ export function newJobRecord(
 /** Stores the job with its dataset index (first the index: a job never names one that is not stored). */
 async function createJob(job: JobRecord, index: DataVerdict['index'], d: Deps): Promise<void> {
   if (index) {
-    await d.indexes.put(index.ref.id, index.stored);
+    await d.indexes.put(index.ref.id, index.stored, job.id);
     job.dataIndex = index.ref;
   }
   await d.store.create(job);

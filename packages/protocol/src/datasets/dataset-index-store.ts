@@ -42,6 +42,10 @@ async function inflate(pieces: AsyncIterable<Buffer>, size: number): Promise<Buf
   return out;
 }
 
+const JOIN_IF_STORED = `if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('SADD', KEYS[2], ARGV[1]) return 1 end return 0`;
+const RELEASE = `redis.call('SREM', KEYS[2], ARGV[1])
+if redis.call('SCARD', KEYS[2]) == 0 then redis.call('DEL', KEYS[1], KEYS[2]) return 1 end return 0`;
+
 /** A job's stored identity index: its content hash (the Redis key's tail) and size. */
 export interface DatasetIndexRef {
   /** sha256 of the packed index: jobs on the same data share one stored copy. */
@@ -68,18 +72,27 @@ export class DatasetIndexStore {
   }
 
   /**
-   * `stored`: compressIndex(packed), made where the index was built. Written in pieces under a
-   * temporary key (expiring, should the writer die) and renamed: a reader sees all of it or none.
+   * Stores the index for job `jobId` (`stored`: compressIndex(packed), made where the index was
+   * built). A job on data already stored only joins its users. Otherwise the pieces are written
+   * under a temporary key (expiring, should the writer die) and renamed with the user added in
+   * one transaction: a reader sees all of the index or none.
    */
-  async put(id: string, stored: Uint8Array): Promise<void> {
+  async put(id: string, stored: Uint8Array, jobId: string): Promise<void> {
     const key = this.keys.datasetIndex(id);
-    if (await this.redis.exists(key)) return;
+    const users = this.keys.datasetIndexUsers(id);
+    // Joining and releasing are scripts, so a release can never delete an index a job just joined.
+    if ((await this.redis.eval(JOIN_IF_STORED, 2, key, users, jobId)) === 1) return;
     const partial = `${key}:partial:${randomBytes(4).toString('hex')}`;
     for (let at = 0; at < stored.byteLength; at += PIECE_BYTES) {
       const piece = Buffer.from(stored.buffer, stored.byteOffset + at, Math.min(PIECE_BYTES, stored.byteLength - at));
       await this.redis.multi().rpush(partial, piece).expire(partial, 3600).exec();
     }
-    await this.redis.multi().rename(partial, key).persist(key).exec();
+    await this.redis.multi().rename(partial, key).persist(key).sadd(users, jobId).exec();
+  }
+
+  /** Job `jobId` no longer needs the index (it was removed); the last user's release deletes it. Returns whether it did. */
+  async release(id: string, jobId: string): Promise<boolean> {
+    return (await this.redis.eval(RELEASE, 2, this.keys.datasetIndex(id), this.keys.datasetIndexUsers(id), jobId)) === 1;
   }
 
   async get(id: string): Promise<Buffer> {
