@@ -5,6 +5,7 @@
  * every shard job at once with a well-formed result. Per W it runs a job of S steps and prints one
  * JSON line: wall time per step (median of the job's step records), coordinator CPU per step, the
  * shard-job payload per rank, and Redis commands per rank per step (INFO commandstats: run alone).
+ * CPU and RSS are also taken in the steady state: from the job's 5th committed step to its end.
  *
  *   npx tsx bench/control-plane-ranks.ts [--ranks 16,64,256] [--steps 20]
  */
@@ -108,8 +109,10 @@ async function measure(W: number, steps: number): Promise<void> {
   const redis = new IORedis(REDIS);
   const payloads: number[] = [];
   const stopRanks = await simulatedRanks(cluster.prefix, W, payloads);
-  const cpu = async () =>
-    Number(/^facenet_coordinator_process_cpu_seconds_total (\S+)$/m.exec(await (await fetch(`${cluster.url}/metrics`)).text())?.[1]);
+  const metric = async (name: string) =>
+    Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(await (await fetch(`${cluster.url}/metrics`)).text())?.[1]);
+  const cpu = () => metric('facenet_coordinator_process_cpu_seconds_total');
+  const rss = () => metric('facenet_coordinator_process_resident_memory_bytes');
   try {
     await new Promise((r) => setTimeout(r, 2000));
     const [cpu0, cmd0, t0] = [await cpu(), await commandCount(redis), performance.now()];
@@ -119,9 +122,16 @@ async function measure(W: number, steps: number): Promise<void> {
       checksumEvery: 10,
       train: { model: { architecture: 'tiny', imageSize: 16 }, batch: { P: 2 * W, K: 2 }, virtualShards: W, steps, checkpointEvery: 1000 },
     });
-    const done = await waitForState(cluster.url, job.id, ['completed', 'failed'], 900_000);
+    // The steady state starts once the job's start (planning, reshape) is behind it.
+    let steady: { cpu: number; rss: number; step: number } | undefined;
+    while (!steady) {
+      const v = await api<{ step: number; state: string }>(cluster.url, 'GET', `/v1/jobs/${job.id}`);
+      if (v.step >= 5 || v.state !== 'running') steady = { cpu: await cpu(), rss: await rss(), step: v.step };
+      else await new Promise((r) => setTimeout(r, 20));
+    }
+    const done = await waitForState(cluster.url, job.id, ['completed', 'failed'], 3_600_000);
     if (done.state !== 'completed') throw new Error(JSON.stringify(done).slice(0, 2000));
-    const [cpu1, cmd1, t1] = [await cpu(), await commandCount(redis), performance.now()];
+    const [cpu1, cmd1, t1, rss1] = [await cpu(), await commandCount(redis), performance.now(), await rss()];
     const history = (await redis.lrange(redisKeys(cluster.prefix).jobHistory(job.id), 0, -1)).map((h) => JSON.parse(h) as StepRecord);
     const record = JSON.parse((await redis.get(redisKeys(cluster.prefix).job(job.id))) as string) as JobRecord;
     console.log(
@@ -131,6 +141,8 @@ async function measure(W: number, steps: number): Promise<void> {
         jobSeconds: +((t1 - t0) / 1000).toFixed(1),
         stepMsMedian: +median(history.map((h) => h.stepMs)).toFixed(1),
         coordinatorCpuMsPerStep: +((1000 * (cpu1 - cpu0)) / steps).toFixed(1),
+        steadyCpuMsPerStep: +((1000 * (cpu1 - steady.cpu)) / Math.max(1, steps - steady.step)).toFixed(1),
+        steadyRssGrowthMB: +((rss1 - steady.rss) / 2 ** 20).toFixed(1),
         shardJobBytesMedian: median(payloads),
         redisCommandsPerRankStep: +((cmd1 - cmd0) / (W * steps)).toFixed(1),
         faults: record.faults.length,

@@ -78,6 +78,13 @@ describe('evaluator: VAL/FAR of every checkpoint while the job runs (facenet up)
       assert.equal(e.set, 'holdout');
       assert.equal(e.farTarget, 1e-3);
       assert.ok(done.lastCheckpoint && e.checkpointDir.startsWith(join(t.dir, 'ckpt')), e.checkpointDir);
+      // Every pair of the 10 held-out ORL people's 100 images: 10 x 45 genuine, 4,950 - 450 impostor;
+      // 4,500 impostors resolve FAR 1e-3 (4 accepted), not 1e-4.
+      assert.deepEqual(
+        { ...e.allPairs, valAt1e3: undefined },
+        { valAt1e3: undefined, valAt1e4: null, images: 100, genuinePairs: 450, impostorPairs: 4500, impostorPairsScored: 4500 },
+      );
+      assert.ok(e.allPairs!.valAt1e3! >= 0 && e.allPairs!.valAt1e3! <= 1);
     }
     const { manifest } = await readCheckpoint(done.lastCheckpoint!.dir);
     assert.deepEqual(manifest.preprocessing, { cropFraction: 0.9 }, "distributed checkpoints record the dataset's crop");
@@ -116,6 +123,8 @@ describe('evaluator: VAL/FAR of every checkpoint while the job runs (facenet up)
     const last = evals[evals.length - 1]!;
     assert.match(text, new RegExp(`facenet_evaluation_val\\{job_id="${job.id}"\\} ${last.val}`));
     assert.match(text, new RegExp(`facenet_evaluation_checkpoint_step\\{job_id="${job.id}"\\} ${last.step}`));
+    assert.match(text, new RegExp(`facenet_evaluation_val_all_pairs\\{job_id="${job.id}",far="0.001"\\} ${last.allPairs!.valAt1e3}`));
+    assert.doesNotMatch(text, /facenet_evaluation_val_all_pairs\{[^}]*far="0.0001"/, 'an unresolved FAR is not exported as 0');
     assert.match(text, new RegExp(`facenet_evaluations_total\\{job_id="${job.id}"\\} ${evals.length}`));
   });
 
@@ -134,6 +143,11 @@ describe('evaluator: VAL/FAR of every checkpoint while the job runs (facenet up)
     assert.equal(e!.set, 'pairs-file');
     assert.equal(e!.folds, 2);
     assert.equal(e!.pairs + e!.droppedPairs, 1200, 'two folds of 300 matched and 300 mismatched pairs');
+    // Every image of the folds' people, every pair of them: enough impostors to resolve FAR 1e-3.
+    const all = e!.allPairs!;
+    assert.ok(all.images > 1000 && all.impostorPairs > 500_000, JSON.stringify(all));
+    assert.equal(all.impostorPairsScored, all.impostorPairs);
+    assert.ok(all.valAt1e3 !== null && all.valAt1e4 !== null);
   });
 
   it('retention keeps the newest checkpoint and the best by VAL, deleting the other folders', async () => {

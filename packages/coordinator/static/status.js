@@ -141,6 +141,15 @@ async function renderDetail(job) {
     cell(row, num(e.auc));
     cell(row, num(e.threshold));
     cell(row, String(e.pairs));
+    const all = e.allPairs;
+    cell(
+      row,
+      !all
+        ? '–'
+        : all.valAt1e3 === null
+          ? `unresolved (${all.impostorPairsScored} impostors)`
+          : `${pct(all.valAt1e3)} (${all.genuinePairs} / ${all.impostorPairsScored})`,
+    );
     cell(row, e.report ? reportLink(job.id, e.step) : '-', 'muted');
     cell(row, e.checkpointDir, 'muted');
   });

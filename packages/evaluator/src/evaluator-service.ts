@@ -2,7 +2,16 @@ import { Job } from 'bullmq';
 import IORedis from 'ioredis';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkpointName, EvaluationResult, evaluatePairs, loadModel, writeReportFile } from '@facenet/core';
+import {
+  allPairsValFar,
+  checkpointName,
+  embeddedRows,
+  embedImages,
+  EvaluationResult,
+  loadModel,
+  scorePairs,
+  writeReportFile,
+} from '@facenet/core';
 import {
   bestEvaluation,
   CheckpointConsumer,
@@ -101,7 +110,7 @@ export class EvaluatorService {
       this.observe(record, await this.evaluations(jobId));
       const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
       this.log(
-        `[evaluator] job ${jobId}: step ${step}: accuracy ${pct(record.accuracy)}, VAL ${pct(record.val)} at FAR ${record.farTarget}, AUC ${record.auc.toFixed(3)} on ${record.pairs} ${record.set} pairs (${record.seconds.toFixed(1)} s)`,
+        `[evaluator] job ${jobId}: step ${step}: accuracy ${pct(record.accuracy)}, VAL ${pct(record.val)} at FAR ${record.farTarget}, AUC ${record.auc.toFixed(3)} on ${record.pairs} ${record.set} pairs; over all pairs VAL ${record.allPairs?.valAt1e3 == null ? 'unresolved' : pct(record.allPairs.valAt1e3)} at FAR 1e-3 (${record.allPairs?.genuinePairs} genuine, ${record.allPairs?.impostorPairsScored} impostor pairs) (${record.seconds.toFixed(1)} s)`,
       );
       return { step };
     } catch (err) {
@@ -121,12 +130,17 @@ export class EvaluatorService {
       this.sets.set(job.id, es);
     }
     const { model } = await loadModel(dir);
-    let r;
+    // One embedding per image for both scores: the listed pairs' images and every image of their people.
+    const keys = [...new Set([...es.set.keys, ...es.everyImage.keys])];
+    let embedded;
     try {
-      r = await evaluatePairs(model, es.source, es.set, { farTarget: job.spec.evaluation.farTarget });
+      embedded = await embedImages(model, es.source, keys);
     } finally {
       model.dispose();
     }
+    const r = scorePairs(embeddedRows(embedded, keys, es.set.keys), es.set, { farTarget: job.spec.evaluation.farTarget });
+    const every = embeddedRows(embedded, keys, es.everyImage.keys);
+    const all = allPairsValFar(every.embeddings, every.dim, es.everyImage.labels, every.ok, { farTargets: [1e-3, 1e-4], seed: step });
     const e = r.report;
     const report = await this.writeReport(job, step, dir, es, r);
     return {
@@ -146,6 +160,14 @@ export class EvaluatorService {
       threshold: e.threshold,
       droppedPairs: r.droppedPairs,
       skippedImages: r.skipped.length,
+      allPairs: {
+        valAt1e3: all.points[0]?.val ?? null,
+        valAt1e4: all.points[1]?.val ?? null,
+        images: all.images,
+        genuinePairs: all.genuinePairs,
+        impostorPairs: all.impostorPairs,
+        impostorPairsScored: all.impostorPairsScored,
+      },
       seconds: (performance.now() - t0) / 1000,
       at: new Date().toISOString(),
       ...(report ? { report } : {}),
@@ -205,6 +227,13 @@ export class EvaluatorService {
     m.threshold.set(l, r.threshold);
     m.step.set(l, r.step);
     m.bestVal.set(l, bestEvaluation(all)?.val ?? r.val);
+    for (const [far, v] of [
+      ['0.001', r.allPairs?.valAt1e3],
+      ['0.0001', r.allPairs?.valAt1e4],
+    ] as const) {
+      if (v === null || v === undefined) m.valAllPairs.remove({ ...l, far });
+      else m.valAllPairs.set({ ...l, far }, v);
+    }
     m.seconds.observe(l, r.seconds);
     m.evaluations.inc(l);
   }

@@ -15,6 +15,12 @@ export function createEvaluatorMetrics() {
     threshold: gauge('facenet_evaluation_threshold', 'Best-accuracy squared-distance threshold, newest evaluated checkpoint'),
     step: gauge('facenet_evaluation_checkpoint_step', 'Step of the newest evaluated checkpoint'),
     bestVal: gauge('facenet_evaluation_best_val', "Best VAL over the job's evaluated checkpoints"),
+    valAllPairs: new Gauge({
+      name: 'facenet_evaluation_val_all_pairs',
+      help: "VAL at FAR `far` over every pair of the evaluation identities' images, newest evaluated checkpoint (absent where the impostor pairs cannot resolve that FAR)",
+      labelNames: ['job_id', 'far'],
+      registers: [registry],
+    }),
     seconds: new Histogram({
       name: 'facenet_evaluation_seconds',
       help: 'Time to evaluate one checkpoint (embed and score)',

@@ -51,8 +51,11 @@ export type { PKOptions, PKConfig, PKBatch, BatchItem } from './data/pk-sampler'
 export { loadImages } from './data/load-images';
 export type { LoadedImages, SkippedImage } from './data/load-images';
 
-export { parsePairs, readPairsFile, lfwImagePath, pairSetFromFile } from './eval/pairs';
+export { imagesOfPairsPeople, parsePairs, readPairsFile, lfwImagePath, pairSetFromFile } from './eval/pairs';
 export type { FacePair, PairsFile } from './eval/pairs';
+export { embeddedRows } from './eval/embed-union';
+export { allPairsValFar } from './eval/all-pairs';
+export type { AllPairsOptions, AllPairsPoint, AllPairsReport } from './eval/all-pairs';
 export { valFarAt, accuracyAt, bestAccuracyThreshold, thresholdForFar, evaluateFolds, roc } from './eval/verification';
 export type { ValFar, FoldReport, Roc } from './eval/verification';
 export { rocPng } from './eval/roc-plot';

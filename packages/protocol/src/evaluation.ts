@@ -25,6 +25,19 @@ export interface EvaluationRecord {
   skippedImages: number;
   seconds: number;
   at: string;
+  /**
+   * VAL over every pair of the evaluation identities' images, at FAR 1e-3 and 1e-4 (null where
+   * the impostor pairs are too few to resolve that FAR), with the pair counts behind it.
+   */
+  allPairs?: {
+    valAt1e3: number | null;
+    valAt1e4: number | null;
+    images: number;
+    genuinePairs: number;
+    impostorPairs: number;
+    /** All impostor pairs, or a uniform sample of this many when there are more than 20M. */
+    impostorPairsScored: number;
+  };
   /** The checkpoint's HTML report, relative to the report root (GET /v1/jobs/:id/evaluations/:step/report); absent without one. */
   report?: string;
 }

@@ -2,11 +2,16 @@ import { Command } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import {
+  AllPairsReport,
+  allPairsValFar,
   eigenfaceEmbeddings,
+  EmbeddedImages,
+  embeddedRows,
+  embedImages,
   EmbeddingModel,
   EvaluationResult,
-  evaluatePairs,
   FilesSource,
+  imagesOfPairsPeople,
   fitEigenfaces,
   pairSetFromFile,
   PairSet,
@@ -62,7 +67,8 @@ async function scoreEigenfaces(
   file: ReturnType<typeof readPairsFile>,
   folds: Set<number> | undefined,
   set: PairSet,
-): Promise<{ r: EvaluationResult; what: string; cropFraction: number }> {
+  every: EveryImage,
+): Promise<Scored> {
   if (!folds) throw new UsageError('--eigenfaces needs --folds: the baseline is fit on the images of the other folds');
   const others = new Set(Array.from({ length: file.folds }, (_, f) => f).filter((f) => !folds.has(f)));
   if (others.size === 0) throw new UsageError('--eigenfaces needs at least one fold outside --folds to fit on');
@@ -73,19 +79,16 @@ async function scoreEigenfaces(
     `[facenet] eigenfaces: fitting 128 whitened components on ${fitKeys.length} images of folds ${[...others].map((f) => f + 1).join(',')} (48 px grey, crop fraction ${cropFraction})`,
   );
   const eig = await fitEigenfaces(new FilesSource(fitKeys, cropFraction), fitKeys);
-  const e = await eigenfaceEmbeddings(eig, new FilesSource(set.keys, cropFraction), set.keys);
+  const keys = unionKeys(set, every);
+  const e = await eigenfaceEmbeddings(eig, new FilesSource(keys, cropFraction), keys);
   return {
-    r: scorePairs(e, set, { farTarget: flags.farTarget, int8: flags.int8 }),
+    ...scoreBoth(e, keys, set, every, flags),
     what: `eigenfaces (whitened PCA, 128 components, fit on ${eig.images} images of folds ${[...others].map((f) => f + 1).join(',')})`,
     cropFraction,
   };
 }
 
-async function scoreModel(
-  flags: EvaluateFlags,
-  out: Output,
-  set: PairSet,
-): Promise<{ r: EvaluationResult; what: string; cropFraction: number }> {
+async function scoreModel(flags: EvaluateFlags, out: Output, set: PairSet, every: EveryImage): Promise<Scored> {
   if (!flags.checkpoint) throw new UsageError('--checkpoint is required (or --eigenfaces)');
   const loaded = await loadModelForCommand(flags.checkpoint, flags.backend, out, flags.cropFraction);
   let model = loaded.model;
@@ -97,15 +100,25 @@ async function scoreModel(
     what = `untrained ${loaded.manifest.model.architecture} ${loaded.manifest.model.imageSize}px (the architecture of ${loaded.dir})`;
     out.info(`[facenet] ${what}`);
   }
-  const bar = out.progress('embed', set.keys.length);
-  const r = await evaluatePairs(model, new FilesSource(set.keys, loaded.cropFraction), set, {
-    farTarget: flags.farTarget,
-    int8: flags.int8,
-    onProgress: (d) => bar.update(d),
-  });
+  const keys = unionKeys(set, every);
+  const bar = out.progress('embed', keys.length);
+  const e = await embedImages(model, new FilesSource(keys, loaded.cropFraction), keys, { onProgress: (d) => bar.update(d) });
   bar.stop();
   model.dispose();
-  return { r, what, cropFraction: loaded.cropFraction };
+  return { ...scoreBoth(e, keys, set, every, flags), what, cropFraction: loaded.cropFraction };
+}
+
+type EveryImage = { keys: string[]; labels: number[] };
+type Scored = { r: EvaluationResult; all: AllPairsReport; what: string; cropFraction: number };
+
+/** The listed pairs' images and every image of their people, each once. */
+const unionKeys = (set: PairSet, every: EveryImage) => [...new Set([...set.keys, ...every.keys])];
+
+/** The N-fold score of the listed pairs and VAL at FAR over all pairs, from one embedding of each image. */
+function scoreBoth(e: EmbeddedImages, keys: string[], set: PairSet, every: EveryImage, flags: EvaluateFlags) {
+  const r = scorePairs(embeddedRows(e, keys, set.keys), set, { farTarget: flags.farTarget, int8: flags.int8 });
+  const rows = embeddedRows(e, keys, every.keys);
+  return { r, all: allPairsValFar(rows.embeddings, rows.dim, every.labels, rows.ok, { farTargets: [1e-3, 1e-4] }) };
 }
 
 async function runEvaluate(flags: EvaluateFlags): Promise<void> {
@@ -114,9 +127,10 @@ async function runEvaluate(flags: EvaluateFlags): Promise<void> {
   const folds = flags.folds ? parseFolds(flags.folds, file.folds) : undefined;
   const set = pairSetFromFile(file, flags.images, flags.ext, folds);
   const keys = set.keys;
-  const { r, what, cropFraction } = flags.eigenfaces
-    ? await scoreEigenfaces(flags, out, file, folds, set)
-    : await scoreModel(flags, out, set);
+  const every = imagesOfPairsPeople(file, flags.images, folds);
+  const { r, all, what, cropFraction } = flags.eigenfaces
+    ? await scoreEigenfaces(flags, out, file, folds, set, every)
+    : await scoreModel(flags, out, set, every);
   if (r.skipped.length)
     out.info(`[facenet] ${r.skipped.length} images could not be read (first: ${r.skipped[0]?.reason}); ${r.droppedPairs} pairs dropped`);
   const e = r.report;
@@ -149,6 +163,7 @@ async function runEvaluate(flags: EvaluateFlags): Promise<void> {
     droppedPairs: r.droppedPairs,
     skippedImages: r.skipped.length,
     ...e,
+    allPairs: all,
   });
   out.line(
     `pairs: ${e.pairs} in ${e.folds} folds${r.droppedPairs ? ` (${r.droppedPairs} dropped: unreadable images)` : ''}${flags.int8 ? ', int8 embeddings' : ''}`,
@@ -156,6 +171,10 @@ async function runEvaluate(flags: EvaluateFlags): Promise<void> {
   out.line(`accuracy: ${pct(e.accuracy)} ± ${pct(e.accuracyStd)} (threshold chosen on the other folds)`);
   out.line(`VAL@FAR=${e.farTarget}: ${pct(e.val)} ± ${pct(e.valStd)} (measured FAR ${e.far.toFixed(5)})`);
   out.line(`AUC: ${e.auc.toFixed(4)}; best threshold on all pairs: ${e.threshold.toFixed(4)}`);
+  for (const p of all.points)
+    out.line(
+      `VAL@FAR=${p.farTarget} over all pairs of the folds' ${all.images} images: ${p.val === null ? 'unresolved (too few impostor pairs)' : pct(p.val)} (${all.genuinePairs} genuine, ${all.impostorPairsScored}${all.impostorPairsScored < all.impostorPairs ? ` sampled of ${all.impostorPairs}` : ''} impostor pairs)`,
+    );
 }
 
 export function evaluateCommand(): Command {

@@ -1,6 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PairsFormatError } from '../errors';
+import { isImagePath } from '../data/decode-image';
 import type { PairSet } from './holdout-pairs';
 
 export interface FacePair {
@@ -105,4 +106,28 @@ export function pairSetFromFile(file: PairsFile, imagesDir: string, ext = '.jpg'
     set.fold.push(p.fold);
   }
   return set;
+}
+
+/**
+ * Every image of the people the chosen folds' pairs name (all folds when `folds` is absent), from
+ * an LFW-style images folder (<images>/<name>/<file>), labelled by person: the images VAL at FAR
+ * over all pairs is scored on. A person with no folder adds nothing.
+ */
+export function imagesOfPairsPeople(file: PairsFile, imagesDir: string, folds?: ReadonlySet<number>): { keys: string[]; labels: number[] } {
+  const people = [...new Set(file.pairs.filter((p) => !folds || folds.has(p.fold)).flatMap((p) => [p.a.name, p.b.name]))];
+  const keys: string[] = [];
+  const labels: number[] = [];
+  people.forEach((name, label) => {
+    let files: string[] = [];
+    try {
+      files = readdirSync(join(imagesDir, name)).filter(isImagePath).sort();
+    } catch {
+      return;
+    }
+    for (const f of files) {
+      keys.push(join(imagesDir, name, f));
+      labels.push(label);
+    }
+  });
+  return { keys, labels };
 }
