@@ -1,6 +1,15 @@
 import { existsSync, statSync } from 'node:fs';
 import { compileTrainOptions, ConfigError, readPairsFile, SpecError, TrainConfig, TrainOptions } from '@facenet/core';
-import { allowedLocation, budgetShortfall, datasetKind, JobSpec, OUTSIDE_ROOTS, parseJobSpec, WorkerBudget } from '@facenet/protocol';
+import {
+  allowedLocation,
+  budgetShortfall,
+  datasetKind,
+  insideRoots,
+  JobSpec,
+  OUTSIDE_ROOTS,
+  parseJobSpec,
+  WorkerBudget,
+} from '@facenet/protocol';
 import { AdmissionClient, DataVerdict, Issue } from './admission';
 
 /** What admitting a job needs of the coordinator. */
@@ -28,12 +37,16 @@ export async function admitSpec(
   const spec = parseJobSpec(body);
   const kind = datasetKind(spec.dataset);
   const issues: Issue[] = [];
-  // Paths outside the data roots are refused before anything looks at them.
-  const outside = [
-    ...kind.files(spec.dataset),
+  // Locations outside the data roots (paths) or data URLs (a dataset's remote location) are
+  // refused before anything looks at them; evaluation files are paths only.
+  const evaluationFiles = [
     spec.evaluation.pairs ? { path: 'evaluation.pairs', value: spec.evaluation.pairs } : undefined,
     spec.evaluation.images ? { path: 'evaluation.images', value: spec.evaluation.images } : undefined,
-  ].filter((x): x is { path: string; value: string } => !!x && !allowedLocation(x.value, roots));
+  ].filter((x): x is { path: string; value: string } => !!x);
+  const outside = [
+    ...kind.files(spec.dataset).filter((x) => !allowedLocation(x.value, roots)),
+    ...evaluationFiles.filter((x) => !insideRoots(x.value, roots)),
+  ];
   if (outside.length) throw new SpecError(outside.map((x) => ({ path: x.path, message: `${x.value} ${OUTSIDE_ROOTS}` })));
   let train: TrainConfig | undefined;
   try {

@@ -26,11 +26,13 @@ export class DataClient implements StepLoader {
     const held = JSON.stringify([dataset.spec, dataset.indexId]);
     const packed = dataset.indexId && held !== this.threadDataset ? await this.fetchIndex(dataset.indexId) : undefined;
     this.threadDataset = held;
-    const r = await this.thread.call<LoadReply>(
-      'load',
-      { dataset, shards, train, step, packed },
-      packed ? [packed.buffer as ArrayBuffer] : [],
-    );
+    let r: LoadReply;
+    try {
+      r = await this.thread.call<LoadReply>('load', { dataset, shards, train, step, packed }, packed ? [packed.buffer as ArrayBuffer] : []);
+    } catch (err) {
+      if (packed) this.threadDataset = undefined; // the thread may not have kept the source: send the index again
+      throw err;
+    }
     const last = this.reported;
     this.onCache({
       hits: r.cache.hits - last.hits,
