@@ -73,7 +73,10 @@ function stopRing(ranks: Rank[]): Promise<unknown> {
         new Promise((resolve) => {
           if (r.proc.exitCode !== null || r.proc.signalCode !== null) return resolve(null);
           r.proc.once('exit', resolve);
-          r.proc.send({ cmd: 'exit' });
+          // A rank just SIGKILLed may not have been reaped yet: its channel is closed, and a send
+          // without a callback would throw ERR_IPC_CHANNEL_CLOSED as an uncaught 'error' (CI saw it).
+          if (r.proc.killed || !r.proc.connected) return;
+          r.proc.send({ cmd: 'exit' }, () => undefined);
         }),
     ),
   );
