@@ -1,3 +1,4 @@
+import { isRemote } from '@facenet/core';
 import { existsSync, realpathSync } from 'node:fs';
 import { delimiter, isAbsolute, relative, resolve } from 'node:path';
 
@@ -56,7 +57,7 @@ export function underUrls(location: string, urls: readonly string[]): boolean {
 
 /** Whether a dataset location is one this cluster serves: a remote URL under `urls`, else a path inside `roots`. */
 export function allowedLocation(location: string, roots: readonly string[], urls: readonly string[] = dataUrls()): boolean {
-  return /^(https?|s3):\/\//i.test(location) ? underUrls(location, urls) : insideRoots(location.replace(/^file:\/\//, ''), roots);
+  return isRemote(location) ? underUrls(location, urls) : insideRoots(location.replace(/^file:\/\//, ''), roots);
 }
 
 /**
