@@ -47,6 +47,10 @@ function randomCases(n: number): Case[] {
     { x: [2, 10, 11, 3], k: [5, 4], co: 5, s: 3, d: 1, pad: 'valid' },
     { x: [2, 11, 9, 2], k: [3, 3], co: 3, s: 1, d: 2, pad: 'same' },
     { x: [1, 13, 13, 3], k: [3, 2], co: 2, s: 1, d: 3, pad: 'valid' },
+    // 1x1 stride 1: the matMul path, with fewer and with more outputs than inputs.
+    { x: [3, 7, 9, 6], k: [1, 1], co: 2, s: 1, d: 1, pad: 'same' },
+    { x: [2, 5, 3, 2], k: [1, 1], co: 7, s: 1, d: 1, pad: 'valid' },
+    { x: [2, 9, 8, 4], k: [1, 1], co: 3, s: 2, d: 1, pad: 'same' },
   ];
   for (let i = 0; i < n; i++) {
     const s = rnd(1, 3);

@@ -3,8 +3,11 @@
 export { tf } from './backend/tf';
 export { selectBackend, currentBackend, parseBackendName, BACKEND_ORDER } from './backend/select-backend';
 export type { BackendName, BackendChoice, SelectBackendOptions } from './backend/select-backend';
-export { registerFastConvGradients, conv2dFilterGradient, conv2dInputGradient } from './backend/conv-gradients';
-export { registerFastMatMulGradient } from './backend/matmul-gradient';
+export { conv2dFilterGradient, conv2dInputGradient, pointwiseConvGradients } from './backend/conv-gradients';
+export { maxPoolGradFirstMax } from './backend/maxpool-gradient';
+export { splitLastAxis } from './backend/concat-gradient';
+export { batchNormTraining } from './backend/batch-norm';
+export { useProjectKernels, projectKernelsInstalled, projectKernelsApply } from './backend/project-kernels';
 export * from './errors';
 export * from './error-envelope';
 

@@ -131,13 +131,45 @@ export function conv2dInputGradient(
   });
 }
 
-let registered = false;
+/**
+ * A 1x1, stride-1, unpadded convolution is a matMul of the [N*H*W, C] view with the [C, O]
+ * filter, so its gradients are matMuls too: dx = dy W^T and dW = x^T dy. On the inception
+ * nets' 1x1 layers this is 2-4x faster than the transposed forward convolutions above, mostly
+ * for the filter gradient (measured in bench/step-profile.ts). The smaller operand is the one
+ * transposed (tfjs-wasm's matMul with a transposed operand flag is 5-10x slower than an explicit
+ * transpose first, measured).
+ */
+export function pointwiseConvGradients(x: tf.Tensor4D, dy: tf.Tensor4D, filter: tf.Tensor4D): { dx: tf.Tensor4D; dw: tf.Tensor4D } {
+  return tf.tidy(() => {
+    const [n, h, w, c] = x.shape;
+    const o = filter.shape[3];
+    const rows = n * h * w;
+    const x2 = tf.reshape(x, [rows, c]);
+    const dy2 = tf.reshape(dy, [rows, o]);
+    const w2 = tf.reshape(filter, [c, o]);
+    const dx = tf.reshape(tf.matMul(dy2, tf.transpose(w2)), x.shape) as tf.Tensor4D;
+    const dw2 = c <= o ? tf.matMul(tf.transpose(x2), dy2) : tf.transpose(tf.matMul(tf.transpose(dy2), x2));
+    return { dx: tf.keep(dx), dw: tf.keep(tf.reshape(dw2, filter.shape) as tf.Tensor4D) };
+  });
+}
+
+const isPointwise = (filter: tf.Tensor4D, strides: Pair, dilations: Pair, p: PadInfo) =>
+  filter.shape[0] === 1 &&
+  filter.shape[1] === 1 &&
+  strides[0] === 1 &&
+  strides[1] === 1 &&
+  dilations[0] === 1 &&
+  dilations[1] === 1 &&
+  p.top === 0 &&
+  p.bottom === 0 &&
+  p.left === 0 &&
+  p.right === 0;
+
+let stock: tf.GradConfig | undefined;
 
 /** Installs the forward-conv gradients for Conv2D on wasm and cpu; others keep the stock one. */
 export function registerFastConvGradients(): void {
-  if (registered) return;
-  registered = true;
-  const stock = tf.getGradient('Conv2D');
+  stock ??= tf.getGradient('Conv2D');
   overrideGradient({
     kernelName: 'Conv2D',
     inputsToSave: ['x', 'filter'],
@@ -151,10 +183,19 @@ export function registerFastConvGradients(): void {
       const dilations = pair(a.dilations ?? 1);
       const info = convInfo(x.shape, filter.shape, strides, dilations, a.pad);
       const g = dy as tf.Tensor4D;
+      if (isPointwise(filter, strides, dilations, info.padInfo)) {
+        const { dx, dw } = pointwiseConvGradients(x, g, filter);
+        return { x: () => dx, filter: () => dw };
+      }
       return {
         x: () => conv2dInputGradient(x.shape, g, filter, strides, dilations, info.padInfo),
         filter: () => conv2dFilterGradient(x, g, filter.shape, strides, dilations, info.padInfo),
       };
     },
   });
+}
+
+/** Puts tfjs's own Conv2D gradient back. */
+export function restoreConvGradients(): void {
+  if (stock) overrideGradient(stock);
 }

@@ -1,7 +1,7 @@
 import { overrideGradient } from './override-gradient';
 import { tf } from './tf';
 
-let registered = false;
+let stock: tf.GradConfig | undefined;
 
 /**
  * A BatchMatMul gradient without transposed operands on wasm and cpu. tfjs's own writes
@@ -12,10 +12,8 @@ let registered = false;
  * stock gradient. FACENET_STOCK_MATMUL_GRADIENT=1 keeps the stock one everywhere (benchmarks).
  */
 export function registerFastMatMulGradient(): void {
-  if (registered) return;
-  registered = true;
-  const stock = tf.getGradient('BatchMatMul');
-  if (!stock) return;
+  stock ??= tf.getGradient('BatchMatMul');
+  const fallback = stock;
   overrideGradient({
     kernelName: 'BatchMatMul',
     inputsToSave: ['a', 'b'],
@@ -24,7 +22,7 @@ export function registerFastMatMulGradient(): void {
       const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
       const backend = tf.getBackend();
       const plain = !transposeA && !transposeB && a.rank === 3 && b.rank === 3 && a.shape[0] === b.shape[0];
-      if (!plain || (backend !== 'wasm' && backend !== 'cpu')) return stock.gradFunc(dy, saved, attrs);
+      if (!plain || (backend !== 'wasm' && backend !== 'cpu')) return fallback.gradFunc(dy, saved, attrs);
       const g = dy as tf.Tensor3D;
       return {
         a: () => tf.matMul(g, tf.transpose(b, [0, 2, 1])),
@@ -32,4 +30,9 @@ export function registerFastMatMulGradient(): void {
       };
     },
   });
+}
+
+/** Puts tfjs's own BatchMatMul gradient back. */
+export function restoreMatMulGradient(): void {
+  if (stock) overrideGradient(stock);
 }

@@ -1,6 +1,5 @@
 import { tf } from './tf';
-import { registerFastConvGradients } from './conv-gradients';
-import { registerFastMatMulGradient } from './matmul-gradient';
+import { projectKernelsApply, useProjectKernels } from './project-kernels';
 import { BackendError } from '../errors';
 
 /** Backend names as users write them (FACENET_BACKEND, --backend). */
@@ -84,16 +83,17 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
   if (current) return current;
   const requested = parseBackendName(options.backend ?? process.env.FACENET_BACKEND);
   const log = options.log === undefined ? (line: string) => console.error(line) : options.log;
-  // Silence tfjs's "install tfjs-node" banner: we log our own choice.
-  tf.env().set('IS_TEST', true);
+  // Production mode (tf.enableProdMode's flag) silences tfjs's "install tfjs-node" banner (we log
+  // our own choice). IS_TEST would too, but it also turns on a per-kernel leak check that counts
+  // the tensors a custom-gradient op saves for its backward pass (backend/batch-norm.ts) as leaks.
+  tf.env().set('PROD', true);
   const candidates = requested === 'auto' ? BACKEND_ORDER : [requested];
   const skipped: BackendChoice['skipped'] = [];
   for (const name of candidates) {
     const reason = await activate(name);
     if (reason === undefined) {
-      // FACENET_STOCK_CONV_GRADIENTS=1 / FACENET_STOCK_MATMUL_GRADIENT=1 keep tfjs's own gradients (benchmarks compare).
-      if (!process.env.FACENET_STOCK_CONV_GRADIENTS) registerFastConvGradients();
-      if (!process.env.FACENET_STOCK_MATMUL_GRADIENT) registerFastMatMulGradient();
+      // Our gradients and batch norm on wasm/cpu only; tfjs-node keeps TensorFlow's kernels.
+      if (projectKernelsApply(tf.getBackend())) useProjectKernels(true);
       current = { requested, name, tfName: tf.getBackend(), skipped };
       log?.(`[facenet] backend: ${name}${skipped.length ? ` (skipped ${skipped.map((s) => s.name).join(', ')})` : ''}`);
       return current;

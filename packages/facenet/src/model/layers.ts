@@ -1,4 +1,6 @@
 import { tf } from '../backend/tf';
+import { batchNormTraining } from '../backend/batch-norm';
+import { projectKernelsInstalled } from '../backend/project-kernels';
 import { ParamStore } from './param-store';
 
 /** Batch statistics of one forward pass in training mode, keyed by the batch-norm layer name. */
@@ -8,8 +10,11 @@ const BN_EPSILON = 1e-3;
 
 /**
  * Builds a network as plain code: each call creates its parameters on first use (from the
- * store's seed) and reuses them afterwards. Batch norm is written with elementwise ops rather
- * than tf.batchNorm because tfjs's batch-norm gradient uses `tile`, which is slow on wasm.
+ * store's seed) and reuses them afterwards. In training, batch norm is the project's one-op
+ * version (backend/batch-norm.ts) where the project's kernels are installed (wasm, cpu), and
+ * elementwise ops elsewhere (tfjs's own batch-norm gradient uses `tile`, slow on wasm). In
+ * inference, conv -> batch norm (-> relu) is one fused convolution with the moving statistics
+ * folded into its filter and bias.
  */
 export class LayerBuilder {
   constructor(
@@ -27,10 +32,16 @@ export class LayerBuilder {
 
   batchNorm(name: string, x: tf.Tensor4D | tf.Tensor2D): tf.Tensor {
     const c = x.shape[x.rank - 1] as number;
-    const gamma = this.store.param(`${name}/gamma`, [c], 'ones');
-    const beta = this.store.param(`${name}/beta`, [c], 'zeros');
+    const gamma = this.store.param(`${name}/gamma`, [c], 'ones') as tf.Tensor1D;
+    const beta = this.store.param(`${name}/beta`, [c], 'zeros') as tf.Tensor1D;
     const movingMean = this.store.stateVar(`${name}/moving_mean`, [c], 'zeros');
     const movingVar = this.store.stateVar(`${name}/moving_variance`, [c], 'ones');
+    if (this.training && projectKernelsInstalled()) {
+      const r = batchNormTraining(x, gamma, beta, BN_EPSILON);
+      if (this.bnStats) this.bnStats.set(name, { mean: r.mean, variance: r.variance });
+      else tf.dispose([r.mean, r.variance]);
+      return r.y;
+    }
     let mean: tf.Tensor;
     let variance: tf.Tensor;
     if (this.training) {
@@ -47,9 +58,36 @@ export class LayerBuilder {
     return tf.add(tf.mul(tf.sub(x, mean), scale), beta);
   }
 
+  /**
+   * conv -> batch norm (-> relu). In inference the moving statistics fold into the filter and a
+   * bias, w' = w * gamma / sigma, b' = beta - mean * gamma / sigma, and the three run as one fused
+   * convolution: one pass over the activation instead of four.
+   */
+  convBn(name: string, x: tf.Tensor4D, filters: number, kernel: number, stride: number, relu: boolean): tf.Tensor4D {
+    if (this.training) {
+      const y = this.batchNorm(`${name}/bn`, this.conv(name, x, filters, kernel, stride)) as tf.Tensor4D;
+      return relu ? (tf.relu(y) as tf.Tensor4D) : y;
+    }
+    const w = this.store.param(`${name}/w`, [kernel, kernel, x.shape[3], filters], 'he', kernel * kernel * x.shape[3]);
+    const bn = `${name}/bn`;
+    const gamma = this.store.param(`${bn}/gamma`, [filters], 'ones');
+    const beta = this.store.param(`${bn}/beta`, [filters], 'zeros');
+    const mean = this.store.stateVar(`${bn}/moving_mean`, [filters], 'zeros');
+    const variance = this.store.stateVar(`${bn}/moving_variance`, [filters], 'ones');
+    const scale = tf.mul(gamma, tf.rsqrt(tf.add(variance, BN_EPSILON)));
+    return tf.fused.conv2d({
+      x,
+      filter: tf.mul(w, scale) as tf.Tensor4D,
+      strides: stride,
+      pad: 'same',
+      bias: tf.sub(beta, tf.mul(mean, scale)),
+      activation: relu ? 'relu' : 'linear',
+    });
+  }
+
   /** conv -> batch norm -> relu, the unit every zoo model is made of. */
   convBnRelu(name: string, x: tf.Tensor4D, filters: number, kernel: number, stride = 1): tf.Tensor4D {
-    return tf.relu(this.batchNorm(`${name}/bn`, this.conv(name, x, filters, kernel, stride))) as tf.Tensor4D;
+    return this.convBn(name, x, filters, kernel, stride, true);
   }
 
   dense(name: string, x: tf.Tensor2D, units: number): tf.Tensor2D {

@@ -62,11 +62,8 @@ const inceptionSmall: Architecture = (b, x, w) => {
 
 function residualBlock(b: LayerBuilder, name: string, x: tf.Tensor4D, filters: number, stride: number): tf.Tensor4D {
   let h = b.convBnRelu(`${name}/a`, x, filters, 3, stride);
-  h = b.batchNorm(`${name}/b/bn`, b.conv(`${name}/b`, h, filters, 3)) as tf.Tensor4D;
-  const shortcut =
-    stride === 1 && x.shape[3] === filters
-      ? x
-      : (b.batchNorm(`${name}/proj/bn`, b.conv(`${name}/proj`, x, filters, 1, stride)) as tf.Tensor4D);
+  h = b.convBn(`${name}/b`, h, filters, 3, 1, false);
+  const shortcut = stride === 1 && x.shape[3] === filters ? x : b.convBn(`${name}/proj`, x, filters, 1, stride, false);
   return tf.relu(tf.add(h, shortcut)) as tf.Tensor4D;
 }
 
