@@ -5,8 +5,10 @@ import {
   computeShardGradients,
   disposeGradients,
   EmbeddingModel,
+  LayerBuilder,
   maxPoolGradFirstMax,
   Optimizer,
+  ParamStore,
   projectKernelsApply,
   projectKernelsInstalled,
   splitLastAxis,
@@ -95,7 +97,10 @@ describe('project kernels (wasm and cpu gradients)', function () {
         const attrs = { filterSize: c.size, strides: c.stride, pad: c.pad };
         const ref = tf.engine().runKernel('MaxPoolGrad', { dy, input: x, output: y }, attrs as never) as tf.Tensor;
         const info = tf.backend_util.computePool2DInfo(c.x, c.size, c.stride, 1, c.pad);
-        const ours = tf.tensor(maxPoolGradFirstMax(x.dataSync() as Float32Array, dy.dataSync() as Float32Array, info), c.x);
+        const ours = tf.tensor(
+          maxPoolGradFirstMax(x.dataSync() as Float32Array, y.dataSync() as Float32Array, dy.dataSync() as Float32Array, info),
+          c.x,
+        );
         assert.ok(maxErr(ours, ref) <= 1e-5, `case ${i} ${JSON.stringify(c)}: error ${maxErr(ours, ref)}`);
       }
     });
@@ -195,6 +200,43 @@ describe('project kernels (wasm and cpu gradients)', function () {
             assert.ok(err <= 1e-4, `${backend} ${shape} ${name}: relative error ${err}`);
           });
         }
+      });
+    }
+  });
+
+  describe('inference: conv -> batch norm (-> relu) as one fused convolution', () => {
+    for (const backend of ['wasm', 'cpu']) {
+      it(`${backend}: equals conv, then the moving-statistics formula, then relu`, async () => {
+        await tf.setBackend(backend);
+        const store = new ParamStore(3);
+        const x = tf.randomNormal([4, 9, 9, 5], 0, 1, 'float32', 1) as tf.Tensor4D;
+        for (const [kernel, stride, relu] of [
+          [3, 1, true],
+          [1, 2, false],
+          [5, 2, true],
+        ] as const) {
+          const name = `l${kernel}${stride}`;
+          new LayerBuilder(store, false).convBn(name, x, 6, kernel, stride, relu); // creates the variables
+          // Moving statistics and affine parameters away from their initial 0/1.
+          for (const [suffix, mean, sd] of [
+            ['bn/moving_mean', 0.3, 0.5],
+            ['bn/moving_variance', 2, 0.5],
+          ] as const)
+            store.state.get(`${name}/${suffix}`)!.assign(tf.abs(tf.randomNormal([6], mean, sd, 'float32', kernel)));
+          store.trainable.get(`${name}/bn/gamma`)!.assign(tf.randomNormal([6], 1, 0.3, 'float32', 7));
+          store.trainable.get(`${name}/bn/beta`)!.assign(tf.randomNormal([6], 0, 0.3, 'float32', 8));
+          const fused = new LayerBuilder(store, false).convBn(name, x, 6, kernel, stride, relu);
+          const p = (k: string) => store.trainable.get(`${name}/${k}`) ?? store.state.get(`${name}/${k}`)!;
+          const conv = tf.conv2d(x, p('w') as tf.Tensor4D, stride, 'same');
+          const bn = tf.add(
+            tf.mul(tf.sub(conv, p('bn/moving_mean')), tf.mul(p('bn/gamma'), tf.rsqrt(tf.add(p('bn/moving_variance'), 1e-3)))),
+            p('bn/beta'),
+          );
+          const ref = relu ? tf.relu(bn) : bn;
+          assert.deepEqual(fused.shape, ref.shape);
+          assert.ok(maxErr(fused, ref) <= 1e-4, `${backend} k${kernel} s${stride}: ${maxErr(fused, ref)}`);
+        }
+        store.dispose();
       });
     }
   });

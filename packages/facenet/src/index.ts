@@ -11,6 +11,8 @@ export { useProjectKernels, projectKernelsInstalled, projectKernelsApply } from 
 export * from './errors';
 export * from './error-envelope';
 
+export { LayerBuilder } from './model/layers';
+export { ParamStore } from './model/param-store';
 export { EmbeddingModel, compileModelOptions } from './model/embedding-model';
 export type { ModelOptions, ModelConfig } from './model/embedding-model';
 export { ZOO, ARCHITECTURES } from './model/zoo';

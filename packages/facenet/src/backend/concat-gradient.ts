@@ -8,6 +8,7 @@
  * and backends keep the stock gradient.
  */
 import { overrideGradient } from './override-gradient';
+import { float32Values } from './tensor-memory';
 import { tf } from './tf';
 
 /** Splits channels-last `values` (last axis `sizes.reduce(+)` wide) into one array per size. */
@@ -46,7 +47,7 @@ export function registerConcatGradient(): void {
       const lastAxis = axis === rank - 1 && rank > 1;
       if (!lastAxis || dy.dtype !== 'float32' || (backend !== 'wasm' && backend !== 'cpu')) return fallback!.gradFunc(dyAny, saved, attrs);
       const sizes = saved.map((t) => t.shape[axis] as number);
-      const parts = splitLastAxis(dy.dataSync() as Float32Array, sizes);
+      const parts = splitLastAxis(float32Values(dy), sizes);
       const grads = parts.map((p, i) => tf.tensor(p, (saved[i] as tf.Tensor).shape, 'float32'));
       return Object.fromEntries(grads.map((g, i) => [String(i), () => g]));
     },

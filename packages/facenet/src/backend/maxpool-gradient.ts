@@ -6,49 +6,52 @@
  * tfjs's cpu backend use: it gives a tied window's gradient to the last maximum, and drops the
  * gradient of a window whose maximum is <= FLT_MIN (its search starts at FLT_MIN, not -inf).
  * Here every window's gradient goes to its first maximum in row-major order (strictly greater
- * than everything before it), NaN never wins, and a window with no finite winner passes nothing,
- * exactly as tfjs-cpu's MaxPoolGrad. Pooling is channels-last, so the inner loop runs over
- * channels and reads memory in order.
+ * than everything before it), and a window whose maximum is NaN or -Infinity passes nothing, as
+ * tfjs-cpu's MaxPoolGrad.
  */
 import { overrideGradient } from './override-gradient';
+import { float32Values } from './tensor-memory';
 import { tf } from './tf';
 
 type PoolInfo = tf.backend_util.Conv2DInfo;
 
-/** dx for one max pool: each output's dy added at its window's first maximum. */
-export function maxPoolGradFirstMax(x: Float32Array, dy: Float32Array, info: PoolInfo): Float32Array {
+/**
+ * dx for one max pool: each output's dy added at its window's first maximum. `y` is the forward
+ * output (each window's maximum), `dx` zeros of x's size. The window is walked one offset at a
+ * time over every output (long, contiguous inner loops over channels), and an output is claimed
+ * by the first offset, in row-major order, whose value equals its maximum: the first-maximum
+ * rule. Testing equality with the known maximum, rather than tracking a running one, leaves the
+ * inner loop one rarely-taken branch (a running maximum mispredicts about half the time on
+ * unordered values: measured ~2x slower).
+ */
+export function maxPoolGradFirstMax(
+  x: Float32Array,
+  y: Float32Array,
+  dy: Float32Array,
+  info: PoolInfo,
+  dx: Float32Array = new Float32Array(x.length),
+): Float32Array {
   const { batchSize, inHeight, inWidth, inChannels: C, outHeight, outWidth, strideHeight, strideWidth } = info;
   const { effectiveFilterHeight: fh, effectiveFilterWidth: fw, padInfo } = info;
-  const dx = new Float32Array(x.length);
-  const best = new Float32Array(C);
-  const at = new Int32Array(C);
-  for (let b = 0; b < batchSize; b++) {
-    for (let oy = 0; oy < outHeight; oy++) {
-      const top = oy * strideHeight - padInfo.top;
-      const r0 = Math.max(0, top);
-      const r1 = Math.min(inHeight, top + fh);
-      for (let ox = 0; ox < outWidth; ox++) {
-        const left = ox * strideWidth - padInfo.left;
-        const c0 = Math.max(0, left);
-        const c1 = Math.min(inWidth, left + fw);
-        best.fill(-Infinity);
-        at.fill(-1);
-        for (let r = r0; r < r1; r++) {
-          for (let c = c0; c < c1; c++) {
-            const base = ((b * inHeight + r) * inWidth + c) * C;
+  const claimed = new Uint8Array(dy.length);
+  for (let i = 0; i < fh; i++) {
+    for (let j = 0; j < fw; j++) {
+      for (let b = 0; b < batchSize; b++) {
+        for (let oy = 0; oy < outHeight; oy++) {
+          const r = oy * strideHeight - padInfo.top + i;
+          if (r < 0 || r >= inHeight) continue;
+          for (let ox = 0; ox < outWidth; ox++) {
+            const c = ox * strideWidth - padInfo.left + j;
+            if (c < 0 || c >= inWidth) continue;
+            const src = ((b * inHeight + r) * inWidth + c) * C;
+            const dst = ((b * outHeight + oy) * outWidth + ox) * C;
             for (let k = 0; k < C; k++) {
-              const v = x[base + k] as number;
-              if (v > (best[k] as number)) {
-                best[k] = v;
-                at[k] = base + k;
+              if (x[src + k] === y[dst + k] && claimed[dst + k] === 0 && y[dst + k] !== -Infinity) {
+                claimed[dst + k] = 1;
+                dx[src + k] = (dx[src + k] as number) + (dy[dst + k] as number);
               }
             }
           }
-        }
-        const o = ((b * outHeight + oy) * outWidth + ox) * C;
-        for (let k = 0; k < C; k++) {
-          const i = at[k] as number;
-          if (i >= 0) dx[i] = (dx[i] as number) + (dy[o + k] as number);
         }
       }
     }
@@ -75,13 +78,17 @@ export function registerMaxPoolGradient(): void {
     outputsToSave: [true],
     gradFunc: (dy, saved, attrs) => {
       const backend = tf.getBackend();
-      const [x] = saved as [tf.Tensor4D];
+      const [x, y] = saved as [tf.Tensor4D, tf.Tensor4D];
       if ((backend !== 'wasm' && backend !== 'cpu') || x.dtype !== 'float32') return fallback!.gradFunc(dy, saved, attrs);
       const a = attrs as unknown as MaxPoolAttrs;
       const info = tf.backend_util.computePool2DInfo(x.shape, a.filterSize, a.strides, 1, a.pad, a.dimRoundingMode);
       const g = dy as tf.Tensor4D;
       return {
-        x: () => tf.tensor4d(maxPoolGradFirstMax(x.dataSync() as Float32Array, g.dataSync() as Float32Array, info), x.shape),
+        x: () => {
+          const dx = tf.zeros(x.shape); // allocated first: the heap views below stay valid
+          maxPoolGradFirstMax(float32Values(x), float32Values(y), float32Values(g), info, float32Values(dx));
+          return dx;
+        },
       };
     },
   });
