@@ -89,8 +89,8 @@ export {
 } from './checkpoint/checkpoint';
 export type { CheckpointManifest, CheckpointContents, Preprocessing } from './checkpoint/checkpoint';
 
-export { computeShardGradients, accumulate, applyUpdate, meanStats, disposeGradients, TRIPLET_ONLY } from './train/train-step';
-export { applyUpdateGuarded, checkFiniteVector, allFinite } from './train/non-finite';
+export { computeShardGradients, accumulate, meanStats, disposeGradients, TRIPLET_ONLY } from './train/shard-gradients';
+export { applyUpdate, applyUpdateGuarded, checkFiniteVector, allFinite } from './train/guarded-update';
 export { loadStepShards, stepGradients, applyStep } from './train/training-step';
 export { classificationLoss, CLASSIFICATION_HEADS } from './loss/classification-loss';
 export type { ClassificationHead } from './loss/classification-loss';
@@ -103,7 +103,7 @@ export {
   trainingModel,
 } from './train/objective';
 export type { ClassificationConfig, ClassificationMode, ClassificationOptions } from './train/objective';
-export type { ShardGradients, ShardInput, StepObjective, TripletStats } from './train/train-step';
+export type { ShardGradients, ShardInput, StepObjective, TripletStats } from './train/shard-gradients';
 export { compileTrainOptions, MAX_STEPS } from './train/train-options';
 export { parseTrainSpec, specIssues, trainOptionsSchema } from './train/train-spec';
 export type { TrainOptions, TrainConfig } from './train/train-options';
@@ -113,8 +113,8 @@ export type { StepReport, TrainerEvents } from './train/trainer';
 export { rngFor, hashString, shuffled } from './util/random';
 export type { Rng } from './util/random';
 
-export { flatLayout, flattenGradients, unflattenGradients, flatStats } from './train/flat-gradients';
-export type { FlatLayout } from './train/flat-gradients';
+export { flatLayout, flattenGradients, unflattenGradients, flatStats } from './train/flat-vector-codec';
+export type { FlatLayout } from './train/flat-vector-codec';
 export { mineTriplets, mineTripletsBruteForce } from './mining/mine-triplets';
 export type { MiningOptions, MinedTriplet, MiningStats } from './mining/mine-triplets';
 export { confusableIdentities } from './mining/confusable';

@@ -9,7 +9,7 @@ import { PairSet } from '../eval/holdout-pairs';
 import { EmbeddingModel } from '../model/embedding-model';
 import { Optimizer } from '../optim/optimizer';
 import { learningRateAt } from '../optim/schedule';
-import { meanStats, TripletStats } from './train-step';
+import { meanStats, TripletStats } from './shard-gradients';
 import { applyStep, loadStepShards, stepGradients } from './training-step';
 import { compileTrainOptions, TrainConfig, TrainOptions } from './train-options';
 import { trainingModel } from './objective';

@@ -4,10 +4,10 @@ import { BatchItem } from '../data/pk-sampler';
 import { EmbeddingModel } from '../model/embedding-model';
 import { Optimizer } from '../optim/optimizer';
 import { learningRateAt } from '../optim/schedule';
-import { applyUpdateGuarded } from './non-finite';
+import { applyUpdateGuarded } from './guarded-update';
 import { TrainConfig } from './train-options';
 import { lossWeightsAt } from './objective';
-import { accumulate, computeShardGradients, disposeGradients, ShardGradients, ShardInput, TripletStats } from './train-step';
+import { accumulate, computeShardGradients, disposeGradients, ShardGradients, ShardInput, TripletStats } from './shard-gradients';
 
 /**
  * One training step, in three parts, shared by the one-process Trainer and the worker. In the

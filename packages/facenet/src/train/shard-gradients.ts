@@ -5,7 +5,6 @@ import { SelectionStrategy } from '../loss/triplet-selection';
 import { tripletLoss } from '../loss/triplet-loss';
 import { classificationLoss } from '../loss/classification-loss';
 import { CLASS_WEIGHTS, ClassificationConfig } from './objective';
-import { Optimizer } from '../optim/optimizer';
 
 /** What one shard (or a whole step) reports about its triplets. */
 export interface TripletStats {
@@ -146,34 +145,5 @@ export function disposeGradients(g: ShardGradients): void {
   for (const s of g.bnStats.values()) {
     s.mean.dispose();
     s.variance.dispose();
-  }
-}
-
-/**
- * Applies the optimizer with the summed gradients divided by `count`, and moves batch-norm
- * moving statistics toward the mean of the shards' batch statistics.
- */
-export function applyUpdate(
-  model: EmbeddingModel,
-  optimizer: Optimizer,
-  summed: ShardGradients,
-  count: number,
-  lr: number,
-  bnMomentum: number,
-): void {
-  const mean = new Map<string, tf.Tensor>();
-  try {
-    for (const [k, g] of summed.grads) mean.set(k, tf.div(g, count));
-    optimizer.apply(model.store.trainable, mean, lr);
-    tf.tidy(() => {
-      for (const [name, s] of summed.bnStats) {
-        const mm = model.store.state.get(`${name}/moving_mean`);
-        const mv = model.store.state.get(`${name}/moving_variance`);
-        mm?.assign(tf.add(tf.mul(mm, bnMomentum), tf.mul(tf.div(s.mean, count), 1 - bnMomentum)));
-        mv?.assign(tf.add(tf.mul(mv, bnMomentum), tf.mul(tf.div(s.variance, count), 1 - bnMomentum)));
-      }
-    });
-  } finally {
-    for (const t of mean.values()) t.dispose();
   }
 }

@@ -1,6 +1,6 @@
 import { tf } from '../backend/tf';
 import { EmbeddingModel } from '../model/embedding-model';
-import { ShardGradients, TripletStats } from './train-step';
+import { ShardGradients, TripletStats } from './shard-gradients';
 
 /**
  * One float32 vector holding everything a step averages across ranks: the gradient of every

@@ -2,14 +2,43 @@ import { tf } from '../backend/tf';
 import { NonFiniteError } from '../errors';
 import { EmbeddingModel } from '../model/embedding-model';
 import { Optimizer } from '../optim/optimizer';
-import { FLAT_STATS } from './flat-gradients';
-import { applyUpdate, ShardGradients } from './train-step';
+import { FLAT_STATS } from './flat-vector-codec';
+import { ShardGradients } from './shard-gradients';
 
 /**
  * The non-finite guard: a step whose loss, gradients or updated weights hold NaN or Inf is not
  * applied. Ranks decide alike without talking: they check the same reduced vector, and their
  * weights before the update are identical, so so are the weights after it.
  */
+
+/**
+ * Applies the optimizer with the summed gradients divided by `count`, and moves batch-norm
+ * moving statistics toward the mean of the shards' batch statistics.
+ */
+export function applyUpdate(
+  model: EmbeddingModel,
+  optimizer: Optimizer,
+  summed: ShardGradients,
+  count: number,
+  lr: number,
+  bnMomentum: number,
+): void {
+  const mean = new Map<string, tf.Tensor>();
+  try {
+    for (const [k, g] of summed.grads) mean.set(k, tf.div(g, count));
+    optimizer.apply(model.store.trainable, mean, lr);
+    tf.tidy(() => {
+      for (const [name, s] of summed.bnStats) {
+        const mm = model.store.state.get(`${name}/moving_mean`);
+        const mv = model.store.state.get(`${name}/moving_variance`);
+        mm?.assign(tf.add(tf.mul(mm, bnMomentum), tf.mul(tf.div(s.mean, count), 1 - bnMomentum)));
+        mv?.assign(tf.add(tf.mul(mv, bnMomentum), tf.mul(tf.div(s.variance, count), 1 - bnMomentum)));
+      }
+    });
+  } finally {
+    for (const t of mean.values()) t.dispose();
+  }
+}
 
 /**
  * Throws NonFiniteError when the summed flat vector (gradients, batch-norm batch statistics from
