@@ -131,8 +131,9 @@ async function main(): Promise<void> {
             far: final.far,
             auc: final.auc,
             pairs: final.pairs,
+            allPairs: final.allPairs,
           },
-          curve: evals.map((e) => ({ step: e.step, accuracy: e.accuracy, val: e.val, auc: e.auc })),
+          curve: evals.map((e) => ({ step: e.step, accuracy: e.accuracy, val: e.val, auc: e.auc, allPairsValAt1e3: e.allPairs?.valAt1e3 })),
           spec: arm.set ?? {},
         };
         process.stdout.write(`${JSON.stringify(row)}\n`);
