@@ -168,7 +168,8 @@ export function pointwiseConvGradients(x: tf.Tensor4D, dy: tf.Tensor4D, filter: 
     const w2 = tf.reshape(filter, [c, o]);
     const dx = tf.reshape(tf.matMul(dy2, tf.transpose(w2)), x.shape) as tf.Tensor4D;
     const dw2 = c <= o ? tf.matMul(tf.transpose(x2), dy2) : tf.transpose(tf.matMul(tf.transpose(dy2), x2));
-    return { dx: tf.keep(dx), dw: tf.keep(tf.reshape(dw2, filter.shape) as tf.Tensor4D) };
+    // Returned from the tidy, not kept: the tape (and its scope) must still own and free them.
+    return { dx, dw: tf.reshape(dw2, filter.shape) as tf.Tensor4D };
   });
 }
 
