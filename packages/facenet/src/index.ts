@@ -128,3 +128,9 @@ export { modelFootprint } from './model/footprint';
 export type { ModelFootprint } from './model/footprint';
 export { rankLoad, stepFootprint } from './train/step-footprint';
 export type { RankLoad, StepFootprint } from './train/step-footprint';
+
+export { exportModel, exportMetadata, EXPORT_FORMATS } from './export/export-model';
+export type { ExportFormat, ExportMetadata, ExportResult } from './export/export-model';
+export { traceInferenceGraph } from './export/inference-graph';
+export type { InferenceGraph, GraphNode } from './export/inference-graph';
+export type { NetBuilder } from './model/net-builder';

@@ -1,6 +1,7 @@
 import { tf } from '../backend/tf';
 import { ConfigError } from '../errors';
 import { BatchNormStats, LayerBuilder } from './layers';
+import { NetBuilder } from './net-builder';
 import { ParamStore } from './param-store';
 import { ARCHITECTURES, ArchitectureName, ZOO } from './zoo';
 
@@ -41,6 +42,12 @@ export function compileModelOptions(o: ModelOptions = {}): ModelConfig {
   return cfg;
 }
 
+/** The whole network: the architecture's body, a dense layer to D, and the unit-sphere projection. */
+export function embeddingNet<T>(b: NetBuilder<T>, images: T, config: ModelConfig): T {
+  const features = ZOO[config.architecture].body(b, images, config.width);
+  return b.l2Normalize(b.dense('embedding', features, config.embeddingDim));
+}
+
 /**
  * f(x): image batch [N, S, S, 3] (values in [-1, 1]) -> [N, D] on the unit sphere.
  * Trainable weights and batch-norm moving statistics live in named variables so that
@@ -76,10 +83,7 @@ export class EmbeddingModel {
 
   /** The network. In training mode, batch statistics are written into `bnStats` (kept tensors). */
   forward(images: tf.Tensor4D, training: boolean, bnStats?: BatchNormStats): tf.Tensor2D {
-    const builder = new LayerBuilder(this.store, training, bnStats);
-    const spec = ZOO[this.config.architecture];
-    const features = spec.body(builder, images, this.config.width);
-    return builder.l2Normalize(builder.dense('embedding', features, this.config.embeddingDim));
+    return embeddingNet(new LayerBuilder(this.store, training, bnStats), images, this.config) as tf.Tensor2D;
   }
 
   /** Inference embeddings, in batches so memory stays bounded. */

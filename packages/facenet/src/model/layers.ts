@@ -1,12 +1,41 @@
 import { tf } from '../backend/tf';
 import { batchNormTraining } from '../backend/batch-norm';
 import { projectKernelsInstalled } from '../backend/project-kernels';
+import { NetBuilder } from './net-builder';
 import { ParamStore } from './param-store';
 
 /** Batch statistics of one forward pass in training mode, keyed by the batch-norm layer name. */
 export type BatchNormStats = Map<string, { mean: tf.Tensor1D; variance: tf.Tensor1D }>;
 
 const BN_EPSILON = 1e-3;
+
+/**
+ * conv -> batch norm with the moving statistics folded in, for inference and export:
+ * w' = w * gamma / sigma, b' = beta - mean * gamma / sigma (w is [k, k, in, out]).
+ */
+export function foldedConvBn(
+  store: ParamStore,
+  name: string,
+  inC: number,
+  filters: number,
+  kernel: number,
+): { filter: tf.Tensor4D; bias: tf.Tensor1D } {
+  return tf.tidy(() => {
+    const w = store.param(`${name}/w`, [kernel, kernel, inC, filters], 'he', kernel * kernel * inC);
+    const bn = `${name}/bn`;
+    const gamma = store.param(`${bn}/gamma`, [filters], 'ones');
+    const beta = store.param(`${bn}/beta`, [filters], 'zeros');
+    const mean = store.stateVar(`${bn}/moving_mean`, [filters], 'zeros');
+    const variance = store.stateVar(`${bn}/moving_variance`, [filters], 'ones');
+    const scale = tf.mul(gamma, tf.rsqrt(tf.add(variance, BN_EPSILON)));
+    return { filter: tf.mul(w, scale) as tf.Tensor4D, bias: tf.sub(beta, tf.mul(mean, scale)) as tf.Tensor1D };
+  });
+}
+
+/** A dense layer's weight [in, units] and bias [units]. */
+export function denseParams(store: ParamStore, name: string, inF: number, units: number): { w: tf.Variable; b: tf.Variable } {
+  return { w: store.param(`${name}/w`, [inF, units], 'glorot', inF, units), b: store.param(`${name}/b`, [units], 'zeros') };
+}
 
 /**
  * Builds a network as plain code: each call creates its parameters on first use (from the
@@ -16,13 +45,17 @@ const BN_EPSILON = 1e-3;
  * inference, conv -> batch norm (-> relu) is one fused convolution with the moving statistics
  * folded into its filter and bias.
  */
-export class LayerBuilder {
+export class LayerBuilder implements NetBuilder<tf.Tensor> {
   constructor(
     private readonly store: ParamStore,
     private readonly training: boolean,
     /** Receives batch statistics in training mode (kept tensors; the caller disposes them). */
     private readonly bnStats?: BatchNormStats,
   ) {}
+
+  channels(x: tf.Tensor): number {
+    return x.shape[x.rank - 1] as number;
+  }
 
   conv(name: string, x: tf.Tensor4D, filters: number, kernel: number, stride = 1): tf.Tensor4D {
     const inC = x.shape[3];
@@ -68,33 +101,25 @@ export class LayerBuilder {
       const y = this.batchNorm(`${name}/bn`, this.conv(name, x, filters, kernel, stride)) as tf.Tensor4D;
       return relu ? (tf.relu(y) as tf.Tensor4D) : y;
     }
-    const w = this.store.param(`${name}/w`, [kernel, kernel, x.shape[3], filters], 'he', kernel * kernel * x.shape[3]);
-    const bn = `${name}/bn`;
-    const gamma = this.store.param(`${bn}/gamma`, [filters], 'ones');
-    const beta = this.store.param(`${bn}/beta`, [filters], 'zeros');
-    const mean = this.store.stateVar(`${bn}/moving_mean`, [filters], 'zeros');
-    const variance = this.store.stateVar(`${bn}/moving_variance`, [filters], 'ones');
-    const scale = tf.mul(gamma, tf.rsqrt(tf.add(variance, BN_EPSILON)));
-    return tf.fused.conv2d({
-      x,
-      filter: tf.mul(w, scale) as tf.Tensor4D,
-      strides: stride,
-      pad: 'same',
-      bias: tf.sub(beta, tf.mul(mean, scale)),
-      activation: relu ? 'relu' : 'linear',
-    });
+    const { filter, bias } = foldedConvBn(this.store, name, x.shape[3], filters, kernel);
+    return tf.fused.conv2d({ x, filter, strides: stride, pad: 'same', bias, activation: relu ? 'relu' : 'linear' });
   }
 
-  /** conv -> batch norm -> relu, the unit every zoo model is made of. */
   convBnRelu(name: string, x: tf.Tensor4D, filters: number, kernel: number, stride = 1): tf.Tensor4D {
     return this.convBn(name, x, filters, kernel, stride, true);
   }
 
   dense(name: string, x: tf.Tensor2D, units: number): tf.Tensor2D {
-    const inF = x.shape[1];
-    const w = this.store.param(`${name}/w`, [inF, units], 'glorot', inF, units);
-    const b = this.store.param(`${name}/b`, [units], 'zeros');
+    const { w, b } = denseParams(this.store, name, x.shape[1], units);
     return tf.add(tf.matMul(x, w as tf.Tensor2D), b);
+  }
+
+  concat(xs: tf.Tensor4D[]): tf.Tensor4D {
+    return tf.concat(xs, 3);
+  }
+
+  addRelu(a: tf.Tensor4D, b: tf.Tensor4D): tf.Tensor4D {
+    return tf.relu(tf.add<tf.Tensor4D>(a, b));
   }
 
   maxPool(x: tf.Tensor4D, size: number, stride: number): tf.Tensor4D {
@@ -105,7 +130,6 @@ export class LayerBuilder {
     return tf.mean(x, [1, 2]) as tf.Tensor2D;
   }
 
-  /** Projects onto the unit sphere: the FaceNet embedding constraint ||f(x)||2 = 1. */
   l2Normalize(x: tf.Tensor2D): tf.Tensor2D {
     return tf.div(x, tf.sqrt(tf.add(tf.sum(tf.square(x), 1, true), 1e-10)));
   }

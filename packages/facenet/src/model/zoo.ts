@@ -1,8 +1,10 @@
-import { tf } from '../backend/tf';
-import { LayerBuilder } from './layers';
+import { NetBuilder } from './net-builder';
 
-/** A network body: image batch [N, S, S, 3] in [-1, 1] -> unnormalised features [N, F]. */
-export type Architecture = (b: LayerBuilder, x: tf.Tensor4D, width: number) => tf.Tensor2D;
+/**
+ * A network body: image batch [N, S, S, 3] in [-1, 1] -> unnormalised features [N, F]. Written
+ * against NetBuilder so the same code runs (tensors) and exports (a traced graph).
+ */
+export type Architecture = <T>(b: NetBuilder<T>, x: T, width: number) => T;
 
 const ch = (n: number, width: number) => Math.max(4, Math.round(n * width));
 
@@ -27,8 +29,8 @@ interface InceptionSpec {
 }
 
 /** One GoogLeNet/NN4-style module: parallel 1x1, 3x3, 5x5 and pooled branches, concatenated. */
-function inception(b: LayerBuilder, name: string, x: tf.Tensor4D, s: InceptionSpec, w: number): tf.Tensor4D {
-  const branches: tf.Tensor4D[] = [];
+function inception<T>(b: NetBuilder<T>, name: string, x: T, s: InceptionSpec, w: number): T {
+  const branches: T[] = [];
   if (s.c1 > 0) branches.push(b.convBnRelu(`${name}/1x1`, x, ch(s.c1, w), 1, s.stride));
   const r3 = b.convBnRelu(`${name}/3x3r`, x, ch(s.c3[0], w), 1);
   branches.push(b.convBnRelu(`${name}/3x3`, r3, ch(s.c3[1], w), 3, s.stride));
@@ -38,7 +40,7 @@ function inception(b: LayerBuilder, name: string, x: tf.Tensor4D, s: InceptionSp
   }
   const pooled = b.maxPool(x, 3, s.stride);
   branches.push(s.pool > 0 ? b.convBnRelu(`${name}/pool`, pooled, ch(s.pool, w), 1) : pooled);
-  return tf.concat(branches, 3);
+  return b.concat(branches);
 }
 
 /**
@@ -60,11 +62,11 @@ const inceptionSmall: Architecture = (b, x, w) => {
   return b.globalAvgPool(h);
 };
 
-function residualBlock(b: LayerBuilder, name: string, x: tf.Tensor4D, filters: number, stride: number): tf.Tensor4D {
+function residualBlock<T>(b: NetBuilder<T>, name: string, x: T, filters: number, stride: number): T {
   let h = b.convBnRelu(`${name}/a`, x, filters, 3, stride);
   h = b.convBn(`${name}/b`, h, filters, 3, 1, false);
-  const shortcut = stride === 1 && x.shape[3] === filters ? x : b.convBn(`${name}/proj`, x, filters, 1, stride, false);
-  return tf.relu(tf.add(h, shortcut)) as tf.Tensor4D;
+  const shortcut = stride === 1 && b.channels(x) === filters ? x : b.convBn(`${name}/proj`, x, filters, 1, stride, false);
+  return b.addRelu(h, shortcut);
 }
 
 /** A ResNet-10-style net: stem, four stages of one basic residual block each. */
