@@ -11,6 +11,7 @@ import { dataCommand } from './commands/data';
 import { modelsCommand } from './commands/models';
 import { upCommand } from './commands/up';
 import { jobsCommand } from './commands/jobs';
+import { exportCommand } from './commands/export';
 import { UsageError } from './errors';
 
 export function buildProgram(): Command {
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
     modelsCommand(),
     upCommand(),
     jobsCommand(),
+    exportCommand(),
   ]) {
     program.addCommand(c);
   }

@@ -39,7 +39,13 @@ export function exportMetadata(manifest: CheckpointManifest): ExportMetadata {
     },
     checkpoint: { step: manifest.step, createdAt: manifest.createdAt, weightsSha256: manifest.weights.sha256 },
     ...(manifest.evaluation
-      ? { verification: { threshold: manifest.evaluation.threshold, accuracy: manifest.evaluation.accuracy, step: manifest.evaluation.step } }
+      ? {
+          verification: {
+            threshold: manifest.evaluation.threshold,
+            accuracy: manifest.evaluation.accuracy,
+            step: manifest.evaluation.step,
+          },
+        }
       : {}),
   };
 }
@@ -57,10 +63,17 @@ export interface ExportResult {
  * it holding the metadata. Files are written to a temporary sibling and renamed into place, so
  * a reader never sees half an export.
  */
-export async function exportModel(model: EmbeddingModel, manifest: CheckpointManifest, format: ExportFormat, outDir: string): Promise<ExportResult> {
+export async function exportModel(
+  model: EmbeddingModel,
+  manifest: CheckpointManifest,
+  format: ExportFormat,
+  outDir: string,
+): Promise<ExportResult> {
   const graph = traceInferenceGraph(model);
   const metadata = exportMetadata(manifest);
-  const files: { name: string; data: Uint8Array }[] = [{ name: 'facenet.json', data: Buffer.from(`${JSON.stringify(metadata, null, 2)}\n`) }];
+  const files: { name: string; data: Uint8Array }[] = [
+    { name: 'facenet.json', data: Buffer.from(`${JSON.stringify(metadata, null, 2)}\n`) },
+  ];
   if (format === 'onnx') {
     const props = {
       'facenet.metadata': JSON.stringify(metadata),

@@ -99,7 +99,12 @@ export function traceInferenceGraph(model: EmbeddingModel): InferenceGraph {
       const [first] = xs as [Sym];
       const c = xs.reduce((a, x) => a + (x.shape[2] as number), 0);
       const base = first.node.includes('/') ? first.node.slice(0, first.node.indexOf('/')) : first.node;
-      return emit({ name: unique(`${base}/concat`), op: 'concat', inputs: xs.map((x) => x.node), output: [first.shape[0] as number, first.shape[1] as number, c] });
+      return emit({
+        name: unique(`${base}/concat`),
+        op: 'concat',
+        inputs: xs.map((x) => x.node),
+        output: [first.shape[0] as number, first.shape[1] as number, c],
+      });
     },
     addRelu(a, b) {
       return emit({ name: unique(`${a.node}/add_relu`), op: 'addRelu', inputs: [a.node, b.node], output: a.shape });

@@ -120,9 +120,7 @@ export function writeOnnx(graph: InferenceGraph, metadata: Record<string, string
       name: 'facenet',
       node: nodes,
       initializer,
-      input: [
-        valueInfo(graph.input, [{ dimParam: 'N' }, { dimValue: graph.imageSize }, { dimValue: graph.imageSize }, { dimValue: 3 }]),
-      ],
+      input: [valueInfo(graph.input, [{ dimParam: 'N' }, { dimValue: graph.imageSize }, { dimValue: graph.imageSize }, { dimValue: 3 }])],
       output: [valueInfo(last.name, [{ dimParam: 'N' }, { dimValue: graph.embeddingDim }])],
     },
     metadataProps: Object.entries(metadata).map(([key, value]) => ({ key, value })),
