@@ -8,6 +8,9 @@ import * as ort from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
 import sharp from 'sharp';
 import { chromium } from 'playwright-core';
+import { extract } from 'tar-stream';
+import { Readable } from 'node:stream';
+import { api, JobView, startCluster, waitForState } from '../cluster-helpers';
 import { CLI, LFW, REPO, tempDir } from '../helpers';
 import { CHROMIUM, needTools } from '../requirements';
 
@@ -159,6 +162,73 @@ describe('export of a job trained by `facenet up`: the CLI’s embeddings in onn
     } finally {
       await browser.close();
       server.close();
+    }
+  });
+
+  it('API: GET /v1/jobs/:id/export answers the ONNX model of a checkpoint (onnxruntime matches `facenet embed`) and a tar for tfjs; bad input is a 4xx naming the field', async () => {
+    const cluster = await startCluster(2, join(t.dir, 'api-runs'));
+    try {
+      const spec = {
+        name: 'export-api',
+        dataset: { kind: 'synthetic', identities: 24, imagesPerIdentity: 6 },
+        holdout: 4,
+        worldSize: 2,
+        train: {
+          model: { architecture: 'tiny', imageSize: SIZE, embeddingDim: 32 },
+          batch: { P: 6, K: 4 },
+          virtualShards: 2,
+          steps: 6,
+          checkpointEvery: 3,
+        },
+      };
+      const job = await api<JobView>(cluster.url, 'POST', '/v1/jobs', spec);
+      await waitForState(cluster.url, job.id, ['completed']);
+      const res = await fetch(`${cluster.url}/v1/jobs/${job.id}/export?format=onnx&step=6`);
+      assert.equal(res.status, 200, await res.clone().text());
+      assert.equal(res.headers.get('x-facenet-checkpoint-step'), '6');
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      const ckpt = (await api<{ step: number; dir: string }[]>(cluster.url, 'GET', `/v1/jobs/${job.id}/checkpoints`)).find(
+        (c) => c.step === 6,
+      )!;
+      const want = JSON.parse(cli(['embed', join(faces, 'face0.png'), '--checkpoint', ckpt.dir])).embeddings[0].embedding as number[];
+      const session = await ort.InferenceSession.create(bytes);
+      const raw = await sharp(join(faces, 'face0.png')).removeAlpha().raw().toBuffer();
+      const input = new ort.Tensor(
+        'float32',
+        Float32Array.from(raw, (v) => v / 127.5 - 1),
+        [1, SIZE, SIZE, 3],
+      );
+      const got = (await session.run({ input })).embeddings!.data as Float32Array;
+      assert.ok(maxDiff(got, want) <= 1e-4, `max abs difference ${maxDiff(got, want)}`);
+      await session.release();
+
+      const tarRes = await fetch(`${cluster.url}/v1/jobs/${job.id}/export?format=tfjs`);
+      assert.equal(tarRes.status, 200);
+      const names: string[] = [];
+      const ex = extract();
+      ex.on('entry', (h, stream, next) => {
+        names.push(h.name);
+        stream.on('end', next).resume();
+      });
+      await new Promise((resolve, reject) => {
+        ex.on('finish', () => resolve(undefined)).on('error', reject);
+        Readable.fromWeb(tarRes.body as never).pipe(ex);
+      });
+      const step = tarRes.headers.get('x-facenet-checkpoint-step');
+      assert.deepEqual(names.map((n) => n.split('/')[1]).sort(), ['facenet.json', 'group1-shard1of1.bin', 'model.json']);
+      assert.ok(
+        names.every((n) => n.startsWith(`${job.id}-step-${step}/`)),
+        names.join(', '),
+      );
+
+      const bad = await fetch(`${cluster.url}/v1/jobs/${job.id}/export?format=pt`);
+      assert.equal(bad.status, 400);
+      assert.match(await bad.text(), /format/);
+      const missing = await fetch(`${cluster.url}/v1/jobs/${job.id}/export?step=5`);
+      assert.equal(missing.status, 409);
+      assert.match(await missing.text(), /no checkpoint at step 5 \(have: 3, 6\)/);
+    } finally {
+      await cluster.stop();
     }
   });
 });

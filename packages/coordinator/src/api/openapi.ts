@@ -82,6 +82,28 @@ export function openApiDocument() {
           responses: { 200: { description: 'Checkpoints', ...json({ type: 'array', items: ref('Checkpoint') }) } },
         },
       },
+      '/v1/jobs/{id}/export': {
+        get: {
+          summary:
+            "A job's checkpoint as a model other runtimes load (what `facenet export` writes): `step`, else the best by the evaluator's VAL, else the newest. onnx: model.onnx; tfjs: a tar of model.json, its weights and facenet.json",
+          parameters: [
+            idParam,
+            { name: 'format', in: 'query', schema: { type: 'string', enum: ['onnx', 'tfjs'], default: 'onnx' } },
+            { name: 'step', in: 'query', schema: { type: 'integer', minimum: 0 } },
+          ],
+          responses: {
+            200: {
+              description: 'The model (header x-facenet-checkpoint-step names the checkpoint)',
+              content: {
+                'application/octet-stream': { schema: { type: 'string', format: 'binary' } },
+                'application/x-tar': { schema: { type: 'string', format: 'binary' } },
+              },
+            },
+            400: { description: 'Bad format or step' },
+            409: { description: 'No such checkpoint' },
+          },
+        },
+      },
       '/v1/jobs/{id}/evaluations/{step}/report': {
         get: {
           summary:

@@ -20,6 +20,7 @@ import { HISTORY_CAP, JobStore } from '../job-store';
 import { Membership } from '../membership';
 import { openApiDocument } from './openapi';
 import { registerPages } from './pages';
+import { registerExportRoute } from './export-route';
 import { AdmissionClient, DataVerdict } from './admission';
 import { admitSpec } from './job-admission';
 
@@ -156,6 +157,7 @@ export function registerRoutes(app: FastifyInstance, d: Deps): void {
   });
   app.get('/metrics', async (_req, reply) => reply.type(d.metricsContentType).send(await d.metrics()));
   app.get('/v1/openapi.json', async () => openApiDocument());
+  registerExportRoute(app, { job: (id) => d.store.get(id), evaluations: d.evaluations });
   // The status page (static files that read this API) and the evaluator's reports.
   registerPages(app, {
     evaluations: d.evaluations,
