@@ -12,6 +12,7 @@ import { modelsCommand } from './commands/models';
 import { upCommand } from './commands/up';
 import { jobsCommand } from './commands/jobs';
 import { exportCommand } from './commands/export';
+import { serveCommand } from './commands/serve';
 import { UsageError } from './errors';
 
 export function buildProgram(): Command {
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
     upCommand(),
     jobsCommand(),
     exportCommand(),
+    serveCommand(),
   ]) {
     program.addCommand(c);
   }

@@ -57,6 +57,8 @@ export interface AccessOptions {
   tokens: ApiTokens;
   /** The interface the API binds: on loopback, only loopback Host headers are served (DNS rebinding). */
   host: string;
+  /** The scope a POST needs. @default 'admin' (the coordinator's writes change jobs; the embedding service's POSTs only compute). */
+  writeScope?: Scope;
 }
 
 const PUBLIC = new Set(['/healthz', '/metrics', '/v1/openapi.json']);
@@ -102,6 +104,7 @@ export function registerAccessControl(app: FastifyInstance, o: AccessOptions): v
     const admin = oneOf(token, o.tokens.admin);
     if (!admin && !oneOf(token, o.tokens.read))
       return reply.code(401).header('www-authenticate', 'Bearer error="invalid_token"').send({ error: 'unknown token' });
-    if (write && !admin) return deny(reply, 403, 'this token may read but not change jobs (admin scope needed)');
+    if (write && !admin && (o.writeScope ?? 'admin') === 'admin')
+      return deny(reply, 403, 'this token may read but not change jobs (admin scope needed)');
   });
 }

@@ -26,12 +26,17 @@ export async function decodeSquare(path: string, side: number, cropFraction = 1)
   return decodeSquareBytes(buf, path, side, cropFraction);
 }
 
+/** PGM/PPM by content ("P2"-"P6" and whitespace), for bytes without a file name (an upload). libvips has no reader for them. */
+function isNetpbm(buf: Buffer): boolean {
+  return buf.length > 3 && buf[0] === 0x50 && buf[1]! >= 0x32 && buf[1]! <= 0x36 && /\s/.test(String.fromCharCode(buf[2]!));
+}
+
 /** decodeSquare on bytes already read (an archive member, an object fetched); `name` gives the format (extension) and errors. */
 export async function decodeSquareBytes(buf: Buffer, name: string, side: number, cropFraction = 1): Promise<SquareImage> {
   const path = name;
   try {
     let img: sharp.Sharp;
-    if (NETPBM.has(extname(path).toLowerCase())) {
+    if (NETPBM.has(extname(path).toLowerCase()) || isNetpbm(buf)) {
       const p = decodeNetpbm(path, buf);
       img = sharp(Buffer.from(p.data.buffer, p.data.byteOffset, p.data.length), {
         raw: { width: p.width, height: p.height, channels: p.channels },
