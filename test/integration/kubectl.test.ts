@@ -82,7 +82,7 @@ describe('Kubernetes manifests rendered by kubectl', function () {
     });
   });
 
-  for (const overlay of ['local', 'gpu', 'object-storage']) {
+  for (const overlay of ['local', 'gpu', 'object-storage', 'embedding-service']) {
     it(`${overlay}: renders, validates against the Kubernetes schemas, and selectors, ports, probes, ConfigMaps, PVCs and NetworkPolicies all resolve`, async () => {
       const out = execFileSync('kubectl', ['kustomize', join(REPO, 'deploy', 'k8s', 'overlays', overlay)], { encoding: 'utf8' });
       const objects = parseAllDocuments(out).map((d) => d.toJSON() as K8sObject);

@@ -14,5 +14,5 @@ export * from './errors';
 export { createMetrics } from './metrics';
 export type { Metrics } from './metrics';
 export { checkpointsToDelete } from './checkpoint-retention';
-export { loadTokens, registerAccessControl } from './api/access';
+export { isLoopback, loadTokens, registerAccessControl } from './api/access';
 export type { ApiTokens, AccessOptions } from './api/access';

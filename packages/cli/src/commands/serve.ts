@@ -1,12 +1,16 @@
 import { Command } from 'commander';
-import { loadTokens } from '@facenet/coordinator';
+import { isLoopback, loadTokens } from '@facenet/coordinator';
 import { createEmbeddingService, DEFAULT_LIMITS } from '../serve/embedding-service';
 import { loadModelForCommand, thresholdOf } from '../model-loader';
 import { float, int } from '../parse';
 import { Output } from '../output';
+import { UsageError } from '../errors';
 
 interface ServeFlags {
-  checkpoint: string;
+  checkpoint?: string;
+  job?: string;
+  api: string;
+  token?: string;
   host: string;
   port: number;
   gallery?: string;
@@ -21,16 +25,49 @@ interface ServeFlags {
   json: boolean;
 }
 
+/** The job's best checkpoint by the evaluator's VAL, else its newest, as the coordinator lists them (a folder on the shared checkpoint volume). */
+async function bestCheckpointOf(
+  job: string,
+  api: string,
+  token: string | undefined,
+): Promise<{ dir: string; step: number; best: boolean }> {
+  const res = await fetch(`${api.replace(/\/$/, '')}/v1/jobs/${encodeURIComponent(job)}/checkpoints`, {
+    headers: token ? { authorization: `Bearer ${token}` } : {},
+  });
+  if (!res.ok) throw new UsageError(`cannot list the checkpoints of job ${job} at ${api}: HTTP ${res.status} ${await res.text()}`);
+  const list = (await res.json()) as { dir: string; step: number; best: boolean }[];
+  const pick = list.find((c) => c.best) ?? list.at(-1);
+  if (!pick) throw new UsageError(`job ${job} has no checkpoint yet`);
+  return pick;
+}
+
 async function runServe(flags: ServeFlags): Promise<void> {
   const out = new Output(flags.json);
-  const { model, manifest, cropFraction } = await loadModelForCommand(flags.checkpoint, flags.backend, out, flags.cropFraction);
+  if (!flags.checkpoint === !flags.job)
+    throw new UsageError('give --checkpoint DIR or --job ID (its best checkpoint, from the coordinator at --api)');
+  const tokens = loadTokens(flags.tokensFile);
+  if (!isLoopback(flags.host) && tokens.read.length + tokens.admin.length === 0)
+    throw new UsageError(
+      `--host ${flags.host} serves beyond this machine: give --tokens-file (or $FACENET_API_TOKEN_READ) so callers must present a token`,
+    );
+  let checkpoint = flags.checkpoint as string;
+  if (flags.job) {
+    // The coordinator accepts the tokens this service does (the same file in Kubernetes): a read one lists checkpoints.
+    const c = await bestCheckpointOf(flags.job, flags.api, flags.token ?? tokens.read[0] ?? tokens.admin[0]);
+    out.info(
+      `[facenet] job ${flags.job}: ${c.best ? 'best checkpoint by VAL' : 'newest checkpoint (none evaluated yet)'}, step ${c.step}: ${c.dir}`,
+    );
+    checkpoint = c.dir;
+  }
+  const { model, manifest, cropFraction, dir } = await loadModelForCommand(checkpoint, flags.backend, out, flags.cropFraction);
   const { threshold, from } = thresholdOf(manifest, flags.threshold);
   const { app, gallery } = await createEmbeddingService({
     model,
+    checkpoint: { dir, step: manifest.step },
     cropFraction,
     threshold,
     limits: { maxImages: flags.maxImages, maxImageBytes: flags.maxImageBytes, maxBatch: flags.maxBatch, maxDelayMs: flags.maxDelayMs },
-    tokens: loadTokens(flags.tokensFile),
+    tokens,
     host: flags.host,
     gallery: flags.gallery,
     log: (l) => out.info(l),
@@ -53,7 +90,10 @@ async function runServe(flags: ServeFlags): Promise<void> {
 export function serveCommand(): Command {
   return new Command('serve')
     .description('an HTTP embedding service for a checkpoint: POST /v1/embed, /v1/verify, /v1/identify (against a gallery folder)')
-    .requiredOption('--checkpoint <dir>', 'checkpoint or run folder (the newest step-* is taken)')
+    .option('--checkpoint <dir>', 'checkpoint or run folder (the newest step-* is taken)')
+    .option('--job <id>', "serve this job's best checkpoint (asks the coordinator at --api; the folder must be readable here)")
+    .option('--api <url>', 'coordinator API, for --job', process.env.FACENET_API ?? 'http://127.0.0.1:8080')
+    .option('--token <token>', 'coordinator API token, for --job ($FACENET_TOKEN)', process.env.FACENET_TOKEN)
     .option('--host <host>', 'interface to listen on', '127.0.0.1')
     .option('--port <port>', 'port (0 = any)', int, 8090)
     .option('--gallery <dir>', 'people folder (one subfolder per person) embedded at start, for /v1/identify')

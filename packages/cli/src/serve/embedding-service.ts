@@ -27,6 +27,8 @@ export interface EmbeddingServiceOptions {
   limits: ServiceLimits;
   tokens: ApiTokens;
   host: string;
+  /** Where the model came from, shown by /healthz. */
+  checkpoint: { dir: string; step: number };
   /** A people folder (one subfolder per person) embedded at start, for /v1/identify. */
   gallery?: string;
   log?: (line: string) => void;
@@ -151,6 +153,7 @@ export async function createEmbeddingService(o: EmbeddingServiceOptions): Promis
     return reply.code(500).send({ error: (err as Error).message });
   });
   const info = {
+    checkpoint: o.checkpoint,
     architecture: model.config.architecture,
     imageSize: size,
     embeddingDim: dim,
