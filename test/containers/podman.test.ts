@@ -10,7 +10,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { podsFromManifests, PodmanPod } from '../../deploy/podman/pods-from-manifests';
@@ -64,6 +64,7 @@ describe('containers: the local overlay on podman, a W=2 job across pods', funct
       'facenet-worker-1',
       'facenet-miner',
       'facenet-evaluator',
+      'facenet-embed-0',
     ]);
     await run(join(REPO, 'deploy', 'podman', 'build-images.sh'), [], { timeoutMs: 12 * 60_000 });
   });
@@ -178,5 +179,47 @@ describe('containers: the local overlay on podman, a W=2 job across pods', funct
     });
     assert.equal(res.status, 200, await res.clone().text());
     assert.match(await res.text(), /<svg id="roc"/);
+
+    // The embedding-service overlay's pod serves this job's best checkpoint from the checkpoint volume.
+    const serving = (await run('kubectl', ['kustomize', 'deploy/k8s/overlays/embedding-service'])).stdout.replace(
+      /FACENET_SERVE_JOB: \S+/,
+      `FACENET_SERVE_JOB: ${job.id}`,
+    );
+    const embed = podsFromManifests({
+      manifests: serving,
+      secrets: made.stdout,
+      filesDir: join(t.dir, 'files-embed'),
+      images: { facenet: 'localhost/facenet:latest', redis: 'localhost/facenet-redis:debian' },
+    }).find((p) => p.name === 'facenet-embed-0') as PodmanPod;
+    assert.ok(embed, 'the overlay renders the facenet-embed Deployment');
+    pods.push(embed);
+    const embedFile = join(t.dir, 'pods', 'facenet-embed-0.yaml');
+    writeFileSync(embedFile, embed.yaml);
+    await podman('kube', 'play', '--network', `${NETWORK}:${embed.aliases.map((a) => `alias=${a}`).join(',')}`, embedFile);
+    const embedUrl = `http://${await ipOf('facenet-embed-0-embed')}:8090`;
+    let health: { checkpoint?: { step: number } } = {};
+    await waitFor(
+      async () => {
+        const r = await fetch(`${embedUrl}/healthz`).catch(() => undefined);
+        if (r?.ok) health = (await r.json()) as typeof health;
+        return r?.ok === true;
+      },
+      120_000,
+      'the embedding pod to answer /healthz',
+    );
+    assert.ok([3, 6].includes(health.checkpoint!.step), JSON.stringify(health));
+    const face = readFileSync(join(ORL, 's1', '1.pgm')).toString('base64');
+    const post = (token?: string) =>
+      fetch(`${embedUrl}/v1/embed`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        body: JSON.stringify({ images: [face] }),
+      });
+    assert.equal((await post()).status, 401, 'the service wants a token from the same Secret');
+    const embedded = await post(admin);
+    assert.equal(embedded.status, 200, await embedded.clone().text());
+    const e = ((await embedded.json()) as { embeddings: number[][] }).embeddings[0]!;
+    assert.equal(e.length, 128);
+    assert.ok(Math.abs(Math.hypot(...e) - 1) < 1e-4, 'a unit-length embedding');
   });
 });
