@@ -136,4 +136,41 @@ describe('facenet serve: embeddings over HTTP, batched, with the coordinator’s
     assert.ok(sum / count > 1, `mean batch ${sum}/${count}: concurrent requests were not batched`);
     assert.match(metrics, /facenet_serve_request_seconds_bucket\{le="[\d.]+",route="\/v1\/embed",status="200"\}/);
   });
+
+  it('serves a TensorFlow.js export (--model) with the checkpoint’s embeddings and threshold', async () => {
+    const exported = join(t.dir, 'tfjs');
+    execFileSync(process.execPath, [CLI, 'export', checkpoint, '--format', 'tfjs', '--out', exported], { stdio: 'ignore' });
+    const other = spawn(process.execPath, [CLI, 'serve', '--model', exported, '--port', '0', '--json'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      const otherUrl = await new Promise<string>((resolve, reject) => {
+        let buf = '';
+        other.stdout.on('data', (d: Buffer) => {
+          buf += d.toString();
+          const line = buf.split('\n').find((l) => l.startsWith('{"event":"ready"'));
+          if (line) resolve((JSON.parse(line) as { url: string }).url);
+        });
+        other.on('exit', (code) => reject(new Error(`facenet serve --model exited ${code}`)));
+      });
+      const body = JSON.stringify({ images: [b64(join(ORL, 's7', '1.pgm')), b64(join(ORL, 's8', '2.pgm'))] });
+      const ask = async (u: string, token?: string) =>
+        (
+          (await (
+            await fetch(`${u}/v1/embed`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+              body,
+            })
+          ).json()) as { embeddings: number[][] }
+        ).embeddings;
+      const [fromCheckpoint, fromExport] = [await ask(url, TOKEN), await ask(otherUrl)];
+      const d = Math.max(...fromCheckpoint.flatMap((row, i) => row.map((v, j) => Math.abs(v - fromExport[i]![j]!))));
+      assert.ok(d <= 1e-4, `max abs difference ${d}`);
+      const health = (await (await fetch(`${otherUrl}/healthz`)).json()) as { threshold: number; checkpoint: { step: number } };
+      assert.deepEqual([health.threshold, health.checkpoint.step], [0.5, 1]);
+    } finally {
+      other.kill('SIGTERM');
+    }
+  });
 });

@@ -1,5 +1,8 @@
 import { Command } from 'commander';
-import { isLoopback, loadTokens } from '@facenet/coordinator';
+import { resolve } from 'node:path';
+import { selectBackend } from '@facenet/core';
+import { ApiTokens, isLoopback, loadTokens } from '@facenet/coordinator';
+import { checkpointEmbedder, Embedder, exportedEmbedder } from '../serve/embedder';
 import { createEmbeddingService, DEFAULT_LIMITS } from '../serve/embedding-service';
 import { loadModelForCommand, thresholdOf } from '../model-loader';
 import { float, int } from '../parse';
@@ -8,6 +11,7 @@ import { UsageError } from '../errors';
 
 interface ServeFlags {
   checkpoint?: string;
+  model?: string;
   job?: string;
   api: string;
   token?: string;
@@ -41,15 +45,14 @@ async function bestCheckpointOf(
   return pick;
 }
 
-async function runServe(flags: ServeFlags): Promise<void> {
-  const out = new Output(flags.json);
-  if (!flags.checkpoint === !flags.job)
-    throw new UsageError('give --checkpoint DIR or --job ID (its best checkpoint, from the coordinator at --api)');
-  const tokens = loadTokens(flags.tokensFile);
-  if (!isLoopback(flags.host) && tokens.read.length + tokens.admin.length === 0)
-    throw new UsageError(
-      `--host ${flags.host} serves beyond this machine: give --tokens-file (or $FACENET_API_TOKEN_READ) so callers must present a token`,
-    );
+interface Loaded {
+  embedder: Embedder;
+  source: { dir: string; step: number };
+  cropFraction: number;
+  threshold: { threshold: number; from: string };
+}
+
+async function loadCheckpoint(flags: ServeFlags, tokens: ApiTokens, out: Output): Promise<Loaded> {
   let checkpoint = flags.checkpoint as string;
   if (flags.job) {
     // The coordinator accepts the tokens this service does (the same file in Kubernetes): a read one lists checkpoints.
@@ -60,11 +63,49 @@ async function runServe(flags: ServeFlags): Promise<void> {
     checkpoint = c.dir;
   }
   const { model, manifest, cropFraction, dir } = await loadModelForCommand(checkpoint, flags.backend, out, flags.cropFraction);
-  const { threshold, from } = thresholdOf(manifest, flags.threshold);
-  const { app, gallery } = await createEmbeddingService({
-    model,
-    checkpoint: { dir, step: manifest.step },
+  return {
+    embedder: checkpointEmbedder(model),
+    source: { dir, step: manifest.step },
     cropFraction,
+    threshold: thresholdOf(manifest, flags.threshold),
+  };
+}
+
+async function loadExport(flags: ServeFlags, out: Output): Promise<Loaded> {
+  await selectBackend({ backend: flags.backend, log: (l) => out.info(l) });
+  const dir = resolve(flags.model as string);
+  const { embedder, metadata } = await exportedEmbedder(dir);
+  const v = metadata.verification;
+  return {
+    embedder,
+    source: { dir, step: metadata.checkpoint.step },
+    cropFraction: flags.cropFraction ?? metadata.preprocessing.cropFraction,
+    threshold:
+      flags.threshold !== undefined
+        ? { threshold: flags.threshold, from: '--threshold' }
+        : v
+          ? { threshold: v.threshold, from: `the export's evaluation at step ${v.step}` }
+          : { threshold: 1.1, from: 'default 1.1 (the export has no evaluation; pass --threshold)' },
+  };
+}
+
+async function runServe(flags: ServeFlags): Promise<void> {
+  const out = new Output(flags.json);
+  if ([flags.checkpoint, flags.job, flags.model].filter(Boolean).length !== 1)
+    throw new UsageError(
+      'give one of --checkpoint DIR, --job ID (its best checkpoint, from the coordinator at --api) or --model DIR (a tfjs export)',
+    );
+  const tokens = loadTokens(flags.tokensFile);
+  if (!isLoopback(flags.host) && tokens.read.length + tokens.admin.length === 0)
+    throw new UsageError(
+      `--host ${flags.host} serves beyond this machine: give --tokens-file (or $FACENET_API_TOKEN_READ) so callers must present a token`,
+    );
+  const loaded = flags.model ? await loadExport(flags, out) : await loadCheckpoint(flags, tokens, out);
+  const { threshold, from } = loaded.threshold;
+  const { app, gallery } = await createEmbeddingService({
+    model: loaded.embedder,
+    checkpoint: loaded.source,
+    cropFraction: loaded.cropFraction,
     threshold,
     limits: { maxImages: flags.maxImages, maxImageBytes: flags.maxImageBytes, maxBatch: flags.maxBatch, maxDelayMs: flags.maxDelayMs },
     tokens,
@@ -76,11 +117,11 @@ async function runServe(flags: ServeFlags): Promise<void> {
   out.info(`[facenet] threshold ${threshold.toFixed(3)} (${from})`);
   out.data({ event: 'ready', url: address, gallery: gallery ? gallery.names.length : null });
   out.line(
-    `serving ${manifest.model.architecture} (step ${manifest.step}) at ${address}: POST /v1/embed, /v1/verify${gallery ? ', /v1/identify' : ''}; /metrics, /healthz`,
+    `serving ${loaded.embedder.architecture} (step ${loaded.source.step}) at ${address}: POST /v1/embed, /v1/verify${gallery ? ', /v1/identify' : ''}; /metrics, /healthz`,
   );
   const stop = async () => {
     await app.close();
-    model.dispose();
+    loaded.embedder.dispose();
     process.exit(0);
   };
   process.once('SIGTERM', () => void stop());
@@ -91,6 +132,7 @@ export function serveCommand(): Command {
   return new Command('serve')
     .description('an HTTP embedding service for a checkpoint: POST /v1/embed, /v1/verify, /v1/identify (against a gallery folder)')
     .option('--checkpoint <dir>', 'checkpoint or run folder (the newest step-* is taken)')
+    .option('--model <dir>', 'a TensorFlow.js export (facenet export --format tfjs): serve it instead of a checkpoint')
     .option('--job <id>', "serve this job's best checkpoint (asks the coordinator at --api; the folder must be readable here)")
     .option('--api <url>', 'coordinator API, for --job', process.env.FACENET_API ?? 'http://127.0.0.1:8080')
     .option('--token <token>', 'coordinator API token, for --job ($FACENET_TOKEN)', process.env.FACENET_TOKEN)

@@ -1,7 +1,8 @@
 import Fastify, { FastifyInstance } from 'fastify';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { z } from 'zod';
-import { cropToFloat, decodeSquare, decodeSquareBytes, EmbeddingModel, ImageDecodeError, scanPeopleFolder, tf } from '@facenet/core';
+import { cropToFloat, decodeSquare, decodeSquareBytes, ImageDecodeError, scanPeopleFolder, tf } from '@facenet/core';
+import { Embedder } from './embedder';
 import { ApiTokens, registerAccessControl } from '@facenet/coordinator';
 import { MicroBatcher } from './micro-batcher';
 
@@ -19,7 +20,7 @@ export interface ServiceLimits {
 export const DEFAULT_LIMITS: ServiceLimits = { maxImages: 32, maxImageBytes: 4 << 20, maxBatch: 32, maxDelayMs: 5 };
 
 export interface EmbeddingServiceOptions {
-  model: EmbeddingModel;
+  model: Embedder;
   /** Centre crop before resizing: the one the model was trained with. */
   cropFraction: number;
   /** Squared distance below which two faces are the same person. */
@@ -69,15 +70,15 @@ interface Gallery {
 }
 
 /**
- * `facenet serve`: embeddings of posted images from one checkpoint. Images arrive base64-encoded
+ * `facenet serve`: embeddings of posted images from one checkpoint or exported model. Images arrive base64-encoded
  * in JSON (any format `facenet embed` reads), are decoded on libvips' threads, and are embedded in
  * batches gathered across concurrent requests (MicroBatcher). Access control is the coordinator's
  * (tokens, Host and Origin checks); any valid token may call every route.
  */
 export async function createEmbeddingService(o: EmbeddingServiceOptions): Promise<{ app: FastifyInstance; gallery?: Gallery }> {
   const { model, limits } = o;
-  const size = model.config.imageSize;
-  const dim = model.config.embeddingDim;
+  const size = model.imageSize;
+  const dim = model.embeddingDim;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'facenet_serve_process_' });
   const latency = new Histogram({
@@ -154,7 +155,7 @@ export async function createEmbeddingService(o: EmbeddingServiceOptions): Promis
   });
   const info = {
     checkpoint: o.checkpoint,
-    architecture: model.config.architecture,
+    architecture: model.architecture,
     imageSize: size,
     embeddingDim: dim,
     cropFraction: o.cropFraction,
@@ -218,14 +219,14 @@ function nearestIdentities(g: Gallery, q: Float32Array, k: number): { identity: 
 
 async function embedGallery(
   root: string,
-  model: EmbeddingModel,
+  model: Embedder,
   cropFraction: number,
   embed: (batch: Float32Array[]) => Promise<Float32Array[]>,
   log?: (line: string) => void,
 ): Promise<Gallery> {
   const index = scanPeopleFolder(root);
-  const size = model.config.imageSize;
-  const dim = model.config.embeddingDim;
+  const size = model.imageSize;
+  const dim = model.embeddingDim;
   const rows: { label: number; pixels: Float32Array }[] = [];
   let skipped = 0;
   for (const [label, paths] of index.images.entries()) {
