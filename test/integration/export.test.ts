@@ -11,7 +11,7 @@ import { chromium } from 'playwright-core';
 import { extract } from 'tar-stream';
 import { Readable } from 'node:stream';
 import { api, JobView, startCluster, waitForState } from '../cluster-helpers';
-import { CLI, LFW, REPO, tempDir } from '../helpers';
+import { CLI, LFW, REPO, startCliService, tempDir } from '../helpers';
 import { CHROMIUM, needTools } from '../requirements';
 
 const SIZE = 32;
@@ -224,19 +224,8 @@ describe('export of a job trained by `facenet up`: the CLI’s embeddings in onn
       // `facenet serve --job` loads the job's best checkpoint (or newest, unevaluated) through the same API.
       const best =
         (await api<{ step: number; best: boolean }[]>(cluster.url, 'GET', `/v1/jobs/${job.id}/checkpoints`)).find((c) => c.best)?.step ?? 6;
-      const serve = spawn(process.execPath, [CLI, 'serve', '--job', job.id, '--api', cluster.url, '--port', '0', '--json'], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const { child: serve, url } = await startCliService(['serve', '--job', job.id, '--api', cluster.url, '--port', '0']);
       try {
-        const url = await new Promise<string>((resolve, reject) => {
-          let buf = '';
-          serve.stdout.on('data', (d: Buffer) => {
-            buf += d.toString();
-            const line = buf.split('\n').find((l) => l.startsWith('{"event":"ready"'));
-            if (line) resolve((JSON.parse(line) as { url: string }).url);
-          });
-          serve.on('exit', (code) => reject(new Error(`facenet serve exited ${code}`)));
-        });
         const health = (await (await fetch(`${url}/healthz`)).json()) as { checkpoint: { step: number } };
         assert.equal(health.checkpoint.step, best);
       } finally {

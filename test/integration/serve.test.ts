@@ -1,9 +1,9 @@
 import { strict as assert } from 'node:assert';
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { ChildProcess, execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EmbeddingModel, writeCheckpoint } from '@facenet/core';
-import { CLI, ORL, tempDir, useBackend } from '../helpers';
+import { CLI, ORL, startCliService, tempDir, useBackend } from '../helpers';
 
 const TOKEN = 'read-token-0123456789abcdef';
 
@@ -37,36 +37,19 @@ describe('facenet serve: embeddings over HTTP, batched, with the coordinator’s
       for (const i of [1, 2, 3]) cpSync(join(ORL, person, `${i}.pgm`), join(gallery, person, `${i}.pgm`));
     }
     writeFileSync(join(t.dir, 'tokens'), `read:${TOKEN}\n`);
-    serve = spawn(
-      process.execPath,
-      [
-        CLI,
-        'serve',
-        '--checkpoint',
-        checkpoint,
-        '--port',
-        '0',
-        '--json',
-        '--gallery',
-        gallery,
-        '--tokens-file',
-        join(t.dir, 'tokens'),
-        '--max-images',
-        '4',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let log = '';
-    serve.stderr!.on('data', (d: Buffer) => (log += d.toString()));
-    url = await new Promise<string>((resolve, reject) => {
-      let buf = '';
-      serve.stdout!.on('data', (d: Buffer) => {
-        buf += d.toString();
-        const line = buf.split('\n').find((l) => l.startsWith('{"event":"ready"'));
-        if (line) resolve((JSON.parse(line) as { url: string }).url);
-      });
-      serve.on('exit', (code) => reject(new Error(`facenet serve exited ${code}: ${log}`)));
-    });
+    ({ child: serve, url } = await startCliService([
+      'serve',
+      '--checkpoint',
+      checkpoint,
+      '--port',
+      '0',
+      '--gallery',
+      gallery,
+      '--tokens-file',
+      join(t.dir, 'tokens'),
+      '--max-images',
+      '4',
+    ]));
   });
   after(() => {
     serve?.kill('SIGTERM');
@@ -140,19 +123,8 @@ describe('facenet serve: embeddings over HTTP, batched, with the coordinator’s
   it('serves a TensorFlow.js export (--model) with the checkpoint’s embeddings and threshold', async () => {
     const exported = join(t.dir, 'tfjs');
     execFileSync(process.execPath, [CLI, 'export', checkpoint, '--format', 'tfjs', '--out', exported], { stdio: 'ignore' });
-    const other = spawn(process.execPath, [CLI, 'serve', '--model', exported, '--port', '0', '--json'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const { child: other, url: otherUrl } = await startCliService(['serve', '--model', exported, '--port', '0']);
     try {
-      const otherUrl = await new Promise<string>((resolve, reject) => {
-        let buf = '';
-        other.stdout.on('data', (d: Buffer) => {
-          buf += d.toString();
-          const line = buf.split('\n').find((l) => l.startsWith('{"event":"ready"'));
-          if (line) resolve((JSON.parse(line) as { url: string }).url);
-        });
-        other.on('exit', (code) => reject(new Error(`facenet serve --model exited ${code}`)));
-      });
       const body = JSON.stringify({ images: [b64(join(ORL, 's7', '1.pgm')), b64(join(ORL, 's8', '2.pgm'))] });
       const ask = async (u: string, token?: string) =>
         (
