@@ -21,7 +21,7 @@ const { values } = parseArgs({
     requests: { type: 'string', default: '200' },
     clients: { type: 'string', default: '1,8,32' },
     'max-batch': { type: 'string', default: '32' },
-    'max-delay-ms': { type: 'string', default: '5' },
+    'max-delay-ms': { type: 'string', default: '0' },
   },
 });
 const REPO = resolve(__dirname, '..');

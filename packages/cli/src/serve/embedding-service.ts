@@ -13,11 +13,11 @@ export interface ServiceLimits {
   maxImageBytes: number;
   /** Images the model embeds at once, across concurrent requests. */
   maxBatch: number;
-  /** How long the first image of a batch waits for others. */
+  /** How long the first image of an idle service's batch waits for others (0: none; under load batches fill while the previous one runs). */
   maxDelayMs: number;
 }
 
-export const DEFAULT_LIMITS: ServiceLimits = { maxImages: 32, maxImageBytes: 4 << 20, maxBatch: 32, maxDelayMs: 5 };
+export const DEFAULT_LIMITS: ServiceLimits = { maxImages: 32, maxImageBytes: 4 << 20, maxBatch: 32, maxDelayMs: 0 };
 
 export interface EmbeddingServiceOptions {
   model: Embedder;

@@ -1,12 +1,15 @@
 /**
- * Gathers items from concurrent requests into batches: a batch runs when it holds `maxBatch`
- * items or when its first item has waited `maxDelayMs`, one batch at a time (the model is one
- * compute stream; running two at once only splits the cores). A request's items may span
- * batches; its promise resolves when all of them are done, in order.
+ * Gathers items from concurrent requests into batches, one batch at a time (the model is one
+ * compute stream; running two at once only splits the cores). What arrives while a batch runs
+ * forms the next one, so batches grow with the load by themselves; an idle batcher runs at the
+ * next turn of the event loop (maxDelayMs 0, the default: an idle service adds no wait) or after
+ * its first item has waited `maxDelayMs`, whichever comes first with a full batch (`maxBatch`).
+ * A request's items may span batches; its promise resolves when all of them are done, in order.
  */
 export class MicroBatcher<T, R> {
   private queue: { item: T; resolve: (r: R) => void; reject: (e: unknown) => void }[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  /** Cancels the pending timed or next-turn flush, if any. */
+  private cancelPending: (() => void) | undefined;
   private running = false;
 
   constructor(
@@ -23,19 +26,27 @@ export class MicroBatcher<T, R> {
   private schedule(): void {
     if (this.running || this.queue.length === 0) return;
     if (this.queue.length >= this.o.maxBatch) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
+      this.cancelPending?.();
+      this.cancelPending = undefined;
       void this.flush();
-    } else if (!this.timer) {
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
+    } else if (!this.cancelPending) {
+      const run = () => {
+        this.cancelPending = undefined;
         void this.flush();
-      }, this.o.maxDelayMs);
+      };
+      if (this.o.maxDelayMs > 0) {
+        const t = setTimeout(run, this.o.maxDelayMs);
+        this.cancelPending = () => clearTimeout(t);
+      } else {
+        // The next turn of the event loop: requests that arrived in this one still share the batch.
+        const i = setImmediate(run);
+        this.cancelPending = () => clearImmediate(i);
+      }
     }
   }
 
   private async flush(): Promise<void> {
-    if (this.running) return;
+    if (this.running || this.queue.length === 0) return;
     this.running = true;
     const batch = this.queue.splice(0, this.o.maxBatch);
     this.o.onBatch?.(batch.length);
