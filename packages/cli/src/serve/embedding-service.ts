@@ -1,7 +1,16 @@
 import Fastify, { FastifyInstance } from 'fastify';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { z } from 'zod';
-import { cropToFloat, decodeSquare, decodeSquareBytes, ImageDecodeError, scanPeopleFolder, tf } from '@facenet/core';
+import {
+  cropToFloat,
+  decodeSquare,
+  decodeSquareBytes,
+  ImageDecodeError,
+  scanPeopleFolder,
+  SquareImage,
+  squaredDistance,
+  tf,
+} from '@facenet/core';
 import { Embedder } from './embedder';
 import { ApiTokens, registerAccessControl } from '@facenet/coordinator';
 import { MicroBatcher } from './micro-batcher';
@@ -120,10 +129,7 @@ export async function createEmbeddingService(o: EmbeddingServiceOptions): Promis
       throw new InputError(field, `${bytes.length} bytes exceeds the limit of ${limits.maxImageBytes}`, 413);
     }
     try {
-      const img = await decodeSquareBytes(bytes, field, size, o.cropFraction);
-      const out = new Float32Array(size * size * 3);
-      cropToFloat(img, size, null, false, out, 0);
-      return out;
+      return inputPixels(await decodeSquareBytes(bytes, field, size, o.cropFraction));
     } catch (err) {
       if (!(err instanceof ImageDecodeError)) throw err;
       rejected.inc();
@@ -175,7 +181,7 @@ export async function createEmbeddingService(o: EmbeddingServiceOptions): Promis
     const body = parse(bodies.verify, req.body);
     const [a, b] = await Promise.all([decode(body.a, 'a'), decode(body.b, 'b')]);
     const [ea, eb] = (await batcher.submit([a, b])) as [Float32Array, Float32Array];
-    const distance = squaredDistance(ea, eb);
+    const distance = squaredDistance(ea, 0, eb, 0, dim);
     return { distance, threshold: o.threshold, same: distance < o.threshold };
   });
   app.post('/v1/identify', async (req) => {
@@ -195,19 +201,18 @@ export async function createEmbeddingService(o: EmbeddingServiceOptions): Promis
   return { app, gallery };
 }
 
-function squaredDistance(a: Float32Array, b: Float32Array): number {
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d += ((a[i] as number) - (b[i] as number)) ** 2;
-  return d;
+/** A decoded square image as the model's input: [S, S, 3] in [-1, 1] (no augmentation). */
+function inputPixels(img: SquareImage): Float32Array {
+  const out = new Float32Array(img.side * img.side * 3);
+  cropToFloat(img, img.side, null, false, out, 0);
+  return out;
 }
 
 /** The k identities nearest to `q`, each by its closest gallery image. A scan: galleries of up to ~1e5 faces answer in milliseconds. */
 function nearestIdentities(g: Gallery, q: Float32Array, k: number): { identity: string; distance: number }[] {
-  const dim = q.length;
   const best = new Float64Array(g.names.length).fill(Infinity);
   for (let r = 0; r < g.labels.length; r++) {
-    let d = 0;
-    for (let j = 0; j < dim; j++) d += ((g.embeddings[r * dim + j] as number) - (q[j] as number)) ** 2;
+    const d = squaredDistance(g.embeddings, r, q, 0, q.length);
     const id = g.labels[r] as number;
     if (d < (best[id] as number)) best[id] = d;
   }
@@ -232,10 +237,7 @@ async function embedGallery(
   for (const [label, paths] of index.images.entries()) {
     for (const path of paths) {
       try {
-        const img = await decodeSquare(path, size, cropFraction);
-        const pixels = new Float32Array(size * size * 3);
-        cropToFloat(img, size, null, false, pixels, 0);
-        rows.push({ label, pixels });
+        rows.push({ label, pixels: inputPixels(await decodeSquare(path, size, cropFraction)) });
       } catch (err) {
         if (!(err instanceof ImageDecodeError)) throw err;
         skipped++;
