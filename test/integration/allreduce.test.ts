@@ -5,6 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import { AllreducePeer, encodeHello, facenetProto, FrameReader, ringSchedule, SECRET_METADATA, segmentBounds } from '@facenet/worker';
 
 type Transport = 'tcp' | 'grpc';
+type Algorithm = 'ring' | 'recursive-doubling';
 
 /** Real servers on 127.0.0.1:0, one per rank; `transports` per rank (default: the TCP data plane). */
 async function ring(world: number, chunkBytes: number, timeoutMs = 10000, transports: Transport[] = []): Promise<AllreducePeer[]> {
@@ -47,14 +48,22 @@ describe('ring allreduce', function () {
     );
   });
 
-  const cases: { world: number; transports: Transport[]; label: string }[] = [
-    ...[2, 3, 4].map((world) => ({ world, transports: [] as Transport[], label: 'TCP data plane' })),
-    { world: 3, transports: ['grpc', 'grpc', 'grpc'], label: 'gRPC Pull only' },
+  const cases: { world: number; transports: Transport[]; label: string; algorithm: Algorithm }[] = [
+    ...[2, 3, 4].map((world) => ({ world, transports: [] as Transport[], label: 'TCP data plane', algorithm: 'ring' as const })),
+    { world: 3, transports: ['grpc', 'grpc', 'grpc'], label: 'gRPC Pull only', algorithm: 'ring' },
     // Rank 1 pulls through gRPC; rank 2's predecessor (rank 1) offers no data plane, so rank 2 falls back to gRPC too.
-    { world: 3, transports: ['tcp', 'grpc', 'tcp'], label: 'mixed: one rank without a data plane' },
+    { world: 3, transports: ['tcp', 'grpc', 'tcp'], label: 'mixed: one rank without a data plane', algorithm: 'ring' },
+    // Powers of two, and worlds that fold ranks in and out first.
+    ...[2, 3, 4, 5, 6, 8].map((world) => ({
+      world,
+      transports: [] as Transport[],
+      label: 'TCP data plane',
+      algorithm: 'recursive-doubling' as const,
+    })),
+    { world: 5, transports: ['grpc', 'tcp', 'grpc', 'tcp', 'tcp'], label: 'mixed transports', algorithm: 'recursive-doubling' },
   ];
-  for (const { world, transports, label } of cases) {
-    it(`W=${world}, ${label}: every rank ends with the mean, for sizes off the chunk and world grid`, async () => {
+  for (const { world, transports, label, algorithm } of cases) {
+    it(`${algorithm}, W=${world}, ${label}: every rank ends with the mean, for sizes off the chunk and world grid`, async () => {
       const peers = await ring(world, 64, 10000, transports); // 16 floats a chunk
       const world_ = peers.map((p) => p.address);
       try {
@@ -62,14 +71,18 @@ describe('ring allreduce', function () {
           const inputs = vectors(world, n, n + world);
           const expected = Array.from({ length: n }, (_, i) => inputs.reduce((a, v) => a + v[i]!, 0) / world);
           const data = inputs.map((v) => v.slice());
-          await Promise.all(peers.map((p, r) => p.allreduce(`job/${n}/0`, data[r]!, r, ringPlace(world_, r))));
+          const stats = await Promise.all(
+            peers.map((p, r) => p.allreduce(`job/${n}/0`, data[r]!, r, ringPlace(world_, r), '', { algorithm })),
+          );
+          if (n > 0) assert.ok(stats.every((s) => s.algorithm === algorithm)); // an empty vector exchanges nothing
           for (let r = 0; r < world; r++) {
             for (let i = 0; i < n; i++) {
               const got = data[r]![i]! / world;
               assert.ok(Math.abs(got - expected[i]!) <= 1e-6, `W=${world} n=${n} rank ${r} [${i}]: ${got} vs ${expected[i]}`);
             }
           }
-          // All ranks hold bit-identical results (the same additions in the same order per segment).
+          // All ranks hold bit-identical results (the ring: the same additions in the same order per
+          // segment; doubling: a + b on one end of each exchange, b + a on the other).
           for (let r = 1; r < world; r++) assert.deepEqual(data[r], data[0]);
         }
       } finally {
@@ -78,8 +91,12 @@ describe('ring allreduce', function () {
     });
   }
 
-  for (const transport of ['tcp', 'grpc'] as const) {
-    it(`fp16 compression (${transport}): within half precision of the float32 sum, half the bytes, every rank bit-identical`, async () => {
+  for (const [transport, algorithm] of [
+    ['tcp', 'ring'],
+    ['grpc', 'ring'],
+    ['tcp', 'recursive-doubling'],
+  ] as const) {
+    it(`fp16 compression (${algorithm}, ${transport}): within half precision of the float32 sum, half the bytes, every rank bit-identical`, async () => {
       const world = 3;
       const n = 100_003;
       const peers = await ring(world, 4096, 10000, Array(world).fill(transport));
@@ -90,12 +107,14 @@ describe('ring allreduce', function () {
         const data = inputs.map((v) => v.slice());
         const plain = inputs.map((v) => v.slice());
         const half = await Promise.all(
-          peers.map((p, r) => p.allreduce('fp16/1/0', data[r]!, r, ringPlace(addresses, r), '', { compression: 'fp16' })),
+          peers.map((p, r) => p.allreduce('fp16/1/0', data[r]!, r, ringPlace(addresses, r), '', { compression: 'fp16', algorithm })),
         );
-        const full = await Promise.all(peers.map((p, r) => p.allreduce('fp32/1/0', plain[r]!, r, ringPlace(addresses, r))));
+        const full = await Promise.all(
+          peers.map((p, r) => p.allreduce('fp32/1/0', plain[r]!, r, ringPlace(addresses, r), '', { algorithm })),
+        );
         let worst = 0;
         for (let i = 0; i < n; i++) worst = Math.max(worst, Math.abs(data[0]![i]! - exact[i]!));
-        // Inputs in [-1, 1], W=3: each of the 2W-2 = 4 hops rounds once to 2^-11 relative of a value below 3.
+        // Inputs in [-1, 1], W=3: each of the 2W-2 = 4 hops (ring) or 3 sends (doubling) rounds once to 2^-11 relative of a value below 3.
         assert.ok(worst <= 4 * 3 * 2 ** -11, `worst error ${worst}`);
         assert.ok(worst > 0, 'the values did travel as halves');
         for (let r = 1; r < world; r++) assert.deepEqual(data[r], data[0]);
@@ -106,28 +125,29 @@ describe('ring allreduce', function () {
     });
   }
 
-  it('a rank whose predecessor never sends times out instead of applying a partial sum', async () => {
-    const peers = await ring(3, 1 << 20, 500);
-    try {
-      const world = peers.map((p) => p.address);
-      const data = vectors(3, 100, 1);
-      // Rank 2 never joins: rank 0 waits on it and must fail.
-      const results = await Promise.allSettled([
-        peers[0]!.allreduce('job/9/0', data[0]!, 0, ringPlace(world, 0)),
-        peers[1]!.allreduce('job/9/0', data[1]!, 1, ringPlace(world, 1)),
-      ]);
-      assert.ok(results.every((r) => r.status === 'rejected'));
-      // Whichever rank's timer fires first (rank 0 waiting for rank 2's data, or rank 1 for rank
-      // 2's pull) fails, and its failure ends the other's wait at once.
-      const reasons = results.map((r) => String((r as PromiseRejectedResult).reason));
-      assert.ok(
-        reasons.some((r) => /timed out after 500 ms|did not pull job\/9\/0 within 500 ms/.test(r)),
-        reasons.join('; '),
-      );
-    } finally {
-      await Promise.all(peers.map((p) => p.close()));
-    }
-  });
+  for (const algorithm of ['ring', 'recursive-doubling'] as const)
+    it(`${algorithm}: a rank whose peer never sends times out instead of applying a partial sum`, async () => {
+      const peers = await ring(3, 1 << 20, 500);
+      try {
+        const world = peers.map((p) => p.address);
+        const data = vectors(3, 100, 1);
+        // Rank 2 never joins: a rank waits on it and must fail, and its failure fails the other.
+        const results = await Promise.allSettled([
+          peers[0]!.allreduce('job/9/0', data[0]!, 0, ringPlace(world, 0), '', { algorithm }),
+          peers[1]!.allreduce('job/9/0', data[1]!, 1, ringPlace(world, 1), '', { algorithm }),
+        ]);
+        assert.ok(results.every((r) => r.status === 'rejected'));
+        // Whichever rank's timer fires first (rank 0 waiting for rank 2's data, or rank 1 for rank
+        // 2's pull) fails, and its failure ends the other's wait at once.
+        const reasons = results.map((r) => String((r as PromiseRejectedResult).reason));
+        assert.ok(
+          reasons.some((r) => /timed out after 500 ms|did not pull job\/9\/0(\/\d+)? within 500 ms/.test(r)),
+          reasons.join('; '),
+        );
+      } finally {
+        await Promise.all(peers.map((p) => p.close()));
+      }
+    });
 });
 
 describe('abandoning a generation', function () {
@@ -209,6 +229,33 @@ describe('who may pull a collective', function () {
     }
   });
 
+  it('recursive doubling serves each link only to its partner: a pull naming another rank the rank sends to, a rank it never sends to, or a wrong secret gets PERMISSION_DENIED and no data', async () => {
+    const peers = await ring(4, 1 << 20);
+    try {
+      const world = peers.map((p) => p.address);
+      const inputs = vectors(4, 1000, 9);
+      const data = inputs.map((v) => v.slice());
+      // Rank 0 sends to rank 1 in step 1 and to rank 2 in step 2 (and rank 1 is its ring successor).
+      const attempts = [
+        impostor(world[0]!, 'dauth/1/0/1', 2, 'gen-secret'), // a sink of rank 0, but not step 1's
+        impostor(world[0]!, 'dauth/1/0/1', 3, 'gen-secret'), // never a sink of rank 0
+        impostor(world[0]!, 'dauth/1/0/1', 1, 'guess'),
+      ];
+      await new Promise((r) => setTimeout(r, 200));
+      const stats = await Promise.all(
+        peers.map((p, r) => p.allreduce('dauth/1/0', data[r]!, r, ringPlace(world, r), 'gen-secret', { algorithm: 'recursive-doubling' })),
+      );
+      assert.ok(stats.every((x) => x.algorithm === 'recursive-doubling'));
+      for (const attempt of await Promise.all(attempts)) {
+        assert.equal(attempt.code, grpc.status.PERMISSION_DENIED);
+        assert.equal(attempt.chunks, 0);
+      }
+      for (let i = 0; i < 1000; i++) assert.ok(Math.abs(data[3]![i]! - inputs.reduce((a, v) => a + v[i]!, 0)) < 1e-5);
+    } finally {
+      await Promise.all(peers.map((p) => p.close()));
+    }
+  });
+
   /** The same impostor on the TCP data plane: the port from DataEndpoint, then a hello (or raw bytes). */
   async function tcpImpostor(
     address: string,
@@ -250,7 +297,7 @@ describe('who may pull a collective', function () {
       await Promise.all(peers.map((p, r) => p.allreduce('tauth/1/0', data[r]!, r, ringPlace(world, r), 'gen-secret')));
       for (const attempt of [await wrongSecret, await wrongRank]) {
         assert.equal(attempt.code, grpc.status.PERMISSION_DENIED, attempt.reason);
-        assert.match(attempt.reason, /not this rank's successor, or a wrong secret/);
+        assert.match(attempt.reason, /not a rank this one sends to, or a wrong secret/);
         assert.equal(attempt.floats, 0);
       }
       for (let i = 0; i < 1000; i++) assert.ok(Math.abs(data[0]![i]! - (inputs[0]![i]! + inputs[1]![i]! + inputs[2]![i]!)) < 1e-5);

@@ -27,7 +27,7 @@ class RecordingCompute implements StepCompute {
   }
 }
 
-const oneRank: StepCollective = { allreduce: async () => ({ bytes: 0 }) };
+const oneRank: StepCollective = { allreduce: async () => ({ bytes: 0, algorithm: 'ring' as const }) };
 
 describe('step runner: prefetched images', () => {
   const dataset: DatasetSpec = { kind: 'synthetic', identities: 12, imagesPerIdentity: 6, seed: 7 };

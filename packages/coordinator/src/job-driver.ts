@@ -297,6 +297,7 @@ export class JobDriver {
             learningRateScale: job.learningRateScale ?? 1,
             collectiveSecret: collectiveSecret(job.secretSeed ?? job.id, job.generation),
             compression: job.spec.allreduce?.compression ?? 'none', // jobs stored before the option have none
+            algorithm: job.spec.allreduce?.algorithm ?? 'auto',
           },
           shardJobId(job.id, s, rank, job.generation),
         ),

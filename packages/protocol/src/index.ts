@@ -11,8 +11,20 @@ export {
   retentionSchema,
 } from './job-spec';
 export type { JobSpec, DatasetSpec, CurriculumSpec, EvaluationSpec } from './job-spec';
-export { shardJobId, workerQueueName, isStateQuery, collectiveId, parseCollectiveId, collectiveSecret, ringPlace } from './shard-job';
+export {
+  shardJobId,
+  workerQueueName,
+  isStateQuery,
+  collectiveId,
+  collectiveLinkId,
+  parseCollectiveId,
+  collectiveSecret,
+  ringPlace,
+} from './shard-job';
+export { recursiveDoublingSchedule, doublingSources, doublingSinks } from './collective-schedule';
+export type { DoublingStep } from './collective-schedule';
 export type {
+  AllreduceAlgorithm,
   RingPlace,
   ShardJobData,
   ShardJobResult,

@@ -95,6 +95,12 @@ export const allreduceSpecSchema = z
   .object({
     /** 'fp16': half the bytes on the wire, sums still accumulated in float32 (README, Performance). */
     compression: z.enum(['none', 'fp16']).default('none'),
+    /**
+     * 'ring' (bandwidth-optimal: 2(W-1) rounds of 1/W of the vector), 'recursive-doubling'
+     * (latency-optimal: about log2 W rounds of the whole vector), or 'auto': doubling for vectors
+     * small enough that the ring's rounds cost more than its bytes save (README, Performance).
+     */
+    algorithm: z.enum(['auto', 'ring', 'recursive-doubling']).default('auto'),
   })
   .strict();
 

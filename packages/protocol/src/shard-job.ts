@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { BatchItem, TrainConfig, TripletStats } from '@facenet/core';
 import { DatasetSpec } from './job-spec';
+import { doublingSources } from './collective-schedule';
 
 /**
  * The contract between coordinator and workers: one BullMQ job per (job, step, rank), with
@@ -11,7 +12,8 @@ export interface ShardJobData {
   step: number;
   rank: number;
   generation: number;
-  /** This rank's place in the allreduce ring: the world's size and its predecessor's address (O(1) in W: the ring needs no other address). */
+  /** This rank's place in the collectives: the world's size, its ring predecessor's address and its
+   * recursive-doubling partners' (O(log W) addresses, not the world's W). */
   ring: RingPlace;
   /** This rank's virtual shards (whole identities each). */
   shards: BatchItem[][];
@@ -37,22 +39,35 @@ export interface ShardJobData {
   collectiveSecret: string;
   /** Gradients on the wire as fp16 (job spec `allreduce.compression`); absent: float32. */
   compression?: 'none' | 'fp16';
+  /** Which allreduce (job spec `allreduce.algorithm`); absent: 'auto' (by vector size and W). */
+  algorithm?: AllreduceAlgorithm;
 }
 
+/** 'ring' for bandwidth, 'recursive-doubling' for latency, 'auto' picks by vector size and W. */
+export type AllreduceAlgorithm = 'auto' | 'ring' | 'recursive-doubling';
+
 /**
- * What a rank needs of the ring: its size, and the address of the rank before it, which it pulls
- * its rounds from (its successor finds it the same way). A shard job carries this, not the world's
- * W addresses: dispatching a step stays O(W) bytes in all, not O(W^2).
+ * What a rank needs of the world to run its collectives: the size, the address of the rank before
+ * it in the ring (it pulls the ring's rounds from there; its successor finds it the same way), and
+ * the addresses of the ranks it receives from in recursive doubling. A shard job carries this, not
+ * the world's W addresses: dispatching a step stays O(W log W) bytes in all, not O(W^2).
  */
 export interface RingPlace {
   size: number;
   /** host:port of rank (rank - 1 + size) % size; this rank's own when size is 1. */
   predecessor: string;
+  /** The recursive-doubling sources (`doublingSources`) with their addresses; absent in shard
+   * jobs of older coordinators, whose ranks then always use the ring. */
+  partners?: { rank: number; address: string }[];
 }
 
 /** The place of `rank` in a world listed in rank order. */
 export function ringPlace(world: readonly string[], rank: number): RingPlace {
-  return { size: world.length, predecessor: world[(rank - 1 + world.length) % world.length] as string };
+  return {
+    size: world.length,
+    predecessor: world[(rank - 1 + world.length) % world.length] as string,
+    partners: doublingSources(rank, world.length).map((r) => ({ rank: r, address: world[r] as string })),
+  };
 }
 
 /** The collective secret of one job generation, derived from the job's random seed. */
@@ -122,7 +137,12 @@ export const workerQueueName = (workerId: string) => `worker-${workerId}`;
 /** Names one allreduce, "<job>/<step>/<generation>"; the ring's Pull requests carry it. */
 export const collectiveId = (jobId: string, step: number, generation: number) => `${jobId}/${step}/${generation}`;
 
-export function parseCollectiveId(id: string): { jobId: string; step: number; generation: number } | undefined {
-  const m = /^([^/]+)\/(\d+)\/(\d+)$/.exec(id);
-  return m ? { jobId: m[1] as string, step: Number(m[2]), generation: Number(m[3]) } : undefined;
+/** Names one link of a recursive-doubling allreduce: "<collective>/<doubling step>". */
+export const collectiveLinkId = (collective: string, step: number) => `${collective}/${step}`;
+
+export function parseCollectiveId(id: string): { jobId: string; step: number; generation: number; link?: number } | undefined {
+  const m = /^([^/]+)\/(\d+)\/(\d+)(?:\/(\d+))?$/.exec(id);
+  if (!m) return undefined;
+  const parsed = { jobId: m[1] as string, step: Number(m[2]), generation: Number(m[3]) };
+  return m[4] === undefined ? parsed : { ...parsed, link: Number(m[4]) };
 }

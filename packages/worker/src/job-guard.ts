@@ -59,6 +59,23 @@ export function checkWorkerJob(d: WorkerJobData, o: JobGuardOptions): void {
     reject('the ring must have 1-1024 ranks');
   if (typeof ring?.predecessor !== 'string' || !/^[\w.:[\]-]{1,300}:\d{1,5}$/.test(ring.predecessor))
     reject('malformed ring predecessor address');
+  const partners = ring?.partners as unknown;
+  if (partners !== undefined) {
+    const ok =
+      Array.isArray(partners) &&
+      partners.length <= 16 &&
+      partners.every(
+        (p: { rank?: unknown; address?: unknown }) =>
+          Number.isInteger(p?.rank) &&
+          (p.rank as number) >= 0 &&
+          (p.rank as number) < (ring?.size as number) &&
+          typeof p.address === 'string' &&
+          /^[\w.:[\]-]{1,300}:\d{1,5}$/.test(p.address),
+      );
+    if (!ok) reject('malformed doubling partners: at most 16 of {rank in the world, host:port}');
+  }
+  if (d.algorithm !== undefined && !['auto', 'ring', 'recursive-doubling'].includes(d.algorithm))
+    reject(`unknown allreduce algorithm ${String(d.algorithm)}`);
   if (!Number.isInteger(d.rank) || d.rank < 0 || d.rank >= (ring?.size as number))
     reject(`rank ${d.rank} is not in a ring of ${ring?.size}`);
   if (!Number.isInteger(d.step) || d.step < 0) reject(`bad step ${d.step}`);

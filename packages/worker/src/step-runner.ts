@@ -135,7 +135,7 @@ export class StepRunner {
       data.rank,
       data.ring,
       data.collectiveSecret,
-      { compression: data.compression },
+      { compression: data.compression, algorithm: data.algorithm },
     );
     const t3 = performance.now();
     const stats = flatStats(flat);

@@ -4,16 +4,22 @@ import { parseCollectiveId } from '@facenet/protocol';
 import { abortableWait } from './abortable-wait';
 import type { PullStream } from './pull-stream';
 
-/** Who may pull a collective: the ring successor's rank, knowing the generation's secret. */
+/** Who may pull one collective (or one link of a recursive doubling): that rank, knowing the generation's secret. */
 export interface PullExpectation {
   toRank: number;
+  secret: string;
+}
+
+/** Who may pull anything of a generation from this rank: its ring successor and its doubling partners. */
+export interface GenerationExpectation {
+  toRanks: readonly number[];
   secret: string;
 }
 
 interface Slot {
   /** Pulls proven by the generation's secret, arrived before this rank started the collective. */
   candidates: PullStream[];
-  /** The verified successor's stream. */
+  /** The verified puller's stream. */
   call?: PullStream;
   expect?: PullExpectation;
   waiter?: { resolve: (call: PullStream) => void; reject: (err: Error) => void };
@@ -36,8 +42,9 @@ const generationOf = (id: string) => {
 
 /**
  * Outgoing streams (gRPC Pulls or data-plane connections) by collective. A pull proves itself
- * before it is given anything lasting: it must name this rank's successor and carry the
- * generation's secret (compared in constant time). The rank learns a generation's expectation
+ * before it is given anything lasting: it must name a rank allowed to pull from this one (its
+ * ring successor or a doubling partner; for a collective under way, exactly the rank that
+ * collective sends to) and carry the generation's secret (compared in constant time). The rank learns a generation's expectation
  * when a shard job of it arrives (`expectGeneration`) or when it starts one of its collectives,
  * so a stranger's pull is refused on arrival with PERMISSION_DENIED and holds nothing. Only a
  * pull for a generation this rank has not heard of yet (its successor got its shard job first)
@@ -47,16 +54,16 @@ const generationOf = (id: string) => {
  */
 export class Outbox {
   private readonly slots = new Map<string, Slot>();
-  private readonly generations = new Map<string, PullExpectation>();
+  private readonly generations = new Map<string, GenerationExpectation>();
   private readonly unproven = new Map<PullStream, { id: string; timer: NodeJS.Timeout }>();
 
-  private static verified(call: PullStream, e: PullExpectation): boolean {
+  private static verified(call: PullStream, e: PullExpectation | GenerationExpectation): boolean {
     const secretOk = timingSafeEqual(digest(call.request.secret), digest(e.secret));
-    return secretOk && call.request.toRank === e.toRank;
+    return secretOk && ('toRank' in e ? call.request.toRank === e.toRank : e.toRanks.includes(call.request.toRank));
   }
 
   /** Remembers who may pull the collectives of a generation ("job/generation"). */
-  expectGeneration(jobId: string, generation: number, expect: PullExpectation): void {
+  expectGeneration(jobId: string, generation: number, expect: GenerationExpectation): void {
     const key = `${jobId}/${generation}`;
     this.generations.delete(key);
     this.generations.set(key, expect);
@@ -78,12 +85,12 @@ export class Outbox {
     return s;
   }
 
-  /** Serves `call` if it is the expected successor; refuses it otherwise. */
+  /** Serves `call` if it is the expected puller; refuses it otherwise. */
   private offer(id: string, s: Slot, call: PullStream): void {
     const e = s.expect as PullExpectation;
     // Verified first: a stranger learns nothing, not even whether the collective is being pulled.
     if (!Outbox.verified(call, e))
-      return call.deny(grpc.status.PERMISSION_DENIED, `collective ${id}: not this rank's successor, or a wrong secret`);
+      return call.deny(grpc.status.PERMISSION_DENIED, `collective ${id}: not a rank this one sends to, or a wrong secret`);
     if (s.call) return call.deny(grpc.status.ALREADY_EXISTS, `collective ${id} is already being pulled`);
     s.call = call;
     call.onGone(() => this.slots.delete(id));
@@ -91,9 +98,9 @@ export class Outbox {
   }
 
   /** A pull for a collective not started yet, checked against its generation's expectation. */
-  private judge(id: string, call: PullStream, e: PullExpectation): void {
+  private judge(id: string, call: PullStream, e: GenerationExpectation): void {
     if (!Outbox.verified(call, e))
-      return call.deny(grpc.status.PERMISSION_DENIED, `collective ${id}: not this rank's successor, or a wrong secret`);
+      return call.deny(grpc.status.PERMISSION_DENIED, `collective ${id}: not a rank this one sends to, or a wrong secret`);
     const s = this.ownSlot(id);
     if (s.expect) return this.offer(id, s, call);
     if (s.candidates.length >= CANDIDATES_PER_COLLECTIVE)
@@ -133,10 +140,11 @@ export class Outbox {
     return u;
   }
 
-  /** The verified successor's stream for `id`, once it has asked for it (or a failure: timeout, abort). */
+  /**
+   * The verified puller's stream for `id`, once it has asked for it (or a failure: timeout,
+   * abort). The caller has told `expectGeneration` first, so pulls that came early are judged.
+   */
   stream(id: string, expect: PullExpectation, timeoutMs: number, signal: AbortSignal): Promise<PullStream> {
-    const c = parseCollectiveId(id);
-    if (c) this.expectGeneration(c.jobId, c.generation, expect);
     const s = this.ownSlot(id);
     s.expect = expect;
     const early = s.candidates;

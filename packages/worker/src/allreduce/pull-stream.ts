@@ -47,6 +47,9 @@ export function canonicalHost(host: string): string {
 export class GrpcPullStream implements PullStream {
   readonly request: PullStream['request'];
   readonly peer: string;
+  /** This side ended or denied the stream: grpc-js may still report the call cancelled once the
+   * HTTP/2 stream closes, which is not the puller going away. */
+  private closedByUs = false;
 
   constructor(private readonly call: PullCall) {
     this.peer = hostOfPeer(call.getPeer());
@@ -59,11 +62,13 @@ export class GrpcPullStream implements PullStream {
   }
 
   get gone(): boolean {
-    return this.call.cancelled || this.call.destroyed;
+    return !this.closedByUs && (this.call.cancelled || this.call.destroyed);
   }
 
   onGone(listener: () => void): void {
-    this.call.once('cancelled', listener);
+    this.call.once('cancelled', () => {
+      if (!this.closedByUs) listener();
+    });
   }
 
   write(round: number, offset: number, data: Buffer, flushed: () => void): boolean {
@@ -75,11 +80,13 @@ export class GrpcPullStream implements PullStream {
   }
 
   end(): void {
+    this.closedByUs = true;
     this.call.end();
   }
 
   deny(code: grpc.status, reason: string): void {
-    if (this.gone) return;
+    if (this.gone || this.closedByUs) return;
+    this.closedByUs = true;
     // grpc-js sends an error status on 'error' (destroy() sends none).
     this.call.emit('error', Object.assign(new Error(reason), { code, details: reason }));
   }

@@ -3,7 +3,14 @@ import { readFileSync } from 'node:fs';
 import type { AllreduceServiceClient } from '../generated/facenet/v1/AllreduceService';
 import type { PullResponse, PullResponse__Output } from '../generated/facenet/v1/PullResponse';
 import type { PullRequest__Output } from '../generated/facenet/v1/PullRequest';
-import { parseCollectiveId, RingPlace } from '@facenet/protocol';
+import {
+  AllreduceAlgorithm,
+  collectiveLinkId,
+  doublingSinks,
+  parseCollectiveId,
+  recursiveDoublingSchedule,
+  RingPlace,
+} from '@facenet/protocol';
 import { AllreduceError } from '../errors';
 import { AllreduceOptions, compileAllreduceOptions, CompiledAllreduceOptions } from './allreduce-options';
 import { Mailbox } from './mailbox';
@@ -19,6 +26,8 @@ import { encodeHalves, roundToHalf } from './fp16';
 export interface AllreduceStats {
   /** Bytes this rank sent. */
   bytes: number;
+  /** The algorithm that ran ('ring' for W=1, which sends nothing). */
+  algorithm: 'ring' | 'recursive-doubling';
 }
 
 export interface CollectiveOptions {
@@ -27,6 +36,23 @@ export interface CollectiveOptions {
    * float32. Every rank must use the same setting (it comes from the job spec). @default 'none'
    */
   compression?: 'none' | 'fp16';
+  /** Every rank must pass the same (it comes from the job spec); see `chooseAlgorithm`. @default 'auto' */
+  algorithm?: AllreduceAlgorithm;
+}
+
+/**
+ * Up to this many bytes on the wire, 'auto' runs recursive doubling: its log2 W rounds of the whole
+ * vector beat the ring's 2(W-1) rounds of 1/W of it while per-round latency, not bandwidth, is
+ * the cost. Measured with bench/allreduce-latency.ts (README, Performance).
+ */
+export const DOUBLING_MAX_BYTES = 256 << 10;
+
+/** The collective a rank runs: every rank computes the same from the same vector length, W and option. */
+export function chooseAlgorithm(bytes: number, ring: RingPlace, option: AllreduceAlgorithm = 'auto'): 'ring' | 'recursive-doubling' {
+  // A shard job from a coordinator that names no doubling partners: every rank of it uses the ring.
+  if (ring.size <= 1 || !ring.partners) return 'ring';
+  if (option !== 'auto') return option;
+  return bytes <= DOUBLING_MAX_BYTES ? 'recursive-doubling' : 'ring';
 }
 
 type PullCall = grpc.ServerWritableStream<PullRequest__Output, PullResponse>;
@@ -42,9 +68,11 @@ function hostOf(address: string): string {
 }
 
 /**
- * One rank's side of the gradient ring. Each rank serves Pull (its successor pulls the rounds
- * it writes) and pulls from its predecessor into a mailbox. `allreduce` sums a vector across
- * the ring in place: reduce-scatter then all-gather, 2(W-1)/W of the vector sent per rank.
+ * One rank's side of the gradient collectives. Each rank serves Pull (the ranks it sends to pull
+ * what it writes) and pulls from the ranks it receives from into a mailbox. `allreduce` sums a
+ * vector across the world in place: around the ring (reduce-scatter then all-gather, 2(W-1)/W of
+ * the vector sent per rank, for large vectors) or by recursive doubling (log2 W exchanges of the
+ * whole vector, for small ones).
  * gRPC is the control plane; with transport 'tcp' (the default) the rounds themselves travel
  * on a raw TCP data plane whose port each rank learns from its predecessor over gRPC, and a
  * predecessor that offers none is pulled through gRPC.
@@ -297,12 +325,13 @@ export class AllreducePeer {
   }
 
   /**
-   * Sums `data` across the ranks of a ring (`ring`: its size and this rank's predecessor) in place. Every rank
-   * calls this with the same collective id and vector length. Throws AllreduceError on any
-   * failure; the vector's contents are then undefined and must not be applied. Once it
-   * resolves the caller owns `data` again: nothing queued for the wire refers to it.
-   * `secret` is the job generation's collective secret: this rank sends it with its Pull and
-   * serves its rounds only to a successor that sends the same one.
+   * Sums `data` across the ranks in place (`ring`: the world's size, this rank's predecessor and
+   * its doubling partners), by the ring or by recursive doubling (`chooseAlgorithm`). Every rank
+   * calls this with the same collective id, vector length and options. Throws AllreduceError on
+   * any failure; the vector's contents are then undefined and must not be applied. Once it
+   * resolves the caller owns `data` again: nothing queued for the wire refers to it. All ranks end
+   * with bit-identical sums. `secret` is the job generation's collective secret: this rank sends
+   * it with its pulls and serves its rounds only to the ranks it sends to that present the same one.
    */
   async allreduce(
     id: string,
@@ -312,14 +341,39 @@ export class AllreducePeer {
     secret = '',
     options: CollectiveOptions = {},
   ): Promise<AllreduceStats> {
-    const W = ring.size;
-    if (W <= 1) return { bytes: 0 };
+    // Every rank has the same length, so an empty vector is empty everywhere: nothing to exchange.
+    if (ring.size <= 1 || data.length === 0) return { bytes: 0, algorithm: 'ring' };
     const fp16 = options.compression === 'fp16';
     this.checkAbandoned(id, rank);
-    const segments = segmentBounds(data.length, W);
-    const schedule = ringSchedule(rank, W);
+    const c = parseCollectiveId(id);
+    if (c) this.expectGeneration(c.jobId, c.generation, rank, ring.size, secret);
+    const algorithm = chooseAlgorithm(data.length * (fp16 ? 2 : 4), ring, options.algorithm);
     const abort = new AbortController();
     this.running.set(id, abort);
+    try {
+      const bytes =
+        algorithm === 'ring'
+          ? await this.ringAllreduce(id, data, rank, ring, secret, fp16, abort)
+          : await this.doublingAllreduce(id, data, rank, ring, secret, fp16, abort);
+      return { bytes, algorithm };
+    } finally {
+      this.running.delete(id);
+    }
+  }
+
+  /** Reduce-scatter then all-gather around the ring: 2(W-1) rounds, 2(W-1)/W of the vector sent. Returns bytes sent. */
+  private async ringAllreduce(
+    id: string,
+    data: Float32Array,
+    rank: number,
+    ring: RingPlace,
+    secret: string,
+    fp16: boolean,
+    abort: AbortController,
+  ): Promise<number> {
+    const W = ring.size;
+    const segments = segmentBounds(data.length, W);
+    const schedule = ringSchedule(rank, W);
     this.mailbox.expect(
       id,
       data,
@@ -351,7 +405,7 @@ export class AllreducePeer {
       // queued for the wire still refers to it.
       await this.flushed(last, abort.signal);
       this.outbox.finish(id);
-      return { bytes: sent };
+      return sent;
     } catch (err) {
       const reason = (abort.signal.reason as Error | undefined)?.message ?? (err as Error).message;
       abort.abort(err);
@@ -359,18 +413,85 @@ export class AllreducePeer {
       incoming.cancel();
       throw new AllreduceError(id, rank, reason);
     } finally {
-      this.running.delete(id);
       this.mailbox.finish(id);
     }
   }
 
   /**
-   * Tells this rank who may pull the collectives of a job generation (its successor, with the
-   * generation's secret) before it starts one, so a pull that arrives early is checked at once
-   * and a stranger's is refused without holding anything.
+   * Recursive doubling (`recursiveDoublingSchedule`): each step this rank sends its whole vector
+   * to one partner and adds the partner's, so after log2 W exchanges every rank holds the sum.
+   * Float addition is commutative, so both ends of an exchange compute the same bits (a + b and
+   * b + a), and so does every rank at the end. Each step is its own link ("<id>/<step>"), pulled
+   * from the partner; all pulls open at once so connection setup overlaps. Returns bytes sent.
+   */
+  private async doublingAllreduce(
+    id: string,
+    data: Float32Array,
+    rank: number,
+    ring: RingPlace,
+    secret: string,
+    fp16: boolean,
+    abort: AbortController,
+  ): Promise<number> {
+    const schedule = recursiveDoublingSchedule(rank, ring.size);
+    const addresses = new Map((ring.partners ?? []).map((p) => [p.rank, p.address]));
+    const width = fp16 ? 2 : 4;
+    const incoming = schedule.flatMap((st) => {
+      if (st.receiveFrom === undefined) return [];
+      const address = addresses.get(st.receiveFrom);
+      if (!address) throw new AllreduceError(id, rank, `the shard job names no address for doubling partner ${st.receiveFrom}`);
+      return [this.pull(address, collectiveLinkId(id, st.step), rank, secret, width, abort)];
+    });
+    let sent = 0;
+    try {
+      for (const st of schedule) {
+        const link = collectiveLinkId(id, st.step);
+        let flushed: Promise<void> | undefined;
+        if (st.sendTo !== undefined) {
+          // With fp16 the partner receives this rank's vector rounded; rounding its own copy first
+          // keeps both ends adding the same two values.
+          if (fp16) roundToHalf(data, 0, data.length);
+          // In an exchange the partner's vector is added into `data` while the transport may still
+          // be reading what was sent, so what is sent is a copy (cheap: these vectors are small).
+          const sending = st.receiveFrom === undefined ? data : data.slice();
+          const out = await this.successor(link, { toRank: st.sendTo, secret }, abort);
+          const w = await this.write(out, 0, sending, 0, sending.length, fp16, abort.signal);
+          sent += w.bytes;
+          flushed = w.flushed;
+        }
+        if (st.receiveFrom !== undefined) {
+          // Set only now: data that came early waits in the mailbox instead of entering the vector
+          // before this step's send was copied.
+          this.mailbox.expect(link, data, new Map([[0, { base: 0, length: data.length, reduce: st.receive === 'add' }]]), width);
+          await this.mailbox.take(link, 0, data.length, this.timeoutMs, abort.signal);
+        }
+        if (flushed) {
+          await this.flushed(flushed, abort.signal);
+          this.outbox.finish(link);
+        }
+      }
+      // A folded-out rank received the sum as halves; the others round theirs alike.
+      if (fp16) roundToHalf(data, 0, data.length);
+      return sent;
+    } catch (err) {
+      const reason = (abort.signal.reason as Error | undefined)?.message ?? (err as Error).message;
+      abort.abort(err);
+      for (const st of schedule) this.outbox.fail(collectiveLinkId(id, st.step), reason);
+      for (const pull of incoming) pull.cancel();
+      throw new AllreduceError(id, rank, reason);
+    } finally {
+      for (const st of schedule) this.mailbox.finish(collectiveLinkId(id, st.step));
+    }
+  }
+
+  /**
+   * Tells this rank who may pull the collectives of a job generation (its ring successor and the
+   * ranks it sends to in recursive doubling, with the generation's secret) before it starts one,
+   * so a pull that arrives early is checked at once and a stranger's is refused without holding anything.
    */
   expectGeneration(jobId: string, generation: number, rank: number, worldSize: number, secret: string): void {
-    this.outbox.expectGeneration(jobId, generation, { toRank: (rank + 1) % worldSize, secret });
+    const toRanks = [...new Set([(rank + 1) % worldSize, ...doublingSinks(rank, worldSize)])];
+    this.outbox.expectGeneration(jobId, generation, { toRanks, secret });
   }
 
   /** Fails every collective, present and future, of one job generation (the coordinator moved on). */
