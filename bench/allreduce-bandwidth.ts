@@ -35,7 +35,7 @@ const { values } = parseArgs({
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 type Msg = { cmd: string; [k: string]: unknown };
 
-/** A rank: serves allreduce, runs collectives on command. */
+/** A rank: serves allreduce, runs collectives on command (the ring unless `algorithm` says otherwise). Also forked by bench/allreduce-latency.ts. */
 async function rankProcess(): Promise<void> {
   const { AllreducePeer } = await import('@facenet/worker');
   const [transport, compression] = values.transport.split('+') as ['tcp' | 'grpc', 'fp16' | undefined];
@@ -53,7 +53,8 @@ async function rankProcess(): Promise<void> {
     if (m.cmd === 'run') {
       const data = new Float32Array(m.n as number).fill(rank + 1);
       const t0 = performance.now();
-      await peer.allreduce(m.id as string, data, rank, ringPlace(world, rank), '', { compression });
+      const algorithm = (m.algorithm as 'ring' | 'recursive-doubling' | undefined) ?? 'ring';
+      await peer.allreduce(m.id as string, data, rank, ringPlace(world, rank), '', { compression, algorithm });
       const seconds = (performance.now() - t0) / 1000;
       const expected = (world.length * (world.length + 1)) / 2;
       process.send?.({ cmd: 'done', seconds, correct: data[0] === expected && data[data.length - 1] === expected });

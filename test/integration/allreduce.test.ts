@@ -150,6 +150,55 @@ describe('ring allreduce', function () {
     });
 });
 
+describe('data-plane connections', function () {
+  this.timeout(30000);
+
+  it('are kept between collectives: ten collectives of either algorithm open no more connections than the first two', async () => {
+    const peers = await ring(4, 1 << 20);
+    try {
+      const world = peers.map((p) => p.address);
+      const accepted = () => peers.reduce((n, p) => n + p.dataConnectionsAccepted, 0);
+      const run = async (k: number) => {
+        const data = vectors(4, 500, k);
+        const algorithm = k % 2 === 0 ? 'ring' : 'recursive-doubling';
+        await Promise.all(peers.map((p, r) => p.allreduce(`keep/${k}/0`, data[r]!, r, ringPlace(world, r), '', { algorithm })));
+        for (let r = 1; r < 4; r++) assert.deepEqual(data[r], data[0]);
+      };
+      await run(0);
+      await run(1);
+      const first = accepted();
+      assert.ok(first >= 4, `${first} connections for a ring and a doubling at W=4`);
+      for (let k = 2; k < 10; k++) await run(k);
+      assert.equal(accepted(), first);
+    } finally {
+      await Promise.all(peers.map((p) => p.close()));
+    }
+  });
+
+  it('a rank restarted at the same address: the next collective replaces the kept connections to the old process and completes', async () => {
+    const peers = await ring(3, 1 << 20);
+    try {
+      const world = peers.map((p) => p.address);
+      const collective = async (id: string) => {
+        const inputs = vectors(3, 300, 3);
+        const data = inputs.map((v) => v.slice());
+        await Promise.all(peers.map((p, r) => p.allreduce(id, data[r]!, r, ringPlace(world, r), '', { algorithm: 'recursive-doubling' })));
+        for (let i = 0; i < 300; i++) assert.ok(Math.abs(data[2]![i]! - inputs.reduce((a, v) => a + v[i]!, 0)) < 1e-5);
+      };
+      await collective('restart/1/0');
+      // Rank 1 restarts on the same ports: the others hold idle connections to the old process.
+      const port = Number(world[1]!.split(':')[1]);
+      const dataPort = (peers[1] as unknown as { dataPort: number }).dataPort;
+      await peers[1]!.close();
+      peers[1] = new AllreducePeer({ chunkBytes: 1 << 20, timeoutMs: 10000, port, dataPort });
+      await peers[1].start();
+      await collective('restart/2/0');
+    } finally {
+      await Promise.all(peers.map((p) => p.close()));
+    }
+  });
+});
+
 describe('abandoning a generation', function () {
   this.timeout(30000);
 

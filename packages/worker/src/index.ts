@@ -1,5 +1,5 @@
 // Public API of the training worker.
-export { AllreducePeer } from './allreduce/ring-allreduce';
+export { AllreducePeer, chooseAlgorithm, DOUBLING_MAX_BYTES } from './allreduce/ring-allreduce';
 export type { AllreduceStats, CollectiveOptions } from './allreduce/ring-allreduce';
 export { decodeHalves, encodeHalves, roundToHalf } from './allreduce/fp16';
 export { addInto } from './allreduce/mailbox';

@@ -17,7 +17,8 @@ import { Mailbox } from './mailbox';
 import { abortableWait } from './abortable-wait';
 import { Outbox, PullExpectation } from './outbox';
 import { GrpcPullStream, PullStream, SECRET_METADATA } from './pull-stream';
-import { DataPlaneServer, PullHandlers, pullOverTcp, TlsMaterial } from './tcp-data-plane';
+import { DataPlaneServer, TlsMaterial } from './tcp-data-plane';
+import { DataPlaneClient, PullHandlers } from './tcp-data-client';
 import type { Hello } from './tcp-frames';
 import { facenetProto } from './proto';
 import { ringSchedule, segmentBounds } from './segments';
@@ -45,7 +46,7 @@ export interface CollectiveOptions {
  * vector beat the ring's 2(W-1) rounds of 1/W of it while per-round latency, not bandwidth, is
  * the cost. Measured with bench/allreduce-latency.ts (README, Performance).
  */
-export const DOUBLING_MAX_BYTES = 256 << 10;
+export const DOUBLING_MAX_BYTES = 64 << 10;
 
 /** The collective a rank runs: every rank computes the same from the same vector length, W and option. */
 export function chooseAlgorithm(bytes: number, ring: RingPlace, option: AllreduceAlgorithm = 'auto'): 'ring' | 'recursive-doubling' {
@@ -93,6 +94,7 @@ export class AllreducePeer {
   private clientCredentials: grpc.ChannelCredentials = grpc.credentials.createInsecure();
   private tlsMaterial: TlsMaterial | undefined;
   private dataPlane: DataPlaneServer | undefined;
+  private dataClient = new DataPlaneClient();
   private dataPort = 0;
   /** Data-plane port of each predecessor address, asked once over gRPC. */
   private readonly dataPorts = new Map<string, Promise<number>>();
@@ -132,6 +134,7 @@ export class AllreducePeer {
     const creds = this.credentials();
     this.clientCredentials = creds.client;
     this.tlsMaterial = creds.material;
+    this.dataClient = new DataPlaneClient(this.tlsMaterial);
     if (this.options.transport === 'tcp') {
       this.dataPlane = new DataPlaneServer((id, stream) => this.outbox.attach(id, stream), this.tlsMaterial);
       this.dataPort = await this.dataPlane.listen(host, this.options.dataPort);
@@ -183,7 +186,7 @@ export class AllreducePeer {
     id: string,
     rank: number,
     secret: string,
-    elementBytes: number,
+    wire: { elementBytes: number; roundBytes: number },
     abort: AbortController,
   ): { cancel(): void } {
     let cancelled = false;
@@ -232,7 +235,7 @@ export class AllreducePeer {
         (port) => {
           if (cancelled) return;
           handle = port
-            ? pullOverTcp(hostOf(address), port, hello, elementBytes, handlers, this.tlsMaterial)
+            ? this.dataClient.pull(hostOf(address), port, hello, wire, handlers)
             : this.pullGrpc(address, hello, handlers, abort.signal);
         },
         (err: Error) => failWith(new Error(`predecessor ${address} did not say where its data plane is: ${err.message}`)),
@@ -385,7 +388,9 @@ export class AllreducePeer {
       ),
       fp16 ? 2 : 4,
     );
-    const incoming = this.pull(ring.predecessor, id, rank, secret, fp16 ? 2 : 4, abort);
+    const elementBytes = fp16 ? 2 : 4;
+    const roundBytes = Math.max(...segments.map(([a, b]) => b - a)) * elementBytes;
+    const incoming = this.pull(ring.predecessor, id, rank, secret, { elementBytes, roundBytes }, abort);
     let sent = 0;
     try {
       const out = await this.successor(id, { toRank: (rank + 1) % W, secret }, abort);
@@ -440,7 +445,9 @@ export class AllreducePeer {
       if (st.receiveFrom === undefined) return [];
       const address = addresses.get(st.receiveFrom);
       if (!address) throw new AllreduceError(id, rank, `the shard job names no address for doubling partner ${st.receiveFrom}`);
-      return [this.pull(address, collectiveLinkId(id, st.step), rank, secret, width, abort)];
+      return [
+        this.pull(address, collectiveLinkId(id, st.step), rank, secret, { elementBytes: width, roundBytes: data.length * width }, abort),
+      ];
     });
     let sent = 0;
     try {
@@ -506,11 +513,17 @@ export class AllreducePeer {
     this.outbox.failMatching(match, reason);
   }
 
+  /** Data-plane connections this rank has accepted from pullers since it started. */
+  get dataConnectionsAccepted(): number {
+    return this.dataPlane?.accepted ?? 0;
+  }
+
   /** Ends every held or open stream (UNAVAILABLE), then the server; forced after 2 s. */
   async close(): Promise<void> {
     this.outbox.failMatching(() => true, 'rank shutting down', grpc.status.UNAVAILABLE);
     for (const c of this.clients.values()) c.close();
     this.clients.clear();
+    this.dataClient.close();
     await this.dataPlane?.close();
     const forced = setTimeout(() => this.server.forceShutdown(), 2000);
     await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));

@@ -3,13 +3,15 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { canonicalHost, PullStream } from './pull-stream';
-import { decodeHello, encodeHello, errorFrame, FrameReader, FrameSink, frameHeader, FrameType, Hello, MAX_HELLO_BYTES } from './tcp-frames';
+import { decodeHello, errorFrame, frameHeader, FrameType, MAX_HELLO_BYTES } from './tcp-frames';
 
 /**
- * The raw TCP data plane: the bulk bytes of the ring without gRPC's per-message protobuf
- * encoding, copies and HTTP/2 framing (a profile of the gRPC ring at 64 MB spent a quarter of a
- * rank's CPU there; see README, Performance). One connection per collective, successor to
- * rank, carrying exactly what a gRPC Pull carries; the Outbox authenticates it the same way.
+ * The raw TCP data plane, serving side: the bulk bytes of the collectives without gRPC's
+ * per-message protobuf encoding, copies and HTTP/2 framing (a profile of the gRPC ring at 64 MB
+ * spent a quarter of a rank's CPU there; see README, Performance). A connection carries one
+ * collective (or doubling link) at a time, exactly what a gRPC Pull carries, authenticated by
+ * the Outbox the same way; after END it waits for the puller's next hello, so the pulling side
+ * (tcp-data-client.ts) reuses it instead of connecting again for every collective.
  */
 
 /** PEM contents for mutual TLS, the same certificates the gRPC server uses. */
@@ -19,18 +21,21 @@ export interface TlsMaterial {
   key: Buffer;
 }
 
-const HELLO_TIMEOUT_MS = 10_000;
-/** Bytes read per syscall on the pulling side: one reused buffer per connection. */
-const READ_BUFFER_BYTES = 4 << 20;
+/** How long a connection may go without a hello: a new one, or an idle one between collectives
+ * (longer than the pulling side keeps an idle connection, so it is the puller that drops it). */
+export const HELLO_TIMEOUT_MS = 10_000;
 
 /** One successor's connection on the serving side. */
 class TcpPullStream implements PullStream {
   private closedByUs = false;
   readonly peer: string;
+  private readonly goneListeners: (() => void)[] = [];
 
   constructor(
     private readonly socket: net.Socket,
     readonly request: PullStream['request'],
+    /** Called after END: the connection waits for the puller's next hello. */
+    private readonly next: () => void,
   ) {
     this.peer = canonicalHost(socket.remoteAddress ?? 'unknown');
   }
@@ -40,9 +45,17 @@ class TcpPullStream implements PullStream {
   }
 
   onGone(listener: () => void): void {
-    this.socket.once('close', () => {
+    const l = () => {
       if (!this.closedByUs) listener();
-    });
+    };
+    this.goneListeners.push(l);
+    this.socket.once('close', l);
+  }
+
+  /** This stream is over; the connection outlives it, so its listeners go. */
+  private close(): void {
+    this.closedByUs = true;
+    for (const l of this.goneListeners.splice(0)) this.socket.off('close', l);
   }
 
   write(round: number, offset: number, data: Buffer, flushed: () => void): boolean {
@@ -59,22 +72,24 @@ class TcpPullStream implements PullStream {
   }
 
   end(): void {
-    this.closedByUs = true;
-    this.socket.end(frameHeader(FrameType.End, 0, 0, 0));
+    if (this.closedByUs) return;
+    this.close();
+    if (this.socket.destroyed) return;
+    this.socket.write(frameHeader(FrameType.End, 0, 0, 0));
+    this.next();
   }
 
   deny(code: grpc.status, reason: string): void {
     if (this.socket.destroyed || this.closedByUs) return;
-    this.closedByUs = true;
+    this.close();
     this.socket.end(errorFrame(code, reason));
   }
 }
 
-/** Reads the successor's hello, then hands its connection to `accept` (the Outbox). */
+/** Reads a puller's hello, then hands its connection to `accept` (the Outbox); again after each END. */
 function handshake(socket: net.Socket, accept: (id: string, stream: PullStream) => void): void {
   let got = Buffer.alloc(0);
-  socket.setTimeout(HELLO_TIMEOUT_MS, () => socket.destroy());
-  socket.on('error', () => socket.destroy()); // a reset peer: its stream's onGone reports it
+  socket.setTimeout(HELLO_TIMEOUT_MS); // DataPlaneServer destroys the socket on 'timeout'
   const refuse = (reason: string) => socket.end(errorFrame(grpc.status.INVALID_ARGUMENT, reason));
   const onData = (chunk: Buffer) => {
     got = Buffer.concat([got, chunk]);
@@ -89,7 +104,9 @@ function handshake(socket: net.Socket, accept: (id: string, stream: PullStream) 
         ? refuse(hello)
         : accept(
             hello.collective_id,
-            new TcpPullStream(socket, { collectiveId: hello.collective_id, toRank: hello.to_rank, secret: hello.secret }),
+            new TcpPullStream(socket, { collectiveId: hello.collective_id, toRank: hello.to_rank, secret: hello.secret }, () =>
+              handshake(socket, accept),
+            ),
           ),
     );
   };
@@ -105,12 +122,17 @@ function handshake(socket: net.Socket, accept: (id: string, stream: PullStream) 
 export class DataPlaneServer {
   private readonly server: net.Server;
   private readonly sockets = new Set<net.Socket>();
+  /** Connections accepted since start (pullers reuse theirs, so this grows with pullers, not collectives). */
+  accepted = 0;
 
   constructor(accept: (id: string, stream: PullStream) => void, material?: TlsMaterial) {
     const onSocket = (socket: net.Socket) => {
       socket.setNoDelay(true);
+      this.accepted++;
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
+      socket.on('error', () => socket.destroy()); // a reset peer: its stream's onGone reports it
+      socket.on('timeout', () => socket.destroy()); // no hello in time (armed only while waiting for one)
       handshake(socket, accept);
     };
     this.server = material
@@ -129,80 +151,4 @@ export class DataPlaneServer {
     for (const s of this.sockets) s.destroy();
     if (this.server.listening) await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
-}
-
-export interface PullHandlers extends FrameSink {
-  /** The connection failed or closed before END or ERROR. */
-  failed(err: Error): void;
-}
-
-/**
- * Pulls one collective from the rank at host:port. DATA, END and ERROR frames go to `handlers`;
- * a connection that breaks first goes to `failed`. Returns a cancel that closes the connection
- * (the serving rank sees its successor gone).
- */
-export function pullOverTcp(
-  host: string,
-  port: number,
-  hello: Hello,
-  elementBytes: number,
-  handlers: PullHandlers,
-  material?: TlsMaterial,
-): { cancel(): void } {
-  let settled = false;
-  const settle = (then: () => void) => {
-    if (settled) return;
-    settled = true;
-    then();
-  };
-  const sink: FrameSink = {
-    data: (round, offset, bytes) => handlers.data(round, offset, bytes),
-    end: () => settle(() => handlers.end()),
-    error: (code, reason) => settle(() => handlers.error(code, reason)),
-  };
-  const reader = new FrameReader(sink, elementBytes);
-  const consume = (bytes: Buffer) => {
-    try {
-      reader.push(bytes);
-    } catch (err) {
-      settle(() => handlers.failed(new Error(`malformed data-plane stream: ${(err as Error).message}`)));
-      socket.destroy();
-    }
-  };
-  let socket: net.Socket;
-  if (material) {
-    socket = tls.connect({
-      host,
-      port,
-      ca: material.ca,
-      cert: material.cert,
-      key: material.key,
-      servername: net.isIP(host) ? undefined : host,
-    });
-    socket.on('data', consume);
-  } else {
-    // One reused read buffer: received elements are added into the vector (or copied) at once.
-    const buffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
-    socket = net.connect({
-      host,
-      port,
-      noDelay: true,
-      onread: {
-        buffer,
-        callback: (n: number, buf: Uint8Array) => {
-          consume(Buffer.from(buf.buffer, buf.byteOffset, n));
-          return true;
-        },
-      },
-    });
-  }
-  socket.write(encodeHello(hello));
-  socket.on('error', (err) => settle(() => handlers.failed(err)));
-  socket.on('close', () => settle(() => handlers.failed(new Error('connection closed before the collective ended'))));
-  return {
-    cancel: () => {
-      settled = true;
-      socket.destroy();
-    },
-  };
 }
