@@ -4,7 +4,11 @@
  * (bench/allreduce-bandwidth.ts's rank role, TCP data plane), all on this host; the two
  * algorithms alternate rep by rep so a noisy moment hits both alike.
  *
- *   npx tsx bench/allreduce-latency.ts [--worlds 4,8,16] [--sizes-kb 4,16,64,256,1024,4096,16384] [--reps 7]
+ *   npx tsx bench/allreduce-latency.ts [--worlds 4,8,16] [--sizes-kb 4,16,64,256,1024,4096,16384] [--reps 7] [--in-process]
+ *
+ * --in-process runs every rank's peer in this one process instead (one event loop does all the
+ * ranks' work, so the time is the collective's CPU cost, without waiting for processes to be
+ * scheduled; 40 reps).
  *
  * Prints JSON: per W and size the median milliseconds of each algorithm (the slowest rank's time
  * per collective), doubling / ring, and which 'auto' picks.
@@ -12,7 +16,7 @@
 import { fork, ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { chooseAlgorithm, DOUBLING_MAX_BYTES } from '@facenet/worker';
+import { AllreducePeer, chooseAlgorithm, DOUBLING_MAX_BYTES } from '@facenet/worker';
 import { ringPlace } from '@facenet/protocol';
 
 const { values } = parseArgs({
@@ -20,6 +24,7 @@ const { values } = parseArgs({
     worlds: { type: 'string', default: '4,8,16' },
     'sizes-kb': { type: 'string', default: '4,16,64,256,1024,4096,16384' },
     reps: { type: 'string', default: '7' },
+    'in-process': { type: 'boolean', default: false },
   },
 });
 
@@ -78,10 +83,44 @@ async function measureWorld(W: number, sizesKb: number[], reps: number): Promise
   return rows;
 }
 
+/** Every rank's peer in this process: the median of 40 collectives of each algorithm per size. */
+async function measureInProcess(W: number, sizesKb: number[]): Promise<Record<string, unknown>[]> {
+  const peers = Array.from({ length: W }, () => new AllreducePeer({ timeoutMs: 60_000 }));
+  await Promise.all(peers.map((p) => p.start()));
+  const addresses = peers.map((p) => p.address);
+  const rows = [];
+  let seq = 0;
+  for (const kb of sizesKb) {
+    const times = new Map<string, number[]>(ALGORITHMS.map((a) => [a, []]));
+    for (let rep = 0; rep <= 40; rep++)
+      for (const algorithm of ALGORITHMS) {
+        const data = peers.map((_, r) => new Float32Array((kb * 1024) / 4).fill(r + 1));
+        const id = `lat/${seq++}/0`;
+        const t0 = performance.now();
+        await Promise.all(peers.map((p, r) => p.allreduce(id, data[r] as Float32Array, r, ringPlace(addresses, r), '', { algorithm })));
+        if (rep > 0) times.get(algorithm)?.push(performance.now() - t0);
+      }
+    const ring = median(times.get('ring') as number[]);
+    const doubling = median(times.get('recursive-doubling') as number[]);
+    rows.push({
+      world: W,
+      kilobytes: kb,
+      inProcess: true,
+      ringMs: +ring.toFixed(2),
+      doublingMs: +doubling.toFixed(2),
+      doublingOverRing: +(doubling / ring).toFixed(2),
+    });
+    process.stderr.write(`${JSON.stringify(rows[rows.length - 1])}\n`);
+  }
+  await Promise.all(peers.map((p) => p.close()));
+  return rows;
+}
+
 async function main(): Promise<void> {
   const sizes = values['sizes-kb'].split(',').map(Number);
   const results = [];
-  for (const W of values.worlds.split(',').map(Number)) results.push(...(await measureWorld(W, sizes, Number(values.reps))));
+  for (const W of values.worlds.split(',').map(Number))
+    results.push(...(values['in-process'] ? await measureInProcess(W, sizes) : await measureWorld(W, sizes, Number(values.reps))));
   process.stdout.write(
     `${JSON.stringify({ benchmark: 'allreduce-latency', transport: 'tcp', reps: Number(values.reps), doublingMaxBytes: DOUBLING_MAX_BYTES, results }, null, 2)}\n`,
   );

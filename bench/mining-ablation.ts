@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { deleteKeysUnder } from '@facenet/protocol';
+import { deleteKeysUnder } from '@facenet/service-kit';
 
 const { values } = parseArgs({
   options: {

@@ -20,7 +20,8 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
-import { deleteKeysUnder, EvaluationRecord } from '@facenet/protocol';
+import { EvaluationRecord } from '@facenet/protocol';
+import { deleteKeysUnder } from '@facenet/service-kit';
 
 type Obj = Record<string, unknown>;
 interface Sweep {

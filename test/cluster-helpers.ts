@@ -2,7 +2,8 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { randomBytes } from 'node:crypto';
 import IORedis from 'ioredis';
-import { deleteKeysUnder, JobRecord, redisKeys } from '@facenet/protocol';
+import { JobRecord, redisKeys } from '@facenet/protocol';
+import { deleteKeysUnder } from '@facenet/service-kit';
 import { join } from 'node:path';
 import { CLI, REPO } from './helpers';
 

@@ -2,7 +2,8 @@ import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
 import IORedis from 'ioredis';
 import { PackedIndexBuilder, unpackIndex } from '@facenet/core';
-import { compressIndex, DatasetIndexStore, deleteKeysUnder, redisKeys } from '@facenet/protocol';
+import { redisKeys } from '@facenet/protocol';
+import { compressIndex, DatasetIndexStore, deleteKeysUnder } from '@facenet/service-kit';
 
 const REDIS = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import IORedis from 'ioredis';
 import { packIndex } from '@facenet/core';
-import { compressIndex, DatasetIndexStore, deleteKeysUnder, JobRecord, redisKeys } from '@facenet/protocol';
+import { JobRecord, redisKeys } from '@facenet/protocol';
+import { compressIndex, DatasetIndexStore, deleteKeysUnder } from '@facenet/service-kit';
 import { JobRetention, JobStore } from '@facenet/coordinator';
 import { tempDir } from '../helpers';
 

@@ -9,7 +9,8 @@ import { Queue } from 'bullmq';
 import IORedis from 'ioredis';
 import { Coordinator } from '@facenet/coordinator';
 import { compileTrainOptions } from '@facenet/core';
-import { deleteKeysUnder, redisKeys, workerQueueName } from '@facenet/protocol';
+import { redisKeys, workerQueueName } from '@facenet/protocol';
+import { deleteKeysUnder } from '@facenet/service-kit';
 import { api, JobView, spawnWorker, startCluster, waitFor, waitForState, waitForRedis } from '../cluster-helpers';
 import { CLI, ORL, tempDir, freePort } from '../helpers';
 

@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { spawn, ChildProcess } from 'node:child_process';
 import IORedis from 'ioredis';
 import { Coordinator } from '@facenet/coordinator';
-import { logRedisErrors } from '@facenet/protocol';
+import { logRedisErrors } from '@facenet/service-kit';
 import { waitFor, waitForRedis } from '../cluster-helpers';
 import { ORL, freePort } from '../helpers';
 import { needTools } from '../requirements';

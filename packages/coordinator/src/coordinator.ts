@@ -1,19 +1,8 @@
 import Fastify, { FastifyInstance } from 'fastify';
 import IORedis from 'ioredis';
 import { randomBytes } from 'node:crypto';
-import {
-  connectRedis,
-  EvaluationRecord,
-  logRedisErrors,
-  logThrottled,
-  redactUrl,
-  MiningPlan,
-  redisKeys,
-  AbortMessage,
-  summarizePlan,
-  runCloseSteps,
-  DatasetIndexStore,
-} from '@facenet/protocol';
+import { EvaluationRecord, MiningPlan, redisKeys, AbortMessage, summarizePlan } from '@facenet/protocol';
+import { connectRedis, logRedisErrors, logThrottled, redactUrl, runCloseSteps, DatasetIndexStore } from '@facenet/service-kit';
 import { isLoopback, loadTokens, registerAccessControl } from './api/access';
 import { registerRoutes } from './api/routes';
 import { AdmissionClient } from './api/admission';

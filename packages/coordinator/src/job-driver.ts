@@ -9,13 +9,13 @@ import {
   redisKeys,
   ShardJobResult,
   shardJobId,
-  DatasetIndexStore,
   jobDataSource,
   trainingSource,
   WorkerInfo,
   budgetShortfall,
   ringPlace,
 } from '@facenet/protocol';
+import { DatasetIndexStore } from '@facenet/service-kit';
 import { transition } from './job-lifecycle';
 import { JobStore } from './job-store';
 import { Membership } from './membership';

@@ -1,7 +1,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type IORedis from 'ioredis';
-import { DatasetIndexStore, redisKeys } from '@facenet/protocol';
+import { redisKeys } from '@facenet/protocol';
+import { DatasetIndexStore } from '@facenet/service-kit';
 import type { JobStore } from './job-store';
 
 export interface JobRetentionOptions {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** Coordinator process entry: `node packages/coordinator/dist/main.js` (configured by environment). */
-import { envNumber, runService } from '@facenet/protocol';
+import { envNumber, runService } from '@facenet/service-kit';
 import { Coordinator } from './coordinator';
 
 const env = process.env;

@@ -1,6 +1,7 @@
 import { Queue } from 'bullmq';
 import IORedis from 'ioredis';
-import { logRedisErrors, redisKeys, workerQueueName } from '@facenet/protocol';
+import { redisKeys, workerQueueName } from '@facenet/protocol';
+import { logRedisErrors } from '@facenet/service-kit';
 
 export interface QueueDepth {
   queue: string;

@@ -1,16 +1,8 @@
 import { lossWeightsAt } from '@facenet/core';
 import { Queue } from 'bullmq';
 import IORedis from 'ioredis';
-import {
-  bestEvaluation,
-  CheckpointEvent,
-  EvaluationRecord,
-  JobRecord,
-  logRedisErrors,
-  redisKeys,
-  ShardJobResult,
-  StepRecord,
-} from '@facenet/protocol';
+import { bestEvaluation, CheckpointEvent, EvaluationRecord, JobRecord, redisKeys, ShardJobResult, StepRecord } from '@facenet/protocol';
+import { logRedisErrors } from '@facenet/service-kit';
 import { checkpointsToDelete, deleteCheckpoints } from './checkpoint-retention';
 import { JobStore } from './job-store';
 import { Metrics } from './metrics';

@@ -1,7 +1,8 @@
 import { Job, Queue, QueueEvents } from 'bullmq';
 import IORedis from 'ioredis';
 import { decodeFailure } from '@facenet/core';
-import { logRedisErrors, redisKeys, workerQueueName, WorkerJobData, WorkerJobResult } from '@facenet/protocol';
+import { redisKeys, workerQueueName, WorkerJobData, WorkerJobResult } from '@facenet/protocol';
+import { logRedisErrors } from '@facenet/service-kit';
 
 export type WorkerQueue = Queue<WorkerJobData, WorkerJobResult>;
 export type WorkerJob = Job<WorkerJobData, WorkerJobResult>;

@@ -12,17 +12,8 @@ import {
   scorePairs,
   writeReportFile,
 } from '@facenet/core';
-import {
-  bestEvaluation,
-  CheckpointConsumer,
-  CheckpointEvent,
-  ConsumerState,
-  EvaluationRecord,
-  JobRecord,
-  redisKeys,
-  DatasetIndexStore,
-  jobDataSource,
-} from '@facenet/protocol';
+import { bestEvaluation, CheckpointEvent, EvaluationRecord, JobRecord, redisKeys, jobDataSource } from '@facenet/protocol';
+import { CheckpointConsumer, ConsumerState, DatasetIndexStore } from '@facenet/service-kit';
 import { EvaluationSet, evaluationSetFor } from './evaluation-set';
 import { compileEvaluatorOptions, CompiledEvaluatorOptions, EvaluatorOptions } from './evaluator-options';
 import { createEvaluatorMetrics } from './metrics';

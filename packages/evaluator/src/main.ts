@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** Evaluator process entry: `node packages/evaluator/dist/main.js` (configured by environment). */
 import { selectBackend } from '@facenet/core';
-import { envNumber, runService } from '@facenet/protocol';
+import { envNumber, runService } from '@facenet/service-kit';
 import { EvaluatorService } from './evaluator-service';
 
 void selectBackend().then(() =>

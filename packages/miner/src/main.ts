@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** Miner process entry: `node packages/miner/dist/main.js` (configured by environment). */
 import { selectBackend } from '@facenet/core';
-import { envNumber, runService } from '@facenet/protocol';
+import { envNumber, runService } from '@facenet/service-kit';
 import { MinerService } from './miner-service';
 
 void selectBackend().then(() =>

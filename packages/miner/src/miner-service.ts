@@ -1,7 +1,8 @@
 import { Job } from 'bullmq';
 import IORedis from 'ioredis';
 import { existsSync } from 'node:fs';
-import { CheckpointConsumer, CheckpointEvent, ConsumerState, DatasetIndexStore, JobRecord, MiningPlan, redisKeys } from '@facenet/protocol';
+import { CheckpointEvent, JobRecord, MiningPlan, redisKeys } from '@facenet/protocol';
+import { CheckpointConsumer, ConsumerState, DatasetIndexStore } from '@facenet/service-kit';
 import { MiningError } from './errors';
 import { createMinerMetrics } from './miner-metrics';
 import { MiningClient } from './mining-client';

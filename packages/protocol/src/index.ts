@@ -1,6 +1,7 @@
 // @facenet/protocol: the contract between the processes (coordinator, workers, miner, CLI, tests):
-// job spec, job record and view, shard jobs, Redis key names, events, collective ids, and the small
-// runtime every service shares. The ML library (@facenet/core) holds no cluster code.
+// job spec, job record and view, shard jobs, Redis key names, events, collective ids and schedules,
+// dataset specs. Types, schemas and pure functions only: no Redis, queue or HTTP code, which lives
+// in @facenet/service-kit. The ML library (@facenet/core) holds no cluster code.
 export {
   parseJobSpec,
   jobSpecSchema,
@@ -54,24 +55,9 @@ export type { MiningPlan, PlanSummary } from './mining-plan';
 export { datasetKind, datasetSchema, jobDataSource, sourceFromSpec, trainingSource } from './datasets/dataset-kinds';
 export { peopleOfPairsFolds } from './datasets/folder-dataset';
 export type { DatasetKind, SpecIssue } from './datasets/dataset-kind';
-export { compressIndex, DatasetIndexStore } from './datasets/dataset-index-store';
-export type { DatasetIndexRef } from './datasets/dataset-index-store';
+export type { DatasetIndexRef, StoredIndexes } from './datasets/dataset-index-ref';
 export { bestEvaluation } from './evaluation';
 export { allowedLocation, dataRoots, dataUrls, insideRoots, OUTSIDE_ROOTS } from './data-roots';
 export type { EvaluationRecord } from './evaluation';
-export {
-  envNumber,
-  runService,
-  runCloseSteps,
-  logRedisErrors,
-  logThrottled,
-  deleteKeysUnder,
-  redactUrl,
-  connectRedis,
-} from './service-runtime';
-export { serveMetrics } from './metrics-server';
-export { CheckpointConsumer } from './checkpoint-consumer';
-export type { CheckpointConsumerOptions, ConsumerState } from './checkpoint-consumer';
-export type { MetricsServerOptions } from './metrics-server';
 export { budgetShortfall, defaultGflops, defaultMemoryBudget, stepEstimate } from './step-budget';
 export type { WorkerBudget } from './step-budget';

@@ -2,7 +2,7 @@ import type { TrainConfig, TripletStats } from '@facenet/core';
 import type { JobSpec } from './job-spec';
 import { bestEvaluation, EvaluationRecord } from './evaluation';
 import type { StepTimings } from './shard-job';
-import type { DatasetIndexRef } from './datasets/dataset-index-store';
+import type { DatasetIndexRef } from './datasets/dataset-index-ref';
 
 /** Every state a job can be in (job-lifecycle.ts holds the transitions). */
 export const JOB_STATES = ['pending', 'running', 'paused', 'completed', 'failed', 'cancelled'] as const;
@@ -84,7 +84,7 @@ export interface JobRecord {
   spec: JobSpec;
   /** The compiled training configuration (defaults filled). */
   train: TrainConfig;
-  /** The dataset's packed identity index, stored at admission (DatasetIndexStore); absent for synthetic data. */
+  /** The dataset's packed identity index, stored at admission (service-kit's DatasetIndexStore); absent for synthetic data. */
   dataIndex?: DatasetIndexRef;
   state: JobState;
   /** Steps committed (the next step to run). */

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** Worker process entry: `node packages/worker/dist/main.js` (configured by environment). */
-import { envNumber, runService } from '@facenet/protocol';
+import { envNumber, runService } from '@facenet/service-kit';
 import { WorkerService } from './worker-service';
 
 const env = process.env;

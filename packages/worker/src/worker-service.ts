@@ -8,16 +8,11 @@ import {
   redisKeys,
   WorkerInfo,
   workerQueueName,
-  runCloseSteps,
   WorkerJobData,
   WorkerJobResult,
-  connectRedis,
-  logRedisErrors,
-  logThrottled,
-  serveMetrics,
   defaultGflops,
-  DatasetIndexStore,
 } from '@facenet/protocol';
+import { runCloseSteps, connectRedis, logRedisErrors, logThrottled, serveMetrics, DatasetIndexStore } from '@facenet/service-kit';
 import { AllreducePeer } from './allreduce/ring-allreduce';
 import { ComputeClient } from './compute/compute-client';
 import { DataClient } from './data/data-client';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import IORedis from 'ioredis';
-import { deleteKeysUnder, redactUrl } from '@facenet/protocol';
+import { deleteKeysUnder, redactUrl } from '@facenet/service-kit';
 import type { RingTls } from './ephemeral-ca';
 
 export interface LocalClusterOptions {

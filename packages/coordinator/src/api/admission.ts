@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { DatasetError, identitySizes, imageCount, MAX_CLASS_WEIGHTS, TrainConfig } from '@facenet/core';
-import { compressIndex, DatasetIndexRef, datasetKind, JobSpec, SpecIssue, trainingSource } from '@facenet/protocol';
+import { DatasetIndexRef, datasetKind, JobSpec, SpecIssue, trainingSource } from '@facenet/protocol';
+import { compressIndex } from '@facenet/service-kit';
 
 export type Issue = SpecIssue;
 

@@ -5,7 +5,6 @@ import { z } from 'zod';
 import {
   bestEvaluation,
   JOB_STATES,
-  DatasetIndexStore,
   WorkerBudget,
   EvaluationRecord,
   FINAL_STATES,
@@ -14,6 +13,7 @@ import {
   jobView,
   PlanSummary,
 } from '@facenet/protocol';
+import { DatasetIndexStore } from '@facenet/service-kit';
 import { CoordinatorError, JobStateError } from '../errors';
 import { transition } from '../job-lifecycle';
 import { HISTORY_CAP, JobStore } from '../job-store';

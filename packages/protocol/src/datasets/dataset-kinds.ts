@@ -1,7 +1,7 @@
 import { FaceSource, splitHoldout, SubsetSource } from '@facenet/core';
 import { z } from 'zod';
 import type { DatasetKind } from './dataset-kind';
-import type { DatasetIndexRef, DatasetIndexStore } from './dataset-index-store';
+import type { DatasetIndexRef, StoredIndexes } from './dataset-index-ref';
 import { folderDataset, folderSchema } from './folder-dataset';
 import { manifestDataset, manifestSchema } from './manifest-dataset';
 import { shardsDataset, shardsSchema } from './shards-dataset';
@@ -29,7 +29,7 @@ export function sourceFromSpec(spec: DatasetSpec, packed?: Uint8Array): FaceSour
  * admitted before indexes were stored, or a process with no Redis such as the CLI) the data is
  * indexed again (one directory read at a time for a folder).
  */
-export async function jobDataSource(spec: DatasetSpec, ref?: DatasetIndexRef, indexes?: DatasetIndexStore): Promise<FaceSource> {
+export async function jobDataSource(spec: DatasetSpec, ref?: DatasetIndexRef, indexes?: StoredIndexes): Promise<FaceSource> {
   const kind = datasetKind(spec);
   const packed = ref && indexes ? await indexes.get(ref.id) : await kind.pack?.(spec);
   return kind.source(spec, packed);

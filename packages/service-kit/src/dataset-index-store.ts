@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { createGunzip, gzipSync } from 'node:zlib';
 import type { Redis } from 'ioredis';
 import { DatasetError } from '@facenet/core';
-import { redisKeys } from '../redis-keys';
+import { redisKeys } from '@facenet/protocol';
+import type { StoredIndexes } from '@facenet/protocol';
 
 /**
  * The stored form of a packed index: gzip (a million VGGFace2-style keys: 24 MB packed, 5.5 MB
@@ -46,22 +47,12 @@ const JOIN_IF_STORED = `if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('S
 const RELEASE = `redis.call('SREM', KEYS[2], ARGV[1])
 if redis.call('SCARD', KEYS[2]) == 0 then redis.call('DEL', KEYS[1], KEYS[2]) return 1 end return 0`;
 
-/** A job's stored identity index: its content hash (the Redis key's tail) and size. */
-export interface DatasetIndexRef {
-  /** sha256 of the packed index: jobs on the same data share one stored copy. */
-  id: string;
-  identities: number;
-  images: number;
-  /** Bytes of the packed index (before the gzip it is stored with). */
-  bytes: number;
-}
-
 /**
  * Packed identity indexes in Redis, by content hash, gzipped (compressIndex). Written once at
  * admission; the coordinator, each worker, the miner and the evaluator read it when a job starts
  * instead of rescanning the data.
  */
-export class DatasetIndexStore {
+export class DatasetIndexStore implements StoredIndexes {
   private readonly keys;
 
   constructor(

@@ -1,8 +1,7 @@
 import { Job, Queue, Worker } from 'bullmq';
 import IORedis from 'ioredis';
-import { CheckpointEvent } from './events';
 import { serveMetrics } from './metrics-server';
-import { redisKeys } from './redis-keys';
+import { CheckpointEvent, redisKeys } from '@facenet/protocol';
 import { connectRedis, logRedisErrors, runCloseSteps } from './service-runtime';
 
 export type ConsumerState = 'INITIALIZED' | 'RUNNING' | 'DRAINING' | 'STOPPED';

@@ -1,0 +1,19 @@
+// @facenet/service-kit: the runtime every service shares, on top of the contract (@facenet/protocol):
+// process plumbing (signals, environment, Redis connections), the /metrics and /healthz server,
+// the checkpoint-event consumer the miner and evaluator are built on, and the Redis store of
+// dataset indexes.
+export {
+  envNumber,
+  runService,
+  runCloseSteps,
+  logRedisErrors,
+  logThrottled,
+  deleteKeysUnder,
+  redactUrl,
+  connectRedis,
+} from './service-runtime';
+export { serveMetrics } from './metrics-server';
+export type { MetricsServerOptions } from './metrics-server';
+export { CheckpointConsumer } from './checkpoint-consumer';
+export type { CheckpointConsumerOptions, ConsumerState } from './checkpoint-consumer';
+export { compressIndex, DatasetIndexStore } from './dataset-index-store';
