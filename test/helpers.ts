@@ -4,6 +4,9 @@ import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { selectBackend } from '@facenet/core';
+import type { TrainConfig } from '@facenet/core';
+import { parseJobSpec } from '@facenet/protocol';
+import type { JobRecord } from '@facenet/protocol';
 
 export const REPO = resolve(__dirname, '..');
 export const CLI = join(REPO, 'packages', 'cli', 'dist', 'main.js');
@@ -78,4 +81,29 @@ export function startCliService(args: string[]): Promise<{ child: ChildProcess; 
     });
     child.on('exit', (code) => reject(new Error(`facenet ${args[0]} exited ${code}: ${log}`)));
   });
+}
+
+/**
+ * A complete job record as the coordinator stores it (the store parses what it reads, so a partial
+ * one would not do), for tests that write jobs into Redis directly. `train` holds only what the
+ * stored-record check looks at.
+ */
+export function storedJob(id: string, state: JobRecord['state'], ageDays = 0, order = 0): JobRecord {
+  const at = new Date(Date.now() - ageDays * 86_400_000 - (100 - order) * 1000).toISOString();
+  return {
+    id,
+    spec: parseJobSpec({ dataset: { kind: 'synthetic', identities: 8, imagesPerIdentity: 4 } }),
+    train: { steps: 10 } as TrainConfig,
+    state,
+    step: 0,
+    generation: 0,
+    world: [],
+    restoreFrom: null,
+    checkpoints: [],
+    faults: [],
+    planSwitches: [],
+    highWater: 0,
+    createdAt: at,
+    updatedAt: at,
+  };
 }

@@ -7,7 +7,7 @@ import { packIndex } from '@facenet/core';
 import { JobRecord, redisKeys } from '@facenet/protocol';
 import { compressIndex, DatasetIndexStore, deleteKeysUnder } from '@facenet/service-kit';
 import { JobRetention, JobStore } from '@facenet/coordinator';
-import { tempDir } from '../helpers';
+import { storedJob, tempDir } from '../helpers';
 
 const REDIS = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -18,14 +18,7 @@ describe('job store: state index and retention', () => {
   let store: JobStore;
   let t: ReturnType<typeof tempDir>;
   const record = (i: number, state: JobRecord['state'], ageDays = 0): JobRecord =>
-    ({
-      id: `job-${String(i).padStart(3, '0')}`,
-      state,
-      createdAt: new Date(Date.now() - ageDays * 86_400_000 - (100 - i) * 1000).toISOString(),
-      history: [],
-      checkpoints: [],
-      restoreFrom: null,
-    }) as unknown as JobRecord;
+    storedJob(`job-${String(i).padStart(3, '0')}`, state, ageDays, i);
 
   beforeEach(() => {
     redis = new IORedis(REDIS);
@@ -63,10 +56,18 @@ describe('job store: state index and retention', () => {
     assert.equal((await store.active()).length, 0);
     const inline = {
       ...record(999, 'completed'),
-      history: [
-        { step: 1, loss: 0.5 },
-        { step: 2, loss: 0.4 },
-      ],
+      history: [1, 2].map((step) => ({
+        step,
+        loss: [0.5, 0.4][step - 1],
+        activeFraction: 0.5,
+        meanPositiveDistance: 0.4,
+        meanNegativeDistance: 1.1,
+        triplets: 30,
+        images: 40,
+        imagesPerSecond: 100,
+        stepMs: 400,
+        timings: [],
+      })),
     };
     await redis.multi().set(keys.job(inline.id), JSON.stringify(inline)).zadd(keys.jobs, 1, inline.id).exec();
     assert.deepEqual(

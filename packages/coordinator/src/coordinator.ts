@@ -1,7 +1,15 @@
 import Fastify, { FastifyInstance } from 'fastify';
 import IORedis from 'ioredis';
 import { randomBytes } from 'node:crypto';
-import { EvaluationRecord, MiningPlan, redisKeys, AbortMessage, summarizePlan } from '@facenet/protocol';
+import {
+  evaluationRecordSchema,
+  miningPlanSchema,
+  parseStored,
+  parseStoredList,
+  redisKeys,
+  AbortMessage,
+  summarizePlan,
+} from '@facenet/protocol';
 import { connectRedis, logRedisErrors, logThrottled, redactUrl, runCloseSteps, DatasetIndexStore } from '@facenet/service-kit';
 import { isLoopback, loadTokens, registerAccessControl } from './api/access';
 import { registerRoutes } from './api/routes';
@@ -74,7 +82,7 @@ export class Coordinator {
     this.options = compileCoordinatorOptions(options);
     this.redis = new IORedis(this.options.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
     logRedisErrors(this.redis, (l) => this.log(`[coordinator] ${l}`));
-    this.store = new JobStore(this.redis, this.options.prefix);
+    this.store = new JobStore(this.redis, this.options.prefix, this.log);
     this.membership = new Membership(this.redis, this.options.prefix);
     this.queueDepths = new QueueDepths(this.redis, this.options.prefix, (l) => this.log(`[coordinator] queue gauges ${l}`));
     this.metrics = createMetrics({
@@ -127,7 +135,7 @@ export class Coordinator {
         const keys = redisKeys(this.options.prefix);
         const [v] = await this.redis.zrevrange(keys.plans(jobId), '0', '0');
         const raw = v === undefined ? null : await this.redis.get(keys.plan(jobId, Number(v)));
-        return raw ? summarizePlan(JSON.parse(raw) as MiningPlan) : null;
+        return raw ? summarizePlan(parseStored(miningPlanSchema, raw, `mining plan ${jobId}/${v}`)) : null;
       },
       dataRoots: this.options.dataRoots,
       reportRoot: this.options.reportRoot,
@@ -140,7 +148,12 @@ export class Coordinator {
         await this.redis.publish(redisKeys(this.options.prefix).abortChannel, JSON.stringify(m));
       },
       evaluations: async (jobId) =>
-        (await this.redis.lrange(redisKeys(this.options.prefix).evaluations(jobId), 0, -1)).map((e) => JSON.parse(e) as EvaluationRecord),
+        parseStoredList(
+          evaluationRecordSchema,
+          await this.redis.lrange(redisKeys(this.options.prefix).evaluations(jobId), 0, -1),
+          `evaluations of job ${jobId}`,
+          (err) => this.log(`[coordinator] ${err.message}; left out`),
+        ),
       miner: () => this.registration(redisKeys(this.options.prefix).miner),
       evaluator: () => this.registration(redisKeys(this.options.prefix).evaluator),
     });

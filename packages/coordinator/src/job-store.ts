@@ -1,5 +1,6 @@
 import IORedis from 'ioredis';
 import { JOB_STATES, JobRecord, JobState, redisKeys, StepRecord, stepSummary } from '@facenet/protocol';
+import { jobRecordSchema, parseStored, parseStoredList, stepRecordSchema, StoredRecordError } from '@facenet/protocol';
 import { JobNotFoundError } from './errors';
 
 const STATES: readonly JobState[] = JOB_STATES;
@@ -26,6 +27,8 @@ export class JobStore {
   constructor(
     private readonly redis: IORedis,
     prefix: string,
+    /** Where a stored record that does not parse is reported when a listing leaves it out. */
+    private readonly log?: (line: string) => void,
   ) {
     this.keys = redisKeys(prefix);
   }
@@ -44,12 +47,13 @@ export class JobStore {
   async get(id: string): Promise<JobRecord> {
     const raw = await this.redis.get(this.keys.job(id));
     if (!raw) throw new JobNotFoundError(id);
-    return JobStore.parse(raw);
+    return JobStore.parse(raw, id);
   }
 
-  /** A stored record, upgraded: records from before the history list carry their steps inline. */
-  private static parse(raw: string): JobRecord {
-    const job = JSON.parse(raw) as JobRecord;
+  /** A stored record, checked and upgraded (stored-records.ts); records from before the history
+   * list carry their steps inline. */
+  private static parse(raw: string, id: string): JobRecord {
+    const job = parseStored(jobRecordSchema, raw, `job ${id}`);
     if (job.history && !job.recent) job.recent = job.history.slice(-10).map(stepSummary);
     return job;
   }
@@ -80,7 +84,10 @@ export class JobStore {
   async history(id: string, o: { limit: number; skip: number }): Promise<{ steps: StepRecord[]; next?: number }> {
     const key = this.keys.jobHistory(id);
     const [total, raws] = await Promise.all([this.redis.llen(key), this.redis.lrange(key, -(o.skip + o.limit), -(o.skip + 1))]);
-    return { steps: raws.map((r) => JSON.parse(r) as StepRecord), next: total > o.skip + o.limit ? o.skip + o.limit : undefined };
+    const steps = parseStoredList(stepRecordSchema, raws, `job ${id} history`, (err) =>
+      this.log?.(`[coordinator] ${err.message}; left out`),
+    );
+    return { steps, next: total > o.skip + o.limit ? o.skip + o.limit : undefined };
   }
 
   /** Marks the history's steps after `step` as undone by a rewind (a rare path: reads the capped list). */
@@ -89,7 +96,7 @@ export class JobStore {
     const raws = await this.redis.lrange(key, 0, -1);
     const m = this.redis.multi();
     raws.forEach((raw, i) => {
-      const h = JSON.parse(raw) as StepRecord;
+      const h = parseStored(stepRecordSchema, raw, `job ${id} history [${i}]`);
       if (h.step > step && !h.rolledBack) m.lset(key, i, JSON.stringify({ ...h, rolledBack: true }));
     });
     await m.exec();
@@ -112,7 +119,17 @@ export class JobStore {
   private async records(ids: string[]): Promise<JobRecord[]> {
     if (ids.length === 0) return [];
     const raws = await this.redis.mget(ids.map((id) => this.keys.job(id)));
-    return raws.flatMap((r) => (r ? [JobStore.parse(r)] : []));
+    return raws.flatMap((r, i) => {
+      if (!r) return [];
+      try {
+        return [JobStore.parse(r, ids[i] as string)];
+      } catch (err) {
+        // One bad record must not hide every other job from the scheduler and the API.
+        if (!(err instanceof StoredRecordError)) throw err;
+        this.log?.(`[coordinator] ${err.message}; left out of the listing`);
+        return [];
+      }
+    });
   }
 
   /** The ids of jobs in the given states with their creation times, unordered. */

@@ -1,5 +1,5 @@
 import IORedis from 'ioredis';
-import { redisKeys, WorkerBudget, WorkerInfo } from '@facenet/protocol';
+import { redisKeys, WorkerBudget, WorkerInfo, parseStoredList, workerInfoSchema } from '@facenet/protocol';
 
 /**
  * Who is alive: workers register a key that expires unless their heartbeat refreshes it.
@@ -24,7 +24,12 @@ export class Membership {
     const raws = await this.redis.mget(ids.map((id) => this.keys.worker(id)));
     const dead = ids.filter((_, i) => !raws[i]);
     if (dead.length) await this.redis.srem(this.keys.workers, ...dead);
-    const infos = raws.flatMap((r) => (r ? [JSON.parse(r) as WorkerInfo] : []));
+    // A registration that does not parse is left out (as if the worker were gone): it cannot be given work.
+    const infos = parseStoredList(
+      workerInfoSchema,
+      raws.flatMap((r) => (r ? [r] : [])),
+      'worker registration',
+    );
     const now = Date.now();
     for (const w of infos) this.lastSeen.set(w.id, { info: w, at: now });
     // Workers gone for ten minutes (drained, or lost long ago) are forgotten: the map stays the

@@ -1,5 +1,5 @@
 import IORedis from 'ioredis';
-import { MiningPlan, redisKeys } from '@facenet/protocol';
+import { MiningPlan, redisKeys, miningPlanSchema, parseStored } from '@facenet/protocol';
 import { JobRecord } from '@facenet/protocol';
 
 export type PlanSwitch = JobRecord['planSwitches'][number];
@@ -21,7 +21,7 @@ export class PlanLookup {
     const key = `${jobId}:${version}`;
     if (!this.plans.has(key)) {
       const raw = await this.redis.get(this.keys.plan(jobId, version));
-      this.plans.set(key, raw ? (JSON.parse(raw) as MiningPlan) : null);
+      this.plans.set(key, raw ? parseStored(miningPlanSchema, raw, `mining plan ${key}`) : null);
     }
     return this.plans.get(key) ?? undefined;
   }

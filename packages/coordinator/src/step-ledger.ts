@@ -1,7 +1,16 @@
 import { lossWeightsAt } from '@facenet/core';
 import { Queue } from 'bullmq';
 import IORedis from 'ioredis';
-import { bestEvaluation, CheckpointEvent, EvaluationRecord, JobRecord, redisKeys, ShardJobResult, StepRecord } from '@facenet/protocol';
+import {
+  bestEvaluation,
+  CheckpointEvent,
+  JobRecord,
+  redisKeys,
+  ShardJobResult,
+  StepRecord,
+  evaluationRecordSchema,
+  parseStoredList,
+} from '@facenet/protocol';
 import { logRedisErrors } from '@facenet/service-kit';
 import { checkpointsToDelete, deleteCheckpoints } from './checkpoint-retention';
 import { JobStore } from './job-store';
@@ -98,7 +107,12 @@ export class StepLedger {
     const job = await this.store.get(jobId);
     const keepLast = job.spec.retention?.keepLast ?? 0;
     if (keepLast <= 0) return;
-    const evals = (await this.redis.lrange(this.keys.evaluations(jobId), 0, -1)).map((e) => JSON.parse(e) as EvaluationRecord);
+    // An entry that does not parse is left out: at worst the best checkpoint is not known and the newest are kept.
+    const evals = parseStoredList(
+      evaluationRecordSchema,
+      await this.redis.lrange(this.keys.evaluations(jobId), 0, -1),
+      `evaluations of job ${jobId}`,
+    );
     // Folders another job starts from (a fork), and this job's own start: an index, not every record.
     const pinned = await this.store.pinned();
     if (job.restoreFrom) pinned.add(job.restoreFrom);

@@ -12,7 +12,18 @@ import {
   scorePairs,
   writeReportFile,
 } from '@facenet/core';
-import { bestEvaluation, CheckpointEvent, EvaluationRecord, JobRecord, redisKeys, jobDataSource } from '@facenet/protocol';
+import {
+  bestEvaluation,
+  CheckpointEvent,
+  EvaluationRecord,
+  JobRecord,
+  redisKeys,
+  jobDataSource,
+  evaluationRecordSchema,
+  jobRecordSchema,
+  parseStored,
+  parseStoredList,
+} from '@facenet/protocol';
 import { CheckpointConsumer, ConsumerState, DatasetIndexStore } from '@facenet/service-kit';
 import { EvaluationSet, evaluationSetFor } from './evaluation-set';
 import { compileEvaluatorOptions, CompiledEvaluatorOptions, EvaluatorOptions } from './evaluator-options';
@@ -92,7 +103,7 @@ export class EvaluatorService {
     if (!existsSync(dir)) return { skipped: 'checkpoint deleted (retention)' };
     const raw = await this.redis.get(this.keys.job(jobId));
     if (!raw) return { skipped: 'job gone' };
-    const job = JSON.parse(raw) as JobRecord;
+    const job = parseStored(jobRecordSchema, raw, `job ${jobId}`);
     if (!job.spec.evaluation.enabled) return { skipped: 'evaluation disabled' };
     if (!job.spec.evaluation.pairs && job.spec.holdout < 2) return { skipped: 'no held-out identities and no pairs file' };
     try {
@@ -205,7 +216,12 @@ export class EvaluatorService {
   }
 
   private async evaluations(jobId: string): Promise<EvaluationRecord[]> {
-    return (await this.redis.lrange(this.keys.evaluations(jobId), 0, -1)).map((s) => JSON.parse(s) as EvaluationRecord);
+    return parseStoredList(
+      evaluationRecordSchema,
+      await this.redis.lrange(this.keys.evaluations(jobId), 0, -1),
+      `evaluations of job ${jobId}`,
+      (err) => this.log(`[evaluator] ${err.message}; left out`),
+    );
   }
 
   private observe(r: EvaluationRecord, all: EvaluationRecord[]): void {

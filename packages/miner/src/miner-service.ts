@@ -1,7 +1,7 @@
 import { Job } from 'bullmq';
 import IORedis from 'ioredis';
 import { existsSync } from 'node:fs';
-import { CheckpointEvent, JobRecord, MiningPlan, redisKeys } from '@facenet/protocol';
+import { CheckpointEvent, MiningPlan, redisKeys, jobRecordSchema, parseStored } from '@facenet/protocol';
 import { CheckpointConsumer, ConsumerState, DatasetIndexStore } from '@facenet/service-kit';
 import { MiningError } from './errors';
 import { createMinerMetrics } from './miner-metrics';
@@ -79,7 +79,7 @@ export class MinerService {
     if (!existsSync(dir)) return { skipped: true }; // deleted by the job's retention meanwhile
     const raw = await this.redis.get(this.keys.job(jobId));
     if (!raw) return { skipped: true };
-    const record = JSON.parse(raw) as JobRecord;
+    const record = parseStored(jobRecordSchema, raw, `job ${jobId}`);
     if (!record.spec.curriculum?.enabled) return { skipped: true };
     const mined = await this.miner
       .mine({ jobId, spec: record.spec, dataIndex: record.dataIndex?.id, seed: record.train.seed, margin: record.train.margin }, dir, step)

@@ -61,3 +61,14 @@ export { allowedLocation, dataRoots, dataUrls, insideRoots, OUTSIDE_ROOTS } from
 export type { EvaluationRecord } from './evaluation';
 export { budgetShortfall, defaultGflops, defaultMemoryBudget, stepEstimate } from './step-budget';
 export type { WorkerBudget } from './step-budget';
+export {
+  StoredRecordError,
+  parseStored,
+  parseStoredList,
+  jobRecordSchema,
+  stepRecordSchema,
+  evaluationRecordSchema,
+  workerInfoSchema,
+  abortMessageSchema,
+  miningPlanSchema,
+} from './stored-records';

@@ -11,6 +11,8 @@ import {
   WorkerJobData,
   WorkerJobResult,
   defaultGflops,
+  abortMessageSchema,
+  parseStored,
 } from '@facenet/protocol';
 import { runCloseSteps, connectRedis, logRedisErrors, logThrottled, serveMetrics, DatasetIndexStore } from '@facenet/service-kit';
 import { AllreducePeer } from './allreduce/ring-allreduce';
@@ -127,7 +129,15 @@ export class WorkerService {
     logRedisErrors(this.subscriber, (l) => this.log(`[worker ${this.id}] subscriber ${l}`));
     await this.subscriber.subscribe(keys.abortChannel);
     this.subscriber.on('message', (_channel: string, message: string) => {
-      const m = JSON.parse(message) as AbortMessage;
+      let m: AbortMessage;
+      try {
+        m = parseStored(abortMessageSchema, message, 'abort message');
+      } catch (err) {
+        // Anything published on the channel arrives here: a malformed message is logged, not thrown
+        // (a throw in this listener would end the process).
+        this.log(`[worker ${this.id}] ${(err as Error).message}; ignored`);
+        return;
+      }
       this.peer.abandonGeneration(m.jobId, m.generation);
       if (m.interrupt) void this.interrupt(m.jobId);
     });
