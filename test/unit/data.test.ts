@@ -15,6 +15,8 @@ import {
   SyntheticSource,
   ConfigError,
   splitHoldout,
+  rngFor,
+  sampled,
 } from '@facenet/core';
 import { ORL, tempDir } from '../helpers';
 
@@ -108,6 +110,31 @@ describe('data', () => {
     for (const id of a.identities) assert.equal(a.items.filter((i) => i.identity === id).length, 4);
     const shards = splitByIdentity(a, 3);
     for (const shard of shards) assert.equal(new Set(shard.map((i) => i.identity)).size, 2);
+  });
+
+  it('draws k distinct items uniformly without touching the rest (sampled), and a batch from 100,000 identities in well under a millisecond', () => {
+    const items = Array.from({ length: 10 }, (_, i) => i);
+    const counts = Array(10).fill(0) as number[];
+    for (let t = 0; t < 4000; t++) {
+      const s = sampled(items, 3, rngFor('sampled', t));
+      assert.equal(new Set(s).size, 3);
+      for (const x of s) counts[x]!++;
+    }
+    // Each item is drawn in 3/10 of the trials: 1,200 expected, binomial sd ~29.
+    for (const c of counts) assert.ok(Math.abs(c - 1200) < 150, counts.join(' '));
+    assert.deepEqual(
+      sampled(items, 20, rngFor('x')).sort((a, b) => a - b),
+      items,
+      'k beyond n: all of them',
+    );
+    assert.deepEqual(sampled(items, 0, rngFor('x')), []);
+    const big = { names: [] as string[], images: Array.from({ length: 100_000 }, (_, i) => [`${i}/a`, `${i}/b`]) };
+    const cfg = compilePKOptions({ P: 45, K: 2 });
+    samplePK(big, cfg, 1, 0); // identities by size: once per index
+    const t0 = performance.now();
+    for (let step = 1; step <= 20; step++) assert.equal(samplePK(big, cfg, 1, step).identities.length, 45);
+    const perStep = (performance.now() - t0) / 20;
+    assert.ok(perStep < 2, `${perStep.toFixed(2)} ms a batch`); // a shuffle of every identity took 11-40 ms
   });
 
   it('keeps one-image identities out of the anchors but offers them as negatives', () => {

@@ -1,4 +1,4 @@
-import { BatchItem, FaceSource, rngFor, samplePK, shuffled, splitByIdentity, TrainConfig } from '@facenet/core';
+import { BatchItem, FaceSource, identityClasses, rngFor, samplePK, sampled, shuffled, splitByIdentity, TrainConfig } from '@facenet/core';
 import { curriculumAt, CurriculumSpec, MiningPlan } from '@facenet/protocol';
 
 /**
@@ -54,10 +54,11 @@ function curriculumShards(
     const b = plan.confusable[String(a)]?.find((x) => !chosen.has(x));
     if (b !== undefined) tryGroup(a, b);
   }
-  const rest = shuffled(
-    images.flatMap((imgs, i) => (imgs.length >= 2 && !chosen.has(i) ? [i] : [])),
-    rng,
-  ).slice(0, P - chosen.size);
+  // P distinct eligible identities hold at least P - chosen.size that are not chosen yet; drawn
+  // without walking every identity (this runs every step, on the event loop).
+  const rest = sampled(identityClasses(train.index).eligible, P, rng)
+    .filter((i) => !chosen.has(i))
+    .slice(0, P - chosen.size);
   const out: BatchItem[][] = Array.from({ length: config.virtualShards }, () => []);
   let next = 0;
   const place = (ids: number[]) => {

@@ -52,7 +52,7 @@ export type { SyntheticOptions } from './data/synthetic-source';
 export { decodeSquare, decodeSquareBytes, isImagePath } from './data/decode-image';
 export { cropToFloat } from './data/augment';
 export { decodeNetpbm } from './data/netpbm';
-export { samplePK, splitByIdentity, compilePKOptions } from './data/pk-sampler';
+export { samplePK, splitByIdentity, compilePKOptions, identityClasses } from './data/pk-sampler';
 export type { PKOptions, PKConfig, PKBatch, BatchItem } from './data/pk-sampler';
 export { loadImages } from './data/load-images';
 export type { LoadedImages, SkippedImage } from './data/load-images';
@@ -111,7 +111,7 @@ export type { TrainOptions, TrainConfig } from './train/train-options';
 export { Trainer, checkpointName } from './train/trainer';
 export type { StepReport, TrainerEvents } from './train/trainer';
 
-export { rngFor, hashString, shuffled } from './util/random';
+export { rngFor, hashString, sampled, shuffled } from './util/random';
 export type { Rng } from './util/random';
 
 export { flatLayout, flattenGradients, unflattenGradients, flatStats } from './train/flat-vector-codec';

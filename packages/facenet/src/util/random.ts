@@ -34,6 +34,25 @@ export function shuffled<T>(items: readonly T[], rng: Rng): T[] {
   return a;
 }
 
+/**
+ * k distinct items drawn uniformly, in random order: the first k steps of a forward Fisher-Yates,
+ * with the swaps kept in a map instead of a copy of `items`. O(k) time and memory, so drawing a
+ * batch's P identities from millions costs P draws, not a shuffle of all of them.
+ */
+export function sampled<T>(items: ArrayLike<T>, k: number, rng: Rng): T[] {
+  const n = items.length;
+  const count = Math.min(Math.max(0, Math.floor(k)), n);
+  const moved = new Map<number, number>(); // position -> index of the item now there
+  const out: T[] = [];
+  for (let i = 0; i < count; i++) {
+    const j = i + randInt(rng, n - i);
+    const atJ = moved.get(j) ?? j;
+    moved.set(j, moved.get(i) ?? i);
+    out.push(items[atJ] as T);
+  }
+  return out;
+}
+
 export function gaussian(rng: Rng): number {
   const u = Math.max(rng(), 1e-12);
   return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rng());
