@@ -162,6 +162,27 @@ describe('distributed training (facenet up --workers 2, real Redis, gRPC and pro
     );
   });
 
+  it("allreduce.algorithm: the ring and recursive doubling train W=2 to bit-identical weights (one addition per element either way), each named in the workers' logs", async () => {
+    const final = async (algorithm: string) => {
+      const job = await api<JobView>(
+        cluster.url,
+        'POST',
+        '/v1/jobs',
+        spec({ steps: 3, checkpointEvery: 3 }, { checksumEvery: 1, allreduce: { algorithm } }),
+      );
+      const done = await waitForState(cluster.url, job.id, ['completed', 'failed']);
+      assert.equal(done.state, 'completed', JSON.stringify(done));
+      const lines = cluster.logs.filter((l) => l.includes(`job ${job.id} step 3 rank`));
+      assert.equal(lines.length, 2, lines.join('\n'));
+      for (const l of lines) assert.match(l, new RegExp(`allreduce \\d+ ms \\(${algorithm}, \\d+ KB sent\\)`));
+      return weights(done.lastCheckpoint!.dir);
+    };
+    const ring = await final('ring');
+    const doubling = await final('recursive-doubling');
+    assert.deepEqual([...doubling.keys()], [...ring.keys()]);
+    for (const [name, w] of ring) assert.deepEqual(doubling.get(name), w, name);
+  });
+
   it('resuming from the step-N checkpoint reproduces the straight 2N-step run exactly', async () => {
     const straight = await api<JobView>(cluster.url, 'POST', '/v1/jobs', spec({ steps: 4, checkpointEvery: 2 }));
     const a = await waitForState(cluster.url, straight.id, ['completed']);

@@ -119,6 +119,8 @@ export interface ShardJobResult {
   stats: TripletStats;
   timings: StepTimings;
   allreduceBytes: number;
+  /** The collective that summed the step's vector (absent from workers before the choice existed). */
+  allreduceAlgorithm?: 'ring' | 'recursive-doubling';
   checksum?: string;
   checkpoint?: string;
   /** Images that failed to decode on this rank. */

@@ -146,6 +146,7 @@ export class StepRunner {
       stats,
       timings: { dataMs: t1 - t0, computeMs: t2 - t1, allreduceMs: t3 - t2, optimizerMs: t4 - t3, checkpointMs: t5 - t4 },
       allreduceBytes: reduced.bytes,
+      allreduceAlgorithm: reduced.algorithm,
       skipped: shards.flatMap((s) => s.skipped),
       ...extra,
     });

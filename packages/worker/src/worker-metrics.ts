@@ -48,14 +48,14 @@ export function createWorkerMetrics() {
     }),
     allreduceBytes: new Counter({
       name: 'facenet_worker_allreduce_bytes_total',
-      help: 'Gradient bytes this rank sent in allreduce',
-      labelNames: ['job_id'],
+      help: 'Gradient bytes this rank sent in allreduce, by algorithm (ring, recursive-doubling)',
+      labelNames: ['job_id', 'algorithm'],
       registers: [registry],
     }),
     allreduceSeconds: new Counter({
       name: 'facenet_worker_allreduce_seconds_total',
-      help: 'Time this rank spent in allreduce',
-      labelNames: ['job_id'],
+      help: 'Time this rank spent in allreduce, by algorithm (ring, recursive-doubling)',
+      labelNames: ['job_id', 'algorithm'],
       registers: [registry],
     }),
     tensors: new Gauge({

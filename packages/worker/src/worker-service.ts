@@ -184,7 +184,7 @@ export class WorkerService {
       const t = r.timings;
       const outcome = r.nonFinite
         ? `NOT APPLIED: ${r.nonFinite}`
-        : `loss ${r.stats.loss.toFixed(4)}${r.stats.classificationLoss ? ` (classification ${r.stats.classificationLoss.toFixed(3)}, ${(100 * r.stats.classificationAccuracy).toFixed(0)}% right)` : ''} data ${t.dataMs.toFixed(0)} ms, compute ${t.computeMs.toFixed(0)} ms, allreduce ${t.allreduceMs.toFixed(0)} ms, update ${t.optimizerMs.toFixed(0)} ms${r.checkpoint ? `, checkpoint ${r.checkpoint}` : ''}`;
+        : `loss ${r.stats.loss.toFixed(4)}${r.stats.classificationLoss ? ` (classification ${r.stats.classificationLoss.toFixed(3)}, ${(100 * r.stats.classificationAccuracy).toFixed(0)}% right)` : ''} data ${t.dataMs.toFixed(0)} ms, compute ${t.computeMs.toFixed(0)} ms, allreduce ${t.allreduceMs.toFixed(0)} ms (${r.allreduceAlgorithm}, ${(r.allreduceBytes / 1024).toFixed(0)} KB sent), update ${t.optimizerMs.toFixed(0)} ms${r.checkpoint ? `, checkpoint ${r.checkpoint}` : ''}`;
       this.log(`[worker ${this.id}] job ${d.jobId} step ${d.step + 1} rank ${d.rank}/${d.ring.size}: ${outcome}`);
       return r;
     } catch (err) {
@@ -201,8 +201,9 @@ export class WorkerService {
     const l = { job_id: jobId };
     for (const [phase, ms] of Object.entries(r.timings)) m.phase.observe({ ...l, phase: phase.replace(/Ms$/, '') }, ms / 1000);
     m.steps.inc({ ...l, outcome: r.nonFinite ? 'non_finite' : 'applied' });
-    m.allreduceBytes.inc(l, r.allreduceBytes);
-    m.allreduceSeconds.inc(l, r.timings.allreduceMs / 1000);
+    const a = { ...l, algorithm: r.allreduceAlgorithm ?? 'ring' };
+    m.allreduceBytes.inc(a, r.allreduceBytes);
+    m.allreduceSeconds.inc(a, r.timings.allreduceMs / 1000);
     m.step.set(l, r.step + 1);
     // Between steps the thread is idle, so asking costs nothing; a scrape never waits on a step.
     void this.compute.tensors().then(
