@@ -127,6 +127,22 @@ describe('elastic training: faults cost at most the step in flight (facenet up -
     assert.equal(end.world.size, 4);
   });
 
+  it('W=3 by recursive doubling (rank 0 folded into rank 1, the sum handed back): 20 steps, no fault, checksums equal after every step', async () => {
+    const job = await api<JobView>(
+      cluster.url,
+      'POST',
+      '/v1/jobs',
+      spec({ checksumEvery: 1, allreduce: { algorithm: 'recursive-doubling' } }, { steps: 20, checkpointEvery: 0 }),
+    );
+    const end = await waitForState(cluster.url, job.id, ['completed'], 180000);
+    assert.deepEqual(end.faults, []);
+    assert.equal(end.world.size, 3);
+    assert.ok(
+      cluster.logs.some((l) => l.includes(`job ${job.id} step 20 rank`) && l.includes('(recursive-doubling,')),
+      'the workers ran recursive doubling',
+    );
+  });
+
   it('a fault-free reference run', async () => {
     const job = await api<JobView>(cluster.url, 'POST', '/v1/jobs', spec());
     const end = await waitForState(cluster.url, job.id, ['completed'], 180000);
@@ -152,6 +168,29 @@ describe('elastic training: faults cost at most the step in flight (facenet up -
       Array.from({ length: STEPS }, (_, i) => i + 1),
       'every step once: none re-run',
     );
+    const diff = weightDiff(reference, await finalWeights(cluster.url, job.id));
+    assert.ok(
+      diff.mean < 1e-4 && diff.max < 1e-2,
+      `final weights differ from the fault-free run by ${diff.mean} on average, ${diff.max} at most`,
+    );
+  });
+
+  it('kill -9 of a rank mid-job under recursive doubling: the same rules, survivors continue with no step lost', async () => {
+    extra.push(spawnWorker(cluster)); // a spare again: the kill above used the last one
+    await waitFor(async () => (await api<WorkerView[]>(cluster.url, 'GET', '/v1/workers')).length === 4, 30000, 'a spare worker');
+    const job = await api<JobView>(cluster.url, 'POST', '/v1/jobs', spec({ allreduce: { algorithm: 'recursive-doubling' } }));
+    await waitFor(async () => (await api<JobView>(cluster.url, 'GET', `/v1/jobs/${job.id}`)).step >= 13, 120000, 'step 13');
+    process.kill(await rankPid(cluster.url, job.id, 1), 'SIGKILL');
+    const end = await waitForState(cluster.url, job.id, ['completed'], 180000);
+    assert.equal(end.faults.length, 1, JSON.stringify(end.faults));
+    assert.equal(end.faults[0]!.recovery, 'survivors');
+    assert.equal(end.faults[0]!.stepsLost, 0);
+    const history = await api<HistoryEntry[]>(cluster.url, 'GET', `/v1/jobs/${job.id}/history`);
+    assert.deepEqual(
+      history.map((h) => h.step),
+      Array.from({ length: STEPS }, (_, i) => i + 1),
+    );
+    // The ring's reference run: the same batches, summed in another order.
     const diff = weightDiff(reference, await finalWeights(cluster.url, job.id));
     assert.ok(
       diff.mean < 1e-4 && diff.max < 1e-2,
