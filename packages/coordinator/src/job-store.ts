@@ -21,8 +21,12 @@ export interface JobPage {
  * the records, an index of ids by creation time and one per state, kept in the same
  * transaction as every write, so listing a state or a page costs that page, never every job.
  */
+/** Parsed headers kept, by job id, with the stored text they came from (see `parse`). */
+const PARSED_KEPT = 512;
+
 export class JobStore {
   private readonly keys: ReturnType<typeof redisKeys>;
+  private readonly parsed = new Map<string, { raw: string; job: JobRecord }>();
 
   constructor(
     private readonly redis: IORedis,
@@ -47,14 +51,23 @@ export class JobStore {
   async get(id: string): Promise<JobRecord> {
     const raw = await this.redis.get(this.keys.job(id));
     if (!raw) throw new JobNotFoundError(id);
-    return JobStore.parse(raw, id);
+    return this.parse(raw, id);
   }
 
-  /** A stored record, checked and upgraded (stored-records.ts); records from before the history
-   * list carry their steps inline. */
-  private static parse(raw: string, id: string): JobRecord {
+  /**
+   * A stored record, checked and upgraded (stored-records.ts); records from before the history
+   * list carry their steps inline. A running job's header is read some thirty times a step and
+   * written once, so the check runs once per stored version: the same text again gets a copy of
+   * the record parsed last time (callers change what they get; the copy is theirs).
+   */
+  private parse(raw: string, id: string): JobRecord {
+    const kept = this.parsed.get(id);
+    if (kept?.raw === raw) return structuredClone(kept.job);
     const job = parseStored(jobRecordSchema, raw, `job ${id}`);
     if (job.history && !job.recent) job.recent = job.history.slice(-10).map(stepSummary);
+    this.parsed.delete(id);
+    this.parsed.set(id, { raw, job: structuredClone(job) });
+    if (this.parsed.size > PARSED_KEPT) this.parsed.delete(this.parsed.keys().next().value as string);
     return job;
   }
 
@@ -122,7 +135,7 @@ export class JobStore {
     return raws.flatMap((r, i) => {
       if (!r) return [];
       try {
-        return [JobStore.parse(r, ids[i] as string)];
+        return [this.parse(r, ids[i] as string)];
       } catch (err) {
         // One bad record must not hide every other job from the scheduler and the API.
         if (!(err instanceof StoredRecordError)) throw err;
@@ -179,6 +192,7 @@ export class JobStore {
 
   /** Deletes a job's record and everything Redis keeps for it (the caller archived what it needs). */
   async remove(job: JobRecord): Promise<void> {
+    this.parsed.delete(job.id);
     const k = this.keys;
     const plans = await this.redis.zrange(k.plans(job.id), '0', '-1');
     await this.redis

@@ -56,9 +56,10 @@ export interface RingPlace {
   size: number;
   /** host:port of rank (rank - 1 + size) % size; this rank's own when size is 1. */
   predecessor: string;
-  /** The recursive-doubling sources (`doublingSources`) with their addresses; absent in shard
-   * jobs of older coordinators, whose ranks then always use the ring. */
-  partners?: { rank: number; address: string }[];
+  /** The addresses of this rank's recursive-doubling sources, in `doublingSources(rank, size)`
+   * order (both sides compute the ranks, so only addresses travel: every rank's shard job carries
+   * these every step). Absent in shard jobs of older coordinators, whose ranks use the ring. */
+  partners?: string[];
 }
 
 /** The place of `rank` in a world listed in rank order. */
@@ -66,7 +67,7 @@ export function ringPlace(world: readonly string[], rank: number): RingPlace {
   return {
     size: world.length,
     predecessor: world[(rank - 1 + world.length) % world.length] as string,
-    partners: doublingSources(rank, world.length).map((r) => ({ rank: r, address: world[r] as string })),
+    partners: doublingSources(rank, world.length).map((r) => world[r] as string),
   };
 }
 

@@ -4,6 +4,7 @@ import {
   allowedLocation,
   datasetKind,
   datasetSchema,
+  doublingSources,
   insideRoots,
   isStateQuery,
   OUTSIDE_ROOTS,
@@ -61,18 +62,12 @@ export function checkWorkerJob(d: WorkerJobData, o: JobGuardOptions): void {
     reject('malformed ring predecessor address');
   const partners = ring?.partners as unknown;
   if (partners !== undefined) {
+    const expected = Number.isInteger(ring?.size) && Number.isInteger(d.rank) ? doublingSources(d.rank, ring?.size as number).length : -1;
     const ok =
       Array.isArray(partners) &&
-      partners.length <= 16 &&
-      partners.every(
-        (p: { rank?: unknown; address?: unknown }) =>
-          Number.isInteger(p?.rank) &&
-          (p.rank as number) >= 0 &&
-          (p.rank as number) < (ring?.size as number) &&
-          typeof p.address === 'string' &&
-          /^[\w.:[\]-]{1,300}:\d{1,5}$/.test(p.address),
-      );
-    if (!ok) reject('malformed doubling partners: at most 16 of {rank in the world, host:port}');
+      partners.length === expected &&
+      partners.every((p: unknown) => typeof p === 'string' && /^[\w.:[\]-]{1,300}:\d{1,5}$/.test(p));
+    if (!ok) reject(`malformed doubling partners: ${expected} host:port addresses expected`);
   }
   if (d.algorithm !== undefined && !['auto', 'ring', 'recursive-doubling'].includes(d.algorithm))
     reject(`unknown allreduce algorithm ${String(d.algorithm)}`);

@@ -7,6 +7,7 @@ import {
   AllreduceAlgorithm,
   collectiveLinkId,
   doublingSinks,
+  doublingSources,
   parseCollectiveId,
   recursiveDoublingSchedule,
   RingPlace,
@@ -439,7 +440,8 @@ export class AllreducePeer {
     abort: AbortController,
   ): Promise<number> {
     const schedule = recursiveDoublingSchedule(rank, ring.size);
-    const addresses = new Map((ring.partners ?? []).map((p) => [p.rank, p.address]));
+    const sources = doublingSources(rank, ring.size);
+    const addresses = new Map(sources.map((r, i) => [r, ring.partners?.[i]]));
     const width = fp16 ? 2 : 4;
     const incoming = schedule.flatMap((st) => {
       if (st.receiveFrom === undefined) return [];
