@@ -19,6 +19,7 @@ import { ringPlace } from '@facenet/protocol';
 import { fork, ChildProcess } from 'node:child_process';
 import { createServer, connect } from 'node:net';
 import { parseArgs } from 'node:util';
+import { ask, Msg } from './child-ipc';
 
 const { values } = parseArgs({
   options: {
@@ -33,7 +34,6 @@ const { values } = parseArgs({
 });
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
-type Msg = { cmd: string; [k: string]: unknown };
 
 /** A rank: serves allreduce, runs collectives on command (the ring unless `algorithm` says otherwise). Also forked by bench/allreduce-latency.ts. */
 async function rankProcess(): Promise<void> {
@@ -108,19 +108,6 @@ async function tcpSend(port: number, n: number, both: boolean): Promise<number> 
   const s = (performance.now() - t0) / 1000;
   sock.destroy();
   return s;
-}
-
-function ask(child: ChildProcess, msg: Msg, reply: string): Promise<Msg> {
-  return new Promise((resolve) => {
-    const on = (m: Msg) => {
-      if (m.cmd === reply) {
-        child.off('message', on);
-        resolve(m);
-      }
-    };
-    child.on('message', on);
-    child.send(msg);
-  });
 }
 
 async function main(): Promise<void> {

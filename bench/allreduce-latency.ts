@@ -16,6 +16,7 @@
 import { fork, ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { ask, Msg } from './child-ipc';
 import { AllreducePeer, chooseAlgorithm, DOUBLING_MAX_BYTES } from '@facenet/worker';
 import { ringPlace } from '@facenet/protocol';
 
@@ -28,22 +29,8 @@ const { values } = parseArgs({
   },
 });
 
-type Msg = { cmd: string; [k: string]: unknown };
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 const ALGORITHMS = ['ring', 'recursive-doubling'] as const;
-
-function ask(child: ChildProcess, msg: Msg, reply: string): Promise<Msg> {
-  return new Promise((resolve) => {
-    const on = (m: Msg) => {
-      if (m.cmd === reply) {
-        child.off('message', on);
-        resolve(m);
-      }
-    };
-    child.on('message', on);
-    child.send(msg);
-  });
-}
 
 async function measureWorld(W: number, sizesKb: number[], reps: number): Promise<Record<string, unknown>[]> {
   const ranks = Array.from({ length: W }, () =>

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { selectBackend } from '@facenet/core';
 import type { TrainConfig } from '@facenet/core';
 import { parseJobSpec } from '@facenet/protocol';
-import type { JobRecord } from '@facenet/protocol';
+import type { JobRecord, StepRecord } from '@facenet/protocol';
 
 export const REPO = resolve(__dirname, '..');
 export const CLI = join(REPO, 'packages', 'cli', 'dist', 'main.js');
@@ -105,5 +105,23 @@ export function storedJob(id: string, state: JobRecord['state'], ageDays = 0, or
     highWater: 0,
     createdAt: at,
     updatedAt: at,
+  };
+}
+
+/** A complete step record as the coordinator commits it, with the given step and loss. */
+export function storedStep(step: number, loss: number): StepRecord {
+  return {
+    step,
+    loss,
+    activeFraction: 0.5,
+    meanPositiveDistance: 0.4,
+    meanNegativeDistance: 1.1,
+    triplets: 30,
+    images: 40,
+    classificationLoss: 0,
+    classificationAccuracy: 0,
+    imagesPerSecond: 100,
+    stepMs: 400,
+    timings: [],
   };
 }

@@ -7,7 +7,7 @@ import { packIndex } from '@facenet/core';
 import { JobRecord, redisKeys } from '@facenet/protocol';
 import { compressIndex, DatasetIndexStore, deleteKeysUnder } from '@facenet/service-kit';
 import { JobRetention, JobStore } from '@facenet/coordinator';
-import { storedJob, tempDir } from '../helpers';
+import { storedJob, storedStep, tempDir } from '../helpers';
 
 const REDIS = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -56,18 +56,7 @@ describe('job store: state index and retention', () => {
     assert.equal((await store.active()).length, 0);
     const inline = {
       ...record(999, 'completed'),
-      history: [1, 2].map((step) => ({
-        step,
-        loss: [0.5, 0.4][step - 1],
-        activeFraction: 0.5,
-        meanPositiveDistance: 0.4,
-        meanNegativeDistance: 1.1,
-        triplets: 30,
-        images: 40,
-        imagesPerSecond: 100,
-        stepMs: 400,
-        timings: [],
-      })),
+      history: [storedStep(1, 0.5), storedStep(2, 0.4)],
     };
     await redis.multi().set(keys.job(inline.id), JSON.stringify(inline)).zadd(keys.jobs, 1, inline.id).exec();
     assert.deepEqual(

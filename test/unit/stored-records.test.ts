@@ -8,7 +8,8 @@ import {
   StoredRecordError,
   workerInfoSchema,
 } from '@facenet/protocol';
-import { storedJob } from '../helpers';
+import type { StepRecord } from '@facenet/protocol';
+import { storedJob, storedStep } from '../helpers';
 
 describe('stored records: parsed and upgraded in one place', () => {
   it('a record as the coordinator writes it reads back equal', () => {
@@ -22,18 +23,11 @@ describe('stored records: parsed and upgraded in one place', () => {
     delete spec.allreduce; // jobs stored before the option
     delete old.highWater;
     old.step = 7;
-    old.last = {
-      step: 6,
-      loss: null, // JSON's spelling of NaN
-      activeFraction: 0.5,
-      meanPositiveDistance: 0.4,
-      meanNegativeDistance: 1.1,
-      triplets: 30,
-      images: 40,
-      imagesPerSecond: 100,
-      stepMs: 400,
-      timings: [],
-    };
+    // A step record from before the classification term: neither field, and a NaN loss (JSON's null).
+    const last: Partial<StepRecord> = storedStep(6, 0);
+    delete last.classificationLoss;
+    delete last.classificationAccuracy;
+    old.last = { ...last, loss: null };
     old.addedByANewerCoordinator = { kept: true };
     const job = parseStored(jobRecordSchema, JSON.stringify(old), 'job job-old');
     assert.deepEqual(job.spec.allreduce, { compression: 'none', algorithm: 'auto' });

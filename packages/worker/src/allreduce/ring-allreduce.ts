@@ -59,6 +59,17 @@ export function chooseAlgorithm(bytes: number, ring: RingPlace, option: Allreduc
 
 type PullCall = grpc.ServerWritableStream<PullRequest__Output, PullResponse>;
 
+/** One collective as the algorithms run it: what `allreduce` was given, and the controller that aborts it. */
+interface CollectiveRun {
+  id: string;
+  data: Float32Array;
+  rank: number;
+  ring: RingPlace;
+  secret: string;
+  fp16: boolean;
+  abort: AbortController;
+}
+
 const MESSAGE_LIMIT = 8 << 20;
 /** How long a rank waits for a peer to say where its data plane is. */
 const ENDPOINT_DEADLINE_MS = 15_000;
@@ -355,10 +366,8 @@ export class AllreducePeer {
     const abort = new AbortController();
     this.running.set(id, abort);
     try {
-      const bytes =
-        algorithm === 'ring'
-          ? await this.ringAllreduce(id, data, rank, ring, secret, fp16, abort)
-          : await this.doublingAllreduce(id, data, rank, ring, secret, fp16, abort);
+      const run: CollectiveRun = { id, data, rank, ring, secret, fp16, abort };
+      const bytes = algorithm === 'ring' ? await this.ringAllreduce(run) : await this.doublingAllreduce(run);
       return { bytes, algorithm };
     } finally {
       this.running.delete(id);
@@ -366,15 +375,7 @@ export class AllreducePeer {
   }
 
   /** Reduce-scatter then all-gather around the ring: 2(W-1) rounds, 2(W-1)/W of the vector sent. Returns bytes sent. */
-  private async ringAllreduce(
-    id: string,
-    data: Float32Array,
-    rank: number,
-    ring: RingPlace,
-    secret: string,
-    fp16: boolean,
-    abort: AbortController,
-  ): Promise<number> {
+  private async ringAllreduce({ id, data, rank, ring, secret, fp16, abort }: CollectiveRun): Promise<number> {
     const W = ring.size;
     const segments = segmentBounds(data.length, W);
     const schedule = ringSchedule(rank, W);
@@ -430,15 +431,7 @@ export class AllreducePeer {
    * b + a), and so does every rank at the end. Each step is its own link ("<id>/<step>"), pulled
    * from the partner; all pulls open at once so connection setup overlaps. Returns bytes sent.
    */
-  private async doublingAllreduce(
-    id: string,
-    data: Float32Array,
-    rank: number,
-    ring: RingPlace,
-    secret: string,
-    fp16: boolean,
-    abort: AbortController,
-  ): Promise<number> {
+  private async doublingAllreduce({ id, data, rank, ring, secret, fp16, abort }: CollectiveRun): Promise<number> {
     const schedule = recursiveDoublingSchedule(rank, ring.size);
     const sources = doublingSources(rank, ring.size);
     const addresses = new Map(sources.map((r, i) => [r, ring.partners?.[i]]));
