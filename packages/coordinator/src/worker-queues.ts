@@ -1,4 +1,5 @@
 import { Job, Queue, QueueEvents } from 'bullmq';
+import { QueueEventsReader, StreamEvents } from './queue-events-reader';
 import IORedis from 'ioredis';
 import { decodeFailure } from '@facenet/core';
 import { redisKeys, workerQueueName, WorkerJobData, WorkerJobResult } from '@facenet/protocol';
@@ -14,7 +15,8 @@ export type WorkerJob = Job<WorkerJobData, WorkerJobResult>;
 export class WorkerQueues {
   private readonly keys: ReturnType<typeof redisKeys>;
   private readonly queues = new Map<string, WorkerQueue>();
-  private readonly events = new Map<string, QueueEvents>();
+  private readonly events = new Map<string, StreamEvents>();
+  private readonly reader: QueueEventsReader;
   private readonly closing = new AbortController();
 
   constructor(
@@ -23,6 +25,7 @@ export class WorkerQueues {
     private readonly log: (line: string) => void,
   ) {
     this.keys = redisKeys(prefix);
+    this.reader = new QueueEventsReader(redis, log);
   }
 
   queue(workerId: string): WorkerQueue {
@@ -36,24 +39,19 @@ export class WorkerQueues {
   }
 
   /**
-   * The worker's queue events, read from the stream's current end. QueueEvents alone starts at
-   * '$' whenever its first blocking read happens to reach Redis, so a job that finished between
-   * `add` and that read was never reported (a state query timed out although the worker had
-   * answered); starting from the id read here, before any job is added, misses nothing.
+   * The worker's queue events (one shared reader over every worker's stream), read from the
+   * stream's current end. Reading from '$' whenever the first blocking read happens to reach
+   * Redis missed a job that finished between `add` and that read (a state query timed out
+   * although the worker had answered); starting from the id read here, before any job is added,
+   * misses nothing.
    */
-  private async queueEvents(workerId: string): Promise<QueueEvents> {
+  private async queueEvents(workerId: string): Promise<StreamEvents> {
     let e = this.events.get(workerId);
     if (!e) {
       const stream = this.queue(workerId).keys.events as string;
       const [last] = await this.redis.xrevrange(stream, '+', '-', 'COUNT', 1);
-      e = new QueueEvents(workerQueueName(workerId), {
-        connection: this.redis.duplicate({ maxRetriesPerRequest: null }),
-        prefix: this.keys.bull,
-        lastEventId: last?.[0] ?? '0-0',
-      });
-      logRedisErrors(e, this.log);
+      e = this.events.get(workerId) ?? this.reader.add(stream, last?.[0] ?? '0-0');
       this.events.set(workerId, e);
-      await e.waitUntilReady();
     }
     return e;
   }
@@ -76,7 +74,9 @@ export class WorkerQueues {
    * timeout). The timer is ours so that nothing outlives close().
    */
   async result(workerId: string, job: WorkerJob, timeoutMs: number): Promise<WorkerJobResult> {
-    const finished = (job.waitUntilFinished(await this.queueEvents(workerId), 0) as Promise<WorkerJobResult>).catch((err: Error) => {
+    // BullMQ's wait: listeners on the events, then one check of whether the job already finished.
+    const events = (await this.queueEvents(workerId)) as unknown as QueueEvents;
+    const finished = (job.waitUntilFinished(events, 0) as Promise<WorkerJobResult>).catch((err: Error) => {
       throw decodeFailure(err.message);
     });
     let timer: NodeJS.Timeout | undefined;
@@ -103,14 +103,14 @@ export class WorkerQueues {
     await q.obliterate({ force: true }).catch(() => undefined);
     await q.close();
     this.queues.delete(workerId);
-    await this.events.get(workerId)?.close();
+    this.reader.remove(q.keys.events as string);
     this.events.delete(workerId);
   }
 
   async close(): Promise<void> {
     this.closing.abort();
     for (const q of this.queues.values()) await q.close().catch(() => undefined);
-    for (const e of this.events.values()) await e.close().catch(() => undefined);
+    await this.reader.close();
     this.queues.clear();
     this.events.clear();
   }
