@@ -1,9 +1,22 @@
 import IORedis from 'ioredis';
-import { JOB_STATES, JobRecord, JobState, redisKeys, StepRecord, stepSummary } from '@facenet/protocol';
-import { jobRecordSchema, parseStored, parseStoredList, stepRecordSchema, StoredRecordError } from '@facenet/protocol';
+import {
+  JOB_STATES,
+  JobRecord,
+  JobState,
+  jobRecordSchema,
+  parseStored,
+  parseStoredList,
+  redisKeys,
+  StepRecord,
+  stepRecordSchema,
+  stepSummary,
+  StoredRecordError,
+} from '@facenet/protocol';
 import { JobNotFoundError } from './errors';
 
 const STATES: readonly JobState[] = JOB_STATES;
+/** Parsed headers kept, by job id, with the stored text they came from (see `parse`). */
+const PARSED_KEPT = 512;
 /** The states the scheduler drives: it never reads a finished or paused job. */
 export const ACTIVE_STATES: readonly JobState[] = ['pending', 'running'];
 
@@ -21,9 +34,6 @@ export interface JobPage {
  * the records, an index of ids by creation time and one per state, kept in the same
  * transaction as every write, so listing a state or a page costs that page, never every job.
  */
-/** Parsed headers kept, by job id, with the stored text they came from (see `parse`). */
-const PARSED_KEPT = 512;
-
 export class JobStore {
   private readonly keys: ReturnType<typeof redisKeys>;
   private readonly parsed = new Map<string, { raw: string; job: JobRecord }>();
@@ -56,8 +66,8 @@ export class JobStore {
 
   /**
    * A stored record, checked and upgraded (stored-records.ts); records from before the history
-   * list carry their steps inline. A running job's header is read some thirty times a step and
-   * written once, so the check runs once per stored version: the same text again gets a copy of
+   * list carry their steps inline. A running job's header is read many times a step and written
+   * once, so the check runs once per stored version: the same text again gets a copy of
    * the record parsed last time (callers change what they get; the copy is theirs).
    */
   private parse(raw: string, id: string): JobRecord {

@@ -1,9 +1,9 @@
 import { Job, Queue, QueueEvents } from 'bullmq';
-import { QueueEventsReader, StreamEvents } from './queue-events-reader';
 import IORedis from 'ioredis';
 import { decodeFailure } from '@facenet/core';
 import { redisKeys, workerQueueName, WorkerJobData, WorkerJobResult } from '@facenet/protocol';
 import { logRedisErrors } from '@facenet/service-kit';
+import { QueueEventsReader, StreamEvents } from './queue-events-reader';
 
 export type WorkerQueue = Queue<WorkerJobData, WorkerJobResult>;
 export type WorkerJob = Job<WorkerJobData, WorkerJobResult>;

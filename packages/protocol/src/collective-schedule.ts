@@ -9,6 +9,12 @@
  * sits out; the p remaining ranks (the odd ones below 2e, and all from 2e on) run recursive
  * doubling among themselves; at the end each odd rank sends the result back to its even rank.
  */
+/** 'ring' for bandwidth, 'recursive-doubling' for latency, 'auto' picks by vector size and W. */
+export const ALLREDUCE_ALGORITHMS = ['auto', 'ring', 'recursive-doubling'] as const;
+export type AllreduceAlgorithm = (typeof ALLREDUCE_ALGORITHMS)[number];
+/** What actually runs: 'auto' resolved. */
+export type CollectiveAlgorithm = Exclude<AllreduceAlgorithm, 'auto'>;
+
 export interface DoublingStep {
   /** Same number on both ends of a link: 0 fold-in, 1..log2(p) exchanges, log2(p)+1 fold-out. */
   step: number;

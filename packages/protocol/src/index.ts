@@ -22,10 +22,9 @@ export {
   collectiveSecret,
   ringPlace,
 } from './shard-job';
-export { recursiveDoublingSchedule, doublingSources, doublingSinks } from './collective-schedule';
-export type { DoublingStep } from './collective-schedule';
+export { ALLREDUCE_ALGORITHMS, recursiveDoublingSchedule, doublingSources, doublingSinks } from './collective-schedule';
+export type { AllreduceAlgorithm, CollectiveAlgorithm, DoublingStep } from './collective-schedule';
 export type {
-  AllreduceAlgorithm,
   RingPlace,
   ShardJobData,
   ShardJobResult,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ALLREDUCE_ALGORITHMS } from './collective-schedule';
 import { SpecError, specIssues, trainOptionsSchema } from '@facenet/core';
 
 import { datasetSchema } from './datasets/dataset-kinds';
@@ -100,7 +101,7 @@ export const allreduceSpecSchema = z
      * (latency-optimal: about log2 W rounds of the whole vector), or 'auto': doubling for vectors
      * small enough that the ring's rounds cost more than its bytes save (README, Performance).
      */
-    algorithm: z.enum(['auto', 'ring', 'recursive-doubling']).default('auto'),
+    algorithm: z.enum(ALLREDUCE_ALGORITHMS).default('auto'),
   })
   .strict();
 

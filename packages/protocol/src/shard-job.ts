@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { BatchItem, TrainConfig, TripletStats } from '@facenet/core';
 import { DatasetSpec } from './job-spec';
 import { doublingSources } from './collective-schedule';
+import type { AllreduceAlgorithm, CollectiveAlgorithm } from './collective-schedule';
 
 /**
  * The contract between coordinator and workers: one BullMQ job per (job, step, rank), with
@@ -42,9 +43,6 @@ export interface ShardJobData {
   /** Which allreduce (job spec `allreduce.algorithm`); absent: 'auto' (by vector size and W). */
   algorithm?: AllreduceAlgorithm;
 }
-
-/** 'ring' for bandwidth, 'recursive-doubling' for latency, 'auto' picks by vector size and W. */
-export type AllreduceAlgorithm = 'auto' | 'ring' | 'recursive-doubling';
 
 /**
  * What a rank needs of the world to run its collectives: the size, the address of the rank before
@@ -121,7 +119,7 @@ export interface ShardJobResult {
   timings: StepTimings;
   allreduceBytes: number;
   /** The collective that summed the step's vector (absent from workers before the choice existed). */
-  allreduceAlgorithm?: 'ring' | 'recursive-doubling';
+  allreduceAlgorithm?: CollectiveAlgorithm;
   checksum?: string;
   checkpoint?: string;
   /** Images that failed to decode on this rank. */

@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path';
 import { compileTrainOptions, FacenetError, stepFootprint, TrainConfig } from '@facenet/core';
 import {
   allowedLocation,
+  ALLREDUCE_ALGORITHMS,
   datasetKind,
   datasetSchema,
   doublingSources,
@@ -14,6 +15,9 @@ import {
 } from '@facenet/protocol';
 
 /** A queued job that failed validation: failed as unrecoverable, never executed. */
+/** host:port (or [v6]:port) of a rank, as the coordinator names ranks in shard jobs. */
+const ADDRESS = /^[\w.:[\]-]{1,300}:\d{1,5}$/;
+
 export class RejectedJobError extends FacenetError {}
 
 export interface JobGuardOptions {
@@ -58,18 +62,15 @@ export function checkWorkerJob(d: WorkerJobData, o: JobGuardOptions): void {
   const ring = d.ring as Partial<RingPlace> | undefined;
   if (!ring || !Number.isInteger(ring.size) || (ring.size as number) < 1 || (ring.size as number) > 1024)
     reject('the ring must have 1-1024 ranks');
-  if (typeof ring?.predecessor !== 'string' || !/^[\w.:[\]-]{1,300}:\d{1,5}$/.test(ring.predecessor))
-    reject('malformed ring predecessor address');
+  if (typeof ring?.predecessor !== 'string' || !ADDRESS.test(ring.predecessor)) reject('malformed ring predecessor address');
   const partners = ring?.partners as unknown;
   if (partners !== undefined) {
     const expected = Number.isInteger(ring?.size) && Number.isInteger(d.rank) ? doublingSources(d.rank, ring?.size as number).length : -1;
     const ok =
-      Array.isArray(partners) &&
-      partners.length === expected &&
-      partners.every((p: unknown) => typeof p === 'string' && /^[\w.:[\]-]{1,300}:\d{1,5}$/.test(p));
+      Array.isArray(partners) && partners.length === expected && partners.every((p: unknown) => typeof p === 'string' && ADDRESS.test(p));
     if (!ok) reject(`malformed doubling partners: ${expected} host:port addresses expected`);
   }
-  if (d.algorithm !== undefined && !['auto', 'ring', 'recursive-doubling'].includes(d.algorithm))
+  if (d.algorithm !== undefined && !ALLREDUCE_ALGORITHMS.includes(d.algorithm))
     reject(`unknown allreduce algorithm ${String(d.algorithm)}`);
   if (!Number.isInteger(d.rank) || d.rank < 0 || d.rank >= (ring?.size as number))
     reject(`rank ${d.rank} is not in a ring of ${ring?.size}`);

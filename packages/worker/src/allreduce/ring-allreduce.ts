@@ -5,6 +5,7 @@ import type { PullResponse, PullResponse__Output } from '../generated/facenet/v1
 import type { PullRequest__Output } from '../generated/facenet/v1/PullRequest';
 import {
   AllreduceAlgorithm,
+  CollectiveAlgorithm,
   collectiveLinkId,
   doublingSinks,
   doublingSources,
@@ -29,7 +30,7 @@ export interface AllreduceStats {
   /** Bytes this rank sent. */
   bytes: number;
   /** The algorithm that ran ('ring' for W=1, which sends nothing). */
-  algorithm: 'ring' | 'recursive-doubling';
+  algorithm: CollectiveAlgorithm;
 }
 
 export interface CollectiveOptions {
@@ -50,7 +51,7 @@ export interface CollectiveOptions {
 export const DOUBLING_MAX_BYTES = 64 << 10;
 
 /** The collective a rank runs: every rank computes the same from the same vector length, W and option. */
-export function chooseAlgorithm(bytes: number, ring: RingPlace, option: AllreduceAlgorithm = 'auto'): 'ring' | 'recursive-doubling' {
+export function chooseAlgorithm(bytes: number, ring: RingPlace, option: AllreduceAlgorithm = 'auto'): CollectiveAlgorithm {
   // A shard job from a coordinator that names no doubling partners: every rank of it uses the ring.
   if (ring.size <= 1 || !ring.partners) return 'ring';
   if (option !== 'auto') return option;
