@@ -6,7 +6,7 @@ import { JobStore } from './job-store';
 import { Metrics } from './metrics';
 import { queryState } from './state-survey';
 import { StepLedger } from './step-ledger';
-import { WorkerQueues } from './worker-queues';
+import { WorkerInboxes } from './worker-inboxes';
 
 export interface DurabilityOptions {
   checkpointDir: (jobId: string) => string;
@@ -24,7 +24,7 @@ export interface DurabilityOptions {
 export class Durability {
   constructor(
     private readonly store: JobStore,
-    private readonly queues: WorkerQueues,
+    private readonly inboxes: WorkerInboxes,
     private readonly ledger: StepLedger,
     private readonly metrics: Metrics,
     private readonly o: DurabilityOptions,
@@ -72,7 +72,7 @@ export class Durability {
     const dir = join(this.o.checkpointDir(job.id), checkpointName(job.step));
     let held;
     try {
-      held = await queryState(this.queues, job, holder, this.o.stepTimeoutMs, dir);
+      held = await queryState(this.inboxes, job, holder, this.o.stepTimeoutMs, dir);
     } catch (err) {
       const e = err as Error; // decoded from the worker's failure: the class survives by name
       if (e.name !== 'StorageError') throw err;

@@ -27,7 +27,7 @@ import { PlannedStep, StepLedger } from './step-ledger';
 import { planWorldChange, WorldChange } from './world-change';
 import { WorldReshaper } from './world-reshaper';
 import { Durability } from './durability';
-import { WorkerJob, WorkerQueues } from './worker-queues';
+import { SentItem, WorkerInboxes } from './worker-inboxes';
 
 export interface DriverOptions {
   prefix: string;
@@ -67,8 +67,8 @@ function faultKindOf(err: Error): FaultKind {
 }
 
 /**
- * Runs jobs step by step: assigns idle workers to pending jobs, dispatches one shard job per
- * rank, waits for all of them and commits the step. Between steps it changes the world when a
+ * Runs jobs step by step: assigns idle workers to pending jobs, sends one shard job to each
+ * rank's inbox, waits for all of their answers and commits the step. Between steps it changes the world when a
  * member drains, dies or an idle worker can join; after a fault it continues from the weights
  * the survivors hold (verified by checksum), falling back to the last checkpoint only when no
  * survivor holds a verified state. Only one step per job is in flight; the next step's images
@@ -76,7 +76,7 @@ function faultKindOf(err: Error): FaultKind {
  */
 export class JobDriver {
   private readonly keys: ReturnType<typeof redisKeys>;
-  private readonly queues: WorkerQueues;
+  private readonly inboxes: WorkerInboxes;
   private readonly plans: PlanLookup;
   private readonly sources = new Map<string, FaceSource>();
   private readonly loops = new Map<string, Promise<void>>();
@@ -95,15 +95,15 @@ export class JobDriver {
   ) {
     this.keys = redisKeys(o.prefix);
     this.indexes = new DatasetIndexStore(redis, o.prefix);
-    this.queues = new WorkerQueues(redis, o.prefix, (l) => o.log(`[coordinator] worker queue ${l}`));
+    this.inboxes = new WorkerInboxes(redis, o.prefix, (l) => o.log(`[coordinator] worker inboxes: ${l}`));
     this.plans = new PlanLookup(redis, o.prefix, o.log);
     this.ledger = new StepLedger(redis, store, metrics, o.prefix, o.log, (id) => this.checkpointDir(id));
-    this.reshaper = new WorldReshaper(redis, store, this.queues, this.ledger, {
+    this.reshaper = new WorldReshaper(redis, store, this.inboxes, this.ledger, {
       ...o,
       checkpointDir: (id) => this.checkpointDir(id),
       stopping: () => this.stopping,
     });
-    this.durability = new Durability(store, this.queues, this.ledger, metrics, {
+    this.durability = new Durability(store, this.inboxes, this.ledger, metrics, {
       ...o,
       checkpointDir: (id) => this.checkpointDir(id),
     });
@@ -225,7 +225,7 @@ export class JobDriver {
     return change;
   }
 
-  private async waitForAll(job: JobRecord, jobs: WorkerJob[], done: ShardJobResult[], planned: PlannedStep): Promise<ShardJobResult[]> {
+  private async waitForAll(job: JobRecord, jobs: SentItem[], done: ShardJobResult[], planned: PlannedStep): Promise<ShardJobResult[]> {
     const ids = job.world.map((w) => w.workerId);
     let watching = true;
     const watch = (async () => {
@@ -243,7 +243,7 @@ export class JobDriver {
       const all = Promise.all(
         jobs.map(async (j, r) => {
           try {
-            const res = (await this.queues.result(ids[r] as string, j, this.o.stepTimeoutMs)) as ShardJobResult;
+            const res = (await this.inboxes.result(j, this.o.stepTimeoutMs)) as ShardJobResult;
             done.push(res);
             return res;
           } catch (err) {
@@ -277,7 +277,7 @@ export class JobDriver {
     const t0 = performance.now();
     const jobs = await Promise.all(
       job.world.map((m, rank) =>
-        this.queues.add(
+        this.inboxes.add(
           m.workerId,
           {
             jobId: job.id,
@@ -400,13 +400,13 @@ export class JobDriver {
   }
 
   /**
-   * Stops driving: ends every wait on workers at once (a step in flight finishes on the workers
-   * and the next coordinator collects its result under the same BullMQ job id), then waits for
-   * the job loops to return before Redis closes.
+   * Stops driving: ends every wait on workers at once (a step in flight finishes on the workers;
+   * the next coordinator sends it again under the same item id and each worker answers it again
+   * from memory, without a second run), then waits for the job loops to return before Redis closes.
    */
   async close(): Promise<void> {
     this.halt();
-    await this.queues.close();
+    await this.inboxes.close();
     await Promise.allSettled([...this.loops.values()]);
     await this.ledger.close();
   }

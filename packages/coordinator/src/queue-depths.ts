@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import IORedis from 'ioredis';
 import { redisKeys, workerQueueName } from '@facenet/protocol';
-import { logRedisErrors } from '@facenet/service-kit';
+import { inboxDepth, logRedisErrors } from '@facenet/service-kit';
 
 export interface QueueDepth {
   queue: string;
@@ -10,8 +10,9 @@ export interface QueueDepth {
 }
 
 /**
- * Jobs waiting, active and failed in each BullMQ queue of the cluster (every live worker's,
- * the miner's and the evaluator's), read when Prometheus scrapes.
+ * Items waiting and taken in each live worker's inbox, and jobs waiting, active and failed in the
+ * miner's and the evaluator's BullMQ queues, read when Prometheus scrapes. A worker's inbox is
+ * labelled `worker-<id>` as its BullMQ queue was, so dashboards keep their series.
  */
 export class QueueDepths {
   private readonly keys: ReturnType<typeof redisKeys>;
@@ -26,15 +27,15 @@ export class QueueDepths {
   }
 
   async read(workerIds: string[]): Promise<QueueDepth[]> {
-    const names = [...workerIds.map(workerQueueName), this.keys.checkpointQueue, this.keys.evaluationQueue];
-    for (const [name, q] of this.queues) {
-      if (!names.includes(name)) {
-        this.queues.delete(name);
-        await q.close().catch(() => undefined);
-      }
-    }
     const out: QueueDepth[] = [];
-    for (const name of names) {
+    for (const id of workerIds) {
+      const d = await inboxDepth(this.redis, this.keys.workerInbox(id));
+      out.push(
+        { queue: workerQueueName(id), state: 'waiting', count: d.waiting },
+        { queue: workerQueueName(id), state: 'active', count: d.active },
+      );
+    }
+    for (const name of [this.keys.checkpointQueue, this.keys.evaluationQueue]) {
       let q = this.queues.get(name);
       if (!q) {
         this.queues.set(name, (q = new Queue(name, { connection: this.redis, prefix: this.keys.bull })));

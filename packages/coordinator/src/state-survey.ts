@@ -1,6 +1,6 @@
 import { HeldState, StateQuery } from '@facenet/protocol';
 import { JobRecord } from '@facenet/protocol';
-import { WorkerQueues } from './worker-queues';
+import { WorkerInboxes } from './worker-inboxes';
 
 /** The state the job continues from: a step, the weights' checksum, and the workers holding it. */
 export interface VerifiedState {
@@ -11,17 +11,17 @@ export interface VerifiedState {
 
 let queries = 0;
 
-/** Runs one state query on a worker (between its steps; its queue runs one job at a time). */
+/** Runs one state query on a worker (between its steps: its inbox runs one item at a time, in order). */
 export async function queryState(
-  queues: WorkerQueues,
+  inboxes: WorkerInboxes,
   job: JobRecord,
   workerId: string,
   timeoutMs: number,
   checkpointDir?: string,
 ): Promise<HeldState | null> {
   const q: StateQuery = { kind: 'state', jobId: job.id, checkpointDir };
-  const added = await queues.add(workerId, q, `${job.id}-state-g${job.generation}-${workerId}-${Date.now()}-${queries++}`);
-  return (await queues.result(workerId, added, timeoutMs)) as HeldState | null;
+  const added = await inboxes.add(workerId, q, `${job.id}-state-g${job.generation}-${workerId}-${Date.now()}-${queries++}`);
+  return (await inboxes.result(added, timeoutMs)) as HeldState | null;
 }
 
 /**
@@ -30,7 +30,7 @@ export async function queryState(
  * one died before reporting. Holders of one step that disagree on the checksum verify nothing.
  */
 export async function surveyState(
-  queues: WorkerQueues,
+  inboxes: WorkerInboxes,
   job: JobRecord,
   candidates: string[],
   timeoutMs: number,
@@ -39,7 +39,7 @@ export async function surveyState(
   const held = await Promise.all(
     candidates.map(async (id) => {
       try {
-        const h = await queryState(queues, job, id, timeoutMs);
+        const h = await queryState(inboxes, job, id, timeoutMs);
         answers.push(`${id}: ${h ? `step ${h.step} ${h.checksum.slice(0, 12)}` : 'holds nothing'}`);
         return h && { id, ...h };
       } catch (err) {

@@ -7,7 +7,7 @@ import { JobStore } from './job-store';
 import { PlannedStep, StepLedger } from './step-ledger';
 import { queryState, surveyState, VerifiedState } from './state-survey';
 import { membersOf, WorldChange } from './world-change';
-import { WorkerQueues } from './worker-queues';
+import { WorkerInboxes } from './worker-inboxes';
 
 /** What reshape needs to know of a fault. */
 export interface FaultInfo {
@@ -42,7 +42,7 @@ export class WorldReshaper {
   constructor(
     private readonly redis: IORedis,
     private readonly store: JobStore,
-    private readonly queues: WorkerQueues,
+    private readonly inboxes: WorkerInboxes,
     private readonly ledger: StepLedger,
     private readonly o: ReshaperOptions,
   ) {
@@ -64,7 +64,7 @@ export class WorldReshaper {
     const minWorld = job.spec.minWorldSize ?? 1;
     const sources = [...c.survivors, ...c.leaving].map((w) => w.id).filter((id) => !c.lost.includes(id));
     const survey: Awaited<ReturnType<typeof surveyState>> = sources.length
-      ? await surveyState(this.queues, job, sources, this.o.stateQueryTimeoutMs)
+      ? await surveyState(this.inboxes, job, sources, this.o.stateQueryTimeoutMs)
       : { answers: [] };
     let state: VerifiedState | undefined = survey.state;
     const committed = job.step;
@@ -92,7 +92,7 @@ export class WorldReshaper {
         if (existing) restoreFrom = existing.dir;
         else {
           const dir = join(this.o.checkpointDir(job.id), checkpointName(state.step));
-          const h = await queryState(this.queues, job, state.holders[0] as string, this.o.stepTimeoutMs, dir).catch((err: Error) => err);
+          const h = await queryState(this.inboxes, job, state.holders[0] as string, this.o.stepTimeoutMs, dir).catch((err: Error) => err);
           if (!(h instanceof Error) && h?.checkpoint && h.checksum === state.checksum) {
             restoreFrom = dir;
             written = { step: state.step, dir };
@@ -158,7 +158,7 @@ export class WorldReshaper {
     });
     if (updated.step < before) await this.store.markRolledBack(job.id, updated.step);
     for (const w of c.leaving) await this.release(w.id);
-    for (const id of c.lost) await this.queues.forget(id);
+    for (const id of c.lost) await this.inboxes.forget(id);
     if (written) await this.ledger.announceCheckpoint(job.id, written.step, written.dir);
     const from = state
       ? `verified state held by workers at step ${updated.step} (${state.holders.length} holder(s)${written ? `, written to ${written.dir} for the others` : ''})`

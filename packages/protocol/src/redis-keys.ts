@@ -6,6 +6,10 @@ export function redisKeys(prefix: string) {
     workers: `${prefix}:workers`,
     /** A worker's registration (JSON WorkerInfo), expiring unless heartbeats refresh it. */
     worker: (id: string) => `${prefix}:worker:${id}`,
+    /** A worker's inbox: a stream of items (shard jobs, state queries) it reads through a consumer group. */
+    workerInbox: (id: string) => `${prefix}:worker:${id}:inbox`,
+    /** Every worker's answers to its inbox items, one stream the coordinator reads. */
+    workResults: `${prefix}:results`,
     /** Set by the coordinator when a draining worker may leave (it is in no job's world any more). */
     workerReleased: (id: string) => `${prefix}:worker:${id}:released`,
     /** Sorted set of job ids by creation time. */

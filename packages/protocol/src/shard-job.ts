@@ -5,8 +5,9 @@ import { doublingSources } from './collective-schedule';
 import type { AllreduceAlgorithm, CollectiveAlgorithm } from './collective-schedule';
 
 /**
- * The contract between coordinator and workers: one BullMQ job per (job, step, rank), with
- * an id that makes re-adding idempotent. Kept here (no network code) so both sides share it.
+ * The contract between coordinator and workers: one item per (job, step, rank) in the rank's
+ * inbox, with an id that makes sending it again idempotent (the worker answers it again, without a
+ * second run). Kept here (no network code) so both sides share it.
  */
 export interface ShardJobData {
   jobId: string;
@@ -77,7 +78,7 @@ export function collectiveSecret(secretSeed: string, generation: number): string
 /**
  * Asks a worker what its compute thread holds for a job (step and weight checksum), after a
  * fault, before a drain or a join; with `checkpointDir`, also to write those weights there so
- * ranks that lack them can load them. Same queue as the steps, so it runs between two steps.
+ * ranks that lack them can load them. Same inbox as the steps, so it runs between two steps.
  */
 export interface StateQuery {
   kind: 'state';
@@ -94,7 +95,7 @@ export interface HeldState {
   checkpoint?: string;
 }
 
-/** Everything a worker's queue carries, and what each returns. */
+/** Everything a worker's inbox carries, and what each returns. */
 export type WorkerJobData = ShardJobData | StateQuery;
 export type WorkerJobResult = ShardJobResult | HeldState | null;
 
@@ -133,6 +134,7 @@ export interface ShardJobResult {
 }
 
 export const shardJobId = (jobId: string, step: number, rank: number, generation: number) => `${jobId}-s${step}-r${rank}-g${generation}`;
+/** A worker's name in logs and the queue-depth gauge (`facenet_queue_jobs{queue="worker-<id>"}`). */
 export const workerQueueName = (workerId: string) => `worker-${workerId}`;
 
 /** Names one allreduce, "<job>/<step>/<generation>"; the ring's Pull requests carry it. */

@@ -1,7 +1,7 @@
 // @facenet/service-kit: the runtime every service shares, on top of the contract (@facenet/protocol):
 // process plumbing (signals, environment, Redis connections), the /metrics and /healthz server,
 // the checkpoint-event consumer the miner and evaluator are built on, and the Redis store of
-// dataset indexes.
+// dataset indexes, and the work inboxes coordinator and workers hand steps over.
 export {
   envNumber,
   runService,
@@ -17,3 +17,7 @@ export type { MetricsServerOptions } from './metrics-server';
 export { CheckpointConsumer } from './checkpoint-consumer';
 export type { CheckpointConsumerOptions, ConsumerState } from './checkpoint-consumer';
 export { compressIndex, DatasetIndexStore } from './dataset-index-store';
+
+export { WorkInbox, inboxDepth, entryFields, INBOX_GROUP } from './work-inbox';
+export type { InboxItem, InboxAnswer } from './work-inbox';
+export { WorkDispatch } from './work-dispatch';

@@ -24,7 +24,7 @@ export class AllreduceError extends WorkerError {
 
 /**
  * This rank's weights cannot continue the step it was given (wrong step, no checkpoint): the
- * shard job fails as unrecoverable (BullMQ's UnrecoverableError); the coordinator re-plans.
+ * shard job is answered as failed (never re-run); the coordinator re-plans.
  */
 export class StateError extends WorkerError {
   constructor(

@@ -1,5 +1,3 @@
-import { Job, UnrecoverableError, Worker } from 'bullmq';
-import { encodeFailure } from '@facenet/core';
 import IORedis from 'ioredis';
 import { hostname } from 'node:os';
 import {
@@ -7,14 +5,22 @@ import {
   isStateQuery,
   redisKeys,
   WorkerInfo,
-  workerQueueName,
   WorkerJobData,
   WorkerJobResult,
   defaultGflops,
   abortMessageSchema,
   parseStored,
 } from '@facenet/protocol';
-import { runCloseSteps, connectRedis, logRedisErrors, logThrottled, serveMetrics, DatasetIndexStore } from '@facenet/service-kit';
+import {
+  runCloseSteps,
+  connectRedis,
+  logRedisErrors,
+  logThrottled,
+  serveMetrics,
+  DatasetIndexStore,
+  InboxItem,
+  WorkInbox,
+} from '@facenet/service-kit';
 import { AllreducePeer } from './allreduce/ring-allreduce';
 import { ComputeClient } from './compute/compute-client';
 import { DataClient } from './data/data-client';
@@ -27,8 +33,8 @@ export type WorkerState = 'INITIALIZED' | 'RUNNING' | 'DRAINING' | 'STOPPED';
 
 /**
  * A training worker process: registers in Redis and heartbeats, serves its allreduce endpoint,
- * and consumes shard jobs from its own queue one at a time. Stalled jobs are failed, never
- * re-run (maxStalledCount 0): a step runs exactly once or is aborted and re-planned.
+ * and takes shard jobs and state queries from its own inbox one at a time (work-inbox.ts). An
+ * item is never re-run: a step runs exactly once or is aborted and re-planned.
  */
 export class WorkerService {
   readonly options: CompiledWorkerOptions;
@@ -38,7 +44,7 @@ export class WorkerService {
   private readonly compute = new ComputeClient();
   private readonly data: DataClient;
   private readonly runner: StepRunner;
-  private worker: Worker<WorkerJobData, WorkerJobResult> | undefined;
+  private inbox: WorkInbox | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
   private info: WorkerInfo | undefined;
@@ -94,7 +100,7 @@ export class WorkerService {
       port: this.options.metricsPort,
       metrics: () => this.metrics.registry.metrics(),
       contentType: this.metrics.registry.contentType,
-      // Ready once registered and serving its queue; 503 while draining, so no new job lands here.
+      // Ready once registered and reading its inbox; 503 while draining, so no new job lands here.
       health: () => ({ ok: this.state === 'RUNNING', state: this.state }),
     });
     this.metrics.info.set({ worker_id: this.id, backend }, 1);
@@ -113,16 +119,14 @@ export class WorkerService {
       this.register().catch((err: Error) => logThrottled(this.log, `[worker ${this.id}] heartbeat failed: ${err.message}`));
     }, this.options.heartbeatMs);
     const keys = redisKeys(this.options.prefix);
-    const connection = this.redis.duplicate({ maxRetriesPerRequest: null });
-    logRedisErrors(connection, (l) => this.log(`[worker ${this.id}] queue ${l}`));
-    this.worker = new Worker<WorkerJobData, WorkerJobResult>(workerQueueName(this.id), (job) => this.process(job), {
-      connection,
-      prefix: keys.bull,
-      concurrency: 1,
-      maxStalledCount: 0,
-      lockDuration: 30_000,
-    });
-    logRedisErrors(this.worker, (l) => this.log(`[worker ${this.id}] queue ${l}`));
+    this.inbox = new WorkInbox(
+      this.redis,
+      { inbox: keys.workerInbox(this.id), results: keys.workResults },
+      this.id,
+      (item) => this.process(item),
+      (l) => this.log(`[worker ${this.id}] ${l}`),
+    );
+    await this.inbox.start();
     // The coordinator announces abandoned generations so a rank stuck waiting on a dead
     // neighbour aborts its step at once instead of after the allreduce timeout.
     this.subscriber = this.redis.duplicate();
@@ -143,7 +147,7 @@ export class WorkerService {
     });
     this.state = 'RUNNING';
     this.log(
-      `[worker ${this.id}] ready: backend ${backend}, allreduce at ${address}${this.options.allreduce.tls ? ' (mutual TLS)' : ''}, queue ${workerQueueName(this.id)}, metrics at http://${this.metricsServer.address}/metrics`,
+      `[worker ${this.id}] ready: backend ${backend}, allreduce at ${address}${this.options.allreduce.tls ? ' (mutual TLS)' : ''}, inbox ${keys.workerInbox(this.id)}, metrics at http://${this.metricsServer.address}/metrics`,
     );
   }
 
@@ -158,18 +162,19 @@ export class WorkerService {
     }
   }
 
-  private async process(job: Job<WorkerJobData, WorkerJobResult>): Promise<WorkerJobResult> {
-    const d = job.data;
+  /** Runs one inbox item; a throw is answered as the item's failure (its class travels in the envelope). */
+  private async process(item: InboxItem): Promise<WorkerJobResult> {
+    const d = item.data as WorkerJobData;
     try {
       checkWorkerJob(d, { dataRoots: this.options.dataRoots, checkpointRoot: this.options.checkpointRoot, budget: this.info?.budget });
     } catch (err) {
       this.log(`[worker ${this.id}] ${(err as Error).message}`);
-      throw new UnrecoverableError(encodeFailure(err));
+      throw err;
     }
     if (isStateQuery(d)) {
       const held = await this.runner.state(d).catch((err: Error) => {
         this.log(`[worker ${this.id}] job ${d.jobId}: state query failed: ${err.message}`);
-        throw new UnrecoverableError(encodeFailure(err));
+        throw err;
       });
       this.log(
         `[worker ${this.id}] job ${d.jobId}: holds ${held ? `step ${held.step} (${held.checksum.slice(0, 12)})${held.checkpoint ? `, written to ${held.checkpoint}` : ''}` : 'nothing'}`,
@@ -190,9 +195,9 @@ export class WorkerService {
     } catch (err) {
       this.metrics.steps.inc({ ...l, outcome: 'failed' });
       this.log(`[worker ${this.id}] job ${d.jobId} step ${d.step + 1} rank ${d.rank} failed: ${(err as Error).message}`);
-      // The coordinator re-plans failed steps itself (BullMQ never retries them); the envelope
+      // The coordinator re-plans failed steps itself (nothing is retried); the failure's envelope
       // tells it the error's class, fields and whether another try can help.
-      throw new UnrecoverableError(encodeFailure(err));
+      throw err;
     }
   }
 
@@ -253,11 +258,11 @@ export class WorkerService {
       ['stop heartbeat', async () => clearInterval(this.heartbeat)],
       ['deregister', () => this.redis.multi().del(keys.worker(this.id), keys.workerReleased(this.id)).srem(keys.workers, this.id).exec()],
       [
-        'close queue worker',
+        'close inbox',
         async () => {
-          if (!this.worker) return;
-          const forced = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), this.options.shutdownGraceMs).unref());
-          if ((await Promise.race([this.worker.close(), forced])) === 'timeout') await this.worker.close(true);
+          await this.inbox?.close(this.options.shutdownGraceMs);
+          // Released and deregistered: nothing more is sent here (a lost worker's inbox the coordinator removes).
+          await this.redis.del(keys.workerInbox(this.id));
         },
       ],
       ['close allreduce server', () => this.peer.close()],

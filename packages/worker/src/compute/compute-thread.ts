@@ -1,7 +1,7 @@
 /**
  * The compute thread: owns the model and optimizer and runs forward/backward and the update.
  * A step computes for seconds to minutes and blocks its thread under wasm and cpu; running it
- * here keeps the main thread's event loop free for BullMQ lock renewal, heartbeats and gRPC.
+ * here keeps the main thread's event loop free for its inbox, heartbeats and gRPC.
  */
 import { createHash } from 'node:crypto';
 import {
