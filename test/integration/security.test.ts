@@ -244,7 +244,7 @@ describe('security: the API, the queue and the data refuse what does not belong'
     });
   });
 
-  it('a worker refuses a forged shard job from Redis: never executed, failed as unrecoverable, nothing written', async () => {
+  it('a worker refuses a forged shard job from Redis: never executed, answered as refused, nothing written', async () => {
     const prefix = `fnsec-${randomBytes(4).toString('hex')}`;
     prefixes.push(prefix);
     const ckptRoot = join(t.dir, 'worker-ckpt');
