@@ -1,8 +1,8 @@
 /**
  * The coordinator's share of a step as the world grows, with no compute or allreduce in the way:
  * `facenet up --workers 0` (the real coordinator on its own Redis prefix) and W simulated ranks in
- * this process, each a registered worker (heartbeats) consuming its own BullMQ queue and answering
- * every shard job at once with a well-formed result. Per W it runs a job of S steps and prints one
+ * this process, each a registered worker (heartbeats) reading its own inbox through the workers'
+ * own WorkInbox and answering every shard job at once with a well-formed result. Per W it runs a job of S steps and prints one
  * JSON line: wall time per step (median of the job's step records), coordinator CPU per step, the
  * shard-job payload per rank, and Redis commands per rank per step (INFO commandstats: run alone).
  * CPU and RSS are also taken in the steady state: from the job's 5th committed step to its end.
@@ -13,18 +13,9 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Worker } from 'bullmq';
 import IORedis from 'ioredis';
-import {
-  isStateQuery,
-  JobRecord,
-  redisKeys,
-  ShardJobResult,
-  StepRecord,
-  WorkerInfo,
-  WorkerJobData,
-  workerQueueName,
-} from '@facenet/protocol';
+import { isStateQuery, JobRecord, redisKeys, ShardJobResult, StepRecord, WorkerInfo, WorkerJobData } from '@facenet/protocol';
+import { WorkInbox } from '@facenet/service-kit';
 import { api, JobView, startCluster, waitForState } from '../test/cluster-helpers';
 
 const { values } = parseArgs({ options: { ranks: { type: 'string', default: '16,64,256' }, steps: { type: 'string', default: '20' } } });
@@ -60,44 +51,47 @@ async function simulatedRanks(prefix: string, W: number, payloads: number[]): Pr
   };
   await register();
   const heartbeat = setInterval(() => void register(), 5000);
-  const workers = ids.map(
+  const answer = async (d: WorkerJobData): Promise<ShardJobResult | null> => {
+    if (isStateQuery(d)) return null;
+    payloads.push(JSON.stringify(d).length);
+    if (d.checkpointDir) mkdirSync(d.checkpointDir, { recursive: true });
+    return {
+      step: d.step,
+      rank: d.rank,
+      generation: d.generation,
+      stats: {
+        loss: 0.2,
+        activeFraction: 0.5,
+        meanPositiveDistance: 0.5,
+        meanNegativeDistance: 1,
+        triplets: 10,
+        images: 4 * d.ring.size,
+        classificationLoss: 0,
+        classificationAccuracy: 0,
+      },
+      timings: { dataMs: 0, computeMs: 0, allreduceMs: 0, optimizerMs: 0, checkpointMs: 0 },
+      allreduceBytes: 0,
+      checksum: d.checksum ? 'simulated' : undefined,
+      checkpoint: d.checkpointDir,
+      skipped: [],
+    };
+  };
+  const inboxes = ids.map(
     (id) =>
-      new Worker<WorkerJobData, ShardJobResult | null>(
-        workerQueueName(id),
-        async (job) => {
-          const d = job.data;
-          if (isStateQuery(d)) return null;
-          payloads.push(JSON.stringify(d).length);
-          if (d.checkpointDir) mkdirSync(d.checkpointDir, { recursive: true });
-          return {
-            step: d.step,
-            rank: d.rank,
-            generation: d.generation,
-            stats: {
-              loss: 0.2,
-              activeFraction: 0.5,
-              meanPositiveDistance: 0.5,
-              meanNegativeDistance: 1,
-              triplets: 10,
-              images: 4 * d.ring.size,
-              classificationLoss: 0,
-              classificationAccuracy: 0,
-            },
-            timings: { dataMs: 0, computeMs: 0, allreduceMs: 0, optimizerMs: 0, checkpointMs: 0 },
-            allreduceBytes: 0,
-            checksum: d.checksum ? 'simulated' : undefined,
-            checkpoint: d.checkpointDir,
-            skipped: [],
-          };
-        },
-        { connection: new IORedis(REDIS, { maxRetriesPerRequest: null }), prefix: keys.bull, concurrency: 1 },
+      new WorkInbox(
+        redis,
+        { inbox: keys.workerInbox(id), results: keys.workResults },
+        id,
+        (item) => answer(item.data as WorkerJobData),
+        console.error,
       ),
   );
+  for (const inbox of inboxes) await inbox.start();
   return async () => {
     clearInterval(heartbeat);
-    await Promise.all(workers.map((w) => w.close()));
+    await Promise.all(inboxes.map((inbox) => inbox.close(1000)));
     const m = redis.multi();
-    for (const id of ids) m.del(keys.worker(id)).srem(keys.workers, id);
+    for (const id of ids) m.del(keys.worker(id), keys.workerInbox(id)).srem(keys.workers, id);
     await m.exec();
     redis.disconnect();
   };
@@ -158,5 +152,5 @@ async function measure(W: number, steps: number): Promise<void> {
 
 void (async () => {
   for (const w of (values.ranks ?? '').split(',').map(Number)) await measure(w, Number(values.steps));
-  process.exit(0); // BullMQ's closed workers can leave a blocking connection behind
+  process.exit(0);
 })();
