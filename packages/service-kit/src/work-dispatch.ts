@@ -66,7 +66,7 @@ export class WorkDispatch {
     answer.catch(() => undefined); // taken by `answer`, or by nobody
     this.waiters.set(id, { sentAt: Date.now(), answer, settle, reject });
     try {
-      await this.redis.xadd(inbox, 'MAXLEN', '~', INBOX_MAX_LENGTH, '*', 'id', id, 'data', JSON.stringify(data));
+      await this.redis.xadd(inbox, 'MAXLEN', INBOX_MAX_LENGTH, '*', 'id', id, 'data', JSON.stringify(data));
     } catch (err) {
       this.waiters.delete(id);
       throw err;

@@ -19,8 +19,9 @@ import { logThrottled } from './service-runtime';
 
 /** The consumer group every inbox is read through (its pending list is what a dead process left). */
 export const INBOX_GROUP = 'worker';
-/** An inbox holds a step in flight and the odd state query; answered entries are trimmed away. */
-export const INBOX_MAX_LENGTH = 64;
+/** An inbox holds a step in flight and the odd state query; answered entries are trimmed away
+ * (exactly: an approximate trim keeps whole 100-entry nodes, ~150 KB a worker). */
+export const INBOX_MAX_LENGTH = 32;
 /** The results stream is read as it grows by one coordinator; this keeps a few steps of a large world. */
 export const RESULTS_MAX_LENGTH = 10_000;
 /** Answers remembered by id, for items sent again. */

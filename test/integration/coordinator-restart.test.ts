@@ -1,0 +1,96 @@
+import { strict as assert } from 'node:assert';
+import { ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import IORedis from 'ioredis';
+import { redisKeys } from '@facenet/protocol';
+import { deleteKeysUnder } from '@facenet/service-kit';
+import { api, JobView, spawnWorker, waitFor, waitForState } from '../cluster-helpers';
+import { REPO, tempDir } from '../helpers';
+
+const REDIS = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** The coordinator as its own process (not under `facenet up`, which would stop with it); resolves with its URL. */
+function spawnCoordinator(prefix: string, checkpointRoot: string, logs: string[]): Promise<{ proc: ChildProcess; url: string }> {
+  const proc = spawn(process.execPath, [join(REPO, 'packages', 'coordinator', 'dist', 'main.js')], {
+    env: { ...process.env, FACENET_PREFIX: prefix, FACENET_CHECKPOINT_ROOT: checkpointRoot, FACENET_API_PORT: '0' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  createInterface({ input: proc.stderr! }).on('line', (l) => logs.push(l));
+  return new Promise((resolve, reject) => {
+    createInterface({ input: proc.stdout! }).on('line', (l) => {
+      if (l.startsWith('{"event":"ready"')) resolve({ proc, url: (JSON.parse(l) as { url: string }).url });
+    });
+    proc.on('exit', (code) => reject(new Error(`the coordinator exited (${code}):\n${logs.join('\n')}`)));
+  });
+}
+
+/**
+ * The coordinator dies (kill -9) while a step is in flight; the workers finish that step and answer
+ * into the results stream with nobody reading. The next coordinator sends the step again under the
+ * same item ids and each worker answers it again from memory: no second run (which would find the
+ * weights one step ahead and fail), no fault, no step lost or repeated.
+ */
+describe('a coordinator killed mid-step: the next one collects the step in flight', function () {
+  this.timeout(240_000);
+  const prefix = `fnrestart-${randomBytes(4).toString('hex')}`;
+  const t = tempDir('facenet-restart-');
+  const logs: string[] = [];
+  const procs: ChildProcess[] = [];
+  const redis = new IORedis(REDIS);
+
+  afterEach(function () {
+    if (this.currentTest?.state === 'failed') console.log(logs.slice(-60).join('\n'));
+  });
+  after(async () => {
+    for (const p of procs) p.kill('SIGKILL');
+    await deleteKeysUnder(REDIS, prefix);
+    redis.disconnect();
+    t.cleanup();
+  });
+
+  it('W=2: no fault, every step committed once, ranks bit-identical to the end', async () => {
+    const ckpt = join(t.dir, 'ckpt');
+    const first = await spawnCoordinator(prefix, ckpt, logs);
+    procs.push(first.proc);
+    const workers = [0, 1].map((i) => spawnWorker({ prefix, checkpointRoot: ckpt }, { FACENET_WORKER_ID: `rw${i}` }));
+    procs.push(...workers);
+    await waitFor(async () => (await api<unknown[]>(first.url, 'GET', '/v1/workers')).length === 2, 30_000, 'two workers');
+    const job = await api<JobView>(first.url, 'POST', '/v1/jobs', {
+      dataset: { kind: 'synthetic', identities: 24, imagesPerIdentity: 6 },
+      worldSize: 2,
+      checksumEvery: 1,
+      train: { model: { architecture: 'tiny', imageSize: 32 }, batch: { P: 8, K: 4 }, virtualShards: 2, steps: 12, checkpointEvery: 4 },
+    });
+    await waitFor(async () => (await api<JobView>(first.url, 'GET', `/v1/jobs/${job.id}`)).step >= 3, 120_000, 'step 3');
+    // Rank 1 stops, so the step in flight cannot finish before the coordinator is gone.
+    process.kill(workers[1]!.pid!, 'SIGSTOP');
+    await new Promise((r) => setTimeout(r, 300));
+    const inFlight = (await api<JobView>(first.url, 'GET', `/v1/jobs/${job.id}`)).step;
+    first.proc.kill('SIGKILL');
+    await new Promise((r) => first.proc.once('exit', r));
+    await redis.del(redisKeys(prefix).coordinatorLock); // as if its lock had expired
+    process.kill(workers[1]!.pid!, 'SIGCONT');
+    // The workers finish the step with nobody listening; then the next coordinator starts.
+    const answersTo = async (step: number) =>
+      (await redis.xrange(redisKeys(prefix).workResults, '-', '+')).filter(([, f]) => f[1]?.startsWith(`${job.id}-s${step}-`)).length;
+    assert.equal(await answersTo(inFlight), 0, 'the step was in flight when the coordinator died');
+    await waitFor(async () => (await answersTo(inFlight)) === 2, 60_000, 'both answers to the step in flight');
+    const second = await spawnCoordinator(prefix, ckpt, logs);
+    procs.push(second.proc);
+    const done = await waitForState(second.url, job.id, ['completed', 'failed'], 180_000);
+    assert.equal(done.state, 'completed', done.error);
+    assert.deepEqual(done.faults, [], 'no fault');
+    const history = await api<{ step: number }[]>(second.url, 'GET', `/v1/jobs/${job.id}/history?limit=100`);
+    assert.deepEqual(
+      history.map((h) => h.step).sort((a, b) => a - b),
+      Array.from({ length: 12 }, (_, i) => i + 1),
+      'every step once',
+    );
+    assert.ok(
+      logs.some((l) => l.includes(`job ${job.id}`) && l.includes('completed 12 steps')),
+      'the second coordinator completed it',
+    );
+  });
+});
