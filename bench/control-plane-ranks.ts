@@ -5,7 +5,8 @@
  * own WorkInbox and answering every shard job at once with a well-formed result. Per W it runs a job of S steps and prints one
  * JSON line: wall time per step (median of the job's step records), coordinator CPU per step, the
  * shard-job payload per rank, and Redis commands per rank per step (INFO commandstats: run alone).
- * CPU and RSS are also taken in the steady state: from the job's 5th committed step to its end.
+ * CPU and RSS are also taken in the steady state: from the job's 5th committed step to its end,
+ * and RSS every tenth of the job (flat, or growing with steps).
  *
  *   npx tsx bench/control-plane-ranks.ts [--ranks 16,64,256] [--steps 20]
  */
@@ -123,7 +124,18 @@ async function measure(W: number, steps: number): Promise<void> {
       if (v.step >= 5 || v.state !== 'running') steady = { cpu: await cpu(), rss: await rss(), step: v.step };
       else await new Promise((r) => setTimeout(r, 20));
     }
-    const done = await waitForState(cluster.url, job.id, ['completed', 'failed'], 3_600_000);
+    // RSS every tenth of the job: flat, or growing with steps?
+    const rssMB: number[] = [];
+    let nextSample = steps / 10;
+    let done: JobView | undefined;
+    while (!done) {
+      const v = await api<JobView>(cluster.url, 'GET', `/v1/jobs/${job.id}`);
+      if (v.state !== 'running' && v.state !== 'pending') done = await waitForState(cluster.url, job.id, ['completed', 'failed'], 60_000);
+      else if (v.step >= nextSample) {
+        rssMB.push(Math.round((await rss()) / 2 ** 20));
+        nextSample += steps / 10;
+      } else await new Promise((r) => setTimeout(r, 50));
+    }
     if (done.state !== 'completed') throw new Error(JSON.stringify(done).slice(0, 2000));
     const [cpu1, cmd1, t1, rss1] = [await cpu(), await commandCount(redis), performance.now(), await rss()];
     const history = (await redis.lrange(redisKeys(cluster.prefix).jobHistory(job.id), 0, -1)).map((h) => JSON.parse(h) as StepRecord);
@@ -137,6 +149,7 @@ async function measure(W: number, steps: number): Promise<void> {
         coordinatorCpuMsPerStep: +((1000 * (cpu1 - cpu0)) / steps).toFixed(1),
         steadyCpuMsPerStep: +((1000 * (cpu1 - steady.cpu)) / Math.max(1, steps - steady.step)).toFixed(1),
         steadyRssGrowthMB: +((rss1 - steady.rss) / 2 ** 20).toFixed(1),
+        rssMBEveryTenth: rssMB,
         shardJobBytesMedian: median(payloads),
         redisCommandsPerRankStep: +((cmd1 - cmd0) / (W * steps)).toFixed(1),
         faults: record.faults.length,
