@@ -137,6 +137,16 @@ describe('work inboxes: items to a worker, answers on one stream (real Redis)', 
     assert.ok(Date.now() - t0 < 2000);
   });
 
+  it('a malformed answer fails its wait, naming it, and the reader goes on', async () => {
+    const d = dispatcher();
+    await d.send(keys.workerInbox('h'), 'bad', {});
+    await d.send(keys.workerInbox('h'), 'good', {});
+    await redis.xadd(keys.workResults, '*', 'id', 'bad', 'from', 'h', 'ok', '{not json');
+    await redis.xadd(keys.workResults, '*', 'id', 'good', 'from', 'h', 'ok', '"fine"');
+    await assert.rejects(d.answer('bad', 5000), /the answer to bad is not JSON: \{not json/);
+    assert.equal(await d.answer('good', 5000), 'fine');
+  });
+
   it('a worker closing lets the item running finish and answer, and takes nothing more', async () => {
     let release!: () => void;
     const w = worker('g', (item) => (item.id === 'long' ? new Promise((r) => (release = () => r('long done'))) : Promise.resolve(item.id)));

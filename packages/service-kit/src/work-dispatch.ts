@@ -61,7 +61,14 @@ export class WorkDispatch {
     let reject!: Waiter['reject'];
     const answer = new Promise<unknown>((res, rej) => {
       reject = rej;
-      settle = (a) => ('ok' in a ? res(JSON.parse(a.ok) as unknown) : rej(decodeFailure(a.failure)));
+      settle = (a) => {
+        if (!('ok' in a)) return rej(decodeFailure(a.failure));
+        try {
+          res(JSON.parse(a.ok) as unknown);
+        } catch {
+          rej(new Error(`the answer to ${id} is not JSON: ${a.ok.slice(0, 200)}`));
+        }
+      };
     });
     answer.catch(() => undefined); // taken by `answer`, or by nobody
     this.waiters.set(id, { sentAt: Date.now(), answer, settle, reject });
