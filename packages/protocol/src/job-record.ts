@@ -56,7 +56,11 @@ export function stepSummary(h: StepRecord): StepSummary {
  * from the survivors), NaN/Inf (rolled back), storage refusing a checkpoint (the job pauses; the
  * world stays), or a worker refusing the job as invalid (the job fails: re-planning cannot help).
  */
-export type FaultKind = 'worker-lost' | 'step-failed' | 'non-finite' | 'storage' | 'rejected';
+export const FAULT_KINDS = ['worker-lost', 'step-failed', 'non-finite', 'storage', 'rejected'] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+/** Where a job's weights came from after a fault: survivors' verified state, a checkpoint, or a non-finite rollback. */
+export const RECOVERY_SOURCES = ['survivors', 'checkpoint', 'rollback'] as const;
 
 export interface FaultRecord {
   at: string;
@@ -73,8 +77,8 @@ export interface FaultRecord {
   /** Where the job continued from, and how many committed steps that undid. */
   resumedAt?: number;
   stepsLost?: number;
-  /** Where the weights came from: survivors' verified state, or a checkpoint. */
-  recovery?: 'survivors' | 'checkpoint' | 'rollback';
+  /** Where the weights came from (RECOVERY_SOURCES). */
+  recovery?: (typeof RECOVERY_SOURCES)[number];
 }
 
 /** Everything the coordinator knows about a job; stored as JSON in Redis. */

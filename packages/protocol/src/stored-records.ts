@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { FacenetError } from '@facenet/core';
 import type { TrainConfig } from '@facenet/core';
-import { JOB_STATES } from './job-record';
+import { FAULT_KINDS, JOB_STATES, RECOVERY_SOURCES } from './job-record';
 import type { FaultRecord, JobRecord, StepRecord, StepSummary } from './job-record';
 import { jobSpecSchema } from './job-spec';
 import type { EvaluationRecord } from './evaluation';
@@ -63,12 +63,12 @@ const faultRecord: z.ZodType<FaultRecord> = z.looseObject({
   step: int,
   inStep: int.optional(),
   generation: int,
-  kind: z.enum(['worker-lost', 'step-failed', 'non-finite', 'storage', 'rejected']).optional(),
+  kind: z.enum(FAULT_KINDS).optional(),
   reason: z.string(),
   errorClass: z.string().optional(),
   resumedAt: int.optional(),
   stepsLost: int.optional(),
-  recovery: z.enum(['survivors', 'checkpoint', 'rollback']).optional(),
+  recovery: z.enum(RECOVERY_SOURCES).optional(),
 });
 
 export const jobRecordSchema: z.ZodType<JobRecord> = z
