@@ -134,7 +134,7 @@ describe('faults', function () {
 
     it('stops the coordinator at start with an explanation', async () => {
       const c = new Coordinator({ redisUrl: url, port: 0 }, () => undefined);
-      await assert.rejects(c.start(), /maxmemory-policy is 'allkeys-lru': BullMQ needs 'noeviction'/);
+      await assert.rejects(c.start(), /maxmemory-policy is 'allkeys-lru': the cluster needs 'noeviction'/);
       await c.close();
       const lines: string[] = [];
       const lenient = new Coordinator({ redisUrl: url, port: 0, requireNoeviction: false }, (l) => lines.push(l));

@@ -35,7 +35,7 @@ if redis.call('get', KEYS[1]) ~= ARGV[1] then return 1 end
 redis.call('pexpire', KEYS[1], ARGV[3])
 return 0`;
 
-/** Redis must not evict: an evicted BullMQ key is a lost step. */
+/** Redis must not evict: an evicted inbox, job or queue key is a lost step or checkpoint event. */
 export async function checkEvictionPolicy(redis: IORedis): Promise<string> {
   const reply = (await redis.config('GET', 'maxmemory-policy')) as string[];
   return reply[1] ?? 'unknown';
@@ -169,7 +169,7 @@ export class Coordinator {
     await connectRedis(this.redis, this.options.redisUrl);
     const policy = await checkEvictionPolicy(this.redis);
     if (policy !== 'noeviction') {
-      const msg = `Redis maxmemory-policy is '${policy}': BullMQ needs 'noeviction' or it can silently lose queued steps (CONFIG SET maxmemory-policy noeviction)`;
+      const msg = `Redis maxmemory-policy is '${policy}': the cluster needs 'noeviction' or it can silently lose queued steps (CONFIG SET maxmemory-policy noeviction)`;
       if (this.options.requireNoeviction) throw new CoordinatorError(msg);
       this.log(`[coordinator] WARNING: ${msg}`);
     }

@@ -74,7 +74,7 @@ export function createMetrics(sources?: ScrapeSources) {
     }),
     queueJobs: new Gauge({
       name: 'facenet_queue_jobs',
-      help: 'BullMQ jobs per queue and state (waiting, active, failed): worker queues, checkpoints (miner), evaluations',
+      help: 'Items per queue and state: each worker inbox (worker-<id>: waiting, active = taken, not answered), and the BullMQ queues checkpoints (miner) and evaluations (waiting, active, failed)',
       labelNames: ['queue', 'state'],
       registers: [registry],
       async collect() {

@@ -30,7 +30,7 @@ export interface JobGuardOptions {
 }
 
 /**
- * Checks a job taken from this worker's queue before anything runs: Redis is a trust boundary
+ * Checks an item taken from this worker's inbox before anything runs: Redis is a trust boundary
  * too (anyone who can write to it can queue jobs), so paths must stay inside the data roots and
  * the checkpoint root, and sizes within the limits a job spec allows.
  */
