@@ -275,32 +275,33 @@ export class JobDriver {
     const world = job.world.map((w) => w.address);
     const holders = new Set(job.stateHolders ?? []);
     const t0 = performance.now();
-    const secret = collectiveSecret(job.secretSeed ?? job.id, job.generation);
-    const jobs = await this.inboxes.addAll(
-      job.world.map((m, rank) => ({
-        workerId: m.workerId,
-        id: shardJobId(job.id, s, rank, job.generation),
-        data: {
-          jobId: job.id,
-          step: s,
-          rank,
-          generation: job.generation,
-          ring: ringPlace(world, rank),
-          shards: plan[rank] ?? [],
-          prefetch: next ? { step: s + 1, shards: next[rank] ?? [] } : undefined,
-          dataset: job.spec.dataset,
-          dataIndex: job.dataIndex?.id,
-          train: t,
-          restoreFrom: job.restoreFrom,
-          trustHeld: holders.has(m.workerId),
-          checkpointDir: checkpointDue && rank === 0 ? this.checkpointDir(job.id) : undefined,
-          checksum,
-          learningRateScale: job.learningRateScale ?? 1,
-          collectiveSecret: secret,
-          compression: job.spec.allreduce?.compression ?? 'none', // jobs stored before the option have none
-          algorithm: job.spec.allreduce?.algorithm ?? 'auto',
-        },
-      })),
+    const jobs = await Promise.all(
+      job.world.map((m, rank) =>
+        this.inboxes.add(
+          m.workerId,
+          {
+            jobId: job.id,
+            step: s,
+            rank,
+            generation: job.generation,
+            ring: ringPlace(world, rank),
+            shards: plan[rank] ?? [],
+            prefetch: next ? { step: s + 1, shards: next[rank] ?? [] } : undefined,
+            dataset: job.spec.dataset,
+            dataIndex: job.dataIndex?.id,
+            train: t,
+            restoreFrom: job.restoreFrom,
+            trustHeld: holders.has(m.workerId),
+            checkpointDir: checkpointDue && rank === 0 ? this.checkpointDir(job.id) : undefined,
+            checksum,
+            learningRateScale: job.learningRateScale ?? 1,
+            collectiveSecret: collectiveSecret(job.secretSeed ?? job.id, job.generation),
+            compression: job.spec.allreduce?.compression ?? 'none', // jobs stored before the option have none
+            algorithm: job.spec.allreduce?.algorithm ?? 'auto',
+          },
+          shardJobId(job.id, s, rank, job.generation),
+        ),
+      ),
     );
     const planned: PlannedStep = { mining: mining && { version: mining.version, step: mining.step }, switchTo };
     const results = await this.waitForAll(job, jobs, [], planned);

@@ -27,14 +27,8 @@ export class WorkerInboxes {
 
   /** Sends one item (a shard job or a state query) to the worker's inbox, listening for its answer first. */
   async add(workerId: string, data: WorkerJobData, id: string): Promise<SentItem> {
-    const [sent] = await this.addAll([{ workerId, id, data }]);
-    return sent as SentItem;
-  }
-
-  /** Sends a step's items, one to each rank's inbox, in one round trip. */
-  async addAll(items: (SentItem & { data: WorkerJobData })[]): Promise<SentItem[]> {
-    await this.dispatch.sendAll(items.map(({ workerId, id, data }) => ({ inbox: this.keys.workerInbox(workerId), id, data })));
-    return items.map(({ workerId, id }) => ({ workerId, id }));
+    await this.dispatch.send(this.keys.workerInbox(workerId), id, data);
+    return { workerId, id };
   }
 
   /**

@@ -49,39 +49,14 @@ export class WorkDispatch {
     return this.started;
   }
 
-  /** Puts one item in an inbox (see `sendAll`). */
-  send(inbox: string, id: string, data: unknown): Promise<void> {
-    return this.sendAll([{ inbox, id, data }]);
-  }
-
   /**
-   * Puts items in inboxes in one pipelined round trip (a step's W items are one socket write, not
-   * W: at 256 ranks the separate writes were a third of the coordinator's CPU in a profile), each
-   * answer awaited from now on (take it with `answer`). An id already waited for is not sent twice.
+   * Puts one item in an inbox, its answer awaited from now on (take it with `answer`). An id
+   * already waited for is not sent twice.
    */
-  async sendAll(items: { inbox: string; id: string; data: unknown }[]): Promise<void> {
+  async send(inbox: string, id: string, data: unknown): Promise<void> {
     if (this.closing) throw new Error('the dispatcher is closed');
     await this.start();
-    const fresh = items.filter((item) => !this.waiters.has(item.id));
-    const pipeline = this.redis.pipeline();
-    for (const { inbox, id, data } of fresh) {
-      this.waiters.set(id, this.waiter(id));
-      pipeline.xadd(inbox, 'MAXLEN', INBOX_MAX_LENGTH, '*', 'id', id, 'data', JSON.stringify(data));
-    }
-    let failed: Error | null | undefined;
-    try {
-      failed = (await pipeline.exec())?.find(([err]) => err)?.[0];
-    } catch (err) {
-      failed = err as Error;
-    }
-    if (failed) {
-      for (const { id } of fresh) this.waiters.delete(id);
-      throw failed;
-    }
-    this.sweep();
-  }
-
-  private waiter(id: string): Waiter {
+    if (this.waiters.has(id)) return;
     let settle!: Waiter['settle'];
     let reject!: Waiter['reject'];
     const answer = new Promise<unknown>((res, rej) => {
@@ -96,7 +71,14 @@ export class WorkDispatch {
       };
     });
     answer.catch(() => undefined); // taken by `answer`, or by nobody
-    return { sentAt: Date.now(), answer, settle, reject };
+    this.waiters.set(id, { sentAt: Date.now(), answer, settle, reject });
+    try {
+      await this.redis.xadd(inbox, 'MAXLEN', INBOX_MAX_LENGTH, '*', 'id', id, 'data', JSON.stringify(data));
+    } catch (err) {
+      this.waiters.delete(id);
+      throw err;
+    }
+    this.sweep();
   }
 
   /**
