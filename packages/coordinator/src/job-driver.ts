@@ -275,6 +275,7 @@ export class JobDriver {
     const world = job.world.map((w) => w.address);
     const holders = new Set(job.stateHolders ?? []);
     const t0 = performance.now();
+    const secret = collectiveSecret(job.secretSeed ?? job.id, job.generation);
     const jobs = await Promise.all(
       job.world.map((m, rank) =>
         this.inboxes.add(
@@ -295,7 +296,7 @@ export class JobDriver {
             checkpointDir: checkpointDue && rank === 0 ? this.checkpointDir(job.id) : undefined,
             checksum,
             learningRateScale: job.learningRateScale ?? 1,
-            collectiveSecret: collectiveSecret(job.secretSeed ?? job.id, job.generation),
+            collectiveSecret: secret,
             compression: job.spec.allreduce?.compression ?? 'none', // jobs stored before the option have none
             algorithm: job.spec.allreduce?.algorithm ?? 'auto',
           },
