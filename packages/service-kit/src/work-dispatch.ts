@@ -1,6 +1,7 @@
 import IORedis from 'ioredis';
 import { decodeFailure } from '@facenet/core';
 import { entryFields, INBOX_MAX_LENGTH } from './work-inbox';
+import { logThrottled } from './service-runtime';
 
 /** How long one XREAD of the results blocks before it is issued again. */
 const BLOCK_MS = 1000;
@@ -128,7 +129,7 @@ export class WorkDispatch {
         }
       } catch (err) {
         if (this.closing) return;
-        this.log(`results read failed: ${(err as Error).message}; reading again`);
+        logThrottled(this.log, `results read failed: ${(err as Error).message}; reading again`);
         await new Promise((r) => setTimeout(r, 200));
       }
     }
