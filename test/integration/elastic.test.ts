@@ -82,6 +82,22 @@ describe('elastic training: faults cost at most the step in flight (facenet up -
   let reference: Map<string, Float32Array>;
   const extra: ChildProcess[] = [];
 
+  /** Every step committed once (none re-run, none lost), and final weights within float summation order of the fault-free run's. */
+  async function assertEveryStepOnceNearReference(jobId: string): Promise<void> {
+    const history = await api<HistoryEntry[]>(cluster.url, 'GET', `/v1/jobs/${jobId}/history`);
+    assert.deepEqual(
+      history.map((h) => h.step),
+      Array.from({ length: STEPS }, (_, i) => i + 1),
+      'every step once: none re-run',
+    );
+    // The reference summed the same batches by the ring, in another order.
+    const diff = weightDiff(reference, await finalWeights(cluster.url, jobId));
+    assert.ok(
+      diff.mean < 1e-4 && diff.max < 1e-2,
+      `final weights differ from the fault-free run by ${diff.mean} on average, ${diff.max} at most`,
+    );
+  }
+
   before(async () => {
     t = tempDir('facenet-elastic-');
     cluster = await startCluster(3, join(t.dir, 'ckpt'));
@@ -162,17 +178,7 @@ describe('elastic training: faults cost at most the step in flight (facenet up -
     assert.equal(f.stepsLost, 0);
     assert.ok(f.resumedAt! >= f.step, `resumed at ${f.resumedAt}, fault after step ${f.step}`);
     assert.equal(end.world.size, 3, 'the spare joined');
-    const history = await api<HistoryEntry[]>(cluster.url, 'GET', `/v1/jobs/${job.id}/history`);
-    assert.deepEqual(
-      history.map((h) => h.step),
-      Array.from({ length: STEPS }, (_, i) => i + 1),
-      'every step once: none re-run',
-    );
-    const diff = weightDiff(reference, await finalWeights(cluster.url, job.id));
-    assert.ok(
-      diff.mean < 1e-4 && diff.max < 1e-2,
-      `final weights differ from the fault-free run by ${diff.mean} on average, ${diff.max} at most`,
-    );
+    await assertEveryStepOnceNearReference(job.id);
   });
 
   it('kill -9 of a rank mid-job under recursive doubling: the same rules, survivors continue with no step lost', async () => {
@@ -185,17 +191,7 @@ describe('elastic training: faults cost at most the step in flight (facenet up -
     assert.equal(end.faults.length, 1, JSON.stringify(end.faults));
     assert.equal(end.faults[0]!.recovery, 'survivors');
     assert.equal(end.faults[0]!.stepsLost, 0);
-    const history = await api<HistoryEntry[]>(cluster.url, 'GET', `/v1/jobs/${job.id}/history`);
-    assert.deepEqual(
-      history.map((h) => h.step),
-      Array.from({ length: STEPS }, (_, i) => i + 1),
-    );
-    // The ring's reference run: the same batches, summed in another order.
-    const diff = weightDiff(reference, await finalWeights(cluster.url, job.id));
-    assert.ok(
-      diff.mean < 1e-4 && diff.max < 1e-2,
-      `final weights differ from the fault-free run by ${diff.mean} on average, ${diff.max} at most`,
-    );
+    await assertEveryStepOnceNearReference(job.id);
   });
 
   it('SIGTERM to a rank: it leaves at a step boundary, no fault, no rewind', async () => {
@@ -206,16 +202,7 @@ describe('elastic training: faults cost at most the step in flight (facenet up -
     const end = await waitForState(cluster.url, job.id, ['completed'], 180000);
     assert.deepEqual(end.faults, []);
     assert.equal(end.world.size, 2);
-    const history = await api<HistoryEntry[]>(cluster.url, 'GET', `/v1/jobs/${job.id}/history`);
-    assert.deepEqual(
-      history.map((h) => h.step),
-      Array.from({ length: STEPS }, (_, i) => i + 1),
-    );
-    const diff = weightDiff(reference, await finalWeights(cluster.url, job.id));
-    assert.ok(
-      diff.mean < 1e-4 && diff.max < 1e-2,
-      `final weights differ from the fault-free run by ${diff.mean} on average, ${diff.max} at most`,
-    );
+    await assertEveryStepOnceNearReference(job.id);
     await waitFor(
       async () => !(await api<WorkerView[]>(cluster.url, 'GET', '/v1/workers')).some((w) => w.pid === pid),
       20000,
