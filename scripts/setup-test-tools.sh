@@ -12,6 +12,11 @@ need=()
 command -v prometheus >/dev/null && command -v promtool >/dev/null || need+=(prometheus)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v openssl >/dev/null || need+=(openssl)
+# The webgpu backend's tests run on SwiftShader, the software Vulkan driver that chromium-common
+# ships (/usr/lib/chromium/libvk_swiftshader.so), through Vulkan's loader (libvulkan1). Mesa's
+# lavapipe lacks features Dawn requires, so VK_ICD_FILENAMES picks SwiftShader.
+[ -f /usr/lib/chromium/vk_swiftshader_icd.json ] || need+=(chromium-common)
+ldconfig -p 2>/dev/null | grep -q 'libvulkan.so.1 ' || need+=(libvulkan1)
 command -v redis-server >/dev/null || need+=(redis-server)
 # nginx serves dataset shards over HTTP with range requests (test/integration/object-storage.test.ts).
 command -v nginx >/dev/null || need+=(nginx-light)

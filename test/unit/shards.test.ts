@@ -10,7 +10,9 @@ import {
   DiskCache,
   FolderSource,
   HttpStore,
+  compileTrainOptions,
   ImageDecodeError,
+  loadStepShards,
   objectStoreFor,
   packShardIndex,
   packShards,
@@ -70,6 +72,60 @@ describe('tar shards', () => {
         (e: unknown) => e instanceof ImageDecodeError && /not an image of this dataset/.test(e.message),
       );
       await assert.rejects(src.read('7:0:10:jpg', 20), (e: unknown) => e instanceof ImageDecodeError && /shard-00007\.tar/.test(e.message));
+    } finally {
+      t.cleanup();
+    }
+  });
+});
+
+describe('hostile shard indexes and member keys', () => {
+  // A member size of 2^31 once passed admission and aborted every worker that read it
+  // (node::fs::Read asserts a 32-bit length): one POST took the whole pool down.
+  it('an index whose member is larger than any face image is refused at admission, naming the line', async () => {
+    const t = tempDir();
+    try {
+      const line = (size: number) => JSON.stringify({ identity: 'a', shard: 0, offset: 0, size, ext: 'jpg' });
+      writeFileSync(join(t.dir, 'index.jsonl'), `${line(100)}\n${line(2 ** 31)}\n`);
+      await assert.rejects(
+        packShardIndex(objectStoreFor(t.dir)),
+        (e: unknown) => e instanceof DatasetError && /line 2: .*size.*at most/.test(e.message),
+      );
+    } finally {
+      t.cleanup();
+    }
+  });
+
+  it('a key with a huge size, or one the index does not list, is a skipped image, and the process lives', async () => {
+    const t = tempDir();
+    try {
+      const orl = await scanPeopleFolderAsync(ORL);
+      await packShards(subIndex(orl, [0, 1]), t.dir);
+      const store = objectStoreFor(t.dir);
+      const src = new ShardsSource(store, unpackIndex(await packShardIndex(store)));
+      for (const forged of ['0:512:2147483648:pgm', '0:0:4294967295:pgm'])
+        await assert.rejects(src.read(forged, 20), (e: unknown) => e instanceof ImageDecodeError, forged);
+      // The store itself refuses a read no face image needs, whoever asks.
+      await assert.rejects(store.read(shardName(0), 512, 2 ** 31), (e: unknown) => e instanceof DatasetError && /at most/.test(e.message));
+      await assert.rejects(store.read(shardName(0), -1, 10), (e: unknown) => e instanceof DatasetError);
+      // A well-formed place that is not listed for the identity drawn: skipped, not read.
+      const listed = src.index.images[0]![0]!;
+      const [shard, offset] = listed.split(':');
+      const unlisted = `${shard}:${Number(offset) + 1}:100:pgm`;
+      const loaded = await loadStepShards(
+        src,
+        [
+          [
+            { identity: 0, key: unlisted },
+            { identity: 0, key: listed },
+            { identity: 9, key: listed },
+          ],
+        ],
+        compileTrainOptions({ model: { architecture: 'tiny', imageSize: 16 } }),
+        0,
+      );
+      assert.equal(loaded[0]!.count, 1);
+      assert.equal(loaded[0]!.skipped.length, 2);
+      assert.match(loaded[0]!.skipped.map((s) => s.reason).join('\n'), /not listed/);
     } finally {
       t.cleanup();
     }

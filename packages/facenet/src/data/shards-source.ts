@@ -15,6 +15,11 @@ import type { ObjectStore } from './storage/object-store';
  */
 export const SHARD_INDEX = 'index.jsonl';
 export const MAX_SHARDS = 100_000;
+/**
+ * The largest member a shard may list: far above any face image, far below the 2 GiB where
+ * Node's file reads abort the process (a member of 2^31 bytes once took down every worker).
+ */
+export const MAX_MEMBER_BYTES = 64 * 2 ** 20;
 
 export function shardName(n: number): string {
   return `shard-${String(n).padStart(5, '0')}.tar`;
@@ -28,7 +33,8 @@ function memberKey(shard: number, offset: number, size: number, ext: string): st
 function parseMemberKey(key: string): { shard: number; offset: number; size: number; ext: string } | undefined {
   const m = /^(\d{1,5}):(\d{1,15}):(\d{1,10}):([a-z]{2,4})$/.exec(key);
   if (!m) return undefined;
-  return { shard: Number(m[1]), offset: Number(m[2]), size: Number(m[3]), ext: m[4] as string };
+  const place = { shard: Number(m[1]), offset: Number(m[2]), size: Number(m[3]), ext: m[4] as string };
+  return place.shard < MAX_SHARDS && place.size <= MAX_MEMBER_BYTES ? place : undefined;
 }
 
 /** Reads a sharded dataset's index.jsonl into a packed index (keys: member places). */
@@ -51,11 +57,13 @@ export async function packShardIndex(store: ObjectStore, o: { maxImages?: number
     if (
       !int(r.shard, MAX_SHARDS - 1) ||
       !int(r.offset, 2 ** 48) ||
-      !int(r.size, 2 ** 31) ||
+      !int(r.size, 2 ** 53) ||
       typeof r.ext !== 'string' ||
       !/^[a-z]{2,4}$/.test(r.ext)
     )
       throw new DatasetError(`${where} line ${line}: needs shard, offset, size (integers) and ext`);
+    if ((r.size as number) > MAX_MEMBER_BYTES)
+      throw new DatasetError(`${where} line ${line}: size ${r.size as number} bytes; a member may be at most ${MAX_MEMBER_BYTES} bytes`);
     b.add(r.identity, memberKey(r.shard as number, r.offset as number, r.size as number, r.ext));
     if (b.images > maxImages) throw new DatasetError(`${where} lists more than ${maxImages} images; split the dataset`);
   }

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { DatasetError } from '../../errors';
-import type { ObjectStore } from './object-store';
+import { checkRange, ObjectStore } from './object-store';
 
 export interface RetryOptions {
   /** Tries per request. @default 4 */
@@ -62,7 +62,13 @@ export class HttpStore implements ObjectStore {
   }
 
   async read(name: string, offset: number, length: number): Promise<Buffer> {
+    checkRange(`${this.base}${name}`, offset, length);
     const res = await this.request(name, [offset, length]);
+    const declared = Number(res.headers.get('content-length') ?? length);
+    if (declared > length) {
+      await res.body?.cancel();
+      throw new DatasetError(`${this.base}${name}: the server sent ${declared} bytes for a range of ${length}`);
+    }
     const buf = Buffer.from(await res.arrayBuffer());
     if (buf.length !== length) throw new DatasetError(`${this.base}${name}: got ${buf.length} bytes of the ${length} asked for`);
     return buf;

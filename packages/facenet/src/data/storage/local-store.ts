@@ -3,7 +3,7 @@ import { open as openFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { DatasetError } from '../../errors';
-import type { ObjectStore } from './object-store';
+import { checkRange, ObjectStore } from './object-store';
 
 const missing = (path: string, err: NodeJS.ErrnoException) => new DatasetError(`cannot read ${path}: ${err.code ?? err.message}`);
 
@@ -17,6 +17,7 @@ export class LocalStore implements ObjectStore {
 
   async read(name: string, offset: number, length: number): Promise<Buffer> {
     const path = join(this.base, name);
+    checkRange(path, offset, length);
     const f = await openFile(path).catch((err: NodeJS.ErrnoException) => {
       throw missing(path, err);
     });

@@ -1,7 +1,7 @@
 import { GetObjectCommand, NoSuchKey, S3Client } from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
 import { DatasetError } from '../../errors';
-import type { ObjectStore } from './object-store';
+import { checkRange, ObjectStore } from './object-store';
 
 /**
  * Objects under s3://bucket/prefix, on AWS or any S3-compatible server. Endpoint, region and
@@ -53,6 +53,7 @@ export class S3Store implements ObjectStore {
   }
 
   async read(name: string, offset: number, length: number): Promise<Buffer> {
+    checkRange(`${this.base}${name}`, offset, length);
     const body = await this.get(name, `bytes=${offset}-${offset + length - 1}`);
     const chunks: Buffer[] = [];
     for await (const c of body) chunks.push(c as Buffer);
