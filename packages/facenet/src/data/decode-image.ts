@@ -3,7 +3,7 @@ import { extname } from 'node:path';
 import sharp from 'sharp';
 import { ImageDecodeError } from '../errors';
 import { SquareImage } from './face-source';
-import { decodeNetpbm } from './netpbm';
+import { decodeNetpbmBounded } from './netpbm-thread';
 
 const NETPBM = new Set(['.pgm', '.ppm', '.pnm']);
 export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.gif', '.webp', '.tif', '.tiff', ...NETPBM]);
@@ -37,7 +37,7 @@ export async function decodeSquareBytes(buf: Buffer, name: string, side: number,
   try {
     let img: sharp.Sharp;
     if (NETPBM.has(extname(path).toLowerCase()) || isNetpbm(buf)) {
-      const p = decodeNetpbm(path, buf);
+      const p = await decodeNetpbmBounded(path, buf);
       img = sharp(Buffer.from(p.data.buffer, p.data.byteOffset, p.data.length), {
         raw: { width: p.width, height: p.height, channels: p.channels },
       });
