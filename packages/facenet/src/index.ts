@@ -2,6 +2,8 @@
 // checkpoints and backend selection. No network code lives here.
 export { tf } from './backend/tf';
 export { selectBackend, currentBackend, parseBackendName, BACKEND_ORDER } from './backend/select-backend';
+export { gpuAdapter, readsSynchronously, vulkanUnavailable, SWIFTSHADER_ICD } from './backend/webgpu';
+export type { GpuAdapterInfo } from './backend/webgpu';
 export type { BackendName, BackendChoice, SelectBackendOptions } from './backend/select-backend';
 export { conv2dFilterGradient, conv2dInputGradient, pointwiseConvGradients } from './backend/conv-gradients';
 export { maxPoolGradFirstMax } from './backend/maxpool-gradient';

@@ -252,7 +252,7 @@ export function trainCommand(): Command {
     .option('--log-every <n>', 'print a line every n steps', int)
     .option('--synthetic-identities <n>', 'identities of the built-in set', int, 60)
     .option('--synthetic-images <n>', 'images per identity of the built-in set', int, 12)
-    .option('--backend <name>', 'auto, node-gpu, node, wasm, cpu (default: $FACENET_BACKEND or auto)')
+    .option('--backend <name>', 'auto, webgpu, node-gpu, node, wasm, cpu (default: $FACENET_BACKEND or auto)')
     .option('--json', 'JSON events on stdout, one per line', false)
     .action((flags: TrainFlags) => runTrain(flags));
 }

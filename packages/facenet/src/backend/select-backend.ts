@@ -1,10 +1,12 @@
 import { tf } from './tf';
 import { projectKernelsApply, useProjectKernels } from './project-kernels';
 import { BackendError } from '../errors';
+import { GpuAdapterInfo, gpuAdapter, loadWebgpu, watchDevice } from './webgpu';
 
 /** Backend names as users write them (FACENET_BACKEND, --backend). */
-export type BackendName = 'node-gpu' | 'node' | 'wasm' | 'cpu';
-export const BACKEND_ORDER: readonly BackendName[] = ['node-gpu', 'node', 'wasm', 'cpu'];
+export type BackendName = 'webgpu' | 'node-gpu' | 'node' | 'wasm' | 'cpu';
+/** `auto`'s order: the GPU backends first (webgpu: any Vulkan GPU; node-gpu: CUDA 11.2 only), then CPU. */
+export const BACKEND_ORDER: readonly BackendName[] = ['webgpu', 'node-gpu', 'node', 'wasm', 'cpu'];
 
 export interface BackendChoice {
   /** What was asked for: a name, or 'auto'. */
@@ -15,6 +17,8 @@ export interface BackendChoice {
   tfName: string;
   /** Why each better backend was passed over (empty when the first choice worked). */
   skipped: { name: BackendName; reason: string }[];
+  /** The GPU the webgpu backend runs on. */
+  adapter?: GpuAdapterInfo;
 }
 
 let current: BackendChoice | undefined;
@@ -30,8 +34,13 @@ function tryRequire(moduleName: string): string | undefined {
   }
 }
 
-async function activate(name: BackendName): Promise<string | undefined> {
+async function activate(name: BackendName, requested: BackendName | 'auto'): Promise<string | undefined> {
   switch (name) {
+    case 'webgpu': {
+      const why = await loadWebgpu(requested === 'webgpu');
+      if (why) return why;
+      break;
+    }
     case 'node-gpu': {
       const why = tryRequire('@tensorflow/tfjs-node-gpu');
       if (why) return why;
@@ -55,6 +64,7 @@ async function activate(name: BackendName): Promise<string | undefined> {
     const ok = await tf.setBackend(tfName);
     if (!ok) return `tf.setBackend('${tfName}') returned false`;
     await tf.ready();
+    if (name === 'webgpu') watchDevice((tf.backend() as unknown as { device: Parameters<typeof watchDevice>[0] }).device);
   } catch (err) {
     return (err as Error).message;
   }
@@ -75,7 +85,7 @@ export interface SelectBackendOptions {
 }
 
 /**
- * Picks the best backend present: tfjs-node-gpu, tfjs-node, wasm, cpu. An explicit request
+ * Picks the best backend present: webgpu (a hardware adapter), tfjs-node-gpu, tfjs-node, wasm, cpu. An explicit request
  * (FACENET_BACKEND or the option) that cannot load is an error, not a silent fallback.
  * Idempotent: later calls return the first choice.
  */
@@ -90,12 +100,16 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
   const candidates = requested === 'auto' ? BACKEND_ORDER : [requested];
   const skipped: BackendChoice['skipped'] = [];
   for (const name of candidates) {
-    const reason = await activate(name);
+    const reason = await activate(name, requested);
     if (reason === undefined) {
       // Our gradients and batch norm on wasm/cpu only; tfjs-node keeps TensorFlow's kernels.
       if (projectKernelsApply(tf.getBackend())) useProjectKernels(true);
-      current = { requested, name, tfName: tf.getBackend(), skipped };
-      log?.(`[facenet] backend: ${name}${skipped.length ? ` (skipped ${skipped.map((s) => s.name).join(', ')})` : ''}`);
+      const adapter = name === 'webgpu' ? gpuAdapter() : undefined;
+      current = { requested, name, tfName: tf.getBackend(), skipped, ...(adapter && { adapter }) };
+      const on = adapter ? ` on ${adapter.description || adapter.device} (${adapter.vendor}${adapter.software ? ', software' : ''})` : '';
+      log?.(
+        `[facenet] backend: ${name}${on}${skipped.length ? ` (skipped ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')})` : ''}`,
+      );
       return current;
     }
     skipped.push({ name, reason });

@@ -25,17 +25,32 @@ export function classificationLoss(
   head: ClassificationHead,
   scale: number,
   margin: number,
+  /** The accuracy when already read (backends without synchronous reads); else read here. */
+  knownAccuracy?: number,
 ): ClassificationLossResult {
   const classes = classWeights.shape[1];
   const oneHot = tf.oneHot(tf.tensor1d(labels, 'int32'), classes);
   const unit = tf.div(classWeights, tf.sqrt(tf.add(tf.sum(tf.square(classWeights), 0, true), 1e-12)));
   const cosine = tf.matMul(embeddings, unit) as tf.Tensor2D;
-  const predicted = tf.argMax(cosine, 1).dataSync();
-  let correct = 0;
-  for (let i = 0; i < labels.length; i++) if (predicted[i] === labels[i]) correct++;
+  const accuracy = knownAccuracy ?? accuracyOf(tf.argMax(cosine, 1).dataSync(), labels);
   const m = head === 'cosface' ? margin : 0;
   const logits = tf.mul(scale, m > 0 ? tf.sub(cosine, tf.mul(m, oneHot)) : cosine);
   // log-sum-exp minus the true logit, written out: tfjs-wasm's softmaxCrossEntropy kernel leaks two tensors per call.
   const loss = tf.mean(tf.sub(tf.logSumExp(logits, 1), tf.sum(tf.mul(logits, oneHot), 1))) as tf.Scalar;
-  return { loss, accuracy: labels.length ? correct / labels.length : 0 };
+  return { loss, accuracy };
+}
+
+/** Fraction of predicted classes equal to the labels. */
+export function accuracyOf(predicted: ArrayLike<number>, labels: ArrayLike<number>): number {
+  let correct = 0;
+  for (let i = 0; i < labels.length; i++) if (predicted[i] === labels[i]) correct++;
+  return labels.length ? correct / labels.length : 0;
+}
+
+/** The classes the cosine head predicts ([n]), as a tensor to read asynchronously. */
+export function predictedClasses(embeddings: tf.Tensor2D, classWeights: tf.Tensor2D): tf.Tensor1D {
+  return tf.tidy(() => {
+    const unit = tf.div(classWeights, tf.sqrt(tf.add(tf.sum(tf.square(classWeights), 0, true), 1e-12)));
+    return tf.argMax(tf.matMul(embeddings, unit), 1) as tf.Tensor1D;
+  });
 }

@@ -11,6 +11,16 @@ export function pairwiseSquaredDistances(e: tf.Tensor2D): tf.Tensor2D {
   });
 }
 
+/**
+ * A selection made before the gradient pass, from the same embeddings' distances read
+ * asynchronously: on backends that cannot read the GPU synchronously (webgpu), the discrete
+ * choice cannot be made in the middle of the tape (selectBeforeTape in shard-gradients.ts).
+ */
+export interface Preselection {
+  distances: Float32Array;
+  selection: TripletSelection;
+}
+
 export interface TripletLossResult {
   /** Scalar tensor equal to the loss value, differentiable w.r.t. the embeddings. */
   loss: tf.Scalar;
@@ -27,10 +37,11 @@ export function tripletLoss(
   labels: ArrayLike<number>,
   strategy: SelectionStrategy,
   margin = 0.2,
+  preselected?: Preselection,
 ): TripletLossResult {
   const dist = pairwiseSquaredDistances(embeddings);
-  const d = dist.dataSync() as Float32Array;
-  const selection = selectTriplets(d, labels, strategy, margin);
+  const d = preselected?.distances ?? (dist.dataSync() as Float32Array);
+  const selection = preselected?.selection ?? selectTriplets(d, labels, strategy, margin);
   let linear = 0;
   for (let i = 0; i < d.length; i++) linear += (d[i] as number) * (selection.weights[i] as number);
   const n = labels.length;

@@ -1,5 +1,6 @@
 import { tf } from '../backend/tf';
-import { NonFiniteError } from '../errors';
+import { checkGpuFaults } from '../backend/webgpu';
+import { BackendError, NonFiniteError } from '../errors';
 import { EmbeddingModel } from '../model/embedding-model';
 import { Optimizer } from '../optim/optimizer';
 import { FLAT_STATS } from './flat-vector-codec';
@@ -54,13 +55,34 @@ export function checkFiniteVector(flat: Float32Array, step: number, bnOffset = f
   }
 }
 
+/**
+ * The sum of every element's absolute value, as a scalar. Added in pairs, not with addN: a WebGPU
+ * shader may bind 8 storage buffers by default, and tfjs-webgpu's addN of 29 inputs fails
+ * validation (a kernel that never ran, whose output is garbage).
+ */
+function sumOfAbsolutes(list: tf.Variable[]): tf.Scalar {
+  return list.map((v) => tf.sum(tf.abs(v)) as tf.Scalar).reduce((a, b) => tf.add(a, b));
+}
+
 /** True when every variable is finite. A sum of absolute values is NaN or Inf if any element is. */
 export function allFinite(vars: Iterable<tf.Variable>): boolean {
   const list = [...vars];
   if (list.length === 0) return true;
-  const total = tf.tidy(() => tf.addN(list.map((v) => tf.sum(tf.abs(v)))));
+  const total = tf.tidy(() => sumOfAbsolutes(list));
   try {
     return Number.isFinite((total.dataSync() as Float32Array)[0]);
+  } finally {
+    total.dispose();
+  }
+}
+
+/** allFinite, read asynchronously (every backend; webgpu can read no other way). */
+export async function allFiniteAsync(vars: Iterable<tf.Variable>): Promise<boolean> {
+  const list = [...vars];
+  if (list.length === 0) return true;
+  const total = tf.tidy(() => sumOfAbsolutes(list));
+  try {
+    return Number.isFinite((await total.data())[0]);
   } finally {
     total.dispose();
   }
@@ -101,7 +123,7 @@ class UpdateSnapshot {
  * applyUpdate, then a check of the weights: if any is NaN or Inf the update is undone and
  * NonFiniteError thrown, so the model and optimizer are exactly as before the call.
  */
-export function applyUpdateGuarded(
+export async function applyUpdateGuarded(
   model: EmbeddingModel,
   optimizer: Optimizer,
   summed: ShardGradients,
@@ -109,14 +131,18 @@ export function applyUpdateGuarded(
   lr: number,
   bnMomentum: number,
   step: number,
-): void {
+): Promise<void> {
   const before = new UpdateSnapshot(model, optimizer);
   try {
     applyUpdate(model, optimizer, summed, count, lr, bnMomentum);
-    if (!allFinite([...model.store.trainable.values(), ...model.store.state.values(), ...optimizer.slots.values()])) {
+    if (!(await allFiniteAsync([...model.store.trainable.values(), ...model.store.state.values(), ...optimizer.slots.values()]))) {
       before.restore();
       throw new NonFiniteError(step, 'weights', `the update at learning rate ${lr.toExponential(2)} made weights NaN or Inf; not applied`);
     }
+    checkGpuFaults((m) => {
+      before.restore();
+      return new BackendError(`the GPU refused a kernel of the update at step ${step}; not applied: ${m}`);
+    });
   } finally {
     before.dispose();
   }

@@ -2,8 +2,11 @@ import { tf } from '../backend/tf';
 import { BatchNormStats } from '../model/layers';
 import { EmbeddingModel } from '../model/embedding-model';
 import { SelectionStrategy } from '../loss/triplet-selection';
-import { tripletLoss } from '../loss/triplet-loss';
-import { classificationLoss } from '../loss/classification-loss';
+import { pairwiseSquaredDistances, Preselection, tripletLoss } from '../loss/triplet-loss';
+import { selectTriplets } from '../loss/triplet-selection';
+import { accuracyOf, classificationLoss, predictedClasses } from '../loss/classification-loss';
+import { checkGpuFaults, readsSynchronously } from '../backend/webgpu';
+import { BackendError } from '../errors';
 import { CLASS_WEIGHTS, ClassificationConfig } from './objective';
 
 /** What one shard (or a whole step) reports about its triplets. */
@@ -58,6 +61,23 @@ export function computeShardGradients(
   margin: number,
   objective: StepObjective = TRIPLET_ONLY,
 ): ShardGradients {
+  const { gradients, classLoss } = tapeGradients(model, shard, strategy, margin, objective);
+  if (classLoss) {
+    gradients.stats.classificationLoss = classLoss.dataSync()[0] as number;
+    classLoss.dispose();
+  }
+  return gradients;
+}
+
+/** The gradient pass; the classification loss comes back as a tensor, for the caller to read as its backend allows. */
+function tapeGradients(
+  model: EmbeddingModel,
+  shard: ShardInput,
+  strategy: SelectionStrategy,
+  margin: number,
+  objective: StepObjective,
+  preselected?: ShardPreselection,
+): { gradients: ShardGradients; classLoss?: tf.Tensor } {
   const size = model.config.imageSize;
   const names = model.trainableNames;
   const vars = names.map((n) => model.store.trainable.get(n) as tf.Variable);
@@ -68,16 +88,18 @@ export function computeShardGradients(
   const classWeights = cls ? (model.store.trainable.get(CLASS_WEIGHTS) as tf.Tensor2D | undefined) : undefined;
   if (cls && !classWeights)
     throw new Error(`the objective has a classification term but the model has no '${CLASS_WEIGHTS}' (build it with trainingModel)`);
+  let classLoss: tf.Tensor | undefined;
   const { value, grads } = tf.tidy(() => {
     const x = tf.tensor4d(shard.images, [shard.count, size, size, 3]);
     return tf.variableGrads(() => {
       const emb = model.forward(x, true, bnStats);
-      const r = tripletLoss(emb, shard.labels, strategy, margin);
+      const r = tripletLoss(emb, shard.labels, strategy, margin, preselected?.triplets);
       selection = r.selection;
       let loss = objective.triplet === 1 ? r.loss : (tf.mul(r.loss, objective.triplet) as tf.Scalar);
       if (cls && classWeights) {
-        const c = classificationLoss(emb, shard.labels, classWeights, cls.head, cls.scale, cls.margin);
-        classification = { loss: c.loss.dataSync()[0] as number, accuracy: c.accuracy };
+        const c = classificationLoss(emb, shard.labels, classWeights, cls.head, cls.scale, cls.margin, preselected?.classAccuracy);
+        classification = { loss: 0, accuracy: c.accuracy };
+        classLoss = tf.keep(c.loss.clone());
         loss = tf.add(loss, tf.mul(c.loss, objective.classification)) as tf.Scalar;
       }
       return loss;
@@ -88,19 +110,83 @@ export function computeShardGradients(
   names.forEach((n, i) => byName.set(n, grads[(vars[i] as tf.Variable).name] as tf.Tensor));
   const s = selection as NonNullable<typeof selection>;
   return {
-    grads: byName,
-    bnStats,
-    stats: {
-      loss: s.loss,
-      activeFraction: s.total ? s.active / s.total : 0,
-      meanPositiveDistance: s.meanPositiveDistance,
-      meanNegativeDistance: s.meanNegativeDistance,
-      triplets: s.total,
-      images: shard.count,
-      classificationLoss: classification.loss,
-      classificationAccuracy: classification.accuracy,
+    classLoss,
+    gradients: {
+      grads: byName,
+      bnStats,
+      stats: {
+        loss: s.loss,
+        activeFraction: s.total ? s.active / s.total : 0,
+        meanPositiveDistance: s.meanPositiveDistance,
+        meanNegativeDistance: s.meanNegativeDistance,
+        triplets: s.total,
+        images: shard.count,
+        classificationLoss: classification.loss,
+        classificationAccuracy: classification.accuracy,
+      },
     },
   };
+}
+
+/** What selectBeforeTape read: the triplets chosen, and the classification head's accuracy. */
+export interface ShardPreselection {
+  triplets: Preselection;
+  classAccuracy?: number;
+}
+
+/**
+ * computeShardGradients on any backend: where values cannot be read synchronously (webgpu), a
+ * forward pass without a tape computes the distances and predictions, read asynchronously, and
+ * the selection made from them is handed to the gradient pass, which computes the same
+ * embeddings again (one forward more, about a third of the step's compute). Elsewhere it is
+ * computeShardGradients itself.
+ */
+export async function shardGradients(
+  model: EmbeddingModel,
+  shard: ShardInput,
+  strategy: SelectionStrategy,
+  margin: number,
+  objective: StepObjective = TRIPLET_ONLY,
+): Promise<ShardGradients> {
+  if (readsSynchronously(tf.getBackend())) return computeShardGradients(model, shard, strategy, margin, objective);
+  const preselected = await selectBeforeTape(model, shard, strategy, margin, objective);
+  const { gradients, classLoss } = tapeGradients(model, shard, strategy, margin, objective, preselected);
+  try {
+    if (classLoss) gradients.stats.classificationLoss = (await classLoss.data())[0] as number;
+    checkGpuFaults((m) => new BackendError(`the GPU refused a kernel of the gradient pass: ${m}`));
+    return gradients;
+  } catch (err) {
+    disposeGradients(gradients);
+    throw err;
+  } finally {
+    classLoss?.dispose();
+  }
+}
+
+async function selectBeforeTape(
+  model: EmbeddingModel,
+  shard: ShardInput,
+  strategy: SelectionStrategy,
+  margin: number,
+  objective: StepObjective,
+): Promise<ShardPreselection> {
+  const size = model.config.imageSize;
+  const classWeights =
+    objective.classification > 0 && objective.settings ? (model.store.trainable.get(CLASS_WEIGHTS) as tf.Tensor2D | undefined) : undefined;
+  const [dist, predicted] = tf.tidy(() => {
+    const emb = model.forward(tf.tensor4d(shard.images, [shard.count, size, size, 3]), true);
+    return [pairwiseSquaredDistances(emb), classWeights ? predictedClasses(emb, classWeights) : undefined] as const;
+  });
+  try {
+    const distances = (await dist.data()) as Float32Array;
+    return {
+      triplets: { distances, selection: selectTriplets(distances, shard.labels, strategy, margin) },
+      classAccuracy: predicted ? accuracyOf(await predicted.data(), shard.labels) : undefined,
+    };
+  } finally {
+    dist.dispose();
+    predicted?.dispose();
+  }
 }
 
 /** Mean of the shards' statistics (each shard weighs the same, like its gradient). */

@@ -99,7 +99,7 @@ export class Trainer {
       // Prefetch: decoding of step s+1 starts before step s computes.
       next = s + 1 < untilStep ? this.loadStep(s + 1) : undefined;
       const t1 = performance.now();
-      const { summed, stats } = stepGradients(
+      const { summed, stats } = await stepGradients(
         this.model,
         shards.map((sh) => ({ images: sh.data, labels: sh.labels, count: sh.count })),
         c,
@@ -107,7 +107,7 @@ export class Trainer {
       );
       const t2 = performance.now();
       const lr = summed
-        ? applyStep(this.model, this.optimizer, summed, stats.length, c, s)
+        ? await applyStep(this.model, this.optimizer, summed, stats.length, c, s)
         : learningRateAt(c.optimizer.learningRate, c.schedule, s);
       const t3 = performance.now();
       this.step = s + 1;

@@ -7,7 +7,7 @@ import { learningRateAt } from '../optim/schedule';
 import { applyUpdateGuarded } from './guarded-update';
 import { TrainConfig } from './train-options';
 import { lossWeightsAt } from './objective';
-import { accumulate, computeShardGradients, disposeGradients, ShardGradients, ShardInput, TripletStats } from './shard-gradients';
+import { accumulate, disposeGradients, shardGradients, ShardGradients, ShardInput, TripletStats } from './shard-gradients';
 
 /**
  * One training step, in three parts, shared by the one-process Trainer and the worker. In the
@@ -57,19 +57,19 @@ function listedIn(source: FaceSource): (item: BatchItem) => boolean {
 }
 
 /** The summed gradients of step `step`'s non-empty shards (the caller owns `summed`), and each shard's statistics. */
-export function stepGradients(
+export async function stepGradients(
   model: EmbeddingModel,
   shards: ShardInput[],
   config: TrainConfig,
   step: number,
-): { summed?: ShardGradients; stats: TripletStats[] } {
+): Promise<{ summed?: ShardGradients; stats: TripletStats[] }> {
   let summed: ShardGradients | undefined;
   const stats: TripletStats[] = [];
   const objective = { ...lossWeightsAt(config.classification, step), settings: config.classification };
   try {
     for (const shard of shards) {
       if (shard.count === 0) continue;
-      const g = computeShardGradients(model, shard, config.selection, config.margin, objective);
+      const g = await shardGradients(model, shard, config.selection, config.margin, objective);
       stats.push(g.stats);
       summed = accumulate(summed, g);
     }
@@ -85,7 +85,7 @@ export function stepGradients(
  * `learningRateScale`), and frees `summed` whatever happens. Throws NonFiniteError, with
  * nothing applied, when the update would make any weight NaN or Inf. Returns the rate used.
  */
-export function applyStep(
+export async function applyStep(
   model: EmbeddingModel,
   optimizer: Optimizer,
   summed: ShardGradients,
@@ -93,10 +93,10 @@ export function applyStep(
   config: TrainConfig,
   step: number,
   learningRateScale = 1,
-): number {
+): Promise<number> {
   try {
     const lr = learningRateAt(config.optimizer.learningRate, config.schedule, step) * learningRateScale;
-    if (shards > 0) applyUpdateGuarded(model, optimizer, summed, shards, lr, config.bnMomentum, step);
+    if (shards > 0) await applyUpdateGuarded(model, optimizer, summed, shards, lr, config.bnMomentum, step);
     return lr;
   } finally {
     disposeGradients(summed);

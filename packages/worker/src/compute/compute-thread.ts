@@ -77,7 +77,7 @@ function current(): HeldJob {
 
 async function gradients(req: Extract<ComputeRequest, { type: 'gradients' }>): Promise<Float32Array> {
   const s = current();
-  const { summed, stats } = stepGradients(s.model, req.shards, s.train, s.step);
+  const { summed, stats } = await stepGradients(s.model, req.shards, s.train, s.step);
   // A rank whose shards all failed to decode still takes part in the allreduce, with zeros.
   if (!summed) return new Float32Array(s.layout.length);
   try {
@@ -103,7 +103,7 @@ async function apply(req: Extract<ComputeRequest, { type: 'apply' }>): Promise<{
   if (req.step !== s.step) throw new StateError(s.jobId, req.step, `update for step ${req.step + 1} but the weights are at step ${s.step}`);
   checkFiniteVector(req.flat, req.step, s.layout.bnOffset); // the main thread checked too; a NaN shard count would skip the update silently
   const { summed, shards } = unflattenGradients(s.layout, req.flat);
-  applyStep(s.model, s.optimizer, summed, shards, s.train, req.step, req.learningRateScale);
+  await applyStep(s.model, s.optimizer, summed, shards, s.train, req.step, req.learningRateScale);
   s.step = req.step + 1;
   return { step: s.step, checksum: req.checksum ? await checksum(s) : undefined };
 }
