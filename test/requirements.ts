@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { SWIFTSHADER_ICD, vulkanUnavailable } from '@facenet/core';
 import { LFW } from './helpers';
 
 /**
@@ -37,6 +38,17 @@ function skipOrFail(ctx: Mocha.Context, what: string, how: string): void {
 export function needTools(ctx: Mocha.Context, ...tools: Tool[]): void {
   const missing = tools.filter((t) => !present(t));
   if (missing.length > 0) skipOrFail(ctx, `${missing.join(', ')} (not found)`, SETUP);
+}
+
+/**
+ * Skips (or fails, as above) without a software GPU: SwiftShader's Vulkan driver (Debian's
+ * chromium-common) and Vulkan's loader (libvulkan1). Returns the environment that selects it.
+ */
+export function needSoftwareGpu(ctx: Mocha.Context): NodeJS.ProcessEnv {
+  const env = { ...process.env, VK_ICD_FILENAMES: SWIFTSHADER_ICD };
+  const why = vulkanUnavailable(env);
+  if (why) skipOrFail(ctx, `a software GPU (${why})`, SETUP);
+  return env;
 }
 
 /** Skips (or fails, as above) when LFW is not where the tests look for it. */
