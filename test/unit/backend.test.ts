@@ -27,7 +27,7 @@ describe('backend selection', function () {
   it('auto picks the best backend present and says why it skipped the others', async () => {
     const c = JSON.parse(await choose({ FACENET_BACKEND: '' })) as { name: string; skipped: { name: string; reason: string }[] };
     assert.ok(['node-gpu', 'node', 'wasm'].includes(c.name), c.name);
-    const order = ['node-gpu', 'node', 'wasm', 'cpu'];
+    const order = ['webgpu', 'node-gpu', 'node', 'wasm', 'cpu'];
     assert.deepEqual(
       c.skipped.map((s) => s.name),
       order.slice(0, order.indexOf(c.name)),

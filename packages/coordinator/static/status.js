@@ -161,7 +161,8 @@ async function renderDetail(job) {
     (row, w) => {
       cell(row, String(w.rank));
       cell(row, w.id);
-      cell(row, byId.get(w.id)?.backend || 'gone');
+      const info = byId.get(w.id);
+      cell(row, info ? `${info.backend}${info.gpu ? ` (${info.gpu.description}${info.gpu.software ? ', software' : ''})` : ''}` : 'gone');
       for (const k of ['dataMs', 'computeMs', 'allreduceMs', 'optimizerMs', 'checkpointMs']) cell(row, ms(w.t && w.t[k]));
     },
   );

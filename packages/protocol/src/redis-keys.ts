@@ -71,4 +71,16 @@ export interface WorkerInfo {
   draining?: boolean;
   /** What a step may cost on it (workers started before budgets have none). */
   budget?: WorkerBudget;
+  /** The GPU of a webgpu worker: what it is, and the buffer limits a step's tensors must fit. */
+  gpu?: WorkerGpu;
+}
+
+export interface WorkerGpu {
+  vendor: string;
+  architecture: string;
+  description: string;
+  /** SwiftShader or another software adapter: correct, not fast. */
+  software: boolean;
+  maxBufferSize: number;
+  maxStorageBufferBindingSize: number;
 }

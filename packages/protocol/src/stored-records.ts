@@ -145,6 +145,16 @@ export const workerInfoSchema: z.ZodType<WorkerInfo> = z.looseObject({
   metrics: z.string().optional(),
   draining: z.boolean().optional(),
   budget: z.looseObject({ memoryBytes: num, gflops: num }).optional(),
+  gpu: z
+    .looseObject({
+      vendor: z.string(),
+      architecture: z.string(),
+      description: z.string(),
+      software: z.boolean(),
+      maxBufferSize: num,
+      maxStorageBufferBindingSize: num,
+    })
+    .optional(),
 });
 
 export const abortMessageSchema: z.ZodType<AbortMessage> = z.looseObject({

@@ -8,8 +8,13 @@ export function createWorkerMetrics() {
     registry,
     info: new Gauge({
       name: 'facenet_worker_info',
-      help: 'Always 1; labels name the worker and its compute backend',
-      labelNames: ['worker_id', 'backend'],
+      help: 'Always 1; labels name the worker, its compute backend and its GPU (webgpu; empty otherwise)',
+      labelNames: ['worker_id', 'backend', 'gpu'],
+      registers: [registry],
+    }),
+    gpuMaxBufferBytes: new Gauge({
+      name: 'facenet_worker_gpu_max_buffer_bytes',
+      help: "The largest buffer this worker's GPU allocates (webgpu): one tensor of a step must fit",
       registers: [registry],
     }),
     phase: new Histogram({

@@ -93,7 +93,7 @@ export class WorkerService {
   async start(): Promise<void> {
     if (this.state !== 'INITIALIZED') throw new Error(`worker is ${this.state}`);
     await connectRedis(this.redis, this.options.redisUrl);
-    const backend = await this.compute.backend();
+    const { name: backend, adapter } = await this.compute.backend();
     const address = await this.peer.start();
     this.metricsServer = await serveMetrics({
       host: this.options.metricsHost,
@@ -103,7 +103,8 @@ export class WorkerService {
       // Ready once registered and reading its inbox; 503 while draining, so no new job lands here.
       health: () => ({ ok: this.state === 'RUNNING', state: this.state }),
     });
-    this.metrics.info.set({ worker_id: this.id, backend }, 1);
+    this.metrics.info.set({ worker_id: this.id, backend, gpu: adapter ? adapter.description || adapter.device : '' }, 1);
+    if (adapter) this.metrics.gpuMaxBufferBytes.set(adapter.maxBufferSize);
     this.info = {
       id: this.id,
       address,
@@ -113,6 +114,16 @@ export class WorkerService {
       startedAt: new Date().toISOString(),
       metrics: this.metricsServer.address,
       budget: { memoryBytes: this.options.memoryBudgetBytes, gflops: this.options.gflops ?? defaultGflops(backend) },
+      ...(adapter && {
+        gpu: {
+          vendor: adapter.vendor,
+          architecture: adapter.architecture,
+          description: adapter.description || adapter.device,
+          software: adapter.software,
+          maxBufferSize: adapter.maxBufferSize,
+          maxStorageBufferBindingSize: adapter.maxStorageBufferBindingSize,
+        },
+      }),
     };
     await this.register();
     this.heartbeat = setInterval(() => {
@@ -147,7 +158,7 @@ export class WorkerService {
     });
     this.state = 'RUNNING';
     this.log(
-      `[worker ${this.id}] ready: backend ${backend}, allreduce at ${address}${this.options.allreduce.tls ? ' (mutual TLS)' : ''}, inbox ${keys.workerInbox(this.id)}, metrics at http://${this.metricsServer.address}/metrics`,
+      `[worker ${this.id}] ready: backend ${backend}${adapter ? ` on ${adapter.description || adapter.device}` : ''}, allreduce at ${address}${this.options.allreduce.tls ? ' (mutual TLS)' : ''}, inbox ${keys.workerInbox(this.id)}, metrics at http://${this.metricsServer.address}/metrics`,
     );
   }
 

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import type { GpuAdapterInfo } from '@facenet/core';
 import { ThreadClient } from '../threads/thread-client';
 import type { ComputeRequest, HeldState, InitResult } from './protocol';
 
@@ -9,7 +10,7 @@ export class ComputeClient {
   private readonly thread = new ThreadClient(join(__dirname, 'compute-thread.js'), 'compute');
 
   /** Loads the compute backend now (not on the first step) and names it. */
-  backend(): Promise<string> {
+  backend(): Promise<{ name: string; adapter?: GpuAdapterInfo }> {
     return this.thread.call('backend', {});
   }
 

@@ -141,8 +141,10 @@ async function checkpoint(req: Extract<ComputeRequest, { type: 'checkpoint' }>):
 
 async function handle(req: ComputeRequest): Promise<unknown> {
   switch (req.type) {
-    case 'backend':
-      return (await selectBackend({ log: null })).name;
+    case 'backend': {
+      const c = await selectBackend({ log: null });
+      return { name: c.name, adapter: c.adapter };
+    }
     case 'init':
       return init(req);
     case 'gradients':
