@@ -94,13 +94,13 @@ export class CheckpointMiner {
     // its identity's nearest identities (recall >= 95% measured against the exact scan; README).
     const { triplets, stats } =
       ok.length <= this.o.exactUpTo
-        ? mineTriplets(emb, dim, okLabels, mineOptions)
+        ? await mineTriplets(emb, dim, okLabels, mineOptions)
         : await mineTripletsRestrictedParallel(emb, dim, okLabels, {
             ...mineOptions,
             neighbourIdentities: this.o.neighbourIdentities,
             randomCandidates: this.o.randomCandidates,
           });
-    const conf = confusableIdentities(emb, dim, okLabels, cur.confusableK);
+    const conf = await confusableIdentities(emb, dim, okLabels, cur.confusableK);
     const t2 = performance.now();
     const pairCounts = new Map<string, number>();
     for (const t of triplets) {

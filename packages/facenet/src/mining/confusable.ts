@@ -6,13 +6,13 @@ import { forEachDistanceTile } from './distance-tiles';
  * renormalised) by squared distance, computed in tiles with a bounded heap per identity.
  * Returns neighbours per label in ascending distance; labels are the values in `labels`.
  */
-export function confusableIdentities(
+export async function confusableIdentities(
   emb: Float32Array,
   dim: number,
   labels: ArrayLike<number>,
   k: number,
   block = 2048,
-): Map<number, { identity: number; distance: number }[]> {
+): Promise<Map<number, { identity: number; distance: number }[]>> {
   const ids = [...new Set(Array.from(labels))].sort((a, b) => a - b);
   const row = new Map(ids.map((id, i) => [id, i]));
   const centroids = new Float32Array(ids.length * dim);
@@ -29,7 +29,7 @@ export function confusableIdentities(
     for (let d = 0; d < dim; d++) centroids[r * dim + d] = (centroids[r * dim + d] as number) / norm;
   }
   const heaps = ids.map(() => new BoundedHeap(k));
-  forEachDistanceTile(centroids, centroids, dim, block, block, (r0, c0, tile, rows, cols) => {
+  await forEachDistanceTile(centroids, centroids, dim, block, block, (r0, c0, tile, rows, cols) => {
     for (let r = 0; r < rows; r++) {
       for (let c = 0; c < cols; c++) {
         if (r0 + r === c0 + c) continue;

@@ -5,14 +5,14 @@ import { tf } from '../backend/tf';
  * (rowBlock x colBlock at a time, matrix products on the tfjs backend), so an N x N matrix is
  * never held: peak extra memory is about 3 x rowBlock x colBlock x 4 bytes.
  */
-export function forEachDistanceTile(
+export async function forEachDistanceTile(
   a: Float32Array,
   b: Float32Array,
   dim: number,
   rowBlock: number,
   colBlock: number,
   visit: (rowStart: number, colStart: number, tile: Float32Array, rows: number, cols: number) => void,
-): void {
+): Promise<void> {
   const n = a.length / dim;
   const m = b.length / dim;
   for (let c0 = 0; c0 < m; c0 += colBlock) {
@@ -30,7 +30,8 @@ export function forEachDistanceTile(
           const dot = tf.matMul(at, bT);
           return tf.relu(tf.add(tf.sub(tf.expandDims(aSq, 1), tf.mul(2, dot)), tf.expandDims(bSq, 0)));
         });
-        const values = tile.dataSync() as Float32Array;
+        // Read asynchronously: the webgpu backend has no synchronous read in Node.
+        const values = (await tile.data()) as Float32Array;
         tile.dispose();
         visit(r0, c0, values, rows, cols);
       }

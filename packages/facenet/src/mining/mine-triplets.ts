@@ -62,19 +62,19 @@ export function anchorPlans(
  * 3 x rowBlock x colBlock x 4 bytes (tiles) + n x candidatesPerAnchor x 16 bytes (heaps)
  * + statsAnchors x 512 x 4 bytes (histograms), never n x n.
  */
-export function mineTriplets(
+export async function mineTriplets(
   emb: Float32Array,
   dim: number,
   labels: ArrayLike<number>,
   options: MiningOptions = {},
-): { triplets: MinedTriplet[]; stats: MiningStats } {
+): Promise<{ triplets: MinedTriplet[]; stats: MiningStats }> {
   const c = compile(options);
   const n = labels.length;
   const plans = anchorPlans(emb, dim, labels, c);
   const heaps = plans.map((p) => (p ? new BoundedHeap(c.cap) : null));
   const rowBlock = Math.min(c.rowBlock, Math.max(1, n));
   const colBlock = Math.min(c.colBlock, Math.max(1, n));
-  forEachDistanceTile(emb, emb, dim, rowBlock, colBlock, (r0, c0, tile, rows, cols) => {
+  await forEachDistanceTile(emb, emb, dim, rowBlock, colBlock, (r0, c0, tile, rows, cols) => {
     for (let r = 0; r < rows; r++) {
       const a = r0 + r;
       const plan = plans[a];
@@ -99,7 +99,7 @@ export function mineTriplets(
     .map((a) => ({ anchor: a, plan: plans[a] as AnchorPlan }));
   const dap = new PairHistogram();
   for (const plan of plans) for (const p of plan?.positives ?? []) dap.add(p.d);
-  const stats = miningStats(emb, dim, labels, sampled, dap, anchorsWithPlan.length, triplets.length, c);
+  const stats = await miningStats(emb, dim, labels, sampled, dap, anchorsWithPlan.length, triplets.length, c);
   stats.memoryBoundBytes = 3 * rowBlock * colBlock * 4 + n * c.cap * 16 + Math.min(c.statsAnchors, n) * n * 4;
   return { triplets, stats };
 }
@@ -108,7 +108,7 @@ export function mineTriplets(
  * Easy / semi-hard / hard fractions over every negative of a seeded sample of anchors (their
  * full rows, in one tiled pass), and the d(a,p) and d(a,n) histograms.
  */
-export function miningStats(
+export async function miningStats(
   emb: Float32Array,
   dim: number,
   labels: ArrayLike<number>,
@@ -117,14 +117,14 @@ export function miningStats(
   anchors: number,
   mined: number,
   c: ReturnType<typeof compile>,
-): MiningStats {
+): Promise<MiningStats> {
   const sampled = sampledPlans.map((s) => s.anchor);
   const hist = new Uint32Array(sampled.length * HIST_BINS);
   const sampledEmb = new Float32Array(sampled.length * dim);
   sampled.forEach((a, k) => sampledEmb.set(emb.subarray(a * dim, (a + 1) * dim), k * dim));
   const n = labels.length;
   if (sampled.length > 0) {
-    forEachDistanceTile(sampledEmb, emb, dim, sampled.length, Math.min(c.colBlock, Math.max(1, n)), (_r0, c0, tile, rows, cols) => {
+    await forEachDistanceTile(sampledEmb, emb, dim, sampled.length, Math.min(c.colBlock, Math.max(1, n)), (_r0, c0, tile, rows, cols) => {
       for (let r = 0; r < rows; r++) {
         const la = labels[sampled[r] as number];
         for (let k = 0; k < cols; k++)
@@ -167,17 +167,17 @@ export function miningStats(
 }
 
 /** The same selection from the full n x n matrix held at once: the reference the blocked scan must equal (tests only). */
-export function mineTripletsBruteForce(
+export async function mineTripletsBruteForce(
   emb: Float32Array,
   dim: number,
   labels: ArrayLike<number>,
   options: MiningOptions = {},
-): MinedTriplet[] {
+): Promise<MinedTriplet[]> {
   const c = compile(options);
   const n = labels.length;
   const plans = anchorPlans(emb, dim, labels, c);
   let full = new Float32Array(0);
-  forEachDistanceTile(emb, emb, dim, n, n, (_r, _c, tile) => (full = tile.slice()));
+  await forEachDistanceTile(emb, emb, dim, n, n, (_r, _c, tile) => (full = tile.slice()));
   return pick(plans, (a) => {
     const plan = plans[a] as AnchorPlan;
     const cands: { score: number; id: number; value: number }[] = [];

@@ -26,7 +26,7 @@ function sharedArray<T extends Int32Array | Float32Array>(
 }
 
 /** Everything both the one-thread and the two-thread search prepare on the calling thread. */
-function prepare(emb: Float32Array, dim: number, labels: ArrayLike<number>, options: RestrictedMiningOptions) {
+async function prepare(emb: Float32Array, dim: number, labels: ArrayLike<number>, options: RestrictedMiningOptions) {
   const c = compile(options);
   const k = options.neighbourIdentities ?? 24;
   const randomCount = options.randomCandidates ?? 32;
@@ -44,7 +44,7 @@ function prepare(emb: Float32Array, dim: number, labels: ArrayLike<number>, opti
     if (!list) byLabel.set(l, (list = []));
     list.push(i);
   }
-  const neighbours = confusableIdentities(emb, dim, labels, k);
+  const neighbours = await confusableIdentities(emb, dim, labels, k);
   const rng = rngFor(c.seed, 'restricted-mining');
   const groups = [...byLabel].filter(([, members]) => members.length >= 2);
   const largest = Math.max(1, ...groups.map(([, list]) => list.length));
@@ -79,20 +79,20 @@ function prepare(emb: Float32Array, dim: number, labels: ArrayLike<number>, opti
 }
 
 /** Merges the parts (in identity order: the same table from one thread or two). */
-function finish(
+async function finish(
   emb: Float32Array,
   dim: number,
   labels: ArrayLike<number>,
-  p: ReturnType<typeof prepare>,
+  p: Awaited<ReturnType<typeof prepare>>,
   parts: ScanResult[],
-): { triplets: TripletTable; stats: MiningStats } {
+): Promise<{ triplets: TripletTable; stats: MiningStats }> {
   const triplets = TripletTable.concat(parts.map((r) => r.triplets));
   const dap = new PairHistogram();
   for (const r of parts) {
     r.dapBins.forEach((v, i) => (dap.bins[i]! += v));
     dap.pairs += r.pairs;
   }
-  const stats = miningStats(
+  const stats = await miningStats(
     emb,
     dim,
     labels,
@@ -119,13 +119,13 @@ function finish(
  * O(n^2 x dim); memory O(n) numbers plus the candidate lists. The statistics still come from
  * full rows of sampled anchors.
  */
-export function mineTripletsRestricted(
+export async function mineTripletsRestricted(
   emb: Float32Array,
   dim: number,
   labels: ArrayLike<number>,
   options: RestrictedMiningOptions = {},
-): { triplets: TripletTable; stats: MiningStats } {
-  const p = prepare(emb, dim, labels, options);
+): Promise<{ triplets: TripletTable; stats: MiningStats }> {
+  const p = await prepare(emb, dim, labels, options);
   return finish(emb, dim, labels, p, [scanIdentities(emb, p.norms, dim, p.c, p.sampledSet, p.work, 0, p.groups)]);
 }
 
@@ -140,7 +140,7 @@ export async function mineTripletsRestrictedParallel(
   labels: ArrayLike<number>,
   options: RestrictedMiningOptions = {},
 ): Promise<{ triplets: TripletTable; stats: MiningStats }> {
-  const p = prepare(emb, dim, labels, options);
+  const p = await prepare(emb, dim, labels, options);
   let sharedEmb = emb;
   if (!(emb.buffer instanceof SharedArrayBuffer)) {
     sharedEmb = sharedArray(Float32Array, emb.length);
@@ -165,7 +165,7 @@ export async function mineTripletsRestrictedParallel(
   });
   try {
     const mine = scanIdentities(emb, p.norms, dim, p.c, p.sampledSet, p.work, 0, half);
-    return finish(emb, dim, labels, p, [mine, await theirs]);
+    return await finish(emb, dim, labels, p, [mine, await theirs]);
   } finally {
     void worker.terminate();
   }
