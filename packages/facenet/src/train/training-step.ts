@@ -20,40 +20,9 @@ import { accumulate, disposeGradients, shardGradients, ShardGradients, ShardInpu
  * Each part frees what it allocated on every path, a throw included.
  */
 
-export async function loadStepShards(
-  source: FaceSource,
-  shards: BatchItem[][],
-  config: TrainConfig,
-  step: number,
-): Promise<LoadedImages[]> {
+export function loadStepShards(source: FaceSource, shards: BatchItem[][], config: TrainConfig, step: number): Promise<LoadedImages[]> {
   const augment = config.augment ? { ...config.augment, seed: config.seed, step } : null;
-  const listed = listedIn(source);
-  return Promise.all(
-    shards.map(async (items) => {
-      const unlisted = items.filter((item) => !listed(item));
-      const loaded = await loadImages(source, unlisted.length ? items.filter(listed) : items, { size: config.model.imageSize, augment });
-      for (const item of unlisted)
-        loaded.skipped.push({ key: item.key, reason: `not listed for identity ${item.identity} in the dataset's index` });
-      return loaded;
-    }),
-  );
-}
-
-/**
- * Whether a shard job's item names an image the dataset's index lists under that identity. Items
- * come from outside the worker (a Redis stream), so a forged key must never reach a reader (a
- * path or a byte range of its choosing); it is skipped and counted like an undecodable image.
- * Only the identities drawn are expanded (a packed index builds an identity's keys when read).
- */
-function listedIn(source: FaceSource): (item: BatchItem) => boolean {
-  const keysOf = new Map<number, Set<string>>();
-  const n = source.index.names.length;
-  return (item) => {
-    if (!Number.isInteger(item.identity) || item.identity < 0 || item.identity >= n) return false;
-    let keys = keysOf.get(item.identity);
-    if (!keys) keysOf.set(item.identity, (keys = new Set(source.index.images[item.identity])));
-    return keys.has(item.key);
-  };
+  return Promise.all(shards.map((items) => loadImages(source, items, { size: config.model.imageSize, augment })));
 }
 
 /** The summed gradients of step `step`'s non-empty shards (the caller owns `summed`), and each shard's statistics. */
