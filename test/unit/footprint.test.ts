@@ -7,10 +7,12 @@ import {
   EmbeddingModel,
   modelFootprint,
   Optimizer,
+  projectKernelsApply,
   rankLoad,
   selectBackend,
   stepFootprint,
   tf,
+  useProjectKernels,
 } from '@facenet/core';
 import { budgetShortfall, parseJobSpec } from '@facenet/protocol';
 
@@ -87,6 +89,55 @@ describe('step footprint', function () {
       model.dispose();
       optimizer.dispose();
     }
+  });
+
+  for (const architecture of ARCHITECTURES) {
+    it(`${architecture}: the largest single tensor of a training step (one GPU buffer) is estimated at or above the real one, within 4x`, async () => {
+      for (const [width, size] of [
+        [0.5, 64],
+        [1, 64],
+        [1, 32],
+        [1.5, 48],
+      ] as const) {
+        const n = 10;
+        const model = new EmbeddingModel({ architecture, width, imageSize: size, embeddingDim: 64 });
+        try {
+          // The backward pass makes tensors of its inputs' and weights' shapes, so the forward
+          // pass's outputs and the variables bound a step's largest tensor (as tfjs's stock
+          // kernels, which webgpu runs, make them; the project's wasm/cpu gradients pad inputs).
+          let largest = 0;
+          const profile = await tf.profile(() => tf.tidy(() => void model.forward(tf.zeros([n, size, size, 3]), true, new Map())));
+          for (const k of profile.kernels)
+            for (const shape of k.outputShapes) largest = Math.max(largest, 4 * (shape ?? []).reduce((a, b) => a * b, 1));
+          for (const v of model.store.trainable.values()) largest = Math.max(largest, 4 * v.size);
+          const train = compileTrainOptions({ model: { architecture, width, imageSize: size, embeddingDim: 64 } });
+          const estimate = stepFootprint(train, { imagesOnRank: n, imagesPerShard: n }).largestTensorBytes;
+          assert.ok(estimate >= largest, `width ${width} ${size} px: estimate ${estimate} under the real largest tensor ${largest}`);
+          assert.ok(estimate <= 4 * largest, `width ${width} ${size} px: estimate ${estimate} over 4x the real ${largest}`);
+        } finally {
+          model.dispose();
+        }
+      }
+    });
+  }
+
+  it('refuses a step whose largest tensor exceeds what a GPU worker binds as one buffer, naming the limit', () => {
+    const train = compileTrainOptions({
+      model: { architecture: 'inception-small', imageSize: 160 },
+      batch: { P: 40, K: 10 },
+      virtualShards: 1,
+    });
+    const gpu = { memoryBytes: 2 ** 40, gflops: 5000, maxBufferBytes: 128 * 2 ** 20 };
+    assert.match(
+      budgetShortfall(train, 1, gpu) ?? '',
+      /tensor of ~0\.\d+ GiB in one shard; the GPU binds at most 0\.13 GiB as one buffer \(maxStorageBufferBindingSize\)/,
+    );
+    const split = compileTrainOptions({
+      model: { architecture: 'inception-small', imageSize: 160 },
+      batch: { P: 40, K: 10 },
+      virtualShards: 8,
+    });
+    assert.equal(budgetShortfall(split, 1, gpu), undefined, 'more virtual shards: smaller tensors, the step fits');
   });
 
   it('refuses the spec that hung every worker (100,000 x 20 faces of 512 px, embeddingDim 65536), naming what it needs', () => {

@@ -94,7 +94,13 @@ export class Membership {
 export function largestBudget(workers: WorkerInfo[]): WorkerBudget | undefined {
   const budgets = workers.flatMap((w) => (w.budget ? [w.budget] : []));
   if (!budgets.length) return undefined;
-  return { memoryBytes: Math.max(...budgets.map((b) => b.memoryBytes)), gflops: Math.max(...budgets.map((b) => b.gflops)) };
+  // A buffer limit binds only if every worker has one (a CPU worker can hold any tensor its memory can).
+  const limits = budgets.flatMap((b) => (b.maxBufferBytes === undefined ? [] : [b.maxBufferBytes]));
+  return {
+    memoryBytes: Math.max(...budgets.map((b) => b.memoryBytes)),
+    gflops: Math.max(...budgets.map((b) => b.gflops)),
+    ...(limits.length === budgets.length && { maxBufferBytes: Math.max(...limits) }),
+  };
 }
 
 /** Whether a worker's /healthz takes a connection and answers (any status) within a second. */

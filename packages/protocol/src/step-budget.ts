@@ -8,6 +8,8 @@ export interface WorkerBudget {
   memoryBytes: number;
   /** Training throughput it can count on, GFLOP/s. */
   gflops: number;
+  /** The largest buffer its GPU binds (webgpu workers: maxStorageBufferBindingSize); absent: no such limit. */
+  maxBufferBytes?: number;
 }
 
 /** Data time per pixel decoded or drawn (synthetic faces: ~0.6 us measured on this project's CI machine). */
@@ -35,13 +37,14 @@ export function stepEstimate(
   train: TrainConfig,
   worldSize: number,
   budget: WorkerBudget,
-): { memoryBytes: number; seconds: number; images: number } {
+): { memoryBytes: number; seconds: number; images: number; largestTensorBytes: number } {
   const load = rankLoad(train, worldSize);
   const f = stepFootprint(train, load);
   return {
     memoryBytes: f.memoryBytes,
     seconds: f.flops / (budget.gflops * 1e9) + f.decodedPixels * SECONDS_PER_DECODED_PIXEL,
     images: load.imagesOnRank,
+    largestTensorBytes: f.largestTensorBytes,
   };
 }
 
@@ -58,6 +61,8 @@ export function budgetShortfall(train: TrainConfig, worldSize: number, budget: W
   const what = `a step of ${e.images} images of ${m.imageSize} px per rank (${m.architecture}, width ${m.width}, embeddingDim ${m.embeddingDim}, W=${worldSize})`;
   if (e.memoryBytes > budget.memoryBytes)
     return `${what} needs ~${gib(e.memoryBytes)}; the largest worker budget is ${gib(budget.memoryBytes)}`;
+  if (budget.maxBufferBytes !== undefined && e.largestTensorBytes > budget.maxBufferBytes)
+    return `${what} has a tensor of ~${gib(e.largestTensorBytes)} in one shard; the GPU binds at most ${gib(budget.maxBufferBytes)} as one buffer (maxStorageBufferBindingSize): use more virtualShards or smaller images`;
   if (stepTimeoutMs !== undefined && e.seconds * 1000 > stepTimeoutMs)
     return `${what} takes ~${e.seconds.toFixed(0)} s at ${budget.gflops} GFLOP/s; steps time out after ${(stepTimeoutMs / 1000).toFixed(0)} s`;
   return undefined;

@@ -144,7 +144,7 @@ export const workerInfoSchema: z.ZodType<WorkerInfo> = z.looseObject({
   startedAt: z.string(),
   metrics: z.string().optional(),
   draining: z.boolean().optional(),
-  budget: z.looseObject({ memoryBytes: num, gflops: num }).optional(),
+  budget: z.looseObject({ memoryBytes: num, gflops: num, maxBufferBytes: num.optional() }).optional(),
   gpu: z
     .looseObject({
       vendor: z.string(),

@@ -113,7 +113,11 @@ export class WorkerService {
       backend,
       startedAt: new Date().toISOString(),
       metrics: this.metricsServer.address,
-      budget: { memoryBytes: this.options.memoryBudgetBytes, gflops: this.options.gflops ?? defaultGflops(backend) },
+      budget: {
+        memoryBytes: this.options.memoryBudgetBytes,
+        gflops: this.options.gflops ?? defaultGflops(backend),
+        ...(adapter && { maxBufferBytes: Math.min(adapter.maxBufferSize, adapter.maxStorageBufferBindingSize) }),
+      },
       ...(adapter && {
         gpu: {
           vendor: adapter.vendor,

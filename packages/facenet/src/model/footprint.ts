@@ -9,11 +9,41 @@ import type { ArchitectureName } from './zoo';
  */
 const AT_WIDTH_1: Record<
   ArchitectureName,
-  { bodyParameters: number; features: number; activationsPerPixel: number; flopsPerPixel: number }
+  {
+    bodyParameters: number;
+    features: number;
+    activationsPerPixel: number;
+    flopsPerPixel: number;
+    /** The largest single activation per input pixel: the stride-2 stem's output (16, 32, 32 channels over a quarter of the pixels). */
+    largestPerPixel: number;
+    /** The largest filter (floats): tiny's conv3, inception's 3x3 of 4e/5a, resnet's stage4 3x3. */
+    largestFilter: number;
+  }
 > = {
-  tiny: { bodyParameters: 23_696, features: 64, activationsPerPixel: 56.4, flopsPerPixel: 1_368 },
-  'inception-small': { bodyParameters: 1_050_320, features: 448, activationsPerPixel: 239.2, flopsPerPixel: 12_938 },
-  'resnet-small': { bodyParameters: 1_226_400, features: 256, activationsPerPixel: 370.3, flopsPerPixel: 31_152 },
+  tiny: {
+    bodyParameters: 23_696,
+    features: 64,
+    activationsPerPixel: 56.4,
+    flopsPerPixel: 1_368,
+    largestPerPixel: 4,
+    largestFilter: 18_432,
+  },
+  'inception-small': {
+    bodyParameters: 1_050_320,
+    features: 448,
+    activationsPerPixel: 239.2,
+    flopsPerPixel: 12_938,
+    largestPerPixel: 8,
+    largestFilter: 165_888,
+  },
+  'resnet-small': {
+    bodyParameters: 1_226_400,
+    features: 256,
+    activationsPerPixel: 370.3,
+    flopsPerPixel: 31_152,
+    largestPerPixel: 8,
+    largestFilter: 589_824,
+  },
 };
 
 export interface ModelFootprint {
@@ -23,6 +53,13 @@ export interface ModelFootprint {
   activationsPerImage: number;
   /** FLOPs of one image's forward pass (convolutions and the embedding layer). */
   flopsPerImage: number;
+  /**
+   * Floats of the largest single tensor per image (the input or the stem's output): a GPU must
+   * bind a shard's worth of it as one buffer (WebGPU's maxStorageBufferBindingSize).
+   */
+  largestTensorPerImage: number;
+  /** Floats of the largest weight tensor (a filter, or the embedding layer): its gradient is one buffer too. */
+  largestWeight: number;
 }
 
 /**
@@ -41,5 +78,8 @@ export function modelFootprint(c: ModelConfig): ModelFootprint {
     parameters: Math.round(a.bodyParameters * square) + embedding,
     activationsPerImage: a.activationsPerPixel * Math.max(1, c.width) * pixels + 2 * features + 3 * c.embeddingDim,
     flopsPerImage: a.flopsPerPixel * square * pixels + 2 * features * c.embeddingDim,
+    // Channel counts floor at 4 (zoo.ts), a quarter of the pixels at stride 2: at least 1 a pixel.
+    largestTensorPerImage: Math.max(3, a.largestPerPixel * c.width) * pixels,
+    largestWeight: Math.max(Math.round(a.largestFilter * square), embedding),
   };
 }

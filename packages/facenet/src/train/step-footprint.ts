@@ -15,6 +15,8 @@ export interface StepFootprint {
   flops: number;
   /** Pixels the rank decodes or draws (data time grows with it). */
   decodedPixels: number;
+  /** Bytes of the step's largest single tensor (a shard's input or stem activation): one GPU buffer. */
+  largestTensorBytes: number;
 }
 
 /**
@@ -54,5 +56,6 @@ export function stepFootprint(train: TrainConfig, load: RankLoad): StepFootprint
     memoryBytes: (m.parameters + classWeights) * 4 * PARAMETER_COPIES + images + activations + distances,
     flops: 3 * n * m.flopsPerImage,
     decodedPixels: n * side * side,
+    largestTensorBytes: Math.max(s * m.largestTensorPerImage, m.largestWeight, classWeights, s * s) * 4,
   };
 }
