@@ -70,4 +70,26 @@ describe('webgpu backend (Dawn on SwiftShader, a software Vulkan GPU)', function
       assert.ok((r.worstRelativeGradientError as number) <= GRADIENT_TOLERANCE, JSON.stringify(r));
     }
   });
+
+  it('memory per step is flat on webgpu: tensors, their bytes and the GPU buffers allocated, for every zoo net', async function () {
+    const env = needSoftwareGpu(this);
+    const { stdout } = await run(process.execPath, ['--require', 'tsx/cjs', join(REPO, 'test', 'unit', 'fixtures', 'webgpu-steps.ts')], {
+      cwd: REPO,
+      env,
+    });
+    const rows = stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, number | string | undefined>);
+    assert.deepEqual(
+      rows.map((r) => r.architecture),
+      ARCHITECTURES,
+    );
+    for (const r of rows) {
+      assert.equal(r.tensorsAfter, r.tensorsBefore, JSON.stringify(r));
+      assert.equal(r.bytesAfter, r.bytesBefore, JSON.stringify(r));
+      assert.ok(typeof r.gpuBytesAfter === 'number', `the webgpu backend reports its GPU buffers: ${JSON.stringify(r)}`);
+      assert.equal(r.gpuBytesAfter, r.gpuBytesBefore, JSON.stringify(r));
+    }
+  });
 });
