@@ -3,9 +3,11 @@
 Same layers, channel counts, strides, 'same' padding, batch-norm epsilon (1e-3), 128-D dense
 embedding with bias and L2 normalisation, so parameter counts match the project's exactly
 (the bench prints both). Runs as a child process speaking JSON lines on stdin/stdout:
-  {"op": "setup", "model": "inception-small", "size": 64, "batch": 90, "threads": 1}
+  {"op": "setup", "model": "inception-small", "size": 64, "batch": 90, "threads": 1, "device": "cpu"}
   {"op": "train", "steps": 3}   -> {"seconds": [...]}   forward + semi-hard triplet loss + backward + Adam
   {"op": "embed", "reps": 3}    -> {"seconds": [...]}   inference forward of the batch
+"device": "cuda" runs on the GPU (bench/gpu-probe.ts's bundle runs it beside the webgpu probe);
+each timing then waits for the GPU (torch.cuda.synchronize) before reading the clock.
 """
 import json
 import sys
@@ -98,7 +100,7 @@ def semi_hard_triplet_loss(emb, labels, margin=0.2):
     the positive (the farthest negative where none is), hinge at the margin."""
     d = torch.cdist(emb, emb).pow(2)
     same = labels[:, None] == labels[None, :]
-    eye = torch.eye(len(labels), dtype=torch.bool)
+    eye = torch.eye(len(labels), dtype=torch.bool, device=labels.device)
     pos = same & ~eye
     neg = ~same
     a, p = pos.nonzero(as_tuple=True)
@@ -114,27 +116,36 @@ def semi_hard_triplet_loss(emb, labels, margin=0.2):
 
 def main():
     model = opt = images = labels = None
+    device = torch.device("cpu")
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
     for line in sys.stdin:
         cmd = json.loads(line)
         if cmd["op"] == "setup":
             torch.set_num_threads(int(cmd.get("threads", 1)))
             torch.manual_seed(1)
-            model = {"inception-small": InceptionSmall, "tiny": Tiny}[cmd["model"]](float(cmd.get("width", 1)))
+            device = torch.device(cmd.get("device", "cpu"))
+            model = {"inception-small": InceptionSmall, "tiny": Tiny}[cmd["model"]](float(cmd.get("width", 1))).to(device)
             opt = torch.optim.Adam(model.parameters(), lr=1e-3)
             n, s = int(cmd["batch"]), int(cmd["size"])
-            images = torch.rand(n, 3, s, s) * 2 - 1
-            labels = torch.arange(n) // 10
+            images = (torch.rand(n, 3, s, s) * 2 - 1).to(device)
+            labels = (torch.arange(n) // 10).to(device)
             params = sum(p.numel() for p in model.parameters())
-            reply = {"parameters": params, "torch": torch.__version__, "threads": torch.get_num_threads(), "mkldnn": torch.backends.mkldnn.is_available()}
+            reply = {"parameters": params, "torch": torch.__version__, "threads": torch.get_num_threads(), "mkldnn": torch.backends.mkldnn.is_available(), "device": str(device), "gpu": torch.cuda.get_device_name(0) if device.type == "cuda" else None}
         elif cmd["op"] == "train":
             model.train()
             seconds = []
             for _ in range(int(cmd["steps"])):
+                sync()
                 t0 = time.perf_counter()
                 opt.zero_grad(set_to_none=True)
                 loss = semi_hard_triplet_loss(model(images), labels)
                 loss.backward()
                 opt.step()
+                sync()
                 seconds.append(time.perf_counter() - t0)
             reply = {"seconds": seconds}
         elif cmd["op"] == "embed":
@@ -142,8 +153,10 @@ def main():
             seconds = []
             with torch.no_grad():
                 for _ in range(int(cmd["reps"])):
+                    sync()
                     t0 = time.perf_counter()
                     model(images)
+                    sync()
                     seconds.append(time.perf_counter() - t0)
             reply = {"seconds": seconds}
         else:

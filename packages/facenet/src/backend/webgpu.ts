@@ -119,9 +119,12 @@ export async function loadWebgpu(allowSoftware: boolean): Promise<string | undef
   let dawn: { create: (flags: string[]) => { requestAdapter(o?: object): Promise<DawnAdapter | null> }; globals: object };
   try {
     // The package's own entry is an ES module; its binary is plain CommonJS-loadable.
-    const dir = dirname(require.resolve('webgpu/package.json'));
+    // FACENET_DAWN_NODE names the binary where no node_modules exists (the GPU probe's bundle).
+    const binary =
+      process.env.FACENET_DAWN_NODE ||
+      join(dirname(require.resolve('webgpu/package.json')), 'dist', `${process.platform}-${process.arch}`, 'dawn.node');
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    dawn = require(join(dir, 'dist', `${process.platform}-${process.arch}`, 'dawn.node'));
+    dawn = require(binary);
   } catch (err) {
     return `cannot load Dawn (npm webgpu): ${(err as Error).message.split('\n')[0]}`;
   }
