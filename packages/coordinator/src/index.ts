@@ -16,3 +16,4 @@ export type { Metrics } from './metrics';
 export { checkpointsToDelete } from './checkpoint-retention';
 export { isLoopback, loadTokens, registerAccessControl } from './api/access';
 export type { ApiTokens, AccessOptions } from './api/access';
+export { queryInteger } from './api/query-integer';

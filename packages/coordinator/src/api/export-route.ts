@@ -8,6 +8,7 @@ import { pack } from 'tar-stream';
 import { EXPORT_FORMATS, ExportFormat, ExportResult, SpecError } from '@facenet/core';
 import { bestEvaluation, EvaluationRecord, JobRecord } from '@facenet/protocol';
 import { CoordinatorError, JobStateError } from '../errors';
+import { queryInteger } from './query-integer';
 
 interface ExportDeps {
   job(id: string): Promise<JobRecord>;
@@ -42,9 +43,10 @@ export function registerExportRoute(app: FastifyInstance, d: ExportDeps): void {
     const format = req.query.format ?? 'onnx';
     if (!(EXPORT_FORMATS as readonly string[]).includes(format))
       throw new SpecError([{ path: 'format', message: `must be one of ${EXPORT_FORMATS.join(', ')}, got '${format}'` }]);
-    const step = req.query.step === undefined ? undefined : Number(req.query.step);
-    if (step !== undefined && !(Number.isInteger(step) && step >= 0))
-      throw new SpecError([{ path: 'step', message: `must be a checkpoint's step, got '${req.query.step}'` }]);
+    const parsed = req.query.step === undefined ? undefined : queryInteger.safeParse(req.query.step);
+    if (parsed && !parsed.success)
+      throw new SpecError([{ path: 'step', message: `must be a checkpoint's step (decimal digits), got '${req.query.step}'` }]);
+    const step = parsed?.data;
     const job = await d.job(req.params.id);
     const best = bestEvaluation(await d.evaluations(job.id));
     const wanted = step ?? best?.step;

@@ -2,6 +2,7 @@ import { FastifyInstance, FastifyReply } from 'fastify';
 import { randomBytes } from 'node:crypto';
 import { FacenetError, MAX_STEPS, SpecError, TrainConfig } from '@facenet/core';
 import { z } from 'zod';
+import { queryInteger } from './query-integer';
 import {
   bestEvaluation,
   JOB_STATES,
@@ -57,7 +58,7 @@ interface Deps {
 
 const jobsQuery = z
   .object({
-    limit: z.coerce.number().int().min(1).max(500).default(50),
+    limit: queryInteger.pipe(z.number().min(1).max(500)).default(50),
     state: z.enum(JOB_STATES).optional(),
     cursor: z
       .string()
@@ -67,8 +68,8 @@ const jobsQuery = z
   .strict();
 const historyQuery = z
   .object({
-    limit: z.coerce.number().int().min(1).max(HISTORY_CAP).default(200),
-    cursor: z.coerce.number().int().min(0).default(0),
+    limit: queryInteger.pipe(z.number().min(1).max(HISTORY_CAP)).default(200),
+    cursor: queryInteger.default(0),
   })
   .strict();
 const resumeBody = z.object({ fromStep: z.number().int().min(0).optional() }).strict();
