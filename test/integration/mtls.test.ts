@@ -84,11 +84,22 @@ describe('mutual TLS between workers (certificates made by openssl)', function (
     const peers = Array.from({ length: 3 }, () => new AllreducePeer({ tls, timeoutMs: 10000 }));
     await Promise.all(peers.map((p) => p.start()));
     const world = peers.map((p) => p.address);
+    // Every worker once printed DEP0123: the data plane sent the peer's IP address as TLS SNI.
+    const warnings: string[] = [];
+    const onWarning = (w: Error & { code?: string }) => warnings.push(`${w.code ?? w.name}: ${w.message}`);
+    process.on('warning', onWarning);
     try {
       const data = peers.map((_, r) => Float32Array.from({ length: 5000 }, (_, i) => r + i));
       const secret = 's'.repeat(64);
       await Promise.all(peers.map((p, r) => p.allreduce('job/0/1', data[r]!, r, ringPlace(world, r), secret)));
       for (const d of data) assert.equal(d[10], 0 + 1 + 2 + 3 * 10);
+      await new Promise((r) => setImmediate(r)); // warnings are emitted on the next tick
+      assert.deepEqual(
+        warnings.filter((w) => /DEP0123|ServerName/.test(w)),
+        [],
+        'no TLS warning for an IP address',
+      );
+      process.off('warning', onWarning);
 
       const Ctor = facenetProto().facenet.v1.AllreduceService;
       const attempt = async (creds: grpc.ChannelCredentials) => {
@@ -144,6 +155,7 @@ describe('mutual TLS between workers (certificates made by openssl)', function (
       // (With TLS 1.3 the client may finish its side of the handshake before the server refuses the certificate and closes.)
       assert.equal(foreignData.bytes, 0, 'a foreign certificate gets nothing back');
     } finally {
+      process.off('warning', onWarning);
       await Promise.all(peers.map((p) => p.close()));
     }
   });

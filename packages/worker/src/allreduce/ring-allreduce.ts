@@ -25,6 +25,9 @@ import type { Hello } from './tcp-frames';
 import { facenetProto } from './proto';
 import { ringSchedule, segmentBounds } from './segments';
 import { encodeHalves, roundToHalf } from './fp16';
+import { dropIpServerNameWarning } from './ip-servername-warning';
+
+dropIpServerNameWarning();
 
 export interface AllreduceStats {
   /** Bytes this rank sent. */

@@ -43,7 +43,10 @@ class DataConnection {
         ca: material.ca,
         cert: material.cert,
         key: material.key,
-        servername: net.isIP(host) ? undefined : host,
+        // SNI carries host names only: an IP there is a protocol error Node warns about (DEP0123),
+        // and undefined means 'the host' to tls.connect. '' sends none; the certificate is still
+        // checked against the IP (checkServerIdentity reads `host`).
+        servername: net.isIP(host) ? '' : host,
       });
       this.socket.on('data', consume);
     } else {
