@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { open as openFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { DatasetError } from '../../errors';
 import { checkRange, ObjectStore } from './object-store';
@@ -12,7 +12,8 @@ export class LocalStore implements ObjectStore {
   readonly base: string;
 
   constructor(dir: string) {
-    this.base = resolve(dir);
+    // Ends with a separator, as every store's base does: messages name `${base}${name}`.
+    this.base = `${resolve(dir)}${sep}`;
   }
 
   async read(name: string, offset: number, length: number): Promise<Buffer> {
