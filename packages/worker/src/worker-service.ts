@@ -238,10 +238,20 @@ export class WorkerService {
    * whose coordinator is gone still stops.
    */
   private async awaitRelease(): Promise<void> {
-    const key = redisKeys(this.options.prefix).workerReleased(this.id);
+    const keys = redisKeys(this.options.prefix);
     const end = Date.now() + this.options.shutdownGraceMs;
     while (Date.now() < end) {
-      if (await this.redis.exists(key)) return;
+      const [released, coordinator] = await Promise.all([
+        this.redis.exists(keys.workerReleased(this.id)),
+        this.redis.exists(keys.coordinatorLock),
+      ]);
+      if (released) return;
+      // No coordinator holds the lock (it exited, or died and its lock expired): nobody will
+      // release this worker, and no step can be sent to it; waiting out the grace only delays a stop.
+      if (!coordinator) {
+        this.log(`[worker ${this.id}] no coordinator holds ${keys.coordinatorLock}; leaving without release`);
+        return;
+      }
       await new Promise((r) => setTimeout(r, 200));
     }
     this.log(`[worker ${this.id}] not released by the coordinator within ${this.options.shutdownGraceMs} ms; leaving anyway`);

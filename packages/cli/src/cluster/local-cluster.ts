@@ -26,7 +26,17 @@ export interface LocalClusterOptions {
   /** Run the workers' ring in plaintext instead of mutual TLS with an ephemeral CA (the default). */
   insecureRing?: boolean;
   log: (line: string) => void;
+  /**
+   * Called once when the coordinator exits while the cluster runs (Redis lost its state, a crash):
+   * nothing can train without it, so the caller stops the cluster and exits non-zero.
+   */
+  onCoordinatorExit?: (reason: string) => void;
 }
+
+/** Restart backoff of a crashed worker, miner or evaluator: 1 s, doubling to 30 s (a pod's CrashLoopBackOff, shorter). */
+export const RESTART_BACKOFF_MS = { first: 1000, max: 30_000 };
+/** A child that ran this long before exiting starts its backoff over. */
+const STABLE_MS = 60_000;
 
 const mainOf = (pkg: string) => join(dirname(require.resolve(`${pkg}/package.json`)), 'dist', 'main.js');
 
@@ -68,10 +78,15 @@ function pipeLines(child: ChildProcess, name: string, log: (l: string) => void, 
 
 /**
  * Redis (when none answers, a private redis-server on a free port), the coordinator, N workers
- * the miner and the evaluator as child processes of this one. `stop()` drains them in reverse order.
+ * the miner and the evaluator as child processes of this one, supervised as a pod's
+ * restartPolicy would: a worker, the miner or the evaluator that exits is started again under
+ * the same name after a backoff; the coordinator's exit ends the cluster (onCoordinatorExit).
+ * `stop()` drains the others together, then the coordinator.
  */
 export class LocalCluster {
   private readonly children: { name: string; proc: ChildProcess }[] = [];
+  /** Restarts so far, by child name (logged, and read by tests through the log). */
+  readonly restarts = new Map<string, number>();
   private redisProc: ChildProcess | undefined;
   private redisDir: string | undefined;
   redisUrl: string;
@@ -93,6 +108,25 @@ export class LocalCluster {
     });
     this.children.push({ name, proc });
     return proc;
+  }
+
+  /** spawnNode, started again after each exit (backoff doubling while it keeps failing fast) until stop(). */
+  private supervise(name: string, script: string, env: Record<string, string>, backoffMs = RESTART_BACKOFF_MS.first): void {
+    const startedAt = Date.now();
+    const proc = this.spawnNode(name, script, env);
+    proc.once('exit', () => {
+      if (this.stopping) return;
+      const wait = Date.now() - startedAt >= STABLE_MS ? RESTART_BACKOFF_MS.first : backoffMs;
+      const n = (this.restarts.get(name) ?? 0) + 1;
+      this.restarts.set(name, n);
+      this.o.log(`${name.padEnd(12)} | restarting in ${(wait / 1000).toFixed(0)} s (restart ${n})`);
+      const i = this.children.findIndex((c) => c.proc === proc);
+      if (i >= 0) this.children.splice(i, 1);
+      const timer = setTimeout(() => {
+        if (!this.stopping) this.supervise(name, script, env, Math.min(wait * 2, RESTART_BACKOFF_MS.max));
+      }, wait);
+      timer.unref();
+    });
   }
 
   /** The ring's certificate files (absent with insecureRing): another worker joins with them as FACENET_TLS_*. */
@@ -147,7 +181,11 @@ export class LocalCluster {
           if (line.startsWith('{"event":"ready"')) resolve((JSON.parse(line) as { url: string }).url);
         },
       );
-      proc.on('exit', (code) => reject(new Error(`the coordinator exited during start (${code}); see its log above`)));
+      proc.on('exit', (code, signal) => {
+        reject(new Error(`the coordinator exited during start (${code}); see its log above`));
+        if (!this.stopping && this.apiUrl)
+          this.o.onCoordinatorExit?.(`the coordinator exited (${signal ?? code}); nothing trains without it`);
+      });
     });
     // The ring runs over mutual TLS unless told not to: a CA made for this cluster, whose key
     // is never written, signs the one certificate all local workers present.
@@ -155,21 +193,31 @@ export class LocalCluster {
     const ringTls: Record<string, string> = this.tls
       ? { FACENET_TLS_CA: this.tls.ca, FACENET_TLS_CERT: this.tls.cert, FACENET_TLS_KEY: this.tls.key }
       : {};
-    for (let i = 0; i < this.o.workers; i++) this.spawnNode(`worker-${i}`, mainOf('@facenet/worker'), { ...common, ...ringTls });
-    if (this.o.miner) this.spawnNode('miner', mainOf('@facenet/miner'), { ...common });
-    if (this.o.evaluator) this.spawnNode('evaluator', mainOf('@facenet/evaluator'), { ...common, FACENET_METRICS_PORT: '0' });
+    for (let i = 0; i < this.o.workers; i++) this.supervise(`worker-${i}`, mainOf('@facenet/worker'), { ...common, ...ringTls });
+    if (this.o.miner) this.supervise('miner', mainOf('@facenet/miner'), { ...common });
+    if (this.o.evaluator) this.supervise('evaluator', mainOf('@facenet/evaluator'), { ...common, FACENET_METRICS_PORT: '0' });
   }
 
-  /** SIGTERM to everything (workers first, so they drain), then the keys if asked, then the private Redis. */
+  /**
+   * SIGTERM to the workers, the miner and the evaluator together (they drain: a worker finishes its
+   * step), then to the coordinator; each gets `graceMs`, then SIGKILL. So a stop takes at most two
+   * grace periods, not one per process. Then the keys if asked, then the private Redis.
+   */
   async stop(graceMs = 30_000): Promise<void> {
     this.stopping = true;
-    for (const { proc } of [...this.children].reverse()) {
-      if (proc.exitCode !== null || proc.signalCode !== null) continue;
-      proc.kill('SIGTERM');
+    const [coordinator, ...others] = this.children;
+    const drain = async ({ name, proc }: { name: string; proc: ChildProcess }) => {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
       const exited = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGTERM');
       const timeout = new Promise((r) => setTimeout(r, graceMs).unref());
-      if ((await Promise.race([exited.then(() => 'exited'), timeout.then(() => 'timeout')])) === 'timeout') proc.kill('SIGKILL');
-    }
+      if ((await Promise.race([exited.then(() => 'exited'), timeout.then(() => 'timeout')])) === 'timeout') {
+        this.o.log(`${name.padEnd(12)} | still running ${graceMs / 1000} s after SIGTERM: killed`);
+        proc.kill('SIGKILL');
+      }
+    };
+    await Promise.all(others.map(drain));
+    if (coordinator) await drain(coordinator);
     if (this.o.removeKeysOnStop && !this.redisProc) {
       // a private redis-server takes its keys with it
       const n = await deleteKeysUnder(this.redisUrl, this.o.prefix).catch((e: Error) => {

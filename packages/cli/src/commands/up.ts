@@ -43,6 +43,10 @@ async function runUp(flags: UpFlags): Promise<void> {
     reportRoot: resolve(flags.reportRoot ?? join(flags.checkpointRoot, '..', 'reports')),
     backend: flags.backend,
     log: (l) => out.info(l),
+    onCoordinatorExit: (reason) => {
+      out.info(`${reason}: stopping the cluster`);
+      stopping ??= cluster.stop().then(() => process.exit(2));
+    },
   });
   let stopping: Promise<void> | undefined;
   const stop = () => {
