@@ -7,12 +7,10 @@ import {
   EmbeddingModel,
   modelFootprint,
   Optimizer,
-  projectKernelsApply,
   rankLoad,
   selectBackend,
   stepFootprint,
   tf,
-  useProjectKernels,
 } from '@facenet/core';
 import { budgetShortfall, parseJobSpec } from '@facenet/protocol';
 
