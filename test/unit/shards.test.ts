@@ -86,7 +86,9 @@ describe('hostile shard indexes and member keys', () => {
       writeFileSync(join(t.dir, 'index.jsonl'), `${line(100)}\n${line(2 ** 31)}\n`);
       await assert.rejects(
         packShardIndex(objectStoreFor(t.dir)),
-        (e: unknown) => e instanceof DatasetError && e.message.startsWith(`${join(t.dir, 'index.jsonl')} line 2: size 2147483648 bytes; a member may be at most`),
+        (e: unknown) =>
+          e instanceof DatasetError &&
+          e.message.startsWith(`${join(t.dir, 'index.jsonl')} line 2: size 2147483648 bytes; a member may be at most`),
       );
     } finally {
       t.cleanup();
