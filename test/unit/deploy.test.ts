@@ -56,7 +56,9 @@ describe('deployment manifests', () => {
 
   it('set only environment variables the services read', () => {
     // Variables the manifests themselves use ($(POD_NAME), $(REDIS_PASSWORD)) count as read.
-    const known = new Set(envRead());
+    // NVIDIA_DRIVER_CAPABILITIES is read by the NVIDIA container runtime, not by a service: with
+    // `graphics` it mounts the Vulkan driver the webgpu backend needs (docs/gpu.md).
+    const known = new Set([...envRead(), 'NVIDIA_DRIVER_CAPABILITIES']);
     const set: string[] = [];
     for (const f of yamlFiles(K8S)) for (const m of readFileSync(f, 'utf8').matchAll(/\$\(([A-Z][A-Z_]+)\)/g)) known.add(m[1]!);
     for (const f of yamlFiles(K8S)) {
