@@ -79,8 +79,8 @@ function pipeLines(child: ChildProcess, name: string, log: (l: string) => void, 
 /**
  * Redis (when none answers, a private redis-server on a free port), the coordinator, N workers
  * the miner and the evaluator as child processes of this one, supervised as a pod's
- * restartPolicy would: a worker, the miner or the evaluator that exits is started again under
- * the same name after a backoff; the coordinator's exit ends the cluster (onCoordinatorExit).
+ * restartPolicy OnFailure would: a worker, the miner or the evaluator that crashes or is killed is
+ * started again under the same name after a backoff (one drained by SIGTERM stays stopped); the coordinator's exit ends the cluster (onCoordinatorExit).
  * `stop()` drains the others together, then the coordinator.
  */
 export class LocalCluster {
@@ -114,8 +114,14 @@ export class LocalCluster {
   private supervise(name: string, script: string, env: Record<string, string>, backoffMs = RESTART_BACKOFF_MS.first): void {
     const startedAt = Date.now();
     const proc = this.spawnNode(name, script, env);
-    proc.once('exit', () => {
+    proc.once('exit', (code, signal) => {
       if (this.stopping) return;
+      // restartPolicy OnFailure: a process someone stopped on purpose (SIGTERM/SIGINT, a drain that
+      // exited 0, or 130 when forced by a second signal) stays stopped; a crash or a kill does not.
+      if (code === 0 || code === 130 || signal === 'SIGTERM' || signal === 'SIGINT') {
+        this.o.log(`${name.padEnd(12)} | stopped (${signal ?? code}); not restarted`);
+        return;
+      }
       const wait = Date.now() - startedAt >= STABLE_MS ? RESTART_BACKOFF_MS.first : backoffMs;
       const n = (this.restarts.get(name) ?? 0) + 1;
       this.restarts.set(name, n);
