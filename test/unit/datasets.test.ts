@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { copyFileSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   compilePKOptions,
@@ -18,6 +18,7 @@ import {
 } from '@facenet/core';
 import { datasetKind, parseJobSpec, sourceFromSpec } from '@facenet/protocol';
 import { LFW, ORL, tempDir } from '../helpers';
+import { needLfw } from '../requirements';
 
 /** An index's lists as plain arrays (a packed index builds them when read). */
 const plain = (index: { names: string[]; images: string[][] }) => ({
@@ -41,7 +42,7 @@ describe('packed dataset indexes', () => {
   });
 
   it('packs LFW in at most 64 bytes an image', async function () {
-    if (!existsSync(join(LFW, 'images'))) this.skip();
+    needLfw(this);
     this.timeout(60_000);
     const packed = await packPeopleFolder(join(LFW, 'images'));
     const index = unpackIndex(packed);
