@@ -55,7 +55,7 @@ export class Coordinator {
   private readonly queueDepths: QueueDepths;
   private readonly driver: JobDriver;
   private readonly app: FastifyInstance;
-  private readonly admission = new AdmissionClient();
+  private readonly admission: AdmissionClient;
   private readonly lockToken = randomBytes(8).toString('hex');
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
@@ -80,6 +80,7 @@ export class Coordinator {
     private readonly onFatal: (reason: string) => void = () => undefined,
   ) {
     this.options = compileCoordinatorOptions(options);
+    this.admission = new AdmissionClient(this.options.admissionTimeoutMs);
     this.redis = new IORedis(this.options.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
     logRedisErrors(this.redis, (l) => this.log(`[coordinator] ${l}`));
     this.store = new JobStore(this.redis, this.options.prefix, this.log);

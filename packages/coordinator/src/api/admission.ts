@@ -132,7 +132,7 @@ export class AdmissionClient {
           issues: [
             {
               path: datasetKind(spec.dataset).errorPath,
-              message: `admitting this dataset took longer than ${this.timeoutMs / 1000} s; split it or use a smaller set`,
+              message: `admitting this dataset took longer than ${this.timeoutMs / 1000} s; split it, or raise FACENET_ADMISSION_TIMEOUT_MS (the coordinator's admissionTimeoutMs)`,
             },
           ],
         });
