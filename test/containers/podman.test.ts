@@ -131,6 +131,15 @@ describe('containers: the local overlay on podman, a W=2 job across pods', funct
       'the coordinator pod to answer /healthz',
     );
     await assert.rejects(api(url, 'GET', '/v1/jobs'), /HTTP 401/, 'the API wants the token from the Secret');
+    // Redis wants the Secret's password, and the container's command line does not carry it (the
+    // runtime's config, `podman inspect`/`crictl inspect`, shows a container's expanded arguments).
+    assert.match((await podman('exec', 'facenet-redis-0-redis', 'redis-cli', 'ping')).stdout, /NOAUTH/);
+    const password = (await podman('exec', 'facenet-redis-0-redis', 'printenv', 'REDIS_PASSWORD')).stdout.trim();
+    assert.ok(password.length >= 16, 'the Secret gave Redis a password');
+    const config = (
+      await podman('inspect', '--format', '{{json .Config.Entrypoint}} {{json .Config.Cmd}} {{json .Args}}', 'facenet-redis-0-redis')
+    ).stdout;
+    assert.ok(!config.includes(password), `the password is in the container's arguments: ${config.slice(0, 200)}`);
 
     const spec = {
       dataset: { kind: 'folder', path: '/data/orl' },

@@ -70,6 +70,27 @@ describe('deployment manifests', () => {
     for (const name of set) assert.ok(known.has(name), `${name} is set in deploy/k8s but no service reads it`);
   });
 
+  it('put no secret on a command line (arguments are readable by anyone on the node: ps, /proc/<pid>/cmdline)', () => {
+    let containers = 0;
+    for (const f of yamlFiles(K8S)) {
+      for (const doc of parseAllDocuments(readFileSync(f, 'utf8'))) {
+        const spec = doc.toJS() as { spec?: { template?: { spec?: { containers?: unknown[] } } } } | null;
+        for (const c of (spec?.spec?.template?.spec?.containers ?? []) as {
+          name: string;
+          env?: { name: string; valueFrom?: { secretKeyRef?: unknown } }[];
+          command?: string[];
+          args?: string[];
+        }[]) {
+          containers++;
+          const secrets = (c.env ?? []).filter((e) => e.valueFrom?.secretKeyRef).map((e) => e.name);
+          for (const arg of [...(c.command ?? []), ...(c.args ?? [])])
+            for (const name of secrets) assert.ok(!arg.includes(`$(${name})`), `${f}: ${c.name} passes ${name} as an argument`);
+        }
+      }
+    }
+    assert.ok(containers >= 5, `${containers} containers checked`);
+  });
+
   it('the dashboard queries only metrics some service exports', async () => {
     const dash = JSON.parse(readFileSync(join(K8S, 'base', 'monitoring', 'facenet-dashboard.json'), 'utf8')) as {
       panels: { targets?: { expr: string }[] }[];
