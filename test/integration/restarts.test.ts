@@ -84,7 +84,9 @@ describe('restarts mid-step: a coordinator, a worker process', function () {
     // The workers finish the step with nobody listening; then the next coordinator starts.
     const answersTo = async (step: number) =>
       (await redis.xrange(redisKeys(prefix).workResults, '-', '+')).filter(([, f]) => f[1]?.startsWith(`${job.id}-s${step}-`)).length;
-    assert.equal(await answersTo(inFlight), 0, 'the step was in flight when the coordinator died');
+    // In flight: rank 1 (stopped) has not answered. Rank 0 may have: if the stop landed after rank
+    // 1's share of the allreduce, rank 0 finishes the step alone (seen under load: 1 answer).
+    assert.ok((await answersTo(inFlight)) < 2, 'the step was in flight when the coordinator died');
     await waitFor(async () => (await answersTo(inFlight)) === 2, 60_000, 'both answers to the step in flight');
     const second = await spawnCoordinator(prefix, ckpt, logs);
     procs.push(second.proc);
