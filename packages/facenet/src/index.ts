@@ -93,7 +93,7 @@ export {
 export type { CheckpointManifest, CheckpointContents, Preprocessing } from './checkpoint/checkpoint';
 
 export { computeShardGradients, shardGradients, accumulate, meanStats, disposeGradients, TRIPLET_ONLY } from './train/shard-gradients';
-export { applyUpdate, applyUpdateGuarded, checkFiniteVector, allFinite, allFiniteAsync } from './train/guarded-update';
+export { applyUpdate, applyUpdateGuarded, checkFiniteVector, allFinite } from './train/guarded-update';
 export { loadStepShards, stepGradients, applyStep } from './train/training-step';
 export { classificationLoss, CLASSIFICATION_HEADS } from './loss/classification-loss';
 export type { ClassificationHead } from './loss/classification-loss';

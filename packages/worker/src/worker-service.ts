@@ -94,6 +94,7 @@ export class WorkerService {
     if (this.state !== 'INITIALIZED') throw new Error(`worker is ${this.state}`);
     await connectRedis(this.redis, this.options.redisUrl);
     const { name: backend, adapter } = await this.compute.backend();
+    const gpuName = adapter ? adapter.description || adapter.device : '';
     const address = await this.peer.start();
     this.metricsServer = await serveMetrics({
       host: this.options.metricsHost,
@@ -103,7 +104,7 @@ export class WorkerService {
       // Ready once registered and reading its inbox; 503 while draining, so no new job lands here.
       health: () => ({ ok: this.state === 'RUNNING', state: this.state }),
     });
-    this.metrics.info.set({ worker_id: this.id, backend, gpu: adapter ? adapter.description || adapter.device : '' }, 1);
+    this.metrics.info.set({ worker_id: this.id, backend, gpu: gpuName }, 1);
     if (adapter) this.metrics.gpuMaxBufferBytes.set(adapter.maxBufferSize);
     this.info = {
       id: this.id,
@@ -122,7 +123,7 @@ export class WorkerService {
         gpu: {
           vendor: adapter.vendor,
           architecture: adapter.architecture,
-          description: adapter.description || adapter.device,
+          description: gpuName,
           software: adapter.software,
           maxBufferSize: adapter.maxBufferSize,
           maxStorageBufferBindingSize: adapter.maxStorageBufferBindingSize,
@@ -162,7 +163,7 @@ export class WorkerService {
     });
     this.state = 'RUNNING';
     this.log(
-      `[worker ${this.id}] ready: backend ${backend}${adapter ? ` on ${adapter.description || adapter.device}` : ''}, allreduce at ${address}${this.options.allreduce.tls ? ' (mutual TLS)' : ''}, inbox ${keys.workerInbox(this.id)}, metrics at http://${this.metricsServer.address}/metrics`,
+      `[worker ${this.id}] ready: backend ${backend}${adapter ? ` on ${gpuName}` : ''}, allreduce at ${address}${this.options.allreduce.tls ? ' (mutual TLS)' : ''}, inbox ${keys.workerInbox(this.id)}, metrics at http://${this.metricsServer.address}/metrics`,
     );
   }
 

@@ -64,20 +64,8 @@ function sumOfAbsolutes(list: tf.Variable[]): tf.Scalar {
   return list.map((v) => tf.sum(tf.abs(v)) as tf.Scalar).reduce((a, b) => tf.add(a, b));
 }
 
-/** True when every variable is finite. A sum of absolute values is NaN or Inf if any element is. */
-export function allFinite(vars: Iterable<tf.Variable>): boolean {
-  const list = [...vars];
-  if (list.length === 0) return true;
-  const total = tf.tidy(() => sumOfAbsolutes(list));
-  try {
-    return Number.isFinite((total.dataSync() as Float32Array)[0]);
-  } finally {
-    total.dispose();
-  }
-}
-
-/** allFinite, read asynchronously (every backend; webgpu can read no other way). */
-export async function allFiniteAsync(vars: Iterable<tf.Variable>): Promise<boolean> {
+/** True when every variable is finite, read asynchronously (webgpu can read no other way). A sum of absolute values is NaN or Inf if any element is. */
+export async function allFinite(vars: Iterable<tf.Variable>): Promise<boolean> {
   const list = [...vars];
   if (list.length === 0) return true;
   const total = tf.tidy(() => sumOfAbsolutes(list));
@@ -135,7 +123,7 @@ export async function applyUpdateGuarded(
   const before = new UpdateSnapshot(model, optimizer);
   try {
     applyUpdate(model, optimizer, summed, count, lr, bnMomentum);
-    if (!(await allFiniteAsync([...model.store.trainable.values(), ...model.store.state.values(), ...optimizer.slots.values()]))) {
+    if (!(await allFinite([...model.store.trainable.values(), ...model.store.state.values(), ...optimizer.slots.values()]))) {
       before.restore();
       throw new NonFiniteError(step, 'weights', `the update at learning rate ${lr.toExponential(2)} made weights NaN or Inf; not applied`);
     }
