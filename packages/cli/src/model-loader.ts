@@ -1,4 +1,13 @@
-import { EmbeddingModel, CheckpointManifest, loadModel, resolveCheckpointDir, selectBackend } from '@facenet/core';
+import {
+  createEmbedder,
+  EmbeddingModel,
+  CheckpointManifest,
+  ImageEmbedder,
+  InferenceEngineChoice,
+  loadModel,
+  resolveCheckpointDir,
+  selectBackend,
+} from '@facenet/core';
 import { Output } from './output';
 
 /**
@@ -37,4 +46,14 @@ export function thresholdOf(manifest: CheckpointManifest, flag: number | undefin
   if (manifest.evaluation)
     return { threshold: manifest.evaluation.threshold, from: `checkpoint evaluation at step ${manifest.evaluation.step}` };
   return { threshold: 1.1, from: 'default 1.1 (checkpoint has no evaluation; pass --threshold)' };
+}
+
+export const ENGINE_FLAG = [
+  '--engine <name>',
+  'inference engine: auto (ONNX Runtime, unless a GPU backend is selected), onnxruntime or tfjs',
+] as const;
+
+/** The embedder for a command's model; it owns the model (its dispose() disposes both). */
+export function embedderForCommand(model: EmbeddingModel, engine: string | undefined, out: Output): Promise<ImageEmbedder> {
+  return createEmbedder(model, { engine: engine as InferenceEngineChoice | undefined, ownsModel: true, log: (l) => out.info(l) });
 }

@@ -9,7 +9,9 @@ import {
   embedImages,
   EvaluationResult,
   loadModel,
+  logChanges,
   scorePairs,
+  withEmbedder,
   writeReportFile,
 } from '@facenet/core';
 import {
@@ -50,6 +52,7 @@ export class EvaluatorService {
   /** Evaluation sets by job (their sources keep decoded images for the job's next checkpoint). */
   private readonly sets = new Map<string, EvaluationSet>();
   private readonly indexes: DatasetIndexStore;
+  private readonly engineLog = logChanges((l) => this.log(l));
 
   constructor(
     options: EvaluatorOptions = {},
@@ -57,7 +60,7 @@ export class EvaluatorService {
   ) {
     this.options = compileEvaluatorOptions(options);
     const o = this.options;
-    // Embedding blocks the thread for a while, hence the long lock (lockMs).
+    // Embedding takes a while (and blocks this thread where TensorFlow.js embeds), hence the long lock (lockMs).
     this.consumer = new CheckpointConsumer(
       {
         role: 'evaluator',
@@ -136,7 +139,7 @@ export class EvaluatorService {
     const keys = [...new Set([...es.set.keys, ...es.everyImage.keys])];
     let embedded;
     try {
-      embedded = await embedImages(model, es.source, keys);
+      embedded = await withEmbedder(model, { log: this.engineLog }, (e) => embedImages(e, es.source, keys));
     } finally {
       model.dispose();
     }

@@ -110,6 +110,9 @@ export class StorageError extends FacenetError {
   }
 }
 
+/** An inference engine that cannot load a model or run a batch (the caller may fall back to TensorFlow.js). */
+export class InferenceError extends FacenetError {}
+
 registerErrorClasses(
   FacenetError,
   BackendError,
@@ -123,4 +126,5 @@ registerErrorClasses(
   SpecError,
   NonFiniteError,
   StorageError,
+  InferenceError,
 );

@@ -137,3 +137,15 @@ export type { ExportFormat, ExportMetadata, ExportResult } from './export/export
 export { traceInferenceGraph } from './export/inference-graph';
 export type { InferenceGraph, GraphNode } from './export/inference-graph';
 export type { NetBuilder } from './model/net-builder';
+
+export { tfjsEmbedder, INFERENCE_ENGINES } from './inference/image-embedder';
+export type { ImageEmbedder, InferenceEngineChoice } from './inference/image-embedder';
+export {
+  createEmbedder,
+  exportedOnnxEmbedder,
+  inferenceSettings,
+  logChanges,
+  withEmbedder,
+  ENGINE_AGREEMENT_TOLERANCE,
+} from './inference/create-embedder';
+export type { EmbedderOptions } from './inference/create-embedder';

@@ -3,10 +3,12 @@ import {
   embedImages,
   FaceSource,
   loadModel,
+  logChanges,
   mineTriplets,
   mineTripletsRestrictedParallel,
   rngFor,
   shuffled,
+  withEmbedder,
 } from '@facenet/core';
 import { curriculumAt, JobSpec, MiningPlan, sourceFromSpec, trainingSource } from '@facenet/protocol';
 import { CompiledMinerOptions } from './miner-options';
@@ -33,7 +35,14 @@ export interface MiningJob {
 export class CheckpointMiner {
   private readonly sources = new Map<string, FaceSource>();
 
-  constructor(private readonly o: CompiledMinerOptions) {}
+  private readonly log: (line: string) => void;
+
+  constructor(
+    private readonly o: CompiledMinerOptions,
+    log: (line: string) => void = (l) => console.error(l),
+  ) {
+    this.log = logChanges(log);
+  }
 
   /** `packed`: the job's stored index, used when its source is not held. */
   private trainSource(job: MiningJob, packed: Uint8Array | undefined): FaceSource {
@@ -69,7 +78,7 @@ export class CheckpointMiner {
     const { model } = await loadModel(checkpoint);
     let embedded;
     try {
-      embedded = await embedImages(model, train, keys);
+      embedded = await withEmbedder(model, { log: this.log }, (e) => embedImages(e, train, keys));
     } finally {
       model.dispose();
     }

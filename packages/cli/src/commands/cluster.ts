@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { agglomerativeCluster, embedImages, FilesSource, listImages } from '@facenet/core';
-import { loadModelForCommand, thresholdOf } from '../model-loader';
+import { embedderForCommand, ENGINE_FLAG, loadModelForCommand, thresholdOf } from '../model-loader';
 import { float } from '../parse';
 import { Output } from '../output';
 
@@ -9,6 +9,7 @@ interface ClusterFlags {
   threshold?: number;
   cropFraction?: number;
   backend?: string;
+  engine?: string;
   json: boolean;
 }
 
@@ -16,10 +17,11 @@ async function runCluster(dir: string, flags: ClusterFlags): Promise<void> {
   const out = new Output(flags.json);
   const files = listImages(dir);
   const { model, manifest, cropFraction } = await loadModelForCommand(flags.checkpoint, flags.backend, out, flags.cropFraction);
+  const embedder = await embedderForCommand(model, flags.engine, out);
   const bar = out.progress('embed', files.length);
-  const r = await embedImages(model, new FilesSource(files, cropFraction), files, { onProgress: (d) => bar.update(d) });
+  const r = await embedImages(embedder, new FilesSource(files, cropFraction), files, { onProgress: (d) => bar.update(d) });
   bar.stop();
-  model.dispose();
+  await embedder.dispose();
   for (const s of r.skipped) out.info(`[facenet] skipped ${s.key}: ${s.reason}`);
   const ok = files.flatMap((f, i) => (r.ok[i] ? [i] : []));
   const emb = new Float32Array(ok.length * r.dim);
@@ -41,6 +43,7 @@ export function clusterCommand(): Command {
     .option('--threshold <d>', 'merge clusters whose mean squared distance is below this', float)
     .option('--crop-fraction <f>', 'centre crop before resizing (default: the crop the model was trained with)', float)
     .option('--backend <name>', 'compute backend')
+    .option(...ENGINE_FLAG)
     .option('--json', 'JSON output', false)
     .action((dir: string, flags: ClusterFlags) => runCluster(dir, flags));
 }

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { embedImages, FilesSource, listImages, quantizeEmbeddings } from '@facenet/core';
-import { loadModelForCommand } from '../model-loader';
+import { embedderForCommand, ENGINE_FLAG, loadModelForCommand } from '../model-loader';
 import { oneOf, float } from '../parse';
 import { Output } from '../output';
 import { UsageError } from '../errors';
@@ -12,6 +12,7 @@ interface EmbedFlags {
   out?: string;
   cropFraction?: number;
   backend?: string;
+  engine?: string;
 }
 
 /**
@@ -23,8 +24,9 @@ async function runEmbed(target: string, flags: EmbedFlags): Promise<void> {
   if (flags.format !== 'json' && !flags.out) throw new UsageError(`--format ${flags.format} writes binary: give --out FILE`);
   const files = listImages(target);
   const { model, cropFraction } = await loadModelForCommand(flags.checkpoint, flags.backend, out, flags.cropFraction);
+  const embedder = await embedderForCommand(model, flags.engine, out);
   const bar = out.progress('embed', files.length);
-  const r = await embedImages(model, new FilesSource(files, cropFraction), files, { onProgress: (d) => bar.update(d) });
+  const r = await embedImages(embedder, new FilesSource(files, cropFraction), files, { onProgress: (d) => bar.update(d) });
   bar.stop();
   for (const s of r.skipped) out.info(`[facenet] skipped ${s.key}: ${s.reason}`);
   const okRows = files.flatMap((f, i) => (r.ok[i] ? [i] : []));
@@ -49,7 +51,7 @@ async function runEmbed(target: string, flags: EmbedFlags): Promise<void> {
   }
   if (flags.out)
     out.info(`[facenet] wrote ${okRows.length} embeddings to ${flags.out}${r.skipped.length ? `, skipped ${r.skipped.length}` : ''}`);
-  model.dispose();
+  await embedder.dispose();
 }
 
 export function embedCommand(): Command {
@@ -61,5 +63,6 @@ export function embedCommand(): Command {
     .option('--out <file>', 'output file (required for binary formats)')
     .option('--crop-fraction <f>', 'centre crop before resizing (default: the crop the model was trained with)', float)
     .option('--backend <name>', 'compute backend')
+    .option(...ENGINE_FLAG)
     .action((path: string, flags: EmbedFlags) => runEmbed(path, flags));
 }

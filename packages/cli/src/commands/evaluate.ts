@@ -22,7 +22,7 @@ import {
   selectBackend,
   writeReportFolder,
 } from '@facenet/core';
-import { loadModelForCommand } from '../model-loader';
+import { embedderForCommand, ENGINE_FLAG, loadModelForCommand } from '../model-loader';
 import { float } from '../parse';
 import { Output, pct } from '../output';
 import { UsageError } from '../errors';
@@ -41,6 +41,7 @@ interface EvaluateFlags {
   farTarget: number;
   cropFraction?: number;
   backend?: string;
+  engine?: string;
   json: boolean;
 }
 
@@ -102,9 +103,10 @@ async function scoreModel(flags: EvaluateFlags, out: Output, set: PairSet, every
   }
   const keys = unionKeys(set, every);
   const bar = out.progress('embed', keys.length);
-  const e = await embedImages(model, new FilesSource(keys, loaded.cropFraction), keys, { onProgress: (d) => bar.update(d) });
+  const embedder = await embedderForCommand(model, flags.engine, out);
+  const e = await embedImages(embedder, new FilesSource(keys, loaded.cropFraction), keys, { onProgress: (d) => bar.update(d) });
   bar.stop();
-  model.dispose();
+  await embedder.dispose();
   return { ...scoreBoth(e, keys, set, every, flags), what, cropFraction: loaded.cropFraction };
 }
 
@@ -197,6 +199,7 @@ export function evaluateCommand(): Command {
     .option('--far-target <far>', 'FAR at which VAL is reported', float, 1e-3)
     .option('--crop-fraction <f>', 'centre crop before resizing (default: the crop the model was trained with)', float)
     .option('--backend <name>', 'compute backend')
+    .option(...ENGINE_FLAG)
     .option('--json', 'JSON output', false)
     .action((flags: EvaluateFlags) => runEvaluate(flags));
 }

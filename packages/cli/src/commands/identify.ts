@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { embedImages, FilesSource, listImages, nearestNeighbours } from '@facenet/core';
-import { loadModelForCommand, thresholdOf } from '../model-loader';
+import { embedderForCommand, ENGINE_FLAG, loadModelForCommand, thresholdOf } from '../model-loader';
 import { float, positiveInt } from '../parse';
 import { Output } from '../output';
 
@@ -11,6 +11,7 @@ interface IdentifyFlags {
   threshold?: number;
   cropFraction?: number;
   backend?: string;
+  engine?: string;
   json: boolean;
 }
 
@@ -20,14 +21,15 @@ async function runIdentify(probe: string, flags: IdentifyFlags): Promise<void> {
   const galleryFiles = listImages(flags.gallery);
   const probes = listImages(probe);
   const { model, manifest, cropFraction } = await loadModelForCommand(flags.checkpoint, flags.backend, out, flags.cropFraction);
+  const embedder = await embedderForCommand(model, flags.engine, out);
   const gallerySource = new FilesSource(galleryFiles, cropFraction);
   const labelOf = new Map<string, string>();
   gallerySource.index.images.forEach((imgs, i) => imgs.forEach((f) => labelOf.set(f, gallerySource.index.names[i] as string)));
   const bar = out.progress('gallery', galleryFiles.length);
-  const g = await embedImages(model, gallerySource, galleryFiles, { onProgress: (d) => bar.update(d) });
+  const g = await embedImages(embedder, gallerySource, galleryFiles, { onProgress: (d) => bar.update(d) });
   bar.stop();
-  const p = await embedImages(model, new FilesSource(probes, cropFraction), probes);
-  model.dispose();
+  const p = await embedImages(embedder, new FilesSource(probes, cropFraction), probes);
+  await embedder.dispose();
   for (const s of [...g.skipped, ...p.skipped]) out.info(`[facenet] skipped ${s.key}: ${s.reason}`);
   const { threshold } = thresholdOf(manifest, flags.threshold);
   const galleryOk = galleryFiles.flatMap((f, i) => (g.ok[i] ? [i] : []));
@@ -63,6 +65,7 @@ export function identifyCommand(): Command {
     .option('--threshold <d>', 'beyond this squared distance a face is unknown', float)
     .option('--crop-fraction <f>', 'centre crop before resizing (default: the crop the model was trained with)', float)
     .option('--backend <name>', 'compute backend')
+    .option(...ENGINE_FLAG)
     .option('--json', 'JSON output', false)
     .action((probe: string, flags: IdentifyFlags) => runIdentify(probe, flags));
 }

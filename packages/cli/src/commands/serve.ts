@@ -1,10 +1,10 @@
 import { Command } from 'commander';
 import { resolve } from 'node:path';
-import { selectBackend } from '@facenet/core';
+import { ImageEmbedder, selectBackend } from '@facenet/core';
 import { ApiTokens, isLoopback, loadTokens } from '@facenet/coordinator';
-import { checkpointEmbedder, Embedder, exportedEmbedder } from '../serve/embedder';
+import { exportedEmbedder } from '../serve/embedder';
 import { createEmbeddingService, DEFAULT_LIMITS } from '../serve/embedding-service';
-import { loadModelForCommand, thresholdOf } from '../model-loader';
+import { embedderForCommand, ENGINE_FLAG, loadModelForCommand, thresholdOf } from '../model-loader';
 import { float, int } from '../parse';
 import { Output } from '../output';
 import { UsageError } from '../errors';
@@ -26,6 +26,7 @@ interface ServeFlags {
   maxDelayMs: number;
   tokensFile?: string;
   backend?: string;
+  engine?: string;
   json: boolean;
 }
 
@@ -46,7 +47,7 @@ async function bestCheckpointOf(
 }
 
 interface Loaded {
-  embedder: Embedder;
+  embedder: ImageEmbedder;
   source: { dir: string; step: number };
   cropFraction: number;
   threshold: { threshold: number; from: string };
@@ -64,7 +65,7 @@ async function loadCheckpoint(flags: ServeFlags, tokens: ApiTokens, out: Output)
   }
   const { model, manifest, cropFraction, dir } = await loadModelForCommand(checkpoint, flags.backend, out, flags.cropFraction);
   return {
-    embedder: checkpointEmbedder(model),
+    embedder: await embedderForCommand(model, flags.engine, out),
     source: { dir, step: manifest.step },
     cropFraction,
     threshold: thresholdOf(manifest, flags.threshold),
@@ -74,7 +75,7 @@ async function loadCheckpoint(flags: ServeFlags, tokens: ApiTokens, out: Output)
 async function loadExport(flags: ServeFlags, out: Output): Promise<Loaded> {
   await selectBackend({ backend: flags.backend, log: (l) => out.info(l) });
   const dir = resolve(flags.model as string);
-  const { embedder, metadata } = await exportedEmbedder(dir);
+  const { embedder, metadata } = await exportedEmbedder(dir, flags.engine, (l) => out.info(l));
   const v = metadata.verification;
   return {
     embedder,
@@ -93,7 +94,7 @@ async function runServe(flags: ServeFlags): Promise<void> {
   const out = new Output(flags.json);
   if ([flags.checkpoint, flags.job, flags.model].filter(Boolean).length !== 1)
     throw new UsageError(
-      'give one of --checkpoint DIR, --job ID (its best checkpoint, from the coordinator at --api) or --model DIR (a tfjs export)',
+      'give one of --checkpoint DIR, --job ID (its best checkpoint, from the coordinator at --api) or --model DIR (an ONNX or tfjs export)',
     );
   const tokens = loadTokens(flags.tokensFile);
   if (!isLoopback(flags.host) && tokens.read.length + tokens.admin.length === 0)
@@ -121,7 +122,7 @@ async function runServe(flags: ServeFlags): Promise<void> {
   );
   const stop = async () => {
     await app.close();
-    loaded.embedder.dispose();
+    await loaded.embedder.dispose();
     process.exit(0);
   };
   process.once('SIGTERM', () => void stop());
@@ -132,7 +133,7 @@ export function serveCommand(): Command {
   return new Command('serve')
     .description('an HTTP embedding service for a checkpoint: POST /v1/embed, /v1/verify, /v1/identify (against a gallery folder)')
     .option('--checkpoint <dir>', 'checkpoint or run folder (the newest step-* is taken)')
-    .option('--model <dir>', 'a TensorFlow.js export (facenet export --format tfjs): serve it instead of a checkpoint')
+    .option('--model <dir>', 'an export (facenet export --format onnx or tfjs): serve it instead of a checkpoint')
     .option('--job <id>', "serve this job's best checkpoint (asks the coordinator at --api; the folder must be readable here)")
     .option('--api <url>', 'coordinator API, for --job', process.env.FACENET_API ?? 'http://127.0.0.1:8080')
     .option('--token <token>', 'coordinator API token, for --job ($FACENET_TOKEN)', process.env.FACENET_TOKEN)
@@ -151,6 +152,7 @@ export function serveCommand(): Command {
       process.env.FACENET_API_TOKENS_FILE,
     )
     .option('--backend <name>', 'compute backend')
+    .option(...ENGINE_FLAG)
     .option('--json', 'JSON ready event on stdout', false)
     .action((flags: ServeFlags) => runServe(flags));
 }

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { embedImages, FilesSource, listImages, squaredDistance } from '@facenet/core';
-import { loadModelForCommand, thresholdOf } from '../model-loader';
+import { embedderForCommand, ENGINE_FLAG, loadModelForCommand, thresholdOf } from '../model-loader';
 import { float } from '../parse';
 import { Output } from '../output';
 import { UsageError } from '../errors';
@@ -10,6 +10,7 @@ interface VerifyFlags {
   threshold?: number;
   cropFraction?: number;
   backend?: string;
+  engine?: string;
   json: boolean;
 }
 
@@ -18,8 +19,9 @@ async function runVerify(a: string, b: string, flags: VerifyFlags): Promise<void
   const files = [...listImages(a), ...listImages(b)];
   if (files.length !== 2) throw new UsageError('verify takes two image files');
   const { model, manifest, cropFraction } = await loadModelForCommand(flags.checkpoint, flags.backend, out, flags.cropFraction);
-  const r = await embedImages(model, new FilesSource(files, cropFraction), files);
-  model.dispose();
+  const embedder = await embedderForCommand(model, flags.engine, out);
+  const r = await embedImages(embedder, new FilesSource(files, cropFraction), files);
+  await embedder.dispose();
   if (r.skipped.length) throw new UsageError(r.skipped.map((s) => s.reason).join('; '));
   const distance = squaredDistance(r.embeddings, 0, r.embeddings, 1, r.dim);
   const { threshold, from } = thresholdOf(manifest, flags.threshold);
@@ -39,6 +41,7 @@ export function verifyCommand(): Command {
     .option('--threshold <d>', "squared-distance threshold (default: from the checkpoint's evaluation)", float)
     .option('--crop-fraction <f>', 'centre crop before resizing (default: the crop the model was trained with)', float)
     .option('--backend <name>', 'compute backend')
+    .option(...ENGINE_FLAG)
     .option('--json', 'JSON output', false)
     .action((a: string, b: string, flags: VerifyFlags) => runVerify(a, b, flags));
 }

@@ -1,29 +1,11 @@
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { EmbeddingModel, ExportMetadata, tf } from '@facenet/core';
+import { ExportMetadata, exportedOnnxEmbedder, ImageEmbedder, tf } from '@facenet/core';
 import { UsageError } from '../errors';
 
-/** What the service needs of a model: its input size, and images [N, S, S, 3] in [-1, 1] -> embeddings [N, D]. */
-export interface Embedder {
-  architecture: string;
-  imageSize: number;
-  embeddingDim: number;
-  embed(images: tf.Tensor4D): tf.Tensor2D;
-  dispose(): void;
-}
-
-export function checkpointEmbedder(model: EmbeddingModel): Embedder {
-  return {
-    architecture: model.config.architecture,
-    imageSize: model.config.imageSize,
-    embeddingDim: model.config.embeddingDim,
-    embed: (images) => model.embed(images),
-    dispose: () => model.dispose(),
-  };
-}
-
 /** A TensorFlow.js graph model written by `facenet export --format tfjs` (model.json, its weights, facenet.json). */
-export async function exportedEmbedder(dir: string): Promise<{ embedder: Embedder; metadata: ExportMetadata }> {
+async function tfjsExportEmbedder(dir: string): Promise<{ embedder: ImageEmbedder; metadata: ExportMetadata }> {
   let json: { modelTopology: object; weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[]; format?: string };
   let metadata: ExportMetadata;
   try {
@@ -43,14 +25,46 @@ export async function exportedEmbedder(dir: string): Promise<{ embedder: Embedde
       format: json.format,
     }),
   );
+  const size = metadata.model.imageSize;
   return {
     metadata,
     embedder: {
+      engine: 'tfjs',
       architecture: `${metadata.model.architecture} (exported)`,
-      imageSize: metadata.model.imageSize,
+      imageSize: size,
       embeddingDim: metadata.model.embeddingDim,
-      embed: (images) => model.execute(images) as tf.Tensor2D,
-      dispose: () => model.dispose(),
+      async embed(pixels, count) {
+        const out = tf.tidy(() => model.execute(tf.tensor4d(pixels, [count, size, size, 3])) as tf.Tensor2D);
+        try {
+          return (await out.data()) as Float32Array;
+        } finally {
+          out.dispose();
+        }
+      },
+      async dispose() {
+        model.dispose();
+      },
     },
   };
+}
+
+/**
+ * A model written by `facenet export`: an ONNX export (model.onnx) runs on ONNX Runtime, a
+ * TensorFlow.js export (model.json) on TensorFlow.js; `engine` may only confirm that choice.
+ */
+export async function exportedEmbedder(
+  dir: string,
+  engine: string | undefined,
+  log: (line: string) => void,
+): Promise<{ embedder: ImageEmbedder; metadata: ExportMetadata }> {
+  const onnx = existsSync(join(dir, 'model.onnx'));
+  const wanted = onnx ? 'onnxruntime' : 'tfjs';
+  if (engine && engine !== 'auto' && engine !== wanted)
+    throw new UsageError(`--engine ${engine}: ${dir} is ${onnx ? 'an ONNX' : 'a TensorFlow.js'} export, which runs on ${wanted}`);
+  if (!onnx) return tfjsExportEmbedder(dir);
+  try {
+    return await exportedOnnxEmbedder(dir, { log });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
 }

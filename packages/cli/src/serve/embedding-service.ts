@@ -6,12 +6,11 @@ import {
   decodeSquare,
   decodeSquareBytes,
   ImageDecodeError,
+  ImageEmbedder,
   scanPeopleFolder,
   SquareImage,
   squaredDistance,
-  tf,
 } from '@facenet/core';
-import { Embedder } from './embedder';
 import { ApiTokens, registerAccessControl } from '@facenet/coordinator';
 import { MicroBatcher } from './micro-batcher';
 
@@ -29,7 +28,8 @@ export interface ServiceLimits {
 export const DEFAULT_LIMITS: ServiceLimits = { maxImages: 32, maxImageBytes: 4 << 20, maxBatch: 32, maxDelayMs: 0 };
 
 export interface EmbeddingServiceOptions {
-  model: Embedder;
+  /** ONNX Runtime on its own thread (or TensorFlow.js, the fallback): the event loop stays free for /healthz. */
+  model: ImageEmbedder;
   /** Centre crop before resizing: the one the model was trained with. */
   cropFraction: number;
   /** Squared distance below which two faces are the same person. */
@@ -114,9 +114,7 @@ export async function createEmbeddingService(o: EmbeddingServiceOptions): Promis
     const per = size * size * 3;
     const data = new Float32Array(batch.length * per);
     batch.forEach((p, i) => data.set(p, i * per));
-    const out = tf.tidy(() => model.embed(tf.tensor4d(data, [batch.length, size, size, 3])));
-    const values = (await out.data()) as Float32Array;
-    out.dispose();
+    const values = await model.embed(data, batch.length);
     images.inc(batch.length);
     return batch.map((_, i) => values.slice(i * dim, (i + 1) * dim));
   };
@@ -162,6 +160,7 @@ export async function createEmbeddingService(o: EmbeddingServiceOptions): Promis
   const info = {
     checkpoint: o.checkpoint,
     architecture: model.architecture,
+    engine: model.engine,
     imageSize: size,
     embeddingDim: dim,
     cropFraction: o.cropFraction,
@@ -224,7 +223,7 @@ function nearestIdentities(g: Gallery, q: Float32Array, k: number): { identity: 
 
 async function embedGallery(
   root: string,
-  model: Embedder,
+  model: ImageEmbedder,
   cropFraction: number,
   embed: (batch: Float32Array[]) => Promise<Float32Array[]>,
   log?: (line: string) => void,
