@@ -11,7 +11,9 @@
  * Adam. Without it the torch columns are skipped with a message. Both sides take the same batch
  * of random images, 10 per identity. Each round runs `steps` project steps, then `steps` torch
  * steps, then three embeddings each; the figures are medians over rounds (first round dropped
- * as warm-up). `--kernels stock` switches the project's own kernels off (tfjs's gradients; the
+ * as warm-up). The embedding is also timed through ONNX Runtime (the project's inference engine:
+ * the exported graph on onnxruntime-node, one thread, as the torch side), the column
+ * `onnxruntime`. `--kernels stock` switches the project's own kernels off (tfjs's gradients; the
  * conv gradients need the cpu backend then). Prints one JSON document.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -101,10 +103,16 @@ async function main(): Promise<void> {
         f();
         return (performance.now() - t0) / 1000;
       };
+      const ort = await core.createEmbedder(m, { engine: 'onnxruntime', threads: 1 });
+      const ortEmbed = async () => {
+        const t0 = performance.now();
+        await ort.embed(images.slice(), n);
+        return (performance.now() - t0) / 1000;
+      };
       const setup = torch
         ? await torch.ask<{ parameters: number; torch: string; threads: number }>({ op: 'setup', model, size, batch: n, threads: 1 })
         : undefined;
-      const ours = { train: [] as number[], embed: [] as number[] };
+      const ours = { train: [] as number[], embed: [] as number[], ortEmbed: [] as number[] };
       const theirs = { train: [] as number[], embed: [] as number[] };
       for (let r = 0; r <= rounds; r++) {
         const keep = r > 0; // round 0 warms both up
@@ -119,6 +127,8 @@ async function main(): Promise<void> {
         for (let s = 0; s < 3; s++) {
           const t = timed(embed);
           if (keep) ours.embed.push(t);
+          const o = await ortEmbed();
+          if (keep) ours.ortEmbed.push(o);
         }
         if (torch) {
           const t = await torch.ask<{ seconds: number[] }>({ op: 'embed', reps: 3 });
@@ -140,6 +150,7 @@ async function main(): Promise<void> {
       const ourEmbed = rate(ours.embed)!;
       const torchTrain = rate(theirs.train);
       const torchEmbed = rate(theirs.embed);
+      const ortEmbedRate = rate(ours.ortEmbed)!;
       results.push({
         model,
         parameters: { project: m.parameterCount, torch: setup?.parameters },
@@ -152,6 +163,9 @@ async function main(): Promise<void> {
           project: ourEmbed,
           torch: torchEmbed,
           ratio: torchEmbed ? Math.round((ourEmbed / torchEmbed) * 100) / 100 : undefined,
+          onnxruntime: ortEmbedRate,
+          onnxruntimeOverTorch: torchEmbed ? Math.round((ortEmbedRate / torchEmbed) * 100) / 100 : undefined,
+          onnxruntimeOverProject: Math.round((ortEmbedRate / ourEmbed) * 100) / 100,
         },
         stepMs: {
           project: Math.round(median(ours.train) * 1000),
@@ -166,6 +180,7 @@ async function main(): Promise<void> {
         },
       });
       x.dispose();
+      await ort.dispose();
       m.dispose();
       process.stderr.write(
         `${JSON.stringify(results[results.length - 1]?.trainImagesPerSecond)} ${JSON.stringify(results[results.length - 1]?.embedImagesPerSecond)}\n`,

@@ -4,9 +4,13 @@
  * among its identity's nearest identities by centroid, plus a random share), measured one after
  * the other in one run; the restricted search's recall against the exact one on --recall-n
  * embeddings; the restricted search with its scan on two threads; and embeddings/s of the
- * checkpoint embedding pass (tiny net on synthetic faces).
+ * checkpoint embedding pass (decode + embed of synthetic faces, --embed-model at its default
+ * size) through TensorFlow.js and through ONNX Runtime (the miner's engine), alternated, two
+ * rounds each after a warm-up, median; `checkpointSeconds` adds the restricted search at n to
+ * the time each engine would take to embed n images at its measured rate.
  *
  *   npx tsx --expose-gc bench/miner-throughput.ts [--n 100000] [--recall-n 20000] [--exact true] [--dim 128] [--per-identity 10] [--big restricted,parallel]
+ *     [--embed-images 2000] [--embed-model inception-small]
  *
  * RSS growth is measured from the RSS before each call; a call made after another starts from a
  * heap the first one grew, so for a fair peak pass one method per process with --big.
@@ -23,6 +27,7 @@ const { values } = parseArgs({
     dim: { type: 'string', default: '128' },
     'per-identity': { type: 'string', default: '10' },
     'embed-images': { type: 'string', default: '2000' },
+    'embed-model': { type: 'string', default: 'inception-small' },
     big: { type: 'string', default: 'restricted,parallel' },
   },
 });
@@ -95,13 +100,21 @@ async function main(): Promise<void> {
 
   const source = new core.SyntheticSource({ identities: 200, imagesPerIdentity: Math.ceil(Number(values['embed-images']) / 200) });
   const keys = source.index.images.flat().slice(0, Number(values['embed-images']));
-  const model = new core.EmbeddingModel({ architecture: 'tiny', imageSize: 48 });
-  await core.embedImages(model, source, keys.slice(0, 64)); // warm-up (renders are cached from here)
-  await core.embedImages(model, source, keys);
-  const t2 = performance.now();
-  await core.embedImages(model, source, keys);
-  const embedSeconds = (performance.now() - t2) / 1000;
+  const model = new core.EmbeddingModel({ architecture: values['embed-model'] as never });
+  const engines = { tfjs: core.tfjsEmbedder(model), onnxruntime: await core.createEmbedder(model, { engine: 'onnxruntime' }) };
+  const embedSeconds = { tfjs: [] as number[], onnxruntime: [] as number[] };
+  for (const e of Object.values(engines)) await core.embedImages(e, source, keys.slice(0, 64)); // warm-up
+  await core.embedImages(engines.tfjs, source, keys); // renders are cached from here
+  for (let round = 0; round < 2; round++)
+    for (const [name, e] of Object.entries(engines)) {
+      const t = performance.now();
+      await core.embedImages(e, source, keys);
+      embedSeconds[name as keyof typeof engines].push((performance.now() - t) / 1000);
+    }
+  await engines.onnxruntime.dispose();
   model.dispose();
+  const perSecond = (xs: number[]) => keys.length / (xs.reduce((a, b) => a + b) / xs.length);
+  const rates = { tfjs: perSecond(embedSeconds.tfjs), onnxruntime: perSecond(embedSeconds.onnxruntime) };
 
   const summary = (r: {
     value: { triplets: unknown[]; stats: { minedFraction: number; semiHard: number; memoryBoundBytes: number } };
@@ -137,7 +150,19 @@ async function main(): Promise<void> {
           recallWithin001: core.miningRecall(exactSmall, restrictedSmall, target, 0.01),
         },
         fullMatrixMB: (n * n * 4) / 2 ** 20,
-        embedding: { model: 'tiny', imageSize: 48, images: keys.length, embeddingsPerSecond: keys.length / embedSeconds },
+        embedding: {
+          model: model.config.architecture,
+          imageSize: model.config.imageSize,
+          images: keys.length,
+          embeddingsPerSecond: rates,
+          onnxruntimeOverTfjs: rates.onnxruntime / rates.tfjs,
+          threads: core.inferenceSettings().threads,
+          checkpointSeconds: restricted && {
+            n,
+            tfjs: n / rates.tfjs + restricted.seconds,
+            onnxruntime: n / rates.onnxruntime + restricted.seconds,
+          },
+        },
       },
       null,
       2,
