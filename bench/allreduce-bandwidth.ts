@@ -11,7 +11,10 @@ import { ringPlace } from '@facenet/protocol';
  *   npx tsx bench/allreduce-bandwidth.ts [--world 2] [--sizes-mb 4,16,64,256] [--reps 5] [--chunk-kb 1024] [--transports tcp,tcp+fp16,grpc]
  *
  * 'tcp+fp16' is the TCP data plane with fp16 compression: its bus bandwidth counts the float32
- * bytes reduced (what the caller gets), so it can exceed the wire's.
+ * bytes reduced (what the caller gets), so it can exceed the wire's. '+tls' runs the transport
+ * under mutual TLS (the default of `facenet up` and the manifests), with an ephemeral CA made
+ * as `facenet up` makes one; `tlsOverPlain` compares it with the same transport without TLS
+ * when both run (e.g. --transports tcp,tcp+tls).
  *
  * Prints JSON: per size the median seconds and GB/s of each method, and each ring / rawTcp.
  * BENCH_CPU_PROF=DIR writes a CPU profile of every child process there.
@@ -38,8 +41,12 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 /** A rank: serves allreduce, runs collectives on command (the ring unless `algorithm` says otherwise). Also forked by bench/allreduce-latency.ts. */
 async function rankProcess(): Promise<void> {
   const { AllreducePeer } = await import('@facenet/worker');
-  const [transport, compression] = values.transport.split('+') as ['tcp' | 'grpc', 'fp16' | undefined];
-  const peer = new AllreducePeer({ chunkBytes: Number(values['chunk-kb']) * 1024, timeoutMs: 600_000, transport });
+  const [transport, ...flags] = values.transport.split('+') as ['tcp' | 'grpc', ...string[]];
+  const compression = flags.includes('fp16') ? 'fp16' : undefined;
+  const tls = flags.includes('tls')
+    ? (JSON.parse(process.env.BENCH_RING_TLS as string) as { ca: string; cert: string; key: string })
+    : undefined;
+  const peer = new AllreducePeer({ chunkBytes: Number(values['chunk-kb']) * 1024, timeoutMs: 600_000, transport, tls });
   const address = await peer.start();
   let world: string[] = [];
   let rank = 0;
@@ -114,6 +121,11 @@ async function main(): Promise<void> {
   if (values.role === 'rank') return rankProcess();
   if (values.role === 'tcp') return tcpReceiver();
   const W = Number(values.world);
+  if (values.transports.includes('tls')) {
+    const { makeRingTls } = await import('../packages/cli/dist/cluster/ephemeral-ca');
+    const t = await makeRingTls();
+    process.env.BENCH_RING_TLS = JSON.stringify({ ca: t.ca, cert: t.cert, key: t.key });
+  }
   const spawnRole = (role: string, transport = 'tcp') =>
     fork(__filename, ['--role', role, '--chunk-kb', values['chunk-kb'], '--transport', transport], {
       execArgv: ['--import', 'tsx', ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [])],
@@ -168,6 +180,12 @@ async function main(): Promise<void> {
         overRawTcp: bus / raw,
         overRawTcpBoth: bus / (row.rawTcpBoth as { GBpsEachWay: number }).GBpsEachWay,
       };
+    }
+    for (const t of transports.filter((x) => x.includes('+tls'))) {
+      const plain = t.replace('+tls', '');
+      if (row[plain])
+        (row[t] as Record<string, number>).tlsOverPlain =
+          (row[plain] as { seconds: number }).seconds / (row[t] as { seconds: number }).seconds;
     }
     row.correct = correct;
     results.push(row);

@@ -1,5 +1,6 @@
 import * as net from 'node:net';
 import * as tls from 'node:tls';
+import { RING_TLS_CIPHERS, RING_TLS_MIN_VERSION } from './ring-tls';
 import { encodeHello, FrameReader, FrameSink, Hello } from './tcp-frames';
 import type { TlsMaterial } from './tcp-data-plane';
 import { HELLO_TIMEOUT_MS } from './tcp-data-plane';
@@ -47,7 +48,10 @@ class DataConnection {
         // and undefined means 'the host' to tls.connect. '' sends none; the certificate is still
         // checked against the IP (checkServerIdentity reads `host`).
         servername: net.isIP(host) ? '' : host,
+        ciphers: RING_TLS_CIPHERS,
+        minVersion: RING_TLS_MIN_VERSION,
       });
+      this.socket.setNoDelay(true);
       this.socket.on('data', consume);
     } else {
       // One reused read buffer: received elements are added into the vector (or copied) at once.

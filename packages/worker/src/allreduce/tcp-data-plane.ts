@@ -3,6 +3,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { canonicalHost, PullStream } from './pull-stream';
+import { RING_TLS_CIPHERS, RING_TLS_MIN_VERSION } from './ring-tls';
 import { decodeHello, errorFrame, frameHeader, FrameType, MAX_HELLO_BYTES } from './tcp-frames';
 
 /**
@@ -136,7 +137,18 @@ export class DataPlaneServer {
       handshake(socket, accept);
     };
     this.server = material
-      ? tls.createServer({ ca: material.ca, cert: material.cert, key: material.key, requestCert: true, rejectUnauthorized: true }, onSocket)
+      ? tls.createServer(
+          {
+            ca: material.ca,
+            cert: material.cert,
+            key: material.key,
+            requestCert: true,
+            rejectUnauthorized: true,
+            ciphers: RING_TLS_CIPHERS,
+            minVersion: RING_TLS_MIN_VERSION,
+          },
+          onSocket,
+        )
       : net.createServer(onSocket);
     this.server.on('tlsClientError', () => {}); // a client without a valid certificate: its socket is closed
   }
