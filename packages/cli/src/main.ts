@@ -11,6 +11,7 @@ import { dataCommand } from './commands/data';
 import { modelsCommand } from './commands/models';
 import { upCommand } from './commands/up';
 import { jobsCommand } from './commands/jobs';
+import { queuesCommand } from './commands/queues';
 import { exportCommand } from './commands/export';
 import { serveCommand } from './commands/serve';
 import { UsageError } from './errors';
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
     modelsCommand(),
     upCommand(),
     jobsCommand(),
+    queuesCommand(),
     exportCommand(),
     serveCommand(),
   ]) {

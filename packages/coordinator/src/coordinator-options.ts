@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { dataRoots, WorkerBudget } from '@facenet/protocol';
 import { ConfigError } from '@facenet/core';
+import { parseQueues, QueueConfig } from './scheduling/queues';
 
 export interface CoordinatorOptions {
   /** @default process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' */
@@ -60,6 +61,8 @@ export interface CoordinatorOptions {
   /** The worker budget admission assumes while no worker is registered (a registered worker's
    * own budget replaces it): a spec whose step exceeds it is refused. @default 16 GiB at 5 GFLOP/s */
   assumedWorkerBudget?: WorkerBudget;
+  /** Team queues: quotas (nominal ranks) and fair-share weights. @default parseQueues(FACENET_QUEUES): `default` only */
+  queues?: QueueConfig[];
 }
 
 export type CompiledCoordinatorOptions = Required<CoordinatorOptions>;
@@ -88,6 +91,7 @@ export function compileCoordinatorOptions(o: CoordinatorOptions = {}): CompiledC
     keepFinishedJobs: o.keepFinishedJobs ?? 1000,
     finishedJobDays: o.finishedJobDays ?? 30,
     assumedWorkerBudget: o.assumedWorkerBudget ?? { memoryBytes: 16 * 2 ** 30, gflops: 5 },
+    queues: o.queues ?? parseQueues(process.env.FACENET_QUEUES),
   };
   if (!Number.isInteger(c.port) || c.port < 0 || c.port > 65535)
     throw new ConfigError(`coordinator option port`, `must be 0-65535, got ${c.port}`);

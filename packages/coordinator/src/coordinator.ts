@@ -109,6 +109,7 @@ export class Coordinator {
       faultSettleMs: this.options.faultSettleMs,
       lateWorkerGraceMs: this.options.lateWorkerGraceMs,
       stateQueryTimeoutMs: this.options.stateQueryTimeoutMs,
+      queues: this.options.queues,
       log,
     });
     this.app = Fastify({ logger: false, bodyLimit: 1 << 20 });
@@ -144,6 +145,8 @@ export class Coordinator {
       indexes: new DatasetIndexStore(this.redis, this.options.prefix),
       workerBudget: async () => largestBudget(await this.membership.alive()) ?? this.options.assumedWorkerBudget,
       stepTimeoutMs: this.options.stepTimeoutMs,
+      queues: this.options.queues.map((q) => q.name),
+      queueStatus: () => this.driver.queueStatus(),
       interrupt: async (job) => {
         const m: AbortMessage = { jobId: job.id, generation: job.generation, interrupt: true };
         await this.redis.publish(redisKeys(this.options.prefix).abortChannel, JSON.stringify(m));

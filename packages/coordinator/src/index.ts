@@ -17,3 +17,7 @@ export { checkpointsToDelete } from './checkpoint-retention';
 export { isLoopback, loadTokens, registerAccessControl } from './api/access';
 export type { ApiTokens, AccessOptions } from './api/access';
 export { queryInteger } from './api/query-integer';
+export { planAllowances } from './scheduling/plan-allowances';
+export type { SchedJob, Schedule, Preemption } from './scheduling/plan-allowances';
+export { parseQueues, DEFAULT_QUEUE } from './scheduling/queues';
+export type { QueueConfig } from './scheduling/queues';

@@ -25,6 +25,9 @@ import { PlanLookup } from './plan-lookup';
 import { planBatch } from './batch-planner';
 import { PlannedStep, StepLedger } from './step-ledger';
 import { planWorldChange, WorldChange } from './world-change';
+import { minRanksOf, PoolScheduler, QueueView } from './scheduling/pool-scheduler';
+import { Preemption } from './scheduling/plan-allowances';
+import { QueueConfig } from './scheduling/queues';
 import { WorldReshaper } from './world-reshaper';
 import { Durability } from './durability';
 import { SentItem, WorkerInboxes } from './worker-inboxes';
@@ -42,6 +45,8 @@ export interface DriverOptions {
   lateWorkerGraceMs: number;
   /** How long a worker may take to say what it holds. */
   stateQueryTimeoutMs: number;
+  /** Team queues: quotas and fair-share weights. */
+  queues: QueueConfig[];
   log: (line: string) => void;
 }
 
@@ -85,6 +90,7 @@ export class JobDriver {
   private readonly durability: Durability;
   private readonly indexes: DatasetIndexStore;
   private stopping = false;
+  private readonly scheduler: PoolScheduler;
 
   constructor(
     private readonly redis: IORedis,
@@ -103,6 +109,7 @@ export class JobDriver {
       checkpointDir: (id) => this.checkpointDir(id),
       stopping: () => this.stopping,
     });
+    this.scheduler = new PoolScheduler(store, metrics, o.queues, o.log);
     this.durability = new Durability(store, this.inboxes, this.ledger, metrics, {
       ...o,
       checkpointDir: (id) => this.checkpointDir(id),
@@ -127,28 +134,52 @@ export class JobDriver {
     return join(this.o.checkpointRoot, jobId);
   }
 
-  /** One scheduling pass: release idle draining workers, start pending jobs on idle workers, drive running ones. */
+  /** GET /v1/queues: each queue as of the last decision, the job holding the reservation, the preemptions in force. */
+  queueStatus(): { queues: QueueView[]; blocked: string | null; preemptions: Preemption[] } {
+    return {
+      queues: this.scheduler.views,
+      blocked: this.scheduler.last?.blocked ?? null,
+      preemptions: this.scheduler.last?.preemptions ?? [],
+    };
+  }
+
+  /**
+   * One scheduling pass: release idle draining workers, decide every active job's ranks
+   * (planAllowances: queues, priorities, gang, backfill, preemption), start pending jobs whose
+   * ranks are idle, drive running ones. A running job gives up or gains ranks at its own next
+   * step boundary (its loop reads the decision).
+   */
   async tick(): Promise<void> {
     if (this.stopping) return;
     const jobs = await this.store.active();
     const alive = await this.membership.alive();
     const busy = new Set(jobs.filter((j) => j.state === 'running').flatMap((j) => j.world.map((w) => w.workerId)));
     for (const w of alive) if (w.draining && !busy.has(w.id)) await this.reshaper.release(w.id);
+    const idleCount = alive.filter((w) => !busy.has(w.id) && !w.draining).length;
+    const schedule = await this.scheduler.decide(jobs, idleCount);
     for (const job of jobs) {
       if (job.state !== 'pending') continue;
+      const allowed = schedule.allowance.get(job.id) ?? 0;
+      if (allowed === 0) continue;
       // A worker whose advertised budget cannot hold this job's step is not offered it.
       const fits = (w: WorkerInfo) => !w.budget || !budgetShortfall(job.train, job.spec.minWorldSize ?? job.spec.worldSize, w.budget);
       const idle = alive.filter((w) => !busy.has(w.id) && !w.draining && fits(w));
-      // Without minWorldSize a new job waits for its full world, and one that ran before continues
-      // on what is there; either way it grows back to worldSize at step boundaries.
-      const need = job.spec.minWorldSize ?? (job.generation === 0 ? job.spec.worldSize : 1);
-      if (idle.length < need) continue;
-      const world = idle.slice(0, job.spec.worldSize);
+      if (idle.length < minRanksOf(job)) continue;
+      const world = idle.slice(0, Math.min(job.spec.worldSize, allowed));
       world.forEach((w) => busy.add(w.id));
+      const backfilled = schedule.backfilled.has(job.id);
+      if (backfilled !== (job.backfilled ?? false)) await this.store.update(job.id, (j) => void (j.backfilled = backfilled));
       // The chosen workers may hold the job's weights (a paused job, a world that shrank below
       // minWorldSize): reshape asks them, and loads the last checkpoint only if none does.
-      await this.reshaper.reshape(job, { survivors: world, leaving: [], lost: [], joiners: [] }, 'starting');
+      await this.reshaper.reshape(
+        job,
+        { survivors: world, leaving: [], lost: [], joiners: [] },
+        backfilled ? 'starting (backfill)' : 'starting',
+      );
     }
+    // Nobody waits at the head of the line: backfilled jobs are ordinary jobs again.
+    if (!schedule.blocked)
+      for (const job of jobs.filter((j) => j.backfilled)) await this.store.update(job.id, (j) => void (j.backfilled = false));
     for (const job of await this.store.inStates(['running'])) {
       if (job.state === 'running' && !this.loops.has(job.id)) {
         const loop = this.drive(job.id)
@@ -213,11 +244,12 @@ export class JobDriver {
     }
   }
 
-  /** The change a job's world needs now (members draining or gone, idle workers to add), if any. */
+  /** The change a job's world needs now (members draining or gone, idle workers to add, ranks the scheduler takes back), if any. */
   private async worldChange(job: JobRecord): Promise<WorldChange | undefined> {
     const alive = await this.membership.alive();
     const running = (await this.store.inStates(['running'])).filter((j) => j.id !== job.id);
-    const change = planWorldChange(job, alive, new Set(running.flatMap((j) => j.world.map((w) => w.workerId))));
+    const cap = this.scheduler.last?.allowance.get(job.id) ?? job.world.length;
+    const change = planWorldChange(job, alive, new Set(running.flatMap((j) => j.world.map((w) => w.workerId))), cap);
     // Members whose registration lapsed but whose process still answers are late, not lost: no
     // change yet (the next look finds them registered again, or confirmed gone).
     if (change?.lost.length && (await this.membership.confirmLost(change.lost, this.o.lateWorkerGraceMs)).length < change.lost.length)

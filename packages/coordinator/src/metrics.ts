@@ -100,6 +100,36 @@ export function createMetrics(sources?: ScrapeSources) {
       labelNames: labels,
       registers: [registry],
     }),
+    preemptions: new Counter({
+      name: 'facenet_queue_preemptions_total',
+      help: 'Ranks taken from running jobs at a step boundary, by the victim queue and why (priority, reclaim, backfill)',
+      labelNames: ['queue', 'reason'],
+      registers: [registry],
+    }),
+    queueRanks: new Gauge({
+      name: 'facenet_queue_running_ranks',
+      help: 'Ranks held by running jobs of the queue',
+      labelNames: ['queue'],
+      registers: [registry],
+    }),
+    queuePending: new Gauge({
+      name: 'facenet_queue_pending_jobs',
+      help: 'Jobs waiting in the queue',
+      labelNames: ['queue'],
+      registers: [registry],
+    }),
+    queueNominal: new Gauge({
+      name: 'facenet_queue_nominal_ranks',
+      help: 'Ranks the queue may always reclaim (its quota)',
+      labelNames: ['queue'],
+      registers: [registry],
+    }),
+    schedulerSeconds: new Histogram({
+      name: 'facenet_scheduler_decision_seconds',
+      help: 'Time of one scheduling decision (planAllowances) over the active jobs',
+      registers: [registry],
+      buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1],
+    }),
     storageFaults: new Counter({
       name: 'facenet_job_storage_faults_total',
       help: 'Checkpoints storage refused (full disk, read-only volume, bad read-back); each pauses the job',

@@ -157,7 +157,8 @@ export class WorldReshaper {
       }
     });
     if (updated.step < before) await this.store.markRolledBack(job.id, updated.step);
-    for (const w of c.leaving) await this.release(w.id);
+    // A drained member may now exit; a preempted one stays, idle, for the job that took it.
+    for (const w of c.leaving) if (w.draining) await this.release(w.id);
     for (const id of c.lost) await this.inboxes.forget(id);
     if (written) await this.ledger.announceCheckpoint(job.id, written.step, written.dir);
     const from = state

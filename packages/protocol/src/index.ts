@@ -34,7 +34,7 @@ export type {
   WorkerJobData,
   WorkerJobResult,
 } from './shard-job';
-export { FINAL_STATES, JOB_STATES, jobView, stepSummary } from './job-record';
+export { FINAL_STATES, JOB_STATES, jobView, stepSummary, MAX_PREEMPTION_RECORDS } from './job-record';
 export type {
   JobState,
   JobRecord,
@@ -45,6 +45,7 @@ export type {
   FaultKind,
   WorldMember,
   CheckpointEntry,
+  PreemptionRecord,
 } from './job-record';
 export { redisKeys } from './redis-keys';
 export type { WorkerInfo } from './redis-keys';

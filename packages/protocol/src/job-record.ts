@@ -82,6 +82,18 @@ export interface FaultRecord {
 }
 
 /** Everything the coordinator knows about a job; stored as JSON in Redis. */
+/** A preemption of a job: who took ranks from it, when, why, and what it kept (0: checkpointed and requeued). */
+export interface PreemptionRecord {
+  at: string;
+  step: number;
+  by: string;
+  from: number;
+  to: number;
+  reason: 'priority' | 'reclaim' | 'backfill';
+}
+
+export const MAX_PREEMPTION_RECORDS = 50;
+
 export interface JobRecord {
   id: string;
   name?: string;
@@ -120,6 +132,10 @@ export interface JobRecord {
   /** The furthest step ever committed (steps below it after a rewind are replays). */
   highWater: number;
   forkedFrom?: { jobId: string; step: number };
+  /** Started on idle ranks while an earlier job waited (backfill): that job may take them back. */
+  backfilled?: boolean;
+  /** Ranks taken from this job by others (newest last, the last 50). */
+  preemptions?: PreemptionRecord[];
   error?: string;
   createdAt: string;
   updatedAt: string;
@@ -133,6 +149,8 @@ export function jobView(j: JobRecord, requested: 'pause' | 'cancel' | null = nul
   return {
     id: j.id,
     name: j.name,
+    queue: j.spec.queue,
+    priority: j.spec.priority,
     state: j.state,
     requested,
     step: j.step,
@@ -150,6 +168,8 @@ export function jobView(j: JobRecord, requested: 'pause' | 'cancel' | null = nul
     nonFiniteRollbacks: j.nonFiniteRollbacks ?? 0,
     recent: j.recent ?? [],
     faults: j.faults,
+    preemptions: j.preemptions ?? [],
+    backfilled: j.backfilled ?? false,
     forkedFrom: j.forkedFrom,
     error: j.error,
     spec: j.spec,

@@ -109,6 +109,13 @@ export const allreduceSpecSchema = z
 export const jobSpecSchema = z
   .object({
     name: z.string().max(200).optional(),
+    /** The team queue it runs under (FACENET_QUEUES lists them; `default` always exists). */
+    queue: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and -, at most 63')
+      .default('default'),
+    /** Within its queue, a higher priority starts first and may take ranks from lower ones at a step boundary. */
+    priority: z.number().int().min(-1000).max(1000).default(0),
     dataset: datasetSchema,
     /** Identities held out of training (seeded choice), for evaluation. */
     holdout: z.number().int().min(0).default(0),

@@ -98,6 +98,19 @@ export const jobRecordSchema: z.ZodType<JobRecord> = z
     // Records from before rewinds were tracked: nothing was ever undone, so the furthest step is this one.
     highWater: int.optional(),
     forkedFrom: z.looseObject({ jobId: z.string(), step: int }).optional(),
+    backfilled: z.boolean().optional(),
+    preemptions: z
+      .array(
+        z.looseObject({
+          at: z.string(),
+          step: int,
+          by: z.string(),
+          from: int,
+          to: int,
+          reason: z.enum(['priority', 'reclaim', 'backfill']),
+        }),
+      )
+      .optional(),
     error: z.string().optional(),
     createdAt: z.string(),
     updatedAt: z.string(),

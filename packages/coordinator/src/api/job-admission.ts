@@ -22,6 +22,8 @@ export interface AdmissionDeps {
   workerBudget: () => Promise<WorkerBudget>;
   /** Steps not finished in this time are abandoned. */
   stepTimeoutMs: number;
+  /** The queues jobs may name. */
+  queues: string[];
 }
 
 /**
@@ -37,6 +39,8 @@ export async function admitSpec(
   const spec = parseJobSpec(body);
   const kind = datasetKind(spec.dataset);
   const issues: Issue[] = [];
+  if (!d.queues.includes(spec.queue))
+    throw new SpecError([{ path: 'queue', message: `no queue "${spec.queue}" (this cluster has ${d.queues.join(', ')}; FACENET_QUEUES)` }]);
   // Locations outside the data roots (paths) or data URLs (a dataset's remote location) are
   // refused before anything looks at them; evaluation files are paths only.
   const evaluationFiles = [

@@ -166,6 +166,13 @@ export function openApiDocument() {
           responses: { 200: { description: 'Evaluator', ...json({ type: ['object', 'null'] }) } },
         },
       },
+      '/v1/queues': {
+        get: {
+          summary:
+            "Team queues as of the scheduler's last decision: quota (nominal ranks), weight, ranks held and borrowed, share of the pool, pending and running jobs, and the job waiting at the head of the line",
+          responses: { 200: { description: 'Queues', ...json({ type: 'object' }) } },
+        },
+      },
       '/v1/workers': {
         get: {
           summary: 'Live workers and their jobs',

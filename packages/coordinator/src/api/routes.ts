@@ -54,6 +54,10 @@ interface Deps {
   stepTimeoutMs: number;
   /** Tells a running job's workers to stop its step in flight (it was cancelled). */
   interrupt: (job: JobRecord) => Promise<void>;
+  /** The queues jobs may name. */
+  queues: string[];
+  /** The queues as of the scheduler's last decision, and the job blocked at the head of the line. */
+  queueStatus: () => { queues: unknown[]; blocked: string | null; preemptions: unknown[] };
 }
 
 const jobsQuery = z
@@ -190,6 +194,7 @@ export function registerRoutes(app: FastifyInstance, d: Deps): void {
     return d.newestPlan(req.params.id);
   });
   app.get('/v1/miner', async () => d.miner());
+  app.get('/v1/queues', async () => d.queueStatus());
   app.get('/v1/evaluator', async () => d.evaluator());
   // The newest `limit` steps, oldest first; X-Next-Cursor pages back to older ones.
   app.get<{ Params: { id: string }; Querystring: unknown }>('/v1/jobs/:id/history', async (req, reply) => {

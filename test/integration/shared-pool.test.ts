@@ -1,0 +1,104 @@
+import { strict as assert } from 'node:assert';
+import { join } from 'node:path';
+import { api, JobView, startCluster, TestCluster, waitFor, waitForState } from '../cluster-helpers';
+import { ORL, tempDir } from '../helpers';
+
+interface HistoryEntry {
+  step: number;
+  replay?: boolean;
+  timings: unknown[];
+}
+interface QueueStatus {
+  queues: { name: string; nominalRanks: number; weight: number; runningRanks: number; pendingJobs: number }[];
+  blocked: string | null;
+}
+
+const spec = (o: object, steps: number) => ({
+  dataset: { kind: 'folder', path: ORL },
+  holdout: 10,
+  checksumEvery: 5,
+  evaluation: { enabled: false },
+  train: {
+    model: { architecture: 'tiny', imageSize: 32 },
+    batch: { P: 8, K: 4 },
+    virtualShards: 4,
+    steps,
+    checkpointEvery: 10,
+    seed: 5,
+    optimizer: { name: 'adam', learningRate: 0.002 },
+  },
+  ...o,
+});
+
+describe('one pool, many teams: priorities and preemption at step boundaries (facenet up --workers 4)', function () {
+  this.timeout(300_000);
+  let t: ReturnType<typeof tempDir>;
+  let cluster: TestCluster;
+
+  before(async () => {
+    t = tempDir('facenet-pool-');
+    cluster = await startCluster(4, join(t.dir, 'ckpt'), { FACENET_QUEUES: 'team-a=2:3,team-b=2:1' });
+  });
+  after(async () => {
+    await cluster?.stop();
+    t?.cleanup();
+  });
+  afterEach(function () {
+    if (this.currentTest?.state === 'failed') console.log(cluster.logs.slice(-60).join('\n'));
+  });
+
+  it('GET /v1/queues lists the queues of FACENET_QUEUES; a job naming another queue is refused naming the field', async () => {
+    const s = await api<QueueStatus>(cluster.url, 'GET', '/v1/queues');
+    assert.deepEqual(
+      s.queues.map((q) => [q.name, q.nominalRanks, q.weight]),
+      [
+        ['default', 0, 1],
+        ['team-a', 2, 3],
+        ['team-b', 2, 1],
+      ],
+    );
+    const res = await fetch(`${cluster.url}/v1/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(spec({ queue: 'team-z' }, 5)),
+    });
+    assert.equal(res.status, 400);
+    const body = (await res.json()) as { issues: { path: string; message: string }[] };
+    assert.deepEqual(body.issues, [
+      { path: 'queue', message: 'no queue "team-z" (this cluster has default, team-a, team-b; FACENET_QUEUES)' },
+    ]);
+  });
+
+  it('a high-priority W=2 job shrinks a running low-priority W=4 job to 2 within 2 steps, runs, and the first grows back to 4; no step lost or re-run', async () => {
+    const STEPS = 60;
+    const low = await api<JobView>(cluster.url, 'POST', '/v1/jobs', spec({ worldSize: 4, minWorldSize: 2, priority: 0 }, STEPS));
+    await waitFor(
+      async () => {
+        const j = await api<JobView>(cluster.url, 'GET', `/v1/jobs/${low.id}`);
+        return j.state === 'running' && j.world.size === 4 && j.step >= 3;
+      },
+      120_000,
+      'the low-priority job to run on 4 ranks',
+    );
+    const high = await api<JobView>(cluster.url, 'POST', '/v1/jobs', spec({ worldSize: 2, minWorldSize: 2, priority: 10 }, 8));
+    const highEnd = await waitForState(cluster.url, high.id, ['completed'], 180_000);
+    assert.deepEqual(highEnd.faults, []);
+    const lowEnd = await waitForState(cluster.url, low.id, ['completed'], 240_000);
+    assert.deepEqual(lowEnd.faults, []);
+
+    const p = lowEnd.preemptions;
+    assert.equal(p.length, 1, JSON.stringify(p));
+    assert.deepEqual([p[0]!.by, p[0]!.from, p[0]!.to, p[0]!.reason], [high.id, 4, 2, 'priority']);
+    const history = await api<HistoryEntry[]>(cluster.url, 'GET', `/v1/jobs/${low.id}/history?limit=500`);
+    assert.deepEqual(
+      history.map((h) => h.step),
+      Array.from({ length: STEPS }, (_, i) => i + 1),
+      'every step once: none lost, none re-run',
+    );
+    const ranks = history.map((h) => h.timings.length);
+    const firstOnTwo = ranks.findIndex((r, i) => r === 2 && i >= p[0]!.step - 1) + 1;
+    assert.ok(firstOnTwo > 0, `the job ran on 2 ranks after the preemption at step ${p[0]!.step}: ${ranks.join(',')}`);
+    assert.ok(firstOnTwo <= p[0]!.step + 2, `shrunk by step ${firstOnTwo}, preempted at step ${p[0]!.step}`);
+    assert.equal(ranks[ranks.length - 1], 4, `grew back to 4 ranks: ${ranks.join(',')}`);
+  });
+});
