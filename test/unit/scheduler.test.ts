@@ -73,11 +73,14 @@ describe('scheduler: quotas, priorities, fair share, gang, backfill and preempti
     const first = planAllowances([job('j0', { worldSize: 2, minRanks: 2, holds: 2 }), head, small], queues, 2);
     assert.equal(first.blocked, 'j1');
     assert.equal(first.allowance.get('j2'), 1);
-    assert.ok(first.backfilled.has('j2'));
+    assert.equal(first.backfilled.get('j2'), 'j1');
     // j0 finished: 3 idle ranks + the backfilled rank = the head's 4.
-    const next = planAllowances([head, { ...small, holds: 1, backfilled: true }], queues, 3);
+    const next = planAllowances([head, { ...small, holds: 1, backfilledFor: 'j1' }], queues, 3);
     assert.deepEqual(next.preemptions, [{ victim: 'j2', to: 0, by: 'j1', reason: 'backfill' }]);
     assert.equal(next.allowance.get('j1'), 4);
+    // Only the head whose reservation it borrowed takes a backfilled job's ranks back.
+    const other = planAllowances([job('j3', { worldSize: 4, minRanks: 4 }), { ...small, holds: 1, backfilledFor: 'j1' }], queues, 3);
+    assert.deepEqual(other.preemptions, []);
   });
 
   it('idle ranks grow a shrunk job back to its worldSize once nobody waits', () => {

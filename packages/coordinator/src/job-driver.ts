@@ -167,19 +167,20 @@ export class JobDriver {
       if (idle.length < minRanksOf(job)) continue;
       const world = idle.slice(0, Math.min(job.spec.worldSize, allowed));
       world.forEach((w) => busy.add(w.id));
-      const backfilled = schedule.backfilled.has(job.id);
-      if (backfilled !== (job.backfilled ?? false)) await this.store.update(job.id, (j) => void (j.backfilled = backfilled));
+      const head = schedule.backfilled.get(job.id);
+      if (head !== job.backfilledFor) await this.store.update(job.id, (j) => void (j.backfilledFor = head));
       // The chosen workers may hold the job's weights (a paused job, a world that shrank below
       // minWorldSize): reshape asks them, and loads the last checkpoint only if none does.
       await this.reshaper.reshape(
         job,
         { survivors: world, leaving: [], lost: [], joiners: [] },
-        backfilled ? 'starting (backfill)' : 'starting',
+        head ? `starting (backfill while ${head} waits)` : 'starting',
       );
     }
-    // Nobody waits at the head of the line: backfilled jobs are ordinary jobs again.
-    if (!schedule.blocked)
-      for (const job of jobs.filter((j) => j.backfilled)) await this.store.update(job.id, (j) => void (j.backfilled = false));
+    // A backfilled job whose head no longer waits (started, paused, gone) is an ordinary job again.
+    const waiting = new Set(jobs.filter((j) => j.state === 'pending').map((j) => j.id));
+    for (const job of jobs.filter((j) => j.backfilledFor && !waiting.has(j.backfilledFor)))
+      await this.store.update(job.id, (j) => void (j.backfilledFor = undefined));
     for (const job of await this.store.inStates(['running'])) {
       if (job.state === 'running' && !this.loops.has(job.id)) {
         const loop = this.drive(job.id)

@@ -132,8 +132,8 @@ export interface JobRecord {
   /** The furthest step ever committed (steps below it after a rewind are replays). */
   highWater: number;
   forkedFrom?: { jobId: string; step: number };
-  /** Started on idle ranks while an earlier job waited (backfill): that job may take them back. */
-  backfilled?: boolean;
+  /** Started on idle ranks while this job waited at the head of the line (backfill): it may take them back. */
+  backfilledFor?: string;
   /** Ranks taken from this job by others (newest last, the last 50). */
   preemptions?: PreemptionRecord[];
   error?: string;
@@ -169,7 +169,7 @@ export function jobView(j: JobRecord, requested: 'pause' | 'cancel' | null = nul
     recent: j.recent ?? [],
     faults: j.faults,
     preemptions: j.preemptions ?? [],
-    backfilled: j.backfilled ?? false,
+    backfilledFor: j.backfilledFor ?? null,
     forkedFrom: j.forkedFrom,
     error: j.error,
     spec: j.spec,

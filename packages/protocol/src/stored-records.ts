@@ -98,7 +98,7 @@ export const jobRecordSchema: z.ZodType<JobRecord> = z
     // Records from before rewinds were tracked: nothing was ever undone, so the furthest step is this one.
     highWater: int.optional(),
     forkedFrom: z.looseObject({ jobId: z.string(), step: int }).optional(),
-    backfilled: z.boolean().optional(),
+    backfilledFor: z.string().optional(),
     preemptions: z
       .array(
         z.looseObject({

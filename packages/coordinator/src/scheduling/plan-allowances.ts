@@ -13,8 +13,8 @@ export interface SchedJob {
   minRanks: number;
   /** Ranks it holds now (0: pending). */
   holds: number;
-  /** Started by backfill while an earlier job waited: that job may take its ranks back. */
-  backfilled?: boolean;
+  /** Started by backfill while this job waited at the head of the line: that job may take its ranks back. */
+  backfilledFor?: string;
 }
 
 /** Why a running job gives up ranks. */
@@ -30,8 +30,8 @@ export interface Schedule {
   /** Ranks each active job may hold after this pass (a pending job starts when its allowance is > 0 and that many ranks are idle). */
   allowance: Map<string, number>;
   preemptions: Preemption[];
-  /** Jobs started by backfill in this pass (the head of the line could not start). */
-  backfilled: Set<string>;
+  /** Jobs started by backfill in this pass, each with the blocked head whose reservation it borrows. */
+  backfilled: Map<string, string>;
   /** The job at the head of the line that could not start, if any: it holds the reservation. */
   blocked?: string;
 }
@@ -54,15 +54,23 @@ interface QueueState {
  * less (reclaim), (c) jobs started by backfill; the least important victims first, each shrunk
  * to its minimum before any is stopped. Otherwise it is `blocked`: later jobs may still start on
  * idle ranks, flagged as backfilled, so the blocked job can take them back at the next boundary
- * (backfill never delays it by more than a step). Idle ranks left over grow running jobs back
+ * (backfill never delays it by more than a step), and may still preempt by priority or reclaim. Idle ranks left over grow running jobs back
  * toward their worldSize, in the same fair-share order.
+ *
+ * `backfill: false` (for comparison) starts nothing behind a blocked head.
  *
  * O(J log J + Q x J) for J active jobs and Q queues; reads nothing but its arguments.
  */
-export function planAllowances(jobs: readonly SchedJob[], queues: readonly QueueConfig[], free: number): Schedule {
+export function planAllowances(
+  jobs: readonly SchedJob[],
+  queues: readonly QueueConfig[],
+  free: number,
+  o: { backfill?: boolean } = {},
+): Schedule {
+  const backfill = o.backfill ?? true;
   const allowance = new Map<string, number>();
   const preemptions: Preemption[] = [];
-  const backfilled = new Set<string>();
+  const backfilled = new Map<string, string>();
   const states = new Map<string, QueueState>(queues.map((q) => [q.name, { config: q, used: 0, pending: [] }]));
   const queueOf = (name: string): QueueState => {
     let s = states.get(name);
@@ -103,7 +111,7 @@ export function planAllowances(jobs: readonly SchedJob[], queues: readonly Queue
     const tq = queueOf(taker.queue);
     const vq = queueOf(victim.queue);
     let reason: Preemption['reason'] | undefined;
-    if (victim.backfilled || backfilled.has(victim.id)) reason = 'backfill';
+    if ((victim.backfilledFor ?? backfilled.get(victim.id)) === taker.id) reason = 'backfill';
     else if (victim.queue === taker.queue && victim.priority < taker.priority) reason = 'priority';
     else if (victim.queue !== taker.queue && vq.used > vq.config.nominalRanks && tq.used + taker.minRanks <= tq.config.nominalRanks)
       reason = 'reclaim';
@@ -113,11 +121,14 @@ export function planAllowances(jobs: readonly SchedJob[], queues: readonly Queue
   let blocked: SchedJob | undefined;
   for (let q = nextQueue(); q; q = nextQueue()) {
     const job = q.pending.shift() as SchedJob;
-    if (free < job.minRanks && !blocked) {
-      // Victims: least important first (backfilled, then lowest priority, then youngest).
+    if (free < job.minRanks) {
+      // Victims: least important first (backfilled, then lowest priority, then youngest). Backfilled
+      // ranks go back only to the head whose reservation they borrowed.
       const candidates = running
         .map((v) => ({ v, r: reclaimable(job, v) }))
-        .filter((c): c is { v: SchedJob; r: { ranks: number; reason: Preemption['reason'] } } => !!c.r)
+        .filter(
+          (c): c is { v: SchedJob; r: { ranks: number; reason: Preemption['reason'] } } => !!c.r && !(blocked && c.r.reason === 'backfill'),
+        )
         .sort(
           (a, b) =>
             Number(b.r.reason === 'backfill') - Number(a.r.reason === 'backfill') || a.v.priority - b.v.priority || b.v.order - a.v.order,
@@ -143,12 +154,12 @@ export function planAllowances(jobs: readonly SchedJob[], queues: readonly Queue
         }
       }
     }
-    if (free >= job.minRanks) {
+    if (free >= job.minRanks && (!blocked || backfill)) {
       const ranks = Math.min(job.worldSize, free);
       allowance.set(job.id, ranks);
       free -= ranks;
       q.used += ranks;
-      if (blocked) backfilled.add(job.id);
+      if (blocked) backfilled.set(job.id, blocked.id);
     } else {
       allowance.set(job.id, 0);
       blocked ??= job;

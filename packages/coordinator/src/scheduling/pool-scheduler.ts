@@ -20,7 +20,7 @@ function schedJob(job: JobRecord, order: number): SchedJob {
     worldSize: job.spec.worldSize,
     minRanks: minRanksOf(job),
     holds: job.state === 'running' ? job.world.length : 0,
-    backfilled: job.backfilled,
+    backfilledFor: job.backfilledFor,
   };
 }
 
