@@ -80,6 +80,35 @@ export function spawnWorker(
   return spawn(process.execPath, [main], { env: { ...process.env, ...own, ...env }, stdio: ['ignore', 'ignore', 'ignore'] });
 }
 
+/** The coordinator as its own process (not under `facenet up`, which would stop with it); resolves with its URL. */
+export function spawnCoordinator(
+  prefix: string,
+  checkpointRoot: string,
+  logs: string[],
+  env: Record<string, string> = {},
+): Promise<{ proc: ChildProcess; url: string }> {
+  const proc = spawn(process.execPath, [join(REPO, 'packages', 'coordinator', 'dist', 'main.js')], {
+    env: { ...process.env, FACENET_PREFIX: prefix, FACENET_CHECKPOINT_ROOT: checkpointRoot, FACENET_API_PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  createInterface({ input: proc.stderr! }).on('line', (l) => logs.push(l));
+  return new Promise((resolve, reject) => {
+    createInterface({ input: proc.stdout! }).on('line', (l) => {
+      if (l.startsWith('{"event":"ready"')) resolve({ proc, url: (JSON.parse(l) as { url: string }).url });
+    });
+    proc.on('exit', (code) => reject(new Error(`the coordinator exited (${code}):\n${logs.join('\n')}`)));
+  });
+}
+
+/** The evaluator as its own process on a cluster's prefix. */
+export function spawnEvaluator(cluster: { prefix: string }, env: Record<string, string> = {}): ChildProcess {
+  const main = join(REPO, 'packages', 'evaluator', 'dist', 'main.js');
+  return spawn(process.execPath, [main], {
+    env: { ...process.env, FACENET_PREFIX: cluster.prefix, ...env },
+    stdio: ['ignore', 'ignore', 'ignore'],
+  });
+}
+
 /** A REST call as the CLI makes it: writes carry a JSON body (the API refuses them otherwise). */
 export async function api<T>(url: string, method: string, path: string, body?: unknown, token?: string): Promise<T> {
   const payload = body ?? (method === 'GET' ? undefined : {});

@@ -1,30 +1,14 @@
 import { strict as assert } from 'node:assert';
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import IORedis from 'ioredis';
 import { redisKeys } from '@facenet/protocol';
 import { deleteKeysUnder, INBOX_GROUP } from '@facenet/service-kit';
-import { api, JobView, spawnWorker, waitFor, waitForState } from '../cluster-helpers';
-import { REPO, tempDir } from '../helpers';
+import { api, JobView, spawnCoordinator, spawnWorker, waitFor, waitForState } from '../cluster-helpers';
+import { tempDir } from '../helpers';
 
 const REDIS = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-
-/** The coordinator as its own process (not under `facenet up`, which would stop with it); resolves with its URL. */
-function spawnCoordinator(prefix: string, checkpointRoot: string, logs: string[]): Promise<{ proc: ChildProcess; url: string }> {
-  const proc = spawn(process.execPath, [join(REPO, 'packages', 'coordinator', 'dist', 'main.js')], {
-    env: { ...process.env, FACENET_PREFIX: prefix, FACENET_CHECKPOINT_ROOT: checkpointRoot, FACENET_API_PORT: '0' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  createInterface({ input: proc.stderr! }).on('line', (l) => logs.push(l));
-  return new Promise((resolve, reject) => {
-    createInterface({ input: proc.stdout! }).on('line', (l) => {
-      if (l.startsWith('{"event":"ready"')) resolve({ proc, url: (JSON.parse(l) as { url: string }).url });
-    });
-    proc.on('exit', (code) => reject(new Error(`the coordinator exited (${code}):\n${logs.join('\n')}`)));
-  });
-}
 
 /**
  * A process dies in the middle of a step and comes back. The coordinator (kill -9 while a step is

@@ -12,6 +12,7 @@ import { modelsCommand } from './commands/models';
 import { upCommand } from './commands/up';
 import { jobsCommand } from './commands/jobs';
 import { queuesCommand } from './commands/queues';
+import { sweepsCommand } from './commands/sweeps';
 import { exportCommand } from './commands/export';
 import { serveCommand } from './commands/serve';
 import { UsageError } from './errors';
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
     upCommand(),
     jobsCommand(),
     queuesCommand(),
+    sweepsCommand(),
     exportCommand(),
     serveCommand(),
   ]) {

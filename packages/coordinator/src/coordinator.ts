@@ -11,8 +11,10 @@ import {
   summarizePlan,
 } from '@facenet/protocol';
 import { connectRedis, logRedisErrors, logThrottled, redactUrl, runCloseSteps, DatasetIndexStore } from '@facenet/service-kit';
-import { isLoopback, loadTokens, registerAccessControl } from './api/access';
-import { registerRoutes } from './api/routes';
+import { hasTokens, isLoopback, loadTokens, registerAccessControl } from './api/access';
+import { cancelJob, registerRoutes, RouteDeps, submitJob } from './api/routes';
+import { SweepRunner } from './sweeps/sweep-runner';
+import { SweepStore } from './sweeps/sweep-store';
 import { AdmissionClient } from './api/admission';
 import { compileCoordinatorOptions, CompiledCoordinatorOptions, CoordinatorOptions } from './coordinator-options';
 import { CoordinatorError } from './errors';
@@ -54,6 +56,9 @@ export class Coordinator {
   private readonly metrics: Metrics;
   private readonly queueDepths: QueueDepths;
   private readonly driver: JobDriver;
+  private readonly sweepRunner: SweepRunner;
+  /** When the sweeps were last advanced (every 2 s: their trials change at evaluations, not steps). */
+  private lastTrialPass = 0;
   private readonly app: FastifyInstance;
   private readonly admission: AdmissionClient;
   private readonly lockToken = randomBytes(8).toString('hex');
@@ -117,7 +122,7 @@ export class Coordinator {
     // API beyond loopback that anyone could drive.
     try {
       const tokens = loadTokens(this.options.apiTokensFile || undefined);
-      if (!isLoopback(this.options.host) && tokens.read.length + tokens.admin.length === 0 && !this.options.allowOpenApi) {
+      if (!isLoopback(this.options.host) && !hasTokens(tokens) && !this.options.allowOpenApi) {
         throw new CoordinatorError(
           `refusing to serve the API on ${this.options.host} without tokens: anyone who reaches it could drive jobs. Set FACENET_API_TOKENS_FILE (lines 'admin:TOKEN', 'read:TOKEN') or FACENET_API_TOKEN_ADMIN, or FACENET_API_OPEN=1 to run open on purpose`,
         );
@@ -126,7 +131,17 @@ export class Coordinator {
     } catch (err) {
       this.startError = err as Error;
     }
-    registerRoutes(this.app, {
+    const sweeps = new SweepStore(this.redis, this.options.prefix);
+    // The runner submits and cancels trials exactly as the API's routes do.
+    this.sweepRunner = new SweepRunner({
+      sweeps,
+      jobs: this.store,
+      evaluations: (id) => routeDeps.evaluations(id),
+      submit: (spec) => submitJob(spec, routeDeps),
+      cancel: (id) => cancelJob(id, routeDeps),
+      log,
+    });
+    const routeDeps: RouteDeps = {
       store: this.store,
       membership: this.membership,
       metrics: () => this.metrics.registry.metrics(),
@@ -160,7 +175,10 @@ export class Coordinator {
         ),
       miner: () => this.registration(redisKeys(this.options.prefix).miner),
       evaluator: () => this.registration(redisKeys(this.options.prefix).evaluator),
-    });
+      sweeps,
+      runner: this.sweepRunner,
+    };
+    registerRoutes(this.app, routeDeps);
   }
 
   private async registration(key: string): Promise<unknown> {
@@ -231,6 +249,10 @@ export class Coordinator {
     this.ticking = true;
     try {
       await this.driver.tick();
+      if (Date.now() - this.lastTrialPass > 2000) {
+        this.lastTrialPass = Date.now();
+        await this.sweepRunner.tick();
+      }
       if (Date.now() - this.lastSweep > 60_000) {
         this.lastSweep = Date.now();
         await this.retention.sweep();

@@ -4,15 +4,12 @@ import { FaceSource } from '@facenet/core';
 import {
   AbortMessage,
   collectiveSecret,
-  FaultKind,
   JobRecord,
   redisKeys,
-  ShardJobResult,
   shardJobId,
   jobDataSource,
   trainingSource,
   WorkerInfo,
-  budgetShortfall,
   ringPlace,
 } from '@facenet/protocol';
 import { DatasetIndexStore } from '@facenet/service-kit';
@@ -25,12 +22,14 @@ import { PlanLookup } from './plan-lookup';
 import { planBatch } from './batch-planner';
 import { PlannedStep, StepLedger } from './step-ledger';
 import { planWorldChange, WorldChange } from './world-change';
-import { minRanksOf, PoolScheduler, QueueView } from './scheduling/pool-scheduler';
+import { PoolScheduler, QueueView } from './scheduling/pool-scheduler';
 import { Preemption } from './scheduling/plan-allowances';
 import { QueueConfig } from './scheduling/queues';
 import { WorldReshaper } from './world-reshaper';
 import { Durability } from './durability';
-import { SentItem, WorkerInboxes } from './worker-inboxes';
+import { WorkerInboxes } from './worker-inboxes';
+import { awaitStepResults, StepFault } from './step-results';
+import { failIfLearningNothing, failRejectedJob } from './job-failures';
 
 export interface DriverOptions {
   prefix: string;
@@ -48,27 +47,6 @@ export interface DriverOptions {
   /** Team queues: quotas and fair-share weights. */
   queues: QueueConfig[];
   log: (line: string) => void;
-}
-
-/** A step that did not commit; `done` fills with the ranks' results as they arrive, even after the fault. */
-class StepFault extends Error {
-  constructor(
-    message: string,
-    readonly kind: FaultKind,
-    readonly done: ShardJobResult[] = [],
-    readonly step?: PlannedStep,
-    readonly stepMs = 0,
-    readonly errorClass?: string,
-  ) {
-    super(message);
-  }
-}
-
-/** The fault a worker's error stands for, by its class (decoded from the failure's envelope). */
-function faultKindOf(err: Error): FaultKind {
-  if (err.name === 'StorageError') return 'storage';
-  if (err.name === 'RejectedJobError') return 'rejected';
-  return 'step-failed';
 }
 
 /**
@@ -157,18 +135,7 @@ export class JobDriver {
     for (const w of alive) if (w.draining && !busy.has(w.id)) await this.reshaper.release(w.id);
     const idleCount = alive.filter((w) => !busy.has(w.id) && !w.draining).length;
     const schedule = await this.scheduler.decide(jobs, idleCount);
-    for (const job of jobs) {
-      if (job.state !== 'pending') continue;
-      const allowed = schedule.allowance.get(job.id) ?? 0;
-      if (allowed === 0) continue;
-      // A worker whose advertised budget cannot hold this job's step is not offered it.
-      const fits = (w: WorkerInfo) => !w.budget || !budgetShortfall(job.train, job.spec.minWorldSize ?? job.spec.worldSize, w.budget);
-      const idle = alive.filter((w) => !busy.has(w.id) && !w.draining && fits(w));
-      if (idle.length < minRanksOf(job)) continue;
-      const world = idle.slice(0, Math.min(job.spec.worldSize, allowed));
-      world.forEach((w) => busy.add(w.id));
-      const head = schedule.backfilled.get(job.id);
-      if (head !== job.backfilledFor) await this.store.update(job.id, (j) => void (j.backfilledFor = head));
+    for (const { job, world, head } of await this.scheduler.starts(schedule, jobs, alive, busy)) {
       // The chosen workers may hold the job's weights (a paused job, a world that shrank below
       // minWorldSize): reshape asks them, and loads the last checkpoint only if none does.
       await this.reshaper.reshape(
@@ -177,10 +144,6 @@ export class JobDriver {
         head ? `starting (backfill while ${head} waits)` : 'starting',
       );
     }
-    // A backfilled job whose head no longer waits (started, paused, gone) is an ordinary job again.
-    const waiting = new Set(jobs.filter((j) => j.state === 'pending').map((j) => j.id));
-    for (const job of jobs.filter((j) => j.backfilledFor && !waiting.has(j.backfilledFor)))
-      await this.store.update(job.id, (j) => void (j.backfilledFor = undefined));
     for (const job of await this.store.inStates(['running'])) {
       if (job.state === 'running' && !this.loops.has(job.id)) {
         const loop = this.drive(job.id)
@@ -225,8 +188,11 @@ export class JobDriver {
           ? { kind: 'worker-lost' as const, reason: `worker(s) ${change.lost.join(', ')} stopped heartbeating between steps` }
           : undefined;
         if (lost) this.metrics.faults.inc({ job_id: id });
+        const drained = change.leaving.filter((w) => w.draining);
+        const preempted = change.leaving.filter((w) => !w.draining);
         const why = [
-          change.leaving.length ? `${change.leaving.map((w) => w.id).join(', ')} drained` : '',
+          drained.length ? `${drained.map((w) => w.id).join(', ')} drained` : '',
+          preempted.length ? `${preempted.map((w) => w.id).join(', ')} preempted (scheduler)` : '',
           change.joiners.length ? `${change.joiners.map((w) => w.id).join(', ')} joined` : '',
         ];
         await this.reshaper.reshape(job, change, why.filter(Boolean).join('; ') || 'world changed', lost);
@@ -256,40 +222,6 @@ export class JobDriver {
     if (change?.lost.length && (await this.membership.confirmLost(change.lost, this.o.lateWorkerGraceMs)).length < change.lost.length)
       return undefined;
     return change;
-  }
-
-  private async waitForAll(job: JobRecord, jobs: SentItem[], done: ShardJobResult[], planned: PlannedStep): Promise<ShardJobResult[]> {
-    const ids = job.world.map((w) => w.workerId);
-    let watching = true;
-    const watch = (async () => {
-      while (watching) {
-        await new Promise((r) => setTimeout(r, 1000));
-        const lapsed = watching ? await this.membership.lapsed(ids) : [];
-        // A late heartbeat is not a death: confirmed lost only if its process is gone or stays silent.
-        const lost = lapsed.length ? await this.membership.confirmLost(lapsed, this.o.lateWorkerGraceMs) : [];
-        if (watching && lost.length)
-          throw new StepFault(`worker(s) ${lost.join(', ')} of the ring stopped heartbeating`, 'worker-lost', done, planned);
-      }
-      return [] as ShardJobResult[];
-    })();
-    try {
-      const all = Promise.all(
-        jobs.map(async (j, r) => {
-          try {
-            const res = (await this.inboxes.result(j, this.o.stepTimeoutMs)) as ShardJobResult;
-            done.push(res);
-            return res;
-          } catch (err) {
-            const e = err as Error;
-            throw new StepFault(`rank ${r} (${ids[r]}): ${e.message}`, faultKindOf(e), done, planned, 0, e.name);
-          }
-        }),
-      );
-      return await Promise.race([all, watch]);
-    } finally {
-      watching = false;
-      watch.catch(() => undefined);
-    }
   }
 
   private async runStep(job: JobRecord): Promise<void> {
@@ -338,7 +270,7 @@ export class JobDriver {
       ),
     );
     const planned: PlannedStep = { mining: mining && { version: mining.version, step: mining.step }, switchTo };
-    const results = await this.waitForAll(job, jobs, [], planned);
+    const results = await awaitStepResults({ inboxes: this.inboxes, membership: this.membership, ...this.o }, job, jobs, [], planned);
     const stepMs = performance.now() - t0;
     const rejected = results.filter((r) => r.nonFinite);
     if (rejected.length === results.length)
@@ -361,7 +293,7 @@ export class JobDriver {
       }
     }
     const committed = await this.ledger.commit(job, results, stepMs, planned, {});
-    if (await this.failIfLearningNothing(committed)) return;
+    if (await failIfLearningNothing(this.store, this.o.log, committed)) return;
     const refused = results.find((r) => r.checkpointError)?.checkpointError;
     if (refused) {
       await this.durability.storageFault(
@@ -376,25 +308,8 @@ export class JobDriver {
     const abort: AbortMessage = { jobId: job.id, generation: job.generation };
     await this.redis.publish(this.keys.abortChannel, JSON.stringify(abort));
     if (f.kind === 'storage') return this.durability.storageFault(job.id, f.message, f.errorClass);
-    if (f.kind === 'rejected') {
-      // A worker refused the job itself as invalid (paths outside its roots, a malformed payload):
-      // every re-plan would be refused alike, so the job fails now, saying why.
-      const reason = `a worker refused the job: ${f.message}`;
-      await this.store.update(job.id, (j) => {
-        j.faults.push({
-          at: new Date().toISOString(),
-          step: j.step,
-          inStep: j.step + 1,
-          generation: j.generation,
-          kind: 'rejected',
-          reason,
-          errorClass: f.errorClass,
-        });
-        transition(j, 'fail', reason);
-      });
-      this.o.log(`[coordinator] job ${job.id}: FAILED: ${reason}`);
-      return;
-    }
+    // A worker refused the job itself as invalid: every re-plan would be refused alike.
+    if (f.kind === 'rejected') return failRejectedJob(this.store, this.o.log, job, f.message, f.errorClass);
     this.metrics.faults.inc({ job_id: job.id });
     // A worker that just died still looks alive until its registration expires.
     await new Promise((r) => setTimeout(r, this.o.faultSettleMs));
@@ -412,20 +327,6 @@ export class JobDriver {
       stepMs: f.stepMs,
       errorClass: f.errorClass,
     });
-  }
-
-  /**
-   * Fails the job when maxStepsWithoutTriplets committed steps in a row formed no triplet while the
-   * triplet loss was on (the ledger counts them): it is training nothing, and would otherwise end "completed".
-   */
-  private async failIfLearningNothing(job: JobRecord): Promise<boolean> {
-    const n = job.spec.maxStepsWithoutTriplets ?? 20; // specs stored before the option have none
-    if (n === 0 || (job.stepsWithoutTriplets ?? 0) < n) return false;
-    const id = job.id;
-    const reason = `no triplet formed in the last ${n} steps (maxStepsWithoutTriplets): every virtual shard needs two identities with two decodable images; check the dataset (the workers log the images they skip as undecodable), train.batch.P and train.virtualShards`;
-    await this.store.update(id, (j) => transition(j, 'fail', reason));
-    this.o.log(`[coordinator] job ${id}: FAILED: ${reason}`);
-    return true;
   }
 
   /** Starts nothing more: job loops end at their next step boundary (the lock or state is gone). */

@@ -134,6 +134,8 @@ export interface JobRecord {
   forkedFrom?: { jobId: string; step: number };
   /** Started on idle ranks while this job waited at the head of the line (backfill): it may take them back. */
   backfilledFor?: string;
+  /** The sweep this job is a trial of. */
+  sweep?: { id: string; trial: number };
   /** Ranks taken from this job by others (newest last, the last 50). */
   preemptions?: PreemptionRecord[];
   error?: string;
@@ -169,6 +171,7 @@ export function jobView(j: JobRecord, requested: 'pause' | 'cancel' | null = nul
     recent: j.recent ?? [],
     faults: j.faults,
     preemptions: j.preemptions ?? [],
+    sweep: j.sweep ?? null,
     backfilledFor: j.backfilledFor ?? null,
     forkedFrom: j.forkedFrom,
     error: j.error,

@@ -14,6 +14,9 @@ export function redisKeys(prefix: string) {
     workerReleased: (id: string) => `${prefix}:worker:${id}:released`,
     /** Sorted set of job ids by creation time. */
     jobs: `${prefix}:jobs`,
+    /** Sorted set of sweep ids by creation time; each sweep's record (JSON) at `sweep`. */
+    sweeps: `${prefix}:sweeps`,
+    sweep: (id: string) => `${prefix}:sweep:${id}`,
     /** Sorted set of the ids of jobs in one state, by creation time: the scheduler reads only the active ones. */
     jobsInState: (state: string) => `${prefix}:jobs:${state}`,
     /** Checkpoint folders some job restores from (a fork's start): retention never deletes them. */

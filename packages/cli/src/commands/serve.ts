@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { resolve } from 'node:path';
 import { ImageEmbedder, selectBackend } from '@facenet/core';
-import { ApiTokens, isLoopback, loadTokens } from '@facenet/coordinator';
+import { ApiTokens, hasTokens, isLoopback, loadTokens } from '@facenet/coordinator';
 import { exportedEmbedder } from '../serve/embedder';
 import { createEmbeddingService, DEFAULT_LIMITS } from '../serve/embedding-service';
 import { embedderForCommand, ENGINE_FLAG, loadModelForCommand, thresholdOf } from '../model-loader';
@@ -97,7 +97,7 @@ async function runServe(flags: ServeFlags): Promise<void> {
       'give one of --checkpoint DIR, --job ID (its best checkpoint, from the coordinator at --api) or --model DIR (an ONNX or tfjs export)',
     );
   const tokens = loadTokens(flags.tokensFile);
-  if (!isLoopback(flags.host) && tokens.read.length + tokens.admin.length === 0)
+  if (!isLoopback(flags.host) && !hasTokens(tokens))
     throw new UsageError(
       `--host ${flags.host} serves beyond this machine: give --tokens-file (or $FACENET_API_TOKEN_READ) so callers must present a token`,
     );

@@ -6,26 +6,49 @@ import { isPublicPage } from './pages';
 
 export type Scope = 'read' | 'admin';
 
-/** Bearer tokens by scope; admin tokens can also read. */
+/** Bearer tokens by scope; admin tokens can also read; a team token reads and steers its queues' jobs only. */
 export interface ApiTokens {
   read: string[];
   admin: string[];
+  teams: { token: string; queues: string[] }[];
 }
 
+/** Who is calling, as the access hook established it ('open': no tokens are configured). */
+export type Caller = { kind: 'open' | 'admin' | 'read' } | { kind: 'team'; queues: string[] };
+
+const callers = new WeakMap<FastifyRequest, Caller>();
+export const callerOf = (req: FastifyRequest): Caller => callers.get(req) ?? { kind: 'open' };
+
+/** Whether the caller may see and steer jobs of `queue` (everyone but a team token of other queues). */
+export const mayUseQueue = (c: Caller, queue: string): boolean => c.kind !== 'team' || c.queues.includes(queue);
+
+export const hasTokens = (t: ApiTokens): boolean => t.read.length + t.admin.length + t.teams.length > 0;
+
 /**
- * Tokens from a file (one `read:TOKEN` or `admin:TOKEN` per line, `#` comments; a Kubernetes
- * Secret mounted as a file) and from FACENET_API_TOKEN_READ / FACENET_API_TOKEN_ADMIN.
+ * Tokens from a file (one `read:TOKEN`, `admin:TOKEN` or `team:QUEUE[,QUEUE...]:TOKEN` per line,
+ * `#` comments; a Kubernetes Secret mounted as a file) and from FACENET_API_TOKEN_READ /
+ * FACENET_API_TOKEN_ADMIN. A team token submits to, sees, pauses, resumes, forks and exports the
+ * jobs of its queues only; other jobs answer 404 to it, as if they did not exist.
  */
 export function loadTokens(file: string | undefined, env: NodeJS.ProcessEnv = process.env): ApiTokens {
-  const t: ApiTokens = { read: [], admin: [] };
+  const t: ApiTokens = { read: [], admin: [], teams: [] };
   if (file) {
     readFileSync(file, 'utf8')
       .split(/\r?\n/)
       .forEach((raw, i) => {
         const line = raw.trim();
         if (!line || line.startsWith('#')) return;
+        const team = /^team:([a-z0-9][a-z0-9-]{0,62}(?:,[a-z0-9][a-z0-9-]{0,62})*):(\S{16,})$/.exec(line);
+        if (team) {
+          t.teams.push({ queues: (team[1] as string).split(','), token: team[2] as string });
+          return;
+        }
         const m = /^(read|admin):(\S{16,})$/.exec(line);
-        if (!m) throw new ConfigError(`${file}:${i + 1}`, `expected 'read:TOKEN' or 'admin:TOKEN' with a token of 16+ characters`);
+        if (!m)
+          throw new ConfigError(
+            `${file}:${i + 1}`,
+            `expected 'read:TOKEN', 'admin:TOKEN' or 'team:QUEUE[,QUEUE...]:TOKEN' with a token of 16+ characters`,
+          );
         t[m[1] as Scope].push(m[2] as string);
       });
   }
@@ -71,7 +94,7 @@ const PUBLIC = new Set(['/healthz', '/metrics', '/v1/openapi.json']);
  * ever sent, so browsers keep other sites from reading answers.
  */
 export function registerAccessControl(app: FastifyInstance, o: AccessOptions): void {
-  const enforceTokens = o.tokens.read.length + o.tokens.admin.length > 0;
+  const enforceTokens = hasTokens(o.tokens);
   const deny = (reply: FastifyReply, code: number, error: string) => reply.code(code).send({ error });
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
     const path = req.url.split('?')[0] as string;
@@ -102,9 +125,14 @@ export function registerAccessControl(app: FastifyInstance, o: AccessOptions): v
         .header('www-authenticate', 'Bearer')
         .send({ error: 'a bearer token is required (Authorization: Bearer <token>; facenet --token or $FACENET_TOKEN)' });
     const admin = oneOf(token, o.tokens.admin);
-    if (!admin && !oneOf(token, o.tokens.read))
+    let team: ApiTokens['teams'][number] | undefined;
+    for (const x of o.tokens.teams) if (oneOf(token, [x.token]) && !admin) team = x; // every one compared: no timing by position
+    const read = !admin && !team && oneOf(token, o.tokens.read);
+    if (!admin && !team && !read)
       return reply.code(401).header('www-authenticate', 'Bearer error="invalid_token"').send({ error: 'unknown token' });
-    if (write && !admin && (o.writeScope ?? 'admin') === 'admin')
+    callers.set(req, admin ? { kind: 'admin' } : team ? { kind: 'team', queues: team.queues } : { kind: 'read' });
+    // A team token writes to its own queues' jobs (the routes check which); a read token writes nothing.
+    if (write && read && (o.writeScope ?? 'admin') === 'admin')
       return deny(reply, 403, 'this token may read but not change jobs (admin scope needed)');
   });
 }

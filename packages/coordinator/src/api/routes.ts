@@ -22,10 +22,14 @@ import { Membership } from '../membership';
 import { openApiDocument } from './openapi';
 import { registerPages } from './pages';
 import { registerExportRoute } from './export-route';
+import { registerTenancy, visibleTo } from './tenancy';
+import { registerSweepRoutes } from './sweep-routes';
+import { SweepRunner } from '../sweeps/sweep-runner';
+import { SweepStore } from '../sweeps/sweep-store';
 import { AdmissionClient, DataVerdict } from './admission';
 import { admitSpec } from './job-admission';
 
-interface Deps {
+export interface RouteDeps {
   store: JobStore;
   membership: Membership;
   metrics: () => Promise<string>;
@@ -56,6 +60,8 @@ interface Deps {
   interrupt: (job: JobRecord) => Promise<void>;
   /** The queues jobs may name. */
   queues: string[];
+  sweeps: SweepStore;
+  runner: SweepRunner;
   /** The queues as of the scheduler's last decision, and the job blocked at the head of the line. */
   queueStatus: () => { queues: unknown[]; blocked: string | null; preemptions: unknown[] };
 }
@@ -122,7 +128,29 @@ export function newJobRecord(
 }
 
 /** Stores the job with its dataset index (first the index: a job never names one that is not stored). */
-async function createJob(job: JobRecord, index: DataVerdict['index'], d: Deps): Promise<void> {
+/** Admits a job spec (SpecError naming each bad field) and stores the new job, pending. */
+export async function submitJob(body: unknown, d: RouteDeps): Promise<JobRecord> {
+  const { spec, train, index } = await admitSpec(body, d);
+  const job = newJobRecord(spec, train);
+  await createJob(job, index, d);
+  return job;
+}
+
+/** Cancels a job: a pending or paused one at once, a running one at its step boundary, made now by an interrupt. */
+export async function cancelJob(id: string, d: Pick<RouteDeps, 'store' | 'interrupt'>): Promise<{ job: JobRecord; requested: boolean }> {
+  const job = await d.store.get(id);
+  if (FINAL_STATES.includes(job.state)) throw new JobStateError(job.id, `is already ${job.state}`);
+  if (job.state === 'running') {
+    // The request is taken at the step boundary; the interrupt makes that boundary now, instead
+    // of after a step that may compute for minutes.
+    await d.store.request(job.id, 'cancel');
+    await d.interrupt(job);
+    return { job, requested: true };
+  }
+  return { job: await d.store.update(job.id, (j) => transition(j, 'cancel')), requested: false };
+}
+
+async function createJob(job: JobRecord, index: DataVerdict['index'], d: RouteDeps): Promise<void> {
   if (index) {
     await d.indexes.put(index.ref.id, index.stored, job.id);
     job.dataIndex = index.ref;
@@ -153,7 +181,8 @@ function checkpointAt(job: JobRecord, step: number | undefined) {
 }
 
 /** The REST API, versioned under /v1. */
-export function registerRoutes(app: FastifyInstance, d: Deps): void {
+export function registerRoutes(app: FastifyInstance, d: RouteDeps): void {
+  registerSweepRoutes(app, d);
   app.setErrorHandler((err, _req, reply) => sendError(reply, err));
   app.get('/healthz', async (_req, reply) => {
     const fatal = d.fatal();
@@ -162,6 +191,7 @@ export function registerRoutes(app: FastifyInstance, d: Deps): void {
   });
   app.get('/metrics', async (_req, reply) => reply.type(d.metricsContentType).send(await d.metrics()));
   app.get('/v1/openapi.json', async () => openApiDocument());
+  registerTenancy(app, (id) => d.store.get(id));
   registerExportRoute(app, { job: (id) => d.store.get(id), evaluations: d.evaluations });
   // The status page (static files that read this API) and the evaluator's reports.
   registerPages(app, {
@@ -170,12 +200,7 @@ export function registerRoutes(app: FastifyInstance, d: Deps): void {
     reportRoot: d.reportRoot,
   });
 
-  app.post('/v1/jobs', async (req, reply) => {
-    const { spec, train, index } = await admitSpec(req.body ?? {}, d);
-    const job = newJobRecord(spec, train);
-    await createJob(job, index, d);
-    return reply.code(201).send(jobView(job));
-  });
+  app.post('/v1/jobs', async (req, reply) => reply.code(201).send(jobView(await submitJob(req.body ?? {}, d))));
   const view = async (j: JobRecord) => jobView(j, await d.store.peekRequest(j.id), await d.evaluations(j.id));
   // Paged, newest first: an array body (as before pages), the next page's cursor in X-Next-Cursor
   // and a Link header; none on the last page.
@@ -186,7 +211,8 @@ export function registerRoutes(app: FastifyInstance, d: Deps): void {
       const next = new URLSearchParams({ limit: String(q.limit), cursor: page.next, ...(q.state ? { state: q.state } : {}) });
       reply.header('x-next-cursor', page.next).header('link', `</v1/jobs?${next.toString()}>; rel="next"`);
     }
-    return Promise.all(page.jobs.map(view));
+    // A team token's page holds its queues' jobs only (a page may come back shorter than `limit`).
+    return Promise.all(page.jobs.filter((j) => visibleTo(req, j)).map(view));
   });
   app.get<{ Params: { id: string } }>('/v1/jobs/:id', async (req) => view(await d.store.get(req.params.id)));
   app.get<{ Params: { id: string } }>('/v1/jobs/:id/plan', async (req) => {
@@ -253,16 +279,8 @@ export function registerRoutes(app: FastifyInstance, d: Deps): void {
   });
 
   app.post<{ Params: { id: string } }>('/v1/jobs/:id/cancel', async (req) => {
-    const job = await d.store.get(req.params.id);
-    if (FINAL_STATES.includes(job.state)) throw new JobStateError(job.id, `is already ${job.state}`);
-    if (job.state === 'running') {
-      // The request is taken at the step boundary; the interrupt makes that boundary now, instead
-      // of after a step that may compute for minutes.
-      await d.store.request(job.id, 'cancel');
-      await d.interrupt(job);
-      return jobView(job, 'cancel');
-    }
-    return jobView(await d.store.update(job.id, (j) => transition(j, 'cancel')));
+    const { job, requested } = await cancelJob(req.params.id, d);
+    return jobView(job, requested ? 'cancel' : null);
   });
 
   app.post<{ Params: { id: string } }>('/v1/jobs/:id/fork', async (req, reply) => {
@@ -281,10 +299,12 @@ export function registerRoutes(app: FastifyInstance, d: Deps): void {
     return reply.code(201).send(jobView(fork));
   });
 
-  app.get('/v1/workers', async () => {
+  app.get('/v1/workers', async (req) => {
     const [alive, jobs] = await Promise.all([d.membership.alive(), d.store.inStates(['running'])]);
     const jobOf = new Map(
-      jobs.filter((j) => j.state === 'running').flatMap((j) => j.world.map((w, rank) => [w.workerId, { job: j.id, rank }] as const)),
+      jobs
+        .filter((j) => j.state === 'running' && visibleTo(req, j))
+        .flatMap((j) => j.world.map((w, rank) => [w.workerId, { job: j.id, rank }] as const)),
     );
     return alive.map((w) => ({ ...w, assignment: jobOf.get(w.id) ?? null }));
   });

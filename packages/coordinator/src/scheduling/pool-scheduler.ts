@@ -1,5 +1,5 @@
-import type { JobRecord } from '@facenet/protocol';
-import { MAX_PREEMPTION_RECORDS } from '@facenet/protocol';
+import type { JobRecord, WorkerInfo } from '@facenet/protocol';
+import { budgetShortfall, MAX_PREEMPTION_RECORDS } from '@facenet/protocol';
 import { JobStore } from '../job-store';
 import { Metrics } from '../metrics';
 import { planAllowances, SchedJob, Schedule } from './plan-allowances';
@@ -75,6 +75,37 @@ export class PoolScheduler {
     readonly queues: QueueConfig[],
     private readonly log: (line: string) => void,
   ) {}
+
+  /**
+   * The pending jobs that start now and on which workers: their allowance is above 0 and enough
+   * idle workers whose budgets hold their step are here (a worker whose advertised budget cannot
+   * hold a job's step is not offered it). Records which head each backfilled job borrows from, and
+   * makes a backfilled job whose head no longer waits an ordinary one. `busy` gains the chosen workers.
+   */
+  async starts(
+    schedule: Schedule,
+    jobs: JobRecord[],
+    alive: WorkerInfo[],
+    busy: Set<string>,
+  ): Promise<{ job: JobRecord; world: WorkerInfo[]; head?: string }[]> {
+    const out: { job: JobRecord; world: WorkerInfo[]; head?: string }[] = [];
+    for (const job of jobs) {
+      const allowed = job.state === 'pending' ? (schedule.allowance.get(job.id) ?? 0) : 0;
+      if (allowed === 0) continue;
+      const fits = (w: WorkerInfo) => !w.budget || !budgetShortfall(job.train, job.spec.minWorldSize ?? job.spec.worldSize, w.budget);
+      const idle = alive.filter((w) => !busy.has(w.id) && !w.draining && fits(w));
+      if (idle.length < minRanksOf(job)) continue;
+      const world = idle.slice(0, Math.min(job.spec.worldSize, allowed));
+      world.forEach((w) => busy.add(w.id));
+      const head = schedule.backfilled.get(job.id);
+      if (head !== job.backfilledFor) await this.store.update(job.id, (j) => void (j.backfilledFor = head));
+      out.push({ job, world, head });
+    }
+    const waiting = new Set(jobs.filter((j) => j.state === 'pending').map((j) => j.id));
+    for (const job of jobs.filter((j) => j.backfilledFor && !waiting.has(j.backfilledFor)))
+      await this.store.update(job.id, (j) => void (j.backfilledFor = undefined));
+    return out;
+  }
 
   async decide(jobs: JobRecord[], idleRanks: number): Promise<Schedule> {
     const t0 = performance.now();

@@ -1,0 +1,233 @@
+import { strict as assert } from 'node:assert';
+import { randomBytes } from 'node:crypto';
+import IORedis from 'ioredis';
+import { stopReason, SweepRunner, SweepStore, sweepView, trialParameters, withParameters } from '@facenet/coordinator';
+import { EvaluationRecord, JobRecord, sweepSpecSchema } from '@facenet/protocol';
+import { deleteKeysUnder } from '@facenet/service-kit';
+
+const REDIS = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const spec = (o: object) => sweepSpecSchema.parse({ base: { dataset: { kind: 'synthetic' } }, ...o });
+const rule = (o: object = {}) => spec({ parameters: [{ path: 'a', values: [1] }], earlyStopping: o }).earlyStopping;
+
+describe('sweeps: parameters, early stopping, the runner', () => {
+  it('grid: every combination once, the last parameter fastest; random: seeded per trial, inside its range', () => {
+    const grid = spec({
+      parameters: [
+        { path: 'train.optimizer.learningRate', values: [0.1, 0.01] },
+        { path: 'train.batch.K', values: [2, 4, 8] },
+      ],
+      search: { kind: 'grid' },
+    });
+    const combos = [0, 1, 2, 3, 4, 5].map((i) => Object.values(trialParameters(grid, i)));
+    assert.deepEqual(combos, [
+      [0.1, 2],
+      [0.1, 4],
+      [0.1, 8],
+      [0.01, 2],
+      [0.01, 4],
+      [0.01, 8],
+    ]);
+    const random = spec({
+      parameters: [
+        { path: 'lr', logUniform: [1e-4, 1e-1] },
+        { path: 'k', intRange: [2, 4] },
+        { path: 'm', uniform: [0.1, 0.3] },
+      ],
+      search: { kind: 'random', seed: 7 },
+    });
+    const draws = Array.from({ length: 200 }, (_, i) => trialParameters(random, i) as { lr: number; k: number; m: number });
+    assert.deepEqual(trialParameters(random, 3), draws[3], 'the same trial is proposed again after a restart');
+    assert.ok(draws.every((d) => d.lr >= 1e-4 && d.lr <= 1e-1 && [2, 3, 4].includes(d.k) && d.m >= 0.1 && d.m <= 0.3));
+    assert.ok(draws.some((d) => d.lr < 1e-3) && draws.some((d) => d.lr > 1e-2), 'log-uniform covers the decades');
+    assert.deepEqual(new Set(draws.map((d) => d.k)), new Set([2, 3, 4]));
+  });
+
+  it('withParameters sets dotted paths on a copy; a grid with a range, or a bad path, is refused naming it', () => {
+    const base = { train: { optimizer: { name: 'adam' } } };
+    const out = withParameters(base, { 'train.optimizer.learningRate': 0.01, 'curriculum.enabled': true });
+    assert.deepEqual(out, { train: { optimizer: { name: 'adam', learningRate: 0.01 } }, curriculum: { enabled: true } });
+    assert.deepEqual(base, { train: { optimizer: { name: 'adam' } } });
+    const grid = sweepSpecSchema.safeParse({ base: {}, parameters: [{ path: 'a', uniform: [0, 1] }], search: { kind: 'grid' } });
+    assert.equal(grid.success, false);
+    assert.deepEqual(
+      grid.error?.issues.map((i) => i.path),
+      [['parameters', 0]],
+    );
+    assert.equal(sweepSpecSchema.safeParse({ base: {}, parameters: [{ path: 'a..b', values: [1] }] }).success, false);
+  });
+
+  it('median stopping: below the median of the others at the same evaluation stops; not before the grace, not without peers', () => {
+    const r = rule({ rule: 'median', graceEvaluations: 2, minTrials: 2 });
+    const others = [
+      { index: 1, scores: [0.5, 0.6, 0.7] },
+      { index: 2, scores: [0.4, 0.5] },
+    ];
+    assert.match(
+      stopReason(r, { index: 0, scores: [0.1, 0.2] }, others) ?? '',
+      /median stopping at evaluation 2: best 0.2000 < median 0.5500 of 2 trials/,
+    );
+    assert.equal(stopReason(r, { index: 0, scores: [0.1] }, others), undefined, 'within the grace');
+    assert.equal(stopReason(r, { index: 0, scores: [0.6, 0.6] }, others), undefined, 'above the median');
+    assert.equal(
+      stopReason(r, { index: 0, scores: [0.1, 0.1, 0.1] }, others.slice(0, 1)),
+      undefined,
+      'one peer at evaluation 3 < minTrials',
+    );
+    assert.equal(stopReason(rule({ rule: 'none' }), { index: 0, scores: [0, 0, 0] }, others), undefined);
+  });
+
+  it('asha: at each rung only the top 1/eta of the trials that reached it continue', () => {
+    const r = rule({ rule: 'asha', graceEvaluations: 1, eta: 3, minTrials: 2 });
+    const trials = [0.9, 0.5, 0.1].map((s, index) => ({ index, scores: [s] }));
+    const verdict = (i: number) =>
+      stopReason(
+        r,
+        trials[i]!,
+        trials.filter((t) => t.index !== i),
+      );
+    assert.equal(verdict(0), undefined);
+    assert.match(verdict(1) ?? '', /asha at rung 1 \(evaluations\): ranked 2 of 3, the top 1 continue/);
+    assert.match(verdict(2) ?? '', /ranked 3 of 3/);
+  });
+
+  describe('the runner, with a deterministic fake evaluator and fake jobs', () => {
+    let redis: IORedis;
+    const prefix = `fnsweep-unit-${randomBytes(4).toString('hex')}`;
+    before(() => void (redis = new IORedis(REDIS)));
+    after(async () => {
+      await deleteKeysUnder(REDIS, prefix);
+      redis.disconnect();
+    });
+
+    /** Jobs that run while their scripted scores are being "evaluated", one evaluation per tick. */
+    function fakeCluster(scripts: number[][]) {
+      const jobs = new Map<string, JobRecord & { ticks: number }>();
+      const cancelled: string[] = [];
+      let n = 0;
+      return {
+        cancelled,
+        tick: () => {
+          for (const j of jobs.values()) {
+            if (j.state !== 'running') continue;
+            j.ticks++;
+            if (j.ticks >= (scripts[Number(j.id.slice(4))] ?? []).length) j.state = 'completed';
+          }
+        },
+        deps: {
+          jobs: {
+            get: async (id: string) => structuredClone(jobs.get(id)!),
+            update: async (id: string, f: (j: JobRecord) => void) => f(jobs.get(id)!),
+          } as never,
+          evaluations: async (id: string) =>
+            (scripts[Number(id.slice(4))] ?? [])
+              .slice(0, jobs.get(id)!.ticks)
+              .map((val, k) => ({ step: (k + 1) * 10, val, auc: 0, accuracy: 0 }) as unknown as EvaluationRecord),
+          submit: async () => {
+            const id = `job-${n++}`;
+            jobs.set(id, {
+              id,
+              state: 'running',
+              ticks: 0,
+              world: [{ workerId: 'w', address: 'x' }],
+              checkpoints: [{ step: 30, dir: `/ckpt/${id}/step-30`, createdAt: '' }],
+            } as never);
+            return jobs.get(id)!;
+          },
+          cancel: async (id: string) => {
+            cancelled.push(id);
+            jobs.get(id)!.state = 'cancelled';
+          },
+          log: () => {},
+        },
+      };
+    }
+
+    it('stops the trailing trial by the median rule, cancels its job, completes with the leader best and its checkpoint', async () => {
+      const sweeps = new SweepStore(redis, prefix);
+      const fake = fakeCluster([
+        [0.5, 0.6, 0.7],
+        [0.1, 0.1, 0.1],
+        [0.45, 0.55, 0.6],
+      ]);
+      const runner = new SweepRunner({ sweeps, ...fake.deps });
+      const s = spec({
+        name: 'unit',
+        parameters: [{ path: 'train.optimizer.learningRate', values: [0.01, 0.00001, 0.003] }],
+        search: { kind: 'grid' },
+        budget: { maxTrials: 3, parallel: 3 },
+        earlyStopping: { rule: 'median', graceEvaluations: 2, minTrials: 2 },
+      });
+      const rec = {
+        id: `sweep-unit-${randomBytes(3).toString('hex')}`,
+        spec: s,
+        state: 'running' as const,
+        trials: [],
+        createdAt: new Date().toISOString(),
+        updatedAt: '',
+      };
+      await sweeps.create(rec);
+      for (let i = 0; i < 8; i++) {
+        await runner.tick();
+        fake.tick();
+      }
+      const done = await sweeps.get(rec.id);
+      assert.equal(done.state, 'completed');
+      assert.deepEqual(
+        done.trials.map((t) => t.state),
+        ['completed', 'stopped', 'completed'],
+      );
+      assert.deepEqual(fake.cancelled, ['job-1']);
+      assert.match(done.trials[1]!.stopReason ?? '', /median stopping at evaluation 2/);
+      const view = await sweepView(done, fake.deps.jobs);
+      assert.deepEqual(
+        view.leaderboard.map((l) => l.index),
+        [0, 2, 1],
+      );
+      assert.deepEqual(
+        [view.best?.trial, view.best?.score, view.best?.step, view.best?.checkpoint?.dir],
+        [0, 0.7, 30, '/ckpt/job-0/step-30'],
+      );
+    });
+
+    it('honours the budget: never more than `parallel` at once, never more than maxTrials; a refused trial is recorded and the sweep goes on', async () => {
+      const sweeps = new SweepStore(redis, prefix);
+      const fake = fakeCluster([[0.1], [0.2], [0.3], [0.4], [0.5]]);
+      let submits = 0;
+      const runner = new SweepRunner({
+        sweeps,
+        ...fake.deps,
+        submit: async () => {
+          if (submits++ === 1) throw new Error('spec refused: train.batch.K: too small');
+          return fake.deps.submit();
+        },
+      });
+      const s = spec({
+        parameters: [{ path: 'x', uniform: [0, 1] }],
+        budget: { maxTrials: 4, parallel: 2 },
+        earlyStopping: { rule: 'none' },
+      });
+      const rec = {
+        id: `sweep-unit-${randomBytes(3).toString('hex')}`,
+        spec: s,
+        state: 'running' as const,
+        trials: [],
+        createdAt: new Date().toISOString(),
+        updatedAt: '',
+      };
+      await sweeps.create(rec);
+      let most = 0;
+      for (let i = 0; i < 10; i++) {
+        await runner.tick();
+        const now = await sweeps.get(rec.id);
+        most = Math.max(most, now.trials.filter((t) => t.state === 'running').length);
+        fake.tick();
+      }
+      const done = await sweeps.get(rec.id);
+      assert.equal(done.state, 'completed');
+      assert.equal(done.trials.length, 4);
+      assert.ok(most <= 2, `at most 2 running at once (saw ${most})`);
+      assert.equal(done.trials[1]!.state, 'failed');
+      assert.match(done.trials[1]!.error ?? '', /too small/);
+    });
+  });
+});
