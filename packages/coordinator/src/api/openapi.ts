@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { JOB_STATES, jobSpecSchema } from '@facenet/protocol';
+import { JOB_STATES, jobSpecSchema, sweepSpecSchema } from '@facenet/protocol';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
@@ -166,6 +166,35 @@ export function openApiDocument() {
           responses: { 200: { description: 'Evaluator', ...json({ type: ['object', 'null'] }) } },
         },
       },
+      '/v1/sweeps': {
+        post: {
+          summary:
+            "Create a sweep: a base job spec, parameters over spec fields by dotted path, grid or seeded random search, an objective from the evaluator, a budget and an early-stopping rule; trials run as ordinary jobs in the base spec's queue",
+          requestBody: { required: true, ...json(ref('SweepSpec')) },
+          responses: {
+            201: { description: 'The new sweep', ...json({ type: 'object' }) },
+            400: { description: 'Invalid sweep spec (each bad field named)' },
+          },
+        },
+        get: {
+          summary: 'Sweeps, newest first (a team token: its queues only)',
+          responses: { 200: { description: 'Sweeps', ...json({ type: 'array', items: { type: 'object' } }) } },
+        },
+      },
+      '/v1/sweeps/{id}': {
+        get: {
+          summary: "A sweep: its trials (parameters, state, scores, stop reason), the leaderboard, and the best trial's best checkpoint",
+          parameters: [idParam],
+          responses: { 200: { description: 'Sweep', ...json({ type: 'object' }) }, 404: { description: 'No such sweep' } },
+        },
+      },
+      '/v1/sweeps/{id}/cancel': {
+        post: {
+          summary: 'Cancel a sweep and its running trials',
+          parameters: [idParam],
+          responses: { 200: { description: 'Sweep', ...json({ type: 'object' }) } },
+        },
+      },
       '/v1/queues': {
         get: {
           summary:
@@ -183,6 +212,7 @@ export function openApiDocument() {
     components: {
       schemas: {
         JobSpec: z.toJSONSchema(jobSpecSchema, { io: 'input', unrepresentable: 'any' }),
+        SweepSpec: z.toJSONSchema(sweepSpecSchema, { io: 'input', unrepresentable: 'any' }),
         Job: {
           type: 'object',
           properties: {
