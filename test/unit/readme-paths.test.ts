@@ -14,17 +14,41 @@ function markdownFiles(): string[] {
 /** Top-level folders a backticked path in any README is read from. */
 const ROOTS = /^(packages|test|deploy|bench|examples|proto|docs|scripts|\.ci)\//;
 
-/** Paths a Markdown file names that do not exist (or leave the repository). */
+/** GitHub's heading anchor: lower case, punctuation other than '-' and '_' dropped, spaces to '-'. */
+const slug = (heading: string) =>
+  heading
+    .replace(/^#+\s*/, '')
+    .trim()
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}_\- ]/gu, '')
+    .replace(/ /g, '-');
+
+/** The anchors of a Markdown file's headings (outside code blocks). */
+function anchorsOf(file: string): Set<string> {
+  const text = readFileSync(file, 'utf8').replace(/```[\s\S]*?```/g, '');
+  return new Set(
+    text
+      .split('\n')
+      .filter((l) => /^#{1,6} /.test(l))
+      .map(slug),
+  );
+}
+
+/** Paths a Markdown file names that do not exist (or leave the repository), and #anchors no heading has. */
 function brokenPaths(file: string): string[] {
   const text = readFileSync(file, 'utf8').replace(/```[\s\S]*?```/g, ''); // code blocks hold commands, not references
   const broken: string[] = [];
   const check = (target: string, from: string) => {
     const path = resolve(from, target.replace(/[#?].*$/, '').replace(/:\d+(-\d+)?$/, ''));
+    const anchor = /#(.+)$/.exec(target)?.[1];
     if (relative(REPO, path).startsWith('..')) broken.push(`${target} (outside the repository)`);
     else if (!existsSync(path)) broken.push(target);
+    else if (anchor && path.endsWith('.md') && !anchorsOf(path).has(anchor)) broken.push(`${target} (no such heading)`);
   };
   for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
-    if (!/^(https?:|mailto:|#)/.test(target as string)) check(target as string, dirname(file));
+    const t = target as string;
+    if (t.startsWith('#')) check(`${relative(dirname(file), file)}${t}`, dirname(file));
+    else if (!/^(https?:|mailto:)/.test(t)) check(t, dirname(file));
   }
   const pkgSrc = file.includes(`${join(REPO, 'packages')}/`) ? join(dirname(file), 'src') : undefined;
   for (const [, token] of text.matchAll(/`([^`\s]+)`/g)) {
@@ -37,7 +61,7 @@ function brokenPaths(file: string): string[] {
 }
 
 describe('README paths', () => {
-  it('every file and folder the READMEs name or link exists inside the repository', () => {
+  it('every file and folder the READMEs and docs name or link exists inside the repository, and every #anchor names a heading', () => {
     const files = markdownFiles();
     assert.ok(files.length >= 5, files.join(', '));
     const broken = files.flatMap((f) => brokenPaths(f).map((p) => `${relative(REPO, f)}: ${p}`));
