@@ -1,51 +1,29 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
-import { FacenetError } from '@facenet/core';
-import { trainCommand } from './commands/train';
-import { embedCommand } from './commands/embed';
-import { verifyCommand } from './commands/verify';
-import { identifyCommand } from './commands/identify';
-import { clusterCommand } from './commands/cluster';
-import { evaluateCommand } from './commands/evaluate';
-import { dataCommand } from './commands/data';
-import { modelsCommand } from './commands/models';
-import { upCommand } from './commands/up';
-import { jobsCommand } from './commands/jobs';
-import { queuesCommand } from './commands/queues';
-import { sweepsCommand } from './commands/sweeps';
-import { exportCommand } from './commands/export';
-import { serveCommand } from './commands/serve';
+import { COMMANDS } from './command-index';
 import { UsageError } from './errors';
 
-export function buildProgram(): Command {
+export const VERSION = '0.1.0';
+
+/**
+ * The program with the command being run fully loaded and every other one as a stub (name and
+ * summary, enough for `facenet --help`); `names` chooses which to load (default: the first
+ * argument, if it names a command).
+ */
+export async function buildProgram(names: string[] = process.argv.slice(2, 3)): Promise<Command> {
   const program = new Command('facenet')
     .description('Train and use FaceNet-style face embeddings (triplet loss, semi-hard mining)')
-    .version('0.1.0')
+    .version(VERSION)
     .showHelpAfterError('(run with --help for usage)');
-  for (const c of [
-    trainCommand(),
-    embedCommand(),
-    verifyCommand(),
-    identifyCommand(),
-    clusterCommand(),
-    evaluateCommand(),
-    dataCommand(),
-    modelsCommand(),
-    upCommand(),
-    jobsCommand(),
-    queuesCommand(),
-    sweepsCommand(),
-    exportCommand(),
-    serveCommand(),
-  ]) {
-    program.addCommand(c);
+  for (const [name, c] of Object.entries(COMMANDS)) {
+    program.addCommand(names.includes(name) ? await c.load() : new Command(name).description(c.summary));
   }
   return program;
 }
 
 /** Known errors print one line, never a stack trace (FACENET_DEBUG=1 shows it). */
 async function main(): Promise<void> {
-  const program = buildProgram();
+  const program = await buildProgram();
   // Commander exits the process itself unless told otherwise, on every (sub)command.
   const overrideExit = (c: Command): void => {
     c.exitOverride();
@@ -61,6 +39,8 @@ async function main(): Promise<void> {
     }
     const e = err as Error;
     process.stderr.write(`error: ${e.message}\n`);
+    // The library is loaded by now (a command ran); its error classes say whether this was expected.
+    const { FacenetError } = await import('@facenet/core');
     if (process.env.FACENET_DEBUG) process.stderr.write(`${e.stack}\n`);
     else if (!(err instanceof FacenetError) && !(err instanceof UsageError))
       process.stderr.write('(unexpected error; set FACENET_DEBUG=1 for the stack trace)\n');
