@@ -97,6 +97,21 @@ describe('facenet data fetch lfw (against a local HTTP server)', function () {
     assert.match(r.stderr, /sha256 mismatch: got [0-9a-f]{64}, expected 0{64}/);
     assert.ok(!existsSync(join(dest, 'images')));
     assert.ok(!existsSync(join(dest, 'lfw-archive.tgz')) && !existsSync(join(dest, 'lfw-archive.tgz.part')));
+    assert.ok(!existsSync(dest), 'the folder this run made is gone too');
+  });
+
+  it('without a reachable server it fails at once, leaves no empty folder, and names --url for a mirror', async () => {
+    const dest = join(t.dir, 'offline');
+    // The default URL, pointed (as the tests must) at a port nothing listens on: what an offline machine sees.
+    const r = await run(process.execPath, [CLI, 'data', 'fetch', 'lfw', '--dest', dest], {
+      env: { ...process.env, FACENET_LFW_URL: 'http://127.0.0.1:9/lfw-deepfunneled.tgz' },
+    }).catch((e: { code: number; stderr: string }) => e);
+    assert.equal((r as { code: number }).code, 1);
+    assert.match(
+      (r as { stderr: string }).stderr,
+      /download http:\/\/127\.0\.0\.1:9\/lfw-deepfunneled\.tgz: .*--url URL \(and --pairs-url URL\)/,
+    );
+    assert.ok(!existsSync(dest), `no empty ${dest} left behind`);
   });
 
   it('reports HTTP errors by status', async () => {

@@ -59,7 +59,7 @@ export class ConfigError extends FacenetError {
 export class DownloadError extends FacenetError {
   constructor(
     readonly url: string,
-    reason: string,
+    readonly reason: string,
   ) {
     super(`download ${url}: ${reason}`);
   }

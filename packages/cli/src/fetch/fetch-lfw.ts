@@ -2,7 +2,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import * as tar from 'tar';
-import { DatasetError, readPairsFile } from '@facenet/core';
+import { DatasetError, DownloadError, readPairsFile } from '@facenet/core';
 import { download, DownloadResult } from './download';
 
 /** Where LFW (deep-funneled) and its pairs are published; override with --url / --pairs-url. */
@@ -47,26 +47,43 @@ export async function fetchLfw(o: FetchLfwOptions): Promise<FetchLfwResult> {
   const dest = resolve(o.dest);
   const imagesDir = join(dest, 'images');
   if (existsSync(imagesDir)) throw new DatasetError(`${imagesDir} already exists; remove it to fetch again`);
+  const createdDest = !existsSync(dest);
   await mkdir(dest, { recursive: true });
   const archivePath = join(dest, 'lfw-archive.tgz');
-  const archive = await download(o.url ?? LFW_DEFAULT_URL, archivePath, {
-    expectedSha256: o.sha256,
-    onProgress: (b, t) => o.onProgress?.('archive', b, t),
-  });
   const pairsFile = join(dest, 'pairs.txt');
-  const pairs = await download(o.pairsUrl ?? LFW_PAIRS_DEFAULT_URL, pairsFile, {
-    expectedSha256: o.pairsSha256,
-    onProgress: (b, t) => o.onProgress?.('pairs', b, t),
-  });
-  readPairsFile(pairsFile); // fail now, naming the line, if it is not a pairs file
-  const tmp = await mkdtemp(join(dest, '.extract-'));
+  const hadPairs = existsSync(pairsFile);
+  let archive: DownloadResult;
+  let pairs: DownloadResult;
   try {
-    await tar.x({ file: archivePath, cwd: tmp, strict: true });
-    await rename(peopleRoot(tmp), imagesDir);
+    archive = await download(o.url ?? LFW_DEFAULT_URL, archivePath, {
+      expectedSha256: o.sha256,
+      onProgress: (b, t) => o.onProgress?.('archive', b, t),
+    });
+    pairs = await download(o.pairsUrl ?? LFW_PAIRS_DEFAULT_URL, pairsFile, {
+      expectedSha256: o.pairsSha256,
+      onProgress: (b, t) => o.onProgress?.('pairs', b, t),
+    });
+    readPairsFile(pairsFile); // fail now, naming the line, if it is not a pairs file
+    const tmp = await mkdtemp(join(dest, '.extract-'));
+    try {
+      await tar.x({ file: archivePath, cwd: tmp, strict: true });
+      await rename(peopleRoot(tmp), imagesDir);
+    } catch (err) {
+      throw new DatasetError(`cannot extract ${archivePath}: ${(err as Error).message}`);
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
   } catch (err) {
-    throw new DatasetError(`cannot extract ${archivePath}: ${(err as Error).message}`);
-  } finally {
-    await rm(tmp, { recursive: true, force: true });
+    // Leave nothing behind that this run made: the archive, a pairs file it wrote, the folder itself.
+    await rm(archivePath, { force: true });
+    if (!hadPairs) await rm(pairsFile, { force: true });
+    if (createdDest && readdirSync(dest).length === 0) await rm(dest, { recursive: true, force: true });
+    if (err instanceof DownloadError && !err.reason.startsWith('sha256 mismatch'))
+      throw new DownloadError(
+        err.url,
+        `${err.reason}; without internet access, download it elsewhere and serve it on your network: --url URL (and --pairs-url URL)`,
+      );
+    throw err;
   }
   await rm(archivePath, { force: true });
   const identities = readdirSync(imagesDir).length;
