@@ -5,7 +5,7 @@ import IORedis from 'ioredis';
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, Browser } from 'playwright-core';
-import { Coordinator } from '@facenet/coordinator';
+import { Coordinator, parseQueues } from '@facenet/coordinator';
 import { redisKeys } from '@facenet/protocol';
 import { deleteKeysUnder } from '@facenet/service-kit';
 import type { EvaluationRecord } from '@facenet/protocol';
@@ -223,6 +223,53 @@ describe('status page in a real browser (Debian chromium, playwright-core)', fun
       await report.close();
     } finally {
       redis.disconnect();
+      await page.close();
+      await coordinator.close();
+      await deleteKeysUnder(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', prefix);
+    }
+  });
+
+  it("a team token's page shows its queue's jobs and sweeps only; the queue panel shows every queue's totals", async () => {
+    const admin = 'status-admin-token-0123456789';
+    const teamA = 'status-team-a-token-0123456789';
+    const tokens = join(t.dir, 'team-tokens');
+    writeFileSync(tokens, `admin:${admin}\nteam:team-a:${teamA}\n`);
+    const prefix = `fnstatus-team-${process.pid}`;
+    const coordinator = new Coordinator(
+      { port: 0, prefix, checkpointRoot: join(t.dir, 'team-ckpt'), apiTokensFile: tokens, queues: parseQueues('team-a=2:1,team-b=2:1') },
+      () => undefined,
+    );
+    await coordinator.start();
+    const page = await browser.newPage();
+    const spec = (queue: string, name: string) => ({
+      name,
+      queue,
+      dataset: { kind: 'folder', path: ORL },
+      holdout: 10,
+      train: { batch: { P: 4, K: 2 }, steps: 2 },
+    });
+    try {
+      const mine = await api<JobView>(coordinator.url, 'POST', '/v1/jobs', spec('team-a', 'a-job'), admin);
+      const theirs = await api<JobView>(coordinator.url, 'POST', '/v1/jobs', spec('team-b', 'b-job'), admin);
+      const sweep = await api<{ id: string }>(
+        coordinator.url,
+        'POST',
+        '/v1/sweeps',
+        { name: 'a-sweep', base: spec('team-a', 'trial'), parameters: [{ path: 'train.steps', values: [2, 3] }], search: { kind: 'grid' } },
+        teamA,
+      );
+      await page.goto(coordinator.url);
+      await page.locator('[data-testid="token"]').waitFor({ state: 'visible' });
+      await page.locator('[data-testid="token"]').fill(teamA);
+      await page.locator('#token-form button').click();
+      await page.locator(`#jobs tr[data-job="${mine.id}"]`).waitFor();
+      assert.equal(await page.locator(`#jobs tr[data-job="${theirs.id}"]`).count(), 0, "team-b's job is not on team-a's page");
+      assert.match(await page.locator(`#jobs tr[data-job="${mine.id}"]`).innerText(), /a-job.*team-a/s);
+      await page.locator('#sweeps tbody tr', { hasText: sweep.id }).waitFor();
+      assert.match(await page.locator('#sweeps tbody tr', { hasText: sweep.id }).innerText(), /a-sweep.*running/s);
+      await waitFor(async () => (await page.locator('#queues tbody tr').count()) === 3, 10_000, 'three queue rows');
+      assert.match(await page.locator('#queues tbody tr', { hasText: 'team-b' }).innerText(), /team-b\s+2\s+1\s+0\s+0\s+0.0%\s+0\s+1/);
+    } finally {
       await page.close();
       await coordinator.close();
       await deleteKeysUnder(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', prefix);

@@ -176,6 +176,33 @@ async function renderDetail(job) {
   });
 }
 
+// The shared pool: each queue as of the scheduler's last decision, and the sweeps with their trials.
+async function renderPool() {
+  const [q, sweeps] = await Promise.all([api('GET', '/v1/queues'), api('GET', '/v1/sweeps')]);
+  $('queue-caption').textContent = q.blocked ? `(waiting at the head of the line: ${q.blocked})` : '';
+  fill($('queues'), q.queues, (row, x) => {
+    cell(row, x.name);
+    cell(row, String(x.nominalRanks));
+    cell(row, String(x.weight));
+    cell(row, String(x.runningRanks));
+    cell(row, String(x.borrowedRanks));
+    cell(row, pct(x.share));
+    cell(row, String(x.runningJobs));
+    cell(row, String(x.pendingJobs));
+  });
+  fill($('sweeps'), sweeps, (row, s) => {
+    const count = (state) => s.trials.filter((t) => t.state === state).length;
+    cell(row, s.name ? `${s.name} (${s.id})` : s.id);
+    cell(row, s.state, `state ${s.state}`);
+    cell(
+      row,
+      `${s.trials.length}/${s.budget.maxTrials}: ${count('running')} / ${count('completed')} / ${count('stopped')} / ${count('failed')}`,
+    );
+    cell(row, `${s.objective.metric} (${s.objective.goal})`);
+    cell(row, s.best ? `★ trial ${s.best.trial}: ${num(s.best.score, 4)} at step ${s.best.step}` : '–', s.best ? 'best' : '');
+  });
+}
+
 async function refresh() {
   try {
     const health = await fetch('/healthz').then((r) => r.json());
@@ -192,6 +219,7 @@ async function refresh() {
         refresh();
       });
       cell(row, j.name ? `${j.name} (${j.id})` : j.id);
+      cell(row, j.priority ? `${j.queue} (priority ${j.priority})` : j.queue);
       cell(row, j.requested ? `${j.state} (${j.requested} asked)` : j.state, `state ${j.state}`);
       const bar = document.createElement('span');
       bar.className = 'bar';
@@ -214,6 +242,7 @@ async function refresh() {
       if (!['completed', 'failed', 'cancelled'].includes(j.state)) actions.append(' ', button('cancel', 'cancel', j));
       cell(row, actions);
     });
+    await renderPool();
     const job = jobs.find((j) => j.id === selected);
     if (job) await renderDetail(job);
     $('updated').textContent = `updated ${new Date().toLocaleTimeString()}`;
