@@ -109,6 +109,11 @@ describe('deployment manifests', () => {
       'facenet_mining_seconds',
       'facenet_worker_nodejs_eventloop_lag_p99_seconds',
       'facenet_coordinator_nodejs_eventloop_lag_p99_seconds',
+      'facenet_queue_running_ranks',
+      'facenet_queue_preemptions_total',
+      'facenet_scheduler_decision_seconds',
+      'facenet_sweep_trials',
+      'facenet_sweep_best_score',
     ])
       assert.ok(queried.includes(q), `no panel shows ${q}`);
   });

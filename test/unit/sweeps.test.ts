@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
 import IORedis from 'ioredis';
-import { stopReason, SweepRunner, SweepStore, sweepView, trialParameters, withParameters } from '@facenet/coordinator';
+import { createMetrics, stopReason, SweepRunner, SweepStore, sweepView, trialParameters, withParameters } from '@facenet/coordinator';
 import { EvaluationRecord, JobRecord, sweepSpecSchema } from '@facenet/protocol';
 import { deleteKeysUnder } from '@facenet/service-kit';
 
@@ -149,7 +149,8 @@ describe('sweeps: parameters, early stopping, the runner', () => {
         [0.1, 0.1, 0.1],
         [0.45, 0.55, 0.6],
       ]);
-      const runner = new SweepRunner({ sweeps, ...fake.deps });
+      const metrics = createMetrics();
+      const runner = new SweepRunner({ sweeps, ...fake.deps, metrics });
       const s = spec({
         name: 'unit',
         parameters: [{ path: 'train.optimizer.learningRate', values: [0.01, 0.00001, 0.003] }],

@@ -140,6 +140,7 @@ export class Coordinator {
       submit: (spec) => submitJob(spec, routeDeps),
       cancel: (id) => cancelJob(id, routeDeps),
       log,
+      metrics: this.metrics,
     });
     const routeDeps: RouteDeps = {
       store: this.store,

@@ -130,6 +130,18 @@ export function createMetrics(sources?: ScrapeSources) {
       registers: [registry],
       buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1],
     }),
+    sweepTrials: new Gauge({
+      name: 'facenet_sweep_trials',
+      help: "A sweep's trials by state (running, completed, stopped, failed, cancelled)",
+      labelNames: ['sweep_id', 'state'],
+      registers: [registry],
+    }),
+    sweepBest: new Gauge({
+      name: 'facenet_sweep_best_score',
+      help: "The best objective score of a sweep's trials so far",
+      labelNames: ['sweep_id'],
+      registers: [registry],
+    }),
     storageFaults: new Counter({
       name: 'facenet_job_storage_faults_total',
       help: 'Checkpoints storage refused (full disk, read-only volume, bad read-back); each pauses the job',

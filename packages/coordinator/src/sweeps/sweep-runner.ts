@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { SpecError } from '@facenet/core';
 import type { EvaluationRecord, JobRecord, SweepRecord, SweepSpec, TrialRecord } from '@facenet/protocol';
 import { JobStore } from '../job-store';
+import { Metrics } from '../metrics';
 import { stopReason, TrialScores } from './early-stopping';
 import { SweepStore } from './sweep-store';
 import { searchSize, trialParameters, withParameters } from './trial-parameters';
@@ -14,6 +15,8 @@ export interface SweepRunnerDeps {
   submit: (spec: unknown) => Promise<JobRecord>;
   cancel: (jobId: string) => Promise<unknown>;
   log: (line: string) => void;
+  /** Gauges of each sweep's trials by state and its best score (Grafana's sweep panels). */
+  metrics?: Pick<Metrics, 'sweepTrials' | 'sweepBest'>;
 }
 
 /** The objective of one evaluation, or undefined when the evaluator could not resolve it. */
@@ -49,8 +52,19 @@ export class SweepRunner {
     this.last = now;
     for (const s of await this.d.sweeps.list(1000)) {
       if (s.state !== 'running') continue;
-      await this.d.sweeps.update(s.id, (rec) => this.advance(rec, elapsed));
+      const rec = await this.d.sweeps.update(s.id, (r) => this.advance(r, elapsed));
+      this.export(rec);
     }
+  }
+
+  private export(s: SweepRecord): void {
+    const m = this.d.metrics;
+    if (!m) return;
+    for (const state of ['running', 'completed', 'stopped', 'failed', 'cancelled'] as const)
+      m.sweepTrials.set({ sweep_id: s.id, state }, s.trials.filter((t) => t.state === state).length);
+    const scores = s.trials.flatMap((t) => (t.best ? [t.best.score] : []));
+    if (scores.length)
+      m.sweepBest.set({ sweep_id: s.id }, s.spec.objective.goal === 'maximize' ? Math.max(...scores) : Math.min(...scores));
   }
 
   private async advance(s: SweepRecord, elapsed: number): Promise<void> {
