@@ -1,7 +1,16 @@
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
 import IORedis from 'ioredis';
-import { createMetrics, stopReason, SweepRunner, SweepStore, sweepView, trialParameters, withParameters } from '@facenet/coordinator';
+import {
+  createMetrics,
+  newSweepRecord,
+  stopReason,
+  SweepRunner,
+  SweepStore,
+  sweepView,
+  trialParameters,
+  withParameters,
+} from '@facenet/coordinator';
 import { EvaluationRecord, JobRecord, sweepSpecSchema } from '@facenet/protocol';
 import { deleteKeysUnder } from '@facenet/service-kit';
 
@@ -158,14 +167,7 @@ describe('sweeps: parameters, early stopping, the runner', () => {
         budget: { maxTrials: 3, parallel: 3 },
         earlyStopping: { rule: 'median', graceEvaluations: 2, minTrials: 2 },
       });
-      const rec = {
-        id: `sweep-unit-${randomBytes(3).toString('hex')}`,
-        spec: s,
-        state: 'running' as const,
-        trials: [],
-        createdAt: new Date().toISOString(),
-        updatedAt: '',
-      };
+      const rec = newSweepRecord(s);
       await sweeps.create(rec);
       for (let i = 0; i < 8; i++) {
         await runner.tick();
@@ -207,14 +209,7 @@ describe('sweeps: parameters, early stopping, the runner', () => {
         budget: { maxTrials: 4, parallel: 2 },
         earlyStopping: { rule: 'none' },
       });
-      const rec = {
-        id: `sweep-unit-${randomBytes(3).toString('hex')}`,
-        spec: s,
-        state: 'running' as const,
-        trials: [],
-        createdAt: new Date().toISOString(),
-        updatedAt: '',
-      };
+      const rec = newSweepRecord(s);
       await sweeps.create(rec);
       let most = 0;
       for (let i = 0; i < 10; i++) {

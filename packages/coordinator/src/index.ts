@@ -20,6 +20,7 @@ export { queryInteger } from './api/query-integer';
 export { planAllowances } from './scheduling/plan-allowances';
 export type { SchedJob, Schedule, Preemption } from './scheduling/plan-allowances';
 export { parseQueues, DEFAULT_QUEUE } from './scheduling/queues';
+export type { QueueView } from './scheduling/pool-scheduler';
 export type { QueueConfig } from './scheduling/queues';
 export { SweepRunner, sweepView, newSweepRecord } from './sweeps/sweep-runner';
 export { SweepStore } from './sweeps/sweep-store';

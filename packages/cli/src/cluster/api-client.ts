@@ -1,3 +1,4 @@
+import type { Command } from 'commander';
 /** The coordinator REST API as the CLI uses it: calls, one-line job summaries, progress watching. */
 import type { JobView } from '@facenet/protocol';
 import { Output, pct } from '../output';
@@ -15,6 +16,14 @@ export interface ApiTarget {
  * A REST call; API errors become one line (with each invalid field for a 400). Writes always
  * carry a JSON body: the API refuses state changes without one (cross-site protection).
  */
+/** The options every command that calls the coordinator takes: --api, --token (its scope said by `tokenHelp`), --json. */
+export function withApiOptions(c: Command, tokenHelp: string): Command {
+  return c
+    .option('--api <url>', 'coordinator URL ($FACENET_API)', process.env.FACENET_API ?? 'http://127.0.0.1:8080')
+    .option('--token <token>', `API bearer token ($FACENET_TOKEN; ${tokenHelp})`, process.env.FACENET_TOKEN)
+    .option('--json', 'JSON output', false);
+}
+
 export async function api<T>(target: string | ApiTarget, method: string, path: string, body?: unknown): Promise<T> {
   return (await apiWithHeaders<T>(target, method, path, body)).data;
 }

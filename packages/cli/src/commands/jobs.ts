@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { int, readSpecFile } from '../parse';
 import { Output } from '../output';
-import { api, apiPage, JobView, line, watch } from '../cluster/api-client';
+import { api, apiPage, JobView, line, watch, withApiOptions } from '../cluster/api-client';
 
 interface ApiFlags {
   api: string;
@@ -11,16 +11,7 @@ interface ApiFlags {
 
 export function jobsCommand(): Command {
   const jobs = new Command('jobs').description('launch, watch and steer jobs on a running cluster (facenet up)');
-  const withApi = (c: Command) =>
-    c
-      .option('--api <url>', 'coordinator URL ($FACENET_API)', process.env.FACENET_API ?? 'http://127.0.0.1:8080')
-      .option(
-        '--token <token>',
-        'API bearer token ($FACENET_TOKEN; read scope for get/list, admin to change jobs)',
-        process.env.FACENET_TOKEN,
-      )
-      .option('--json', 'JSON output', false);
-
+  const withApi = (c: Command) => withApiOptions(c, 'read scope for get/list, admin to change jobs');
   withApi(jobs.command('create').argument('<spec>', 'job spec (YAML or JSON)').option('--watch', 'follow progress until it ends', false))
     .description('create a job from a spec file')
     .action(async (spec: string, flags: ApiFlags & { watch: boolean }) => {

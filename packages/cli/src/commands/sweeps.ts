@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { readSpecFile } from '../parse';
 import { Output } from '../output';
-import { api } from '../cluster/api-client';
+import { api, withApiOptions } from '../cluster/api-client';
 
 interface SweepView {
   id: string;
@@ -42,11 +42,7 @@ export function sweepsCommand(): Command {
   const sweeps = new Command('sweeps').description(
     'search recipes: trials as jobs, losers stopped early by the evaluator’s scores (POST /v1/sweeps)',
   );
-  const withApi = (c: Command) =>
-    c
-      .option('--api <url>', 'coordinator URL ($FACENET_API)', process.env.FACENET_API ?? 'http://127.0.0.1:8080')
-      .option('--token <token>', 'API bearer token ($FACENET_TOKEN)', process.env.FACENET_TOKEN)
-      .option('--json', 'JSON output', false);
+  const withApi = (c: Command) => withApiOptions(c, 'read scope to look, admin or a team token of the queue to create or cancel');
   withApi(sweeps.command('create').argument('<spec>', 'sweep spec (YAML or JSON)').option('--watch', 'follow until it ends', false))
     .description('create a sweep from a spec file')
     .action(async (spec: string, flags: ApiFlags & { watch: boolean }) => {
