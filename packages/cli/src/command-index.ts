@@ -12,7 +12,10 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
     summary: 'train an embedding model in this process (built-in synthetic faces unless --data)',
     load: async () => (await import('./commands/train.js')).trainCommand(),
   },
-  embed: { summary: 'embed an image or every image under a folder', load: async () => (await import('./commands/embed.js')).embedCommand() },
+  embed: {
+    summary: 'embed an image or every image under a folder',
+    load: async () => (await import('./commands/embed.js')).embedCommand(),
+  },
   verify: {
     summary: 'are two face images the same person? (squared distance against the threshold)',
     load: async () => (await import('./commands/verify.js')).verifyCommand(),
