@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Creates the Secret every facenet pod reads (`facenet-secrets`): a random Redis password, API
-# tokens (one admin, one read), and a CA with one worker certificate for mutual TLS on the
+# tokens (one admin, one read), the key the coordinator signs work items with (workers run no
+# other: anyone who can write to Redis could otherwise hand them a step), and a CA with one worker certificate for mutual TLS on the
 # allreduce ring (names: *.facenet-worker.<namespace>.svc[.cluster.local], any number of pods).
 #
 #   deploy/k8s/make-secrets.sh [namespace]             # creates it in the cluster (kubectl apply)
@@ -25,7 +26,7 @@ admin="$(openssl rand -hex 24)"
 read_token="$(openssl rand -hex 24)"
 printf '# facenet API tokens\nadmin:%s\nread:%s\n' "$admin" "$read_token" > api-tokens
 kubectl create secret generic facenet-secrets --namespace "$ns" --dry-run=client -o yaml \
-  --from-literal=redis-password="$(openssl rand -hex 24)" --from-file=api-tokens \
+  --from-literal=redis-password="$(openssl rand -hex 24)" --from-literal=work-key="$(openssl rand -hex 32)" --from-file=api-tokens \
   --from-file=ca.crt --from-file=tls.crt --from-file=tls.key > secret.yaml
 if [ "${DRY_RUN:-0}" = 1 ]; then cat secret.yaml; else kubectl apply -f secret.yaml; fi
 echo "facenet API tokens (shown once): admin ${admin}  read ${read_token}" >&2

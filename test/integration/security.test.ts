@@ -284,6 +284,47 @@ describe('security: the API, the queue and the data refuse what does not belong'
     }
   });
 
+  it('a worker with FACENET_WORK_KEY runs only items signed with it: unsigned and wrongly signed ones are refused unrun and counted', async () => {
+    const prefix = `fnsec-${randomBytes(4).toString('hex')}`;
+    prefixes.push(prefix);
+    const key = randomBytes(32).toString('hex');
+    const worker = spawnWorker(
+      { prefix, checkpointRoot: join(t.dir, 'signed-ckpt') },
+      { FACENET_WORKER_ID: 'signed', FACENET_WORK_KEY: key },
+    );
+    const redis = new IORedis(REDIS, { maxRetriesPerRequest: null });
+    const inbox = redisKeys(prefix).workerInbox('signed');
+    const unsigned = new WorkDispatch(redis, redisKeys(prefix).workResults, () => undefined);
+    const otherKey = new WorkDispatch(redis, redisKeys(prefix).workResults, () => undefined, Buffer.from(randomBytes(32).toString('hex')));
+    const signed = new WorkDispatch(redis, redisKeys(prefix).workResults, () => undefined, Buffer.from(key));
+    try {
+      await waitFor(async () => (await redis.exists(redisKeys(prefix).worker('signed'))) === 1, 30000, 'the worker to register');
+      // A state query with a checkpointDir would make the worker write its weights: the most a forged item could ask.
+      const query = { kind: 'state', jobId: 'victim', checkpointDir: join(t.dir, 'signed-ckpt', 'victim', 'step-000041') };
+      for (const [dispatch, id, why] of [
+        [unsigned, 'unsigned-item', 'unsigned'],
+        [otherKey, 'other-key-item', 'bad signature'],
+      ] as const) {
+        await dispatch.send(inbox, id, query);
+        await assert.rejects(dispatch.answer(id, 30000), (err: Error) => {
+          assert.equal(err.name, 'RejectedJobError');
+          assert.match(err.message, new RegExp(`refused ${id}: ${why}; this worker runs only work signed with its FACENET_WORK_KEY`));
+          return true;
+        });
+      }
+      await signed.send(inbox, 'signed-item', { kind: 'state', jobId: 'victim' });
+      assert.equal(await signed.answer('signed-item', 30000), null, 'a signed query runs (the worker holds nothing)');
+      const info = JSON.parse((await redis.get(redisKeys(prefix).worker('signed'))) as string) as { metrics: string };
+      const metrics = await (await fetch(`http://${info.metrics}/metrics`)).text();
+      assert.match(metrics, /facenet_worker_refused_items_total\{reason="unsigned"\} 1/);
+      assert.match(metrics, /facenet_worker_refused_items_total\{reason="bad signature"\} 1/);
+    } finally {
+      for (const d of [unsigned, otherKey, signed]) await d.close();
+      worker.kill('SIGKILL');
+      redis.disconnect();
+    }
+  });
+
   it("a worker opens only its dataset's own images and writes only to its job's folder: forged keys, links out of the dataset, another job's folder, a linked weights file", async () => {
     const prefix = `fnsec-${randomBytes(4).toString('hex')}`;
     prefixes.push(prefix);

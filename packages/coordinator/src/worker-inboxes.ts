@@ -1,6 +1,6 @@
 import IORedis from 'ioredis';
 import { redisKeys, WorkerJobData, WorkerJobResult } from '@facenet/protocol';
-import { WorkDispatch } from '@facenet/service-kit';
+import { WorkDispatch, workKeyFromEnv } from '@facenet/service-kit';
 
 /** An item sent to a worker: what `result` waits for. */
 export interface SentItem {
@@ -22,7 +22,8 @@ export class WorkerInboxes {
     log: (line: string) => void,
   ) {
     this.keys = redisKeys(prefix);
-    this.dispatch = new WorkDispatch(redis, this.keys.workResults, log);
+    // Items are signed when FACENET_WORK_KEY is set: workers holding the key run nothing else.
+    this.dispatch = new WorkDispatch(redis, this.keys.workResults, log, workKeyFromEnv());
   }
 
   /** Sends one item (a shard job or a state query) to the worker's inbox, listening for its answer first. */

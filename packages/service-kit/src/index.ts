@@ -21,3 +21,4 @@ export { compressIndex, DatasetIndexStore } from './dataset-index-store';
 export { WorkInbox, inboxDepth, entryFields, INBOX_GROUP } from './work-inbox';
 export type { InboxItem, InboxAnswer } from './work-inbox';
 export { WorkDispatch } from './work-dispatch';
+export { workKeyFromEnv, signItem, signatureProblem } from './work-signing';

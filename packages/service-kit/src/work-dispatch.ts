@@ -2,6 +2,7 @@ import IORedis from 'ioredis';
 import { decodeFailure } from '@facenet/core';
 import { entryFields, INBOX_MAX_LENGTH } from './work-inbox';
 import { logThrottled } from './service-runtime';
+import { signItem } from './work-signing';
 
 /** How long one XREAD of the results blocks before it is issued again. */
 const BLOCK_MS = 1000;
@@ -36,6 +37,8 @@ export class WorkDispatch {
     private readonly redis: IORedis,
     private readonly results: string,
     private readonly log: (line: string) => void,
+    /** Signs every item sent (work-signing.ts); the workers holding the same key refuse any other. */
+    private readonly signingKey: Buffer | undefined = undefined,
   ) {
     this.connection = redis.duplicate({ maxRetriesPerRequest: null });
     this.connection.on('error', () => undefined); // reported by the loop's failed reads
@@ -74,7 +77,9 @@ export class WorkDispatch {
     answer.catch(() => undefined); // taken by `answer`, or by nobody
     this.waiters.set(id, { sentAt: Date.now(), answer, settle, reject });
     try {
-      await this.redis.xadd(inbox, 'MAXLEN', INBOX_MAX_LENGTH, '*', 'id', id, 'data', JSON.stringify(data));
+      const text = JSON.stringify(data);
+      const sig = this.signingKey ? ['sig', signItem(this.signingKey, id, text)] : [];
+      await this.redis.xadd(inbox, 'MAXLEN', INBOX_MAX_LENGTH, '*', 'id', id, 'data', text, ...sig);
     } catch (err) {
       this.waiters.delete(id);
       throw err;

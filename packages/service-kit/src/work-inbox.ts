@@ -1,4 +1,5 @@
 import IORedis from 'ioredis';
+import { signatureProblem } from './work-signing';
 import { encodeFailure } from '@facenet/core';
 import { logThrottled } from './service-runtime';
 
@@ -64,6 +65,8 @@ export class WorkInbox {
     private readonly consumer: string,
     private readonly handle: (item: InboxItem) => Promise<unknown>,
     private readonly log: (line: string) => void,
+    /** With a key, only items signed with it run; others are answered as refused and reported to `onRefused`. */
+    private readonly signing: { key: Buffer; onRefused?: (reason: string) => void } | undefined = undefined,
   ) {
     // Blocking reads get their own connection, so heartbeats and answers never wait behind one.
     this.connection = redis.duplicate({ maxRetriesPerRequest: null });
@@ -149,6 +152,7 @@ export class WorkInbox {
       if (this.closing) answer = { failure: encodeFailure(new Error(`the worker is stopping; ${entry.id} was not run`)) };
       else {
         try {
+          this.checkSignature(entry.id, entry.data, entry.sig);
           answer = { ok: JSON.stringify((await this.handle({ id: entry.id, data: JSON.parse(entry.data) as unknown })) ?? null) };
         } catch (err) {
           answer = { failure: encodeFailure(err) };
@@ -158,6 +162,20 @@ export class WorkInbox {
       if (this.answers.size > ANSWERS_KEPT) this.answers.delete(this.answers.keys().next().value as string);
     }
     await this.answer(entryId, entry.id, answer).catch((err: Error) => this.log(`answering ${entry.id} failed: ${err.message}`));
+  }
+
+  /** Throws a RejectedJobError for an item this worker's key did not sign (nothing of it runs). */
+  private checkSignature(id: string, data: string, sig: string | undefined): void {
+    if (!this.signing) return;
+    const problem = signatureProblem(this.signing.key, id, data, sig);
+    if (!problem) return;
+    this.signing.onRefused?.(problem);
+    this.log(`refused ${id}: ${problem} (work items must be signed with this worker's FACENET_WORK_KEY)`);
+    const err = new Error(
+      `refused ${id}: ${problem}; this worker runs only work signed with its FACENET_WORK_KEY (the coordinator has none, or another)`,
+    );
+    err.name = 'RejectedJobError';
+    throw err;
   }
 
   /** Publishes the answer and acknowledges the entry: one round trip, two commands. */

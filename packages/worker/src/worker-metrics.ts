@@ -24,6 +24,12 @@ export function createWorkerMetrics() {
       registers: [registry],
       buckets: [0.001, 0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
     }),
+    refusedItems: new Counter({
+      name: 'facenet_worker_refused_items_total',
+      help: 'Inbox items refused unrun: unsigned or signed with another key than FACENET_WORK_KEY',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
     cacheHits: new Counter({
       name: 'facenet_worker_data_cache_hits_total',
       help: 'Reads of remote dataset bytes (shards over HTTP or S3) served from the local disk cache',

@@ -20,6 +20,7 @@ import {
   DatasetIndexStore,
   InboxItem,
   WorkInbox,
+  workKeyFromEnv,
 } from '@facenet/service-kit';
 import { AllreducePeer } from './allreduce/ring-allreduce';
 import { ComputeClient } from './compute/compute-client';
@@ -50,6 +51,8 @@ export class WorkerService {
   private info: WorkerInfo | undefined;
   private subscriber: IORedis | undefined;
   readonly metrics = createWorkerMetrics();
+  /** FACENET_WORK_KEY: with it, only items the coordinator signed with the same key run (read once, at construction: a bad key stops the start). */
+  private readonly workKey = workKeyFromEnv();
   private metricsServer: { address: string; close: () => Promise<void> } | undefined;
 
   constructor(
@@ -141,6 +144,7 @@ export class WorkerService {
       this.id,
       (item) => this.process(item),
       (l) => this.log(`[worker ${this.id}] ${l}`),
+      this.workKey ? { key: this.workKey, onRefused: (reason) => this.metrics.refusedItems.inc({ reason }) } : undefined,
     );
     await this.inbox.start();
     // The coordinator announces abandoned generations so a rank stuck waiting on a dead

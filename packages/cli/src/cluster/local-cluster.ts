@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -177,6 +178,9 @@ export class LocalCluster {
       FACENET_CHECKPOINT_ROOT: this.o.checkpointRoot,
       FACENET_REPORT_ROOT: this.o.reportRoot,
       ...(this.o.backend ? { FACENET_BACKEND: this.o.backend } : {}),
+      // Work items signed with a key made for this cluster (unless one is given): a process that
+      // can write to this Redis but was not started here cannot hand the workers a step.
+      FACENET_WORK_KEY: process.env.FACENET_WORK_KEY || randomBytes(32).toString('hex'),
     };
     this.apiUrl = await new Promise<string>((resolve, reject) => {
       const proc = this.spawnNode(
