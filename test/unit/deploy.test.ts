@@ -27,7 +27,7 @@ function yamlFiles(dir: string): string[] {
 /** Environment variables a service entry point reads (process.env.X or envNumber('X')). */
 function envRead(): Set<string> {
   const names = new Set<string>();
-  for (const pkg of ['coordinator', 'worker', 'miner', 'evaluator', 'protocol', 'facenet']) {
+  for (const pkg of ['coordinator', 'worker', 'miner', 'evaluator', 'protocol', 'facenet', 'service-kit']) {
     const walk = (d: string): string[] =>
       readdirSync(d, { withFileTypes: true }).flatMap((e) =>
         e.isDirectory() ? walk(join(d, e.name)) : e.name.endsWith('.ts') ? [join(d, e.name)] : [],
