@@ -3,7 +3,8 @@ import { compileTrainOptions, SpecError, TrainOptions } from '@facenet/core';
 import { readdirSync, readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { join } from 'node:path';
-import { parseJobSpec, peopleOfPairsFolds, sourceFromSpec } from '@facenet/protocol';
+import { parseJobSpec, peopleOfPairsFolds, sourceFromSpec, sweepSpecSchema } from '@facenet/protocol';
+import { searchSize, trialParameters, withParameters } from '@facenet/coordinator';
 import { LFW } from '../helpers';
 import { needLfw } from '../requirements';
 
@@ -65,12 +66,27 @@ describe('dataset.excludePairsFolds', () => {
     );
   });
 
-  it('every example job in examples/ is a valid spec whose training options compile', () => {
+  it('every example job in examples/ is a valid spec whose training options compile; every example sweep is a valid sweep whose trials are', () => {
     const dir = join(__dirname, '..', '..', 'examples');
     const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
     assert.ok(files.length >= 4, files.join(', '));
+    const jobs: [string, unknown][] = [];
     for (const f of files) {
-      const spec = parseJobSpec(parseYaml(readFileSync(join(dir, f), 'utf8')));
+      const doc = parseYaml(readFileSync(join(dir, f), 'utf8')) as Record<string, unknown>;
+      if (!('parameters' in doc)) {
+        jobs.push([f, doc]);
+        continue;
+      }
+      const sweep = sweepSpecSchema.parse(doc);
+      for (let i = 0; i < Math.min(searchSize(sweep), 8); i++)
+        jobs.push([`${f} trial ${i}`, withParameters(sweep.base, trialParameters(sweep, i))]);
+    }
+    assert.ok(
+      jobs.some(([f]) => f.includes('trial')),
+      'an example sweep',
+    );
+    for (const [f, doc] of jobs) {
+      const spec = parseJobSpec(doc);
       assert.doesNotThrow(() => compileTrainOptions(spec.train as TrainOptions), f);
       if (spec.train.virtualShards !== undefined)
         assert.ok(spec.worldSize <= spec.train.virtualShards, `${f}: every rank needs a virtual shard`);
