@@ -112,6 +112,32 @@ describe('status page in a real browser (Debian chromium, playwright-core)', fun
     await page.close();
   });
 
+  it("/docs renders the API reference from the OpenAPI document in Chromium, under the status page's CSP, with nothing refused or failing", async () => {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
+    const problems: string[] = [];
+    page.on('pageerror', (e) => problems.push(`error: ${e.message}`));
+    page.on('console', (m) => {
+      if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+    });
+    page.on('requestfailed', (r) => problems.push(`failed: ${r.url()}`));
+    const res = await page.goto(`${cluster.url}/docs`);
+    assert.equal(res?.status(), 200);
+    const csp = res?.headers()['content-security-policy'] ?? '';
+    assert.match(csp, /default-src 'none'; script-src 'self';/);
+    assert.match(csp, /frame-ancestors 'none'/);
+    await page.locator('.opblock-summary-path', { hasText: '/v1/sweeps/{id}' }).first().waitFor({ timeout: 30_000 });
+    const paths = await page.locator('.opblock-summary-path').allInnerTexts();
+    const documented = Object.keys(((await (await fetch(`${cluster.url}/v1/openapi.json`)).json()) as { paths: object }).paths);
+    for (const p of documented)
+      assert.ok(
+        paths.some((x) => x.replace(/\u200b/g, '') === p),
+        `${p} is rendered`,
+      );
+    assert.equal(await page.locator('button.authorize').count(), 1, 'an Authorize button for the bearer token');
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
+
   it('the page sends its own CSP, refuses to be framed and sniffed; a foreign site cannot frame it (clickjacking)', async () => {
     const res = await fetch(`${cluster.url}/`);
     const csp = res.headers.get('content-security-policy') ?? '';

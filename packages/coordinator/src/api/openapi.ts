@@ -11,6 +11,8 @@ export function openApiDocument() {
   return {
     openapi: '3.1.0',
     info: { title: 'facenet coordinator', version: '1.0.0', description: 'Launch, watch and steer distributed FaceNet training jobs.' },
+    // With tokens configured every /v1 route needs one (read, admin or a team's); /healthz, /metrics and this document do not.
+    security: [{ bearer: [] }],
     paths: {
       '/v1/jobs': {
         post: {
@@ -210,6 +212,9 @@ export function openApiDocument() {
       },
     },
     components: {
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', description: 'an API token: read, admin or team:QUEUE (FACENET_API_TOKENS_FILE)' },
+      },
       schemas: {
         JobSpec: z.toJSONSchema(jobSpecSchema, { io: 'input', unrepresentable: 'any' }),
         SweepSpec: z.toJSONSchema(sweepSpecSchema, { io: 'input', unrepresentable: 'any' }),

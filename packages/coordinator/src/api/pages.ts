@@ -83,4 +83,5 @@ export function registerPages(app: FastifyInstance, d: PagesDeps): void {
 }
 
 /** Paths served without a token: the page, its script and the signed report links (which carry their own proof). */
-export const isPublicPage = (path: string) => path === '/' || path === '/status.js' || path === '/report';
+export const isPublicPage = (path: string) =>
+  path === '/' || path === '/status.js' || path === '/report' || path === '/docs' || path.startsWith('/docs/');

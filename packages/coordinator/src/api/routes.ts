@@ -24,6 +24,7 @@ import { registerPages } from './pages';
 import { registerExportRoute } from './export-route';
 import { registerTenancy, visibleTo } from './tenancy';
 import { registerSweepRoutes } from './sweep-routes';
+import { registerDocsPage } from './docs-page';
 import { SweepRunner } from '../sweeps/sweep-runner';
 import { SweepStore } from '../sweeps/sweep-store';
 import { AdmissionClient, DataVerdict } from './admission';
@@ -193,6 +194,7 @@ export function registerRoutes(app: FastifyInstance, d: RouteDeps): void {
   app.get('/v1/openapi.json', async () => openApiDocument());
   registerTenancy(app, (id) => d.store.get(id));
   registerExportRoute(app, { job: (id) => d.store.get(id), evaluations: d.evaluations });
+  registerDocsPage(app);
   // The status page (static files that read this API) and the evaluator's reports.
   registerPages(app, {
     evaluations: d.evaluations,
