@@ -203,3 +203,26 @@ export async function seedFinishedJobs(cluster: TestCluster, n: number, historyL
     redis.disconnect();
   }
 }
+
+/**
+ * How far two sets of weights are apart: the mean and the largest absolute difference. After the
+ * world changes (W=3 to 2) the sums are taken in another order, and Adam turns a near-zero
+ * gradient whose sign flips into a step of up to the learning rate (0.002) for that parameter:
+ * a few weights may differ by ~1e-3 with nothing wrong. A lost or doubled step moves nearly every
+ * weight by about the learning rate, so the mean tells the two apart where the maximum cannot.
+ */
+export function weightDiff(a: Map<string, Float32Array>, b: Map<string, Float32Array>): { mean: number; max: number } {
+  let max = 0;
+  let sum = 0;
+  let n = 0;
+  for (const [name, x] of a) {
+    const y = b.get(name)!;
+    for (let i = 0; i < x.length; i++) {
+      const d = Math.abs(x[i]! - y[i]!);
+      max = Math.max(max, d);
+      sum += d;
+      n++;
+    }
+  }
+  return { mean: sum / n, max };
+}

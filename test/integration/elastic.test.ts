@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { readCheckpoint } from '@facenet/core';
-import { api, JobView, spawnWorker, startCluster, TestCluster, waitFor, waitForState } from '../cluster-helpers';
+import { api, JobView, spawnWorker, startCluster, TestCluster, waitFor, waitForState, weightDiff } from '../cluster-helpers';
 import { ORL, tempDir } from '../helpers';
 
 /**
@@ -45,29 +45,6 @@ async function finalWeights(url: string, id: string): Promise<Map<string, Float3
   const job = await api<JobView>(url, 'GET', `/v1/jobs/${id}`);
   assert.equal(job.lastCheckpoint?.step, STEPS);
   return (await readCheckpoint(job.lastCheckpoint!.dir)).tensors;
-}
-
-/**
- * How far two sets of weights are apart: the mean and the largest absolute difference. After the
- * world changes (W=3 to 2) the sums are taken in another order, and Adam turns a near-zero
- * gradient whose sign flips into a step of up to the learning rate (0.002) for that parameter:
- * a few weights may differ by ~1e-3 with nothing wrong. A lost or doubled step moves nearly every
- * weight by about the learning rate, so the mean tells the two apart where the maximum cannot.
- */
-function weightDiff(a: Map<string, Float32Array>, b: Map<string, Float32Array>): { mean: number; max: number } {
-  let max = 0;
-  let sum = 0;
-  let n = 0;
-  for (const [name, x] of a) {
-    const y = b.get(name)!;
-    for (let i = 0; i < x.length; i++) {
-      const d = Math.abs(x[i]! - y[i]!);
-      max = Math.max(max, d);
-      sum += d;
-      n++;
-    }
-  }
-  return { mean: sum / n, max };
 }
 
 async function rankPid(url: string, jobId: string, rank: number): Promise<number> {
