@@ -293,8 +293,14 @@ describe('status page in a real browser (Debian chromium, playwright-core)', fun
       assert.match(await page.locator(`#jobs tr[data-job="${mine.id}"]`).innerText(), /a-job.*team-a/s);
       await page.locator('#sweeps tbody tr', { hasText: sweep.id }).waitFor();
       assert.match(await page.locator('#sweeps tbody tr', { hasText: sweep.id }).innerText(), /a-sweep.*running/s);
-      await waitFor(async () => (await page.locator('#queues tbody tr').count()) === 3, 10_000, 'three queue rows');
-      assert.match(await page.locator('#queues tbody tr', { hasText: 'team-b' }).innerText(), /team-b\s+2\s+1\s+0\s+0\s+0.0%\s+0\s+1/);
+      // The queue view is the scheduler's last decision (every 500 ms) and the page refreshes every 2 s: wait for team-b's job to show.
+      const teamB = page.locator('#queues tbody tr', { hasText: 'team-b' });
+      await waitFor(
+        async () => /team-b\s+2\s+1\s+0\s+0\s+0.0%\s+0\s+1/.test(await teamB.innerText().catch(() => '')),
+        20_000,
+        "team-b's pending job in the queue panel",
+      );
+      assert.equal(await page.locator('#queues tbody tr').count(), 3);
     } finally {
       await page.close();
       await coordinator.close();

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { checkpointName } from '@facenet/core';
 import { FaultRecord, JobRecord } from '@facenet/protocol';
+import { FinalCheckpointError } from './errors';
 import { transition } from './job-lifecycle';
 import { JobStore } from './job-store';
 import { Metrics } from './metrics';
@@ -68,7 +69,7 @@ export class Durability {
   async finalStateDurable(job: JobRecord): Promise<boolean> {
     if (job.checkpoints[job.checkpoints.length - 1]?.step === job.step) return true;
     const holder = job.stateHolders?.[0] ?? job.world[0]?.workerId;
-    if (!holder) throw new Error(`no worker holds the weights of step ${job.step} to write them`);
+    if (!holder) throw new FinalCheckpointError(job.id, job.step, 'no worker holds its weights to write them');
     const dir = join(this.o.checkpointDir(job.id), checkpointName(job.step));
     let held;
     try {
@@ -80,7 +81,7 @@ export class Durability {
       return false;
     }
     if (!held?.checkpoint || held.step !== job.step) {
-      throw new Error(`${holder} holds ${held ? `step ${held.step}` : 'nothing'}, not the final step ${job.step}`);
+      throw new FinalCheckpointError(job.id, job.step, `${holder} holds ${held ? `step ${held.step}` : 'nothing'}, not the final step`);
     }
     await this.store.update(job.id, (j) => {
       j.checkpoints.push({ step: job.step, dir, createdAt: new Date().toISOString() });

@@ -31,3 +31,14 @@ export class ReportNotFoundError extends CoordinatorError {
     super(`job ${jobId}: no report for step ${step}: ${why}`, 404);
   }
 }
+
+/** The final step's weights cannot be made durable: no worker holds them, or the one asked holds another step. */
+export class FinalCheckpointError extends CoordinatorError {
+  constructor(
+    readonly jobId: string,
+    readonly step: number,
+    why: string,
+  ) {
+    super(`job ${jobId}: final checkpoint of step ${step}: ${why}`);
+  }
+}
