@@ -17,6 +17,8 @@ export function redisKeys(prefix: string) {
     /** Sorted set of sweep ids by creation time; each sweep's record (JSON) at `sweep`. */
     sweeps: `${prefix}:sweeps`,
     sweep: (id: string) => `${prefix}:sweep:${id}`,
+    /** The ids of running sweeps: the coordinator's 2-second pass reads only these, never finished ones. */
+    sweepsRunning: `${prefix}:sweeps:running`,
     /** Sorted set of the ids of jobs in one state, by creation time: the scheduler reads only the active ones. */
     jobsInState: (state: string) => `${prefix}:jobs:${state}`,
     /** Checkpoint folders some job restores from (a fork's start): retention never deletes them. */

@@ -50,10 +50,13 @@ export class SweepRunner {
     const now = Date.now();
     const elapsed = (now - this.last) / 1000;
     this.last = now;
-    for (const s of await this.d.sweeps.list(1000)) {
-      if (s.state !== 'running') continue;
-      const rec = await this.d.sweeps.update(s.id, (r) => this.advance(r, elapsed));
-      this.export(rec);
+    for (const id of await this.d.sweeps.runningIds()) {
+      try {
+        this.export(await this.d.sweeps.update(id, (r) => this.advance(r, elapsed)));
+      } catch (err) {
+        // One sweep's unreadable record does not stop the others.
+        this.d.log(`[coordinator] sweep ${id}: ${(err as Error).message}`);
+      }
     }
   }
 

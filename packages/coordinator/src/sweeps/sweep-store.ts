@@ -26,7 +26,17 @@ export class SweepStore {
   }
 
   async create(s: SweepRecord): Promise<void> {
-    await this.redis.multi().set(this.keys.sweep(s.id), JSON.stringify(s)).zadd(this.keys.sweeps, Date.parse(s.createdAt), s.id).exec();
+    await this.redis
+      .multi()
+      .set(this.keys.sweep(s.id), JSON.stringify(s))
+      .zadd(this.keys.sweeps, Date.parse(s.createdAt), s.id)
+      .sadd(this.keys.sweepsRunning, s.id)
+      .exec();
+  }
+
+  /** The running sweeps' ids (a set kept with the records: finished sweeps are never read by the runner). */
+  runningIds(): Promise<string[]> {
+    return this.redis.smembers(this.keys.sweepsRunning);
   }
 
   async get(id: string): Promise<SweepRecord> {
@@ -50,7 +60,9 @@ export class SweepStore {
       const s = await this.get(id);
       await change(s);
       s.updatedAt = new Date().toISOString();
-      await this.redis.set(this.keys.sweep(id), JSON.stringify(s));
+      const write = this.redis.multi().set(this.keys.sweep(id), JSON.stringify(s));
+      if (s.state !== 'running') write.srem(this.keys.sweepsRunning, id);
+      await write.exec();
       return s;
     });
     const settled = next.catch(() => undefined);
