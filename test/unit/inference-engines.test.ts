@@ -105,7 +105,11 @@ describe('inference engines: ONNX Runtime on its own thread, checked against Ten
   it('an ONNX export that is not one (garbage model bytes, bad metadata) is an InferenceError, and the process lives on', async () => {
     const { dir, cleanup } = tempDir();
     try {
-      const meta = { model: { architecture: 'tiny', imageSize: 32, embeddingDim: 16 } };
+      const meta = {
+        format: 'facenet-export/1',
+        model: { architecture: 'tiny', imageSize: 32, embeddingDim: 16 },
+        preprocessing: { cropFraction: 1 },
+      };
       const garbage = join(dir, 'garbage');
       mkdirSync(garbage);
       writeFileSync(join(garbage, 'facenet.json'), JSON.stringify(meta));
@@ -116,10 +120,10 @@ describe('inference engines: ONNX Runtime on its own thread, checked against Ten
       );
       const huge = join(dir, 'huge');
       mkdirSync(huge);
-      writeFileSync(join(huge, 'facenet.json'), JSON.stringify({ model: { ...meta.model, imageSize: 1e9 } }));
+      writeFileSync(join(huge, 'facenet.json'), JSON.stringify({ ...meta, model: { ...meta.model, imageSize: 1e9 } }));
       writeFileSync(join(huge, 'model.onnx'), '');
-      await assert.rejects(exportedOnnxEmbedder(huge, { threads: 1 }), /imageSize and model.embeddingDim must be whole numbers/);
-      await assert.rejects(exportedOnnxEmbedder(join(dir, 'absent'), { threads: 1 }), /is not an ONNX export of facenet/);
+      await assert.rejects(exportedOnnxEmbedder(huge, { threads: 1 }), /facenet.json: model.imageSize: Too big/);
+      await assert.rejects(exportedOnnxEmbedder(join(dir, 'absent'), { threads: 1 }), /is not a facenet export \(no readable facenet.json/);
     } finally {
       cleanup();
     }

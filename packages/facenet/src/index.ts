@@ -133,6 +133,8 @@ export { rankLoad, stepFootprint } from './train/step-footprint';
 export type { RankLoad, StepFootprint } from './train/step-footprint';
 
 export { exportModel, exportMetadata, EXPORT_FORMATS } from './export/export-model';
+export { readExportMetadata, readTfjsExport } from './export/export-files';
+export type { TfjsExportFiles } from './export/export-files';
 export type { ExportFormat, ExportMetadata, ExportResult } from './export/export-model';
 export { traceInferenceGraph } from './export/inference-graph';
 export type { InferenceGraph, GraphNode } from './export/inference-graph';

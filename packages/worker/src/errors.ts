@@ -22,6 +22,11 @@ export class AllreduceError extends WorkerError {
   }
 }
 
+/** A peer's byte stream that breaks the ring's framing (a bad header, a length out of bounds). */
+export class MalformedStreamError extends WorkerError {
+  override readonly retryable = true;
+}
+
 /**
  * This rank's weights cannot continue the step it was given (wrong step, no checkpoint): the
  * shard job is answered as failed (never re-run); the coordinator re-plans.

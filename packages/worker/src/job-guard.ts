@@ -35,10 +35,12 @@ export interface JobGuardOptions {
  * the checkpoint root, and sizes within the limits a job spec allows.
  */
 export function checkWorkerJob(d: WorkerJobData, o: JobGuardOptions): void {
+  if (!d || typeof d !== 'object' || Array.isArray(d)) throw new RejectedJobError('refused job: not a JSON object');
   const reject = (why: string): never => {
     throw new RejectedJobError(`refused job for ${String(d.jobId)}: ${why}`);
   };
   const inCheckpoints = (what: string, dir: string | null | undefined) => {
+    if (dir !== null && dir !== undefined && typeof dir !== 'string') reject(`${what} is not a path`);
     if (dir !== null && dir !== undefined && !insideRoots(dir, [o.checkpointRoot]))
       reject(`${what} ${dir} is outside the checkpoint root ${o.checkpointRoot}`);
   };
@@ -48,6 +50,7 @@ export function checkWorkerJob(d: WorkerJobData, o: JobGuardOptions): void {
   const own = join(o.checkpointRoot, d.jobId);
   const ownFolder = (what: string, dir: string | undefined, exact: boolean) => {
     if (dir === undefined) return;
+    if (typeof dir !== 'string') reject(`${what} is not a path`);
     if (exact ? resolve(dir) !== resolve(own) : !insideRoots(dir, [own])) reject(`${what} ${dir} is not this job's folder ${own}`);
   };
   if (isStateQuery(d)) return ownFolder('checkpointDir', d.checkpointDir, false);

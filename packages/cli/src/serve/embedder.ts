@@ -1,30 +1,20 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ExportMetadata, exportedOnnxEmbedder, ImageEmbedder, tf } from '@facenet/core';
+import { ExportMetadata, exportedOnnxEmbedder, ImageEmbedder, readExportMetadata, readTfjsExport, tf } from '@facenet/core';
+import type { TfjsExportFiles } from '@facenet/core';
 import { UsageError } from '../errors';
 
 /** A TensorFlow.js graph model written by `facenet export --format tfjs` (model.json, its weights, facenet.json). */
 async function tfjsExportEmbedder(dir: string): Promise<{ embedder: ImageEmbedder; metadata: ExportMetadata }> {
-  let json: { modelTopology: object; weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[]; format?: string };
   let metadata: ExportMetadata;
+  let files: TfjsExportFiles;
   try {
-    json = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8'));
-    metadata = JSON.parse(await readFile(join(dir, 'facenet.json'), 'utf8'));
+    metadata = await readExportMetadata(dir);
+    files = await readTfjsExport(dir);
   } catch (err) {
-    throw new UsageError(`${dir} is not a TensorFlow.js export of facenet (model.json and facenet.json): ${(err as Error).message}`);
+    throw new UsageError((err as Error).message);
   }
-  const group = json.weightsManifest[0];
-  if (!group || group.paths.length !== 1) throw new UsageError(`${dir}/model.json: expected one weights file, as facenet export writes`);
-  const weights = await readFile(join(dir, group.paths[0] as string));
-  const model = await tf.loadGraphModel(
-    tf.io.fromMemory({
-      modelTopology: json.modelTopology,
-      weightSpecs: group.weights,
-      weightData: weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) as ArrayBuffer,
-      format: json.format,
-    }),
-  );
+  const model = await tf.loadGraphModel(tf.io.fromMemory(files));
   const size = metadata.model.imageSize;
   return {
     metadata,

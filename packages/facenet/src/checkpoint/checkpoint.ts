@@ -177,6 +177,8 @@ export async function readCheckpoint(dir: string): Promise<CheckpointContents> {
       code === 'ENOENT' ? `no ${MANIFEST} (not a checkpoint folder)` : `unreadable manifest: ${(err as Error).message}`,
     );
   }
+  if (!manifest || typeof manifest !== 'object' || Array.isArray(manifest))
+    throw new CheckpointError(target, `${MANIFEST} is not a JSON object`);
   if (manifest.format !== CHECKPOINT_FORMAT)
     throw new CheckpointError(target, `format '${String(manifest.format)}', expected '${CHECKPOINT_FORMAT}'`);
   checkManifestShape(target, manifest);

@@ -137,22 +137,26 @@ export function unpackIndex(packed: Uint8Array, keyPrefix = ''): UnpackedIndex {
   }
   if (buf.length < 8 || buf.toString('latin1', 0, 4) !== MAGIC) throw new DatasetError('not a packed dataset index (bad magic)');
   const headerLen = buf.readUInt32LE(4);
-  let header: { identities: number; images: number };
+  let header: { identities?: unknown; images?: unknown } | null;
   try {
     header = JSON.parse(buf.toString('utf8', 8, 8 + headerLen)) as typeof header;
   } catch {
     throw new DatasetError('a packed dataset index with a corrupt header');
   }
-  const n = header.identities;
-  const m = header.images;
+  const n = header?.identities;
+  const m = header?.images;
+  if (headerLen % 4 !== 0 || !isCount(n) || !isCount(m)) throw new DatasetError('a packed dataset index with a corrupt header');
   const base = 8 + headerLen;
   const tables = 4 * (2 * n + 1 + m);
-  if (!Number.isInteger(n) || !Number.isInteger(m) || base + tables > buf.length)
-    throw new DatasetError('a packed dataset index shorter than its header says (truncated?)');
+  if (base + tables > buf.length) throw new DatasetError('a packed dataset index shorter than its header says (truncated?)');
   const u32 = (offset: number, length: number) => new Uint32Array(buf.buffer, buf.byteOffset + offset, length);
   const starts = u32(base, n + 1);
   const nameEnds = u32(base + 4 * (n + 1), n);
   const keyEnds = u32(base + 4 * (2 * n + 1), m);
+  // O(identities) checks that keep every list consistent with its size (the keys' own offsets are
+  // only clamped when read: a wrong one yields a key that is no image, refused where it is opened).
+  if (starts[0] !== 0 || starts[n] !== m || !nonDecreasing(starts) || !nonDecreasing(nameEnds))
+    throw new DatasetError('a packed dataset index with corrupt tables');
   const namesAt = base + tables;
   const keysAt = namesAt + (n ? (nameEnds[n - 1] as number) : 0);
   if (keysAt + (m ? (keyEnds[m - 1] as number) : 0) > buf.length)
@@ -173,6 +177,15 @@ export function unpackIndex(packed: Uint8Array, keyPrefix = ''): UnpackedIndex {
     sizes,
     packedBytes: buf.length,
   };
+}
+
+function isCount(v: unknown): v is number {
+  return Number.isInteger(v) && (v as number) >= 0 && (v as number) < 2 ** 32;
+}
+
+function nonDecreasing(a: Uint32Array): boolean {
+  for (let i = 1; i < a.length; i++) if ((a[i] as number) < (a[i - 1] as number)) return false;
+  return true;
 }
 
 /** Packs an index already in memory (a folder scanned, a file list) in its identity order. */

@@ -46,12 +46,13 @@ export async function packShardIndex(store: ObjectStore, o: { maxImages?: number
   for await (const text of createInterface({ input: await store.open(SHARD_INDEX), crlfDelay: Infinity })) {
     line++;
     if (!text.trim()) continue;
-    let r: { identity?: unknown; shard?: unknown; offset?: unknown; size?: unknown; ext?: unknown };
+    let r: { identity?: unknown; shard?: unknown; offset?: unknown; size?: unknown; ext?: unknown } | null;
     try {
       r = JSON.parse(text) as typeof r;
     } catch {
-      throw new DatasetError(`${where} line ${line}: not a JSON object`);
+      r = null;
     }
+    if (!r || typeof r !== 'object') throw new DatasetError(`${where} line ${line}: not a JSON object`);
     const int = (v: unknown, max: number) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= max;
     if (typeof r.identity !== 'string' || !r.identity) throw new DatasetError(`${where} line ${line}: no identity`);
     if (

@@ -7,6 +7,7 @@ import { ConfigError, InferenceError } from '../errors';
 import { traceInferenceGraph } from '../export/inference-graph';
 import { writeOnnx } from '../export/onnx-writer';
 import type { ExportMetadata } from '../export/export-model';
+import { readExportMetadata } from '../export/export-files';
 import { EmbeddingModel } from '../model/embedding-model';
 import { rngFor } from '../util/random';
 import { ImageEmbedder, INFERENCE_ENGINES, InferenceEngineChoice, tfjsEmbedder } from './image-embedder';
@@ -114,18 +115,17 @@ export async function exportedOnnxEmbedder(
   o: EmbedderOptions = {},
 ): Promise<{ embedder: ImageEmbedder; metadata: ExportMetadata }> {
   const { threads } = inferenceSettings(o);
-  let metadata: ExportMetadata;
+  const metadata = await readExportMetadata(dir);
   let bytes: Buffer;
   try {
-    metadata = JSON.parse(await readFile(join(dir, 'facenet.json'), 'utf8')) as ExportMetadata;
     bytes = await readFile(join(dir, 'model.onnx'));
   } catch (err) {
-    throw new InferenceError(`${dir} is not an ONNX export of facenet (model.onnx and facenet.json): ${(err as Error).message}`);
+    throw new InferenceError(
+      `${dir} is not an ONNX export of facenet (no readable model.onnx: ${(err as NodeJS.ErrnoException).code ?? err})`,
+    );
   }
-  const size = metadata.model?.imageSize;
-  const dim = metadata.model?.embeddingDim;
-  if (!Number.isInteger(size) || size < 8 || size > 1024 || !Number.isInteger(dim) || dim < 1 || dim > 65536)
-    throw new InferenceError(`${dir}/facenet.json: model.imageSize and model.embeddingDim must be whole numbers (image 8-1024 px)`);
+  const size = metadata.model.imageSize;
+  const dim = metadata.model.embeddingDim;
   if (!onnxThreadAvailable()) throw new InferenceError('ONNX Runtime runs from the built package only (npx tsc -b)');
   const thread = await OnnxThread.start(new Uint8Array(bytes), size, threads);
   o.log?.(`[facenet] inference: ONNX Runtime, ${threads} thread${threads === 1 ? '' : 's'}`);

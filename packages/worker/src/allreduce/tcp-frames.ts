@@ -1,3 +1,5 @@
+import { MalformedStreamError } from '../errors';
+
 /**
  * Framing of the raw TCP data plane (see DataEndpoint in proto/facenet/v1/allreduce.proto).
  *
@@ -100,7 +102,7 @@ export class FrameReader {
       else if (this.state === 'data') pos = this.readData(buf, pos);
       else pos = this.readReason(buf, pos);
     }
-    if (pos < buf.length) throw new Error(`${buf.length - pos} bytes after the end of the stream`);
+    if (pos < buf.length) throw new MalformedStreamError(`${buf.length - pos} bytes after the end of the stream`);
   }
 
   private readHeader(buf: Buffer, pos: number): number {
@@ -113,7 +115,7 @@ export class FrameReader {
     const length = this.header.readUInt32LE(12);
     if (type === FrameType.Data) {
       if (length % this.elementBytes !== 0)
-        throw new Error(`DATA frame of ${length} bytes is not whole ${this.elementBytes}-byte elements`);
+        throw new MalformedStreamError(`DATA frame of ${length} bytes is not whole ${this.elementBytes}-byte elements`);
       this.round = this.header.readUInt32LE(4);
       this.offset = this.header.readUInt32LE(8);
       this.remaining = length;
@@ -122,14 +124,14 @@ export class FrameReader {
       this.state = 'done';
       this.sink.end();
     } else if (type === FrameType.Error) {
-      if (length > MAX_REASON_BYTES) throw new Error(`ERROR frame reason of ${length} bytes`);
+      if (length > MAX_REASON_BYTES) throw new MalformedStreamError(`ERROR frame reason of ${length} bytes`);
       this.code = this.header.readUInt32LE(4);
       this.remaining = length;
       this.reason = [];
       this.state = 'reason';
       if (length === 0) this.finishError();
     } else {
-      throw new Error(`unknown frame type ${type}`);
+      throw new MalformedStreamError(`unknown frame type ${type}`);
     }
     return pos + n;
   }
