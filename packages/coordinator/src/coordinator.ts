@@ -21,6 +21,7 @@ import { CoordinatorError } from './errors';
 import { JobDriver } from './job-driver';
 import { JobStore } from './job-store';
 import { largestBudget, Membership } from './membership';
+import { JobArchive } from './job-archive';
 import { JobRetention } from './job-retention';
 import { createMetrics, Metrics } from './metrics';
 import { QueueDepths } from './queue-depths';
@@ -178,6 +179,7 @@ export class Coordinator {
       evaluator: () => this.registration(redisKeys(this.options.prefix).evaluator),
       sweeps,
       runner: this.sweepRunner,
+      archive: new JobArchive(this.options.checkpointRoot),
     };
     registerRoutes(this.app, routeDeps);
   }

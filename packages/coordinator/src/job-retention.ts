@@ -1,8 +1,7 @@
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type IORedis from 'ioredis';
 import { redisKeys } from '@facenet/protocol';
 import { DatasetIndexStore } from '@facenet/service-kit';
+import { JobArchive } from './job-archive';
 import type { JobStore } from './job-store';
 
 export interface JobRetentionOptions {
@@ -15,14 +14,15 @@ export interface JobRetentionOptions {
 }
 
 /**
- * Keeps Redis to the jobs people still query: a finished job past retention is written, with its
- * evaluations, to `<checkpointRoot>/<job id>/job-record.json` beside its checkpoints, and only
- * then removed from Redis (a failed write removes nothing). Runs a bounded batch per sweep, so a
+ * Keeps Redis to the jobs people still query: a finished job past retention is archived beside its
+ * checkpoints (job-archive.ts: record, evaluations, step history), and only then removed from
+ * Redis (a failed write removes nothing); the API keeps answering it from the archive. Runs a bounded batch per sweep, so a
  * backlog of thousands drains over a few sweeps without holding the event loop.
  */
 export class JobRetention {
   private readonly keys: ReturnType<typeof redisKeys>;
   private readonly indexes: DatasetIndexStore;
+  private readonly archive: JobArchive;
 
   constructor(
     private readonly redis: IORedis,
@@ -32,6 +32,7 @@ export class JobRetention {
   ) {
     this.keys = redisKeys(prefix);
     this.indexes = new DatasetIndexStore(redis, prefix);
+    this.archive = new JobArchive(o.checkpointRoot);
   }
 
   /** Archives and removes up to `batch` expired jobs; returns how many. */
@@ -41,13 +42,15 @@ export class JobRetention {
     for (const id of ids) {
       const job = await this.store.get(id).catch(() => undefined);
       if (!job) continue;
-      const evaluations = (await this.redis.lrange(this.keys.evaluations(id), 0, -1)).map((e) => JSON.parse(e) as unknown);
-      const dir = join(this.o.checkpointRoot, id);
+      const [evaluations, history] = await Promise.all([
+        this.redis.lrange(this.keys.evaluations(id), 0, -1),
+        this.redis.lrange(this.keys.jobHistory(id), 0, -1),
+      ]);
       try {
-        await mkdir(dir, { recursive: true });
-        await writeFile(
-          join(dir, 'job-record.json'),
-          `${JSON.stringify({ archivedAt: new Date().toISOString(), job, evaluations }, null, 1)}\n`,
+        await this.archive.write(
+          job,
+          evaluations.map((e) => JSON.parse(e) as unknown),
+          history,
         );
       } catch (err) {
         this.o.log(`[coordinator] job ${id}: not archived, kept in Redis: ${(err as Error).message}`);
@@ -59,7 +62,9 @@ export class JobRetention {
       removed++;
     }
     if (removed)
-      this.o.log(`[coordinator] retention: archived ${removed} finished job(s) to ${this.o.checkpointRoot}/<id>/job-record.json`);
+      this.o.log(
+        `[coordinator] retention: archived ${removed} finished job(s) to ${this.o.checkpointRoot}/<id>/ (record, evaluations, step history)`,
+      );
     return removed;
   }
 }

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { int, readSpecFile } from '../parse';
 import { Output } from '../output';
+import type { StepRecord } from '@facenet/protocol';
 import { api, apiPage, JobView, line, watch, withApiOptions } from '../cluster/api-client';
 
 interface ApiFlags {
@@ -55,6 +56,23 @@ export function jobsCommand(): Command {
         out.line(line(j));
       }
     });
+  withApi(
+    jobs
+      .command('history')
+      .argument('<id>')
+      .option('--limit <n>', 'steps per page, newest last (1-1000)', '50')
+      .option('--cursor <n>', 'the older page this cursor names (printed at the end of the previous page)'),
+  )
+    .description("a job's step history (loss, timings, faults per step); archived jobs' too")
+    .action(async (id: string, flags: ApiFlags & { limit: string; cursor?: string }) => {
+      const out = new Output(flags.json);
+      const query = new URLSearchParams({ limit: flags.limit, ...(flags.cursor ? { cursor: flags.cursor } : {}) });
+      const page = await apiPage<StepRecord>(flags, `/v1/jobs/${encodeURIComponent(id)}/history?${query.toString()}`);
+      out.data(page.items);
+      for (const s of page.items) out.line(stepLine(s));
+      if (page.items.length === 0) out.line('no steps recorded');
+      if (page.next) out.info(`older: facenet jobs history ${id} --cursor ${page.next}`);
+    });
   for (const verb of ['pause', 'cancel'] as const) {
     withApi(jobs.command(verb).argument('<id>'))
       .description(`${verb} a job at its next step boundary`)
@@ -102,4 +120,16 @@ export function jobsCommand(): Command {
       if (list.length === 0) out.line('no checkpoints yet');
     });
   return jobs;
+}
+
+/** One step of a history: what a person scanning a run looks for first. */
+function stepLine(s: StepRecord): string {
+  const parts = [
+    `step ${s.step}`,
+    `loss ${Number.isFinite(s.loss) ? s.loss.toFixed(4) : String(s.loss)}`,
+    `active ${(s.activeFraction * 100).toFixed(0)}%`,
+  ];
+  parts.push(`${s.images} images`, `${s.stepMs.toFixed(0)} ms`, `${s.imagesPerSecond.toFixed(0)} img/s`);
+  if (s.rolledBack) parts.push('rolled back');
+  return parts.join('  ');
 }

@@ -23,6 +23,8 @@ import { openApiDocument } from './openapi';
 import { registerPages } from './pages';
 import { registerExportRoute } from './export-route';
 import { registerTenancy, visibleTo } from './tenancy';
+import { jobOrArchived } from './archived-jobs';
+import type { JobArchive } from '../job-archive';
 import { registerSweepRoutes } from './sweep-routes';
 import { registerDocsPage } from './docs-page';
 import { SweepRunner } from '../sweeps/sweep-runner';
@@ -63,6 +65,8 @@ export interface RouteDeps {
   queues: string[];
   sweeps: SweepStore;
   runner: SweepRunner;
+  /** Finished jobs past retention, read back from disk. */
+  archive: JobArchive;
   /** The queues as of the scheduler's last decision, and the job blocked at the head of the line. */
   queueStatus: () => { queues: unknown[]; blocked: string | null; preemptions: unknown[] };
 }
@@ -192,8 +196,12 @@ export function registerRoutes(app: FastifyInstance, d: RouteDeps): void {
   });
   app.get('/metrics', async (_req, reply) => reply.type(d.metricsContentType).send(await d.metrics()));
   app.get('/v1/openapi.json', async () => openApiDocument());
-  registerTenancy(app, (id) => d.store.get(id));
-  registerExportRoute(app, { job: (id) => d.store.get(id), evaluations: d.evaluations });
+  const find = (id: string) => jobOrArchived(d.store, d.archive, id);
+  registerTenancy(app, async (id) => (await find(id)).job);
+  registerExportRoute(app, {
+    job: async (id) => (await find(id)).job,
+    evaluations: async (id) => (await find(id)).archived?.evaluations ?? d.evaluations(id),
+  });
   registerDocsPage(app);
   // The status page (static files that read this API) and the evaluator's reports.
   registerPages(app, {
@@ -216,7 +224,10 @@ export function registerRoutes(app: FastifyInstance, d: RouteDeps): void {
     // A team token's page holds its queues' jobs only (a page may come back shorter than `limit`).
     return Promise.all(page.jobs.filter((j) => visibleTo(req, j)).map(view));
   });
-  app.get<{ Params: { id: string } }>('/v1/jobs/:id', async (req) => view(await d.store.get(req.params.id)));
+  app.get<{ Params: { id: string } }>('/v1/jobs/:id', async (req) => {
+    const { job, archived } = await find(req.params.id);
+    return archived ? { ...jobView(job, null, archived.evaluations), archivedAt: archived.archivedAt } : view(job);
+  });
   app.get<{ Params: { id: string } }>('/v1/jobs/:id/plan', async (req) => {
     await d.store.get(req.params.id); // 404 for an unknown job
     return d.newestPlan(req.params.id);
@@ -227,8 +238,8 @@ export function registerRoutes(app: FastifyInstance, d: RouteDeps): void {
   // The newest `limit` steps, oldest first; X-Next-Cursor pages back to older ones.
   app.get<{ Params: { id: string }; Querystring: unknown }>('/v1/jobs/:id/history', async (req, reply) => {
     const q = parseBody(historyQuery, req.query);
-    await d.store.get(req.params.id); // 404 for an unknown job
-    const page = await d.store.history(req.params.id, { limit: q.limit, skip: q.cursor });
+    const { archived } = await find(req.params.id); // 404 for an unknown job
+    const page = await (archived ? d.archive : d.store).history(req.params.id, { limit: q.limit, skip: q.cursor });
     if (page.next !== undefined)
       reply
         .header('x-next-cursor', String(page.next))
@@ -236,8 +247,8 @@ export function registerRoutes(app: FastifyInstance, d: RouteDeps): void {
     return page.steps;
   });
   app.get<{ Params: { id: string } }>('/v1/jobs/:id/checkpoints', async (req) => {
-    const job = await d.store.get(req.params.id);
-    const evals = await d.evaluations(job.id);
+    const { job, archived } = await find(req.params.id);
+    const evals = archived?.evaluations ?? (await d.evaluations(job.id));
     const best = bestEvaluation(evals);
     return job.checkpoints.map((c) => {
       const e = evals.find((x) => x.step === c.step) ?? null;
@@ -245,8 +256,8 @@ export function registerRoutes(app: FastifyInstance, d: RouteDeps): void {
     });
   });
   app.get<{ Params: { id: string } }>('/v1/jobs/:id/evaluations', async (req) => {
-    await d.store.get(req.params.id); // 404 for an unknown job
-    return d.evaluations(req.params.id);
+    const { archived } = await find(req.params.id); // 404 for an unknown job
+    return archived?.evaluations ?? d.evaluations(req.params.id);
   });
   app.post<{ Params: { id: string } }>('/v1/jobs/:id/pause', async (req) => {
     const job = await d.store.get(req.params.id);
