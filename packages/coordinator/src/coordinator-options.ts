@@ -18,10 +18,15 @@ export interface CoordinatorOptions {
   stepTimeoutMs?: number;
   /**
    * How long admission may take to index a job's dataset (walk a folder, stream a manifest or a
-   * shard index) before the POST is refused. A 10M-image manifest took 27 s on a quiet 2-core
-   * machine; raise it for larger sets or busy machines. @default 60000
+   * shard index) before the job is refused (failed, with the reason). A 10M-image manifest took
+   * 27 s on a quiet 2-core machine. @default 1800000 (30 min)
    */
   admissionTimeoutMs?: number;
+  /**
+   * How long POST /v1/jobs waits for the dataset's verdict before it answers 202 with the job
+   * `admitting` (it moves to `pending` or `failed` when indexing ends). @default 5000
+   */
+  admissionAnswerMs?: number;
   /** Scheduler period. @default 500 */
   tickMs?: number;
   /** After a fault, wait this long before choosing the new world, so dead workers' registrations
@@ -75,7 +80,8 @@ export function compileCoordinatorOptions(o: CoordinatorOptions = {}): CompiledC
     port: o.port ?? 8080,
     checkpointRoot: resolve(o.checkpointRoot ?? 'runs/jobs'),
     stepTimeoutMs: o.stepTimeoutMs ?? 600_000,
-    admissionTimeoutMs: o.admissionTimeoutMs ?? 60_000,
+    admissionTimeoutMs: o.admissionTimeoutMs ?? 1_800_000,
+    admissionAnswerMs: o.admissionAnswerMs ?? 5000,
     tickMs: o.tickMs ?? 500,
     maxFaultsPerStep: o.maxFaultsPerStep ?? 3,
     maxStorageFaults: o.maxStorageFaults ?? 3,
@@ -102,6 +108,8 @@ export function compileCoordinatorOptions(o: CoordinatorOptions = {}): CompiledC
   if (!(c.faultSettleMs >= 0)) throw new ConfigError(`coordinator option faultSettleMs`, `must be >= 0, got ${c.faultSettleMs}`);
   if (!(Number.isInteger(c.keepFinishedJobs) && c.keepFinishedJobs >= 0))
     throw new ConfigError(`coordinator option keepFinishedJobs`, `must be an integer >= 0, got ${c.keepFinishedJobs}`);
+  if (!(Number.isFinite(c.admissionAnswerMs) && c.admissionAnswerMs >= 0))
+    throw new ConfigError('coordinator option admissionAnswerMs', `must be a number >= 0, got ${c.admissionAnswerMs}`);
   for (const k of ['stepTimeoutMs', 'admissionTimeoutMs', 'tickMs', 'stateQueryTimeoutMs', 'lockMs', 'finishedJobDays'] as const)
     if (!(c[k] > 0)) throw new ConfigError(`coordinator option ${k}`, `must be > 0, got ${c[k]}`);
   return c;

@@ -12,7 +12,8 @@ import {
 } from '@facenet/protocol';
 import { connectRedis, logRedisErrors, logThrottled, redactUrl, runCloseSteps, DatasetIndexStore } from '@facenet/service-kit';
 import { hasTokens, isLoopback, loadTokens, registerAccessControl } from './api/access';
-import { cancelJob, registerRoutes, RouteDeps, submitJob } from './api/routes';
+import { BackgroundAdmission } from './api/background-admission';
+import { cancelJob, newJobRecord, registerRoutes, RouteDeps, submitJob } from './api/routes';
 import { SweepRunner } from './sweeps/sweep-runner';
 import { SweepStore } from './sweeps/sweep-store';
 import { AdmissionClient } from './api/admission';
@@ -71,6 +72,7 @@ export class Coordinator {
   private epoch = '';
   private lastSweep = 0;
   private readonly retention: JobRetention;
+  private readonly admissions: BackgroundAdmission;
   /** Why this coordinator stopped driving (state lost, lock lost). */
   fatal: string | undefined;
   url = '';
@@ -132,13 +134,26 @@ export class Coordinator {
     } catch (err) {
       this.startError = err as Error;
     }
+    this.admissions = new BackgroundAdmission({
+      dataRoots: this.options.dataRoots,
+      admission: this.admission,
+      workerBudget: async () => largestBudget(await this.membership.alive()) ?? this.options.assumedWorkerBudget,
+      stepTimeoutMs: this.options.stepTimeoutMs,
+      queues: this.options.queues.map((q) => q.name),
+      store: this.store,
+      indexes: new DatasetIndexStore(this.redis, this.options.prefix),
+      answerMs: this.options.admissionAnswerMs,
+      budgetMs: this.options.admissionTimeoutMs,
+      log: this.log,
+      newJob: (spec, train) => newJobRecord(spec, train),
+    });
     const sweeps = new SweepStore(this.redis, this.options.prefix);
     // The runner submits and cancels trials exactly as the API's routes do.
     this.sweepRunner = new SweepRunner({
       sweeps,
       jobs: this.store,
       evaluations: (id) => routeDeps.evaluations(id),
-      submit: (spec) => submitJob(spec, routeDeps),
+      submit: async (spec) => (await submitJob(spec, routeDeps)).job,
       cancel: (id) => cancelJob(id, routeDeps),
       log,
       metrics: this.metrics,
@@ -180,6 +195,7 @@ export class Coordinator {
       sweeps,
       runner: this.sweepRunner,
       archive: new JobArchive(this.options.checkpointRoot),
+      admissions: this.admissions,
     };
     registerRoutes(this.app, routeDeps);
   }
@@ -209,6 +225,7 @@ export class Coordinator {
     this.epoch = (await this.redis.get(epochKey)) ?? '';
     const indexed = await this.store.indexOlderRecords();
     if (indexed) this.log(`[coordinator] indexed ${indexed} job record(s) written before the state index`);
+    await this.admissions.resume();
     this.metrics.stateLost.set(0);
     this.url = await this.app.listen({ host: this.options.host, port: this.options.port });
     this.lockTimer = setInterval(() => void this.renewLock(), Math.min(this.options.tickMs, this.options.lockMs / 3));
@@ -297,7 +314,13 @@ export class Coordinator {
         },
       ],
       ['close API', () => this.app.close()],
-      ['stop admission thread', () => this.admission.close()],
+      [
+        'stop admission thread',
+        async () => {
+          this.admissions.close();
+          await this.admission.close();
+        },
+      ],
       ['stop driver', () => this.driver.close()],
       ['close queue gauges', () => this.queueDepths.close()],
       [

@@ -7,9 +7,11 @@ import { JobStateError } from './errors';
  * overwrite. Faults, rewinds and world changes keep a job `running` (or send it to `pending`
  * when too few workers are left); they are not states of their own.
  */
-export type JobEvent = 'start' | 'wait' | 'pause' | 'resume' | 'cancel' | 'complete' | 'fail';
+export type JobEvent = 'admit' | 'start' | 'wait' | 'pause' | 'resume' | 'cancel' | 'complete' | 'fail';
 
 export const TRANSITIONS: Readonly<Record<JobEvent, { from: readonly JobState[]; to: JobState; what: string }>> = {
+  /** Its dataset indexed after POST answered 202: it joins the line. */
+  admit: { from: ['admitting'], to: 'pending', what: 'admit' },
   /** Enough idle workers: the driver gives the job a world. */
   start: { from: ['pending'], to: 'running', what: 'start' },
   /** Fewer workers than minWorldSize after a fault or drain: the job waits for more. */
@@ -18,10 +20,10 @@ export const TRANSITIONS: Readonly<Record<JobEvent, { from: readonly JobState[];
   pause: { from: ['pending', 'running'], to: 'paused', what: 'pause' },
   /** Paused, or finished and rewound to a checkpoint (the route checks the rewind). */
   resume: { from: ['paused', 'failed', 'completed', 'cancelled'], to: 'pending', what: 'resume' },
-  cancel: { from: ['pending', 'paused', 'running'], to: 'cancelled', what: 'cancel' },
+  cancel: { from: ['admitting', 'pending', 'paused', 'running'], to: 'cancelled', what: 'cancel' },
   complete: { from: ['running'], to: 'completed', what: 'complete' },
-  /** Repeated faults, non-finite rollbacks exhausted, diverged checksums. */
-  fail: { from: ['pending', 'running'], to: 'failed', what: 'fail' },
+  /** Repeated faults, non-finite rollbacks exhausted, diverged checksums; a dataset admission refused. */
+  fail: { from: ['admitting', 'pending', 'running'], to: 'failed', what: 'fail' },
 };
 
 export function canTransition(state: JobState, event: JobEvent): boolean {
@@ -35,6 +37,7 @@ export function transition(job: JobRecord, event: JobEvent, error?: string): Job
   job.state = t.to;
   if (event === 'fail') job.error = error;
   if (event === 'resume') job.error = undefined;
+  if (event === 'admit' || event === 'fail' || event === 'cancel') job.admission = undefined;
   // A job that waits or failed holds no workers; a finished or paused one keeps its last world
   // for the record (only running jobs count as busy).
   if (event === 'wait' || event === 'fail') job.world = [];

@@ -16,6 +16,7 @@ const coordinator = new Coordinator(
     reportRoot: env.FACENET_REPORT_ROOT,
     stepTimeoutMs: envNumber('FACENET_STEP_TIMEOUT_MS'),
     admissionTimeoutMs: envNumber('FACENET_ADMISSION_TIMEOUT_MS'),
+    admissionAnswerMs: envNumber('FACENET_ADMISSION_ANSWER_MS'),
     keepFinishedJobs: envNumber('FACENET_KEEP_FINISHED_JOBS'),
     finishedJobDays: envNumber('FACENET_FINISHED_JOB_DAYS'),
     assumedWorkerBudget: env.FACENET_ASSUMED_WORKER_MEMORY_MB

@@ -54,7 +54,7 @@ export { summarizePlan } from './mining-plan';
 export type { MiningPlan, PlanSummary } from './mining-plan';
 export { datasetKind, datasetSchema, jobDataSource, sourceFromSpec, trainingSource } from './datasets/dataset-kinds';
 export { peopleOfPairsFolds } from './datasets/folder-dataset';
-export type { DatasetKind, SpecIssue } from './datasets/dataset-kind';
+export type { DatasetKind, PackOptions, SpecIssue } from './datasets/dataset-kind';
 export type { DatasetIndexRef, StoredIndexes } from './datasets/dataset-index-ref';
 export { bestEvaluation } from './evaluation';
 export { allowedLocation, dataRoots, dataUrls, insideRoots, OUTSIDE_ROOTS } from './data-roots';

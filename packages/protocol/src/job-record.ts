@@ -4,8 +4,11 @@ import { bestEvaluation, EvaluationRecord } from './evaluation';
 import type { StepTimings } from './shard-job';
 import type { DatasetIndexRef } from './datasets/dataset-index-ref';
 
-/** Every state a job can be in (job-lifecycle.ts holds the transitions). */
-export const JOB_STATES = ['pending', 'running', 'paused', 'completed', 'failed', 'cancelled'] as const;
+/**
+ * Every state a job can be in (job-lifecycle.ts holds the transitions). `admitting`: POST answered
+ * 202 while its dataset is still being indexed; it becomes `pending` or `failed` when that ends.
+ */
+export const JOB_STATES = ['admitting', 'pending', 'running', 'paused', 'completed', 'failed', 'cancelled'] as const;
 export type JobState = (typeof JOB_STATES)[number];
 export const FINAL_STATES: readonly JobState[] = ['completed', 'failed', 'cancelled'];
 
@@ -94,6 +97,12 @@ export interface PreemptionRecord {
 
 export const MAX_PREEMPTION_RECORDS = 50;
 
+export interface AdmissionProgress {
+  startedAt: string;
+  images: number;
+  budgetMs: number;
+}
+
 export interface JobRecord {
   id: string;
   name?: string;
@@ -134,6 +143,8 @@ export interface JobRecord {
   forkedFrom?: { jobId: string; step: number };
   /** Started on idle ranks while this job waited at the head of the line (backfill): it may take them back. */
   backfilledFor?: string;
+  /** While `admitting`: when indexing began, the images indexed so far, and its time budget. */
+  admission?: AdmissionProgress;
   /** The sweep this job is a trial of. */
   sweep?: { id: string; trial: number };
   /** Ranks taken from this job by others (newest last, the last 50). */
@@ -173,6 +184,8 @@ export function jobView(j: JobRecord, requested: 'pause' | 'cancel' | null = nul
     preemptions: j.preemptions ?? [],
     sweep: j.sweep ?? null,
     backfilledFor: j.backfilledFor ?? null,
+    admission: j.admission ?? null,
+    dataIndex: j.dataIndex ?? null,
     forkedFrom: j.forkedFrom,
     error: j.error,
     spec: j.spec,

@@ -75,6 +75,7 @@ export function line(j: JobView): string {
   parts.push(`world ${j.world.size} (gen ${j.world.generation})`);
   if (j.lastCheckpoint) parts.push(`checkpoint @${j.lastCheckpoint.step}`);
   if (j.error) parts.push(`error: ${j.error}`);
+  if (j.admission) parts.push(`indexing its dataset: ${j.admission.images} images so far`);
   const archivedAt = (j as { archivedAt?: string }).archivedAt;
   if (archivedAt) parts.push(`archived ${archivedAt}`);
   return parts.join('  ');

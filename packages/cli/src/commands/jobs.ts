@@ -18,7 +18,11 @@ export function jobsCommand(): Command {
     .action(async (spec: string, flags: ApiFlags & { watch: boolean }) => {
       const out = new Output(flags.json);
       const j = await api<JobView>(flags, 'POST', '/v1/jobs', readSpecFile(spec));
-      out.line(`created ${j.id}`);
+      out.line(
+        j.state === 'admitting'
+          ? `created ${j.id}, admitting: its dataset is being indexed (facenet jobs get ${j.id} shows progress)`
+          : `created ${j.id}`,
+      );
       if (flags.watch) {
         const end = await watch(flags, j.id, out);
         if (end.state === 'failed') process.exitCode = 1;

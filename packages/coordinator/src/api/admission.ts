@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { DatasetError, identitySizes, imageCount, MAX_CLASS_WEIGHTS, TrainConfig } from '@facenet/core';
 import { DatasetIndexRef, datasetKind, JobSpec, SpecIssue, trainingSource } from '@facenet/protocol';
+import type { PackOptions } from '@facenet/protocol';
 import { compressIndex } from '@facenet/service-kit';
 
 export type Issue = SpecIssue;
@@ -21,11 +22,11 @@ export interface DataVerdict {
  * Runs in the admission thread: scanning a folder of 100k files, reading a manifest of millions or
  * indexing a 2M-image synthetic set takes seconds; so do hashing and compressing the index.
  */
-export async function checkData(spec: JobSpec, train: TrainConfig | undefined): Promise<DataVerdict> {
+export async function checkData(spec: JobSpec, train: TrainConfig | undefined, o: PackOptions = {}): Promise<DataVerdict> {
   const issues: Issue[] = [];
   const kind = datasetKind(spec.dataset);
   try {
-    const packed = await kind.pack?.(spec.dataset);
+    const packed = await kind.pack?.(spec.dataset, o);
     const source = kind.source(spec.dataset, packed);
     const index = packed && {
       ref: {
@@ -73,7 +74,7 @@ function countAtLeastTwo(sizes: ArrayLike<number>): number {
   return n;
 }
 
-type Reply = { id: number; ok: true; value: DataVerdict } | { id: number; ok: false; error: string };
+type Reply = { id: number; ok: true; value: DataVerdict } | { id: number; ok: false; error: string } | { id: number; progress: number };
 
 /**
  * The coordinator's handle on its admission thread (admission-thread.ts): one check at a time, in
@@ -84,6 +85,8 @@ export class AdmissionClient {
   private thread: Worker | undefined;
   private nextId = 1;
   private queue: Promise<unknown> = Promise.resolve();
+  /** Ends each check in flight (close). */
+  private readonly aborts = new Set<() => void>();
 
   constructor(private readonly timeoutMs = 60_000) {}
 
@@ -93,23 +96,31 @@ export class AdmissionClient {
     return t;
   }
 
-  check(spec: JobSpec, train: TrainConfig | undefined): Promise<DataVerdict> {
-    const run = this.queue.then(() => this.once(spec, train));
+  /** `onProgress`: the images indexed so far, as the thread reports them (every 65,536). */
+  check(spec: JobSpec, train: TrainConfig | undefined, onProgress?: (images: number) => void): Promise<DataVerdict> {
+    const run = this.queue.then(() => this.once(spec, train, onProgress));
     this.queue = run.catch(() => undefined);
     return run;
   }
 
-  private once(spec: JobSpec, train: TrainConfig | undefined): Promise<DataVerdict> {
+  private once(spec: JobSpec, train: TrainConfig | undefined, onProgress?: (images: number) => void): Promise<DataVerdict> {
     const thread = (this.thread ??= this.start());
     const id = this.nextId++;
     return new Promise<DataVerdict>((resolve, reject) => {
       const done = () => {
         clearTimeout(timer);
+        this.aborts.delete(abort);
         thread.off('message', onMessage);
         thread.off('error', onError);
       };
+      const abort = () => {
+        done();
+        reject(new Error('the coordinator closed during admission'));
+      };
+      this.aborts.add(abort);
       const onMessage = (r: Reply) => {
         if (r.id !== id) return;
+        if ('progress' in r) return onProgress?.(r.progress);
         done();
         if (r.ok && r.value.index) {
           // Indexing millions of images leaves hundreds of MB in the thread's heap: drop the thread.
@@ -139,11 +150,13 @@ export class AdmissionClient {
       }, this.timeoutMs);
       thread.on('message', onMessage);
       thread.on('error', onError);
-      thread.postMessage({ id, spec, train });
+      // The thread's own deadline ends the scan a little before ours, so it says how far it got.
+      thread.postMessage({ id, spec, train, deadlineMs: Math.max(1, this.timeoutMs - 1000) });
     });
   }
 
   async close(): Promise<void> {
+    for (const abort of [...this.aborts]) abort();
     await this.thread?.terminate();
     this.thread = undefined;
   }

@@ -26,6 +26,17 @@ export interface AdmissionDeps {
   queues: string[];
 }
 
+/** A spec that passed every check that does not read the dataset (admitSpec's first phase). */
+export interface CheckedSpec {
+  spec: JobSpec;
+  train: TrainConfig | undefined;
+  issues: Issue[];
+  /** Whether its data must be read (no issue so far): the admission thread's part. */
+  readsData: boolean;
+  /** Where the data's issues go in `issues` (after the spec's own, before the evaluation's). */
+  dataAt: number;
+}
+
 /**
  * Full validation of a job spec: structure (zod), ranges (compile), locations inside the data
  * roots or URLs, the dataset kind's checks, the data itself (indexed in the admission thread), the
@@ -35,6 +46,17 @@ export async function admitSpec(
   body: unknown,
   d: AdmissionDeps,
 ): Promise<{ spec: JobSpec; train: TrainConfig; index?: DataVerdict['index'] }> {
+  const checked = checkSpec(body, d);
+  const data = checked.readsData ? await d.admission.check(checked.spec, checked.train) : undefined;
+  return finishAdmission(checked, data, d);
+}
+
+/**
+ * The first phase: everything but the data. Throws SpecError at once for a malformed spec, an
+ * unknown queue or a location outside the data roots; other issues are returned, to be listed
+ * with the data's.
+ */
+export function checkSpec(body: unknown, d: AdmissionDeps): CheckedSpec {
   const roots = d.dataRoots;
   const spec = parseJobSpec(body);
   const kind = datasetKind(spec.dataset);
@@ -61,14 +83,10 @@ export async function admitSpec(
   }
   const before = issues.length;
   issues.push(...(kind.check?.(spec.dataset) ?? []));
-  let index: DataVerdict['index'];
-  if (issues.length === before) {
-    // Scanning a folder, reading a manifest or indexing a 2M-image synthetic set takes seconds: off the event loop.
-    const data = await d.admission.check(spec, train);
-    issues.push(...data.issues);
-    index = data.index;
-    if (train?.classification && data.classes !== undefined) train.classification.classes = data.classes;
-  }
+  // Scanning a folder, reading a manifest or indexing a 2M-image synthetic set takes seconds: the
+  // admission thread's work, not this event loop's.
+  const readsData = issues.length === before;
+  const dataAt = issues.length;
   issues.push(...evaluationIssues(spec));
   if (train && spec.worldSize > train.virtualShards) {
     issues.push({
@@ -76,13 +94,26 @@ export async function admitSpec(
       message: `${spec.worldSize} ranks but only ${train.virtualShards} virtual shards (train.virtualShards); every rank needs one`,
     });
   }
+  return { spec, train, issues, readsData, dataAt };
+}
+
+/** The second phase: the data's verdict, the classes it gives, and that a step fits the workers. */
+export async function finishAdmission(
+  checked: CheckedSpec,
+  data: DataVerdict | undefined,
+  d: AdmissionDeps,
+): Promise<{ spec: JobSpec; train: TrainConfig; index?: DataVerdict['index'] }> {
+  const { spec } = checked;
+  const train = checked.train && structuredClone(checked.train);
+  const issues = [...checked.issues.slice(0, checked.dataAt), ...(data?.issues ?? []), ...checked.issues.slice(checked.dataAt)];
+  if (train?.classification && data?.classes !== undefined) train.classification.classes = data.classes;
   if (train && !issues.length) {
     // The smallest world it may run on carries the most per rank.
     const shortfall = budgetShortfall(train, spec.minWorldSize ?? spec.worldSize, await d.workerBudget(), d.stepTimeoutMs);
     if (shortfall) issues.push({ path: 'train', message: shortfall });
   }
   if (issues.length || !train) throw new SpecError(issues);
-  return { spec, train, index };
+  return { spec, train, index: data?.index };
 }
 
 /** The evaluation pairs file must parse and its images folder exist (the evaluator reads them later). */

@@ -20,6 +20,11 @@ export function openApiDocument() {
           requestBody: { required: true, ...json(ref('JobSpec')) },
           responses: {
             201: { description: 'Created', ...json(ref('Job')) },
+            202: {
+              description:
+                'Accepted: the dataset is still being indexed (longer than FACENET_ADMISSION_ANSWER_MS); the job is `admitting` and becomes `pending`, or `failed` with the reasons',
+              ...json(ref('Job')),
+            },
             400: { description: 'Invalid spec: one issue per bad field', ...json(ref('ValidationError')) },
           },
         },

@@ -24,6 +24,7 @@ import { registerPages } from './pages';
 import { registerExportRoute } from './export-route';
 import { registerTenancy, visibleTo } from './tenancy';
 import { jobOrArchived } from './archived-jobs';
+import type { BackgroundAdmission } from './background-admission';
 import type { JobArchive } from '../job-archive';
 import { registerSweepRoutes } from './sweep-routes';
 import { registerDocsPage } from './docs-page';
@@ -67,6 +68,8 @@ export interface RouteDeps {
   runner: SweepRunner;
   /** Finished jobs past retention, read back from disk. */
   archive: JobArchive;
+  /** Admits new jobs, indexing large datasets after POST has answered. */
+  admissions: BackgroundAdmission;
   /** The queues as of the scheduler's last decision, and the job blocked at the head of the line. */
   queueStatus: () => { queues: unknown[]; blocked: string | null; preemptions: unknown[] };
 }
@@ -133,12 +136,12 @@ export function newJobRecord(
 }
 
 /** Stores the job with its dataset index (first the index: a job never names one that is not stored). */
-/** Admits a job spec (SpecError naming each bad field) and stores the new job, pending. */
-export async function submitJob(body: unknown, d: RouteDeps): Promise<JobRecord> {
-  const { spec, train, index } = await admitSpec(body, d);
-  const job = newJobRecord(spec, train);
-  await createJob(job, index, d);
-  return job;
+/**
+ * Admits a job spec (SpecError naming each bad field) and stores the new job: pending (201), or
+ * admitting (202) while a large dataset is indexed (background-admission.ts).
+ */
+export async function submitJob(body: unknown, d: RouteDeps): Promise<{ job: JobRecord; status: 201 | 202 }> {
+  return d.admissions.submit(body);
 }
 
 /** Cancels a job: a pending or paused one at once, a running one at its step boundary, made now by an interrupt. */
@@ -210,7 +213,10 @@ export function registerRoutes(app: FastifyInstance, d: RouteDeps): void {
     reportRoot: d.reportRoot,
   });
 
-  app.post('/v1/jobs', async (req, reply) => reply.code(201).send(jobView(await submitJob(req.body ?? {}, d))));
+  app.post('/v1/jobs', async (req, reply) => {
+    const { job, status } = await submitJob(req.body ?? {}, d);
+    return reply.code(status).send(jobView(job));
+  });
   const view = async (j: JobRecord) => jobView(j, await d.store.peekRequest(j.id), await d.evaluations(j.id));
   // Paged, newest first: an array body (as before pages), the next page's cursor in X-Next-Cursor
   // and a Link header; none on the last page.

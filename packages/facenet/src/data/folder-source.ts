@@ -97,7 +97,7 @@ export async function scanPeopleFolderAsync(root: string, o: FolderScanOptions =
  * millions of images never exists as millions of strings. Unpack with the root as key prefix.
  */
 export async function packPeopleFolder(root: string, o: FolderScanOptions = {}): Promise<Buffer> {
-  const b = new PackedIndexBuilder();
+  const b = new PackedIndexBuilder(o.onProgress);
   await walkPeopleFolder(root, o, (name, files) => {
     for (const f of files) b.add(name, `${name}/${f}`);
   });
@@ -109,6 +109,8 @@ export interface FolderScanOptions {
   maxImages?: number;
   /** @default 30000 */
   deadlineMs?: number;
+  /** Told the images found so far, every 65,536 (packPeopleFolder). */
+  onProgress?: (images: number) => void;
 }
 
 /** Visits each identity folder with images, in sorted order, with its sorted image file names. */

@@ -22,6 +22,8 @@ export interface ManifestScanOptions {
   maxImages?: number;
   /** @default 120_000 */
   deadlineMs?: number;
+  /** Told the rows read so far, every 65,536. */
+  onProgress?: (images: number) => void;
 }
 
 export const MAX_MANIFEST_IMAGES = 20_000_000;
@@ -98,7 +100,7 @@ export async function packManifest(file: string, o: ManifestScanOptions = {}): P
   const ext = extname(file).toLowerCase();
   const read = ext === '.csv' ? csvRows : ext === '.jsonl' || ext === '.ndjson' ? jsonLines : undefined;
   if (!read) throw new DatasetError(`${file}: a manifest is .csv, .jsonl or .ndjson`);
-  const b = new PackedIndexBuilder();
+  const b = new PackedIndexBuilder(o.onProgress);
   let rows = 0;
   await read(file, (where, path, identity) => {
     b.add(identity as string, checkLine(where, path, identity));

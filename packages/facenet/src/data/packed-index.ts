@@ -28,6 +28,9 @@ export class PackedIndexBuilder {
   private count = 0;
   private used = 0;
 
+  /** `onProgress`: told the images added so far, every 65,536 (admission shows it in the job view). */
+  constructor(private readonly onProgress?: (images: number) => void) {}
+
   get images(): number {
     return this.count;
   }
@@ -59,6 +62,7 @@ export class PackedIndexBuilder {
     this.identityOf[this.count] = id;
     this.keyEnds[this.count] = this.used;
     this.count++;
+    if (this.onProgress && this.count % 65536 === 0) this.onProgress(this.count);
   }
 
   /** The packed buffer; identities with no image never appear (they are never added). */

@@ -38,9 +38,13 @@ function parseMemberKey(key: string): { shard: number; offset: number; size: num
 }
 
 /** Reads a sharded dataset's index.jsonl into a packed index (keys: member places). */
-export async function packShardIndex(store: ObjectStore, o: { maxImages?: number } = {}): Promise<Buffer> {
+export async function packShardIndex(
+  store: ObjectStore,
+  o: { maxImages?: number; deadlineMs?: number; onProgress?: (images: number) => void } = {},
+): Promise<Buffer> {
   const maxImages = o.maxImages ?? 20_000_000;
-  const b = new PackedIndexBuilder();
+  const deadline = o.deadlineMs === undefined ? Infinity : Date.now() + o.deadlineMs;
+  const b = new PackedIndexBuilder(o.onProgress);
   let line = 0;
   const where = `${store.base}${SHARD_INDEX}`;
   for await (const text of createInterface({ input: await store.open(SHARD_INDEX), crlfDelay: Infinity })) {
@@ -67,6 +71,8 @@ export async function packShardIndex(store: ObjectStore, o: { maxImages?: number
       throw new DatasetError(`${where} line ${line}: size ${r.size as number} bytes; a member may be at most ${MAX_MEMBER_BYTES} bytes`);
     b.add(r.identity, memberKey(r.shard as number, r.offset as number, r.size as number, r.ext));
     if (b.images > maxImages) throw new DatasetError(`${where} lists more than ${maxImages} images; split the dataset`);
+    if (line % 65536 === 0 && Date.now() > deadline)
+      throw new DatasetError(`reading ${where} took longer than ${(o.deadlineMs as number) / 1000} s (${line} lines read)`);
   }
   if (b.identities === 0) throw new DatasetError(`${where} lists no images`);
   return b.finish();

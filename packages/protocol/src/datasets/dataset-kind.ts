@@ -11,6 +11,14 @@ export interface SpecIssue {
  * miner and evaluator ask the kind (datasetKind(spec)); none branches on `spec.kind`, so a new
  * kind is one module here plus its line in dataset-kinds.ts.
  */
+/** How admission packs an index: its time budget and where progress goes. */
+export interface PackOptions {
+  /** Refuse (DatasetError) after this long; default: the kind's own. */
+  deadlineMs?: number;
+  /** Told the images indexed so far, every 65,536. */
+  onProgress?: (images: number) => void;
+}
+
 export interface DatasetKind<S extends { kind: string }> {
   readonly kind: S['kind'];
   /** The spec's arm of the `dataset` union (zod, defaults filled). */
@@ -25,7 +33,7 @@ export interface DatasetKind<S extends { kind: string }> {
    * Builds the identity index, packed (see PackedIndexBuilder), once per job at admission, in
    * the admission thread. Absent: the spec alone is the index (synthetic data).
    */
-  pack?(spec: S): Promise<Buffer>;
+  pack?(spec: S, o?: PackOptions): Promise<Buffer>;
   /** The image source, from the stored packed index when the kind has one. */
   source(spec: S, packed?: Uint8Array): FaceSource;
   /** The centre crop its images are trained with (recorded in checkpoints). */

@@ -49,7 +49,7 @@ export const folderDataset: DatasetKind<FolderDatasetSpec> = {
     }
     return issues;
   },
-  pack: (spec) => packPeopleFolder(resolve(spec.path)),
+  pack: (spec, o) => packPeopleFolder(resolve(spec.path), o),
   source(spec, packed) {
     const exclude = spec.excludePairsFolds
       ? [...spec.exclude, ...peopleOfPairsFolds(spec.excludePairsFolds.pairs, spec.excludePairsFolds.folds)]

@@ -19,7 +19,7 @@ export const manifestDataset: DatasetKind<ManifestDatasetSpec> = {
   schema: manifestSchema,
   errorPath: 'dataset.path',
   files: (spec) => [{ path: 'dataset.path', value: spec.path }],
-  pack: (spec) => packManifest(spec.path),
+  pack: (spec, o) => packManifest(spec.path, o),
   source(spec, packed) {
     // Reading millions of lines belongs to admission, never to a service's event loop.
     if (!packed) throw new DatasetError(`manifest ${spec.path}: the job has no stored index (admitted before manifests were indexed?)`);

@@ -23,7 +23,7 @@ export const shardsDataset: DatasetKind<ShardsDatasetSpec> = {
   errorPath: 'dataset.url',
   files: (spec) => [{ path: 'dataset.url', value: spec.url }],
   // Admission reads the index once, uncached: the coordinator never reads images.
-  pack: (spec) => packShardIndex(objectStoreFor(spec.url, null)),
+  pack: (spec, o) => packShardIndex(objectStoreFor(spec.url, null), o),
   source(spec, packed) {
     if (!packed) throw new DatasetError(`shards at ${spec.url}: the job has no stored index (admitted before shards were indexed?)`);
     return new ShardsSource(objectStoreFor(spec.url), unpackIndex(packed), { cropFraction: spec.cropFraction, exclude: spec.exclude });
