@@ -9,7 +9,7 @@ import IORedis from 'ioredis';
 import { Coordinator } from '@facenet/coordinator';
 import { compileTrainOptions } from '@facenet/core';
 import { redisKeys } from '@facenet/protocol';
-import { deleteKeysUnder, WorkDispatch } from '@facenet/service-kit';
+import { sealMessage, deleteKeysUnder, WorkDispatch } from '@facenet/service-kit';
 import { api, JobView, spawnWorker, startCluster, waitFor, waitForState, waitForRedis } from '../cluster-helpers';
 import { CLI, ORL, tempDir, freePort } from '../helpers';
 
@@ -314,10 +314,24 @@ describe('security: the API, the queue and the data refuse what does not belong'
       }
       await signed.send(inbox, 'signed-item', { kind: 'state', jobId: 'victim' });
       assert.equal(await signed.answer('signed-item', 30000), null, 'a signed query runs (the worker holds nothing)');
+      // The abort channel too: a forged interrupt would stop every rank of a running job's step.
+      const channel = redisKeys(prefix).abortChannel;
+      const abort = JSON.stringify({ jobId: 'victim', generation: 3, interrupt: true, at: Date.now() });
+      await redis.publish(channel, abort);
+      await redis.publish(channel, sealMessage(Buffer.from(randomBytes(32).toString('hex')), channel, abort));
+      const old = JSON.stringify({ jobId: 'victim', generation: 3, at: Date.now() - 3_600_000 });
+      await redis.publish(channel, sealMessage(Buffer.from(key), channel, old));
       const info = JSON.parse((await redis.get(redisKeys(prefix).worker('signed'))) as string) as { metrics: string };
-      const metrics = await (await fetch(`http://${info.metrics}/metrics`)).text();
+      let metrics = '';
+      await waitFor(
+        async () => /reason="abort stale"\} 1/.test((metrics = await (await fetch(`http://${info.metrics}/metrics`)).text())),
+        10000,
+        'the worker to count the forged aborts',
+      );
       assert.match(metrics, /facenet_worker_refused_items_total\{reason="unsigned"\} 1/);
       assert.match(metrics, /facenet_worker_refused_items_total\{reason="bad signature"\} 1/);
+      assert.match(metrics, /facenet_worker_refused_items_total\{reason="abort unsigned"\} 1/);
+      assert.match(metrics, /facenet_worker_refused_items_total\{reason="abort bad signature"\} 1/);
     } finally {
       for (const d of [unsigned, otherKey, signed]) await d.close();
       worker.kill('SIGKILL');

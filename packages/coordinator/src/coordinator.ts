@@ -1,16 +1,16 @@
 import Fastify, { FastifyInstance } from 'fastify';
 import IORedis from 'ioredis';
 import { randomBytes } from 'node:crypto';
+import { evaluationRecordSchema, miningPlanSchema, parseStored, parseStoredList, redisKeys, summarizePlan } from '@facenet/protocol';
 import {
-  evaluationRecordSchema,
-  miningPlanSchema,
-  parseStored,
-  parseStoredList,
-  redisKeys,
-  AbortMessage,
-  summarizePlan,
-} from '@facenet/protocol';
-import { connectRedis, logRedisErrors, logThrottled, redactUrl, runCloseSteps, DatasetIndexStore } from '@facenet/service-kit';
+  AbortChannel,
+  connectRedis,
+  logRedisErrors,
+  logThrottled,
+  redactUrl,
+  runCloseSteps,
+  DatasetIndexStore,
+} from '@facenet/service-kit';
 import { hasTokens, isLoopback, loadTokens, registerAccessControl } from './api/access';
 import { BackgroundAdmission } from './api/background-admission';
 import { cancelJob, newJobRecord, registerRoutes, RouteDeps, submitJob } from './api/routes';
@@ -147,6 +147,7 @@ export class Coordinator {
       log: this.log,
       newJob: (spec, train) => newJobRecord(spec, train),
     });
+    const aborts = new AbortChannel(this.redis, redisKeys(this.options.prefix).abortChannel);
     const sweeps = new SweepStore(this.redis, this.options.prefix);
     // The runner submits and cancels trials exactly as the API's routes do.
     this.sweepRunner = new SweepRunner({
@@ -179,10 +180,7 @@ export class Coordinator {
       stepTimeoutMs: this.options.stepTimeoutMs,
       queues: this.options.queues.map((q) => q.name),
       queueStatus: () => this.driver.queueStatus(),
-      interrupt: async (job) => {
-        const m: AbortMessage = { jobId: job.id, generation: job.generation, interrupt: true };
-        await this.redis.publish(redisKeys(this.options.prefix).abortChannel, JSON.stringify(m));
-      },
+      interrupt: (job) => aborts.publish({ jobId: job.id, generation: job.generation, interrupt: true }),
       evaluations: async (jobId) =>
         parseStoredList(
           evaluationRecordSchema,

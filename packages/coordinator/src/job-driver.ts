@@ -2,7 +2,6 @@ import IORedis from 'ioredis';
 import { join } from 'node:path';
 import { FaceSource } from '@facenet/core';
 import {
-  AbortMessage,
   collectiveSecret,
   JobRecord,
   redisKeys,
@@ -12,7 +11,7 @@ import {
   WorkerInfo,
   ringPlace,
 } from '@facenet/protocol';
-import { DatasetIndexStore } from '@facenet/service-kit';
+import { AbortChannel, DatasetIndexStore } from '@facenet/service-kit';
 import { transition } from './job-lifecycle';
 import { JobStore } from './job-store';
 import { Membership } from './membership';
@@ -67,6 +66,7 @@ export class JobDriver {
   private readonly reshaper: WorldReshaper;
   private readonly durability: Durability;
   private readonly indexes: DatasetIndexStore;
+  private readonly aborts: AbortChannel;
   private stopping = false;
   private readonly scheduler: PoolScheduler;
 
@@ -79,6 +79,7 @@ export class JobDriver {
   ) {
     this.keys = redisKeys(o.prefix);
     this.indexes = new DatasetIndexStore(redis, o.prefix);
+    this.aborts = new AbortChannel(redis, this.keys.abortChannel);
     this.inboxes = new WorkerInboxes(redis, o.prefix, (l) => o.log(`[coordinator] worker inboxes: ${l}`));
     this.plans = new PlanLookup(redis, o.prefix, o.log);
     this.ledger = new StepLedger(redis, store, metrics, o.prefix, o.log, (id) => this.checkpointDir(id));
@@ -305,8 +306,7 @@ export class JobDriver {
 
   /** A step failed or a rank died: abandon the generation, then change the world from the survivors. */
   private async fault(job: JobRecord, f: StepFault): Promise<void> {
-    const abort: AbortMessage = { jobId: job.id, generation: job.generation };
-    await this.redis.publish(this.keys.abortChannel, JSON.stringify(abort));
+    await this.aborts.publish({ jobId: job.id, generation: job.generation });
     if (f.kind === 'storage') return this.durability.storageFault(job.id, f.message, f.errorClass);
     // A worker refused the job itself as invalid: every re-plan would be refused alike.
     if (f.kind === 'rejected') return failRejectedJob(this.store, this.o.log, job, f.message, f.errorClass);

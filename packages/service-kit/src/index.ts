@@ -21,4 +21,5 @@ export { compressIndex, DatasetIndexStore } from './dataset-index-store';
 export { WorkInbox, inboxDepth, entryFields, INBOX_GROUP } from './work-inbox';
 export type { InboxItem, InboxAnswer } from './work-inbox';
 export { WorkDispatch } from './work-dispatch';
-export { workKeyFromEnv, signItem, signatureProblem } from './work-signing';
+export { workKeyFromEnv, signItem, signatureProblem, sealMessage, unsealMessage } from './work-signing';
+export { AbortChannel, ABORT_MAX_AGE_MS, readAbortMessage } from './abort-channel';

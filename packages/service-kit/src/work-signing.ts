@@ -41,3 +41,38 @@ export function signatureProblem(key: Buffer, id: string, data: string, sig: str
   const got = Buffer.from(sig, 'hex');
   return got.length === want.length && timingSafeEqual(got, want) ? undefined : 'bad signature';
 }
+
+/**
+ * A pub/sub message under `key`: the JSON inside an envelope with its signature over `topic` and
+ * the text (a subscriber cannot check a message it did not see whole). Unkeyed: the JSON as is.
+ */
+export function sealMessage(key: Buffer | undefined, topic: string, json: string): string {
+  return key ? JSON.stringify({ signed: json, sig: signItem(key, topic, json) }) : json;
+}
+
+/**
+ * The JSON a sealed message carries, or why it is refused under `key`. A keyless reader accepts
+ * both forms (a hand-added worker keeps working); a keyed one only a message signed with its key.
+ */
+export function unsealMessage(
+  key: Buffer | undefined,
+  topic: string,
+  text: string,
+): { json: string } | { refused: 'unsigned' | 'bad signature' } {
+  const sealed = envelopeOf(text);
+  if (!key) return { json: sealed ? sealed.signed : text };
+  if (!sealed) return { refused: 'unsigned' };
+  const problem = signatureProblem(key, topic, sealed.signed, sealed.sig);
+  return problem ? { refused: problem } : { json: sealed.signed };
+}
+
+function envelopeOf(text: string): { signed: string; sig?: string } | undefined {
+  let v: { signed?: unknown; sig?: unknown } | null;
+  try {
+    v = JSON.parse(text) as typeof v;
+  } catch {
+    return undefined;
+  }
+  if (!v || typeof v !== 'object' || typeof v.signed !== 'string') return undefined;
+  return { signed: v.signed, sig: typeof v.sig === 'string' ? v.sig : undefined };
+}

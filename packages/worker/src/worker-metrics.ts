@@ -26,7 +26,7 @@ export function createWorkerMetrics() {
     }),
     refusedItems: new Counter({
       name: 'facenet_worker_refused_items_total',
-      help: 'Inbox items refused unrun: unsigned or signed with another key than FACENET_WORK_KEY',
+      help: 'Inbox items refused unrun, and abort messages ignored (reason "abort ..."): unsigned, signed with another key than FACENET_WORK_KEY, stale or malformed',
       labelNames: ['reason'],
       registers: [registry],
     }),

@@ -1,16 +1,6 @@
 import IORedis from 'ioredis';
 import { hostname } from 'node:os';
-import {
-  AbortMessage,
-  isStateQuery,
-  redisKeys,
-  WorkerInfo,
-  WorkerJobData,
-  WorkerJobResult,
-  defaultGflops,
-  abortMessageSchema,
-  parseStored,
-} from '@facenet/protocol';
+import { isStateQuery, redisKeys, WorkerInfo, WorkerJobData, WorkerJobResult, defaultGflops } from '@facenet/protocol';
 import {
   runCloseSteps,
   connectRedis,
@@ -20,6 +10,7 @@ import {
   DatasetIndexStore,
   InboxItem,
   WorkInbox,
+  readAbortMessage,
   workKeyFromEnv,
 } from '@facenet/service-kit';
 import { AllreducePeer } from './allreduce/ring-allreduce';
@@ -152,16 +143,16 @@ export class WorkerService {
     this.subscriber = this.redis.duplicate();
     logRedisErrors(this.subscriber, (l) => this.log(`[worker ${this.id}] subscriber ${l}`));
     await this.subscriber.subscribe(keys.abortChannel);
-    this.subscriber.on('message', (_channel: string, message: string) => {
-      let m: AbortMessage;
-      try {
-        m = parseStored(abortMessageSchema, message, 'abort message');
-      } catch (err) {
-        // Anything published on the channel arrives here: a malformed message is logged, not thrown
-        // (a throw in this listener would end the process).
-        this.log(`[worker ${this.id}] ${(err as Error).message}; ignored`);
+    this.subscriber.on('message', (channel: string, text: string) => {
+      const read = readAbortMessage(this.workKey, channel, text);
+      if ('refused' in read) {
+        // Anything published on the channel arrives here: a refused message is logged and counted,
+        // never thrown (a throw in this listener would end the process).
+        this.log(`[worker ${this.id}] ${read.detail}; ignored`);
+        this.metrics.refusedItems.inc({ reason: `abort ${read.refused}` });
         return;
       }
+      const m = read.message;
       this.peer.abandonGeneration(m.jobId, m.generation);
       if (m.interrupt) void this.interrupt(m.jobId);
     });
