@@ -12,13 +12,9 @@
  *
  *   npx tsx bench/fault-recovery.ts [--workers 3] [--classes kill9-compute,...]
  */
-import { ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { PrivateCluster, sleep } from './lib/private-cluster';
 
 const CLASSES = ['kill9-compute', 'kill9-allreduce', 'sigterm', 'coordinator-kill', 'redis-restart'] as const;
 type FaultClass = (typeof CLASSES)[number];
@@ -27,15 +23,6 @@ const { values } = parseArgs({
 });
 
 const ORL = resolve(__dirname, '..', '..', 'shared', 'data', 'orl');
-const mainOf = (pkg: string) => resolve(__dirname, '..', 'packages', pkg, 'dist', 'main.js');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const freePort = () =>
-  new Promise<number>((res) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => res(port));
-    });
-  });
 
 interface Job {
   id: string;
@@ -49,101 +36,9 @@ interface Step {
   timings: { dataMs: number; computeMs: number; allreduceMs: number }[];
 }
 
-class Cluster {
-  readonly dir = mkdtempSync(join(tmpdir(), 'facenet-faultbench-'));
-  readonly prefix = `fnbench-${process.pid}`;
-  redis!: ChildProcess;
-  coordinator!: ChildProcess;
-  readonly workers: ChildProcess[] = [];
-  redisPort = 0;
-  apiPort = 0;
-  get url() {
-    return `http://127.0.0.1:${this.apiPort}`;
-  }
-  private env() {
-    return {
-      ...process.env,
-      REDIS_URL: `redis://127.0.0.1:${this.redisPort}`,
-      FACENET_PREFIX: this.prefix,
-      FACENET_API_PORT: String(this.apiPort),
-      FACENET_CHECKPOINT_ROOT: join(this.dir, 'ckpt'),
-    };
-  }
-
-  async startRedis(): Promise<void> {
-    this.redisPort ||= await freePort();
-    this.redis = spawn(
-      'redis-server',
-      [
-        '--port',
-        String(this.redisPort),
-        '--bind',
-        '127.0.0.1',
-        '--appendonly',
-        'yes',
-        '--appendfsync',
-        'always',
-        '--save',
-        '',
-        '--dir',
-        this.dir,
-        '--maxmemory-policy',
-        'noeviction',
-      ],
-      { stdio: 'ignore' },
-    );
-    await sleep(300);
-  }
-
-  /** Starts a coordinator; retries while the dead one's lock has not expired. */
-  async startCoordinator(): Promise<void> {
-    this.apiPort ||= await freePort();
-    for (;;) {
-      const proc = spawn(process.execPath, [mainOf('coordinator')], { env: this.env(), stdio: ['ignore', 'pipe', 'ignore'] });
-      const ok = await new Promise<boolean>((res) => {
-        createInterface({ input: proc.stdout! }).on('line', (l) => l.startsWith('{"event":"ready"') && res(true));
-        proc.once('exit', () => res(false));
-      });
-      if (ok) {
-        this.coordinator = proc;
-        return;
-      }
-      await sleep(500);
-    }
-  }
-
-  startWorker(): ChildProcess {
-    const w = spawn(process.execPath, [mainOf('worker')], { env: this.env(), stdio: 'ignore' });
-    this.workers.push(w);
-    return w;
-  }
-
-  async call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    for (;;) {
-      try {
-        const r = await fetch(this.url + path, {
-          method,
-          headers: body ? { 'content-type': 'application/json' } : {},
-          body: body && JSON.stringify(body),
-        });
-        return (await r.json()) as T;
-      } catch {
-        await sleep(100); // the coordinator is restarting
-      }
-    }
-  }
-
-  async stop(): Promise<void> {
-    for (const p of [...this.workers, this.coordinator]) p?.kill('SIGKILL');
-    this.redis?.kill('SIGKILL');
-    await sleep(300);
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-}
-
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 
-async function measure(c: Cluster, cls: FaultClass, W: number): Promise<Record<string, unknown>> {
+async function measure(c: PrivateCluster, cls: FaultClass, W: number): Promise<Record<string, unknown>> {
   const wide = cls === 'kill9-allreduce';
   const job = await c.call<Job>('POST', '/v1/jobs', {
     dataset: { kind: 'folder', path: ORL },
@@ -215,7 +110,7 @@ async function measure(c: Cluster, cls: FaultClass, W: number): Promise<Record<s
 
 async function main(): Promise<void> {
   const W = Number(values.workers);
-  const c = new Cluster();
+  const c = new PrivateCluster();
   try {
     await c.startRedis();
     await c.startCoordinator();

@@ -1,5 +1,6 @@
 // Public API of the training worker.
-export { AllreducePeer, chooseAlgorithm, DOUBLING_MAX_BYTES } from './allreduce/ring-allreduce';
+export { AllreducePeer } from './allreduce/ring-allreduce';
+export { chooseAlgorithm, DOUBLING_MAX_BYTES } from './allreduce/collective-algorithms';
 export type { AllreduceStats, CollectiveOptions } from './allreduce/ring-allreduce';
 export { decodeHalves, encodeHalves, roundToHalf } from './allreduce/fp16';
 export { addInto } from './allreduce/mailbox';

@@ -3,28 +3,17 @@ import { readFileSync } from 'node:fs';
 import type { AllreduceServiceClient } from '../generated/facenet/v1/AllreduceService';
 import type { PullResponse, PullResponse__Output } from '../generated/facenet/v1/PullResponse';
 import type { PullRequest__Output } from '../generated/facenet/v1/PullRequest';
-import {
-  AllreduceAlgorithm,
-  CollectiveAlgorithm,
-  collectiveLinkId,
-  doublingSinks,
-  doublingSources,
-  parseCollectiveId,
-  recursiveDoublingSchedule,
-  RingPlace,
-} from '@facenet/protocol';
+import { AllreduceAlgorithm, CollectiveAlgorithm, doublingSinks, parseCollectiveId, RingPlace } from '@facenet/protocol';
 import { AllreduceError } from '../errors';
 import { AllreduceOptions, compileAllreduceOptions, CompiledAllreduceOptions } from './allreduce-options';
+import { chooseAlgorithm, CollectiveRun, doublingAllreduce, RankLinks, ringAllreduce } from './collective-algorithms';
 import { Mailbox } from './mailbox';
-import { abortableWait } from './abortable-wait';
 import { Outbox, PullExpectation } from './outbox';
 import { GrpcPullStream, PullStream, SECRET_METADATA } from './pull-stream';
 import { DataPlaneServer, TlsMaterial } from './tcp-data-plane';
 import { DataPlaneClient, PullHandlers } from './tcp-data-client';
 import type { Hello } from './tcp-frames';
 import { facenetProto } from './proto';
-import { ringSchedule, segmentBounds } from './segments';
-import { encodeHalves, roundToHalf } from './fp16';
 import { dropIpServerNameWarning } from './ip-servername-warning';
 
 dropIpServerNameWarning();
@@ -46,33 +35,7 @@ export interface CollectiveOptions {
   algorithm?: AllreduceAlgorithm;
 }
 
-/**
- * Up to this many bytes on the wire, 'auto' runs recursive doubling: its log2 W rounds of the whole
- * vector beat the ring's 2(W-1) rounds of 1/W of it while per-round latency, not bandwidth, is
- * the cost. Measured with bench/allreduce-latency.ts (README, Performance).
- */
-export const DOUBLING_MAX_BYTES = 64 << 10;
-
-/** The collective a rank runs: every rank computes the same from the same vector length, W and option. */
-export function chooseAlgorithm(bytes: number, ring: RingPlace, option: AllreduceAlgorithm = 'auto'): CollectiveAlgorithm {
-  // A shard job from a coordinator that names no doubling partners: every rank of it uses the ring.
-  if (ring.size <= 1 || !ring.partners) return 'ring';
-  if (option !== 'auto') return option;
-  return bytes <= DOUBLING_MAX_BYTES ? 'recursive-doubling' : 'ring';
-}
-
 type PullCall = grpc.ServerWritableStream<PullRequest__Output, PullResponse>;
-
-/** One collective as the algorithms run it: what `allreduce` was given, and the controller that aborts it. */
-interface CollectiveRun {
-  id: string;
-  data: Float32Array;
-  rank: number;
-  ring: RingPlace;
-  secret: string;
-  fp16: boolean;
-  abort: AbortController;
-}
 
 const MESSAGE_LIMIT = 8 << 20;
 /** How long a rank waits for a peer to say where its data plane is. */
@@ -94,14 +57,14 @@ function hostOf(address: string): string {
  * on a raw TCP data plane whose port each rank learns from its predecessor over gRPC, and a
  * predecessor that offers none is pulled through gRPC.
  */
-export class AllreducePeer {
+export class AllreducePeer implements RankLinks {
   private readonly server = new grpc.Server({ 'grpc.max_send_message_length': MESSAGE_LIMIT });
-  private readonly mailbox = new Mailbox();
-  private readonly outbox = new Outbox();
+  readonly mailbox = new Mailbox();
+  readonly outbox = new Outbox();
   private readonly clients = new Map<string, AllreduceServiceClient>();
   private readonly options: CompiledAllreduceOptions;
-  private readonly chunkElements: number;
-  private readonly timeoutMs: number;
+  readonly chunkElements: number;
+  readonly timeoutMs: number;
   /** "<job>/<generation>" pairs the coordinator abandoned: their collectives fail at once. */
   private readonly abandoned = new Set<string>();
   /** Collectives in flight on this rank, each with the controller that aborts it. */
@@ -197,7 +160,7 @@ export class AllreducePeer {
    * collective, and so does a stream that ends before every round arrived: the predecessor has
    * stopped sending, and waiting for the timeout would only delay the fault.
    */
-  private pull(
+  pull(
     address: string,
     id: string,
     rank: number,
@@ -278,56 +241,6 @@ export class AllreducePeer {
     return { cancel: () => stream.cancel() };
   }
 
-  /**
-   * Writes data[s0, s1) as one round into the successor's stream, in bounded chunks that are
-   * views on the vector (no copy). The transport may read a queued chunk later (grpc-js
-   * serializes it, the TCP socket sends from the vector's memory), so the vector must not change
-   * or move until then: `flushed` resolves once the round's last chunk has been taken (a stream's
-   * chunks are taken in order), and `allreduce` waits for the last round's before it hands the
-   * vector back. Within a collective a segment sent is only overwritten after its data has come
-   * round the ring, so it was taken long before.
-   */
-  private async write(
-    out: PullStream,
-    round: number,
-    data: Float32Array,
-    s0: number,
-    s1: number,
-    fp16: boolean,
-    signal: AbortSignal,
-  ): Promise<{ bytes: number; flushed: Promise<void> }> {
-    let bytes = 0;
-    let flushed: Promise<void> = Promise.resolve();
-    for (let off = s0; off < s1; off += this.chunkElements) {
-      const end = Math.min(s1, off + this.chunkElements);
-      const chunk = fp16 ? encodeHalves(data, off, end) : Buffer.from(data.buffer, data.byteOffset + off * 4, (end - off) * 4);
-      bytes += chunk.length;
-      signal.throwIfAborted();
-      if (out.gone) throw new Error('successor went away');
-      let ok = true;
-      flushed = new Promise<void>((resolve) => {
-        ok = out.write(round, off - s0, chunk, resolve);
-      });
-      if (!ok) await out.drained(signal);
-    }
-    return { bytes, flushed };
-  }
-
-  /** Waits until the transport has taken the last chunk written (or the stream is gone, so it never will). */
-  private async flushed(last: Promise<void>, signal: AbortSignal): Promise<void> {
-    await abortableWait<void>(
-      signal,
-      this.timeoutMs,
-      () => `successor stream did not take the last round within ${this.timeoutMs} ms`,
-      (done) => {
-        void last.then(done);
-        return () => {};
-      },
-    ).catch((err: unknown) => {
-      if (!signal.aborted) throw err; // aborted: the stream is gone, so nothing queued will be read
-    });
-  }
-
   private checkAbandoned(id: string, rank: number): void {
     const c = parseCollectiveId(id);
     if (c && this.abandoned.has(`${c.jobId}/${c.generation}`))
@@ -335,7 +248,7 @@ export class AllreducePeer {
   }
 
   /** The successor's stream for `id`; its cancellation (the successor failed or died) aborts the collective. */
-  private async successor(id: string, expect: PullExpectation, abort: AbortController): Promise<PullStream> {
+  async successor(id: string, expect: PullExpectation, abort: AbortController): Promise<PullStream> {
     const out = await this.outbox.stream(id, expect, this.timeoutMs, abort.signal);
     const gone = () => abort.abort(new Error('successor cancelled its pull'));
     if (out.gone) gone();
@@ -371,122 +284,10 @@ export class AllreducePeer {
     this.running.set(id, abort);
     try {
       const run: CollectiveRun = { id, data, rank, ring, secret, fp16, abort };
-      const bytes = algorithm === 'ring' ? await this.ringAllreduce(run) : await this.doublingAllreduce(run);
+      const bytes = algorithm === 'ring' ? await ringAllreduce(this, run) : await doublingAllreduce(this, run);
       return { bytes, algorithm };
     } finally {
       this.running.delete(id);
-    }
-  }
-
-  /** Reduce-scatter then all-gather around the ring: 2(W-1) rounds, 2(W-1)/W of the vector sent. Returns bytes sent. */
-  private async ringAllreduce({ id, data, rank, ring, secret, fp16, abort }: CollectiveRun): Promise<number> {
-    const W = ring.size;
-    const segments = segmentBounds(data.length, W);
-    const schedule = ringSchedule(rank, W);
-    this.mailbox.expect(
-      id,
-      data,
-      new Map(
-        schedule.map((st) => {
-          const [r0, r1] = segments[st.receive] as [number, number];
-          return [st.round, { base: r0, length: r1 - r0, reduce: st.reduce }];
-        }),
-      ),
-      fp16 ? 2 : 4,
-    );
-    const elementBytes = fp16 ? 2 : 4;
-    const roundBytes = Math.max(...segments.map(([a, b]) => b - a)) * elementBytes;
-    const incoming = this.pull(ring.predecessor, id, rank, secret, { elementBytes, roundBytes }, abort);
-    let sent = 0;
-    try {
-      const out = await this.successor(id, { toRank: (rank + 1) % W, secret }, abort);
-      let last: Promise<void> = Promise.resolve();
-      for (const step of schedule) {
-        const [s0, s1] = segments[step.send] as [number, number];
-        // The first all-gather round sends the segment this rank finished reducing. With fp16 the
-        // others receive it rounded, so this rank rounds its own copy too: all ranks stay identical.
-        if (fp16 && step.round === W - 1) roundToHalf(data, s0, s1);
-        const w = await this.write(out, step.round, data, s0, s1, fp16, abort.signal);
-        sent += w.bytes;
-        last = w.flushed;
-        const [r0, r1] = segments[step.receive] as [number, number];
-        await this.mailbox.take(id, step.round, r1 - r0, this.timeoutMs, abort.signal);
-      }
-      // The vector goes back to the caller (and on to the compute thread) only once nothing
-      // queued for the wire still refers to it.
-      await this.flushed(last, abort.signal);
-      this.outbox.finish(id);
-      return sent;
-    } catch (err) {
-      const reason = (abort.signal.reason as Error | undefined)?.message ?? (err as Error).message;
-      abort.abort(err);
-      this.outbox.fail(id, reason);
-      incoming.cancel();
-      throw new AllreduceError(id, rank, reason);
-    } finally {
-      this.mailbox.finish(id);
-    }
-  }
-
-  /**
-   * Recursive doubling (`recursiveDoublingSchedule`): each step this rank sends its whole vector
-   * to one partner and adds the partner's, so after log2 W exchanges every rank holds the sum.
-   * Float addition is commutative, so both ends of an exchange compute the same bits (a + b and
-   * b + a), and so does every rank at the end. Each step is its own link ("<id>/<step>"), pulled
-   * from the partner; all pulls open at once so connection setup overlaps. Returns bytes sent.
-   */
-  private async doublingAllreduce({ id, data, rank, ring, secret, fp16, abort }: CollectiveRun): Promise<number> {
-    const schedule = recursiveDoublingSchedule(rank, ring.size);
-    const sources = doublingSources(rank, ring.size);
-    const addresses = new Map(sources.map((r, i) => [r, ring.partners?.[i]]));
-    const width = fp16 ? 2 : 4;
-    const incoming = schedule.flatMap((st) => {
-      if (st.receiveFrom === undefined) return [];
-      const address = addresses.get(st.receiveFrom);
-      if (!address) throw new AllreduceError(id, rank, `the shard job names no address for doubling partner ${st.receiveFrom}`);
-      return [
-        this.pull(address, collectiveLinkId(id, st.step), rank, secret, { elementBytes: width, roundBytes: data.length * width }, abort),
-      ];
-    });
-    let sent = 0;
-    try {
-      for (const st of schedule) {
-        const link = collectiveLinkId(id, st.step);
-        let flushed: Promise<void> | undefined;
-        if (st.sendTo !== undefined) {
-          // With fp16 the partner receives this rank's vector rounded; rounding its own copy first
-          // keeps both ends adding the same two values.
-          if (fp16) roundToHalf(data, 0, data.length);
-          // In an exchange the partner's vector is added into `data` while the transport may still
-          // be reading what was sent, so what is sent is a copy (cheap: these vectors are small).
-          const sending = st.receiveFrom === undefined ? data : data.slice();
-          const out = await this.successor(link, { toRank: st.sendTo, secret }, abort);
-          const w = await this.write(out, 0, sending, 0, sending.length, fp16, abort.signal);
-          sent += w.bytes;
-          flushed = w.flushed;
-        }
-        if (st.receiveFrom !== undefined) {
-          // Set only now: data that came early waits in the mailbox instead of entering the vector
-          // before this step's send was copied.
-          this.mailbox.expect(link, data, new Map([[0, { base: 0, length: data.length, reduce: st.receive === 'add' }]]), width);
-          await this.mailbox.take(link, 0, data.length, this.timeoutMs, abort.signal);
-        }
-        if (flushed) {
-          await this.flushed(flushed, abort.signal);
-          this.outbox.finish(link);
-        }
-      }
-      // A folded-out rank received the sum as halves; the others round theirs alike.
-      if (fp16) roundToHalf(data, 0, data.length);
-      return sent;
-    } catch (err) {
-      const reason = (abort.signal.reason as Error | undefined)?.message ?? (err as Error).message;
-      abort.abort(err);
-      for (const st of schedule) this.outbox.fail(collectiveLinkId(id, st.step), reason);
-      for (const pull of incoming) pull.cancel();
-      throw new AllreduceError(id, rank, reason);
-    } finally {
-      for (const st of schedule) this.mailbox.finish(collectiveLinkId(id, st.step));
     }
   }
 

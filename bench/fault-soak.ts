@@ -1,0 +1,252 @@
+/**
+ * A soak with faults: W-rank jobs run back to back for `--minutes` on a cluster of real processes
+ * (private redis-server with AOF, coordinator, W workers, miner, evaluator; work signed) while a
+ * seeded schedule injects, every 8-25 s, one of:
+ *  - worker-kill9 (restarted 2-6 s later), worker-sigterm (drains; restarted after it exits),
+ *  - miner-kill9, evaluator-kill9 (each restarted 1-4 s later),
+ *  - coordinator-kill9 (a new one started at once; it waits out the lock),
+ *  - redis-restart (SIGKILL, then restarted on its AOF).
+ * Jobs alternate: with the mining curriculum (the miner's plans shape batches) and without it
+ * (then the final weights must match an undisturbed run of the same spec, run first).
+ * Checked per job: it completed; its history holds every step 1..S exactly once (not counting
+ * steps marked rolled back); for curriculum-off jobs, weights within the elastic tests'
+ * tolerance (mean 1e-4, max 1e-2) of the reference. Memory: RSS of the coordinator and the
+ * workers sampled every 10 s, medians of the first and last thirds of the soak.
+ *
+ *   npx tsx bench/fault-soak.ts [--minutes 30] [--workers 4] [--steps 60] [--seed 1]
+ */
+import { parseArgs } from 'node:util';
+import { join, resolve } from 'node:path';
+import { readCheckpoint } from '@facenet/core';
+import { PrivateCluster, rssMiB, sleep } from './lib/private-cluster';
+
+const { values } = parseArgs({
+  options: {
+    minutes: { type: 'string', default: '30' },
+    workers: { type: 'string', default: '4' },
+    steps: { type: 'string', default: '60' },
+    seed: { type: 'string', default: '1' },
+  },
+});
+const MINUTES = Number(values.minutes);
+const W = Number(values.workers);
+const STEPS = Number(values.steps);
+const ORL = resolve(__dirname, '..', '..', 'shared', 'data', 'orl');
+
+const FAULTS = ['worker-kill9', 'worker-sigterm', 'miner-kill9', 'evaluator-kill9', 'coordinator-kill9', 'redis-restart'] as const;
+type Fault = (typeof FAULTS)[number];
+
+interface Job {
+  id: string;
+  state: string;
+  step: number;
+  error?: string;
+  lastCheckpoint: { step: number; dir: string } | null;
+  faults: unknown[];
+}
+interface Step {
+  step: number;
+  rolledBack?: boolean;
+}
+
+/** Mulberry32: a seeded schedule, so a soak can be rerun as it was. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const spec = (curriculum: boolean) => ({
+  dataset: { kind: 'folder', path: ORL },
+  holdout: 10,
+  worldSize: W,
+  minWorldSize: 2,
+  checksumEvery: 5,
+  curriculum: { enabled: curriculum, rampSteps: 20, floorUntilStep: 0 },
+  evaluation: { enabled: true },
+  train: {
+    model: { architecture: 'tiny', imageSize: 32 },
+    batch: { P: 8, K: 4 },
+    virtualShards: 4,
+    steps: STEPS,
+    checkpointEvery: 10,
+    seed: 5,
+    optimizer: { name: 'adam', learningRate: 0.002 },
+  },
+});
+
+function weightDiff(a: Map<string, Float32Array>, b: Map<string, Float32Array>): { mean: number; max: number } {
+  let max = 0;
+  let sum = 0;
+  let n = 0;
+  for (const [name, x] of a) {
+    const y = b.get(name) as Float32Array;
+    for (let i = 0; i < x.length; i++) {
+      const d = Math.abs((x[i] as number) - (y[i] as number));
+      max = Math.max(max, d);
+      sum += d;
+      n++;
+    }
+  }
+  return { mean: sum / n, max };
+}
+
+async function finalWeights(c: PrivateCluster, job: Job): Promise<Map<string, Float32Array>> {
+  return (await readCheckpoint(job.lastCheckpoint?.dir ?? join(c.checkpointRoot, job.id))).tensors;
+}
+
+async function wholeHistory(c: PrivateCluster, id: string): Promise<Step[]> {
+  const steps: Step[] = [];
+  for (let cursor = 0; ; cursor += 500) {
+    const page = await c.call<Step[]>('GET', `/v1/jobs/${id}/history?limit=500&cursor=${cursor}`);
+    steps.unshift(...page);
+    if (page.length < 500) return steps;
+  }
+}
+
+/** Steps of 1..S not committed exactly once (counting only records not rolled back). */
+function exactlyOnceViolations(history: Step[]): string[] {
+  const count = new Map<number, number>();
+  for (const h of history) if (!h.rolledBack) count.set(h.step, (count.get(h.step) ?? 0) + 1);
+  const bad: string[] = [];
+  for (let s = 1; s <= STEPS; s++) if (count.get(s) !== 1) bad.push(`step ${s} x${count.get(s) ?? 0}`);
+  return bad;
+}
+
+async function runJob(c: PrivateCluster, curriculum: boolean): Promise<Job> {
+  const created = await c.call<Job>('POST', '/v1/jobs', spec(curriculum));
+  for (;;) {
+    const j = await c.call<Job>('GET', `/v1/jobs/${created.id}`);
+    if (['completed', 'failed', 'cancelled'].includes(j.state)) return j;
+    await sleep(500);
+  }
+}
+
+async function inject(c: PrivateCluster, fault: Fault, r: () => number): Promise<void> {
+  const later = (ms: number, start: () => void) => void sleep(ms).then(start);
+  if (fault === 'worker-kill9' || fault === 'worker-sigterm') {
+    const victim = c.workers[Math.floor(r() * c.workers.length)];
+    if (!victim) return;
+    victim.kill(fault === 'worker-kill9' ? 'SIGKILL' : 'SIGTERM');
+    victim.once('exit', () => later(2000 + r() * 4000, () => c.startWorker()));
+  } else if (fault === 'miner-kill9') {
+    c.miner?.kill('SIGKILL');
+    later(1000 + r() * 3000, () => c.startMiner());
+  } else if (fault === 'evaluator-kill9') {
+    c.evaluator?.kill('SIGKILL');
+    later(1000 + r() * 3000, () => c.startEvaluator());
+  } else if (fault === 'coordinator-kill9') {
+    c.coordinator.kill('SIGKILL');
+    await c.startCoordinator();
+  } else {
+    c.redis.kill('SIGKILL');
+    await new Promise((res) => c.redis.once('exit', res));
+    await c.startRedis();
+  }
+}
+
+async function main(): Promise<void> {
+  const c = new PrivateCluster();
+  const r = rng(Number(values.seed));
+  const injected: Record<string, number> = Object.fromEntries(FAULTS.map((f) => [f, 0]));
+  const memory: { t: number; coordinator: number; workers: number }[] = [];
+  const jobs: Record<string, unknown>[] = [];
+  try {
+    await c.startRedis();
+    await c.startCoordinator();
+    for (let i = 0; i < W; i++) c.startWorker();
+    c.startMiner();
+    c.startEvaluator();
+    while ((await c.call<unknown[]>('GET', '/v1/workers')).length < W) await sleep(200);
+    // The undisturbed reference, before any fault.
+    const reference = await runJob(c, false);
+    if (reference.state !== 'completed') throw new Error(`the reference run ended ${reference.state}: ${reference.error}`);
+    const referenceWeights = await finalWeights(c, reference);
+    process.stderr.write(`reference ${reference.id} completed\n`);
+
+    const start = Date.now();
+    const end = start + MINUTES * 60_000;
+    let stop = false;
+    const faults = (async () => {
+      while (!stop && Date.now() < end) {
+        await sleep(8000 + r() * 17000);
+        if (stop) return;
+        const fault = FAULTS[Math.floor(r() * FAULTS.length)] as Fault;
+        injected[fault] = (injected[fault] ?? 0) + 1;
+        process.stderr.write(`${((Date.now() - start) / 1000).toFixed(0)} s: ${fault}\n`);
+        await inject(c, fault, r);
+      }
+    })();
+    const sampler = setInterval(() => {
+      const workers = c.workers.map((w) => rssMiB(w.pid)).filter((x) => !Number.isNaN(x));
+      memory.push({ t: (Date.now() - start) / 1000, coordinator: rssMiB(c.coordinator.pid), workers: Math.max(0, ...workers) });
+    }, 10_000);
+    for (let n = 0; Date.now() < end; n++) {
+      const curriculum = n % 2 === 1;
+      const job = await runJob(c, curriculum);
+      const history = await wholeHistory(c, job.id);
+      const violations = exactlyOnceViolations(history);
+      const diff = !curriculum && job.state === 'completed' ? weightDiff(referenceWeights, await finalWeights(c, job)) : undefined;
+      const result = {
+        id: job.id,
+        curriculum,
+        state: job.state,
+        error: job.error,
+        faults: job.faults.length,
+        exactlyOnce: violations.length === 0,
+        violations: violations.slice(0, 10),
+        weights: diff,
+        weightsWithinTolerance: diff ? diff.mean <= 1e-4 && diff.max <= 1e-2 : null,
+      };
+      process.stderr.write(`${JSON.stringify(result)}\n`);
+      jobs.push(result);
+    }
+    stop = true;
+    clearInterval(sampler);
+    await faults;
+    const third = Math.max(1, Math.floor(memory.length / 3));
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+    const ok = jobs.every((j) => j.state === 'completed' && j.exactlyOnce && j.weightsWithinTolerance !== false);
+    process.stdout.write(
+      `${JSON.stringify(
+        {
+          benchmark: 'fault-soak',
+          minutes: MINUTES,
+          world: W,
+          stepsPerJob: STEPS,
+          seed: Number(values.seed),
+          injected,
+          jobs: jobs.length,
+          completed: jobs.filter((j) => j.state === 'completed').length,
+          exactlyOnce: jobs.filter((j) => j.exactlyOnce).length,
+          weightsChecked: jobs.filter((j) => j.weightsWithinTolerance !== null).length,
+          weightsWithinTolerance: jobs.filter((j) => j.weightsWithinTolerance === true).length,
+          memoryMiB: {
+            coordinator: {
+              firstThird: median(memory.slice(0, third).map((m) => m.coordinator)),
+              lastThird: median(memory.slice(-third).map((m) => m.coordinator)),
+            },
+            largestWorker: {
+              firstThird: median(memory.slice(0, third).map((m) => m.workers)),
+              lastThird: median(memory.slice(-third).map((m) => m.workers)),
+            },
+          },
+          ok,
+          results: jobs,
+        },
+        null,
+        2,
+      )}\n`,
+    );
+    if (!ok) process.exitCode = 1;
+  } finally {
+    await c.stop();
+  }
+}
+
+void main();
