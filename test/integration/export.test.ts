@@ -232,6 +232,17 @@ describe('export of a job trained by `facenet up`: the CLI’s embeddings in onn
         names.join(', '),
       );
 
+      // An export that fails on the server names the checkpoint by its place under the root, not the server's path.
+      const three = (await api<{ step: number; dir: string }[]>(cluster.url, 'GET', `/v1/jobs/${job.id}/checkpoints`)).find(
+        (c) => c.step === 3,
+      )!;
+      writeFileSync(join(three.dir, 'manifest.json'), '{"format": "facenet-checkpoint/1"}');
+      const broken = await fetch(`${cluster.url}/v1/jobs/${job.id}/export?format=onnx&step=3`);
+      const message = ((await broken.json()) as { error: string }).error;
+      assert.ok(broken.status >= 400, message);
+      assert.match(message, new RegExp(`<checkpoint root>/${job.id}/step-000003`));
+      assert.ok(!message.includes(cluster.checkpointRoot), message);
+
       // `facenet serve --job` loads the job's best checkpoint (or newest, unevaluated) through the same API.
       const best =
         (await api<{ step: number; best: boolean }[]>(cluster.url, 'GET', `/v1/jobs/${job.id}/checkpoints`)).find((c) => c.best)?.step ?? 6;

@@ -18,7 +18,7 @@ interface K8sObject {
     selector?: { matchLabels?: Labels; matchExpressions?: { key: string; operator: string; values: string[] }[] } & Labels;
     podSelector?: Selector;
     policyTypes?: string[];
-    ingress?: { from?: { podSelector?: Selector }[]; ports?: { port: number }[] }[];
+    ingress?: { from?: { podSelector?: Selector; namespaceSelector?: Selector }[]; ports?: { port: number }[] }[];
     egress?: { to?: { podSelector?: Selector }[]; ports?: { port: number }[] }[];
     ports?: { port: number; targetPort?: number | string }[];
     endpoints?: { port: string }[];
@@ -142,6 +142,16 @@ describe('Kubernetes manifests rendered by kubectl', function () {
             );
         }
       }
+      // Metrics ports (9464) admit the monitoring namespace only, never every namespace.
+      for (const np of policies)
+        for (const rule of np.spec?.ingress ?? [])
+          for (const peer of rule.from ?? [])
+            if (peer.namespaceSelector)
+              assert.deepEqual(
+                peer.namespaceSelector,
+                { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } },
+                `NetworkPolicy ${np.metadata.name} admits namespaces beyond monitoring`,
+              );
       // Default deny: one policy with no rules selects every project pod, for ingress and egress.
       const deny = policies.find((p) => !p.spec?.ingress && !p.spec?.egress && (p.spec?.policyTypes ?? []).length === 2);
       assert.ok(deny, 'a default-deny NetworkPolicy');

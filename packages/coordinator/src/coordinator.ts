@@ -174,6 +174,7 @@ export class Coordinator {
       },
       dataRoots: this.options.dataRoots,
       reportRoot: this.options.reportRoot,
+      checkpointRoot: this.options.checkpointRoot,
       admission: this.admission,
       indexes: new DatasetIndexStore(this.redis, this.options.prefix),
       workerBudget: async () => largestBudget(await this.membership.alive()) ?? this.options.assumedWorkerBudget,

@@ -1,5 +1,6 @@
 import { FastifyInstance, FastifyReply } from 'fastify';
 import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
 import { FacenetError, MAX_STEPS, SpecError, TrainConfig } from '@facenet/core';
 import { z } from 'zod';
 import { queryInteger } from './query-integer';
@@ -68,6 +69,8 @@ export interface RouteDeps {
   runner: SweepRunner;
   /** Finished jobs past retention, read back from disk. */
   archive: JobArchive;
+  /** Where checkpoints live (named by role, not path, in API errors). */
+  checkpointRoot: string;
   /** Admits new jobs, indexing large datasets after POST has answered. */
   admissions: BackgroundAdmission;
   /** The queues as of the scheduler's last decision, and the job blocked at the head of the line. */
@@ -166,14 +169,30 @@ async function createJob(job: JobRecord, index: DataVerdict['index'], d: RouteDe
   await d.store.create(job);
 }
 
-function sendError(reply: FastifyReply, err: unknown): FastifyReply {
-  if (err instanceof SpecError) return reply.code(400).send({ error: 'invalid job spec', issues: err.issues });
-  if (err instanceof CoordinatorError) return reply.code(err.status).send({ error: err.message });
-  if (err instanceof FacenetError) return reply.code(400).send({ error: err.message });
+/**
+ * Errors as API clients see them. Messages from deep inside (a checkpoint that cannot be read, an
+ * export that failed) name files on the server; its own folders are shown by role, not by path,
+ * so an error does not map the server's disks for whoever holds a token.
+ */
+function sendError(reply: FastifyReply, err: unknown, hide: (message: string) => string): FastifyReply {
+  const error = (message: string) => hide(message);
+  if (err instanceof SpecError)
+    return reply.code(400).send({ error: 'invalid job spec', issues: err.issues.map((i) => ({ ...i, message: error(i.message) })) });
+  if (err instanceof CoordinatorError) return reply.code(err.status).send({ error: error(err.message) });
+  if (err instanceof FacenetError) return reply.code(400).send({ error: error(err.message) });
   // Fastify's own client errors (malformed JSON 400, body too large 413, unsupported type 415).
   const status = (err as { statusCode?: number }).statusCode;
-  if (status !== undefined && status >= 400 && status < 500) return reply.code(status).send({ error: (err as Error).message });
-  return reply.code(500).send({ error: (err as Error).message });
+  if (status !== undefined && status >= 400 && status < 500) return reply.code(status).send({ error: error((err as Error).message) });
+  return reply.code(500).send({ error: error((err as Error).message) });
+}
+
+/** Replaces the server's own folders (absolute, as resolved) in a message by their roles. */
+export function hideServerFolders(folders: { path: string; role: string }[]): (message: string) => string {
+  const known = folders
+    .filter((f) => f.path)
+    .map((f) => ({ path: resolve(f.path), role: f.role }))
+    .sort((a, b) => b.path.length - a.path.length);
+  return (message) => known.reduce((m, f) => m.split(f.path).join(f.role), message);
 }
 
 function checkpointAt(job: JobRecord, step: number | undefined) {
@@ -191,7 +210,11 @@ function checkpointAt(job: JobRecord, step: number | undefined) {
 /** The REST API, versioned under /v1. */
 export function registerRoutes(app: FastifyInstance, d: RouteDeps): void {
   registerSweepRoutes(app, d);
-  app.setErrorHandler((err, _req, reply) => sendError(reply, err));
+  const hide = hideServerFolders([
+    { path: d.checkpointRoot, role: '<checkpoint root>' },
+    { path: d.reportRoot, role: '<report root>' },
+  ]);
+  app.setErrorHandler((err, _req, reply) => sendError(reply, err, hide));
   app.get('/healthz', async (_req, reply) => {
     const fatal = d.fatal();
     if (fatal) return reply.code(503).send({ ok: false, error: fatal });
