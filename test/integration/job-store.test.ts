@@ -6,7 +6,7 @@ import IORedis from 'ioredis';
 import { packIndex } from '@facenet/core';
 import { JobRecord, redisKeys } from '@facenet/protocol';
 import { compressIndex, DatasetIndexStore, deleteKeysUnder } from '@facenet/service-kit';
-import { JobRetention, JobStore } from '@facenet/coordinator';
+import { HistorySegments, JobArchive, JobRetention, JobStore } from '@facenet/coordinator';
 import { storedJob, storedStep, tempDir } from '../helpers';
 
 const REDIS = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -99,6 +99,43 @@ describe('job store: state index and retention', () => {
     assert.equal(await redis.exists(redisKeys(prefix).evaluations('job-010')), 0);
     assert.ok(existsSync(join(t.dir, 'job-090', 'job-record.json')));
     assert.equal(await retention.sweep(), 0);
+  });
+
+  it('keeps a long history whole: the oldest records move to disk in segments, pages read across them, retention archives every step', async () => {
+    const segments = new HistorySegments(t.dir);
+    const long = new JobStore(redis, prefix, undefined, segments);
+    await long.create(record(7, 'running'));
+    const N = 2600;
+    for (let step = 1; step <= N; step++) {
+      await long.update('job-007', (j) => void (j.step = step), storedStep(step, 1 / step));
+      if (step === 1500) {
+        // A crash after the segment was written and before Redis dropped its records: the next spill writes it again.
+        await segments.write('job-007', 0, await redis.lrange(redisKeys(prefix).jobHistory('job-007'), 0, 499));
+      }
+      await long.spillHistory('job-007');
+    }
+    // Spills at 1,500, 2,000 and 2,500 records: 1,500 on disk, 1,100 in Redis.
+    assert.equal((await long.get('job-007')).historySpilled, 1500);
+    assert.equal(await redis.llen(redisKeys(prefix).jobHistory('job-007')), 1100);
+    const seen: number[] = [];
+    for (let skip: number | undefined = 0; skip !== undefined;) {
+      const page: { steps: { step: number }[]; next?: number } = await long.history('job-007', { limit: 333, skip });
+      seen.unshift(...page.steps.map((h) => h.step));
+      skip = page.next;
+    }
+    assert.deepEqual(
+      seen,
+      Array.from({ length: N }, (_, i) => i + 1),
+    );
+    await long.update('job-007', (j) => void (j.state = 'completed'));
+    const retention = new JobRetention(redis, long, prefix, { keepFinished: 0, maxAgeMs: 0, checkpointRoot: t.dir, log: () => undefined });
+    assert.equal(await retention.sweep(), 1);
+    const archived = await new JobArchive(t.dir).history('job-007', { limit: N, skip: 0 });
+    assert.deepEqual(
+      archived.steps.map((h) => h.step),
+      Array.from({ length: N }, (_, i) => i + 1),
+    );
+    assert.ok(!existsSync(join(t.dir, 'job-007', 'history')), 'the segments stay after the archive holds them');
   });
 
   it('removes a stored dataset index with the last job that used it', async () => {

@@ -22,6 +22,7 @@ import { CoordinatorError } from './errors';
 import { JobDriver } from './job-driver';
 import { JobStore } from './job-store';
 import { largestBudget, Membership } from './membership';
+import { HistorySegments } from './history-segments';
 import { JobArchive } from './job-archive';
 import { JobRetention } from './job-retention';
 import { createMetrics, Metrics } from './metrics';
@@ -91,7 +92,7 @@ export class Coordinator {
     this.admission = new AdmissionClient(this.options.admissionTimeoutMs);
     this.redis = new IORedis(this.options.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
     logRedisErrors(this.redis, (l) => this.log(`[coordinator] ${l}`));
-    this.store = new JobStore(this.redis, this.options.prefix, this.log);
+    this.store = new JobStore(this.redis, this.options.prefix, this.log, new HistorySegments(this.options.checkpointRoot));
     this.membership = new Membership(this.redis, this.options.prefix);
     this.queueDepths = new QueueDepths(this.redis, this.options.prefix, (l) => this.log(`[coordinator] queue gauges ${l}`));
     this.metrics = createMetrics({

@@ -8,6 +8,8 @@ export { planWorldChange } from './world-change';
 export type { WorldChange } from './world-change';
 export { JobStore } from './job-store';
 export { JobRetention } from './job-retention';
+export { JobArchive } from './job-archive';
+export { HistorySegments, SPILL_BATCH } from './history-segments';
 export { transition, canTransition, TRANSITIONS } from './job-lifecycle';
 export type { JobEvent } from './job-lifecycle';
 export * from './errors';

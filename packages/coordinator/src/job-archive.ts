@@ -28,8 +28,8 @@ export interface ArchivedJob {
 
 /**
  * Finished jobs past retention, kept on disk beside their checkpoints: the job header and its
- * evaluations as JSON (`job-record.json`), its step history as gzipped JSON Lines, one record a
- * step exactly as Redis held it (~60 bytes a step compressed). The API reads an archived job
+ * evaluations as JSON (`job-record.json`), its whole step history as gzipped JSON Lines, one
+ * record a step as it was stored (the segments on disk, then Redis's list). The API reads an archived job
  * from here when Redis no longer has it, so retention loses nothing a user could query.
  */
 export class JobArchive {

@@ -1,6 +1,7 @@
 import type IORedis from 'ioredis';
 import { redisKeys } from '@facenet/protocol';
 import { DatasetIndexStore } from '@facenet/service-kit';
+import { HistorySegments } from './history-segments';
 import { JobArchive } from './job-archive';
 import type { JobStore } from './job-store';
 
@@ -42,10 +43,7 @@ export class JobRetention {
     for (const id of ids) {
       const job = await this.store.get(id).catch(() => undefined);
       if (!job) continue;
-      const [evaluations, history] = await Promise.all([
-        this.redis.lrange(this.keys.evaluations(id), 0, -1),
-        this.redis.lrange(this.keys.jobHistory(id), 0, -1),
-      ]);
+      const [evaluations, history] = await Promise.all([this.redis.lrange(this.keys.evaluations(id), 0, -1), this.store.wholeHistory(job)]);
       try {
         await this.archive.write(
           job,
@@ -57,6 +55,8 @@ export class JobRetention {
         continue;
       }
       await this.store.remove(job);
+      // The archive holds the whole history now: the segments it was read from go.
+      await new HistorySegments(this.o.checkpointRoot).remove(id).catch(() => undefined);
       if (job.dataIndex && (await this.indexes.release(job.dataIndex.id, id)))
         this.o.log(`[coordinator] retention: dataset index ${job.dataIndex.id.slice(0, 12)} removed with the last job using it`);
       removed++;

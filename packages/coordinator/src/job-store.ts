@@ -1,4 +1,4 @@
-import IORedis from 'ioredis';
+import IORedis, { ChainableCommander } from 'ioredis';
 import {
   JOB_STATES,
   JobRecord,
@@ -13,6 +13,7 @@ import {
   StoredRecordError,
 } from '@facenet/protocol';
 import { JobNotFoundError } from './errors';
+import { HistorySegments, SPILL_BATCH } from './history-segments';
 
 const STATES: readonly JobState[] = JOB_STATES;
 /** Parsed headers kept, by job id, with the stored text they came from (see `parse`). */
@@ -20,7 +21,11 @@ const PARSED_KEPT = 512;
 /** The states the scheduler drives: it never reads a finished or paused job. */
 export const ACTIVE_STATES: readonly JobState[] = ['pending', 'running'];
 
-/** Step records kept per job in its history list (the newest; older ones are trimmed). */
+/**
+ * Step records kept per job in its history list (the newest). With HistorySegments, older ones
+ * move to disk in batches (spillHistory) and the list holds at most HISTORY_CAP + 2 SPILL_BATCH
+ * even when a spill fails; without, older ones are trimmed.
+ */
 export const HISTORY_CAP = 1000;
 
 /** One page of jobs, newest first, and the cursor of the next (undefined: this was the last). */
@@ -43,6 +48,8 @@ export class JobStore {
     prefix: string,
     /** Where a stored record that does not parse is reported when a listing leaves it out. */
     private readonly log?: (line: string) => void,
+    /** Where histories longer than HISTORY_CAP continue on disk (none: they are trimmed). */
+    private readonly segments?: HistorySegments,
   ) {
     this.keys = redisKeys(prefix);
   }
@@ -86,14 +93,21 @@ export class JobStore {
    * committed step's record goes to the history list in the same transaction: the header written
    * per step stays the same size however long the job runs.
    */
-  async update(id: string, change: (job: JobRecord) => void, committed?: StepRecord): Promise<JobRecord> {
+  async update(
+    id: string,
+    change: (job: JobRecord) => void,
+    committed?: StepRecord,
+    alsoInTransaction?: (m: ChainableCommander) => void,
+  ): Promise<JobRecord> {
     const job = await this.get(id);
     const was = job.state;
     change(job);
     if (committed) job.recent = [...(job.recent ?? []), stepSummary(committed)].slice(-10);
     job.updatedAt = new Date().toISOString();
     const m = this.redis.multi().set(this.keys.job(job.id), JSON.stringify(job));
-    if (committed) m.rpush(this.keys.jobHistory(id), JSON.stringify(committed)).ltrim(this.keys.jobHistory(id), -HISTORY_CAP, -1);
+    const kept = this.segments ? HISTORY_CAP + 2 * SPILL_BATCH : HISTORY_CAP;
+    if (committed) m.rpush(this.keys.jobHistory(id), JSON.stringify(committed)).ltrim(this.keys.jobHistory(id), -kept, -1);
+    alsoInTransaction?.(m);
     if (job.state !== was)
       m.zrem(this.keys.jobsInState(was), job.id).zadd(this.keys.jobsInState(job.state), Date.parse(job.createdAt), job.id);
     await m.exec();
@@ -102,18 +116,62 @@ export class JobStore {
 
   /**
    * A page of a job's step history, oldest first: the newest `limit` records after skipping
-   * `skip` newer ones; `next` is the skip of the page before it (undefined: none).
+   * `skip` newer ones; `next` is the skip of the page before it (undefined: none). Records spilled
+   * to disk are read from their segments.
    */
   async history(id: string, o: { limit: number; skip: number }): Promise<{ steps: StepRecord[]; next?: number }> {
     const key = this.keys.jobHistory(id);
-    const [total, raws] = await Promise.all([this.redis.llen(key), this.redis.lrange(key, -(o.skip + o.limit), -(o.skip + 1))]);
-    const steps = parseStoredList(stepRecordSchema, raws, `job ${id} history`, (err) =>
+    const [inRedis, job] = await Promise.all([this.redis.llen(key), this.get(id)]);
+    const spilled = this.segments ? (job.historySpilled ?? 0) : 0;
+    // The page as indices into the whole history, oldest 0: [start, end).
+    const end = Math.max(0, spilled + inRedis - o.skip);
+    const start = Math.max(0, end - o.limit);
+    const [fromDisk, fromRedis] = await Promise.all([
+      start < spilled ? (this.segments as HistorySegments).read(id, start, Math.min(end, spilled)) : [],
+      end > spilled ? this.redis.lrange(key, Math.max(0, start - spilled), end - spilled - 1) : [],
+    ]);
+    const steps = parseStoredList(stepRecordSchema, [...fromDisk, ...fromRedis], `job ${id} history`, (err) =>
       this.log?.(`[coordinator] ${err.message}; left out`),
     );
-    return { steps, next: total > o.skip + o.limit ? o.skip + o.limit : undefined };
+    return { steps, next: start > 0 ? o.skip + o.limit : undefined };
   }
 
-  /** Marks the history's steps after `step` as undone by a rewind (a rare path: reads the capped list). */
+  /**
+   * Once a job's list holds HISTORY_CAP + SPILL_BATCH records, writes the oldest SPILL_BATCH to a
+   * segment on disk, then drops them from Redis in the transaction that counts them in the job's
+   * header (a crash before it leaves them in Redis, and the same segment is written again).
+   */
+  async spillHistory(id: string): Promise<boolean> {
+    if (!this.segments) return false;
+    const key = this.keys.jobHistory(id);
+    if ((await this.redis.llen(key)) < HISTORY_CAP + SPILL_BATCH) return false;
+    const [oldest, job] = await Promise.all([this.redis.lrange(key, 0, SPILL_BATCH - 1), this.get(id)]);
+    const offset = job.historySpilled ?? 0;
+    await this.segments.write(id, offset, oldest);
+    await this.update(
+      id,
+      (j) => void (j.historySpilled = offset + SPILL_BATCH),
+      undefined,
+      (m) => m.ltrim(key, SPILL_BATCH, -1),
+    );
+    return true;
+  }
+
+  /** The whole history as stored (raw JSON lines, oldest first): the spilled segments, then the list. */
+  async wholeHistory(job: JobRecord): Promise<string[]> {
+    const spilled = this.segments ? (job.historySpilled ?? 0) : 0;
+    const [disk, list] = await Promise.all([
+      spilled ? (this.segments as HistorySegments).read(job.id, 0, spilled) : [],
+      this.redis.lrange(this.keys.jobHistory(job.id), 0, -1),
+    ]);
+    return [...disk, ...list];
+  }
+
+  /**
+   * Marks the history's steps after `step` as undone by a rewind (a rare path: reads the list in
+   * Redis, the newest 1,000-2,000 records; a rewind further back than that leaves the records on
+   * disk unmarked).
+   */
   async markRolledBack(id: string, step: number): Promise<void> {
     const key = this.keys.jobHistory(id);
     const raws = await this.redis.lrange(key, 0, -1);

@@ -92,6 +92,12 @@ export class StepLedger {
       record,
     );
     this.observe(job.id, record, results, job.world.length);
+    // Every SPILL_BATCH steps past HISTORY_CAP: the oldest records move to disk (one small gzip).
+    await this.store
+      .spillHistory(job.id)
+      .catch((err: Error) =>
+        this.log(`[coordinator] job ${job.id}: step history not moved to disk (Redis keeps it, bounded): ${err.message}`),
+      );
     if (checkpoint) {
       await this.announceCheckpoint(job.id, done, checkpoint);
       await this.applyRetention(job.id);

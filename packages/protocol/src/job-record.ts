@@ -143,6 +143,8 @@ export interface JobRecord {
   forkedFrom?: { jobId: string; step: number };
   /** Started on idle ranks while this job waited at the head of the line (backfill): it may take them back. */
   backfilledFor?: string;
+  /** Step records of the history moved to disk (the oldest; JobStore.spillHistory). */
+  historySpilled?: number;
   /** While `admitting`: when indexing began, the images indexed so far, and its time budget. */
   admission?: AdmissionProgress;
   /** The sweep this job is a trial of. */

@@ -99,6 +99,7 @@ export const jobRecordSchema: z.ZodType<JobRecord> = z
     highWater: int.optional(),
     forkedFrom: z.looseObject({ jobId: z.string(), step: int }).optional(),
     backfilledFor: z.string().optional(),
+    historySpilled: int.optional(),
     admission: z.looseObject({ startedAt: z.string(), images: int, budgetMs: num }).optional(),
     sweep: z.looseObject({ id: z.string(), trial: int }).optional(),
     preemptions: z
