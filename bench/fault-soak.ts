@@ -168,12 +168,27 @@ async function main(): Promise<void> {
     while ((await c.call<unknown[]>('GET', '/v1/workers')).length < W) await sleep(200);
     // Undisturbed references, before any fault, one per world size a job may run at throughout.
     const references = new Map<number, Map<string, Float32Array>>();
+    const referenceCheckpoints = new Map<number, { step: number; dir: string }[]>();
     for (const w of [...new Set([W, W - 1, 2])].filter((x) => x >= 2)) {
       const reference = await runJob(c, false, { worldSize: w, minWorldSize: w });
       if (reference.state !== 'completed') throw new Error(`the W=${w} reference ended ${reference.state}: ${reference.error}`);
       references.set(w, await finalWeights(c, reference));
+      referenceCheckpoints.set(w, await c.call('GET', `/v1/jobs/${reference.id}/checkpoints`));
       process.stderr.write(`reference W=${w} ${reference.id} completed\n`);
     }
+    // How far undisturbed runs at other world sizes drift from W's, checkpoint by checkpoint.
+    const drift: Record<string, { step: number; mean: number; max: number }[]> = {};
+    for (const [w, ckpts] of referenceCheckpoints) {
+      if (w === W) continue;
+      drift[`W=${w} vs W=${W}`] = [];
+      for (const ck of ckpts) {
+        const base = referenceCheckpoints.get(W)?.find((x) => x.step === ck.step);
+        if (!base) continue;
+        const d = weightDiff((await readCheckpoint(base.dir)).tensors, (await readCheckpoint(ck.dir)).tensors);
+        drift[`W=${w} vs W=${W}`]?.push({ step: ck.step, ...d });
+      }
+    }
+    process.stderr.write(`${JSON.stringify({ drift })}\n`);
 
     const start = Date.now();
     const end = start + MINUTES * 60_000;
@@ -231,6 +246,7 @@ async function main(): Promise<void> {
           stepsPerJob: STEPS,
           seed: Number(values.seed),
           injected,
+          referenceDrift: drift,
           jobs: jobs.length,
           completed: jobs.filter((j) => j.state === 'completed').length,
           exactlyOnce: jobs.filter((j) => j.exactlyOnce).length,
