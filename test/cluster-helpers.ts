@@ -50,24 +50,27 @@ export async function startCluster(
       resolve(ready.url);
     });
     proc.on('exit', (code) => reject(new Error(`facenet up exited (${code}):\n${logs.join('\n')}`)));
+  }).catch(async (err: Error) => {
+    // It never became ready: whatever it wrote under its prefix goes too.
+    await deleteKeysUnder(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', prefix);
+    throw err;
   });
-  // Workers register a moment after the coordinator is ready.
-  await waitFor(async () => (await api<unknown[]>(url, 'GET', '/v1/workers')).length === workers, 30000, 'workers to register');
-  return {
-    url,
-    prefix,
-    proc,
-    logs,
-    checkpointRoot,
-    workerEnv,
-    stop: async () => {
-      if (proc.exitCode === null) {
-        proc.kill('SIGTERM');
-        await new Promise((r) => proc.once('exit', r));
-      }
-      await deleteKeysUnder(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', prefix);
-    },
+  const stop = async () => {
+    if (proc.exitCode === null) {
+      proc.kill('SIGTERM');
+      await new Promise((r) => proc.once('exit', r));
+    }
+    await deleteKeysUnder(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', prefix);
   };
+  // Workers register a moment after the coordinator is ready. A cluster that never gets there is
+  // stopped here: a failed `before` hook has no cluster to stop, and would leave it running.
+  try {
+    await waitFor(async () => (await api<unknown[]>(url, 'GET', '/v1/workers')).length === workers, 30000, 'workers to register');
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { url, prefix, proc, logs, checkpointRoot, workerEnv, stop };
 }
 
 /** A worker process of its own (not one of `facenet up`'s), joining the cluster's prefix and checkpoint root. */
