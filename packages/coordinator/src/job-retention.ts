@@ -24,6 +24,7 @@ export class JobRetention {
   private readonly keys: ReturnType<typeof redisKeys>;
   private readonly indexes: DatasetIndexStore;
   private readonly archive: JobArchive;
+  private readonly segments: HistorySegments;
 
   constructor(
     private readonly redis: IORedis,
@@ -34,6 +35,7 @@ export class JobRetention {
     this.keys = redisKeys(prefix);
     this.indexes = new DatasetIndexStore(redis, prefix);
     this.archive = new JobArchive(o.checkpointRoot);
+    this.segments = new HistorySegments(o.checkpointRoot);
   }
 
   /** Archives and removes up to `batch` expired jobs; returns how many. */
@@ -56,7 +58,7 @@ export class JobRetention {
       }
       await this.store.remove(job);
       // The archive holds the whole history now: the segments it was read from go.
-      await new HistorySegments(this.o.checkpointRoot).remove(id).catch(() => undefined);
+      await this.segments.remove(id).catch(() => undefined);
       if (job.dataIndex && (await this.indexes.release(job.dataIndex.id, id)))
         this.o.log(`[coordinator] retention: dataset index ${job.dataIndex.id.slice(0, 12)} removed with the last job using it`);
       removed++;

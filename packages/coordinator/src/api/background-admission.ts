@@ -19,6 +19,19 @@ export interface BackgroundAdmissionDeps extends AdmissionDeps {
   newJob: (spec: CheckedSpec['spec'], train: NonNullable<CheckedSpec['train']>) => JobRecord;
 }
 
+/** Stores a new job with its dataset index (the index first: a job never names one that is not stored). */
+export async function storeNewJob(
+  job: JobRecord,
+  index: DataVerdict['index'],
+  d: { store: JobStore; indexes: DatasetIndexStore },
+): Promise<void> {
+  if (index) {
+    await d.indexes.put(index.ref.id, index.stored, job.id);
+    job.dataIndex = index.ref;
+  }
+  await d.store.create(job);
+}
+
 /** How often an admitting job's record shows the images indexed so far. */
 const PROGRESS_EVERY_MS = 2000;
 
@@ -85,12 +98,7 @@ export class BackgroundAdmission {
 
   private async store(a: Awaited<ReturnType<typeof finishAdmission>>): Promise<JobRecord> {
     const job = this.d.newJob(a.spec, a.train);
-    // The index first: a job never names one that is not stored.
-    if (a.index) {
-      await this.d.indexes.put(a.index.ref.id, a.index.stored, job.id);
-      job.dataIndex = a.index.ref;
-    }
-    await this.d.store.create(job);
+    await storeNewJob(job, a.index, this.d);
     return job;
   }
 

@@ -25,13 +25,14 @@ import { registerPages } from './pages';
 import { registerExportRoute } from './export-route';
 import { registerTenancy, visibleTo } from './tenancy';
 import { jobOrArchived } from './archived-jobs';
+import { storeNewJob } from './background-admission';
 import type { BackgroundAdmission } from './background-admission';
 import type { JobArchive } from '../job-archive';
 import { registerSweepRoutes } from './sweep-routes';
 import { registerDocsPage } from './docs-page';
 import { SweepRunner } from '../sweeps/sweep-runner';
 import { SweepStore } from '../sweeps/sweep-store';
-import { AdmissionClient, DataVerdict } from './admission';
+import { AdmissionClient } from './admission';
 import { admitSpec } from './job-admission';
 
 export interface RouteDeps {
@@ -138,7 +139,6 @@ export function newJobRecord(
   };
 }
 
-/** Stores the job with its dataset index (first the index: a job never names one that is not stored). */
 /**
  * Admits a job spec (SpecError naming each bad field) and stores the new job: pending (201), or
  * admitting (202) while a large dataset is indexed (background-admission.ts).
@@ -159,14 +159,6 @@ export async function cancelJob(id: string, d: Pick<RouteDeps, 'store' | 'interr
     return { job, requested: true };
   }
   return { job: await d.store.update(job.id, (j) => transition(j, 'cancel')), requested: false };
-}
-
-async function createJob(job: JobRecord, index: DataVerdict['index'], d: RouteDeps): Promise<void> {
-  if (index) {
-    await d.indexes.put(index.ref.id, index.stored, job.id);
-    job.dataIndex = index.ref;
-  }
-  await d.store.create(job);
 }
 
 /**
@@ -337,7 +329,7 @@ export function registerRoutes(app: FastifyInstance, d: RouteDeps): void {
     const v = await admitSpec(spec, d);
     if (v.train.steps <= ckpt.step) throw new SpecError([{ path: 'steps', message: `must exceed the checkpoint's step ${ckpt.step}` }]);
     const fork = newJobRecord(v.spec, v.train, { jobId: job.id, step: ckpt.step, dir: ckpt.dir, planSwitches: job.planSwitches });
-    await createJob(fork, v.index, d);
+    await storeNewJob(fork, v.index, d);
     return reply.code(201).send(jobView(fork));
   });
 
