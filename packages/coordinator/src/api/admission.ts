@@ -74,6 +74,9 @@ function countAtLeastTwo(sizes: ArrayLike<number>): number {
   return n;
 }
 
+/** Indexes at least this large drop the admission thread afterwards (its heap goes with it). */
+const DROP_THREAD_AFTER_IMAGES = 100_000;
+
 type Reply = { id: number; ok: true; value: DataVerdict } | { id: number; ok: false; error: string } | { id: number; progress: number };
 
 /**
@@ -122,8 +125,10 @@ export class AdmissionClient {
         if (r.id !== id) return;
         if ('progress' in r) return onProgress?.(r.progress);
         done();
-        if (r.ok && r.value.index) {
+        if (r.ok && r.value.index && r.value.index.ref.images >= DROP_THREAD_AFTER_IMAGES) {
           // Indexing millions of images leaves hundreds of MB in the thread's heap: drop the thread.
+          // A small dataset's thread is kept: starting one costs half a second of module loading,
+          // and sweeps admit the same dataset once per trial.
           this.thread = undefined;
           void thread.terminate();
         }
