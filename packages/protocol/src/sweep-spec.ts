@@ -32,11 +32,21 @@ export const sweepSpecSchema = z
     /** The job spec every trial starts from; each trial's parameters are set on a copy of it. */
     base: z.record(z.string(), z.unknown()),
     parameters: z.array(sweepParameterSchema).min(1).max(20),
-    /** grid: every combination of `values` (ranges are not allowed); random: a seeded draw per trial. */
+    /**
+     * grid: every combination of `values` (ranges are not allowed); random: a seeded draw per
+     * trial; tpe: random for the first `startupTrials` finished trials, then each trial proposed
+     * by the Tree-structured Parzen Estimator from the finished trials' best scores (the best
+     * `gamma` of them against the rest).
+     */
     search: z
-      .object({ kind: z.enum(['grid', 'random']).default('random'), seed: z.number().int().default(1) })
+      .object({
+        kind: z.enum(['grid', 'random', 'tpe']).default('random'),
+        seed: z.number().int().default(1),
+        startupTrials: z.number().int().min(2).max(100).default(4),
+        gamma: z.number().gt(0).lt(1).default(0.25),
+      })
       .strict()
-      .default({ kind: 'random', seed: 1 }),
+      .default({ kind: 'random', seed: 1, startupTrials: 4, gamma: 0.25 }),
     /** The evaluator's score a trial is judged by, at each of its checkpoints. */
     objective: z
       .object({ metric: z.enum(SWEEP_METRICS).default('val'), goal: z.enum(['maximize', 'minimize']).default('maximize') })

@@ -128,7 +128,11 @@ export class SweepRunner {
 
   private async launch(s: SweepRecord): Promise<void> {
     const index = s.trials.length;
-    const params = trialParameters(s.spec, index);
+    // What adaptive search learns from: finished trials (completed or stopped early) with a score.
+    const observations = s.trials
+      .filter((t) => (t.state === 'completed' || t.state === 'stopped') && t.best)
+      .map((t) => ({ params: t.params, score: oriented(s.spec, (t.best as { score: number }).score) }));
+    const params = trialParameters(s.spec, index, observations);
     const body = withParameters(s.spec.base, params);
     body.name = `${s.spec.name ?? s.id} #${index}`;
     const t: TrialRecord = { index, params, state: 'running', scores: [], rankSeconds: 0 };

@@ -1,9 +1,10 @@
 import { rngFor } from '@facenet/core';
 import type { SweepParameter, SweepSpec } from '@facenet/protocol';
+import { Observation, proposeParameter } from './tpe';
 
-/** How many trials the search can produce: the grid's size, or unbounded for random. */
+/** How many trials the search can produce: the grid's size, or unbounded for random and tpe. */
 export function searchSize(spec: SweepSpec): number {
-  if (spec.search.kind === 'random') return Infinity;
+  if (spec.search.kind !== 'grid') return Infinity;
   return spec.parameters.reduce((n, p) => n * ('values' in p ? p.values.length : 1), 1);
 }
 
@@ -20,12 +21,15 @@ function draw(p: SweepParameter, rng: () => number): unknown {
 
 /**
  * The parameters of trial `index`: the index-th combination of the grid (the last parameter
- * varies fastest), or a draw seeded by (search seed, index), so a sweep resumed after a
- * coordinator restart proposes the same trials. Keys are the parameters' paths.
+ * varies fastest); a draw seeded by (search seed, index); or, for tpe once `startupTrials`
+ * trials have finished with a score, the Parzen estimators' proposal from those `observations`
+ * (random draws until then). The caller stores what is proposed with the trial, so a sweep resumed
+ * after a coordinator restart does not propose a trial again. Keys are the parameters' paths.
  */
-export function trialParameters(spec: SweepSpec, index: number): Record<string, unknown> {
+export function trialParameters(spec: SweepSpec, index: number, observations: readonly Observation[] = []): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  if (spec.search.kind === 'grid') {
+  const search = spec.search;
+  if (search.kind === 'grid') {
     let rest = index;
     for (let i = spec.parameters.length - 1; i >= 0; i--) {
       const p = spec.parameters[i] as Extract<SweepParameter, { values: unknown[] }>;
@@ -34,7 +38,12 @@ export function trialParameters(spec: SweepSpec, index: number): Record<string, 
     }
     return Object.fromEntries(spec.parameters.map((p) => [p.path, out[p.path]]));
   }
-  const rng = rngFor('sweep', spec.search.seed, index);
+  if (search.kind === 'tpe' && observations.length >= Math.max(2, search.startupTrials)) {
+    const rng = rngFor('sweep-tpe', search.seed, index);
+    for (const p of spec.parameters) out[p.path] = proposeParameter(p, observations, search.gamma, rng);
+    return out;
+  }
+  const rng = rngFor('sweep', search.seed, index);
   for (const p of spec.parameters) out[p.path] = draw(p, rng);
   return out;
 }
