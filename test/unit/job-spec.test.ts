@@ -4,7 +4,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { join } from 'node:path';
 import { parseJobSpec, peopleOfPairsFolds, sourceFromSpec, sweepSpecSchema } from '@facenet/protocol';
-import { searchSize, trialParameters, withParameters } from '@facenet/coordinator';
+import { searchSize, trialParameters, trialSpec } from '@facenet/coordinator';
 import { LFW } from '../helpers';
 import { needLfw } from '../requirements';
 
@@ -78,8 +78,7 @@ describe('dataset.excludePairsFolds', () => {
         continue;
       }
       const sweep = sweepSpecSchema.parse(doc);
-      for (let i = 0; i < Math.min(searchSize(sweep), 8); i++)
-        jobs.push([`${f} trial ${i}`, withParameters(sweep.base, trialParameters(sweep, i))]);
+      for (let i = 0; i < Math.min(searchSize(sweep), 8); i++) jobs.push([`${f} trial ${i}`, trialSpec(sweep, trialParameters(sweep, i))]);
     }
     assert.ok(
       jobs.some(([f]) => f.includes('trial')),

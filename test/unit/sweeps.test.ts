@@ -9,6 +9,7 @@ import {
   SweepStore,
   sweepView,
   trialParameters,
+  trialSpec,
   withParameters,
 } from '@facenet/coordinator';
 import { EvaluationRecord, JobRecord, sweepSpecSchema } from '@facenet/protocol';
@@ -124,6 +125,79 @@ describe('sweeps: parameters, early stopping, the runner', () => {
       [['parameters', 0]],
     );
     assert.equal(sweepSpecSchema.safeParse({ base: {}, parameters: [{ path: 'a..b', values: [1] }] }).success, false);
+  });
+
+  it('variants: named sets of fields deep-merged into the trial spec; a grid of arms x seeds runs each arm once per seed', () => {
+    const s = spec({
+      base: { dataset: { kind: 'synthetic' }, train: { steps: 150, batch: { P: 90, K: 4 }, optimizer: { name: 'adam' } } },
+      parameters: [
+        { name: 'seed', variants: [1, 2].map((n) => ({ name: `s${n}`, set: { train: { seed: n, model: { seed: n } } } })) },
+        {
+          name: 'arm',
+          variants: [
+            { name: 'base', set: {} },
+            { name: 'K8', set: { train: { batch: { P: 50, K: 8 } }, curriculum: { enabled: true } } },
+          ],
+        },
+        { path: 'train.optimizer.learningRate', values: [0.001] },
+      ],
+      search: { kind: 'grid' },
+    });
+    const trials = [0, 1, 2, 3].map((i) => trialParameters(s, i));
+    assert.deepEqual(
+      trials.map((t) => [t.seed, t.arm]),
+      [
+        ['s1', 'base'],
+        ['s1', 'K8'],
+        ['s2', 'base'],
+        ['s2', 'K8'],
+      ],
+    );
+    assert.deepEqual(trialSpec(s, trials[3]!), {
+      dataset: { kind: 'synthetic' },
+      train: { steps: 150, batch: { P: 50, K: 8 }, optimizer: { name: 'adam', learningRate: 0.001 }, seed: 2, model: { seed: 2 } },
+      curriculum: { enabled: true },
+    });
+    assert.deepEqual(s.base, {
+      dataset: { kind: 'synthetic' },
+      train: { steps: 150, batch: { P: 90, K: 4 }, optimizer: { name: 'adam' } },
+    });
+    const random = spec({
+      parameters: [
+        {
+          name: 'arm',
+          variants: [
+            { name: 'a', set: {} },
+            { name: 'b', set: {} },
+          ],
+        },
+      ],
+    });
+    assert.deepEqual(new Set(Array.from({ length: 20 }, (_, i) => trialParameters(random, i).arm)), new Set(['a', 'b']));
+    const issues = (o: object) => sweepSpecSchema.safeParse({ base: {}, ...o }).error?.issues.map((i) => [i.path.join('.'), i.message]);
+    assert.deepEqual(
+      issues({
+        parameters: [
+          { path: 'a', values: [1] },
+          { path: 'a', values: [2] },
+        ],
+      }),
+      [['parameters.1', '"a" is swept twice']],
+    );
+    assert.deepEqual(
+      issues({
+        parameters: [
+          {
+            name: 'arm',
+            variants: [
+              { name: 'x', set: {} },
+              { name: 'x', set: {} },
+            ],
+          },
+        ],
+      }),
+      [['parameters.0.variants', 'variant names must differ']],
+    );
   });
 
   it('median stopping: below the median of the others at the same evaluation stops; not before the grace, not without peers', () => {

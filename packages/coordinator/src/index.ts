@@ -27,4 +27,4 @@ export type { QueueConfig } from './scheduling/queues';
 export { SweepRunner, sweepView, newSweepRecord } from './sweeps/sweep-runner';
 export { SweepStore } from './sweeps/sweep-store';
 export { stopReason } from './sweeps/early-stopping';
-export { searchSize, trialParameters, withParameters } from './sweeps/trial-parameters';
+export { deepMerge, searchSize, trialParameters, trialSpec, withParameters } from './sweeps/trial-parameters';

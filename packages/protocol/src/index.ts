@@ -72,5 +72,5 @@ export {
   abortMessageSchema,
   miningPlanSchema,
 } from './stored-records';
-export { sweepSpecSchema, sweepParameterSchema, sweepRecordSchema, SWEEP_METRICS, SWEEP_STATES } from './sweep-spec';
+export { parameterKey, sweepSpecSchema, sweepParameterSchema, sweepRecordSchema, SWEEP_METRICS, SWEEP_STATES } from './sweep-spec';
 export type { SweepSpec, SweepParameter, SweepMetric, SweepRecord, SweepState, TrialRecord } from './sweep-spec';

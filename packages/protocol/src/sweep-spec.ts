@@ -19,8 +19,27 @@ export const sweepParameterSchema = z.union([
   z.object({ path, uniform: range }).strict(),
   z.object({ path, logUniform: range.refine(([lo]) => lo > 0, 'a log-uniform range must be above 0') }).strict(),
   z.object({ path, intRange: z.tuple([z.number().int(), z.number().int()]).refine(([lo, hi]) => lo <= hi, 'low <= high') }).strict(),
+  /**
+   * Named alternatives, each a set of fields deep-merged into the trial's spec (objects merge key by
+   * key, anything else replaces): recipes that differ in several fields at once, or seeds that set
+   * train.seed and train.model.seed together. The trial's parameters record the variant's name
+   * under the parameter's `name`.
+   */
+  z
+    .object({
+      name: z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/, 'a name of letters, digits, _ and -, e.g. arm'),
+      variants: z
+        .array(z.object({ name: z.string().min(1).max(100), set: z.record(z.string(), z.unknown()) }).strict())
+        .min(1)
+        .max(100)
+        .refine((vs) => new Set(vs.map((v) => v.name)).size === vs.length, 'variant names must differ'),
+    })
+    .strict(),
 ]);
 export type SweepParameter = z.infer<typeof sweepParameterSchema>;
+
+/** Where a trial's parameters record a parameter's value: its path, or a variants parameter's name. */
+export const parameterKey = (p: SweepParameter): string => ('variants' in p ? p.name : p.path);
 
 export const SWEEP_METRICS = ['val', 'auc', 'accuracy', 'allPairsVal'] as const;
 export type SweepMetric = (typeof SWEEP_METRICS)[number];
@@ -81,11 +100,14 @@ export const sweepSpecSchema = z
   })
   .strict()
   .superRefine((s, ctx) => {
-    if (s.search.kind === 'grid') {
-      s.parameters.forEach((p, i) => {
-        if (!('values' in p)) ctx.addIssue({ code: 'custom', path: ['parameters', i], message: 'a grid search takes `values` only' });
-      });
-    }
+    const seen = new Set<string>();
+    s.parameters.forEach((p, i) => {
+      if (s.search.kind === 'grid' && !('values' in p) && !('variants' in p))
+        ctx.addIssue({ code: 'custom', path: ['parameters', i], message: 'a grid search takes `values` or `variants` only' });
+      if (seen.has(parameterKey(p)))
+        ctx.addIssue({ code: 'custom', path: ['parameters', i], message: `"${parameterKey(p)}" is swept twice` });
+      seen.add(parameterKey(p));
+    });
   });
 export type SweepSpec = z.infer<typeof sweepSpecSchema>;
 

@@ -168,8 +168,9 @@ export async function cancelJob(id: string, d: Pick<RouteDeps, 'store' | 'interr
  */
 function sendError(reply: FastifyReply, err: unknown, hide: (message: string) => string): FastifyReply {
   const error = (message: string) => hide(message);
+  // A job or sweep spec, or a query's parameters: each issue names its field.
   if (err instanceof SpecError)
-    return reply.code(400).send({ error: 'invalid job spec', issues: err.issues.map((i) => ({ ...i, message: error(i.message) })) });
+    return reply.code(400).send({ error: 'invalid request', issues: err.issues.map((i) => ({ ...i, message: error(i.message) })) });
   if (err instanceof CoordinatorError) return reply.code(err.status).send({ error: error(err.message) });
   if (err instanceof FacenetError) return reply.code(400).send({ error: error(err.message) });
   // Fastify's own client errors (malformed JSON 400, body too large 413, unsupported type 415).

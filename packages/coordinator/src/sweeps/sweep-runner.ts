@@ -5,7 +5,7 @@ import { JobStore } from '../job-store';
 import { Metrics } from '../metrics';
 import { stopReason, TrialScores } from './early-stopping';
 import { SweepStore } from './sweep-store';
-import { searchSize, trialParameters, withParameters } from './trial-parameters';
+import { searchSize, trialParameters, trialSpec } from './trial-parameters';
 
 export interface SweepRunnerDeps {
   sweeps: SweepStore;
@@ -133,7 +133,7 @@ export class SweepRunner {
       .filter((t) => (t.state === 'completed' || t.state === 'stopped') && t.best)
       .map((t) => ({ params: t.params, score: oriented(s.spec, (t.best as { score: number }).score) }));
     const params = trialParameters(s.spec, index, observations);
-    const body = withParameters(s.spec.base, params);
+    const body = trialSpec(s.spec, params);
     body.name = `${s.spec.name ?? s.id} #${index}`;
     const t: TrialRecord = { index, params, state: 'running', scores: [], rankSeconds: 0 };
     s.trials.push(t);

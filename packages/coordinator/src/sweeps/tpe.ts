@@ -1,5 +1,5 @@
 import type { Rng } from '@facenet/core';
-import type { SweepParameter } from '@facenet/protocol';
+import { parameterKey, SweepParameter } from '@facenet/protocol';
 
 /** A finished trial as the search sees it: its parameters and its score, higher better. */
 export interface Observation {
@@ -22,9 +22,17 @@ const CANDIDATES = 24;
 export function proposeParameter(p: SweepParameter, observations: readonly Observation[], gamma: number, rng: Rng): unknown {
   const sorted = [...observations].sort((a, b) => b.score - a.score);
   const nGood = Math.min(sorted.length - 1, Math.max(1, Math.ceil(gamma * sorted.length)));
-  const good = sorted.slice(0, nGood).map((o) => o.params[p.path]);
-  const bad = sorted.slice(nGood).map((o) => o.params[p.path]);
+  const key = parameterKey(p);
+  const good = sorted.slice(0, nGood).map((o) => o.params[key]);
+  const bad = sorted.slice(nGood).map((o) => o.params[key]);
   if ('values' in p) return proposeChoice(p.values, good, bad, rng);
+  if ('variants' in p)
+    return proposeChoice(
+      p.variants.map((v) => v.name),
+      good,
+      bad,
+      rng,
+    );
   const space = rangeSpace(p);
   const inSpace = (vs: unknown[]) => vs.filter((v): v is number => typeof v === 'number' && Number.isFinite(v)).map(space.to);
   const l = parzen(inSpace(good), space.lo, space.hi);
@@ -72,7 +80,7 @@ interface Space {
   from: (x: number) => number;
 }
 
-function rangeSpace(p: Exclude<SweepParameter, { values: unknown[] }>): Space {
+function rangeSpace(p: Exclude<SweepParameter, { values: unknown[] } | { variants: unknown[] }>): Space {
   const clamp = (x: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, x));
   if ('uniform' in p) {
     const [lo, hi] = p.uniform;
