@@ -255,6 +255,56 @@ describe('status page in a real browser (Debian chromium, playwright-core)', fun
     }
   });
 
+  it("shows a sweep's trials: each one's score per evaluation, its parameters, and where and why a stopped one ended", async () => {
+    const sweep = await api<{ id: string }>(cluster.url, 'POST', '/v1/sweeps', {
+      name: 'status-sweep',
+      base: {
+        dataset: { kind: 'synthetic', identities: 40, imagesPerIdentity: 10 },
+        holdout: 10,
+        worldSize: 1,
+        train: { model: { architecture: 'tiny', imageSize: 32 }, batch: { P: 8, K: 4 }, virtualShards: 1, steps: 60, checkpointEvery: 4 },
+      },
+      parameters: [{ path: 'train.optimizer.learningRate', values: [0.003, 0.00001, 0.001] }],
+      search: { kind: 'grid' },
+      budget: { maxTrials: 3, parallel: 2 },
+      earlyStopping: { rule: 'median', graceEvaluations: 2, minTrials: 1 },
+    });
+    type Sweep = { state: string; trials: { index: number; state: string; scores: number[]; stopReason?: string }[] };
+    let done: Sweep | undefined;
+    await waitFor(
+      async () => (done = await api<Sweep>(cluster.url, 'GET', `/v1/sweeps/${sweep.id}`)).state === 'completed',
+      180_000,
+      'the sweep to complete',
+    );
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1400 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    try {
+      await page.goto(`${cluster.url}/?sweep=${sweep.id}`);
+      await page.locator('#sweep-trials tbody tr[data-trial="2"]').waitFor();
+      const scored = done!.trials.filter((t) => t.scores.length);
+      assert.ok(scored.length >= 2, JSON.stringify(done!.trials));
+      assert.equal(await page.locator('#sweep-chart polyline').count(), scored.length, 'a curve per scored trial');
+      const stopped = done!.trials.filter((t) => t.state === 'stopped');
+      assert.equal(await page.locator('#sweep-chart circle').count(), stopped.length, 'a mark where each stopped trial ended');
+      for (const t of done!.trials) {
+        const row = await page.locator(`#sweep-trials tbody tr[data-trial="${t.index}"]`).innerText();
+        assert.match(row, new RegExp(`#${t.index}\\s+${t.state}`), row);
+        assert.match(row, /train\.optimizer\.learningRate = /);
+        assert.equal(
+          row.split(/\s+/).filter((w) => /^-?\d\.\d{3}$/.test(w)).length >= t.scores.length,
+          true,
+          `its ${t.scores.length} scores: ${row}`,
+        );
+        if (t.stopReason) assert.ok(row.includes(t.stopReason), `${row} names why it stopped: ${t.stopReason}`);
+      }
+      assert.match(await page.locator('#sweep-caption').innerText(), /status-sweep: val \(maximize\) per evaluation/);
+      assert.deepEqual(errors, []);
+    } finally {
+      await page.close();
+    }
+  });
+
   it("a team token's page shows its queue's jobs and sweeps only; the queue panel shows every queue's totals", async () => {
     const admin = 'status-admin-token-0123456789';
     const teamA = 'status-team-a-token-0123456789';

@@ -243,8 +243,11 @@ describe('sweeps: parameters, early stopping, the runner', () => {
       redis.disconnect();
     });
 
-    /** Jobs that run while their scripted scores are being "evaluated", one evaluation per tick. */
-    function fakeCluster(scripts: number[][]) {
+    /**
+     * Jobs that run while their scripted scores are being "evaluated", one evaluation per tick;
+     * with a `lag`, the evaluator is that many ticks behind (the last scores come after the job ends).
+     */
+    function fakeCluster(scripts: number[][], lag = 0) {
       const jobs = new Map<string, JobRecord & { ticks: number }>();
       const cancelled: string[] = [];
       let n = 0;
@@ -252,9 +255,8 @@ describe('sweeps: parameters, early stopping, the runner', () => {
         cancelled,
         tick: () => {
           for (const j of jobs.values()) {
-            if (j.state !== 'running') continue;
             j.ticks++;
-            if (j.ticks >= (scripts[Number(j.id.slice(4))] ?? []).length) j.state = 'completed';
+            if (j.state === 'running' && j.ticks >= (scripts[Number(j.id.slice(4))] ?? []).length) j.state = 'completed';
           }
         },
         deps: {
@@ -264,16 +266,19 @@ describe('sweeps: parameters, early stopping, the runner', () => {
           } as never,
           evaluations: async (id: string) =>
             (scripts[Number(id.slice(4))] ?? [])
-              .slice(0, jobs.get(id)!.ticks)
+              .slice(0, Math.max(0, jobs.get(id)!.ticks - lag))
               .map((val, k) => ({ step: (k + 1) * 10, val, auc: 0, accuracy: 0 }) as unknown as EvaluationRecord),
           submit: async () => {
             const id = `job-${n++}`;
+            const last = 10 * (scripts[n - 1] ?? []).length;
             jobs.set(id, {
               id,
               state: 'running',
               ticks: 0,
               world: [{ workerId: 'w', address: 'x' }],
-              checkpoints: [{ step: 30, dir: `/ckpt/${id}/step-30`, createdAt: '' }],
+              checkpoints: [{ step: last, dir: `/ckpt/${id}/step-${last}`, createdAt: '' }],
+              spec: { evaluation: { enabled: true } },
+              updatedAt: new Date().toISOString(),
             } as never);
             return jobs.get(id)!;
           },
@@ -353,6 +358,50 @@ describe('sweeps: parameters, early stopping, the runner', () => {
       for (const i of [0, 1, 2]) assert.deepEqual(done.trials[i]!.params, trialParameters(s, i), `trial ${i} is a random draw`);
       for (const i of [3, 4]) assert.deepEqual(done.trials[i]!.params, trialParameters(s, i, seen(i)), `trial ${i} is tpe's proposal`);
       assert.notDeepEqual(trialParameters(s, 3, seen(3)), trialParameters(s, 3), 'a proposal differs from the random draw');
+    });
+
+    it('a completed trial is ranked on the score of its last checkpoint, which the evaluator gives after the job ends: the sweep waits for it', async () => {
+      const sweeps = new SweepStore(redis, prefix);
+      const fake = fakeCluster(
+        [
+          [0.2, 0.3, 0.9],
+          [0.5, 0.6, 0.4],
+        ],
+        2,
+      );
+      const runner = new SweepRunner({ sweeps, ...fake.deps });
+      const s = spec({
+        parameters: [{ path: 'x', values: [1, 2] }],
+        search: { kind: 'grid' },
+        budget: { maxTrials: 2, parallel: 2 },
+        earlyStopping: { rule: 'none' },
+      });
+      const rec = newSweepRecord(s);
+      await sweeps.create(rec);
+      const seen: string[] = [];
+      for (let i = 0; i < 8; i++) {
+        await runner.tick();
+        const now = await sweeps.get(rec.id);
+        seen.push(`${now.state}:${now.trials.map((t) => `${t.state}${t.awaitingFinalScore ? '+' : ''}`).join(',')}`);
+        fake.tick();
+      }
+      // Jobs end after 3 ticks with 1 of 3 scores in; the last arrives 2 ticks later.
+      assert.deepEqual(seen.slice(0, 6), [
+        'running:running,running',
+        'running:running,running',
+        'running:running,running',
+        'running:completed+,completed+',
+        'running:completed+,completed+',
+        'completed:completed,completed',
+      ]);
+      const done = await sweeps.get(rec.id);
+      assert.deepEqual(
+        done.trials.map((t) => [t.scores, t.best]),
+        [
+          [[0.2, 0.3, 0.9], { score: 0.9, step: 30 }],
+          [[0.5, 0.6, 0.4], { score: 0.6, step: 20 }],
+        ],
+      );
     });
 
     it('honours the budget: never more than `parallel` at once, never more than maxTrials; a refused trial is recorded and the sweep goes on', async () => {

@@ -3,6 +3,7 @@
 // API asks for a token (401), the page asks for one and keeps it in this browser's localStorage.
 const $ = (id) => document.getElementById(id);
 let selected = new URLSearchParams(location.search).get('job');
+let selectedSweep = new URLSearchParams(location.search).get('sweep');
 
 async function api(method, path, body) {
   const headers = { accept: 'application/json' };
@@ -78,8 +79,8 @@ function button(label, action, job) {
   return b;
 }
 
-/** A line chart of [x, y] series into an SVG, with min/max labels. */
-function chart(svg, series) {
+/** A line chart of [x, y] series into an SVG, with min/max labels; x is a step unless named. */
+function chart(svg, series, xName = 'step') {
   svg.replaceChildren();
   const all = series.flatMap((s) => s.points);
   if (all.length === 0) return;
@@ -106,8 +107,8 @@ function chart(svg, series) {
   el('line', { x1: pad, y1: Y(y0), x2: pad, y2: Y(y1), class: 'axis' });
   el('text', { x: 2, y: Y(y1) + 4 }, num(y1, 3));
   el('text', { x: 2, y: Y(y0) }, num(y0, 3));
-  el('text', { x: pad, y: H - 4 }, `step ${x0}`);
-  el('text', { x: W - pad - 50, y: H - 4 }, `step ${x1}`);
+  el('text', { x: pad, y: H - 4 }, `${xName} ${x0}`);
+  el('text', { x: W - pad - 50, y: H - 4 }, `${xName} ${x1}`);
   series.forEach((s, i) => {
     el('polyline', { points: s.points.map((p) => `${X(p[0])},${Y(p[1])}`).join(' '), fill: 'none', stroke: s.color, 'stroke-width': 1.8 });
     for (const p of s.marks || []) el('circle', { cx: X(p[0]), cy: Y(p[1]), r: 4, fill: s.color });
@@ -190,6 +191,7 @@ async function renderPool() {
     cell(row, String(x.runningJobs));
     cell(row, String(x.pendingJobs));
   });
+  if (!selectedSweep && sweeps.length) selectedSweep = sweeps[0].id;
   fill($('sweeps'), sweeps, (row, s) => {
     const count = (state) => s.trials.filter((t) => t.state === state).length;
     cell(row, s.name ? `${s.name} (${s.id})` : s.id);
@@ -200,6 +202,46 @@ async function renderPool() {
     );
     cell(row, `${s.objective.metric} (${s.objective.goal})`);
     cell(row, s.best ? `★ trial ${s.best.trial}: ${num(s.best.score, 4)} at step ${s.best.step}` : '–', s.best ? 'best' : '');
+    row.className = `sweep${s.id === selectedSweep ? ' selected' : ''}`;
+    row.dataset.sweep = s.id;
+    row.addEventListener('click', () => {
+      selectedSweep = s.id;
+      refresh();
+    });
+  });
+  const sweep = sweeps.find((s) => s.id === selectedSweep);
+  $('sweep-detail').hidden = !sweep;
+  if (sweep) renderSweep(sweep);
+}
+
+const TRIAL_COLORS = ['#1f6feb', '#d9480f', '#2b8a3e', '#862e9c', '#c92a2a', '#0b7285', '#5c940d', '#e67700'];
+
+/** A sweep's trials: each one's score at its 1st, 2nd, ... evaluation, stopped ones marked where they ended. */
+function renderSweep(sweep) {
+  $('sweep-caption').textContent = `${sweep.name || sweep.id}: ${sweep.objective.metric} (${sweep.objective.goal}) per evaluation`;
+  const series = sweep.trials
+    .filter((t) => t.scores.length)
+    .map((t) => ({
+      label: `#${t.index}${t.state === 'stopped' ? ' stopped' : ''}`,
+      color: TRIAL_COLORS[t.index % TRIAL_COLORS.length],
+      points: t.scores.map((v, k) => [k + 1, v]),
+      marks: t.state === 'stopped' ? [[t.scores.length, t.scores[t.scores.length - 1]]] : [],
+    }));
+  chart($('sweep-chart'), series, 'evaluation');
+  fill($('sweep-trials'), sweep.trials, (row, t) => {
+    row.dataset.trial = String(t.index);
+    cell(row, `#${t.index}`);
+    cell(row, t.state, `state ${t.state}`);
+    // Three significant digits: a learning rate of 1e-5 is not 0.0000.
+    cell(
+      row,
+      Object.entries(t.params)
+        .map(([k, v]) => `${k} = ${typeof v === 'number' ? Number(v.toPrecision(3)) : JSON.stringify(v)}`)
+        .join(', '),
+    );
+    cell(row, t.best ? `${num(t.best.score, 4)} (step ${t.best.step})` : '–', sweep.best && sweep.best.trial === t.index ? 'best' : '');
+    cell(row, t.scores.map((v) => num(v, 3)).join(' '));
+    cell(row, t.stopReason || t.error || '', 'muted');
   });
 }
 

@@ -126,6 +126,11 @@ export interface TrialRecord {
   stopReason?: string;
   error?: string;
   rankSeconds: number;
+  /**
+   * A completed trial whose last checkpoint the evaluator has not scored yet: the runner keeps
+   * reading its scores, and the sweep does not complete, until it has (or FINAL_SCORE_WAIT_MS).
+   */
+  awaitingFinalScore?: boolean;
 }
 
 export interface SweepRecord {
@@ -147,6 +152,7 @@ const trialRecordSchema = z.looseObject({
   stopReason: z.string().optional(),
   error: z.string().optional(),
   rankSeconds: z.number().min(0),
+  awaitingFinalScore: z.boolean().optional(),
 });
 
 /** A sweep as stored in Redis (read back through this schema: a stored record is outside input too). */

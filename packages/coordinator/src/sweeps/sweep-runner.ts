@@ -25,6 +25,9 @@ export function scoreOf(e: EvaluationRecord, metric: SweepSpec['objective']['met
   return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
 }
 
+/** How long a completed trial waits for the evaluator's score of its last checkpoint (no evaluator: this long). */
+export const FINAL_SCORE_WAIT_MS = 15 * 60_000;
+
 /** Higher is better, whatever the goal. */
 const oriented = (spec: SweepSpec, v: number) => (spec.objective.goal === 'maximize' ? v : -v);
 
@@ -73,7 +76,7 @@ export class SweepRunner {
   private async advance(s: SweepRecord, elapsed: number): Promise<void> {
     if (s.state !== 'running') return;
     const spec = s.spec;
-    for (const t of s.trials.filter((x) => x.state === 'running' && x.jobId)) await this.observe(s, t, elapsed);
+    for (const t of s.trials.filter((x) => (x.state === 'running' || x.awaitingFinalScore) && x.jobId)) await this.observe(s, t, elapsed);
     const scored = s.trials.map((t) => ({ index: t.index, scores: t.scores.map((v) => oriented(spec, v)) }));
     for (const t of s.trials.filter((x) => x.state === 'running' && x.jobId && !x.stopReason)) {
       const why = stopReason(
@@ -93,7 +96,7 @@ export class SweepRunner {
     const used = s.trials.reduce((n, t) => n + t.rankSeconds, 0);
     const withinBudget = spec.budget.rankHours === 0 || used < spec.budget.rankHours * 3600;
     for (let n = running; n < spec.budget.parallel && s.trials.length < limit && withinBudget; n++) await this.launch(s);
-    if (!s.trials.some((t) => t.state === 'running') && (s.trials.length >= limit || !withinBudget)) {
+    if (!s.trials.some((t) => t.state === 'running' || t.awaitingFinalScore) && (s.trials.length >= limit || !withinBudget)) {
       s.state = 'completed';
       this.d.log(`[coordinator] sweep ${s.id}: completed, ${s.trials.length} trial(s)`);
     }
@@ -119,8 +122,19 @@ export class SweepRunner {
       if (!t.best || oriented(s.spec, v) > oriented(s.spec, t.best.score)) t.best = { score: v, step: e.step };
     }
     if (job.state === 'running') t.rankSeconds += elapsed * job.world.length;
-    if (job.state === 'completed') t.state = 'completed';
-    else if (job.state === 'failed') {
+    if (job.state === 'completed') {
+      t.state = 'completed';
+      // The evaluator scores the final checkpoint after the job ends: until it has, the trial's
+      // best and the leaderboard would miss the score the whole run was for.
+      const last = job.checkpoints[job.checkpoints.length - 1]?.step;
+      const scored = last === undefined || !job.spec.evaluation.enabled || evals.some((e) => e.step === last);
+      const waited = Date.now() - Date.parse(job.updatedAt);
+      if (!scored && waited > FINAL_SCORE_WAIT_MS && t.awaitingFinalScore)
+        this.d.log(
+          `[coordinator] sweep ${s.id}: trial ${t.index}: no score of its last checkpoint (step ${last}) after ${FINAL_SCORE_WAIT_MS / 60_000} min; ranked on its earlier ones`,
+        );
+      t.awaitingFinalScore = !scored && waited <= FINAL_SCORE_WAIT_MS ? true : undefined;
+    } else if (job.state === 'failed') {
       t.state = 'failed';
       t.error = job.error;
     } else if (job.state === 'cancelled') t.state = t.stopReason ? 'stopped' : 'cancelled';
