@@ -140,7 +140,7 @@ export { traceInferenceGraph } from './export/inference-graph';
 export type { InferenceGraph, GraphNode } from './export/inference-graph';
 export type { NetBuilder } from './model/net-builder';
 
-export { tfjsEmbedder, INFERENCE_ENGINES } from './inference/image-embedder';
+export { tfjsEmbedder, tfjsRunnerEmbedder, INFERENCE_ENGINES } from './inference/image-embedder';
 export type { ImageEmbedder, InferenceEngineChoice } from './inference/image-embedder';
 export {
   createEmbedder,

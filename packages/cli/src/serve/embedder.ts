@@ -1,6 +1,14 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { ExportMetadata, exportedOnnxEmbedder, ImageEmbedder, readExportMetadata, readTfjsExport, tf } from '@facenet/core';
+import {
+  ExportMetadata,
+  exportedOnnxEmbedder,
+  ImageEmbedder,
+  readExportMetadata,
+  readTfjsExport,
+  tf,
+  tfjsRunnerEmbedder,
+} from '@facenet/core';
 import type { TfjsExportFiles } from '@facenet/core';
 import { UsageError } from '../errors';
 
@@ -15,26 +23,15 @@ async function tfjsExportEmbedder(dir: string): Promise<{ embedder: ImageEmbedde
     throw new UsageError((err as Error).message);
   }
   const model = await tf.loadGraphModel(tf.io.fromMemory(files));
-  const size = metadata.model.imageSize;
   return {
     metadata,
-    embedder: {
-      engine: 'tfjs',
+    embedder: tfjsRunnerEmbedder({
       architecture: `${metadata.model.architecture} (exported)`,
-      imageSize: size,
+      imageSize: metadata.model.imageSize,
       embeddingDim: metadata.model.embeddingDim,
-      async embed(pixels, count) {
-        const out = tf.tidy(() => model.execute(tf.tensor4d(pixels, [count, size, size, 3])) as tf.Tensor2D);
-        try {
-          return (await out.data()) as Float32Array;
-        } finally {
-          out.dispose();
-        }
-      },
-      async dispose() {
-        model.dispose();
-      },
-    },
+      run: (input) => model.execute(input) as tf.Tensor2D,
+      dispose: () => model.dispose(),
+    }),
   };
 }
 

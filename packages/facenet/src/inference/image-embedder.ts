@@ -19,16 +19,26 @@ export interface ImageEmbedder {
   dispose(): Promise<void>;
 }
 
-/** TensorFlow.js on the current backend: the training graph in inference mode, on the calling thread. */
-export function tfjsEmbedder(model: EmbeddingModel, o: { owns?: boolean } = {}): ImageEmbedder {
-  const size = model.config.imageSize;
+/** What a TensorFlow.js model needs to embed: a function of the input batch, and how to release it. */
+export interface TfjsRunner {
+  architecture: string;
+  imageSize: number;
+  embeddingDim: number;
+  /** Input [N, S, S, 3] to embeddings [N, D]; run inside tf.tidy. */
+  run: (input: tf.Tensor4D) => tf.Tensor2D;
+  dispose: () => void;
+}
+
+/** An ImageEmbedder over a TensorFlow.js model of any kind, on the calling thread and the current backend. */
+export function tfjsRunnerEmbedder(r: TfjsRunner): ImageEmbedder {
+  const size = r.imageSize;
   return {
     engine: 'tfjs',
-    architecture: model.config.architecture,
+    architecture: r.architecture,
     imageSize: size,
-    embeddingDim: model.config.embeddingDim,
+    embeddingDim: r.embeddingDim,
     async embed(pixels, count) {
-      const out = tf.tidy(() => model.forward(tf.tensor4d(pixels, [count, size, size, 3]), false));
+      const out = tf.tidy(() => r.run(tf.tensor4d(pixels, [count, size, size, 3])));
       try {
         return (await out.data()) as Float32Array;
       } finally {
@@ -36,7 +46,20 @@ export function tfjsEmbedder(model: EmbeddingModel, o: { owns?: boolean } = {}):
       }
     },
     async dispose() {
-      if (o.owns) model.dispose();
+      r.dispose();
     },
   };
+}
+
+/** TensorFlow.js on the current backend: the training graph in inference mode, on the calling thread. */
+export function tfjsEmbedder(model: EmbeddingModel, o: { owns?: boolean } = {}): ImageEmbedder {
+  return tfjsRunnerEmbedder({
+    architecture: model.config.architecture,
+    imageSize: model.config.imageSize,
+    embeddingDim: model.config.embeddingDim,
+    run: (input) => model.forward(input, false),
+    dispose: () => {
+      if (o.owns) model.dispose();
+    },
+  });
 }
