@@ -122,7 +122,7 @@ async function main(): Promise<void> {
   if (values.role === 'tcp') return tcpReceiver();
   const W = Number(values.world);
   if (values.transports.includes('tls')) {
-    const { makeRingTls } = await import('../packages/cli/dist/cluster/ephemeral-ca');
+    const { makeRingTls } = await import('../packages/cli/dist/cluster/ephemeral-ca.js');
     const t = await makeRingTls();
     process.env.BENCH_RING_TLS = JSON.stringify({ ca: t.ca, cert: t.cert, key: t.key });
   }

@@ -79,7 +79,7 @@ async function main(): Promise<void> {
   const torchMissing = Torch.available(values.python);
   if (torchMissing) process.stderr.write(`[compute-vs-torch] skipping the PyTorch side: ${torchMissing}\n`);
   const torch = torchMissing ? undefined : Torch.start(values.python);
-  const load = [loadavg()[0]];
+  const load: number[] = [loadavg()[0] as number];
   const results = [];
   try {
     for (const model of values.models.split(',')) {
@@ -134,7 +134,7 @@ async function main(): Promise<void> {
           const t = await torch.ask<{ seconds: number[] }>({ op: 'embed', reps: 3 });
           if (keep) theirs.embed.push(...t.seconds);
         }
-        load.push(loadavg()[0]);
+        load.push(loadavg()[0] as number);
       }
       const profile = await tf.profile(step);
       const byName = new Map<string, { ms: number; calls: number }>();

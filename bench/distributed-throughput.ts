@@ -17,6 +17,8 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { deleteKeysUnder } from '@facenet/service-kit';
+import type { JobView } from '@facenet/protocol';
+import { apiClient } from './lib/api-client';
 
 const { values } = parseArgs({
   options: {
@@ -109,17 +111,16 @@ async function cluster(workers: number) {
         if (l.startsWith('{"event":"ready"')) res(JSON.parse(l).url);
       }),
     );
-    const call = async (method: string, path: string, body?: unknown) =>
-      (await fetch(url + path, { method, headers: { 'content-type': 'application/json' }, body: body && JSON.stringify(body) })).json();
-    while ((await call('GET', '/v1/workers')).length < workers) await new Promise((r) => setTimeout(r, 200));
-    const job = await call('POST', '/v1/jobs', {
+    const call = apiClient(url);
+    while ((await call<unknown[]>('GET', '/v1/workers')).length < workers) await new Promise((r) => setTimeout(r, 200));
+    const job = await call<JobView>('POST', '/v1/jobs', {
       dataset: { kind: 'folder', path: ORL },
       worldSize: workers,
       checksumEvery: 0,
       train: { ...train, checkpointEvery: 0 },
     });
     for (;;) {
-      const j = await call('GET', `/v1/jobs/${job.id}`);
+      const j = await call<JobView>('GET', `/v1/jobs/${job.id}`);
       if (['completed', 'failed'].includes(j.state)) break;
       await new Promise((r) => setTimeout(r, 500));
     }

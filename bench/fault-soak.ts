@@ -22,6 +22,7 @@ import { parseArgs } from 'node:util';
 import { join, resolve } from 'node:path';
 import { readCheckpoint } from '@facenet/core';
 import { PrivateCluster, rssMiB, sleep } from './lib/private-cluster';
+import { weightDiff } from '../test/cluster-helpers';
 
 const { values } = parseArgs({
   options: {
@@ -82,22 +83,6 @@ const spec = (curriculum: boolean, world = { worldSize: W, minWorldSize: 2 }) =>
     optimizer: { name: 'adam', learningRate: 0.002 },
   },
 });
-
-function weightDiff(a: Map<string, Float32Array>, b: Map<string, Float32Array>): { mean: number; max: number } {
-  let max = 0;
-  let sum = 0;
-  let n = 0;
-  for (const [name, x] of a) {
-    const y = b.get(name) as Float32Array;
-    for (let i = 0; i < x.length; i++) {
-      const d = Math.abs((x[i] as number) - (y[i] as number));
-      max = Math.max(max, d);
-      sum += d;
-      n++;
-    }
-  }
-  return { mean: sum / n, max };
-}
 
 async function finalWeights(c: PrivateCluster, job: Job): Promise<Map<string, Float32Array>> {
   return (await readCheckpoint(job.lastCheckpoint?.dir ?? join(c.checkpointRoot, job.id))).tensors;

@@ -8,6 +8,7 @@
  * Prints JSON: per shape the median milliseconds of each and their ratio.
  */
 import { parseArgs } from 'node:util';
+import type { tf as TF } from '@facenet/core';
 
 const { values } = parseArgs({ options: { backend: { type: 'string', default: 'wasm' }, reps: { type: 'string', default: '7' } } });
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
@@ -27,7 +28,7 @@ async function main(): Promise<void> {
     const a = tf.randomNormal([m, k]);
     const b = tf.randomNormal([k, n]);
     const dy = tf.randomNormal([m, n]);
-    const time = (f: () => tf.Tensor[]) => {
+    const time = (f: () => TF.Tensor[]) => {
       const ts: number[] = [];
       for (let r = 0; r < Number(values.reps) + 1; r++) {
         const t0 = performance.now();

@@ -117,7 +117,7 @@ async function main(): Promise<void> {
   const rates = { tfjs: perSecond(embedSeconds.tfjs), onnxruntime: perSecond(embedSeconds.onnxruntime) };
 
   const summary = (r: {
-    value: { triplets: unknown[]; stats: { minedFraction: number; semiHard: number; memoryBoundBytes: number } };
+    value: { triplets: { length: number }; stats: { minedFraction: number; semiHard: number; memoryBoundBytes: number } };
     seconds: number;
     peakRssDeltaMB: number;
   }) => ({

@@ -13,7 +13,17 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { JobView, sourceFromSpec, trainingSource } from '@facenet/protocol';
 import { deleteKeysUnder } from '@facenet/service-kit';
+import { apiClient } from './lib/api-client';
+
+/** What GET /v1/jobs/:id/plan shows of the miner's last plan (the fields this bench reports). */
+interface MiningPlanView {
+  version: number;
+  step: number;
+  stats: { easy: number; semiHard: number; hard: number; minedFraction: number };
+  timings: { embedMs: number; mineMs: number };
+}
 
 const { values } = parseArgs({
   options: {
@@ -78,22 +88,21 @@ async function main(): Promise<void> {
         if (l.startsWith('{"event":"ready"')) res(JSON.parse(l).url);
       }),
     );
-    const call = async (method: string, path: string, body?: unknown) =>
-      (await fetch(url + path, { method, headers: { 'content-type': 'application/json' }, body: body && JSON.stringify(body) })).json();
-    while ((await call('GET', '/v1/workers')).length < 2 || !(await call('GET', '/v1/miner'))) await new Promise((r) => setTimeout(r, 300));
+    const call = apiClient(url);
+    while ((await call<unknown[]>('GET', '/v1/workers')).length < 2 || !(await call('GET', '/v1/miner')))
+      await new Promise((r) => setTimeout(r, 300));
     for (const [name, spec] of Object.entries(arms)) {
       const t0 = performance.now();
-      const job = await call('POST', '/v1/jobs', spec);
-      if (!job.id) throw new Error(JSON.stringify(job));
-      let j;
+      const job = await call<JobView>('POST', '/v1/jobs', spec);
+      let j: JobView;
       for (;;) {
-        j = await call('GET', `/v1/jobs/${job.id}`);
+        j = await call<JobView>('GET', `/v1/jobs/${job.id}`);
         if (['completed', 'failed'].includes(j.state)) break;
         await new Promise((r) => setTimeout(r, 1000));
       }
       if (j.state !== 'completed') throw new Error(`${name}: ${j.error}`);
       const seconds = (performance.now() - t0) / 1000;
-      const { model } = await core.loadModel(j.lastCheckpoint.dir);
+      const { model } = await core.loadModel((j.lastCheckpoint as { dir: string }).dir);
       let report;
       if (lfw) {
         const keys: string[] = [];
@@ -114,13 +123,13 @@ async function main(): Promise<void> {
         };
         report = (await core.evaluatePairs(model, new core.FilesSource(keys, 0.5), set)).report;
       } else {
-        const source = core.sourceFromSpec(dataset as never);
-        const held = core.trainingSource(source, 10, Number(values.seed)).holdout;
+        const source = sourceFromSpec(dataset as never);
+        const held = trainingSource(source, 10, Number(values.seed)).holdout;
         report = (await core.evaluatePairs(model, source, core.holdoutPairs(source.index, held, { seed: Number(values.seed) }))).report;
       }
       model.dispose();
-      const history = await call('GET', `/v1/jobs/${job.id}/history`);
-      const plan = await call('GET', `/v1/jobs/${job.id}/plan`);
+      const history = await call<{ loss: number; planVersion?: number }[]>('GET', `/v1/jobs/${job.id}/history?limit=1000`);
+      const plan = await call<MiningPlanView | null>('GET', `/v1/jobs/${job.id}/plan`);
       results[name] = {
         accuracy: report.accuracy,
         accuracyStd: report.accuracyStd,
@@ -132,7 +141,7 @@ async function main(): Promise<void> {
         folds: report.folds,
         trainSeconds: seconds,
         finalLoss: history.at(-1)?.loss,
-        stepsWithPlan: history.filter((h: { planVersion?: number }) => h.planVersion !== undefined).length,
+        stepsWithPlan: history.filter((h) => h.planVersion !== undefined).length,
         lastPlan: plan && {
           version: plan.version,
           step: plan.step,

@@ -27,6 +27,7 @@ import { parse as parseYaml } from 'yaml';
 import { deepMerge } from '@facenet/coordinator';
 import type { EvaluationRecord, JobView, SweepSpec, TrialRecord } from '@facenet/protocol';
 import { deleteKeysUnder } from '@facenet/service-kit';
+import { apiClient } from './lib/api-client';
 
 type Obj = Record<string, unknown>;
 interface RecipeFile {
@@ -103,14 +104,7 @@ async function main(): Promise<void> {
 
   const cluster = values.api ? undefined : await startCluster(workers);
   const url = values.api ?? (cluster as { url: string }).url;
-  const call = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
-    const headers: Record<string, string> = body ? { 'content-type': 'application/json' } : {};
-    if (values.token) headers.authorization = `Bearer ${values.token}`;
-    const res = await fetch(url + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    const json = (await res.json()) as T;
-    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
-    return json;
-  };
+  const call = apiClient(url, values.token);
   try {
     let s = await call<{ id: string; state: string; trials: TrialRecord[] }>('POST', '/v1/sweeps', sweep);
     process.stderr.write(`[recipes] sweep ${s.id}: ${(sweep.budget as { maxTrials: number }).maxTrials} trial(s) at ${url}\n`);

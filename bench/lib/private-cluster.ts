@@ -113,7 +113,7 @@ export class PrivateCluster {
         const r = await fetch(this.url + path, {
           method,
           headers: body ? { 'content-type': 'application/json' } : {},
-          body: body && JSON.stringify(body),
+          body: body === undefined ? undefined : JSON.stringify(body),
         });
         if (r.status >= 500) throw new Error(`HTTP ${r.status}`); // Redis restarting under it
         return (await r.json()) as T;
