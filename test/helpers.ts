@@ -68,8 +68,8 @@ export const freePort = () =>
   });
 
 /** Starts a long-running CLI command with --json and waits for its `{"event":"ready", url}` line (facenet serve, facenet up). */
-export function startCliService(args: string[]): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [CLI, ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function startCliService(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [CLI, ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let log = '';
   child.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-4000)));
   return new Promise((resolve, reject) => {

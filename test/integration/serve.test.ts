@@ -4,6 +4,7 @@ import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EmbeddingModel, writeCheckpoint } from '@facenet/core';
 import { CLI, ORL, startCliService, tempDir, useBackend } from '../helpers';
+import { needSoftwareGpu } from '../requirements';
 
 const TOKEN = 'read-token-0123456789abcdef';
 
@@ -143,6 +144,47 @@ describe('facenet serve: embeddings over HTTP, batched, with the coordinator’s
       assert.deepEqual([health.threshold, health.checkpoint.step], [0.5, 1]);
     } finally {
       other.kill('SIGTERM');
+    }
+  });
+
+  it('serves on a GPU backend: webgpu (SwiftShader) with the tfjs engine gives the ONNX Runtime service’s embeddings', async function () {
+    const env = needSoftwareGpu(this);
+    const gpu = await startCliService(
+      [
+        'serve',
+        '--checkpoint',
+        checkpoint,
+        '--port',
+        '0',
+        '--tokens-file',
+        join(t.dir, 'tokens'),
+        '--backend',
+        'webgpu',
+        '--engine',
+        'tfjs',
+      ],
+      env,
+    );
+    try {
+      const health = (await (await fetch(`${gpu.url}/healthz`)).json()) as { engine: string; backend: string };
+      assert.deepEqual([health.engine, health.backend], ['tfjs', 'webgpu']);
+      const cpuHealth = (await (await fetch(`${url}/healthz`)).json()) as { engine: string; backend: string };
+      assert.deepEqual([cpuHealth.engine, cpuHealth.backend], ['onnxruntime', 'onnxruntime-cpu']);
+      const images = [join(ORL, 's4', '1.pgm'), join(ORL, 's5', '2.pgm'), join(ORL, 's6', '3.pgm')].map(b64);
+      const embed = async (base: string) => {
+        const res = await fetch(`${base}/v1/embed`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+          body: JSON.stringify({ images }),
+        });
+        assert.equal(res.status, 200, await res.clone().text());
+        return ((await res.json()) as { embeddings: number[][] }).embeddings;
+      };
+      const [onGpu, onCpu] = [await embed(gpu.url), await embed(url)];
+      const d = Math.max(...onGpu.flatMap((row, i) => row.map((v, j) => Math.abs(v - (onCpu[i]![j] as number)))));
+      assert.ok(d <= 1e-4, `max abs difference ${d}`);
+    } finally {
+      gpu.child.kill('SIGTERM');
     }
   });
 });

@@ -10,6 +10,7 @@ import {
   scanPeopleFolder,
   SquareImage,
   squaredDistance,
+  tf,
 } from '@facenet/core';
 import { ApiTokens, registerAccessControl } from '@facenet/coordinator';
 import { MicroBatcher } from './micro-batcher';
@@ -161,6 +162,8 @@ export async function createEmbeddingService(o: EmbeddingServiceOptions): Promis
     checkpoint: o.checkpoint,
     architecture: model.architecture,
     engine: model.engine,
+    // Where the model computes: ONNX Runtime's CPU provider, or TensorFlow.js's backend (webgpu, node-gpu, wasm...).
+    backend: model.engine === 'tfjs' ? tf.getBackend() : 'onnxruntime-cpu',
     imageSize: size,
     embeddingDim: dim,
     cropFraction: o.cropFraction,
