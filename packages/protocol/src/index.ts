@@ -72,5 +72,13 @@ export {
   abortMessageSchema,
   miningPlanSchema,
 } from './stored-records';
-export { parameterKey, sweepSpecSchema, sweepParameterSchema, sweepRecordSchema, SWEEP_METRICS, SWEEP_STATES } from './sweep-spec';
+export {
+  choicesOf,
+  parameterKey,
+  sweepSpecSchema,
+  sweepParameterSchema,
+  sweepRecordSchema,
+  SWEEP_METRICS,
+  SWEEP_STATES,
+} from './sweep-spec';
 export type { SweepSpec, SweepParameter, SweepMetric, SweepRecord, SweepState, TrialRecord } from './sweep-spec';

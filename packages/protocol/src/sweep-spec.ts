@@ -41,6 +41,13 @@ export type SweepParameter = z.infer<typeof sweepParameterSchema>;
 /** Where a trial's parameters record a parameter's value: its path, or a variants parameter's name. */
 export const parameterKey = (p: SweepParameter): string => ('variants' in p ? p.name : p.path);
 
+/** The values a choice parameter takes (its `values`, or its variants' names); undefined for a range. */
+export function choicesOf(p: SweepParameter): readonly unknown[] | undefined {
+  if ('values' in p) return p.values;
+  if ('variants' in p) return p.variants.map((v) => v.name);
+  return undefined;
+}
+
 export const SWEEP_METRICS = ['val', 'auc', 'accuracy', 'allPairsVal'] as const;
 export type SweepMetric = (typeof SWEEP_METRICS)[number];
 

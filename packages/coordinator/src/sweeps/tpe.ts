@@ -1,5 +1,5 @@
 import type { Rng } from '@facenet/core';
-import { parameterKey, SweepParameter } from '@facenet/protocol';
+import { choicesOf, parameterKey, SweepParameter } from '@facenet/protocol';
 
 /** A finished trial as the search sees it: its parameters and its score, higher better. */
 export interface Observation {
@@ -25,15 +25,9 @@ export function proposeParameter(p: SweepParameter, observations: readonly Obser
   const key = parameterKey(p);
   const good = sorted.slice(0, nGood).map((o) => o.params[key]);
   const bad = sorted.slice(nGood).map((o) => o.params[key]);
-  if ('values' in p) return proposeChoice(p.values, good, bad, rng);
-  if ('variants' in p)
-    return proposeChoice(
-      p.variants.map((v) => v.name),
-      good,
-      bad,
-      rng,
-    );
-  const space = rangeSpace(p);
+  const choices = choicesOf(p);
+  if (choices) return proposeChoice(choices, good, bad, rng);
+  const space = rangeSpace(p as Exclude<SweepParameter, { values: unknown[] } | { variants: unknown[] }>);
   const inSpace = (vs: unknown[]) => vs.filter((v): v is number => typeof v === 'number' && Number.isFinite(v)).map(space.to);
   const l = parzen(inSpace(good), space.lo, space.hi);
   const g = parzen(inSpace(bad), space.lo, space.hi);

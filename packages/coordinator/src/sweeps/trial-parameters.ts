@@ -1,13 +1,6 @@
 import { rngFor } from '@facenet/core';
-import { parameterKey, SweepParameter, SweepSpec } from '@facenet/protocol';
+import { choicesOf, parameterKey, SweepParameter, SweepSpec } from '@facenet/protocol';
 import { Observation, proposeParameter } from './tpe';
-
-/** The values a choice parameter takes: its `values`, or its variants' names. */
-export function choicesOf(p: SweepParameter): readonly unknown[] | undefined {
-  if ('values' in p) return p.values;
-  if ('variants' in p) return p.variants.map((v) => v.name);
-  return undefined;
-}
 
 /** How many trials the search can produce: the grid's size, or unbounded for random and tpe. */
 export function searchSize(spec: SweepSpec): number {
