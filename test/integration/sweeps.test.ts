@@ -58,6 +58,9 @@ describe('sweeps through the API: trials as jobs, scored by the evaluator, survi
     for (const i of [0, 1]) procs.push(spawnWorker({ prefix, checkpointRoot: ckpt }, { FACENET_WORKER_ID: `sw${i}` }));
     procs.push(spawnEvaluator({ prefix }));
     const spec = parseYaml(readFileSync(join(REPO, 'examples', 'synthetic-sweep.yaml'), 'utf8')) as Record<string, unknown>;
+    // Judged from the first evaluation (step 15 of 120, while every trial still runs): with the example's grace of 2,
+    // the evaluator's lag under CI's load let trials end before a second score, and nothing was stopped.
+    spec.earlyStopping = { rule: 'median', graceEvaluations: 1, minTrials: 1 };
     const created = await api<SweepView>(coordinator.url, 'POST', '/v1/sweeps', spec);
     assert.equal(created.state, 'running');
 
